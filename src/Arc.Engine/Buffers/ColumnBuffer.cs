@@ -1,0 +1,321 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using Apache.Arrow;
+using Apache.Arrow.Types;
+
+namespace Arc.Engine.Buffers;
+
+/// <summary>
+/// One growable column in Arrow layout over ArrayPool memory: a validity bitmap, then fixed 8-byte values (time, numbers),
+/// bit-packed values (booleans), or int32 offsets plus UTF-8 data (tags, strings). Rows are written in order; the last row
+/// may be overwritten (a repeated field on one line: the last value wins). Not thread-safe.
+/// </summary>
+internal sealed class ColumnBuffer : IDisposable
+{
+    private const int MinCapacity = 64;
+
+    private byte[] _validity;
+    private byte[] _values;
+    private byte[] _data;
+    private int _capacity;
+    private int _dataLength;
+
+    public ColumnBuffer(string name, ColumnKind kind, int initialCapacity = MinCapacity)
+    {
+        Name = name;
+        NameUtf8 = Encoding.UTF8.GetBytes(name);
+        Kind = kind;
+        _capacity = Math.Max(MinCapacity, initialCapacity);
+        _validity = ArrayPool<byte>.Shared.Rent(BitmapBytes(_capacity));
+        _values = ArrayPool<byte>.Shared.Rent(ValueBytes(kind, _capacity));
+        _data = kind.IsVariableLength() ? ArrayPool<byte>.Shared.Rent(_capacity * 8) : [];
+        if (kind.IsVariableLength())
+        {
+            Offsets[0] = 0;
+        }
+    }
+
+    public string Name { get; }
+
+    public byte[] NameUtf8 { get; }
+
+    public ColumnKind Kind { get; }
+
+    /// <summary>Rows written so far.</summary>
+    public int Length { get; private set; }
+
+    public int NullCount { get; private set; }
+
+    /// <summary>Bytes of buffer memory this column holds (its capacity, not only what is used).</summary>
+    public long ByteSize => _validity.Length + _values.Length + _data.Length;
+
+    private Span<int> Offsets => MemoryMarshal.Cast<byte, int>(_values.AsSpan());
+
+    private Span<long> Longs => MemoryMarshal.Cast<byte, long>(_values.AsSpan());
+
+    /// <summary>Writes an 8-byte value (time, integer, unsigned or the bits of a float) at <paramref name="row"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SetInt64(int row, long value)
+    {
+        if (row != Length - 1)
+        {
+            BeginRow(row);
+        }
+        else if (!IsValid(row))
+        {
+            SetValid(row);
+        }
+
+        // Capacity guarantees all 8 bytes are inside the array; indexing the first one keeps the bounds check.
+        Unsafe.WriteUnaligned(ref _values[row * 8], value);
+    }
+
+    public void SetDouble(int row, double value) => SetInt64(row, BitConverter.DoubleToInt64Bits(value));
+
+    public void SetBoolean(int row, bool value)
+    {
+        if (row != Length - 1)
+        {
+            BeginRow(row);
+        }
+        else if (!IsValid(row))
+        {
+            SetValid(row);
+        }
+
+        SetBit(_values, row, value);
+    }
+
+    public void SetBytes(int row, ReadOnlySpan<byte> value)
+    {
+        if (row == Length - 1)
+        {
+            // Overwrite the last row: drop its bytes first.
+            if (!IsValid(row))
+            {
+                SetValid(row);
+            }
+
+            _dataLength = Offsets[row];
+        }
+        else
+        {
+            BeginRow(row);
+        }
+
+        EnsureData(_dataLength + value.Length);
+        value.CopyTo(_data.AsSpan(_dataLength));
+        _dataLength += value.Length;
+        Offsets[row + 1] = _dataLength;
+    }
+
+    /// <summary>Appends nulls until the column has <paramref name="rows"/> rows.</summary>
+    public void PadTo(int rows)
+    {
+        if (Length >= rows)
+        {
+            return;
+        }
+
+        EnsureCapacity(rows);
+        for (var row = Length; row < rows; row++)
+        {
+            SetBit(_validity, row, false);
+            if (Kind.IsVariableLength())
+            {
+                Offsets[row + 1] = _dataLength;
+            }
+            else if (Kind == ColumnKind.Boolean)
+            {
+                SetBit(_values, row, false);
+            }
+            else
+            {
+                Longs[row] = 0;
+            }
+        }
+
+        NullCount += rows - Length;
+        Length = rows;
+    }
+
+    /// <summary>Appends every row of <paramref name="source"/> (same kind) after this column's rows.</summary>
+    public void AppendFrom(ColumnBuffer source)
+    {
+        var start = Length;
+        var count = source.Length;
+        EnsureCapacity(start + count);
+        for (var i = 0; i < count; i++)
+        {
+            SetBit(_validity, start + i, source.IsValid(i));
+        }
+
+        switch (Kind)
+        {
+            case ColumnKind.Boolean:
+                for (var i = 0; i < count; i++)
+                {
+                    SetBit(_values, start + i, GetBit(source._values, i));
+                }
+
+                break;
+            case ColumnKind.Tag or ColumnKind.String:
+                var sourceBytes = source._dataLength;
+                EnsureData(_dataLength + sourceBytes);
+                source._data.AsSpan(0, sourceBytes).CopyTo(_data.AsSpan(_dataLength));
+                var offsets = Offsets;
+                var sourceOffsets = source.Offsets;
+                for (var i = 1; i <= count; i++)
+                {
+                    offsets[start + i] = sourceOffsets[i] + _dataLength;
+                }
+
+                _dataLength += sourceBytes;
+                break;
+            default:
+                source._values.AsSpan(0, count * 8).CopyTo(_values.AsSpan(start * 8));
+                break;
+        }
+
+        Length += count;
+        NullCount += source.NullCount;
+    }
+
+    public bool IsValid(int row) => GetBit(_validity, row);
+
+    public long GetInt64(int row) => Longs[row];
+
+    public bool GetBoolean(int row) => GetBit(_values, row);
+
+    public ReadOnlySpan<byte> GetBytes(int row)
+    {
+        var offsets = Offsets;
+        return _data.AsSpan(offsets[row], offsets[row + 1] - offsets[row]);
+    }
+
+    /// <summary>Forgets all rows, keeping the memory for reuse.</summary>
+    public void Reset()
+    {
+        Length = 0;
+        NullCount = 0;
+        _dataLength = 0;
+    }
+
+    /// <summary>An Arrow array over this column's memory (no copy). Valid until the column is written to, reset or disposed.</summary>
+    public IArrowArray ToArrow()
+    {
+        var validity = NullCount == 0 ? ArrowBuffer.Empty : new ArrowBuffer(_validity.AsMemory(0, BitmapBytes(Length)));
+        ArrayData data = Kind switch
+        {
+            ColumnKind.Tag or ColumnKind.String => new ArrayData(StringType.Default, Length, NullCount, 0,
+                [validity, new ArrowBuffer(_values.AsMemory(0, (Length + 1) * 4)), new ArrowBuffer(_data.AsMemory(0, _dataLength))]),
+            ColumnKind.Boolean => new ArrayData(BooleanType.Default, Length, NullCount, 0,
+                [validity, new ArrowBuffer(_values.AsMemory(0, BitmapBytes(Length)))]),
+            _ => new ArrayData(ArrowType(Kind), Length, NullCount, 0, [validity, new ArrowBuffer(_values.AsMemory(0, Length * 8))]),
+        };
+        return ArrowArrayFactory.BuildArray(data);
+    }
+
+    internal static IArrowType ArrowType(ColumnKind kind) => kind switch
+    {
+        ColumnKind.Time => TimeType,
+        ColumnKind.Tag or ColumnKind.String => StringType.Default,
+        ColumnKind.Float => DoubleType.Default,
+        ColumnKind.Integer => Int64Type.Default,
+        ColumnKind.UInteger => UInt64Type.Default,
+        ColumnKind.Boolean => BooleanType.Default,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    /// <summary>Nanosecond timestamps without a time zone, which DuckDB reads as TIMESTAMP_NS (a zone would make it µs).</summary>
+    internal static readonly TimestampType TimeType = new(TimeUnit.Nanosecond, (string?)null);
+
+    public void Dispose()
+    {
+        ArrayPool<byte>.Shared.Return(_validity);
+        ArrayPool<byte>.Shared.Return(_values);
+        if (_data.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_data);
+        }
+
+        _validity = _values = _data = [];
+        _capacity = 0;
+        Length = 0;
+    }
+
+    private void BeginRow(int row)
+    {
+        if (row < Length)
+        {
+            throw new InvalidOperationException($"column '{Name}' cannot write row {row}: it already has {Length} rows");
+        }
+
+        PadTo(row);
+        EnsureCapacity(row + 1);
+        SetBit(_validity, row, true);
+        Length = row + 1;
+    }
+
+    private void SetValid(int row)
+    {
+        SetBit(_validity, row, true);
+        NullCount--;
+    }
+
+    private void EnsureCapacity(int rows)
+    {
+        if (rows <= _capacity)
+        {
+            return;
+        }
+
+        var capacity = Math.Max(rows, _capacity * 2);
+        _validity = Grow(_validity, BitmapBytes(capacity), BitmapBytes(Length));
+        var usedValues = Kind == ColumnKind.Boolean ? BitmapBytes(Length) : Kind.IsVariableLength() ? (Length + 1) * 4 : Length * 8;
+        _values = Grow(_values, ValueBytes(Kind, capacity), usedValues);
+        _capacity = capacity;
+    }
+
+    private void EnsureData(int bytes)
+    {
+        if (bytes > _data.Length)
+        {
+            _data = Grow(_data, Math.Max(bytes, _data.Length * 2), _dataLength);
+        }
+    }
+
+    private static byte[] Grow(byte[] old, int size, int used)
+    {
+        var grown = ArrayPool<byte>.Shared.Rent(size);
+        old.AsSpan(0, used).CopyTo(grown);
+        if (old.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(old);
+        }
+
+        return grown;
+    }
+
+    private static int BitmapBytes(int rows) => (rows + 7) >> 3;
+
+    private static int ValueBytes(ColumnKind kind, int rows) => kind switch
+    {
+        ColumnKind.Boolean => BitmapBytes(rows),
+        ColumnKind.Tag or ColumnKind.String => (rows + 1) * 4,
+        _ => rows * 8,
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool GetBit(byte[] bits, int index) => (bits[index >> 3] & (1 << (index & 7))) != 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SetBit(byte[] bits, int index, bool value)
+    {
+        ref var b = ref bits[index >> 3];
+        var mask = (byte)(1 << (index & 7));
+        b = value ? (byte)(b | mask) : (byte)(b & ~mask);
+    }
+}

@@ -1,0 +1,243 @@
+using System.Text;
+using Apache.Arrow;
+
+namespace Arc.Engine.Buffers;
+
+/// <summary>
+/// The buffered rows of one measurement: a time column plus one column per tag and field, all the same length.
+/// Columns are found by UTF-8 name; <see cref="Resolve"/> remembers the column order of the previous line so a stream of
+/// same-shaped lines (the Telegraf case) maps each key with one byte comparison. Not thread-safe.
+/// </summary>
+internal sealed class ColumnSet : IDisposable
+{
+    public const string TimeColumn = "time";
+
+    private readonly List<ColumnBuffer> _columns = [];
+    private readonly Dictionary<string, int> _byName = new(Utf8NameComparer.Instance);
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<byte>> _byUtf8;
+    private int[] _shape = new int[16];
+
+    public ColumnSet(string database, string measurement)
+    {
+        Database = database;
+        Measurement = measurement;
+        MeasurementUtf8 = Encoding.UTF8.GetBytes(measurement);
+        _byUtf8 = _byName.GetAlternateLookup<ReadOnlySpan<byte>>();
+        AddColumn(TimeColumn, ColumnKind.Time);
+        MinTime = long.MaxValue;
+        MaxTime = long.MinValue;
+    }
+
+    public string Database { get; }
+
+    public string Measurement { get; }
+
+    public byte[] MeasurementUtf8 { get; }
+
+    /// <summary>The measurement's shared schema, consulted when a batch meets a column for the first time.</summary>
+    public MeasurementSchema? Schema { get; init; }
+
+    public int RowCount { get; private set; }
+
+    public long MinTime { get; private set; }
+
+    public long MaxTime { get; private set; }
+
+    /// <summary>When the first buffered row arrived (Environment.TickCount64), for age-based flushing.</summary>
+    public long FirstRowTicks { get; private set; }
+
+    public IReadOnlyList<ColumnBuffer> Columns => _columns;
+
+    public ColumnBuffer Time => _columns[0];
+
+    public long ByteSize
+    {
+        get
+        {
+            long size = 0;
+            foreach (var column in _columns)
+            {
+                size += column.ByteSize;
+            }
+
+            return size;
+        }
+    }
+
+    public int Find(ReadOnlySpan<byte> name) => _byUtf8.TryGetValue(name, out var index) ? index : -1;
+
+    public int Find(string name) => _byName.TryGetValue(name, out var index) ? index : -1;
+
+    /// <summary>
+    /// The column for the <paramref name="slot"/>-th key of the current line, or -1 when the set has no column of that name.
+    /// </summary>
+    public int Resolve(int slot, ReadOnlySpan<byte> name)
+    {
+        if ((uint)slot < (uint)_shape.Length)
+        {
+            var guess = _shape[slot];
+            if ((uint)guess < (uint)_columns.Count && _columns[guess].NameUtf8.AsSpan().SequenceEqual(name))
+            {
+                return guess;
+            }
+        }
+
+        var index = Find(name);
+        if (index >= 0)
+        {
+            Remember(slot, index);
+        }
+
+        return index;
+    }
+
+    /// <summary>Adds a column (padded with nulls to the current row count) and returns its index.</summary>
+    public int AddColumn(string name, ColumnKind kind, int slot = -1)
+    {
+        var column = new ColumnBuffer(name, kind, Math.Max(RowCount, 64));
+        column.PadTo(RowCount);
+        _columns.Add(column);
+        var index = _columns.Count - 1;
+        _byName.Add(name, index);
+        if (slot >= 0)
+        {
+            Remember(slot, index);
+        }
+
+        return index;
+    }
+
+    /// <summary>Completes the row being written: every column the row did not set becomes null.</summary>
+    public void EndRow(long time)
+    {
+        var rows = RowCount + 1;
+        foreach (var column in _columns)
+        {
+            column.PadTo(rows);
+        }
+
+        if (RowCount == 0)
+        {
+            FirstRowTicks = Environment.TickCount64;
+        }
+
+        RowCount = rows;
+        MinTime = Math.Min(MinTime, time);
+        MaxTime = Math.Max(MaxTime, time);
+    }
+
+    /// <summary>Appends all rows of <paramref name="other"/>; columns this set lacks are added, columns other lacks get nulls.</summary>
+    public void AppendFrom(ColumnSet other)
+    {
+        if (other.RowCount == 0)
+        {
+            return;
+        }
+
+        var rows = RowCount + other.RowCount;
+        foreach (var source in other._columns)
+        {
+            var index = Find(source.Name);
+            if (index < 0)
+            {
+                index = AddColumn(source.Name, source.Kind);
+            }
+
+            var target = _columns[index];
+            if (target.Kind != source.Kind)
+            {
+                throw new InvalidOperationException(
+                    $"column '{source.Name}' of {Measurement} is {target.Kind.Describe()} here and {source.Kind.Describe()} in the batch");
+            }
+
+            target.AppendFrom(source);
+        }
+
+        foreach (var column in _columns)
+        {
+            column.PadTo(rows);
+        }
+
+        if (RowCount == 0)
+        {
+            FirstRowTicks = Environment.TickCount64;
+        }
+
+        RowCount = rows;
+        MinTime = Math.Min(MinTime, other.MinTime);
+        MaxTime = Math.Max(MaxTime, other.MaxTime);
+    }
+
+    /// <summary>Forgets all rows and columns except time, keeping the time column's memory.</summary>
+    public void Reset()
+    {
+        for (var i = 1; i < _columns.Count; i++)
+        {
+            _columns[i].Dispose();
+        }
+
+        _columns.RemoveRange(1, _columns.Count - 1);
+        _byName.Clear();
+        _byName.Add(TimeColumn, 0);
+        Time.Reset();
+        RowCount = 0;
+        MinTime = long.MaxValue;
+        MaxTime = long.MinValue;
+    }
+
+    /// <summary>The tag column names, in column order.</summary>
+    public List<string> TagNames()
+    {
+        var tags = new List<string>();
+        foreach (var column in _columns)
+        {
+            if (column.Kind == ColumnKind.Tag)
+            {
+                tags.Add(column.Name);
+            }
+        }
+
+        return tags;
+    }
+
+    /// <summary>The rows as one Arrow record batch over the buffers' memory (no copy); valid until the set changes.</summary>
+    public RecordBatch ToRecordBatch(IArrowArray? extraColumn = null, string? extraName = null)
+    {
+        var schema = new Schema.Builder();
+        var arrays = new List<IArrowArray>(_columns.Count + 1);
+        foreach (var column in _columns)
+        {
+            schema.Field(f => f.Name(column.Name).DataType(ColumnBuffer.ArrowType(column.Kind)).Nullable(column.Kind != ColumnKind.Time));
+            arrays.Add(column.ToArrow());
+        }
+
+        if (extraColumn is not null)
+        {
+            schema.Field(f => f.Name(extraName).DataType(extraColumn.Data.DataType).Nullable(false));
+            arrays.Add(extraColumn);
+        }
+
+        return new RecordBatch(schema.Build(), arrays, RowCount);
+    }
+
+    public void Dispose()
+    {
+        foreach (var column in _columns)
+        {
+            column.Dispose();
+        }
+
+        _columns.Clear();
+        _byName.Clear();
+    }
+
+    private void Remember(int slot, int index)
+    {
+        if (slot >= _shape.Length)
+        {
+            System.Array.Resize(ref _shape, Math.Max(slot + 1, _shape.Length * 2));
+        }
+
+        _shape[slot] = index;
+    }
+}

@@ -1,0 +1,193 @@
+using DuckDB.NET.Native;
+
+namespace Arc.Engine.DuckDb;
+
+/// <summary>A DuckDB connection. Not thread-safe: one user at a time (see <see cref="DuckDbConnectionPool"/>).</summary>
+public sealed class DuckDbConnection : IDisposable
+{
+    private readonly DuckDBNativeConnection _handle;
+
+    internal DuckDbConnection(DuckDBNativeConnection handle) => _handle = handle;
+
+    internal DuckDBNativeConnection Handle => _handle;
+
+    /// <summary>The default schema this connection resolves unqualified names in; cached to skip redundant SETs.</summary>
+    internal string? SearchPath { get; set; }
+
+    /// <summary>Runs statements whose result is not needed.</summary>
+    public void Execute(string sql)
+    {
+        var state = NativeMethods.Query.DuckDBQuery(_handle, sql, out var result);
+        try
+        {
+            if (state != DuckDBState.Success)
+            {
+                throw new DuckDbException(NativeMethods.Query.DuckDBResultError(ref result) ?? "query failed");
+            }
+        }
+        finally
+        {
+            NativeMethods.Query.DuckDBDestroyResult(ref result);
+        }
+    }
+
+    /// <summary>Runs a query and returns its whole (small) result as rows of strings; for catalog and test use.</summary>
+    public List<string?[]> QueryStrings(string sql)
+    {
+        using var result = DuckDbQueryResult.Run(this, sql);
+        var rows = new List<string?[]>();
+        while (result.FetchChunk() is { } chunk)
+        {
+            using (chunk)
+            {
+                var size = (int)NativeMethods.DataChunks.DuckDBDataChunkGetSize(chunk);
+                var columns = result.ColumnCount;
+                for (var r = 0; r < size; r++)
+                {
+                    rows.Add(new string?[columns]);
+                }
+
+                for (var c = 0; c < columns; c++)
+                {
+                    var vector = NativeMethods.DataChunks.DuckDBDataChunkGetVector(chunk, c);
+                    for (var r = 0; r < size; r++)
+                    {
+                        rows[^(size - r)][c] = VectorText.Format(vector, result.GetColumnTypeId(c), r);
+                    }
+                }
+            }
+        }
+
+        return rows;
+    }
+
+    /// <summary>
+    /// Registers an Arrow C stream as a view named <paramref name="viewName"/>. DuckDB takes ownership of the stream on its
+    /// first scan, so the view can be read once.
+    /// </summary>
+    internal unsafe void RegisterArrowStream(string viewName, Apache.Arrow.C.CArrowArrayStream* arrowArrayStream)
+    {
+        if (DuckDbExtra.ArrowScan(_handle.DangerousGetHandle(), viewName, (IntPtr)arrowArrayStream) != 0)
+        {
+            throw new DuckDbException($"could not register Arrow stream '{viewName}'");
+        }
+    }
+
+    /// <summary>Asks DuckDB to stop the statement running on this connection (from any thread).</summary>
+    public void Interrupt() => NativeMethods.Startup.DuckDBInterrupt(_handle);
+
+    public void Dispose() => _handle.Dispose();
+}
+
+/// <summary>Reads single values out of DuckDB vectors as text (slow path: catalog queries and tests, not query output).</summary>
+internal static unsafe class VectorText
+{
+    public static string? Format(IntPtr vector, DuckDBType type, int row)
+    {
+        var validity = NativeMethods.Vectors.DuckDBVectorGetValidity(vector);
+        if (validity != null && (validity[row >> 6] & (1UL << (row & 63))) == 0)
+        {
+            return null;
+        }
+
+        var data = NativeMethods.Vectors.DuckDBVectorGetData(vector);
+        return type switch
+        {
+            DuckDBType.Boolean => ((byte*)data)[row] != 0 ? "true" : "false",
+            DuckDBType.TinyInt => ((sbyte*)data)[row].ToString(System.Globalization.CultureInfo.InvariantCulture),
+            DuckDBType.SmallInt => ((short*)data)[row].ToString(System.Globalization.CultureInfo.InvariantCulture),
+            DuckDBType.Integer => ((int*)data)[row].ToString(System.Globalization.CultureInfo.InvariantCulture),
+            DuckDBType.BigInt => ((long*)data)[row].ToString(System.Globalization.CultureInfo.InvariantCulture),
+            DuckDBType.UnsignedTinyInt => ((byte*)data)[row].ToString(System.Globalization.CultureInfo.InvariantCulture),
+            DuckDBType.UnsignedSmallInt => ((ushort*)data)[row].ToString(System.Globalization.CultureInfo.InvariantCulture),
+            DuckDBType.UnsignedInteger => ((uint*)data)[row].ToString(System.Globalization.CultureInfo.InvariantCulture),
+            DuckDBType.UnsignedBigInt => ((ulong*)data)[row].ToString(System.Globalization.CultureInfo.InvariantCulture),
+            DuckDBType.Float => ((float*)data)[row].ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            DuckDBType.Double => ((double*)data)[row].ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            DuckDBType.Varchar => DuckDbStrings.Read((byte*)data + (row * 16)),
+            DuckDBType.TimestampNs or DuckDBType.Timestamp or DuckDBType.TimestampTz or DuckDBType.TimestampMs
+                or DuckDBType.TimestampS => ((long*)data)[row].ToString(System.Globalization.CultureInfo.InvariantCulture),
+            _ => throw new NotSupportedException($"VectorText does not format DuckDB type {type}"),
+        };
+    }
+}
+
+/// <summary>duckdb_string_t: 16 bytes; length (uint32), then up to 12 inlined bytes, or a 4-byte prefix and a pointer.</summary>
+internal static unsafe class DuckDbStrings
+{
+    public static ReadOnlySpan<byte> Span(byte* stringT)
+    {
+        var length = *(uint*)stringT;
+        return length <= 12
+            ? new ReadOnlySpan<byte>(stringT + 4, (int)length)
+            : new ReadOnlySpan<byte>(*(byte**)(stringT + 8), (int)length);
+    }
+
+    public static string Read(byte* stringT) => System.Text.Encoding.UTF8.GetString(Span(stringT));
+}
+
+/// <summary>A pool of connections; at most <c>size</c> statements run at once.</summary>
+public sealed class DuckDbConnectionPool : IDisposable
+{
+    private readonly DuckDbDatabase _database;
+    private readonly SemaphoreSlim _slots;
+    private readonly System.Collections.Concurrent.ConcurrentBag<DuckDbConnection> _idle = [];
+    private readonly List<DuckDbConnection> _all = [];
+
+    public DuckDbConnectionPool(DuckDbDatabase database, int size)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
+        _database = database;
+        _slots = new SemaphoreSlim(size, size);
+        Size = size;
+    }
+
+    public int Size { get; }
+
+    public async ValueTask<DuckDbConnection> RentAsync(CancellationToken cancellationToken)
+    {
+        await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (_idle.TryTake(out var connection))
+        {
+            return connection;
+        }
+
+        try
+        {
+            connection = _database.Connect();
+        }
+        catch
+        {
+            _slots.Release();
+            throw;
+        }
+
+        lock (_all)
+        {
+            _all.Add(connection);
+        }
+
+        return connection;
+    }
+
+    public void Return(DuckDbConnection connection)
+    {
+        _idle.Add(connection);
+        _slots.Release();
+    }
+
+    public void Dispose()
+    {
+        lock (_all)
+        {
+            foreach (var connection in _all)
+            {
+                connection.Dispose();
+            }
+
+            _all.Clear();
+        }
+
+        _slots.Dispose();
+    }
+}

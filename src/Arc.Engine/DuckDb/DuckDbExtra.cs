@@ -1,0 +1,23 @@
+using System.Runtime.InteropServices;
+
+namespace Arc.Engine.DuckDb;
+
+/// <summary>
+/// C API entry points that DuckDB.NET.Bindings does not expose. Kept to the minimum the design needs:
+/// registering an Arrow stream as a view (<c>duckdb_arrow_scan</c>) and reading a prepared statement's
+/// type before it runs (<c>duckdb_prepared_statement_type</c>).
+/// </summary>
+internal static partial class DuckDbExtra
+{
+    private const string Library = "duckdb";
+
+    /// <summary>DuckDB's statement type codes for the two read-only statement kinds (duckdb.h, duckdb_statement_type).</summary>
+    internal const int StatementTypeSelect = 1;
+    internal const int StatementTypeExplain = 4;
+
+    [LibraryImport(Library, EntryPoint = "duckdb_arrow_scan", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int ArrowScan(IntPtr connection, string tableName, IntPtr arrowArrayStream);
+
+    [LibraryImport(Library, EntryPoint = "duckdb_prepared_statement_type")]
+    internal static partial int PreparedStatementType(IntPtr preparedStatement);
+}

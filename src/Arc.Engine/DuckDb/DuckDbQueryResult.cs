@@ -1,0 +1,101 @@
+using DuckDB.NET.Native;
+
+namespace Arc.Engine.DuckDb;
+
+/// <summary>A streaming query result: chunks are produced by DuckDB as they are fetched.</summary>
+public sealed class DuckDbQueryResult : IDisposable
+{
+    private DuckDBResult _result;
+    private readonly DuckDBType[] _typeIds;
+    private readonly DuckDBLogicalType[] _types;
+    private readonly string[] _names;
+    private bool _disposed;
+
+    private DuckDbQueryResult(DuckDBResult result)
+    {
+        _result = result;
+        var count = (int)NativeMethods.Query.DuckDBColumnCount(ref _result);
+        _typeIds = new DuckDBType[count];
+        _types = new DuckDBLogicalType[count];
+        _names = new string[count];
+        for (var i = 0; i < count; i++)
+        {
+            _names[i] = NativeMethods.Query.DuckDBColumnName(ref _result, i);
+            _types[i] = NativeMethods.Query.DuckDBColumnLogicalType(ref _result, i);
+            _typeIds[i] = NativeMethods.LogicalType.DuckDBGetTypeId(_types[i]);
+        }
+    }
+
+    public int ColumnCount => _names.Length;
+
+    public string GetColumnName(int index) => _names[index];
+
+    public DuckDBType GetColumnTypeId(int index) => _typeIds[index];
+
+    public DuckDBLogicalType GetColumnType(int index) => _types[index];
+
+    /// <summary>Runs <paramref name="sql"/> as a plain (non-prepared) query.</summary>
+    public static DuckDbQueryResult Run(DuckDbConnection connection, string sql)
+    {
+        var state = NativeMethods.Query.DuckDBQuery(connection.Handle, sql, out var result);
+        if (state != DuckDBState.Success)
+        {
+            var error = NativeMethods.Query.DuckDBResultError(ref result) ?? "query failed";
+            NativeMethods.Query.DuckDBDestroyResult(ref result);
+            throw new DuckDbException(error);
+        }
+
+        return new DuckDbQueryResult(result);
+    }
+
+    /// <summary>Executes a prepared statement, streaming its result.</summary>
+    internal static DuckDbQueryResult ExecuteStreaming(DuckDBPreparedStatement statement)
+    {
+        var state = NativeMethods.PreparedStatements.DuckDBExecutePreparedStreaming(statement, out var result);
+        if (state != DuckDBState.Success)
+        {
+            var error = NativeMethods.Query.DuckDBResultError(ref result) ?? "query failed";
+            NativeMethods.Query.DuckDBDestroyResult(ref result);
+            throw new DuckDbException(error);
+        }
+
+        return new DuckDbQueryResult(result);
+    }
+
+    /// <summary>The next chunk, or null at the end. Throws if the query failed while producing it.</summary>
+    public DuckDBDataChunk? FetchChunk()
+    {
+        while (true)
+        {
+            var chunk = NativeMethods.Query.DuckDBFetchChunk(_result);
+            if (!chunk.IsInvalid && NativeMethods.DataChunks.DuckDBDataChunkGetSize(chunk) > 0)
+            {
+                return chunk;
+            }
+
+            var exhausted = chunk.IsInvalid;
+            chunk.Dispose();
+            if (exhausted)
+            {
+                var error = NativeMethods.Query.DuckDBResultError(ref _result);
+                return string.IsNullOrEmpty(error) ? null : throw new DuckDbException(error);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        foreach (var type in _types)
+        {
+            type.Dispose();
+        }
+
+        NativeMethods.Query.DuckDBDestroyResult(ref _result);
+    }
+}

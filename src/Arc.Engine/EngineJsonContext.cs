@@ -1,0 +1,7 @@
+using System.Text.Json.Serialization;
+
+namespace Arc.Engine;
+
+/// <summary>Source-generated JSON metadata for the few values the engine serializes itself (AOT: no reflection).</summary>
+[JsonSerializable(typeof(List<string>))]
+internal sealed partial class EngineJsonContext : JsonSerializerContext;

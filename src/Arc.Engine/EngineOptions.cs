@@ -1,0 +1,53 @@
+namespace Arc.Engine;
+
+/// <summary>Everything the engine is configured with (the host maps arc.toml keys onto it).</summary>
+public sealed record EngineOptions
+{
+    /// <summary>Root of the Parquet tree (<c>storage.local_path</c>).</summary>
+    public required string DataPath { get; init; }
+
+    /// <summary>Rows buffered per measurement before a flush (<c>ingest.max_buffer_size</c>).</summary>
+    public int MaxBufferRows { get; init; } = 50_000;
+
+    /// <summary>Oldest a buffered row may get before its buffer is flushed (<c>ingest.max_buffer_age_ms</c>).</summary>
+    public TimeSpan MaxBufferAge { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Bytes of buffer memory per measurement that also trigger a flush.</summary>
+    public long MaxBufferBytes { get; init; } = 256L << 20;
+
+    /// <summary>Parquet compression codec (<c>ingest.compression</c>): zstd, snappy, gzip, lz4, brotli or uncompressed.</summary>
+    public string Compression { get; init; } = "zstd";
+
+    /// <summary>Rows per Parquet row group.</summary>
+    public int RowGroupSize { get; init; } = 122_880;
+
+    /// <summary>Parallel Parquet writers (<c>ingest.flush_workers</c>).</summary>
+    public int FlushWorkers { get; init; } = Math.Max(1, Environment.ProcessorCount / 2);
+
+    /// <summary>DuckDB worker threads (<c>database.thread_count</c>); 0 lets DuckDB decide.</summary>
+    public int DuckDbThreads { get; init; }
+
+    /// <summary>DuckDB memory limit such as <c>4GB</c> (<c>database.memory_limit</c>); empty lets DuckDB decide.</summary>
+    public string DuckDbMemoryLimit { get; init; } = "";
+
+    /// <summary>Where DuckDB spills (<c>database.temp_directory</c>); empty: under the data path.</summary>
+    public string DuckDbTempDirectory { get; init; } = "";
+
+    /// <summary>Queries that may run at once (<c>database.max_connections</c>).</summary>
+    public int QueryConnections { get; init; } = Math.Max(2, Environment.ProcessorCount * 2);
+
+    /// <summary>Longest a query may run (<c>query.timeout</c>).</summary>
+    public TimeSpan QueryTimeout { get; init; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>Most tag and field columns a measurement may have.</summary>
+    public int MaxColumnsPerMeasurement { get; init; } = 4096;
+
+    /// <summary>Longest tag or field name in bytes.</summary>
+    public int MaxNameBytes { get; init; } = 256;
+
+    /// <summary>Most distinct measurements one write request may touch.</summary>
+    public int MaxMeasurementsPerRequest { get; init; } = 1000;
+
+    /// <summary>Most rejected lines described in one error response (all are counted).</summary>
+    public int MaxReportedErrors { get; init; } = 100;
+}

@@ -1,0 +1,279 @@
+using System.Globalization;
+using System.Text;
+using Arc.Engine.DuckDb;
+using Arc.Engine.Storage;
+using DuckDB.NET.Native;
+
+namespace Arc.Engine.Query;
+
+/// <summary>A query the server refuses before running it (not read-only, several statements, unsupported output type).</summary>
+public sealed class QueryRejectedException(string message) : Exception(message);
+
+/// <summary>
+/// Runs user SQL on pooled DuckDB connections. Names resolve through DuckDB's catalog: a schema per database, a view per
+/// measurement, and the request's database as the search path, so <c>FROM cpu</c>, <c>FROM db.cpu</c>, joins and CTEs all
+/// work without touching the SQL text. Only read-only statements (SELECT, EXPLAIN, and the SHOW/DESCRIBE forms DuckDB
+/// plans as SELECT) are executed; the statement type comes from DuckDB's own parser.
+/// </summary>
+public sealed class QueryEngine
+{
+    private readonly DuckDbConnectionPool _pool;
+    private readonly Catalog _catalog;
+    private readonly LocalStore _store;
+    private readonly EngineOptions _options;
+
+    internal QueryEngine(DuckDbConnectionPool pool, Catalog catalog, LocalStore store, EngineOptions options)
+    {
+        _pool = pool;
+        _catalog = catalog;
+        _store = store;
+        _options = options;
+    }
+
+    /// <summary>
+    /// Prepares and starts <paramref name="sql"/>; DuckDB errors (syntax, unknown table, ...) throw <see cref="DuckDbException"/>,
+    /// refused statements <see cref="QueryRejectedException"/>. The cursor must be disposed.
+    /// </summary>
+    public async ValueTask<QueryCursor> OpenAsync(string sql, string? database, CancellationToken cancellationToken)
+    {
+        if (ShowCommand.TryParse(sql, out var show))
+        {
+            sql = ShowSql(show, database);
+        }
+
+        var connection = await _pool.RentAsync(cancellationToken).ConfigureAwait(false);
+        var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        DuckDBPreparedStatement? statement = null;
+        CancellationTokenRegistration registration = default;
+        try
+        {
+            UseDatabase(connection, database);
+            statement = Prepare(connection, sql);
+            timeout.CancelAfter(_options.QueryTimeout);
+            registration = timeout.Token.UnsafeRegister(static state => ((DuckDbConnection)state!).Interrupt(), connection);
+            var result = DuckDbQueryResult.ExecuteStreaming(statement);
+            return new QueryCursor(this, connection, statement, result, timeout, registration);
+        }
+        catch (Exception e)
+        {
+            await registration.DisposeAsync().ConfigureAwait(false);
+            statement?.Dispose();
+            var timedOut = timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested;
+            timeout.Dispose();
+            _pool.Return(connection);
+            if (timedOut && e is DuckDbException)
+            {
+                throw new DuckDbException($"query exceeded the time limit of {_options.QueryTimeout.TotalSeconds:0} s (query.timeout)");
+            }
+
+            throw;
+        }
+    }
+
+    internal TimeSpan Timeout => _options.QueryTimeout;
+
+    internal void Return(DuckDbConnection connection) => _pool.Return(connection);
+
+    private void UseDatabase(DuckDbConnection connection, string? database)
+    {
+        var path = database is not null && _catalog.Measurements(database).Any() ? Names.QuoteIdentifier(database) : "main";
+        if (connection.SearchPath != path)
+        {
+            connection.Execute($"SET search_path = {Names.QuoteLiteral(path)}");
+            connection.SearchPath = path;
+        }
+    }
+
+    private static DuckDBPreparedStatement Prepare(DuckDbConnection connection, string sql)
+    {
+        var count = NativeMethods.ExtractStatements.DuckDBExtractStatements(connection.Handle, sql, out var extracted);
+        using (extracted)
+        {
+            if (count == 0)
+            {
+                var error = NativeMethods.ExtractStatements.DuckDBExtractStatementsError(extracted);
+                throw string.IsNullOrEmpty(error) ? new QueryRejectedException("the query is empty") : new DuckDbException(error);
+            }
+
+            if (count > 1)
+            {
+                throw new QueryRejectedException($"one statement per query is accepted; this query has {count}");
+            }
+
+            if (NativeMethods.ExtractStatements.DuckDBPrepareExtractedStatement(connection.Handle, extracted, 0, out var statement) != DuckDBState.Success)
+            {
+                var error = NativeMethods.PreparedStatements.DuckDBPrepareError(statement);
+                statement.Dispose();
+                throw new DuckDbException(error ?? "could not prepare the query");
+            }
+
+            var type = DuckDbExtra.PreparedStatementType(statement.DangerousGetHandle());
+            if (type is not (DuckDbExtra.StatementTypeSelect or DuckDbExtra.StatementTypeExplain))
+            {
+                statement.Dispose();
+                throw new QueryRejectedException(
+                    $"only read-only queries are accepted (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW); this is a {StatementName(type)} statement");
+            }
+
+            return statement;
+        }
+    }
+
+    /// <summary>duckdb.h's duckdb_statement_type names.</summary>
+    private static string StatementName(int type) => type switch
+    {
+        2 => "INSERT",
+        3 => "UPDATE",
+        5 => "DELETE",
+        6 => "PREPARE",
+        7 => "CREATE",
+        8 => "EXECUTE",
+        9 => "ALTER",
+        10 => "transaction",
+        11 => "COPY",
+        12 => "ANALYZE",
+        13 => "SET variable",
+        14 => "CREATE FUNCTION",
+        15 => "DROP",
+        16 => "EXPORT",
+        17 => "PRAGMA",
+        18 => "VACUUM",
+        19 => "CALL",
+        20 => "SET",
+        21 => "LOAD",
+        22 => "relation",
+        23 => "extension",
+        24 => "logical plan",
+        25 => "ATTACH",
+        26 => "DETACH",
+        _ => $"type-{type.ToString(CultureInfo.InvariantCulture)}",
+    };
+
+    /// <summary>The listing as a VALUES query, so it flows through the same result writers as any other query.</summary>
+    private string ShowSql(ShowCommand show, string? database)
+    {
+        var sql = new StringBuilder();
+        if (show.Kind == ShowKind.Databases)
+        {
+            var databases = _catalog.Databases.Where(d => _catalog.Measurements(d).Any()).ToList();
+            if (databases.Count == 0)
+            {
+                return "SELECT NULL::VARCHAR AS database WHERE false";
+            }
+
+            sql.Append("SELECT * FROM (VALUES ");
+            sql.AppendJoin(", ", databases.Select(d => $"({Names.QuoteLiteral(d)})"));
+            return sql.Append(") AS t(database) ORDER BY database").ToString();
+        }
+
+        var db = show.Database ?? database ?? "default";
+        var rows = _catalog.Measurements(db).Select(m =>
+        {
+            var files = _store.Files(db, m.Name).ToList();
+            var megabytes = files.Sum(f => f.Length) / (1024.0 * 1024.0);
+            return string.Create(CultureInfo.InvariantCulture,
+                $"({Names.QuoteLiteral(db)}, {Names.QuoteLiteral(m.Name)}, {Names.QuoteLiteral(_store.MeasurementDirectory(db, m.Name))}, {files.Count}::BIGINT, {megabytes:0.######}::DOUBLE)");
+        }).ToList();
+        if (rows.Count == 0)
+        {
+            return "SELECT NULL::VARCHAR AS database, NULL::VARCHAR AS table_name, NULL::VARCHAR AS storage_path, " +
+                   "NULL::BIGINT AS file_count, NULL::DOUBLE AS total_size_mb WHERE false";
+        }
+
+        sql.Append("SELECT * FROM (VALUES ").AppendJoin(", ", rows);
+        return sql.Append(") AS t(database, table_name, storage_path, file_count, total_size_mb) ORDER BY table_name").ToString();
+    }
+}
+
+/// <summary>A running query: its columns, then its chunks as DuckDB produces them. Dispose returns the connection.</summary>
+public sealed class QueryCursor : IDisposable
+{
+    private readonly QueryEngine _engine;
+    private readonly DuckDbConnection _connection;
+    private readonly DuckDBPreparedStatement _statement;
+    private readonly CancellationTokenSource _timeout;
+    private CancellationTokenRegistration _registration;
+    private bool _disposed;
+
+    internal QueryCursor(QueryEngine engine, DuckDbConnection connection, DuckDBPreparedStatement statement, DuckDbQueryResult result,
+        CancellationTokenSource timeout, CancellationTokenRegistration registration)
+    {
+        _engine = engine;
+        _connection = connection;
+        _statement = statement;
+        Result = result;
+        _timeout = timeout;
+        _registration = registration;
+    }
+
+    public DuckDbQueryResult Result { get; }
+
+    private DuckDBDataChunk? _prefetched;
+    private bool _hasPrefetched;
+
+    /// <summary>
+    /// Fetches the first chunk now, so failures that surface only when DuckDB starts producing rows (a corrupt file, a
+    /// division by zero) are reported before the response begins.
+    /// </summary>
+    public void Prefetch()
+    {
+        _prefetched = Next();
+        _hasPrefetched = true;
+    }
+
+    /// <summary>The next chunk, or null at the end; a failure (including the time limit) throws <see cref="DuckDbException"/>.</summary>
+    public DuckDBDataChunk? Next()
+    {
+        if (_hasPrefetched)
+        {
+            _hasPrefetched = false;
+            var first = _prefetched;
+            _prefetched = null;
+            return first;
+        }
+
+        try
+        {
+            return Result.FetchChunk();
+        }
+        catch (DuckDbException) when (_timeout.IsCancellationRequested)
+        {
+            throw new DuckDbException($"query exceeded the time limit of {_engine.Timeout.TotalSeconds:0} s (query.timeout) or was cancelled");
+        }
+    }
+
+    /// <summary>Per-column value formats for the result writers; throws <see cref="QueryRejectedException"/> for unsupported types.</summary>
+    internal ValueFormat[] Formats()
+    {
+        var formats = new ValueFormat[Result.ColumnCount];
+        for (var i = 0; i < formats.Length; i++)
+        {
+            try
+            {
+                formats[i] = ValueFormat.Create(Result.GetColumnType(i));
+            }
+            catch (NotSupportedException e)
+            {
+                throw new QueryRejectedException($"column '{Result.GetColumnName(i)}': {e.Message}");
+            }
+        }
+
+        return formats;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _prefetched?.Dispose();
+        _registration.Dispose();
+        Result.Dispose();
+        _statement.Dispose();
+        _timeout.Dispose();
+        _engine.Return(_connection);
+    }
+}

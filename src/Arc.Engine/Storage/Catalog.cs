@@ -1,0 +1,164 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Arc.Engine.Buffers;
+using Arc.Engine.DuckDb;
+using Microsoft.Extensions.Logging;
+
+namespace Arc.Engine.Storage;
+
+/// <summary>
+/// The databases and measurements that exist, their schemas, and the DuckDB objects that make them queryable: a schema per
+/// database and a view per measurement over its Parquet files (<c>read_parquet(glob, union_by_name = true)</c>), so SQL
+/// names are resolved by DuckDB itself. Names are unique ignoring case, as DuckDB resolves identifiers that way.
+/// </summary>
+internal sealed class Catalog
+{
+    private readonly ConcurrentDictionary<string, DatabaseEntry> _databases = new(StringComparer.OrdinalIgnoreCase);
+    private readonly LocalStore _store;
+    private readonly DuckDbConnection _ddl;
+    private readonly Lock _ddlLock = new();
+    private readonly EngineOptions _options;
+    private readonly ILogger _logger;
+
+    public Catalog(LocalStore store, DuckDbConnection ddl, EngineOptions options, ILogger logger)
+    {
+        _store = store;
+        _ddl = ddl;
+        _options = options;
+        _logger = logger;
+        foreach (var database in store.Databases())
+        {
+            foreach (var measurement in store.Measurements(database))
+            {
+                if (store.Files(database, measurement).Any() && ResolveMeasurement(database, measurement, out _) is { } entry)
+                {
+                    EnsureView(entry);
+                }
+            }
+        }
+    }
+
+    public IEnumerable<string> Databases => _databases.Values.Select(d => d.Name).Order(StringComparer.Ordinal);
+
+    public bool DatabaseExists(string name) => _databases.ContainsKey(name);
+
+    public IEnumerable<MeasurementEntry> Measurements(string database) =>
+        _databases.TryGetValue(database, out var entry)
+            ? entry.Measurements.Values.Where(m => m.HasView).OrderBy(m => m.Name, StringComparer.Ordinal)
+            : [];
+
+    /// <summary>The entry of a measurement, created on first use; null with a reason if the name collides with another's case.</summary>
+    public MeasurementEntry? ResolveMeasurement(string database, string measurement, out string? error)
+    {
+        var db = _databases.GetOrAdd(database, static name => new DatabaseEntry(name));
+        if (!db.Name.Equals(database, StringComparison.Ordinal))
+        {
+            error = $"database '{database}' differs only in case from the existing database '{db.Name}'";
+            return null;
+        }
+
+        var entry = db.Measurements.GetOrAdd(measurement, static (name, state) => new MeasurementEntry(state.db.Name, name, state.self),
+            (db, self: this));
+        if (!entry.Name.Equals(measurement, StringComparison.Ordinal))
+        {
+            error = $"measurement '{measurement}' differs only in case from the existing measurement '{entry.Name}' of {db.Name}";
+            return null;
+        }
+
+        error = null;
+        return entry;
+    }
+
+    /// <summary>Creates the measurement's view once it has files (idempotent).</summary>
+    public void EnsureView(MeasurementEntry entry)
+    {
+        if (entry.HasView)
+        {
+            return;
+        }
+
+        lock (_ddlLock)
+        {
+            if (entry.HasView)
+            {
+                return;
+            }
+
+            var schema = Names.QuoteIdentifier(entry.Database);
+            _ddl.Execute($"CREATE SCHEMA IF NOT EXISTS {schema}");
+            _ddl.Execute($"CREATE OR REPLACE VIEW {schema}.{Names.QuoteIdentifier(entry.Name)} AS " +
+                         $"SELECT * FROM read_parquet({Names.QuoteLiteral(_store.Glob(entry.Database, entry.Name))}, union_by_name = true)");
+            entry.HasView = true;
+        }
+    }
+
+    /// <summary>Reads the column kinds of a measurement's existing files (once per process, on its first write).</summary>
+    private void Seed(MeasurementSchema schema)
+    {
+        if (!_store.Files(schema.Database, schema.Measurement).Any())
+        {
+            return;
+        }
+
+        var glob = Names.QuoteLiteral(_store.Glob(schema.Database, schema.Measurement));
+        lock (_ddlLock)
+        {
+            var tags = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var row in _ddl.QueryStrings(
+                         $"SELECT DISTINCT decode(value) FROM parquet_kv_metadata({glob}) WHERE decode(key) = '{ParquetFlusher.TagsMetadataKey}'"))
+            {
+                if (row[0] is { } json && JsonSerializer.Deserialize(json, EngineJsonContext.Default.ListString) is { } names)
+                {
+                    tags.UnionWith(names);
+                }
+            }
+
+            foreach (var row in _ddl.QueryStrings($"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet({glob}, union_by_name = true))"))
+            {
+                var name = row[0]!;
+                if (name.Equals(ColumnSet.TimeColumn, StringComparison.OrdinalIgnoreCase))
+                {
+                    continue;
+                }
+
+                schema.Seed(name, tags.Contains(name) ? ColumnKind.Tag : KindOf(row[1]!));
+            }
+        }
+
+        _logger.LogDebug("Loaded schema of {Database}.{Measurement}: {Count} columns", schema.Database, schema.Measurement, schema.Count);
+    }
+
+    private static ColumnKind KindOf(string duckDbType) => duckDbType switch
+    {
+        "DOUBLE" or "FLOAT" or "REAL" => ColumnKind.Float,
+        "BIGINT" or "INTEGER" or "SMALLINT" or "TINYINT" => ColumnKind.Integer,
+        "UBIGINT" or "UINTEGER" or "USMALLINT" or "UTINYINT" => ColumnKind.UInteger,
+        "BOOLEAN" => ColumnKind.Boolean,
+        _ => ColumnKind.String,
+    };
+
+    internal sealed class DatabaseEntry(string name)
+    {
+        public string Name { get; } = name;
+
+        public ConcurrentDictionary<string, MeasurementEntry> Measurements { get; } = new(StringComparer.OrdinalIgnoreCase);
+    }
+
+    internal sealed class MeasurementEntry(string database, string name, Catalog catalog)
+    {
+        private readonly Lazy<MeasurementSchema> _schema = new(() =>
+        {
+            var schema = new MeasurementSchema(database, name, catalog._options.MaxColumnsPerMeasurement, catalog._options.MaxNameBytes);
+            catalog.Seed(schema);
+            return schema;
+        });
+
+        public string Database { get; } = database;
+
+        public string Name { get; } = name;
+
+        public MeasurementSchema Schema => _schema.Value;
+
+        public volatile bool HasView;
+    }
+}

@@ -1,0 +1,61 @@
+using System.Runtime.InteropServices;
+
+namespace Arc.Engine.Storage;
+
+/// <summary>fsync for files and directories, so a rename is durable before the data it replaces is dropped.</summary>
+internal static partial class Durability
+{
+    private const int ReadOnly = 0;
+    private const int Directory = 0x10000; // O_DIRECTORY on Linux
+
+    /// <summary>Flushes a file's data and metadata to the device.</summary>
+    public static void FsyncFile(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.None);
+        stream.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Flushes a directory's entries (a rename or create inside it) to the device.</summary>
+    public static void FsyncDirectory(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var fd = Open(path, ReadOnly | Directory);
+        if (fd < 0)
+        {
+            throw new IOException($"cannot open directory {path} to sync it (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        try
+        {
+            if (Fsync(fd) != 0)
+            {
+                throw new IOException($"fsync of directory {path} failed (errno {Marshal.GetLastPInvokeError()})");
+            }
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
+    /// <summary>Renames <paramref name="temp"/> over <paramref name="final"/> after syncing it, then syncs the directory.</summary>
+    public static void CommitFile(string temp, string final)
+    {
+        FsyncFile(temp);
+        File.Move(temp, final, overwrite: false);
+        FsyncDirectory(Path.GetDirectoryName(final)!);
+    }
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int Close(int fd);
+}

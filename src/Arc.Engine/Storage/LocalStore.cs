@@ -1,0 +1,103 @@
+using System.Globalization;
+
+namespace Arc.Engine.Storage;
+
+/// <summary>
+/// The on-disk layout: <c>{root}/{database}/{measurement}/{YYYY}/{MM}/{DD}/{HH}/{file}.parquet</c>, the hour being the UTC
+/// hour of the rows' time. Work files live under <c>{root}/.tmp</c>, which can never be a database name.
+/// </summary>
+public sealed class LocalStore
+{
+    public const long NanosPerHour = 3_600_000_000_000;
+
+    public LocalStore(string root)
+    {
+        Root = Path.GetFullPath(root);
+        Directory.CreateDirectory(Root);
+        TempDirectory = Path.Combine(Root, ".tmp");
+        if (Directory.Exists(TempDirectory))
+        {
+            // Leftovers of writes interrupted by a crash: never renamed into place, so never acknowledged as stored.
+            Directory.Delete(TempDirectory, recursive: true);
+        }
+
+        Directory.CreateDirectory(TempDirectory);
+    }
+
+    public string Root { get; }
+
+    public string TempDirectory { get; }
+
+    public string MeasurementDirectory(string database, string measurement) => Path.Combine(Root, database, measurement);
+
+    /// <summary>The directory of the hour that contains <paramref name="hour"/> (hours since the Unix epoch).</summary>
+    public string PartitionDirectory(string database, string measurement, long hour)
+    {
+        var start = DateTime.UnixEpoch.AddHours(hour);
+        return Path.Combine(Root, database, measurement,
+            start.ToString("yyyy", CultureInfo.InvariantCulture), start.ToString("MM", CultureInfo.InvariantCulture),
+            start.ToString("dd", CultureInfo.InvariantCulture), start.ToString("HH", CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>A glob matching every Parquet file of a measurement (and nothing under construction).</summary>
+    public string Glob(string database, string measurement) =>
+        Path.Combine(Root, database, measurement, "*", "*", "*", "*", "*.parquet");
+
+    /// <summary>Hours since the epoch, rounding toward negative infinity.</summary>
+    public static long HourOf(long unixNanos) => Math.DivRem(unixNanos, NanosPerHour) switch
+    {
+        var (q, r) when r < 0 => q - 1,
+        var (q, _) => q,
+    };
+
+    public IEnumerable<string> Databases() =>
+        Directory.Exists(Root)
+            ? Directory.EnumerateDirectories(Root).Select(Path.GetFileName).OfType<string>().Where(Names.IsValidDatabase)
+            : [];
+
+    public IEnumerable<string> Measurements(string database)
+    {
+        var path = Path.Combine(Root, database);
+        return Directory.Exists(path)
+            ? Directory.EnumerateDirectories(path).Select(Path.GetFileName).OfType<string>().Where(Names.IsValidMeasurement)
+            : [];
+    }
+
+    /// <summary>The Parquet files of a measurement, with their sizes.</summary>
+    public IEnumerable<FileInfo> Files(string database, string measurement)
+    {
+        var path = MeasurementDirectory(database, measurement);
+        if (!Directory.Exists(path))
+        {
+            return [];
+        }
+
+        return new DirectoryInfo(path).EnumerateFiles("*.parquet", new EnumerationOptions
+        {
+            RecurseSubdirectories = true,
+            MaxRecursionDepth = 4,
+            IgnoreInaccessible = true,
+        });
+    }
+
+    /// <summary>Creates a directory and any missing parents, syncing each parent whose entries changed.</summary>
+    public static void EnsureDirectory(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            return;
+        }
+
+        var parent = Path.GetDirectoryName(path);
+        if (parent is not null)
+        {
+            EnsureDirectory(parent);
+        }
+
+        Directory.CreateDirectory(path);
+        if (parent is not null)
+        {
+            Durability.FsyncDirectory(parent);
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using System.Net;
+using Arc.Engine;
+using Arc.Native.Configuration;
+using Arc.Native.Http;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace Arc.Native;
+
+/// <summary>The HTTP host around the engine: Kestrel (slim builder), the endpoints, startup and ordered shutdown.</summary>
+public sealed class ArcServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ServerState _state;
+    private int _stopped;
+
+    private ArcServer(WebApplication app, ArcEngine engine, ServerState state)
+    {
+        _app = app;
+        Engine = engine;
+        _state = state;
+    }
+
+    public ArcEngine Engine { get; }
+
+    /// <summary>The addresses Kestrel listens on (after <see cref="StartAsync"/>), e.g. <c>http://127.0.0.1:41234</c>.</summary>
+    public IReadOnlyCollection<string> Addresses =>
+        _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToList();
+
+    /// <summary>Builds the server: opens storage and DuckDB (throwing if either fails) and maps the endpoints.</summary>
+    public static ArcServer Create(ArcConfig config, Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+        builder.Logging.SetMinimumLevel(config.LogLevel switch
+        {
+            "trace" => LogLevel.Trace,
+            "debug" => LogLevel.Debug,
+            "warn" or "warning" => LogLevel.Warning,
+            "error" => LogLevel.Error,
+            _ => LogLevel.Information,
+        });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = config.MaxPayloadBytes;
+            kestrel.Limits.KeepAliveTimeout = config.IdleTimeout;
+            kestrel.Limits.RequestHeadersTimeout = config.ReadTimeout;
+            if (config.Host.Length == 0)
+            {
+                kestrel.ListenAnyIP(config.Port);
+            }
+            else if (config.Host == "localhost")
+            {
+                kestrel.ListenLocalhost(config.Port);
+            }
+            else if (IPAddress.TryParse(config.Host, out var address))
+            {
+                kestrel.Listen(address, config.Port);
+            }
+            else
+            {
+                throw new ConfigException($"server.host: expected an IP address, \"localhost\" or empty, got \"{config.Host}\"");
+            }
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Api));
+
+        var state = new ServerState();
+        builder.Services.AddSingleton(sp => ArcEngine.Start(config.Engine, sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton(config);
+        builder.Services.AddSingleton(state);
+
+        var app = builder.Build();
+        var engine = app.Services.GetRequiredService<ArcEngine>(); // opens storage and DuckDB now, so failures stop startup
+        app.Lifetime.ApplicationStopping.Register(() => state.Ready = false);
+        HealthEndpoints.Map(app, state);
+        WriteEndpoints.Map(app);
+        QueryEndpoints.Map(app);
+        return new ArcServer(app, engine, state);
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _state.Ready = true;
+    }
+
+    /// <summary>Runs until SIGTERM/Ctrl-C, then drains requests and flushes every buffered row before returning.</summary>
+    public async Task RunAsync()
+    {
+        await StartAsync().ConfigureAwait(false);
+        await _app.WaitForShutdownAsync().ConfigureAwait(false);
+        await DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Stops accepting requests, waits for in-flight ones, then flushes the engine to Parquet.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
+        _state.Ready = false;
+        await _app.StopAsync().ConfigureAwait(false);
+        await Engine.DisposeAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,249 @@
+using System.Collections;
+using System.Globalization;
+using Arc.Engine;
+using Tomlyn;
+using Tomlyn.Model;
+using Tomlyn.Serialization;
+
+namespace Arc.Native.Configuration;
+
+/// <summary>
+/// The server's configuration, read like Arc reads it: an <c>arc.toml</c> file (sections are the part of the key before the
+/// dot), then every key overridable from the environment as <c>ARC_</c> + the key upper-cased with dots as underscores
+/// (<c>server.port</c> → <c>ARC_SERVER_PORT</c>). A bad value stops startup with a message naming the key.
+/// </summary>
+public sealed class ArcConfig
+{
+    private static readonly Dictionary<string, Action<ArcConfig, string, string>> Keys = new(StringComparer.Ordinal)
+    {
+        ["server.host"] = static (c, k, v) => c.Host = v.Trim(),
+        ["server.port"] = static (c, k, v) => c.Port = ConfigValues.Int(k, v, 0, 65535),
+        ["server.max_payload_size"] = static (c, k, v) => c.MaxPayloadBytes = ConfigValues.Size(k, v, 1024),
+        ["server.shutdown_timeout"] = static (c, k, v) => c.ShutdownTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)),
+        ["server.read_timeout"] = static (c, k, v) => c.ReadTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)),
+        ["server.idle_timeout"] = static (c, k, v) => c.IdleTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)),
+        ["storage.backend"] = static (c, k, v) => c.StorageBackend = ConfigValues.OneOf(k, v, "local"),
+        ["storage.local_path"] = static (c, k, v) => c.Engine = c.Engine with { DataPath = NonEmpty(k, v) },
+        ["ingest.max_buffer_size"] = static (c, k, v) => c.Engine = c.Engine with { MaxBufferRows = ConfigValues.Int(k, v, 1, 100_000_000) },
+        ["ingest.max_buffer_age_ms"] = static (c, k, v) =>
+            c.Engine = c.Engine with { MaxBufferAge = TimeSpan.FromMilliseconds(ConfigValues.Int(k, v, 1, 86_400_000)) },
+        ["ingest.compression"] = static (c, k, v) => c.Engine = c.Engine with
+        {
+            Compression = ConfigValues.OneOf(k, v, "zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed", "none") switch
+            {
+                "none" => "uncompressed",
+                var codec => codec,
+            },
+        },
+        ["ingest.flush_workers"] = static (c, k, v) => c.Engine = c.Engine with { FlushWorkers = ConfigValues.Int(k, v, 1, 256) },
+        ["ingest.row_group_size"] = static (c, k, v) => c.Engine = c.Engine with { RowGroupSize = ConfigValues.Int(k, v, 1024, 10_000_000) },
+        ["ingest.max_line_length"] = static (c, k, v) => c.MaxLineLength = ConfigValues.Int(k, v, 64, 64 << 20),
+        ["ingest.max_tags_per_line"] = static (c, k, v) => c.MaxTagsPerLine = ConfigValues.Int(k, v, 1, 65_536),
+        ["ingest.max_fields_per_line"] = static (c, k, v) => c.MaxFieldsPerLine = ConfigValues.Int(k, v, 1, 65_536),
+        ["ingest.max_columns_per_measurement"] = static (c, k, v) =>
+            c.Engine = c.Engine with { MaxColumnsPerMeasurement = ConfigValues.Int(k, v, 1, 100_000) },
+        ["ingest.max_measurements_per_request"] = static (c, k, v) =>
+            c.Engine = c.Engine with { MaxMeasurementsPerRequest = ConfigValues.Int(k, v, 1, 1_000_000) },
+        ["ingest.max_decompressed_size"] = static (c, k, v) => c.MaxDecompressedBytes = ConfigValues.Size(k, v, 1024),
+        ["database.thread_count"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbThreads = ConfigValues.Int(k, v, 0, 1024) },
+        ["database.memory_limit"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbMemoryLimit = MemoryLimit(k, v) },
+        ["database.max_connections"] = static (c, k, v) => c.Engine = c.Engine with { QueryConnections = ConfigValues.Int(k, v, 1, 1024) },
+        ["database.temp_directory"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbTempDirectory = v.Trim() },
+        ["query.timeout"] = static (c, k, v) => c.Engine = c.Engine with { QueryTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)) },
+        ["log.level"] = static (c, k, v) => c.LogLevel = ConfigValues.OneOf(k, v, "trace", "debug", "info", "warn", "warning", "error"),
+    };
+
+    /// <summary>Arc's keys for features this build does not have yet: accepted, so an Arc file loads, and reported as ignored.</summary>
+    private static readonly HashSet<string> ArcKeysNotImplemented = new(StringComparer.Ordinal)
+    {
+        "server.write_timeout", "server.tls_enabled", "server.tls_cert_file", "server.tls_key_file",
+        "server.storage_credentials_fail_ready", "database.enable_wal", "database.preserve_insertion_order",
+        "storage.s3_bucket", "storage.s3_region", "storage.s3_endpoint", "storage.s3_access_key", "storage.s3_secret_key",
+        "storage.s3_prefix", "storage.s3_use_ssl", "storage.s3_path_style",
+        "cache.enabled", "cache.max_size_mb", "cache.default_ttl",
+        "ingest.use_dictionary", "ingest.numeric_dictionary", "ingest.write_statistics", "ingest.data_page_version",
+        "ingest.flush_queue_size", "ingest.shard_count", "ingest.sort_keys", "ingest.default_sort_keys", "ingest.flush_timeout_seconds",
+        "ingest.decimal_columns", "ingest.default_decimal_columns",
+        "auth.enabled", "auth.db_path", "auth.cache_ttl", "auth.max_cache_size",
+        "compaction.enabled", "compaction.hourly_schedule", "compaction.daily_schedule", "compaction.hourly_enabled",
+        "compaction.daily_enabled", "compaction.hourly_min_age_hours", "compaction.hourly_min_files", "compaction.daily_min_age_hours",
+        "compaction.daily_min_files", "compaction.daily_skip_file_age_check_days", "compaction.max_concurrent",
+        "compaction.max_files_per_batch", "compaction.temp_directory", "compaction.memory_limit", "compaction.threads",
+        "compaction.completion_watcher_interval_ms", "compaction.completion_dir", "compaction.completion_orphan_timeout_ms",
+        "wal.enabled", "wal.directory", "wal.sync_mode", "wal.max_size_mb", "wal.max_age_seconds", "wal.recovery_interval_seconds",
+        "wal.recovery_batch_size", "wal.buffer_size",
+        "delete.enabled", "delete.confirmation_threshold", "delete.max_rows_per_delete",
+        "retention.enabled", "retention.db_path", "continuous_query.enabled", "continuous_query.db_path",
+        "query.slow_query_threshold_ms", "query.enable_s3_cache", "query.s3_cache_size", "query.s3_cache_ttl_seconds",
+    };
+
+    public string Host { get; set; } = "";
+
+    public int Port { get; set; } = 8000;
+
+    public long MaxPayloadBytes { get; set; } = 1L << 30;
+
+    public long MaxDecompressedBytes { get; set; } = 1L << 30;
+
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan ReadTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(120);
+
+    public string StorageBackend { get; set; } = "local";
+
+    public int MaxLineLength { get; set; } = 1 << 20;
+
+    public int MaxTagsPerLine { get; set; } = 256;
+
+    public int MaxFieldsPerLine { get; set; } = 1024;
+
+    public string LogLevel { get; set; } = "info";
+
+    public EngineOptions Engine { get; set; } = new() { DataPath = "./data/arc" };
+
+    /// <summary>Where the settings came from, for the startup log.</summary>
+    public string? SourceFile { get; private set; }
+
+    /// <summary>Keys that were set but are ignored (Arc features this build lacks, or unknown keys), for a startup warning.</summary>
+    public List<string> Ignored { get; } = [];
+
+    /// <summary>Every key this build applies, as written in arc.toml.</summary>
+    public static IEnumerable<string> SupportedKeys => Keys.Keys.Order(StringComparer.Ordinal);
+
+    /// <summary>The environment variable that overrides <paramref name="key"/>.</summary>
+    public static string EnvironmentName(string key) => "ARC_" + key.ToUpperInvariant().Replace('.', '_');
+
+    /// <summary>
+    /// Loads <paramref name="path"/> (or <c>./arc.toml</c> when present and no path is given), then the environment.
+    /// </summary>
+    public static ArcConfig Load(string? path, IDictionary environment)
+    {
+        var config = new ArcConfig();
+        if (path is null && File.Exists("arc.toml"))
+        {
+            path = "arc.toml";
+        }
+
+        if (path is not null)
+        {
+            config.SourceFile = Path.GetFullPath(path);
+            foreach (var (key, value) in ReadToml(path))
+            {
+                config.Set(key, value, path);
+            }
+        }
+
+        foreach (var key in Keys.Keys.Concat(ArcKeysNotImplemented))
+        {
+            if (environment[EnvironmentName(key)] is string value)
+            {
+                config.Set(key, value, EnvironmentName(key));
+            }
+        }
+
+        return config;
+    }
+
+    private void Set(string key, string value, string source)
+    {
+        if (Keys.TryGetValue(key, out var apply))
+        {
+            try
+            {
+                apply(this, key, value);
+            }
+            catch (ConfigException e)
+            {
+                throw new ConfigException($"{source}: {e.Message}");
+            }
+        }
+        else
+        {
+            Ignored.Add(ArcKeysNotImplemented.Contains(key) ? $"{key} (not supported by this build yet)" : $"{key} (unknown key)");
+        }
+    }
+
+    private static IEnumerable<(string Key, string Value)> ReadToml(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException($"cannot read configuration file {path}: {e.Message}");
+        }
+
+        TomlTable table;
+        try
+        {
+            table = TomlSerializer.Deserialize(text, ConfigTomlContext.Default.TomlTable)
+                    ?? throw new ConfigException($"{path}: empty document");
+        }
+        catch (TomlException e)
+        {
+            throw new ConfigException($"{path}: invalid TOML: {e.Message}");
+        }
+
+        var values = new List<(string, string)>();
+        Flatten(table, "", values);
+        return values;
+    }
+
+    private static void Flatten(TomlTable table, string prefix, List<(string, string)> values)
+    {
+        foreach (var (name, value) in table)
+        {
+            var key = prefix + name;
+            switch (value)
+            {
+                case TomlTable nested:
+                    Flatten(nested, key + ".", values);
+                    break;
+                case TomlArray array:
+                    values.Add((key, string.Join(",", array.Select(Scalar))));
+                    break;
+                default:
+                    values.Add((key, Scalar(value)));
+                    break;
+            }
+        }
+    }
+
+    private static string Scalar(object? value) => value switch
+    {
+        null => "",
+        bool b => b ? "true" : "false",
+        IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    private static string NonEmpty(string key, string value) =>
+        string.IsNullOrWhiteSpace(value) ? throw new ConfigException($"{key}: must not be empty") : value.Trim();
+
+    /// <summary>DuckDB memory limits: a size (<c>4GB</c>) or a percentage of RAM (<c>80%</c>).</summary>
+    private static string MemoryLimit(string key, string value)
+    {
+        var text = value.Trim();
+        if (text.Length == 0)
+        {
+            return "";
+        }
+
+        if (text.EndsWith('%'))
+        {
+            var percent = ConfigValues.Int(key, text[..^1], 1, 100);
+            var total = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+            return (total / 100 * percent).ToString(CultureInfo.InvariantCulture) + "B";
+        }
+
+        return ConfigValues.Size(key, text, 16L << 20).ToString(CultureInfo.InvariantCulture) + "B";
+    }
+}
+
+/// <summary>Source-generated TOML metadata (Tomlyn's reflection mode is not AOT-clean).</summary>
+[TomlSerializable(typeof(TomlTable))]
+internal sealed partial class ConfigTomlContext : TomlSerializerContext;

@@ -1,0 +1,189 @@
+using System.Buffers;
+using System.Globalization;
+using System.IO.Compression;
+using System.IO.Pipelines;
+using Arc.Engine;
+using Arc.Engine.Ingest;
+using Arc.Engine.Storage;
+using Arc.Native.Configuration;
+using Arc.Protocol.LineProtocol;
+
+namespace Arc.Native.Http;
+
+/// <summary>
+/// Line-protocol writes on the three URL shapes clients use: InfluxDB 1.x (<c>/write?db=</c>), InfluxDB 2.x
+/// (<c>/api/v2/write?bucket=</c>) and Arc's own (<c>/api/v1/write/line-protocol</c> with <c>x-arc-database</c>). The body is
+/// read from the request's PipeReader and parsed as it arrives; valid lines are stored even when others are rejected
+/// (InfluxDB's partial-write semantics), and the response lists each rejected line with its position.
+/// </summary>
+internal static class WriteEndpoints
+{
+    public const string DatabaseHeader = "x-arc-database";
+    public const string DefaultDatabase = "default";
+
+    public static void Map(WebApplication app)
+    {
+        app.MapPost("/write", (HttpContext context, ArcEngine engine, ArcConfig config) =>
+            WriteAsync(context, engine, config, context.Request.Query["db"].ToString(), "db"));
+        app.MapPost("/api/v1/write", (HttpContext context, ArcEngine engine, ArcConfig config) =>
+            WriteAsync(context, engine, config, context.Request.Query["db"].ToString(), "db"));
+        app.MapPost("/api/v2/write", (HttpContext context, ArcEngine engine, ArcConfig config) =>
+        {
+            // InfluxDB 1.8's compatibility convention: bucket "db/retention_policy".
+            var bucket = context.Request.Query["bucket"].ToString();
+            var slash = bucket.IndexOf('/', StringComparison.Ordinal);
+            return WriteAsync(context, engine, config, slash >= 0 ? bucket[..slash] : bucket, "bucket");
+        });
+        app.MapPost("/api/v1/write/line-protocol", (HttpContext context, ArcEngine engine, ArcConfig config) =>
+        {
+            var database = context.Request.Headers[DatabaseHeader].ToString();
+            if (database.Length == 0)
+            {
+                database = context.Request.Query["db"].ToString();
+            }
+
+            return WriteAsync(context, engine, config, database.Length == 0 ? DefaultDatabase : database, DatabaseHeader);
+        });
+    }
+
+    private static async Task WriteAsync(HttpContext context, ArcEngine engine, ArcConfig config, string database, string databaseSource)
+    {
+        if (database.Length == 0)
+        {
+            await Error(context, StatusCodes.Status400BadRequest, $"database is required ({databaseSource})").ConfigureAwait(false);
+            return;
+        }
+
+        if (Names.ValidateDatabase(database) is { } invalid)
+        {
+            await Error(context, StatusCodes.Status400BadRequest, invalid).ConfigureAwait(false);
+            return;
+        }
+
+        var precisionText = context.Request.Query["precision"].ToString();
+        var precision = TimestampPrecision.Nanoseconds;
+        if (precisionText.Length > 0 && !TimestampPrecisions.TryParse(precisionText, out precision))
+        {
+            await Error(context, StatusCodes.Status400BadRequest,
+                $"invalid precision '{precisionText}': use ns, us, ms, s, m or h").ConfigureAwait(false);
+            return;
+        }
+
+        PipeReader body;
+        switch (context.Request.Headers.ContentEncoding.ToString().ToLowerInvariant())
+        {
+            case "" or "identity":
+                body = context.Request.BodyReader;
+                break;
+            case "gzip":
+                body = PipeReader.Create(
+                    new LimitedReadStream(new GZipStream(context.Request.Body, CompressionMode.Decompress, leaveOpen: true),
+                        config.MaxDecompressedBytes, "the decompressed body"),
+                    new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: false));
+                break;
+            default:
+                await Error(context, StatusCodes.Status415UnsupportedMediaType,
+                    $"unsupported Content-Encoding '{context.Request.Headers.ContentEncoding}': use gzip or none").ConfigureAwait(false);
+                return;
+        }
+
+        var options = new LineProtocolOptions
+        {
+            Precision = precision,
+            DefaultTimestamp = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100,
+            MaxLineLength = config.MaxLineLength,
+            MaxTagsPerLine = config.MaxTagsPerLine,
+            MaxFieldsPerLine = config.MaxFieldsPerLine,
+        };
+        var batch = engine.RentBatch(database);
+        try
+        {
+            await ReadBodyAsync(body, options, batch, engine, context.RequestAborted).ConfigureAwait(false);
+            engine.Commit(batch);
+            await Respond(context, batch).ConfigureAwait(false);
+        }
+        catch (PayloadTooLargeException e)
+        {
+            engine.Commit(batch);
+            await Error(context, StatusCodes.Status413PayloadTooLarge, e.Message + PartialNote(batch)).ConfigureAwait(false);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            engine.Commit(batch);
+            await Error(context, StatusCodes.Status413PayloadTooLarge,
+                $"the body is larger than server.max_payload_size ({config.MaxPayloadBytes} bytes){PartialNote(batch)}").ConfigureAwait(false);
+        }
+        catch (InvalidDataException e)
+        {
+            engine.Commit(batch);
+            await Error(context, StatusCodes.Status400BadRequest, $"invalid gzip body: {e.Message}{PartialNote(batch)}").ConfigureAwait(false);
+        }
+        finally
+        {
+            engine.ReturnBatch(batch);
+        }
+    }
+
+    private static async Task ReadBodyAsync(PipeReader body, LineProtocolOptions options, WriteBatch batch, ArcEngine engine,
+        CancellationToken cancellationToken)
+    {
+        var state = new LineProtocolReaderState(options);
+        try
+        {
+            while (true)
+            {
+                var result = await body.ReadAsync(cancellationToken).ConfigureAwait(false);
+                state = Parse(result.Buffer, result.IsCompleted, state, batch, out var consumed);
+                body.AdvanceTo(consumed, result.Buffer.End);
+                if (batch.PendingRows >= engine.Options.MaxBufferRows)
+                {
+                    // Huge bodies: hand rows over as they come so memory stays bounded by the buffer limits.
+                    engine.Commit(batch);
+                }
+
+                if (result.IsCompleted)
+                {
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            await body.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static LineProtocolReaderState Parse(ReadOnlySequence<byte> buffer, bool isFinal, LineProtocolReaderState state,
+        WriteBatch batch, out SequencePosition consumed)
+    {
+        var reader = new LineProtocolReader(buffer, isFinal, state);
+        var handler = new LineProtocolBatchHandler(batch);
+        reader.Read(ref handler);
+        consumed = reader.Position;
+        return reader.CurrentState;
+    }
+
+    private static Task Respond(HttpContext context, WriteBatch batch)
+    {
+        if (batch.Rejected == 0)
+        {
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
+            return Task.CompletedTask;
+        }
+
+        var summary = batch.Accepted > 0
+            ? $"partial write: {batch.Rejected} of {batch.Accepted + batch.Rejected} points rejected; the other {batch.Accepted} were stored"
+            : $"no points written: {batch.Rejected} rejected";
+        var first = batch.Errors[0];
+        summary += string.Create(CultureInfo.InvariantCulture, $" (line {first.Line}, column {first.Column}: {first.Message})");
+        var errors = batch.Errors.Select(e => new WriteErrorItem(e.Line, e.Column, e.Message)).ToList();
+        return Results.Json(new WriteErrorResponse(summary, batch.Accepted, batch.Rejected, errors), ApiJsonContext.Api.WriteErrorResponse,
+            statusCode: StatusCodes.Status400BadRequest).ExecuteAsync(context);
+    }
+
+    private static string PartialNote(WriteBatch batch) =>
+        batch.Accepted > 0 ? $"; {batch.Accepted} points before that point were stored" : "";
+
+    internal static Task Error(HttpContext context, int status, string message) =>
+        Results.Json(new ErrorResponse(message), ApiJsonContext.Api.ErrorResponse, statusCode: status).ExecuteAsync(context);
+}

@@ -1,0 +1,92 @@
+using Arc.Engine;
+using Arc.Native;
+using Arc.Native.Configuration;
+
+return await ArcProgram.MainAsync(args).ConfigureAwait(false);
+
+namespace Arc.Native
+{
+    internal static class ArcProgram
+    {
+        public static async Task<int> MainAsync(string[] args)
+        {
+            string? configPath = null;
+            for (var i = 0; i < args.Length; i++)
+            {
+                switch (args[i])
+                {
+                    case "--config" or "-c" when i + 1 < args.Length:
+                        configPath = args[++i];
+                        break;
+                    case "--version" or "-v":
+                        Console.WriteLine($"arc-native {Http.ServerInfo.Version} (DuckDB {ArcEngine.DuckDbVersion})");
+                        return 0;
+                    case "--help" or "-h":
+                        PrintHelp();
+                        return 0;
+                    default:
+                        Console.Error.WriteLine($"arc-native: unknown argument '{args[i]}' (see --help)");
+                        return 2;
+                }
+            }
+
+            ArcConfig config;
+            try
+            {
+                config = ArcConfig.Load(configPath, Environment.GetEnvironmentVariables());
+            }
+            catch (ConfigException e)
+            {
+                Console.Error.WriteLine($"arc-native: configuration error: {e.Message}");
+                return 2;
+            }
+
+            ArcServer server;
+            try
+            {
+                server = ArcServer.Create(config);
+            }
+            catch (ConfigException e)
+            {
+                Console.Error.WriteLine($"arc-native: configuration error: {e.Message}");
+                return 2;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Engine.DuckDb.DuckDbException)
+            {
+                Console.Error.WriteLine($"arc-native: cannot open storage at {config.Engine.DataPath}: {e.Message}");
+                return 1;
+            }
+
+            foreach (var ignored in config.Ignored)
+            {
+                Console.Error.WriteLine($"arc-native: warning: ignoring {ignored}");
+            }
+
+            Console.WriteLine($"arc-native {Http.ServerInfo.Version}: storage {server.Engine.Store.Root}, " +
+                              $"config {config.SourceFile ?? "(defaults and environment)"}");
+            await server.RunAsync().ConfigureAwait(false);
+            return 0;
+        }
+
+        private static void PrintHelp()
+        {
+            Console.WriteLine("""
+                arc-native: time-series database server (InfluxDB line protocol in, Parquet on disk, SQL out)
+
+                Usage: arc-native [--config PATH]
+
+                  --config, -c PATH   read settings from PATH (default: ./arc.toml when present)
+                  --version, -v       print the version and exit
+                  --help, -h          print this help and exit
+
+                Every setting can be overridden from the environment as ARC_ + the key upper-cased,
+                dots as underscores, e.g. ARC_SERVER_PORT=8123 ARC_STORAGE_LOCAL_PATH=/var/lib/arc
+                Supported keys:
+                """);
+            foreach (var key in ArcConfig.SupportedKeys)
+            {
+                Console.WriteLine($"  {key,-38} {ArcConfig.EnvironmentName(key)}");
+            }
+        }
+    }
+}

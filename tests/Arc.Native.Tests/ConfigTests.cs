@@ -1,0 +1,133 @@
+using System.Collections;
+using Arc.Native.Configuration;
+
+namespace Arc.Native.Tests;
+
+public sealed class ConfigTests : IDisposable
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-config-" + Guid.NewGuid().ToString("N"));
+
+    public ConfigTests() => Directory.CreateDirectory(_directory);
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public void DefaultsMatchArc()
+    {
+        var config = ArcConfig.Load(Write("empty.toml", ""), new Hashtable());
+        Assert.Equal(8000, config.Port);
+        Assert.Equal("./data/arc", config.Engine.DataPath);
+        Assert.Equal(50_000, config.Engine.MaxBufferRows);
+        Assert.Equal(TimeSpan.FromSeconds(5), config.Engine.MaxBufferAge);
+        Assert.Equal(1L << 30, config.MaxPayloadBytes);
+    }
+
+    [Fact]
+    public void AnArcTomlFileIsReadWithArcsKeyNames()
+    {
+        var path = Write("arc.toml", """
+            [server]
+            port = 8123
+            host = "127.0.0.1"
+            max_payload_size = "256MB"
+
+            [storage]
+            backend = "local"
+            local_path = "/var/lib/arc"
+
+            [ingest]
+            max_buffer_size = 1000
+            max_buffer_age_ms = 250
+            compression = "snappy"
+
+            [database]
+            thread_count = 3
+            memory_limit = "2GB"
+
+            [wal]
+            enabled = true
+
+            [mystery]
+            key = 1
+            """);
+        var config = ArcConfig.Load(path, new Hashtable());
+        Assert.Equal(8123, config.Port);
+        Assert.Equal("127.0.0.1", config.Host);
+        Assert.Equal(256L << 20, config.MaxPayloadBytes);
+        Assert.Equal("/var/lib/arc", config.Engine.DataPath);
+        Assert.Equal(1000, config.Engine.MaxBufferRows);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), config.Engine.MaxBufferAge);
+        Assert.Equal("snappy", config.Engine.Compression);
+        Assert.Equal(3, config.Engine.DuckDbThreads);
+        Assert.Equal((2L << 30) + "B", config.Engine.DuckDbMemoryLimit);
+        Assert.Contains("wal.enabled (not supported by this build yet)", config.Ignored);
+        Assert.Contains("mystery.key (unknown key)", config.Ignored);
+    }
+
+    [Fact]
+    public void EnvironmentOverridesTheFile()
+    {
+        var path = Write("arc.toml", "[server]\nport = 8123\n[ingest]\nmax_buffer_age_ms = 100\n");
+        var environment = new Hashtable
+        {
+            ["ARC_SERVER_PORT"] = "9000",
+            ["ARC_STORAGE_LOCAL_PATH"] = "/tmp/x",
+            ["ARC_INGEST_MAX_BUFFER_AGE_MS"] = "200",
+            ["ARC_INGEST_MAX_BUFFER_SIZE"] = "77",
+            ["ARC_QUERY_TIMEOUT"] = "9",
+        };
+        var config = ArcConfig.Load(path, environment);
+        Assert.Equal(9000, config.Port);
+        Assert.Equal("/tmp/x", config.Engine.DataPath);
+        Assert.Equal(TimeSpan.FromMilliseconds(200), config.Engine.MaxBufferAge);
+        Assert.Equal(77, config.Engine.MaxBufferRows);
+        Assert.Equal(TimeSpan.FromSeconds(9), config.Engine.QueryTimeout);
+    }
+
+    [Theory]
+    [InlineData("[server]\nport = \"eighty\"\n", "server.port")]
+    [InlineData("[server]\nport = 70000\n", "server.port")]
+    [InlineData("[ingest]\nmax_buffer_size = 0\n", "ingest.max_buffer_size")]
+    [InlineData("[ingest]\ncompression = \"rar\"\n", "ingest.compression")]
+    [InlineData("[storage]\nbackend = \"ftp\"\n", "storage.backend")]
+    [InlineData("[server]\nmax_payload_size = \"lots\"\n", "server.max_payload_size")]
+    public void BadValuesNameTheKey(string toml, string key)
+    {
+        var path = Write("bad.toml", toml);
+        var error = Assert.Throws<ConfigException>(() => ArcConfig.Load(path, new Hashtable()));
+        Assert.Contains(key, error.Message, StringComparison.Ordinal);
+        Assert.Contains(path, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void BadEnvironmentValueNamesTheVariable()
+    {
+        var error = Assert.Throws<ConfigException>(() => ArcConfig.Load(Write("ok.toml", ""), new Hashtable { ["ARC_SERVER_PORT"] = "x" }));
+        Assert.Contains("ARC_SERVER_PORT", error.Message, StringComparison.Ordinal);
+        Assert.Contains("server.port", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void InvalidTomlAndMissingFilesAreReported()
+    {
+        Assert.Contains("invalid TOML", Assert.Throws<ConfigException>(() => ArcConfig.Load(Write("x.toml", "[server\nport="), new Hashtable())).Message,
+            StringComparison.Ordinal);
+        Assert.Contains("cannot read", Assert.Throws<ConfigException>(() => ArcConfig.Load(Path.Combine(_directory, "none.toml"), new Hashtable())).Message,
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EnvironmentNamesFollowArcsRule()
+    {
+        Assert.Equal("ARC_SERVER_PORT", ArcConfig.EnvironmentName("server.port"));
+        Assert.Equal("ARC_STORAGE_S3_BUCKET", ArcConfig.EnvironmentName("storage.s3_bucket"));
+        Assert.Equal("ARC_INGEST_MAX_BUFFER_AGE_MS", ArcConfig.EnvironmentName("ingest.max_buffer_age_ms"));
+    }
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_directory, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+}

@@ -1,0 +1,130 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Arc.Engine.DuckDb;
+using Arc.Native.Configuration;
+
+namespace Arc.Native.Tests;
+
+/// <summary>A real arc-native server on 127.0.0.1:0 over a fresh data directory, plus an HttpClient pointed at it.</summary>
+public sealed class TestServer : IAsyncDisposable
+{
+    private TestServer(ArcServer server, ArcConfig config, string root)
+    {
+        Server = server;
+        Config = config;
+        Root = root;
+        Client = new HttpClient { BaseAddress = new Uri(server.Addresses.First()), Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public ArcServer Server { get; }
+
+    public ArcConfig Config { get; }
+
+    public string Root { get; }
+
+    public string DataPath => Config.Engine.DataPath;
+
+    public HttpClient Client { get; }
+
+    public static async Task<TestServer> StartAsync(Action<ArcConfig>? configure = null, string? root = null)
+    {
+        root ??= Path.Combine(Path.GetTempPath(), "arc-test-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(root);
+        var config = new ArcConfig { Host = "127.0.0.1", Port = 0, LogLevel = "warn" };
+        config.Engine = config.Engine with { DataPath = Path.Combine(root, "data"), MaxBufferAge = TimeSpan.FromMinutes(10) };
+        configure?.Invoke(config);
+        var server = ArcServer.Create(config);
+        await server.StartAsync();
+        return new TestServer(server, config, root);
+    }
+
+    /// <summary>Stops the server (which flushes everything) and starts a new one on the same data.</summary>
+    public async Task<TestServer> RestartAsync(Action<ArcConfig>? configure = null)
+    {
+        Client.Dispose();
+        await Server.DisposeAsync();
+        var data = DataPath;
+        return await StartAsync(c =>
+        {
+            c.Engine = c.Engine with { DataPath = data };
+            configure?.Invoke(c);
+        }, Root);
+    }
+
+    public Task<HttpResponseMessage> WriteAsync(string path, string body, string? contentEncoding = null, string? database = null)
+    {
+        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+        return SendAsync(path, content, contentEncoding, database);
+    }
+
+    public Task<HttpResponseMessage> SendAsync(string path, HttpContent content, string? contentEncoding = null, string? database = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
+        if (contentEncoding is not null)
+        {
+            content.Headers.ContentEncoding.Add(contentEncoding);
+        }
+
+        if (database is not null)
+        {
+            request.Headers.Add("x-arc-database", database);
+        }
+
+        return Client.SendAsync(request);
+    }
+
+    public async Task<(int Status, JsonElement Body)> QueryAsync(string sql, string? database = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/query")
+        {
+            Content = new StringContent(JsonSerializer.Serialize(new Dictionary<string, string> { ["sql"] = sql }), Encoding.UTF8,
+                new MediaTypeHeaderValue("application/json")),
+        };
+        if (database is not null)
+        {
+            request.Headers.Add("x-arc-database", database);
+        }
+
+        using var response = await Client.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return ((int)response.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
+    }
+
+    /// <summary>Runs a query that must succeed and returns its rows as JSON text per cell.</summary>
+    public async Task<List<string[]>> RowsAsync(string sql, string? database = null)
+    {
+        var (status, body) = await QueryAsync(sql, database);
+        Assert.True(status == 200, $"query failed ({status}): {body}");
+        return body.GetProperty("data").EnumerateArray()
+            .Select(row => row.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.String ? v.GetString()! : v.GetRawText()).ToArray())
+            .ToList();
+    }
+
+    /// <summary>Reads Parquet files with a separate DuckDB (not the server's): the files stand on their own.</summary>
+    public static List<string?[]> ReadParquet(string sql)
+    {
+        using var database = DuckDbDatabase.Open(null, []);
+        using var connection = database.Connect();
+        return connection.QueryStrings(sql);
+    }
+
+    public string[] ParquetFiles() =>
+        Directory.Exists(DataPath)
+            ? Directory.GetFiles(DataPath, "*.parquet", SearchOption.AllDirectories).Where(f => !f.Contains("/.tmp/", StringComparison.Ordinal)).ToArray()
+            : [];
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await Server.DisposeAsync();
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort: the temp directory is not part of what the test checks.
+        }
+    }
+}
