@@ -86,6 +86,18 @@ public sealed class QueryTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("VALUES (1), (2)", 2)]
+    [InlineData("FROM metrics.cpu LIMIT 3", 3)]
+    [InlineData("SUMMARIZE metrics.cpu", 7)]
+    [InlineData("EXPLAIN SELECT * FROM metrics.cpu", 1)]
+    [InlineData("SHOW metrics.cpu", 7)]
+    [InlineData("SELECT * FROM duckdb_settings() WHERE name = 'threads'", 1)]
+    public async Task ReadOnlyStatementFormsRun(string sql, int rows)
+    {
+        Assert.Equal(rows, (await _server.RowsAsync(sql)).Count);
+    }
+
+    [Theory]
     [InlineData("INSERT INTO t VALUES (1)", "")]
     [InlineData("CREATE TABLE t (a INT)", "CREATE")]
     [InlineData("DROP VIEW metrics.cpu", "DROP")]

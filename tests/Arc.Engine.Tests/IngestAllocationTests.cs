@@ -1,0 +1,69 @@
+using System.Buffers;
+using System.Text;
+using Arc.Engine.Ingest;
+using Arc.Protocol.LineProtocol;
+
+namespace Arc.Engine.Tests;
+
+public sealed class IngestAllocationTests : IAsyncLifetime
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-alloc-" + Guid.NewGuid().ToString("N"));
+    private ArcEngine _engine = null!;
+
+    public Task InitializeAsync()
+    {
+        _engine = ArcEngine.Start(new EngineOptions { DataPath = _directory, MaxBufferAge = TimeSpan.FromHours(1), MaxBufferRows = 10_000_000 });
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _engine.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public void ParsingIntoABatchAllocatesNothingPerPoint()
+    {
+        var small = Body(2_000);
+        var large = Body(20_000);
+        Ingest(small);
+        Ingest(large); // warm-up: pools hold buffers of the sizes needed
+
+        var smallBytes = Measure(small);
+        var largeBytes = Measure(large);
+        // Per request there is a fixed cost (the batch's column objects); per point there must be none.
+        Assert.True(largeBytes - smallBytes < 4096,
+            $"2,000 points allocated {smallBytes} B and 20,000 points {largeBytes} B: {(largeBytes - smallBytes) / 18_000.0:0.00} B per extra point");
+    }
+
+    private long Measure(byte[] body)
+    {
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Ingest(body);
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
+    private void Ingest(byte[] body)
+    {
+        var batch = _engine.RentBatch("alloc");
+        var handler = new LineProtocolBatchHandler(batch);
+        var reader = new LineProtocolReader(new ReadOnlySequence<byte>(body), true,
+            new LineProtocolReaderState(new LineProtocolOptions { DefaultTimestamp = 1 }));
+        reader.Read(ref handler);
+        Assert.Equal(0, batch.Rejected);
+        _engine.ReturnBatch(batch);
+    }
+
+    private static byte[] Body(int lines)
+    {
+        var text = new StringBuilder();
+        for (var i = 0; i < lines; i++)
+        {
+            text.Append(System.Globalization.CultureInfo.InvariantCulture,
+                $"cpu,cpu=cpu{i % 8},host=host-{i % 50},region=us-west usage_user={i % 100}.5,usage_system=1.25,usage_idle=97.1,usage_nice=0,usage_iowait=0.5,usage_irq=0,usage_softirq=0.1,usage_steal=0,usage_guest=0,usage_guest_nice=0 {1700000000000000000L + i}\n");
+        }
+
+        return Encoding.UTF8.GetBytes(text.ToString());
+    }
+}
