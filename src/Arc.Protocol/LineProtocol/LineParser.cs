@@ -15,10 +15,7 @@ internal struct LineParser
 {
     private const int InitialEntries = 32;
 
-    /// <summary>Delimiters of a measurement (plus backslash, handled by <see cref="FindDelimiter"/>).</summary>
-    private static readonly SearchValues<byte> MeasurementStops = SearchValues.Create(", \\"u8);
-
-    /// <summary>Delimiters of tag keys, tag values and field keys (plus backslash).</summary>
+    /// <summary>Delimiters of tag keys, tag values and field keys (plus backslash); error path only.</summary>
     private static readonly SearchValues<byte> KeyStops = SearchValues.Create(",= \\"u8);
 
     private readonly int _maxTags;
@@ -103,9 +100,10 @@ internal struct LineParser
         }
 
         // Measurement.
+        var index = new SpecialByteIndex(line);
         var start = i;
         var escaped = false;
-        i = FindDelimiter(line, i, MeasurementStops, ref escaped);
+        i = FindKeyEnd(ref index, line, i, measurement: true, ref escaped);
         if (i == start)
         {
             return Fail(ref handler, lineNumber, i, LineErrorKind.MissingMeasurement, null, "missing measurement");
@@ -124,7 +122,7 @@ internal struct LineParser
         {
             var keyStart = ++i;
             var keyEscaped = false;
-            i = FindDelimiter(line, i, KeyStops, ref keyEscaped);
+            i = FindKeyEnd(ref index, line, i, measurement: false, ref keyEscaped);
             if (i == keyStart)
             {
                 return Fail(ref handler, lineNumber, i, LineErrorKind.InvalidTag, null, "missing tag key");
@@ -137,7 +135,7 @@ internal struct LineParser
 
             var valueStart = ++i;
             var valueEscaped = false;
-            i = FindDelimiter(line, i, KeyStops, ref valueEscaped);
+            i = FindKeyEnd(ref index, line, i, measurement: false, ref valueEscaped);
             if (i < len && line[i] == (byte)'=')
             {
                 return FailKey(ref handler, lineNumber, i, LineErrorKind.InvalidTag, line, keyStart, keyEscaped, "unescaped '=' in the value of tag");
@@ -186,7 +184,7 @@ internal struct LineParser
         {
             var keyStart = i;
             var keyEscaped = false;
-            i = FindDelimiter(line, i, KeyStops, ref keyEscaped);
+            i = FindKeyEnd(ref index, line, i, measurement: false, ref keyEscaped);
             if (i == keyStart)
             {
                 return Fail(ref handler, lineNumber, i, LineErrorKind.InvalidField, null, "missing field key");
@@ -222,23 +220,30 @@ internal struct LineParser
                 i++;
                 while (true)
                 {
-                    var k = line[i..].IndexOfAny((byte)'"', (byte)'\\');
-                    if (k < 0)
+                    i = index.Next(i);
+                    if (i >= len)
                     {
                         return FailKey(ref handler, lineNumber, valueStart, LineErrorKind.UnterminatedString, line, keyStart, keyEscaped, "unterminated string value of field");
                     }
 
-                    i += k;
-                    if (line[i] == (byte)'"')
+                    var b = line[i];
+                    if (b == (byte)'"')
                     {
                         break;
                     }
 
-                    stringEscaped = true;
-                    i += 2;
-                    if (i >= len)
+                    if (b == (byte)'\\')
                     {
-                        return FailKey(ref handler, lineNumber, valueStart, LineErrorKind.UnterminatedString, line, keyStart, keyEscaped, "unterminated string value of field");
+                        stringEscaped = true;
+                        i += 2;
+                        if (i >= len)
+                        {
+                            return FailKey(ref handler, lineNumber, valueStart, LineErrorKind.UnterminatedString, line, keyStart, keyEscaped, "unterminated string value of field");
+                        }
+                    }
+                    else
+                    {
+                        i++;
                     }
                 }
 
@@ -255,8 +260,7 @@ internal struct LineParser
             }
             else
             {
-                var k = line[i..].IndexOfAny((byte)',', (byte)' ');
-                i = k < 0 ? len : i + k;
+                i = FindValueEnd(ref index, line, i, (byte)',');
                 var status = ParseValue(line[valueStart..i], ref field);
                 if (status != NumberStatus.Ok)
                 {
@@ -293,8 +297,7 @@ internal struct LineParser
         if (i < len)
         {
             var tsStart = i;
-            var k = line[i..].IndexOfAny((byte)' ', (byte)'\t');
-            i = k < 0 ? len : i + k;
+            i = FindValueEnd(ref index, line, i, (byte)'\t');
             var status = LineNumbers.ParseInt64(line[tsStart..i], out var ts);
             if (status == NumberStatus.Invalid)
             {
@@ -330,10 +333,64 @@ internal struct LineParser
     }
 
     /// <summary>
-    /// Index of the first unescaped delimiter in <paramref name="stops"/> at or after <paramref name="start"/>, or the
-    /// line length. A byte preceded by a backslash is not a delimiter (so <c>\\,</c> escapes the comma, as in InfluxDB).
+    /// End of a measurement (unescaped <c>,</c> or space) or of a tag key, tag value or field key (also <c>=</c>) at or
+    /// after <paramref name="i"/>, or the line length. A byte preceded by a backslash is not a delimiter (so
+    /// <c>\\,</c> escapes the comma, as in InfluxDB); <paramref name="escaped"/> is set when the token has a backslash.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int FindKeyEnd(ref SpecialByteIndex index, ReadOnlySpan<byte> line, int i, bool measurement, ref bool escaped)
+    {
+        while (true)
+        {
+            i = index.Next(i);
+            if ((uint)i >= (uint)line.Length)
+            {
+                return line.Length;
+            }
+
+            var b = line[i];
+            if (b is (byte)',' or (byte)' ' || (b == (byte)'=' && !measurement))
+            {
+                return i;
+            }
+
+            i++;
+            if (b == (byte)'\\')
+            {
+                escaped = true;
+                if ((uint)i < (uint)line.Length && line[i] != (byte)'\\')
+                {
+                    i++;
+                }
+            }
+        }
+    }
+
+    /// <summary>End of an unquoted field value (<c>,</c> or space) or of a timestamp (space or tab), or the line length.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int FindValueEnd(ref SpecialByteIndex index, ReadOnlySpan<byte> line, int i, byte other)
+    {
+        while (true)
+        {
+            i = index.Next(i);
+            if ((uint)i >= (uint)line.Length)
+            {
+                return line.Length;
+            }
+
+            var b = line[i];
+            if (b == (byte)' ' || b == other)
+            {
+                return i;
+            }
+
+            i++;
+        }
+    }
+
+    /// <summary>
+    /// Like <see cref="FindKeyEnd"/> for tag and field keys, without an index (error path only).
+    /// </summary>
     private static int FindDelimiter(ReadOnlySpan<byte> line, int start, SearchValues<byte> stops, ref bool escaped)
     {
         var i = start;

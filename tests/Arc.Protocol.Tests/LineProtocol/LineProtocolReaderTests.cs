@@ -69,6 +69,19 @@ public class LineProtocolReaderTests
     }
 
     [Fact]
+    public void EscapedSpaceAfterBackslashKeepsTheHeadGoingSoAQuoteThereOpensNoString()
+    {
+        // "m\\ f" is one measurement (the space is escaped by the second backslash), so the quote is literal and the
+        // newline ends the line; a scanner treating "\\\\" as a pair would join the lines into one string value.
+        AssertParsed(
+            "m\\\\ f=\"a\nb\" 1\nm f=1\n",
+            3,
+            "E1:9 MissingFields",
+            "E2:5 InvalidField",
+            "P3 m f@3=F1 default=0");
+    }
+
+    [Fact]
     public void UnescapesStringValues()
     {
         AssertParsed(
