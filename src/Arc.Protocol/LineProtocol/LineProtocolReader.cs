@@ -55,6 +55,11 @@ public ref struct LineProtocolReader
     /// Reads every complete line (and, when final, the trailing line without a newline), calling the handler once per
     /// line. Returns the number of points delivered to <see cref="ILineProtocolHandler.OnPoint(in LinePoint)"/>.
     /// </summary>
+    /// <remarks>
+    /// A ref struct handler that refers to locals (a <c>ref</c> field or a stack span) needs the reader declared
+    /// <c>scoped var reader = new LineProtocolReader(...)</c>, since the compiler cannot otherwise rule out the reader
+    /// keeping the handler.
+    /// </remarks>
     public int Read<THandler>(ref THandler handler)
         where THandler : ILineProtocolHandler, allows ref struct
     {

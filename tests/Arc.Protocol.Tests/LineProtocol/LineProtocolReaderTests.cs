@@ -516,12 +516,35 @@ public class LineProtocolReaderTests
     }
 
     [Fact]
+    public void HandlerMayBeARefStruct()
+    {
+        var count = 0;
+        var handler = new RefStructHandler(ref count);
+
+        // The handler refers to a local, so the reader must be declared scoped (it could otherwise keep the handler).
+        scoped var reader = new LineProtocolReader(SequenceBuilder.Create("m f=1\nm f=2\nbad\n"u8.ToArray()), true, new LineProtocolReaderState(new LineProtocolOptions()));
+        Assert.Equal(2, reader.Read(ref handler));
+        Assert.Equal(3, count);
+    }
+
+    [Fact]
     public void FieldAccessorsCheckTheType()
     {
         var handler = new TypeCheckingHandler();
         var reader = new LineProtocolReader(SequenceBuilder.Create("m f=1i\n"u8.ToArray()), true, new LineProtocolReaderState(new LineProtocolOptions()));
         reader.Read(ref handler);
         Assert.True(handler.Threw);
+    }
+
+    private ref struct RefStructHandler : ILineProtocolHandler
+    {
+        private ref int _calls;
+
+        public RefStructHandler(ref int calls) => _calls = ref calls;
+
+        public void OnPoint(in LinePoint point) => _calls++;
+
+        public void OnError(in LineProtocolError error) => _calls++;
     }
 
     private struct TypeCheckingHandler : ILineProtocolHandler
