@@ -41,7 +41,7 @@ public enum LineErrorKind : byte
     InvalidField,
     /// <summary>A field value is not a valid float, integer, unsigned, string or boolean.</summary>
     InvalidFieldValue,
-    /// <summary>An integer or unsigned field value does not fit in 64 bits.</summary>
+    /// <summary>An integer or unsigned field value does not fit in 64 bits, or a float value overflows a double.</summary>
     FieldValueOutOfRange,
     /// <summary>A string field value has no closing quote.</summary>
     UnterminatedString,
