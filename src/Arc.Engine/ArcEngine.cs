@@ -50,7 +50,7 @@ public sealed class ArcEngine : IAsyncDisposable
             Catalog = new Catalog(Store, _ddl, options, loggers.CreateLogger("Arc.Engine.Catalog"));
             _pool = new DuckDbConnectionPool(_database, options.QueryConnections);
             Query = new QueryEngine(_pool, Catalog, Store, options);
-            _ingest = new IngestEngine(options, Catalog, Store, _database, loggers.CreateLogger("Arc.Engine.Ingest"));
+            _ingest = new IngestEngine(options, Catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
         }
         catch
         {

@@ -183,6 +183,49 @@ internal sealed class ColumnBuffer : IDisposable
         NullCount += source.NullCount;
     }
 
+    /// <summary>Appends the rows of <paramref name="source"/> (same kind) listed in <paramref name="rows"/>, in that order.</summary>
+    public void AppendRows(ColumnBuffer source, ReadOnlySpan<int> rows)
+    {
+        var start = Length;
+        EnsureCapacity(start + rows.Length);
+        if (Kind.IsVariableLength())
+        {
+            var bytes = 0;
+            foreach (var row in rows)
+            {
+                bytes += source.Offsets[row + 1] - source.Offsets[row];
+            }
+
+            EnsureData(_dataLength + bytes);
+        }
+
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var row = rows[i];
+            var target = start + i;
+            var valid = source.IsValid(row);
+            SetBit(_validity, target, valid);
+            switch (Kind)
+            {
+                case ColumnKind.Boolean:
+                    SetBit(_values, target, valid && source.GetBoolean(row));
+                    break;
+                case ColumnKind.Tag or ColumnKind.String:
+                    var value = source.GetBytes(row);
+                    value.CopyTo(_data.AsSpan(_dataLength));
+                    _dataLength += value.Length;
+                    Offsets[target + 1] = _dataLength;
+                    break;
+                default:
+                    Longs[target] = source.Longs[row];
+                    break;
+            }
+        }
+
+        Length += rows.Length;
+        NullCount += CountNulls(start, rows.Length);
+    }
+
     public bool IsValid(int row) => GetBit(_validity, row);
 
     public long GetInt64(int row) => Longs[row];
@@ -257,6 +300,20 @@ internal sealed class ColumnBuffer : IDisposable
         EnsureCapacity(row + 1);
         SetBit(_validity, row, true);
         Length = row + 1;
+    }
+
+    private int CountNulls(int start, int count)
+    {
+        var nulls = 0;
+        for (var row = start; row < start + count; row++)
+        {
+            if (!IsValid(row))
+            {
+                nulls++;
+            }
+        }
+
+        return nulls;
     }
 
     private void SetValid(int row)

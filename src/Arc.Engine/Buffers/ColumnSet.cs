@@ -43,6 +43,9 @@ internal sealed class ColumnSet : IDisposable
 
     public long MaxTime { get; private set; }
 
+    /// <summary>Whether the rows are in non-decreasing time order (the usual case), so a flush need not sort them.</summary>
+    public bool IsSortedByTime { get; private set; } = true;
+
     /// <summary>When the first buffered row arrived (Environment.TickCount64), for age-based flushing.</summary>
     public long FirstRowTicks { get; private set; }
 
@@ -121,6 +124,7 @@ internal sealed class ColumnSet : IDisposable
             FirstRowTicks = Environment.TickCount64;
         }
 
+        IsSortedByTime &= time >= MaxTime;
         RowCount = rows;
         MinTime = Math.Min(MinTime, time);
         MaxTime = Math.Max(MaxTime, time);
@@ -163,6 +167,7 @@ internal sealed class ColumnSet : IDisposable
             FirstRowTicks = Environment.TickCount64;
         }
 
+        IsSortedByTime &= other.IsSortedByTime && other.MinTime >= MaxTime;
         RowCount = rows;
         MinTime = Math.Min(MinTime, other.MinTime);
         MaxTime = Math.Max(MaxTime, other.MaxTime);
@@ -181,8 +186,38 @@ internal sealed class ColumnSet : IDisposable
         _byName.Add(TimeColumn, 0);
         Time.Reset();
         RowCount = 0;
+        IsSortedByTime = true;
         MinTime = long.MaxValue;
         MaxTime = long.MinValue;
+    }
+
+    /// <summary>
+    /// A copy of the rows ordered by time; rows with equal times keep their arrival order, so "last write wins" still holds
+    /// for whoever reads the file in order.
+    /// </summary>
+    public ColumnSet SortedByTime()
+    {
+        var order = new int[RowCount];
+        var times = new long[RowCount];
+        for (var row = 0; row < RowCount; row++)
+        {
+            order[row] = row;
+            times[row] = Time.GetInt64(row);
+        }
+
+        order.AsSpan().Sort((a, b) => times[a] != times[b] ? times[a].CompareTo(times[b]) : a.CompareTo(b));
+        var sorted = new ColumnSet(Database, Measurement);
+        foreach (var column in _columns)
+        {
+            var index = column.Kind == ColumnKind.Time ? 0 : sorted.AddColumn(column.Name, column.Kind);
+            sorted._columns[index].AppendRows(column, order);
+        }
+
+        sorted.RowCount = RowCount;
+        sorted.MinTime = MinTime;
+        sorted.MaxTime = MaxTime;
+        sorted.FirstRowTicks = FirstRowTicks;
+        return sorted;
     }
 
     /// <summary>The tag column names, in column order.</summary>
@@ -201,20 +236,22 @@ internal sealed class ColumnSet : IDisposable
     }
 
     /// <summary>The rows as one Arrow record batch over the buffers' memory (no copy); valid until the set changes.</summary>
-    public RecordBatch ToRecordBatch(IArrowArray? extraColumn = null, string? extraName = null)
+    public RecordBatch ToRecordBatch(IReadOnlyDictionary<string, string>? metadata = null)
     {
         var schema = new Schema.Builder();
-        var arrays = new List<IArrowArray>(_columns.Count + 1);
+        var arrays = new List<IArrowArray>(_columns.Count);
         foreach (var column in _columns)
         {
             schema.Field(f => f.Name(column.Name).DataType(ColumnBuffer.ArrowType(column.Kind)).Nullable(column.Kind != ColumnKind.Time));
             arrays.Add(column.ToArrow());
         }
 
-        if (extraColumn is not null)
+        if (metadata is not null)
         {
-            schema.Field(f => f.Name(extraName).DataType(extraColumn.Data.DataType).Nullable(false));
-            arrays.Add(extraColumn);
+            foreach (var (key, value) in metadata)
+            {
+                schema.Metadata(key, value);
+            }
         }
 
         return new RecordBatch(schema.Build(), arrays, RowCount);

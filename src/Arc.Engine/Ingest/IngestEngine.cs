@@ -20,7 +20,6 @@ internal sealed class IngestEngine : IAsyncDisposable
     private readonly EngineOptions _options;
     private readonly Catalog _catalog;
     private readonly ParquetFlusher _flusher;
-    private readonly DuckDbDatabase _database;
     private readonly ILogger _logger;
     private readonly Task[] _workers;
     private readonly Timer _ageTimer;
@@ -31,11 +30,10 @@ internal sealed class IngestEngine : IAsyncDisposable
     private long _flushFailures;
     private int _disposed;
 
-    public IngestEngine(EngineOptions options, Catalog catalog, LocalStore store, DuckDbDatabase database, ILogger logger)
+    public IngestEngine(EngineOptions options, Catalog catalog, LocalStore store, ILogger logger)
     {
         _options = options;
         _catalog = catalog;
-        _database = database;
         _logger = logger;
         _flusher = new ParquetFlusher(store, options.Compression, options.RowGroupSize);
         _workers = new Task[Math.Max(1, options.FlushWorkers)];
@@ -175,10 +173,9 @@ internal sealed class IngestEngine : IAsyncDisposable
 
     private async Task FlushLoop()
     {
-        using var connection = _database.Connect();
         await foreach (var data in _flushQueue.Reader.ReadAllAsync().ConfigureAwait(false))
         {
-            await FlushAsync(connection, data).ConfigureAwait(false);
+            await FlushAsync(data).ConfigureAwait(false);
             Interlocked.Add(ref _pendingRows, -data.RowCount);
             Interlocked.Decrement(ref _pendingFlushes);
             data.Dispose();
@@ -186,14 +183,14 @@ internal sealed class IngestEngine : IAsyncDisposable
     }
 
     /// <summary>Writes one buffer, retrying with backoff until storage takes it: acknowledged rows are never dropped.</summary>
-    private async Task FlushAsync(DuckDbConnection connection, ColumnSet data)
+    private async Task FlushAsync(ColumnSet data)
     {
         var delay = TimeSpan.FromMilliseconds(100);
         while (true)
         {
             try
             {
-                var files = _flusher.Write(connection, data);
+                var files = _flusher.Write(data);
                 if (_catalog.ResolveMeasurement(data.Database, data.Measurement, out _) is { } entry)
                 {
                     _catalog.EnsureView(entry);
@@ -203,7 +200,7 @@ internal sealed class IngestEngine : IAsyncDisposable
                 Interlocked.Add(ref _flushedFiles, files.Count);
                 return;
             }
-            catch (Exception e) when (e is DuckDbException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is ParquetSharp.ParquetException or DuckDbException or IOException or UnauthorizedAccessException)
             {
                 Interlocked.Increment(ref _flushFailures);
                 _logger.LogError(e, "Flush of {Rows} rows of {Database}.{Measurement} failed; keeping them and retrying in {Delay}",
@@ -225,6 +222,7 @@ internal sealed class IngestEngine : IAsyncDisposable
         await FlushAllAsync().ConfigureAwait(false);
         _flushQueue.Writer.Complete();
         await Task.WhenAll(_workers).ConfigureAwait(false);
+        _flusher.Dispose();
         foreach (var batch in _batches)
         {
             batch.Clear();

@@ -2,95 +2,75 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Apache.Arrow;
-using Apache.Arrow.C;
-using Apache.Arrow.Ipc;
-using Apache.Arrow.Types;
 using Arc.Engine.Buffers;
-using Arc.Engine.DuckDb;
+using ParquetSharp;
+using ParquetSharp.Arrow;
 
 namespace Arc.Engine.Storage;
 
 /// <summary>
-/// Writes buffered rows to Parquet: the buffers are exported as an Arrow C stream (no copy), DuckDB scans it and
-/// <c>COPY</c>s it, sorted by time, to a temporary name; the file is fsynced and renamed into its hour partition. Rows that
-/// span several hours are split with DuckDB's partitioned COPY on an hour key computed here.
+/// Writes buffered rows to Parquet with the Arrow C++ writer (ParquetSharp's Arrow <c>FileWriter</c>), reading the column
+/// buffers in place through the Arrow C data interface. Rows are written in time order, one file per UTC hour they cover;
+/// each file is written under a temporary name, fsynced and renamed into its hour partition. The tag names go into the
+/// file's key-value metadata. Thread-safe: the writer properties are immutable and shared.
 /// </summary>
-internal sealed class ParquetFlusher(LocalStore store, string compression, int rowGroupSize)
+internal sealed class ParquetFlusher : IDisposable
 {
     public const string TagsMetadataKey = "arc_tags";
-    private const string HourColumn = "__arc_hour";
     private static long _sequence;
+    private readonly LocalStore _store;
+    private readonly WriterProperties _properties;
+    private readonly ArrowWriterProperties _arrowProperties;
 
-    /// <summary>Writes <paramref name="data"/> and returns the final paths of the files it created.</summary>
-    public unsafe List<string> Write(DuckDbConnection connection, ColumnSet data)
+    public ParquetFlusher(LocalStore store, string compression, int rowGroupSize)
     {
-        var firstHour = LocalStore.HourOf(data.MinTime);
-        var lastHour = LocalStore.HourOf(data.MaxTime);
-        var id = Interlocked.Increment(ref _sequence);
-        var view = $"arc_flush_{id}";
-        var options = CopyOptions(data.TagNames());
-        using var hours = firstHour == lastHour ? null : HourArray(data);
-        var batch = data.ToRecordBatch(hours, HourColumn);
-
-        // DuckDB keeps a pointer to the stream struct: it reads the schema at bind time and moves the stream out on its
-        // first scan. The struct must outlive the COPY; Free then releases the stream if DuckDB never consumed it.
-        var stream = CArrowArrayStream.Create();
-        try
+        _store = store;
+        using (var builder = new WriterPropertiesBuilder())
         {
-            CArrowArrayStreamExporter.ExportArrayStream(new SingleBatchStream(batch), stream);
-            connection.RegisterArrowStream(view, stream);
-            try
-            {
-                return firstHour == lastHour
-                    ? [WriteSingleHour(connection, data, view, options, firstHour, id)]
-                    : WritePartitioned(connection, data, view, options, id);
-            }
-            finally
-            {
-                connection.Execute($"DROP VIEW IF EXISTS {view}");
-            }
+            _properties = builder
+                .Compression(Codec(compression))
+                .MaxRowGroupLength(rowGroupSize)
+                .Version(ParquetVersion.PARQUET_2_6) // keeps nanosecond timestamps
+                .CreatedBy("arc-native")
+                .Build();
         }
-        finally
+
+        using (var builder = new ArrowWriterPropertiesBuilder())
         {
-            CArrowArrayStream.Free(stream);
+            // Also stores the schema's metadata (the tag names) as file key-value metadata.
+            _arrowProperties = builder.StoreSchema().Build();
         }
     }
 
-    private string WriteSingleHour(DuckDbConnection connection, ColumnSet data, string view, string options, long hour, long id)
+    /// <summary>Writes <paramref name="data"/> and returns the final paths of the files it created (all or none).</summary>
+    public List<string> Write(ColumnSet data)
     {
-        var directory = store.PartitionDirectory(data.Database, data.Measurement, hour);
-        LocalStore.EnsureDirectory(directory);
-        var name = FileName(data.Measurement, id);
-        var temp = Path.Combine(store.TempDirectory, name + ".tmp");
-        connection.Execute(
-            $"COPY (SELECT * FROM {view} ORDER BY time) TO {Names.QuoteLiteral(temp)} ({options})");
-        var final = Path.Combine(directory, name);
-        Durability.CommitFile(temp, final);
-        return final;
-    }
-
-    private List<string> WritePartitioned(DuckDbConnection connection, ColumnSet data, string view, string options, long id)
-    {
-        var temp = Path.Combine(store.TempDirectory, $"flush-{id}");
+        var sorted = data.IsSortedByTime ? null : data.SortedByTime();
         try
         {
-            connection.Execute(
-                $"COPY (SELECT * FROM {view} ORDER BY time) TO {Names.QuoteLiteral(temp)} " +
-                $"({options}, PARTITION_BY ({HourColumn}), FILENAME_PATTERN 'part_{{i}}')");
+            var rows = sorted ?? data;
+            var metadata = new Dictionary<string, string>
+            {
+                [TagsMetadataKey] = JsonSerializer.Serialize(rows.TagNames(), EngineJsonContext.Default.ListString),
+            };
+            var batch = rows.ToRecordBatch(metadata);
             var written = new List<string>();
             try
             {
-                foreach (var partition in Directory.EnumerateDirectories(temp))
+                var time = rows.Time;
+                var start = 0;
+                while (start < rows.RowCount)
                 {
-                    var hour = long.Parse(Path.GetFileName(partition.AsSpan())[(HourColumn.Length + 1)..], CultureInfo.InvariantCulture);
-                    var directory = store.PartitionDirectory(data.Database, data.Measurement, hour);
-                    LocalStore.EnsureDirectory(directory);
-                    foreach (var file in Directory.EnumerateFiles(partition, "*.parquet"))
+                    var hour = LocalStore.HourOf(time.GetInt64(start));
+                    var nextHour = (hour + 1) * LocalStore.NanosPerHour;
+                    var end = start + 1;
+                    while (end < rows.RowCount && time.GetInt64(end) < nextHour)
                     {
-                        var final = Path.Combine(directory, FileName(data.Measurement, Interlocked.Increment(ref _sequence)));
-                        Durability.CommitFile(file, final);
-                        written.Add(final);
+                        end++;
                     }
+
+                    written.Add(WriteFile(rows, start == 0 && end == rows.RowCount ? batch : batch.Slice(start, end - start), hour));
+                    start = end;
                 }
             }
             catch
@@ -108,59 +88,60 @@ internal sealed class ParquetFlusher(LocalStore store, string compression, int r
         }
         finally
         {
-            if (Directory.Exists(temp))
-            {
-                Directory.Delete(temp, recursive: true);
-            }
+            sorted?.Dispose();
         }
     }
 
-    private string CopyOptions(List<string> tags)
+    private string WriteFile(ColumnSet rows, RecordBatch batch, long hour)
     {
-        var tagsJson = JsonSerializer.Serialize(tags, EngineJsonContext.Default.ListString);
-        return $"FORMAT parquet, COMPRESSION {compression}, ROW_GROUP_SIZE {rowGroupSize}, " +
-               $"KV_METADATA {{{TagsMetadataKey}: {Names.QuoteLiteral(tagsJson)}}}";
-    }
-
-    private static Int64Array HourArray(ColumnSet data)
-    {
-        var builder = new Int64Array.Builder().Reserve(data.RowCount);
-        var time = data.Time;
-        for (var row = 0; row < data.RowCount; row++)
+        var directory = _store.PartitionDirectory(rows.Database, rows.Measurement, hour);
+        LocalStore.EnsureDirectory(directory);
+        var name = FileName(rows.Measurement);
+        var temp = Path.Combine(_store.TempDirectory, name + ".tmp");
+        try
         {
-            builder.Append(LocalStore.HourOf(time.GetInt64(row)));
-        }
+            using (var writer = new FileWriter(temp, batch.Schema, _properties, _arrowProperties))
+            {
+                writer.WriteRecordBatch(batch);
+                writer.Close();
+            }
 
-        return builder.Build();
+            var final = Path.Combine(directory, name);
+            Durability.CommitFile(temp, final);
+            return final;
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
     }
 
     /// <summary><c>{measurement}_{UTC yyyyMMdd_HHmmss_fff}_{sequence}_{random}.parquet</c>: unique across restarts.</summary>
-    private static string FileName(string measurement, long id)
+    private static string FileName(string measurement)
     {
         var random = Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()));
-        var builder = new StringBuilder(measurement.Length + 48)
+        return new StringBuilder(measurement.Length + 48)
             .Append(measurement).Append('_')
             .Append(DateTime.UtcNow.ToString("yyyyMMdd_HHmmss_fff", CultureInfo.InvariantCulture)).Append('_')
-            .Append(id.ToString(CultureInfo.InvariantCulture)).Append('_').Append(random).Append(".parquet");
-        return builder.ToString();
+            .Append(Interlocked.Increment(ref _sequence).ToString(CultureInfo.InvariantCulture)).Append('_').Append(random)
+            .Append(".parquet")
+            .ToString();
     }
 
-    /// <summary>An Arrow stream of one record batch.</summary>
-    private sealed class SingleBatchStream(RecordBatch batch) : IArrowArrayStream
+    private static Compression Codec(string name) => name switch
     {
-        private RecordBatch? _next = batch;
+        "zstd" => Compression.Zstd,
+        "snappy" => Compression.Snappy,
+        "gzip" => Compression.Gzip,
+        "lz4" => Compression.Lz4,
+        "brotli" => Compression.Brotli,
+        "uncompressed" => Compression.Uncompressed,
+        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown Parquet codec"),
+    };
 
-        public Schema Schema { get; } = batch.Schema;
-
-        public ValueTask<RecordBatch?> ReadNextRecordBatchAsync(CancellationToken cancellationToken = default)
-        {
-            var next = _next;
-            _next = null;
-            return new ValueTask<RecordBatch?>(next);
-        }
-
-        public void Dispose()
-        {
-        }
+    public void Dispose()
+    {
+        _properties.Dispose();
+        _arrowProperties.Dispose();
     }
 }
