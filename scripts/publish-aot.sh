@@ -14,4 +14,4 @@ if grep -E "(warning|error) IL[23][0-9]{3}" "$log" >/dev/null; then
   grep -E "(warning|error) IL[23][0-9]{3}" "$log" | sort -u >&2
   exit 1
 fi
-echo "published $(du -h "$out/arc-native" | cut -f1) arc-native + $(du -h "$out/libduckdb.so" | cut -f1) libduckdb.so to $out"
+echo "published to $out: arc-native $(du -h "$out/arc-native" | cut -f1), libduckdb.so $(du -h "$out/libduckdb.so" | cut -f1), ParquetSharpNative.so $(du -h "$out/ParquetSharpNative.so" | cut -f1)"
