@@ -47,10 +47,10 @@ public sealed class ArcEngine : IAsyncDisposable
         try
         {
             _ddl = _database.Connect();
-            Catalog = new Catalog(Store, _ddl, options, loggers.CreateLogger("Arc.Engine.Catalog"));
+            var catalog = new Catalog(Store, _ddl, options, loggers.CreateLogger("Arc.Engine.Catalog"));
             _pool = new DuckDbConnectionPool(_database, options.QueryConnections);
-            Query = new QueryEngine(_pool, Catalog, Store, options);
-            _ingest = new IngestEngine(options, Catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
+            Query = new QueryEngine(_pool, catalog, Store, options);
+            _ingest = new IngestEngine(options, catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
         }
         catch
         {
@@ -65,8 +65,6 @@ public sealed class ArcEngine : IAsyncDisposable
 
     public QueryEngine Query { get; }
 
-    internal Catalog Catalog { get; }
-
     public static string DuckDbVersion => DuckDbDatabase.LibraryVersion;
 
     /// <summary>Opens storage and DuckDB; throws if either is unusable.</summary>
@@ -74,8 +72,6 @@ public sealed class ArcEngine : IAsyncDisposable
         new(options, loggers ?? NullLoggerFactory.Instance);
 
     public long FlushedRows => _ingest.FlushedRows;
-
-    public long FlushedFiles => _ingest.FlushedFiles;
 
     public long FlushFailures => _ingest.FlushFailures;
 

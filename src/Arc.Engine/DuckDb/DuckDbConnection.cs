@@ -139,10 +139,7 @@ public sealed class DuckDbConnectionPool : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
         _database = database;
         _slots = new SemaphoreSlim(size, size);
-        Size = size;
     }
-
-    public int Size { get; }
 
     public async ValueTask<DuckDbConnection> RentAsync(CancellationToken cancellationToken)
     {

@@ -26,7 +26,6 @@ internal sealed class IngestEngine : IAsyncDisposable
     private long _pendingFlushes;
     private long _pendingRows;
     private long _flushedRows;
-    private long _flushedFiles;
     private long _flushFailures;
     private int _disposed;
 
@@ -47,8 +46,6 @@ internal sealed class IngestEngine : IAsyncDisposable
     }
 
     public long FlushedRows => Interlocked.Read(ref _flushedRows);
-
-    public long FlushedFiles => Interlocked.Read(ref _flushedFiles);
 
     public long FlushFailures => Interlocked.Read(ref _flushFailures);
 
@@ -190,14 +187,13 @@ internal sealed class IngestEngine : IAsyncDisposable
         {
             try
             {
-                var files = _flusher.Write(data);
+                _flusher.Write(data);
                 if (_catalog.ResolveMeasurement(data.Database, data.Measurement, out _) is { } entry)
                 {
                     _catalog.EnsureView(entry);
                 }
 
                 Interlocked.Add(ref _flushedRows, data.RowCount);
-                Interlocked.Add(ref _flushedFiles, files.Count);
                 return;
             }
             catch (Exception e) when (e is ParquetSharp.ParquetException or DuckDbException or IOException or UnauthorizedAccessException)

@@ -15,7 +15,7 @@ public readonly record struct WriteError(long Line, int Column, string Message);
 /// Every point is checked whole (names, UTF-8, the measurement's schema) before any of it is written, so a rejected point
 /// leaves no trace. Pooled by the engine: rent, fill, commit, return. Not thread-safe.
 /// </summary>
-public sealed class WriteBatch
+public sealed partial class WriteBatch
 {
     private readonly Dictionary<string, ColumnSet> _sets = new(Utf8NameComparer.Instance);
     private readonly Dictionary<string, ColumnSet>.AlternateLookup<ReadOnlySpan<byte>> _setsByUtf8;

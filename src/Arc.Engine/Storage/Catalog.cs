@@ -40,8 +40,6 @@ internal sealed class Catalog
 
     public IEnumerable<string> Databases => _databases.Values.Select(d => d.Name).Order(StringComparer.Ordinal);
 
-    public bool DatabaseExists(string name) => _databases.ContainsKey(name);
-
     public IEnumerable<MeasurementEntry> Measurements(string database) =>
         _databases.TryGetValue(database, out var entry)
             ? entry.Measurements.Values.Where(m => m.HasView).OrderBy(m => m.Name, StringComparer.Ordinal)
