@@ -3,6 +3,7 @@ using Arc.Engine.DuckDb;
 using Arc.Engine.Ingest;
 using Arc.Engine.Query;
 using Arc.Engine.Storage;
+using Arc.Engine.Wal;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -51,6 +52,10 @@ public sealed class ArcEngine : IAsyncDisposable
             _pool = new DuckDbConnectionPool(_database, options.QueryConnections);
             Query = new QueryEngine(_pool, catalog, Store, options);
             _ingest = new IngestEngine(options, catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
+            if (options.WalEnabled)
+            {
+                StartWal(loggers.CreateLogger("Arc.Engine.Wal"));
+            }
         }
         catch
         {
@@ -58,6 +63,37 @@ public sealed class ArcEngine : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// Replays what the WAL holds beyond Parquet, flushes it, removes the old segments and starts a new one. Runs before
+    /// the engine takes writes, so recovery and new commits never interleave.
+    /// </summary>
+    private void StartWal(ILogger logger)
+    {
+        var directory = Path.GetFullPath(Options.WalPath);
+        var (lastLsn, replays, segments) = WalRecovery.Read(directory, Store, logger);
+        if (replays.Count > 0)
+        {
+            var rows = replays.Sum(r => r.Sets.Sum(s => (long)s.RowCount));
+            logger.LogWarning("Recovering {Rows} acknowledged rows from {Entries} write-ahead log entries", rows, replays.Count);
+            _ingest.Replay(replays);
+            _ingest.FlushAllAsync().GetAwaiter().GetResult();
+            RecoveredRows = rows;
+        }
+
+        foreach (var segment in segments)
+        {
+            File.Delete(segment);
+        }
+
+        // LSNs only grow, across restarts too: a wiped WAL directory must not reuse LSNs that Parquet file names cover.
+        var unixMicros = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+        _ingest.AttachWal(new WriteAheadLog(directory, Options.WalSyncMode, Options.WalMaxSegmentBytes, Options.WalMaxSegmentAge,
+            Math.Max(lastLsn, unixMicros), _ingest.Apply, logger));
+    }
+
+    /// <summary>Rows the last startup recovered from the write-ahead log.</summary>
+    public long RecoveredRows { get; private set; }
 
     public EngineOptions Options { get; }
 
@@ -81,7 +117,13 @@ public sealed class ArcEngine : IAsyncDisposable
     public WriteBatch RentBatch(string database) => _ingest.RentBatch(database);
 
     /// <summary>Hands the batch's accepted rows to the engine (they will be flushed to Parquet).</summary>
-    public void Commit(WriteBatch batch) => _ingest.Commit(batch);
+    /// <remarks>With the WAL enabled the task completes once the rows are durable; <see cref="WalWriteException"/> if not.</remarks>
+    public Task CommitAsync(WriteBatch batch) => _ingest.CommitAsync(batch);
+
+    /// <summary>Whether buffered rows use up <see cref="EngineOptions.MaxBufferMemory"/>: writes should be refused (503).</summary>
+    public bool IsOverMemoryBudget => _ingest.BufferedBytes >= Options.MaxBufferMemory;
+
+    public long BufferedBytes => _ingest.BufferedBytes;
 
     public void ReturnBatch(WriteBatch batch) => _ingest.ReturnBatch(batch);
 
@@ -97,6 +139,11 @@ public sealed class ArcEngine : IAsyncDisposable
         }
 
         await _ingest.DisposeAsync().ConfigureAwait(false);
+        if (_ingest.Wal is { } wal)
+        {
+            await wal.DisposeAsync().ConfigureAwait(false);
+        }
+
         _pool.Dispose();
         _ddl.Dispose();
         _database.Dispose();

@@ -15,6 +15,32 @@ public sealed record EngineOptions
     /// <summary>Bytes of buffer memory per measurement that also trigger a flush.</summary>
     public long MaxBufferBytes { get; init; } = 256L << 20;
 
+    /// <summary>
+    /// Memory all buffered rows may take (active buffers and flushes in progress) before writes are refused with 503
+    /// (<c>ingest.max_memory</c>).
+    /// </summary>
+    public long MaxBufferMemory { get; init; } = DefaultMemoryBudget();
+
+    /// <summary>Whether commits go through the write-ahead log (<c>wal.enabled</c>).</summary>
+    public bool WalEnabled { get; init; } = true;
+
+    /// <summary>
+    /// Where WAL segments live (<c>wal.directory</c>); by default <c>.wal</c> inside <see cref="DataPath"/>, so moving or
+    /// backing up the data directory takes the log along (Arc's default is the separate <c>./data/wal</c>).
+    /// </summary>
+    public string? WalDirectory { get; init; }
+
+    internal string WalPath => WalDirectory ?? Path.Combine(DataPath, ".wal");
+
+    /// <summary><c>wal.sync_mode</c>: fdatasync (default), fsync or async.</summary>
+    public Wal.WalSyncMode WalSyncMode { get; init; } = Wal.WalSyncMode.FDataSync;
+
+    /// <summary>Segment size before rotation (<c>wal.max_size_mb</c>).</summary>
+    public long WalMaxSegmentBytes { get; init; } = 100L << 20;
+
+    /// <summary>Segment age before rotation (<c>wal.max_age_seconds</c>).</summary>
+    public TimeSpan WalMaxSegmentAge { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>Parquet compression codec (<c>ingest.compression</c>): zstd, snappy, gzip, lz4, brotli or uncompressed.</summary>
     public string Compression { get; init; } = "zstd";
 
@@ -50,4 +76,7 @@ public sealed record EngineOptions
 
     /// <summary>Most rejected lines described in one error response (all are counted).</summary>
     public int MaxReportedErrors { get; init; } = 100;
+
+    /// <summary>A quarter of the memory available to the process, at least 256 MiB.</summary>
+    private static long DefaultMemoryBudget() => Math.Max(256L << 20, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4);
 }

@@ -46,6 +46,10 @@ public sealed class ConfigTests : IDisposable
 
             [wal]
             enabled = true
+            sync_mode = "async"
+
+            [delete]
+            enabled = true
 
             [mystery]
             key = 1
@@ -60,7 +64,9 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal("snappy", config.Engine.Compression);
         Assert.Equal(3, config.Engine.DuckDbThreads);
         Assert.Equal((2L << 30) + "B", config.Engine.DuckDbMemoryLimit);
-        Assert.Contains("wal.enabled (not supported by this build yet)", config.Ignored);
+        Assert.True(config.Engine.WalEnabled);
+        Assert.Equal(Arc.Engine.Wal.WalSyncMode.Async, config.Engine.WalSyncMode);
+        Assert.Contains("delete.enabled (not supported by this build yet)", config.Ignored);
         Assert.Contains("mystery.key (unknown key)", config.Ignored);
     }
 
@@ -91,6 +97,8 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[ingest]\ncompression = \"rar\"\n", "ingest.compression")]
     [InlineData("[storage]\nbackend = \"ftp\"\n", "storage.backend")]
     [InlineData("[server]\nmax_payload_size = \"lots\"\n", "server.max_payload_size")]
+    [InlineData("[wal]\nsync_mode = \"sometimes\"\n", "wal.sync_mode")]
+    [InlineData("[wal]\nenabled = \"maybe\"\n", "wal.enabled")]
     public void BadValuesNameTheKey(string toml, string key)
     {
         var path = Write("bad.toml", toml);

@@ -29,7 +29,7 @@ internal sealed class ColumnBuffer : IDisposable
         Kind = kind;
         _capacity = Math.Max(MinCapacity, initialCapacity);
         _validity = ArrayPool<byte>.Shared.Rent(BitmapBytes(_capacity));
-        _values = ArrayPool<byte>.Shared.Rent(ValueBytes(kind, _capacity));
+        _values = ArrayPool<byte>.Shared.Rent(UsedValueBytes(kind, _capacity));
         _data = kind.IsVariableLength() ? ArrayPool<byte>.Shared.Rent(_capacity * 8) : [];
         if (kind.IsVariableLength())
         {
@@ -238,6 +238,61 @@ internal sealed class ColumnBuffer : IDisposable
         return _data.AsSpan(offsets[row], offsets[row + 1] - offsets[row]);
     }
 
+    /// <summary>The validity bitmap of the rows written (bit i = row i).</summary>
+    internal ReadOnlySpan<byte> ValidityBytes => _validity.AsSpan(0, BitmapBytes(Length));
+
+    /// <summary>The value buffer of the rows written: 8 bytes per row, a bitmap for booleans, or int32 offsets (rows + 1).</summary>
+    internal ReadOnlySpan<byte> ValueBytes => _values.AsSpan(0, UsedValueBytes(Kind, Length));
+
+    /// <summary>The UTF-8 bytes of a tag or string column.</summary>
+    internal ReadOnlySpan<byte> DataBytes => _data.AsSpan(0, _dataLength);
+
+    /// <summary>
+    /// Appends rows stored in this class's own layout (<see cref="ValidityBytes"/>, <see cref="ValueBytes"/>,
+    /// <see cref="DataBytes"/> of another column), as read back from the write-ahead log.
+    /// </summary>
+    internal void AppendRaw(int rows, ReadOnlySpan<byte> validity, ReadOnlySpan<byte> values, ReadOnlySpan<byte> data)
+    {
+        var start = Length;
+        EnsureCapacity(start + rows);
+        var nulls = 0;
+        for (var i = 0; i < rows; i++)
+        {
+            var valid = (validity[i >> 3] & (1 << (i & 7))) != 0;
+            nulls += valid ? 0 : 1;
+            SetBit(_validity, start + i, valid);
+        }
+
+        switch (Kind)
+        {
+            case ColumnKind.Boolean:
+                for (var i = 0; i < rows; i++)
+                {
+                    SetBit(_values, start + i, (values[i >> 3] & (1 << (i & 7))) != 0);
+                }
+
+                break;
+            case ColumnKind.Tag or ColumnKind.String:
+                EnsureData(_dataLength + data.Length);
+                data.CopyTo(_data.AsSpan(_dataLength));
+                var offsets = Offsets;
+                var source = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(values);
+                for (var i = 1; i <= rows; i++)
+                {
+                    offsets[start + i] = source[i] - source[0] + _dataLength;
+                }
+
+                _dataLength += data.Length;
+                break;
+            default:
+                values[..(rows * 8)].CopyTo(_values.AsSpan(start * 8));
+                break;
+        }
+
+        Length += rows;
+        NullCount += nulls;
+    }
+
     /// <summary>Forgets all rows, keeping the memory for reuse.</summary>
     public void Reset()
     {
@@ -331,8 +386,7 @@ internal sealed class ColumnBuffer : IDisposable
 
         var capacity = Math.Max(rows, _capacity * 2);
         _validity = Grow(_validity, BitmapBytes(capacity), BitmapBytes(Length));
-        var usedValues = Kind == ColumnKind.Boolean ? BitmapBytes(Length) : Kind.IsVariableLength() ? (Length + 1) * 4 : Length * 8;
-        _values = Grow(_values, ValueBytes(Kind, capacity), usedValues);
+        _values = Grow(_values, UsedValueBytes(Kind, capacity), UsedValueBytes(Kind, Length));
         _capacity = capacity;
     }
 
@@ -356,9 +410,9 @@ internal sealed class ColumnBuffer : IDisposable
         return grown;
     }
 
-    private static int BitmapBytes(int rows) => (rows + 7) >> 3;
+    internal static int BitmapBytes(int rows) => (rows + 7) >> 3;
 
-    private static int ValueBytes(ColumnKind kind, int rows) => kind switch
+    internal static int UsedValueBytes(ColumnKind kind, int rows) => kind switch
     {
         ColumnKind.Boolean => BitmapBytes(rows),
         ColumnKind.Tag or ColumnKind.String => (rows + 1) * 4,

@@ -43,6 +43,22 @@ internal sealed class ColumnSet : IDisposable
 
     public long MaxTime { get; private set; }
 
+    /// <summary>The write-ahead-log commits these rows came from (0 without a WAL); contiguous for a measurement's buffer.</summary>
+    public long FirstLsn { get; private set; }
+
+    public long LastLsn { get; private set; }
+
+    /// <summary>Records that rows of commit <paramref name="lsn"/> were appended (commits arrive in LSN order).</summary>
+    public void NoteLsn(long lsn)
+    {
+        if (FirstLsn == 0)
+        {
+            FirstLsn = lsn;
+        }
+
+        LastLsn = lsn;
+    }
+
     /// <summary>Whether the rows are in non-decreasing time order (the usual case), so a flush need not sort them.</summary>
     public bool IsSortedByTime { get; private set; } = true;
 
@@ -128,6 +144,34 @@ internal sealed class ColumnSet : IDisposable
         RowCount = rows;
         MinTime = Math.Min(MinTime, time);
         MaxTime = Math.Max(MaxTime, time);
+    }
+
+    /// <summary>
+    /// Completes <paramref name="rows"/> rows whose columns were filled directly (WAL replay): pads columns to the new row
+    /// count and recomputes the time range and order from the time column.
+    /// </summary>
+    internal void CompleteRows(int rows)
+    {
+        var total = RowCount + rows;
+        foreach (var column in _columns)
+        {
+            column.PadTo(total);
+        }
+
+        if (RowCount == 0 && rows > 0)
+        {
+            FirstRowTicks = Environment.TickCount64;
+        }
+
+        for (var row = RowCount; row < total; row++)
+        {
+            var time = Time.GetInt64(row);
+            IsSortedByTime &= time >= MaxTime;
+            MinTime = Math.Min(MinTime, time);
+            MaxTime = Math.Max(MaxTime, time);
+        }
+
+        RowCount = total;
     }
 
     /// <summary>Appends all rows of <paramref name="other"/>; columns this set lacks are added, columns other lacks get nulls.</summary>

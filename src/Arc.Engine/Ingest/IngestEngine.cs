@@ -3,28 +3,32 @@ using System.Threading.Channels;
 using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Storage;
+using Arc.Engine.Wal;
 using Microsoft.Extensions.Logging;
 
 namespace Arc.Engine.Ingest;
 
 /// <summary>
-/// The shared write buffers: one <see cref="ColumnSet"/> per measurement that request batches are merged into. A buffer is
-/// handed to the flush workers when it reaches its row or byte limit or its age limit, and on shutdown. A failed flush keeps
-/// its rows and is retried, so nothing acknowledged is dropped.
+/// The shared write buffers: one <see cref="ColumnSet"/> per measurement that committed request batches are merged into
+/// (through the write-ahead log when it is enabled). A buffer is handed to the flush workers when it reaches its row or
+/// byte limit or its age limit, and on shutdown. A failed flush keeps its rows and is retried, so nothing acknowledged is
+/// dropped. The memory all buffers hold is accounted against <see cref="EngineOptions.MaxBufferMemory"/>.
 /// </summary>
 internal sealed class IngestEngine : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<(string Database, string Measurement), SharedBuffer> _buffers = new();
     private readonly ConcurrentBag<WriteBatch> _batches = [];
-    private readonly Channel<ColumnSet> _flushQueue = Channel.CreateUnbounded<ColumnSet>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly Channel<FlushJob> _flushQueue = Channel.CreateUnbounded<FlushJob>(new UnboundedChannelOptions { SingleReader = false });
     private readonly EngineOptions _options;
     private readonly Catalog _catalog;
     private readonly ParquetFlusher _flusher;
     private readonly ILogger _logger;
     private readonly Task[] _workers;
     private readonly Timer _ageTimer;
+    private WriteAheadLog? _wal;
     private long _pendingFlushes;
     private long _pendingRows;
+    private long _bufferedBytes;
     private long _flushedRows;
     private long _flushFailures;
     private int _disposed;
@@ -49,6 +53,9 @@ internal sealed class IngestEngine : IAsyncDisposable
 
     public long FlushFailures => Interlocked.Read(ref _flushFailures);
 
+    /// <summary>Bytes of buffer memory held by rows not yet in Parquet (active buffers and queued flushes).</summary>
+    public long BufferedBytes => Interlocked.Read(ref _bufferedBytes);
+
     /// <summary>Rows accepted and not yet in Parquet.</summary>
     public long BufferedRows
     {
@@ -63,6 +70,11 @@ internal sealed class IngestEngine : IAsyncDisposable
             return rows + Interlocked.Read(ref _pendingRows);
         }
     }
+
+    public WriteAheadLog? Wal => _wal;
+
+    /// <summary>From now on commits go through <paramref name="wal"/> (set once, after recovery).</summary>
+    public void AttachWal(WriteAheadLog wal) => _wal = wal;
 
     public WriteBatch RentBatch(string database)
     {
@@ -81,35 +93,90 @@ internal sealed class IngestEngine : IAsyncDisposable
         _batches.Add(batch);
     }
 
-    /// <summary>Moves the batch's rows into the shared buffers; from here on they are the engine's to store.</summary>
-    public void Commit(WriteBatch batch)
+    /// <summary>
+    /// Hands the batch's pending rows to the engine: logged and synced first when the WAL is enabled, then merged into the
+    /// shared buffers. When the returned task completes the rows are acknowledged.
+    /// </summary>
+    public Task CommitAsync(WriteBatch batch)
+    {
+        if (batch.PendingRows == 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        if (_wal is null)
+        {
+            Apply(batch, 0);
+            return Task.CompletedTask;
+        }
+
+        return _wal.AppendAsync(batch);
+    }
+
+    /// <summary>Merges a batch (commit <paramref name="lsn"/>) into the shared buffers; called in LSN order.</summary>
+    internal void Apply(WriteBatch batch, long lsn)
     {
         foreach (var set in batch.Sets)
         {
-            if (set.RowCount == 0)
+            if (set.RowCount > 0)
             {
-                continue;
-            }
-
-            var buffer = _buffers.GetOrAdd((set.Database, set.Measurement), static key => new SharedBuffer(key.Database, key.Measurement));
-            ColumnSet? full = null;
-            lock (buffer)
-            {
-                buffer.Data.AppendFrom(set);
-                if (buffer.Data.RowCount >= _options.MaxBufferRows || buffer.Data.ByteSize >= _options.MaxBufferBytes)
-                {
-                    full = buffer.Swap();
-                }
-            }
-
-            set.Reset();
-            if (full is not null)
-            {
-                Enqueue(full);
+                Merge(set, lsn);
+                set.Reset();
             }
         }
 
         batch.Committed();
+    }
+
+    /// <summary>Puts rows recovered from the WAL back into the buffers, in LSN order, claiming their columns.</summary>
+    public void Replay(IEnumerable<WalReplay> replays)
+    {
+        foreach (var replay in replays)
+        {
+            foreach (var set in replay.Sets)
+            {
+                if (_catalog.ResolveMeasurement(set.Database, set.Measurement, out var error) is { } entry)
+                {
+                    foreach (var column in set.Columns)
+                    {
+                        if (column.Kind != ColumnKind.Time && entry.Schema.Check(column.Name, column.Kind, claim: true) is { } conflict)
+                        {
+                            _logger.LogWarning("Replaying acknowledged rows of {Database}.{Measurement} despite: {Conflict}",
+                                set.Database, set.Measurement, conflict);
+                        }
+                    }
+                }
+                else
+                {
+                    _logger.LogWarning("Replaying acknowledged rows of {Database}.{Measurement} despite: {Error}", set.Database, set.Measurement, error);
+                }
+
+                Merge(set, replay.Lsn);
+                set.Dispose();
+            }
+        }
+    }
+
+    private void Merge(ColumnSet set, long lsn)
+    {
+        var buffer = _buffers.GetOrAdd((set.Database, set.Measurement), static (key, engine) => new SharedBuffer(engine, key.Database, key.Measurement), this);
+        FlushJob? full = null;
+        lock (buffer)
+        {
+            var before = buffer.Data.ByteSize;
+            buffer.Data.AppendFrom(set);
+            buffer.Data.NoteLsn(lsn);
+            Interlocked.Add(ref _bufferedBytes, buffer.Data.ByteSize - before);
+            if (buffer.Data.RowCount >= _options.MaxBufferRows || buffer.Data.ByteSize >= _options.MaxBufferBytes)
+            {
+                full = buffer.Swap();
+            }
+        }
+
+        if (full is not null)
+        {
+            Enqueue(full);
+        }
     }
 
     /// <summary>Flushes every buffer now and waits until all queued flushes are written.</summary>
@@ -117,15 +184,15 @@ internal sealed class IngestEngine : IAsyncDisposable
     {
         foreach (var buffer in _buffers.Values)
         {
-            ColumnSet? data;
+            FlushJob? job;
             lock (buffer)
             {
-                data = buffer.Data.RowCount > 0 ? buffer.Swap() : null;
+                job = buffer.Data.RowCount > 0 ? buffer.Swap() : null;
             }
 
-            if (data is not null)
+            if (job is not null)
             {
-                Enqueue(data);
+                Enqueue(job);
             }
         }
 
@@ -141,41 +208,48 @@ internal sealed class IngestEngine : IAsyncDisposable
         var age = (long)_options.MaxBufferAge.TotalMilliseconds;
         foreach (var buffer in _buffers.Values)
         {
-            ColumnSet? data = null;
+            FlushJob? job = null;
             lock (buffer)
             {
                 if (buffer.Data.RowCount > 0 && now - buffer.Data.FirstRowTicks >= age)
                 {
-                    data = buffer.Swap();
+                    job = buffer.Swap();
                 }
             }
 
-            if (data is not null)
+            if (job is not null)
             {
-                Enqueue(data);
+                Enqueue(job);
             }
         }
     }
 
-    private void Enqueue(ColumnSet data)
+    private void Enqueue(FlushJob job)
     {
         Interlocked.Increment(ref _pendingFlushes);
-        Interlocked.Add(ref _pendingRows, data.RowCount);
-        if (!_flushQueue.Writer.TryWrite(data))
+        Interlocked.Add(ref _pendingRows, job.Data.RowCount);
+        if (!_flushQueue.Writer.TryWrite(job))
         {
-            // Only after shutdown began; FlushLoop drains what was queued before.
+            // Only after shutdown began, which first flushes everything; nothing can arrive after that.
             throw new InvalidOperationException("the engine is shutting down");
         }
     }
 
     private async Task FlushLoop()
     {
-        await foreach (var data in _flushQueue.Reader.ReadAllAsync().ConfigureAwait(false))
+        await foreach (var job in _flushQueue.Reader.ReadAllAsync().ConfigureAwait(false))
         {
-            await FlushAsync(data).ConfigureAwait(false);
-            Interlocked.Add(ref _pendingRows, -data.RowCount);
+            await FlushAsync(job.Data).ConfigureAwait(false);
+            var watermark = job.Owner.Complete(job);
+            if (watermark > 0)
+            {
+                _wal?.MarkFlushed(job.Data.Database, job.Data.Measurement, watermark);
+            }
+
+            Interlocked.Add(ref _pendingRows, -job.Data.RowCount);
+            Interlocked.Add(ref _bufferedBytes, -job.Bytes);
             Interlocked.Decrement(ref _pendingFlushes);
-            data.Dispose();
+            job.Data.Dispose();
         }
     }
 
@@ -225,19 +299,71 @@ internal sealed class IngestEngine : IAsyncDisposable
         }
     }
 
-    /// <summary>The live buffer of one measurement; lock the object to use <see cref="Data"/>.</summary>
-    private sealed class SharedBuffer(string database, string measurement)
+    /// <summary>A buffer on its way to Parquet.</summary>
+    private sealed class FlushJob(SharedBuffer owner, ColumnSet data, long bytes)
     {
-        public ColumnSet Data { get; private set; } = new(database, measurement);
+        public SharedBuffer Owner { get; } = owner;
+
+        public ColumnSet Data { get; } = data;
+
+        public long Bytes { get; } = bytes;
+
+        public bool Done { get; set; }
+    }
+
+    /// <summary>
+    /// The live buffer of one measurement; lock the object to use <see cref="Data"/>. Flushes of one measurement may finish
+    /// out of order (several workers), so the flushed watermark only moves past a flush once all earlier ones are done.
+    /// </summary>
+    private sealed class SharedBuffer
+    {
+        private readonly Queue<FlushJob> _inFlight = new();
+        private readonly IngestEngine _engine;
+        private readonly string _database;
+        private readonly string _measurement;
+
+        public SharedBuffer(IngestEngine engine, string database, string measurement)
+        {
+            _engine = engine;
+            _database = database;
+            _measurement = measurement;
+            Data = NewData();
+        }
+
+        public ColumnSet Data { get; private set; }
 
         public long Rows => Data.RowCount;
 
         /// <summary>Takes the buffered rows, leaving an empty buffer.</summary>
-        public ColumnSet Swap()
+        public FlushJob Swap()
         {
-            var full = Data;
-            Data = new ColumnSet(database, measurement);
-            return full;
+            var job = new FlushJob(this, Data, Data.ByteSize);
+            _inFlight.Enqueue(job);
+            Data = NewData();
+            return job;
+        }
+
+        private ColumnSet NewData()
+        {
+            var data = new ColumnSet(_database, _measurement);
+            Interlocked.Add(ref _engine._bufferedBytes, data.ByteSize);
+            return data;
+        }
+
+        /// <summary>Marks a flush done; returns the LSN every row up to which is now in Parquet, or 0 if that did not move.</summary>
+        public long Complete(FlushJob job)
+        {
+            lock (this)
+            {
+                job.Done = true;
+                long watermark = 0;
+                while (_inFlight.TryPeek(out var head) && head.Done)
+                {
+                    watermark = _inFlight.Dequeue().Data.LastLsn;
+                }
+
+                return watermark;
+            }
         }
     }
 }

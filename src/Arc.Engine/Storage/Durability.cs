@@ -42,6 +42,22 @@ internal static partial class Durability
         }
     }
 
+    /// <summary>Flushes an open file's data (fdatasync) or data and metadata (fsync) to the device.</summary>
+    public static void Sync(Microsoft.Win32.SafeHandles.SafeFileHandle file, bool dataOnly)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            RandomAccess.FlushToDisk(file);
+            return;
+        }
+
+        var fd = (int)file.DangerousGetHandle();
+        if ((dataOnly ? Fdatasync(fd) : Fsync(fd)) != 0)
+        {
+            throw new IOException($"{(dataOnly ? "fdatasync" : "fsync")} failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+    }
+
     /// <summary>Renames <paramref name="temp"/> over <paramref name="final"/> after syncing it, then syncs the directory.</summary>
     public static void CommitFile(string temp, string final)
     {
@@ -55,6 +71,9 @@ internal static partial class Durability
 
     [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
     private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
+    private static partial int Fdatasync(int fd);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int Close(int fd);

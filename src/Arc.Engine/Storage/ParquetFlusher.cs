@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using Apache.Arrow;
 using Arc.Engine.Buffers;
@@ -17,7 +15,6 @@ namespace Arc.Engine.Storage;
 internal sealed class ParquetFlusher : IDisposable
 {
     public const string TagsMetadataKey = "arc_tags";
-    private static long _sequence;
     private readonly LocalStore _store;
     private readonly WriterProperties _properties;
     private readonly ArrowWriterProperties _arrowProperties;
@@ -42,10 +39,16 @@ internal sealed class ParquetFlusher : IDisposable
         }
     }
 
-    /// <summary>Writes <paramref name="data"/> and returns the final paths of the files it created (all or none).</summary>
+    /// <summary>
+    /// Writes <paramref name="data"/> and returns the final paths of the files it created. All parts are written and
+    /// synced under temporary names before the first is renamed into place, so a failure leaves nothing behind and a crash
+    /// during the renames leaves an incomplete set of parts that recovery recognizes (<see cref="ParquetFileName"/>).
+    /// </summary>
     public List<string> Write(ColumnSet data)
     {
         var sorted = data.IsSortedByTime ? null : data.SortedByTime();
+        var temps = new List<(string Temp, string Final)>();
+        var placed = new List<string>();
         try
         {
             var rows = sorted ?? data;
@@ -54,78 +57,76 @@ internal sealed class ParquetFlusher : IDisposable
                 [TagsMetadataKey] = JsonSerializer.Serialize(rows.TagNames(), EngineJsonContext.Default.ListString),
             };
             var batch = rows.ToRecordBatch(metadata);
-            var written = new List<string>();
-            try
+            var hours = HourRanges(rows);
+            var stamp = ParquetFileName.NewStamp();
+            for (var part = 0; part < hours.Count; part++)
             {
-                var time = rows.Time;
-                var start = 0;
-                while (start < rows.RowCount)
+                var (hour, start, end) = hours[part];
+                var name = new ParquetFileName(rows.Measurement, stamp, data.FirstLsn, data.LastLsn, part + 1, hours.Count, ParquetFileName.NewRandom());
+                var temp = Path.Combine(_store.TempDirectory, name + ".tmp");
+                temps.Add((temp, Path.Combine(_store.PartitionDirectory(rows.Database, rows.Measurement, hour), name.ToString())));
+                using (var writer = new FileWriter(temp, batch.Schema, _properties, _arrowProperties))
                 {
-                    var hour = LocalStore.HourOf(time.GetInt64(start));
-                    var nextHour = (hour + 1) * LocalStore.NanosPerHour;
-                    var end = start + 1;
-                    while (end < rows.RowCount && time.GetInt64(end) < nextHour)
-                    {
-                        end++;
-                    }
-
-                    written.Add(WriteFile(rows, start == 0 && end == rows.RowCount ? batch : batch.Slice(start, end - start), hour));
-                    start = end;
-                }
-            }
-            catch
-            {
-                // The caller retries the whole buffer: take back the hours already placed so no row is stored twice.
-                foreach (var file in written)
-                {
-                    File.Delete(file);
+                    writer.WriteRecordBatch(hours.Count == 1 ? batch : batch.Slice(start, end - start));
+                    writer.Close();
                 }
 
-                throw;
+                Durability.FsyncFile(temp);
             }
 
-            return written;
+            foreach (var (temp, final) in temps)
+            {
+                var directory = Path.GetDirectoryName(final)!;
+                LocalStore.EnsureDirectory(directory);
+                File.Move(temp, final, overwrite: false);
+                placed.Add(final);
+                Durability.FsyncDirectory(directory);
+            }
+
+            return placed;
+        }
+        catch
+        {
+            // The caller retries the whole buffer: take back the parts already placed so no row is stored twice.
+            foreach (var file in placed)
+            {
+                File.Delete(file);
+            }
+
+            throw;
         }
         finally
         {
+            foreach (var (temp, _) in temps)
+            {
+                File.Delete(temp);
+            }
+
             sorted?.Dispose();
         }
     }
 
-    private string WriteFile(ColumnSet rows, RecordBatch batch, long hour)
+    /// <summary>The hours the (time-ordered) rows cover, with each hour's row range.</summary>
+    private static List<(long Hour, int Start, int End)> HourRanges(ColumnSet rows)
     {
-        var directory = _store.PartitionDirectory(rows.Database, rows.Measurement, hour);
-        LocalStore.EnsureDirectory(directory);
-        var name = FileName(rows.Measurement);
-        var temp = Path.Combine(_store.TempDirectory, name + ".tmp");
-        try
+        var ranges = new List<(long, int, int)>();
+        var time = rows.Time;
+        var start = 0;
+        while (start < rows.RowCount)
         {
-            using (var writer = new FileWriter(temp, batch.Schema, _properties, _arrowProperties))
+            var hour = LocalStore.HourOf(time.GetInt64(start));
+            var nextHour = (hour + 1) * LocalStore.NanosPerHour;
+            var end = start + 1;
+            while (end < rows.RowCount && time.GetInt64(end) < nextHour)
             {
-                writer.WriteRecordBatch(batch);
-                writer.Close();
+                end++;
             }
 
-            var final = Path.Combine(directory, name);
-            Durability.CommitFile(temp, final);
-            return final;
+            ranges.Add((hour, start, end));
+            start = end;
         }
-        finally
-        {
-            File.Delete(temp);
-        }
-    }
 
-    /// <summary><c>{measurement}_{UTC yyyyMMdd_HHmmss_fff}_{sequence}_{random}.parquet</c>: unique across restarts.</summary>
-    private static string FileName(string measurement)
-    {
-        var random = Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()));
-        return new StringBuilder(measurement.Length + 48)
-            .Append(measurement).Append('_')
-            .Append(DateTime.UtcNow.ToString("yyyyMMdd_HHmmss_fff", CultureInfo.InvariantCulture)).Append('_')
-            .Append(Interlocked.Increment(ref _sequence).ToString(CultureInfo.InvariantCulture)).Append('_').Append(random)
-            .Append(".parquet")
-            .ToString();
+        return ranges;
     }
 
     private static Compression Codec(string name) => name switch

@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Globalization;
 using Arc.Engine;
+using Arc.Engine.Wal;
 using Tomlyn;
 using Tomlyn.Model;
 using Tomlyn.Serialization;
@@ -45,6 +46,21 @@ public sealed class ArcConfig
         ["ingest.max_measurements_per_request"] = static (c, k, v) =>
             c.Engine = c.Engine with { MaxMeasurementsPerRequest = ConfigValues.Int(k, v, 1, 1_000_000) },
         ["ingest.max_decompressed_size"] = static (c, k, v) => c.MaxDecompressedBytes = ConfigValues.Size(k, v, 1024),
+        ["ingest.max_memory"] = static (c, k, v) => c.Engine = c.Engine with { MaxBufferMemory = ConfigValues.Size(k, v, 1L << 20) },
+        ["ingest.max_name_length"] = static (c, k, v) => c.Engine = c.Engine with { MaxNameBytes = ConfigValues.Int(k, v, 1, 65_535) },
+        ["wal.enabled"] = static (c, k, v) => c.Engine = c.Engine with { WalEnabled = ConfigValues.Bool(k, v) },
+        ["wal.directory"] = static (c, k, v) => c.Engine = c.Engine with { WalDirectory = NonEmpty(k, v) },
+        ["wal.sync_mode"] = static (c, k, v) => c.Engine = c.Engine with
+        {
+            WalSyncMode = ConfigValues.OneOf(k, v, "fdatasync", "fsync", "async") switch
+            {
+                "fsync" => WalSyncMode.FSync,
+                "async" => WalSyncMode.Async,
+                _ => WalSyncMode.FDataSync,
+            },
+        },
+        ["wal.max_size_mb"] = static (c, k, v) => c.Engine = c.Engine with { WalMaxSegmentBytes = ConfigValues.Int(k, v, 1, 1 << 20) * (1L << 20) },
+        ["wal.max_age_seconds"] = static (c, k, v) => c.Engine = c.Engine with { WalMaxSegmentAge = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 31_536_000)) },
         ["database.thread_count"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbThreads = ConfigValues.Int(k, v, 0, 1024) },
         ["database.memory_limit"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbMemoryLimit = MemoryLimit(k, v) },
         ["database.max_connections"] = static (c, k, v) => c.Engine = c.Engine with { QueryConnections = ConfigValues.Int(k, v, 1, 1024) },
@@ -70,8 +86,7 @@ public sealed class ArcConfig
         "compaction.daily_min_files", "compaction.daily_skip_file_age_check_days", "compaction.max_concurrent",
         "compaction.max_files_per_batch", "compaction.temp_directory", "compaction.memory_limit", "compaction.threads",
         "compaction.completion_watcher_interval_ms", "compaction.completion_dir", "compaction.completion_orphan_timeout_ms",
-        "wal.enabled", "wal.directory", "wal.sync_mode", "wal.max_size_mb", "wal.max_age_seconds", "wal.recovery_interval_seconds",
-        "wal.recovery_batch_size", "wal.buffer_size",
+        "wal.recovery_interval_seconds", "wal.recovery_batch_size", "wal.buffer_size",
         "delete.enabled", "delete.confirmation_threshold", "delete.max_rows_per_delete",
         "retention.enabled", "retention.db_path", "continuous_query.enabled", "continuous_query.db_path",
         "query.slow_query_threshold_ms", "query.enable_s3_cache", "query.s3_cache_size", "query.s3_cache_ttl_seconds",

@@ -5,6 +5,7 @@ using System.IO.Pipelines;
 using Arc.Engine;
 using Arc.Engine.Ingest;
 using Arc.Engine.Storage;
+using Arc.Engine.Wal;
 using Arc.Native.Configuration;
 using Arc.Protocol.LineProtocol;
 
@@ -95,33 +96,59 @@ internal static class WriteEndpoints
             MaxTagsPerLine = config.MaxTagsPerLine,
             MaxFieldsPerLine = config.MaxFieldsPerLine,
         };
+        if (engine.IsOverMemoryBudget)
+        {
+            await Overloaded(context, engine).ConfigureAwait(false);
+            return;
+        }
+
         var batch = engine.RentBatch(database);
         try
         {
             await ReadBodyAsync(body, options, batch, engine, context.RequestAborted).ConfigureAwait(false);
-            engine.Commit(batch);
+            await engine.CommitAsync(batch).ConfigureAwait(false);
             await Respond(context, batch).ConfigureAwait(false);
         }
         catch (PayloadTooLargeException e)
         {
-            engine.Commit(batch);
+            await engine.CommitAsync(batch).ConfigureAwait(false);
             await Error(context, StatusCodes.Status413PayloadTooLarge, e.Message + PartialNote(batch)).ConfigureAwait(false);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            engine.Commit(batch);
+            await engine.CommitAsync(batch).ConfigureAwait(false);
             await Error(context, StatusCodes.Status413PayloadTooLarge,
                 $"the body is larger than server.max_payload_size ({config.MaxPayloadBytes} bytes){PartialNote(batch)}").ConfigureAwait(false);
         }
         catch (InvalidDataException e)
         {
-            engine.Commit(batch);
+            await engine.CommitAsync(batch).ConfigureAwait(false);
             await Error(context, StatusCodes.Status400BadRequest, $"invalid gzip body: {e.Message}{PartialNote(batch)}").ConfigureAwait(false);
+        }
+        catch (WalWriteException e)
+        {
+            await Error(context, StatusCodes.Status507InsufficientStorage,
+                $"{e.Message}; the points of this request were not stored{CommittedNote(batch)}").ConfigureAwait(false);
+        }
+        catch (OverloadedException)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await Error(context, StatusCodes.Status503ServiceUnavailable,
+                $"write buffers are full (ingest.max_memory) and storage is not keeping up; retry later{CommittedNote(batch)}").ConfigureAwait(false);
         }
         finally
         {
             engine.ReturnBatch(batch);
         }
+    }
+
+    /// <summary>503 with Retry-After: buffered rows use up the memory budget because flushing falls behind.</summary>
+    internal static Task Overloaded(HttpContext context, ArcEngine engine)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return Error(context, StatusCodes.Status503ServiceUnavailable,
+            $"write buffers are full ({engine.BufferedBytes} bytes buffered, ingest.max_memory is {engine.Options.MaxBufferMemory}) " +
+            "and storage is not keeping up; retry later");
     }
 
     private static async Task ReadBodyAsync(PipeReader body, LineProtocolOptions options, WriteBatch batch, ArcEngine engine,
@@ -137,8 +164,9 @@ internal static class WriteEndpoints
                 body.AdvanceTo(consumed, result.Buffer.End);
                 if (batch.PendingRows >= engine.Options.MaxBufferRows)
                 {
-                    // Huge bodies: hand rows over as they come so memory stays bounded by the buffer limits.
-                    engine.Commit(batch);
+                    // Huge bodies: hand rows over as they come so memory stays bounded, waiting while the budget is used up.
+                    await WaitForMemoryAsync(engine, cancellationToken).ConfigureAwait(false);
+                    await engine.CommitAsync(batch).ConfigureAwait(false);
                 }
 
                 if (result.IsCompleted)
@@ -150,6 +178,19 @@ internal static class WriteEndpoints
         finally
         {
             await body.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task WaitForMemoryAsync(ArcEngine engine, CancellationToken cancellationToken)
+    {
+        for (var waited = 0; engine.IsOverMemoryBudget; waited += 50)
+        {
+            if (waited >= 10_000)
+            {
+                throw new OverloadedException();
+            }
+
+            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -183,6 +224,12 @@ internal static class WriteEndpoints
 
     private static string PartialNote(WriteBatch batch) =>
         batch.Accepted > 0 ? $"; {batch.Accepted} points before that point were stored" : "";
+
+    /// <summary>For failures after part of a large body was already committed.</summary>
+    private static string CommittedNote(WriteBatch batch) =>
+        batch.Accepted - batch.PendingRows > 0 ? $" (the first {batch.Accepted - batch.PendingRows} points were stored before)" : "";
+
+    private sealed class OverloadedException : Exception;
 
     internal static Task Error(HttpContext context, int status, string message) =>
         Results.Json(new ErrorResponse(message), ApiJsonContext.Api.ErrorResponse, statusCode: status).ExecuteAsync(context);

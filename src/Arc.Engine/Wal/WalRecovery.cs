@@ -1,0 +1,120 @@
+using Arc.Engine.Buffers;
+using Arc.Engine.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Arc.Engine.Wal;
+
+/// <summary>One logged commit's rows that did not reach Parquet before the process stopped.</summary>
+internal sealed record WalReplay(long Lsn, List<ColumnSet> Sets);
+
+/// <summary>
+/// Startup recovery: reads every WAL segment, drops a torn last entry (it was never acknowledged), and keeps, per entry and
+/// measurement, only the rows no complete Parquet flush covers (by the LSN ranges in the file names). Incomplete flushes
+/// (some parts renamed before a crash) are deleted, since their rows are replayed whole. So every acknowledged row ends up
+/// in Parquet exactly once.
+/// </summary>
+internal static class WalRecovery
+{
+    public static (long LastLsn, List<WalReplay> Replays, List<string> Segments) Read(string directory, LocalStore store, ILogger logger)
+    {
+        var segments = WalSegment.List(directory);
+        var replays = new List<WalReplay>();
+        var coverage = new Dictionary<(string, string), List<(long First, long Last)>>();
+        long lastLsn = 0;
+        for (var s = 0; s < segments.Count; s++)
+        {
+            var (firstLsn, path) = segments[s];
+            lastLsn = Math.Max(lastLsn, firstLsn - 1);
+            var entries = WalSegment.ReadEntries(path, out var validLength, out var torn);
+            if (torn)
+            {
+                if (s == segments.Count - 1)
+                {
+                    logger.LogWarning("Write-ahead log {Path}: dropping a torn entry at byte {Offset} (never acknowledged)", path, validLength);
+                }
+                else
+                {
+                    logger.LogError("Write-ahead log {Path} is corrupt after byte {Offset}; entries after it cannot be read", path, validLength);
+                }
+            }
+
+            foreach (var body in entries)
+            {
+                var (lsn, sets) = WalCodec.Decode(body);
+                lastLsn = Math.Max(lastLsn, lsn);
+                var keep = new List<ColumnSet>();
+                foreach (var set in sets)
+                {
+                    if (IsCovered(store, coverage, set.Database, set.Measurement, lsn))
+                    {
+                        set.Dispose();
+                    }
+                    else
+                    {
+                        keep.Add(set);
+                    }
+                }
+
+                if (keep.Count > 0)
+                {
+                    replays.Add(new WalReplay(lsn, keep));
+                }
+            }
+        }
+
+        return (lastLsn, replays, segments.Select(s => s.Path).ToList());
+    }
+
+    private static bool IsCovered(LocalStore store, Dictionary<(string, string), List<(long First, long Last)>> coverage,
+        string database, string measurement, long lsn)
+    {
+        if (!coverage.TryGetValue((database, measurement), out var ranges))
+        {
+            ranges = CompleteFlushes(store, database, measurement);
+            coverage[(database, measurement)] = ranges;
+        }
+
+        foreach (var (first, last) in ranges)
+        {
+            if (lsn >= first && lsn <= last)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The LSN ranges of the measurement's complete flushes; parts of incomplete ones are deleted.</summary>
+    private static List<(long, long)> CompleteFlushes(LocalStore store, string database, string measurement)
+    {
+        var flushes = new Dictionary<string, (ParquetFileName Name, List<string> Paths)>();
+        foreach (var file in store.Files(database, measurement))
+        {
+            if (ParquetFileName.TryParse(file.Name, out var name) && name.LastLsn > 0)
+            {
+                if (!flushes.TryGetValue(name.FlushKey, out var flush))
+                {
+                    flushes[name.FlushKey] = flush = (name, []);
+                }
+
+                flush.Paths.Add(file.FullName);
+            }
+        }
+
+        var ranges = new List<(long, long)>();
+        foreach (var (name, paths) in flushes.Values)
+        {
+            if (paths.Count == name.Parts)
+            {
+                ranges.Add((name.FirstLsn, name.LastLsn));
+            }
+            else
+            {
+                paths.ForEach(File.Delete);
+            }
+        }
+
+        return ranges;
+    }
+}

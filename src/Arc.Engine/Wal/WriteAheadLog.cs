@@ -1,0 +1,328 @@
+using System.Buffers;
+using System.Threading.Channels;
+using Arc.Engine.Ingest;
+using Arc.Engine.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
+
+namespace Arc.Engine.Wal;
+
+/// <summary>How a commit is made durable before it is acknowledged (<c>wal.sync_mode</c>).</summary>
+public enum WalSyncMode
+{
+    /// <summary>fdatasync after each group of commits: the 2xx means the data is on disk.</summary>
+    FDataSync,
+    /// <summary>fsync after each group of commits (also flushes file metadata).</summary>
+    FSync,
+    /// <summary>Written to the OS at once, synced every second: a crash of the machine (not of the process) can lose up to about a second.</summary>
+    Async,
+}
+
+/// <summary>A commit the WAL could not write (disk full, I/O error); the request is not acknowledged.</summary>
+public sealed class WalWriteException(string message, Exception inner) : IOException(message, inner);
+
+/// <summary>
+/// The write-ahead log. Commits are queued; one writer thread takes every queued commit as a group, gives each the next
+/// LSN, appends them to the active segment in one write, syncs once for the whole group (group commit), then applies them
+/// to the buffers in LSN order and acknowledges them. Applying in LSN order means a measurement's buffer always holds a
+/// contiguous run of its commits, so a Parquet file can name the LSN range it covers and recovery can tell, per entry and
+/// measurement, whether the rows already reached Parquet. A closed segment is deleted once every measurement it touched
+/// has been flushed past the segment's last entry for that measurement.
+/// </summary>
+internal sealed class WriteAheadLog : IAsyncDisposable
+{
+    private const int MaxGroupBytes = 16 << 20;
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<(string, string), long> _flushed = [];
+    private readonly List<Segment> _closed = [];
+    private readonly Lock _segmentsLock = new();
+    private readonly string _directory;
+    private readonly WalSyncMode _mode;
+    private readonly long _maxSegmentBytes;
+    private readonly TimeSpan _maxSegmentAge;
+    private readonly Action<WriteBatch, long> _apply;
+    private readonly ILogger _logger;
+    private readonly Task _writer;
+    private readonly Timer? _asyncSync;
+    private Segment _active;
+    private SafeFileHandle _handle;
+    private long _offset;
+    private long _lastLsn;
+    private long _unsyncedBytes;
+
+    /// <summary>Starts a new segment in <paramref name="directory"/>; LSNs continue after <paramref name="lastLsn"/>.</summary>
+    public WriteAheadLog(string directory, WalSyncMode mode, long maxSegmentBytes, TimeSpan maxSegmentAge, long lastLsn,
+        Action<WriteBatch, long> apply, ILogger logger)
+    {
+        _directory = directory;
+        _mode = mode;
+        _maxSegmentBytes = maxSegmentBytes;
+        _maxSegmentAge = maxSegmentAge;
+        _apply = apply;
+        _logger = logger;
+        _lastLsn = lastLsn;
+        LocalStore.EnsureDirectory(directory);
+        (_active, _handle) = OpenSegment(lastLsn + 1);
+        _offset = WalSegment.HeaderSize;
+        if (mode == WalSyncMode.Async)
+        {
+            _asyncSync = new Timer(_ => SyncQuietly(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        }
+
+        _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+    }
+
+    public long LastLsn => Interlocked.Read(ref _lastLsn);
+
+    /// <summary>Segment files on disk (for metrics and tests).</summary>
+    public int SegmentCount
+    {
+        get
+        {
+            lock (_segmentsLock)
+            {
+                return _closed.Count + 1;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Logs the batch and, once it is durable (per the sync mode), applies it to the buffers. Completes when both are done;
+    /// throws <see cref="WalWriteException"/> if the log could not be written (nothing was applied then).
+    /// </summary>
+    public Task AppendAsync(WriteBatch batch)
+    {
+        var pending = new Pending(batch);
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            throw new InvalidOperationException("the write-ahead log is closed");
+        }
+
+        return pending.Done.Task;
+    }
+
+    /// <summary>Records that the rows of (database, measurement) up to <paramref name="lsn"/> are durable in Parquet.</summary>
+    public void MarkFlushed(string database, string measurement, long lsn)
+    {
+        lock (_segmentsLock)
+        {
+            var key = (database, measurement);
+            if (!_flushed.TryGetValue(key, out var current) || current < lsn)
+            {
+                _flushed[key] = lsn;
+            }
+
+            ReclaimLocked();
+        }
+    }
+
+    private async Task WriteLoop()
+    {
+        var buffer = new ArrayBufferWriter<byte>(1 << 20);
+        var group = new List<Pending>();
+        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            group.Clear();
+            buffer.ResetWrittenCount();
+            while (buffer.WrittenCount < MaxGroupBytes && _queue.Reader.TryRead(out var pending))
+            {
+                pending.Lsn = _lastLsn + group.Count + 1;
+                var start = buffer.WrittenCount;
+                buffer.GetSpan(WalSegment.EntryHeaderSize);
+                buffer.Advance(WalSegment.EntryHeaderSize);
+                WalCodec.Encode(buffer, pending.Lsn, pending.Batch.Sets);
+                var entry = System.Runtime.InteropServices.MemoryMarshal.AsMemory(buffer.WrittenMemory)[start..].Span;
+                WalSegment.SealEntry(entry);
+                group.Add(pending);
+            }
+
+            if (group.Count == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                WriteAndSync(buffer.WrittenSpan);
+            }
+            catch (IOException e)
+            {
+                _logger.LogError(e, "Write-ahead log append of {Count} commits failed", group.Count);
+                var failure = new WalWriteException($"the write-ahead log could not be written: {e.Message}", e);
+                foreach (var pending in group)
+                {
+                    pending.Done.TrySetException(failure);
+                }
+
+                continue;
+            }
+
+            foreach (var pending in group)
+            {
+                Interlocked.Exchange(ref _lastLsn, pending.Lsn);
+                _active.Track(pending.Batch, pending.Lsn);
+                try
+                {
+                    _apply(pending.Batch, pending.Lsn);
+                    pending.Done.TrySetResult();
+                }
+                catch (Exception e) when (e is InvalidOperationException or IOException)
+                {
+                    pending.Done.TrySetException(e);
+                }
+            }
+
+            if (_offset >= _maxSegmentBytes || DateTime.UtcNow - _active.Created >= _maxSegmentAge)
+            {
+                Rotate();
+            }
+        }
+    }
+
+    private void WriteAndSync(ReadOnlySpan<byte> entries)
+    {
+        try
+        {
+            RandomAccess.Write(_handle, entries, _offset);
+            if (_mode != WalSyncMode.Async)
+            {
+                Durability.Sync(_handle, dataOnly: _mode == WalSyncMode.FDataSync);
+            }
+            else
+            {
+                Interlocked.Add(ref _unsyncedBytes, entries.Length);
+            }
+
+            _offset += entries.Length;
+        }
+        catch (IOException)
+        {
+            // Cut off whatever part of the group reached the file, so later entries do not follow a torn one.
+            try
+            {
+                RandomAccess.SetLength(_handle, _offset);
+            }
+            catch (IOException)
+            {
+                Rotate();
+            }
+
+            throw;
+        }
+    }
+
+    private void SyncQuietly()
+    {
+        if (Interlocked.Exchange(ref _unsyncedBytes, 0) == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            lock (_segmentsLock)
+            {
+                Durability.Sync(_handle, dataOnly: true);
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            _logger.LogWarning(e, "Background sync of the write-ahead log failed");
+        }
+    }
+
+    private void Rotate()
+    {
+        lock (_segmentsLock)
+        {
+            Durability.Sync(_handle, dataOnly: false);
+            _handle.Dispose();
+            _closed.Add(_active);
+            (_active, _handle) = OpenSegment(_lastLsn + 1);
+            _offset = WalSegment.HeaderSize;
+            ReclaimLocked();
+        }
+    }
+
+    private (Segment, SafeFileHandle) OpenSegment(long firstLsn)
+    {
+        var path = Path.Combine(_directory, WalSegment.FileName(firstLsn));
+        var handle = WalSegment.Create(path);
+        Durability.Sync(handle, dataOnly: false);
+        Durability.FsyncDirectory(_directory);
+        return (new Segment(path), handle);
+    }
+
+    private void ReclaimLocked()
+    {
+        for (var i = _closed.Count - 1; i >= 0; i--)
+        {
+            var segment = _closed[i];
+            if (segment.IsCoveredBy(_flushed))
+            {
+                File.Delete(segment.Path);
+                _closed.RemoveAt(i);
+                _logger.LogDebug("Deleted write-ahead log segment {Path}: all its rows are in Parquet", segment.Path);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _writer.ConfigureAwait(false);
+        if (_asyncSync is not null)
+        {
+            await _asyncSync.DisposeAsync().ConfigureAwait(false);
+        }
+
+        lock (_segmentsLock)
+        {
+            Durability.Sync(_handle, dataOnly: false);
+            _handle.Dispose();
+        }
+    }
+
+    private sealed class Pending(WriteBatch batch)
+    {
+        public WriteBatch Batch { get; } = batch;
+
+        public long Lsn { get; set; }
+
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>What a segment holds: per measurement, the last LSN that wrote to it.</summary>
+    private sealed class Segment(string path)
+    {
+        private readonly Dictionary<(string, string), long> _lastLsn = [];
+
+        public string Path { get; } = path;
+
+        public DateTime Created { get; } = DateTime.UtcNow;
+
+        public void Track(WriteBatch batch, long lsn)
+        {
+            foreach (var set in batch.Sets)
+            {
+                if (set.RowCount > 0)
+                {
+                    _lastLsn[(set.Database, set.Measurement)] = lsn;
+                }
+            }
+        }
+
+        public bool IsCoveredBy(Dictionary<(string, string), long> flushed)
+        {
+            foreach (var (key, lsn) in _lastLsn)
+            {
+                if (!flushed.TryGetValue(key, out var done) || done < lsn)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+}
