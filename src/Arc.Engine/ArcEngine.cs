@@ -49,9 +49,11 @@ public sealed class ArcEngine : IAsyncDisposable
         {
             _ddl = _database.Connect();
             var catalog = new Catalog(Store, _ddl, options, loggers.CreateLogger("Arc.Engine.Catalog"));
+            _ingest = new IngestEngine(options, catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
+            BufferScan.Register(_ddl, _ingest);
+            catalog.LoadExisting();
             _pool = new DuckDbConnectionPool(_database, options.QueryConnections);
             Query = new QueryEngine(_pool, catalog, Store, options);
-            _ingest = new IngestEngine(options, catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
             if (options.WalEnabled)
             {
                 StartWal(loggers.CreateLogger("Arc.Engine.Wal"));

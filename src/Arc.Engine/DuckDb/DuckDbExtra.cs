@@ -3,9 +3,10 @@ using System.Runtime.InteropServices;
 namespace Arc.Engine.DuckDb;
 
 /// <summary>
-/// C API entry points that DuckDB.NET.Bindings does not expose. Kept to the minimum the design needs:
-/// registering an Arrow stream as a view (<c>duckdb_arrow_scan</c>) and reading a prepared statement's
-/// type before it runs (<c>duckdb_prepared_statement_type</c>).
+/// C API entry points that DuckDB.NET.Bindings does not expose (or exposes only with an owning SafeHandle). Kept to the
+/// minimum the design needs: registering an Arrow stream as a view (<c>duckdb_arrow_scan</c>), reading a prepared
+/// statement's type before it runs (<c>duckdb_prepared_statement_type</c>), and filling the chunks DuckDB lends to the
+/// buffer table function.
 /// </summary>
 internal static partial class DuckDbExtra
 {
@@ -20,4 +21,11 @@ internal static partial class DuckDbExtra
 
     [LibraryImport(Library, EntryPoint = "duckdb_prepared_statement_type")]
     internal static partial int PreparedStatementType(IntPtr preparedStatement);
+
+    // The bindings take a SafeHandle for data chunks, which would free a chunk DuckDB lends to a table function callback.
+    [LibraryImport(Library, EntryPoint = "duckdb_data_chunk_get_vector")]
+    internal static partial IntPtr DataChunkGetVector(IntPtr chunk, ulong columnIndex);
+
+    [LibraryImport(Library, EntryPoint = "duckdb_data_chunk_set_size")]
+    internal static partial void DataChunkSetSize(IntPtr chunk, ulong size);
 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
+using Arc.Engine.Query;
 using Arc.Engine.Storage;
 using Arc.Engine.Wal;
 using Microsoft.Extensions.Logging;
@@ -14,7 +15,7 @@ namespace Arc.Engine.Ingest;
 /// byte limit or its age limit, and on shutdown. A failed flush keeps its rows and is retried, so nothing acknowledged is
 /// dropped. The memory all buffers hold is accounted against <see cref="EngineOptions.MaxBufferMemory"/>.
 /// </summary>
-internal sealed class IngestEngine : IAsyncDisposable
+internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
 {
     private readonly ConcurrentDictionary<(string Database, string Measurement), SharedBuffer> _buffers = new();
     private readonly ConcurrentBag<WriteBatch> _batches = [];
@@ -157,9 +158,34 @@ internal sealed class IngestEngine : IAsyncDisposable
         }
     }
 
+    /// <summary>A copy of the measurement's rows that are not yet visible in Parquet (buffered or being flushed).</summary>
+    public ColumnSet? Snapshot(string database, string measurement)
+    {
+        if (!_buffers.TryGetValue((database, measurement), out var buffer))
+        {
+            return null;
+        }
+
+        lock (buffer)
+        {
+            return buffer.Snapshot();
+        }
+    }
+
     private void Merge(ColumnSet set, long lsn)
     {
         var buffer = _buffers.GetOrAdd((set.Database, set.Measurement), static (key, engine) => new SharedBuffer(engine, key.Database, key.Measurement), this);
+        if (!buffer.Queryable)
+        {
+            // The first rows of a measurement: make them queryable before they are acknowledged.
+            if (_catalog.ResolveMeasurement(set.Database, set.Measurement, out _) is { } entry)
+            {
+                _catalog.EnsureView(entry, withFiles: false);
+            }
+
+            buffer.Queryable = true;
+        }
+
         FlushJob? full = null;
         lock (buffer)
         {
@@ -239,7 +265,7 @@ internal sealed class IngestEngine : IAsyncDisposable
     {
         await foreach (var job in _flushQueue.Reader.ReadAllAsync().ConfigureAwait(false))
         {
-            await FlushAsync(job.Data).ConfigureAwait(false);
+            await FlushAsync(job).ConfigureAwait(false);
             var watermark = job.Owner.Complete(job);
             if (watermark > 0)
             {
@@ -253,24 +279,35 @@ internal sealed class IngestEngine : IAsyncDisposable
         }
     }
 
-    /// <summary>Writes one buffer, retrying with backoff until storage takes it: acknowledged rows are never dropped.</summary>
-    private async Task FlushAsync(ColumnSet data)
+    /// <summary>
+    /// Writes one buffer, retrying with backoff until storage takes it: acknowledged rows are never dropped. The files are
+    /// placed and the rows leave the buffer in one step under the visibility lock.
+    /// </summary>
+    private async Task FlushAsync(FlushJob job)
     {
+        var data = job.Data;
         var delay = TimeSpan.FromMilliseconds(100);
         while (true)
         {
             try
             {
-                _flusher.Write(data);
-                if (_catalog.ResolveMeasurement(data.Database, data.Measurement, out _) is { } entry)
+                using var staged = _flusher.Stage(data);
+                _catalog.Visibility.EnterWriteLock();
+                try
                 {
-                    _catalog.EnsureView(entry);
+                    ParquetFlusher.Place(staged);
+                    job.Owner.Publish(job);
+                    MakeFilesQueryable(data);
+                }
+                finally
+                {
+                    _catalog.Visibility.ExitWriteLock();
                 }
 
                 Interlocked.Add(ref _flushedRows, data.RowCount);
                 return;
             }
-            catch (Exception e) when (e is ParquetSharp.ParquetException or DuckDbException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is ParquetSharp.ParquetException or IOException or UnauthorizedAccessException)
             {
                 Interlocked.Increment(ref _flushFailures);
                 _logger.LogError(e, "Flush of {Rows} rows of {Database}.{Measurement} failed; keeping them and retrying in {Delay}",
@@ -278,6 +315,22 @@ internal sealed class IngestEngine : IAsyncDisposable
                 await Task.Delay(delay).ConfigureAwait(false);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
             }
+        }
+    }
+
+    /// <summary>The files are in place whatever happens here; a view that cannot be updated now is retried by the next flush.</summary>
+    private void MakeFilesQueryable(ColumnSet data)
+    {
+        try
+        {
+            if (_catalog.ResolveMeasurement(data.Database, data.Measurement, out _) is { } entry)
+            {
+                _catalog.EnsureView(entry, withFiles: true);
+            }
+        }
+        catch (DuckDbException e)
+        {
+            _logger.LogError(e, "Could not update the view of {Database}.{Measurement}", data.Database, data.Measurement);
         }
     }
 
@@ -309,6 +362,9 @@ internal sealed class IngestEngine : IAsyncDisposable
         public long Bytes { get; } = bytes;
 
         public bool Done { get; set; }
+
+        /// <summary>The rows are in placed files; queries no longer read them from the buffer.</summary>
+        public bool Published { get; set; }
     }
 
     /// <summary>
@@ -332,6 +388,9 @@ internal sealed class IngestEngine : IAsyncDisposable
 
         public ColumnSet Data { get; private set; }
 
+        /// <summary>Whether the measurement's view exists (it does before its first rows are acknowledged).</summary>
+        public bool Queryable { get; set; }
+
         public long Rows => Data.RowCount;
 
         /// <summary>Takes the buffered rows, leaving an empty buffer.</summary>
@@ -348,6 +407,36 @@ internal sealed class IngestEngine : IAsyncDisposable
             var data = new ColumnSet(_database, _measurement);
             Interlocked.Add(ref _engine._bufferedBytes, data.ByteSize);
             return data;
+        }
+
+        public void Publish(FlushJob job)
+        {
+            lock (this)
+            {
+                job.Published = true;
+            }
+        }
+
+        /// <summary>A copy of the rows queries must read from memory: flushes not yet published, then the live rows.</summary>
+        public ColumnSet? Snapshot()
+        {
+            ColumnSet? copy = null;
+            foreach (var job in _inFlight)
+            {
+                if (!job.Published && job.Data.RowCount > 0)
+                {
+                    copy ??= new ColumnSet(_database, _measurement);
+                    copy.AppendFrom(job.Data);
+                }
+            }
+
+            if (Data.RowCount > 0)
+            {
+                copy ??= new ColumnSet(_database, _measurement);
+                copy.AppendFrom(Data);
+            }
+
+            return copy;
         }
 
         /// <summary>Marks a flush done; returns the LSN every row up to which is now in Parquet, or 0 if that did not move.</summary>

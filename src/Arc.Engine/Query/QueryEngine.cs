@@ -48,10 +48,23 @@ public sealed class QueryEngine
         try
         {
             UseDatabase(connection, database);
-            statement = Prepare(connection, sql);
             timeout.CancelAfter(_options.QueryTimeout);
             registration = timeout.Token.UnsafeRegister(static state => ((DuckDbConnection)state!).Interrupt(), connection);
-            var result = DuckDbQueryResult.ExecuteStreaming(statement);
+            DuckDbQueryResult result;
+
+            // Binding expands the Parquet globs and copies the buffers; doing both under the visibility lock means no flush
+            // moves rows between them meanwhile, so each row is read exactly once.
+            _catalog.Visibility.EnterReadLock();
+            try
+            {
+                statement = Prepare(connection, sql);
+                result = DuckDbQueryResult.ExecuteStreaming(statement);
+            }
+            finally
+            {
+                _catalog.Visibility.ExitReadLock();
+            }
+
             return new QueryCursor(this, connection, statement, result, timeout, registration);
         }
         catch (Exception e)

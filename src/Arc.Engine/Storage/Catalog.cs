@@ -8,8 +8,9 @@ namespace Arc.Engine.Storage;
 
 /// <summary>
 /// The databases and measurements that exist, their schemas, and the DuckDB objects that make them queryable: a schema per
-/// database and a view per measurement over its Parquet files (<c>read_parquet(glob, union_by_name = true)</c>), so SQL
-/// names are resolved by DuckDB itself. Names are unique ignoring case, as DuckDB resolves identifiers that way.
+/// database and a view per measurement over its Parquet files (<c>read_parquet(glob, union_by_name = true)</c>) and its
+/// buffered rows (<c>arc_buffer(db, m)</c>), so SQL names are resolved by DuckDB itself and queries read their writes.
+/// Names are unique ignoring case, as DuckDB resolves identifiers that way.
 /// </summary>
 internal sealed class Catalog
 {
@@ -26,13 +27,24 @@ internal sealed class Catalog
         _ddl = ddl;
         _options = options;
         _logger = logger;
-        foreach (var database in store.Databases())
+    }
+
+    /// <summary>
+    /// Held for reading while a query binds (expanding Parquet globs and copying buffers) and for writing while a flush
+    /// moves rows from a buffer into files, so every query sees each row exactly once.
+    /// </summary>
+    public ReaderWriterLockSlim Visibility { get; } = new();
+
+    /// <summary>Creates the views of the measurements already on storage (after the buffer function is registered).</summary>
+    public void LoadExisting()
+    {
+        foreach (var database in _store.Databases())
         {
-            foreach (var measurement in store.Measurements(database))
+            foreach (var measurement in _store.Measurements(database))
             {
-                if (store.Files(database, measurement).Any() && ResolveMeasurement(database, measurement, out _) is { } entry)
+                if (_store.Files(database, measurement).Any() && ResolveMeasurement(database, measurement, out _) is { } entry)
                 {
-                    EnsureView(entry);
+                    EnsureView(entry, withFiles: true);
                 }
             }
         }
@@ -42,7 +54,7 @@ internal sealed class Catalog
 
     public IEnumerable<MeasurementEntry> Measurements(string database) =>
         _databases.TryGetValue(database, out var entry)
-            ? entry.Measurements.Values.Where(m => m.HasView).OrderBy(m => m.Name, StringComparer.Ordinal)
+            ? entry.Measurements.Values.Where(m => m.View != ViewKind.None).OrderBy(m => m.Name, StringComparer.Ordinal)
             : [];
 
     /// <summary>The entry of a measurement, created on first use; null with a reason if the name collides with another's case.</summary>
@@ -67,26 +79,32 @@ internal sealed class Catalog
         return entry;
     }
 
-    /// <summary>Creates the measurement's view once it has files (idempotent).</summary>
-    public void EnsureView(MeasurementEntry entry)
+    /// <summary>
+    /// Makes the measurement queryable: a view over its buffered rows, and once it has files (<paramref name="withFiles"/>)
+    /// over its Parquet files too. Idempotent; a flush calls it while holding <see cref="Visibility"/> for writing.
+    /// </summary>
+    public void EnsureView(MeasurementEntry entry, bool withFiles)
     {
-        if (entry.HasView)
+        var wanted = withFiles ? ViewKind.FilesAndBuffer : ViewKind.Buffer;
+        if (entry.View >= wanted)
         {
             return;
         }
 
         lock (_ddlLock)
         {
-            if (entry.HasView)
+            if (entry.View >= wanted)
             {
                 return;
             }
 
             var schema = Names.QuoteIdentifier(entry.Database);
+            var buffer = $"SELECT * FROM {Query.BufferScan.FunctionName}({Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)})";
+            var files = $"SELECT * FROM read_parquet({Names.QuoteLiteral(_store.Glob(entry.Database, entry.Name))}, union_by_name = true)";
             _ddl.Execute($"CREATE SCHEMA IF NOT EXISTS {schema}");
             _ddl.Execute($"CREATE OR REPLACE VIEW {schema}.{Names.QuoteIdentifier(entry.Name)} AS " +
-                         $"SELECT * FROM read_parquet({Names.QuoteLiteral(_store.Glob(entry.Database, entry.Name))}, union_by_name = true)");
-            entry.HasView = true;
+                         (withFiles ? $"{files} UNION ALL BY NAME {buffer}" : buffer));
+            entry.View = wanted;
         }
     }
 
@@ -157,6 +175,14 @@ internal sealed class Catalog
 
         public MeasurementSchema Schema => _schema.Value;
 
-        public volatile bool HasView;
+        /// <summary>What the measurement's view currently covers.</summary>
+        public ViewKind View { get; set; }
+    }
+
+    internal enum ViewKind
+    {
+        None,
+        Buffer,
+        FilesAndBuffer,
     }
 }

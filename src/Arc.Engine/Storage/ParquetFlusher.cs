@@ -39,16 +39,21 @@ internal sealed class ParquetFlusher : IDisposable
         }
     }
 
-    /// <summary>
-    /// Writes <paramref name="data"/> and returns the final paths of the files it created. All parts are written and
-    /// synced under temporary names before the first is renamed into place, so a failure leaves nothing behind and a crash
-    /// during the renames leaves an incomplete set of parts that recovery recognizes (<see cref="ParquetFileName"/>).
-    /// </summary>
+    /// <summary>Writes <paramref name="data"/> and places it; returns the final paths of the files it created.</summary>
     public List<string> Write(ColumnSet data)
     {
+        using var staged = Stage(data);
+        return Place(staged);
+    }
+
+    /// <summary>
+    /// Writes every part of <paramref name="data"/> (one per hour) under a temporary name and syncs it. Nothing is visible
+    /// yet; disposing the result removes whatever was not placed.
+    /// </summary>
+    public StagedFlush Stage(ColumnSet data)
+    {
+        var staged = new StagedFlush();
         var sorted = data.IsSortedByTime ? null : data.SortedByTime();
-        var temps = new List<(string Temp, string Final)>();
-        var placed = new List<string>();
         try
         {
             var rows = sorted ?? data;
@@ -64,7 +69,7 @@ internal sealed class ParquetFlusher : IDisposable
                 var (hour, start, end) = hours[part];
                 var name = new ParquetFileName(rows.Measurement, stamp, data.FirstLsn, data.LastLsn, part + 1, hours.Count, ParquetFileName.NewRandom());
                 var temp = Path.Combine(_store.TempDirectory, name + ".tmp");
-                temps.Add((temp, Path.Combine(_store.PartitionDirectory(rows.Database, rows.Measurement, hour), name.ToString())));
+                staged.Files.Add((temp, Path.Combine(_store.PartitionDirectory(rows.Database, rows.Measurement, hour), name.ToString())));
                 using (var writer = new FileWriter(temp, batch.Schema, _properties, _arrowProperties))
                 {
                     writer.WriteRecordBatch(hours.Count == 1 ? batch : batch.Slice(start, end - start));
@@ -74,7 +79,30 @@ internal sealed class ParquetFlusher : IDisposable
                 Durability.FsyncFile(temp);
             }
 
-            foreach (var (temp, final) in temps)
+            return staged;
+        }
+        catch
+        {
+            staged.Dispose();
+            throw;
+        }
+        finally
+        {
+            sorted?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Renames the staged parts into their partitions (syncing each directory) and returns their paths. If a rename fails
+    /// the parts already placed are removed again, so the caller can retry the whole buffer; a crash in between leaves an
+    /// incomplete set of parts that recovery recognizes (<see cref="ParquetFileName"/>).
+    /// </summary>
+    public static List<string> Place(StagedFlush staged)
+    {
+        var placed = new List<string>();
+        try
+        {
+            foreach (var (temp, final) in staged.Files)
             {
                 var directory = Path.GetDirectoryName(final)!;
                 LocalStore.EnsureDirectory(directory);
@@ -87,22 +115,12 @@ internal sealed class ParquetFlusher : IDisposable
         }
         catch
         {
-            // The caller retries the whole buffer: take back the parts already placed so no row is stored twice.
             foreach (var file in placed)
             {
                 File.Delete(file);
             }
 
             throw;
-        }
-        finally
-        {
-            foreach (var (temp, _) in temps)
-            {
-                File.Delete(temp);
-            }
-
-            sorted?.Dispose();
         }
     }
 
@@ -144,5 +162,19 @@ internal sealed class ParquetFlusher : IDisposable
     {
         _properties.Dispose();
         _arrowProperties.Dispose();
+    }
+}
+
+/// <summary>A flush written under temporary names, waiting to be placed; disposing removes what was not placed.</summary>
+internal sealed class StagedFlush : IDisposable
+{
+    public List<(string Temp, string Final)> Files { get; } = [];
+
+    public void Dispose()
+    {
+        foreach (var (temp, _) in Files)
+        {
+            File.Delete(temp);
+        }
     }
 }
