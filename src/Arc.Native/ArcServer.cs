@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.InteropServices;
 using Arc.Engine;
 using Arc.Native.Configuration;
 using Arc.Native.Http;
@@ -95,9 +96,32 @@ public sealed class ArcServer : IAsyncDisposable
         _state.Ready = true;
     }
 
-    /// <summary>Runs until SIGTERM/Ctrl-C, then drains requests and flushes every buffered row before returning.</summary>
+    /// <summary>
+    /// Runs until SIGTERM/Ctrl-C, then drains requests and flushes every buffered row before returning. A second signal
+    /// ends the process at once: whatever was not flushed is in the write-ahead log and is recovered at the next start.
+    /// </summary>
     public async Task RunAsync()
     {
+        var signals = 0;
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            if (Interlocked.Increment(ref signals) == 1)
+            {
+                Console.Error.WriteLine("arc-native: stopping: draining requests and flushing buffers (signal again to exit at once)");
+                _app.Lifetime.StopApplication();
+                return;
+            }
+
+            Console.Error.WriteLine(Engine.Options.WalEnabled
+                ? "arc-native: exiting at once; unflushed rows are in the write-ahead log and will be recovered at the next start"
+                : "arc-native: exiting at once; the write-ahead log is disabled, so unflushed rows are lost");
+            Console.Error.Flush();
+            Posix.Exit(130);
+        }
+
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         await StartAsync().ConfigureAwait(false);
         await _app.WaitForShutdownAsync().ConfigureAwait(false);
         await DisposeAsync().ConfigureAwait(false);
@@ -116,4 +140,11 @@ public sealed class ArcServer : IAsyncDisposable
         await Engine.DisposeAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
     }
+}
+
+internal static partial class Posix
+{
+    /// <summary>Ends the process without running any more managed code (no shutdown handlers that could wait).</summary>
+    [LibraryImport("libc", EntryPoint = "_exit")]
+    internal static partial void Exit(int status);
 }

@@ -18,6 +18,16 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public int Port { get; }
 
+    public int ProcessId => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        await _process.WaitForExitAsync().WaitAsync(timeout);
+        return _process.ExitCode;
+    }
+
     public HttpClient Client { get; }
 
     public static async Task<ServerProcess> StartAsync(IReadOnlyDictionary<string, string> environment, int port = 0)
