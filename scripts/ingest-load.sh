@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Ingest throughput of the published AOT server with the WAL off, async and fdatasync, in one run, as ratios to WAL off.
+# Usage: scripts/ingest-load.sh [seconds] [clients]   (publishes first if artifacts/publish/arc-native is missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-15}
+clients=${2:-8}
+[ -x artifacts/publish/arc-native ] || scripts/publish-aot.sh artifacts/publish >/dev/null
+dotnet build bench/Arc.LoadTest -c Release -nologo -v q >/dev/null
+binary=$(realpath artifacts/publish/arc-native)
+declare -A rate
+for mode in off async fdatasync; do
+  work=$(mktemp -d)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  enabled=true; sync=$mode
+  [ "$mode" = off ] && { enabled=false; sync=fdatasync; }
+  (cd "$work" && exec env ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_WAL_ENABLED=$enabled ARC_WAL_SYNC_MODE=$sync ARC_LOG_LEVEL=warn \
+    "$binary" >"$work/server.log" 2>&1) &
+  pid=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+  line=$(dotnet bench/Arc.LoadTest/bin/Release/net10.0/Arc.LoadTest.dll --url "http://127.0.0.1:$port" --clients "$clients" --seconds "$seconds")
+  echo "wal=$mode $line"
+  rate[$mode]=$(sed -E 's/.*points\/s=([0-9]+).*/\1/' <<<"$line")
+  kill -TERM "$pid"; wait "$pid" || true
+  rm -rf "$work"
+done
+python3 - "${rate[off]}" "${rate[async]}" "${rate[fdatasync]}" <<'PY'
+import sys
+off, asyn, fds = map(float, sys.argv[1:])
+print(f"ratios to WAL off: async {asyn/off:.2f}, fdatasync {fds/off:.2f}")
+PY
