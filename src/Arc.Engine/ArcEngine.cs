@@ -1,4 +1,5 @@
 using System.Globalization;
+using Arc.Engine.Compaction;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Ingest;
 using Arc.Engine.Query;
@@ -44,6 +45,7 @@ public sealed class ArcEngine : IAsyncDisposable
             settings["memory_limit"] = options.DuckDbMemoryLimit;
         }
 
+        CompactionManifest.Recover(Store, loggers.CreateLogger("Arc.Engine.Compaction"));
         _database = DuckDbDatabase.Open(null, settings);
         try
         {
@@ -58,6 +60,9 @@ public sealed class ArcEngine : IAsyncDisposable
             {
                 StartWal(loggers.CreateLogger("Arc.Engine.Wal"));
             }
+
+            Compaction = new CompactionManager(Store, catalog, options.Compaction,
+                () => _ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, loggers.CreateLogger("Arc.Engine.Compaction"));
         }
         catch
         {
@@ -103,6 +108,8 @@ public sealed class ArcEngine : IAsyncDisposable
 
     public QueryEngine Query { get; }
 
+    public CompactionManager Compaction { get; }
+
     public static string DuckDbVersion => DuckDbDatabase.LibraryVersion;
 
     /// <summary>Opens storage and DuckDB; throws if either is unusable.</summary>
@@ -132,6 +139,19 @@ public sealed class ArcEngine : IAsyncDisposable
     /// <summary>Writes every buffered row to Parquet and waits for it.</summary>
     public Task FlushAsync() => _ingest.FlushAllAsync();
 
+    /// <summary>
+    /// Flushes everything and closes the active log segment, so the log holds nothing already in Parquet and every file is
+    /// open to compaction.
+    /// </summary>
+    public async Task CheckpointAsync()
+    {
+        await _ingest.FlushAllAsync().ConfigureAwait(false);
+        if (_ingest.Wal is { } wal)
+        {
+            await wal.RotateAsync().ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Flushes everything buffered, then closes DuckDB.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -140,6 +160,7 @@ public sealed class ArcEngine : IAsyncDisposable
             return;
         }
 
+        await Compaction.DisposeAsync().ConfigureAwait(false);
         await _ingest.DisposeAsync().ConfigureAwait(false);
         if (_ingest.Wal is { } wal)
         {

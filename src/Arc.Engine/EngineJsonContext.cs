@@ -4,4 +4,5 @@ namespace Arc.Engine;
 
 /// <summary>Source-generated JSON metadata for the few values the engine serializes itself (AOT: no reflection).</summary>
 [JsonSerializable(typeof(List<string>))]
+[JsonSerializable(typeof(Compaction.CompactionManifest))]
 internal sealed partial class EngineJsonContext : JsonSerializerContext;

@@ -38,8 +38,11 @@ public sealed record EngineOptions
     /// <summary>Segment size before rotation (<c>wal.max_size_mb</c>).</summary>
     public long WalMaxSegmentBytes { get; init; } = 100L << 20;
 
-    /// <summary>Segment age before rotation (<c>wal.max_age_seconds</c>).</summary>
-    public TimeSpan WalMaxSegmentAge { get; init; } = TimeSpan.FromHours(1);
+    /// <summary>
+    /// Segment age before rotation (<c>wal.max_age_seconds</c>). A minute (Arc: an hour) so flushed commits leave the log
+    /// soon and compaction may rewrite files older than about that.
+    /// </summary>
+    public TimeSpan WalMaxSegmentAge { get; init; } = TimeSpan.FromMinutes(1);
 
     /// <summary>Parquet compression codec (<c>ingest.compression</c>): zstd, snappy, gzip, lz4, brotli or uncompressed.</summary>
     public string Compression { get; init; } = "zstd";
@@ -73,6 +76,9 @@ public sealed record EngineOptions
 
     /// <summary>Most distinct measurements one write request may touch.</summary>
     public int MaxMeasurementsPerRequest { get; init; } = 1000;
+
+    /// <summary>Compaction settings (<c>compaction.*</c>).</summary>
+    public Compaction.CompactionOptions Compaction { get; init; } = new();
 
     /// <summary>Most rejected lines described in one error response (all are counted).</summary>
     public int MaxReportedErrors { get; init; } = 100;

@@ -74,7 +74,11 @@ public sealed class ArcServer : IAsyncDisposable
             }
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout);
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Api));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Api);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(1, CompactionJsonContext.Api);
+        });
 
         var state = new ServerState();
         builder.Services.AddSingleton(sp => ArcEngine.Start(config.Engine, sp.GetRequiredService<ILoggerFactory>()));
@@ -87,6 +91,7 @@ public sealed class ArcServer : IAsyncDisposable
         HealthEndpoints.Map(app, state);
         WriteEndpoints.Map(app);
         QueryEndpoints.Map(app);
+        CompactionEndpoints.Map(app);
         return new ArcServer(app, engine, state);
     }
 

@@ -51,21 +51,28 @@ public sealed class QueryEngine
             timeout.CancelAfter(_options.QueryTimeout);
             registration = timeout.Token.UnsafeRegister(static state => ((DuckDbConnection)state!).Interrupt(), connection);
             DuckDbQueryResult result;
+            long epoch;
 
             // Binding expands the Parquet globs and copies the buffers; doing both under the visibility lock means no flush
             // moves rows between them meanwhile, so each row is read exactly once.
             _catalog.Visibility.EnterReadLock();
+            epoch = _catalog.Epochs.Enter();
             try
             {
                 statement = Prepare(connection, sql);
                 result = DuckDbQueryResult.ExecuteStreaming(statement);
+            }
+            catch
+            {
+                _catalog.Epochs.Exit(epoch);
+                throw;
             }
             finally
             {
                 _catalog.Visibility.ExitReadLock();
             }
 
-            return new QueryCursor(this, connection, statement, result, timeout, registration);
+            return new QueryCursor(this, connection, statement, result, timeout, registration, epoch);
         }
         catch (Exception e)
         {
@@ -85,7 +92,12 @@ public sealed class QueryEngine
 
     internal TimeSpan Timeout => _options.QueryTimeout;
 
-    internal void Return(DuckDbConnection connection) => _pool.Return(connection);
+    /// <summary>Returns the connection and releases the files the query's epoch kept alive.</summary>
+    internal void Return(DuckDbConnection connection, long epoch)
+    {
+        _pool.Return(connection);
+        _catalog.Epochs.Exit(epoch);
+    }
 
     private void UseDatabase(DuckDbConnection connection, string? database)
     {
@@ -205,12 +217,14 @@ public sealed class QueryCursor : IDisposable
     private readonly DuckDbConnection _connection;
     private readonly DuckDBPreparedStatement _statement;
     private readonly CancellationTokenSource _timeout;
+    private readonly long _epoch;
     private CancellationTokenRegistration _registration;
     private bool _disposed;
 
     internal QueryCursor(QueryEngine engine, DuckDbConnection connection, DuckDBPreparedStatement statement, DuckDbQueryResult result,
-        CancellationTokenSource timeout, CancellationTokenRegistration registration)
+        CancellationTokenSource timeout, CancellationTokenRegistration registration, long epoch)
     {
+        _epoch = epoch;
         _engine = engine;
         _connection = connection;
         _statement = statement;
@@ -287,6 +301,6 @@ public sealed class QueryCursor : IDisposable
         Result.Dispose();
         _statement.Dispose();
         _timeout.Dispose();
-        _engine.Return(_connection);
+        _engine.Return(_connection, _epoch);
     }
 }

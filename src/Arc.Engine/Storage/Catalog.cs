@@ -35,6 +35,9 @@ internal sealed class Catalog
     /// </summary>
     public ReaderWriterLockSlim Visibility { get; } = new();
 
+    /// <summary>Which queries may still read files that compaction replaced.</summary>
+    public QueryEpochs Epochs { get; } = new();
+
     /// <summary>Creates the views of the measurements already on storage (after the buffer function is registered).</summary>
     public void LoadExisting()
     {

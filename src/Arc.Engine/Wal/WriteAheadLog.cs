@@ -44,6 +44,7 @@ internal sealed class WriteAheadLog : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Task _writer;
     private readonly Timer? _asyncSync;
+    private readonly Timer _rotation;
     private Segment _active;
     private SafeFileHandle _handle;
     private long _offset;
@@ -70,9 +71,35 @@ internal sealed class WriteAheadLog : IAsyncDisposable
         }
 
         _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+
+        // An idle log still rotates on age, so flushed commits leave it and their files become compactable.
+        var check = TimeSpan.FromMilliseconds(Math.Clamp(maxSegmentAge.TotalMilliseconds / 4, 250, 15_000));
+        _rotation = new Timer(_ => _queue.Writer.TryWrite(Pending.RotateIfDue), null, check, check);
+    }
+
+    /// <summary>Closes the active segment now if it holds any entry (tests and compaction triggers use it).</summary>
+    public Task RotateAsync()
+    {
+        var pending = new Pending(null);
+        return _queue.Writer.TryWrite(pending) ? pending.Done.Task : Task.CompletedTask;
     }
 
     public long LastLsn => Interlocked.Read(ref _lastLsn);
+
+    /// <summary>
+    /// The first LSN still kept in a segment: a Parquet file holding only older commits can be rewritten (compacted) without
+    /// recovery ever needing its name to tell which commits reached Parquet.
+    /// </summary>
+    public long OldestRetainedLsn
+    {
+        get
+        {
+            lock (_segmentsLock)
+            {
+                return _closed.Count > 0 ? _closed.Min(s => s.FirstLsn) : _active.FirstLsn;
+            }
+        }
+    }
 
     /// <summary>Segment files on disk (for metrics and tests).</summary>
     public int SegmentCount
@@ -124,8 +151,21 @@ internal sealed class WriteAheadLog : IAsyncDisposable
         {
             group.Clear();
             buffer.ResetWrittenCount();
+            var rotate = false;
+            var rotateRequests = new List<Pending>();
             while (buffer.WrittenCount < MaxGroupBytes && _queue.Reader.TryRead(out var pending))
             {
+                if (pending.Batch is null)
+                {
+                    rotate |= pending != Pending.RotateIfDue || DateTime.UtcNow - _active.Created >= _maxSegmentAge;
+                    if (pending != Pending.RotateIfDue)
+                    {
+                        rotateRequests.Add(pending);
+                    }
+
+                    continue;
+                }
+
                 pending.Lsn = _lastLsn + group.Count + 1;
                 var start = buffer.WrittenCount;
                 buffer.GetSpan(WalSegment.EntryHeaderSize);
@@ -138,6 +178,8 @@ internal sealed class WriteAheadLog : IAsyncDisposable
 
             if (group.Count == 0)
             {
+                RotateIfNeeded(rotate);
+                rotateRequests.ForEach(r => r.Done.TrySetResult());
                 continue;
             }
 
@@ -154,16 +196,17 @@ internal sealed class WriteAheadLog : IAsyncDisposable
                     pending.Done.TrySetException(failure);
                 }
 
+                rotateRequests.ForEach(r => r.Done.TrySetResult());
                 continue;
             }
 
             foreach (var pending in group)
             {
                 Interlocked.Exchange(ref _lastLsn, pending.Lsn);
-                _active.Track(pending.Batch, pending.Lsn);
+                _active.Track(pending.Batch!, pending.Lsn);
                 try
                 {
-                    _apply(pending.Batch, pending.Lsn);
+                    _apply(pending.Batch!, pending.Lsn);
                     pending.Done.TrySetResult();
                 }
                 catch (Exception e) when (e is InvalidOperationException or IOException)
@@ -172,10 +215,16 @@ internal sealed class WriteAheadLog : IAsyncDisposable
                 }
             }
 
-            if (_offset >= _maxSegmentBytes || DateTime.UtcNow - _active.Created >= _maxSegmentAge)
-            {
-                Rotate();
-            }
+            RotateIfNeeded(rotate || _offset >= _maxSegmentBytes || DateTime.UtcNow - _active.Created >= _maxSegmentAge);
+            rotateRequests.ForEach(r => r.Done.TrySetResult());
+        }
+    }
+
+    private void RotateIfNeeded(bool due)
+    {
+        if (due && _offset > WalSegment.HeaderSize)
+        {
+            Rotate();
         }
     }
 
@@ -250,7 +299,7 @@ internal sealed class WriteAheadLog : IAsyncDisposable
         var handle = WalSegment.Create(path);
         Durability.Sync(handle, dataOnly: false);
         Durability.FsyncDirectory(_directory);
-        return (new Segment(path), handle);
+        return (new Segment(path, firstLsn), handle);
     }
 
     private void ReclaimLocked()
@@ -269,6 +318,7 @@ internal sealed class WriteAheadLog : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _rotation.DisposeAsync().ConfigureAwait(false);
         _queue.Writer.TryComplete();
         await _writer.ConfigureAwait(false);
         if (_asyncSync is not null)
@@ -283,9 +333,13 @@ internal sealed class WriteAheadLog : IAsyncDisposable
         }
     }
 
-    private sealed class Pending(WriteBatch batch)
+    /// <summary>A commit, or (without a batch) a request to rotate the active segment.</summary>
+    private sealed class Pending(WriteBatch? batch)
     {
-        public WriteBatch Batch { get; } = batch;
+        /// <summary>The timer's request: rotate only if the segment reached its age limit.</summary>
+        public static readonly Pending RotateIfDue = new(null);
+
+        public WriteBatch? Batch { get; } = batch;
 
         public long Lsn { get; set; }
 
@@ -293,11 +347,13 @@ internal sealed class WriteAheadLog : IAsyncDisposable
     }
 
     /// <summary>What a segment holds: per measurement, the last LSN that wrote to it.</summary>
-    private sealed class Segment(string path)
+    private sealed class Segment(string path, long firstLsn)
     {
         private readonly Dictionary<(string, string), long> _lastLsn = [];
 
         public string Path { get; } = path;
+
+        public long FirstLsn { get; } = firstLsn;
 
         public DateTime Created { get; } = DateTime.UtcNow;
 

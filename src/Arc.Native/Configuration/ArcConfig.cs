@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Globalization;
 using Arc.Engine;
+using Arc.Engine.Compaction;
 using Arc.Engine.Wal;
 using Tomlyn;
 using Tomlyn.Model;
@@ -61,6 +62,23 @@ public sealed class ArcConfig
         },
         ["wal.max_size_mb"] = static (c, k, v) => c.Engine = c.Engine with { WalMaxSegmentBytes = ConfigValues.Int(k, v, 1, 1 << 20) * (1L << 20) },
         ["wal.max_age_seconds"] = static (c, k, v) => c.Engine = c.Engine with { WalMaxSegmentAge = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 31_536_000)) },
+        ["compaction.enabled"] = static (c, k, v) => c.Compaction(o => o with { Enabled = ConfigValues.Bool(k, v) }),
+        ["compaction.hourly_enabled"] = static (c, k, v) => c.Compaction(o => o with { HourlyEnabled = ConfigValues.Bool(k, v) }),
+        ["compaction.daily_enabled"] = static (c, k, v) => c.Compaction(o => o with { DailyEnabled = ConfigValues.Bool(k, v) }),
+        ["compaction.hourly_schedule"] = static (c, k, v) => c.Compaction(o => o with { HourlySchedule = Cron(k, v) }),
+        ["compaction.daily_schedule"] = static (c, k, v) => c.Compaction(o => o with { DailySchedule = Cron(k, v) }),
+        ["compaction.hourly_min_age_hours"] = static (c, k, v) => c.Compaction(o => o with { HourlyMinAge = TimeSpan.FromHours(ConfigValues.Int(k, v, 0, 87_600)) }),
+        ["compaction.hourly_min_files"] = static (c, k, v) => c.Compaction(o => o with { HourlyMinFiles = ConfigValues.Int(k, v, 2, 1_000_000) }),
+        ["compaction.daily_min_age_hours"] = static (c, k, v) => c.Compaction(o => o with { DailyMinAge = TimeSpan.FromHours(ConfigValues.Int(k, v, 0, 87_600)) }),
+        ["compaction.daily_min_files"] = static (c, k, v) => c.Compaction(o => o with { DailyMinFiles = ConfigValues.Int(k, v, 2, 1_000_000) }),
+        ["compaction.max_concurrent"] = static (c, k, v) => c.Compaction(o => o with { MaxConcurrent = ConfigValues.Int(k, v, 1, 64) }),
+        ["compaction.max_files_per_batch"] = static (c, k, v) => c.Compaction(o => o with { MaxFilesPerBatch = ConfigValues.Int(k, v, 2, 100_000) }),
+        ["compaction.threads"] = static (c, k, v) => c.Compaction(o => o with { Threads = ConfigValues.Int(k, v, 0, 1024) }),
+        ["compaction.memory_limit"] = static (c, k, v) => c.Compaction(o => o with { MemoryLimit = MemoryLimit(k, v) }),
+        ["compaction.sort_order"] = static (c, k, v) => c.Compaction(o => o with
+        {
+            SortOrder = ConfigValues.OneOf(k, v, "tags_time", "time") == "time" ? CompactionSortOrder.Time : CompactionSortOrder.TagsThenTime,
+        }),
         ["database.thread_count"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbThreads = ConfigValues.Int(k, v, 0, 1024) },
         ["database.memory_limit"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbMemoryLimit = MemoryLimit(k, v) },
         ["database.max_connections"] = static (c, k, v) => c.Engine = c.Engine with { QueryConnections = ConfigValues.Int(k, v, 1, 1024) },
@@ -81,10 +99,7 @@ public sealed class ArcConfig
         "ingest.flush_queue_size", "ingest.shard_count", "ingest.sort_keys", "ingest.default_sort_keys", "ingest.flush_timeout_seconds",
         "ingest.decimal_columns", "ingest.default_decimal_columns",
         "auth.enabled", "auth.db_path", "auth.cache_ttl", "auth.max_cache_size",
-        "compaction.enabled", "compaction.hourly_schedule", "compaction.daily_schedule", "compaction.hourly_enabled",
-        "compaction.daily_enabled", "compaction.hourly_min_age_hours", "compaction.hourly_min_files", "compaction.daily_min_age_hours",
-        "compaction.daily_min_files", "compaction.daily_skip_file_age_check_days", "compaction.max_concurrent",
-        "compaction.max_files_per_batch", "compaction.temp_directory", "compaction.memory_limit", "compaction.threads",
+        "compaction.daily_skip_file_age_check_days", "compaction.temp_directory",
         "compaction.completion_watcher_interval_ms", "compaction.completion_dir", "compaction.completion_orphan_timeout_ms",
         "wal.recovery_interval_seconds", "wal.recovery_batch_size", "wal.buffer_size",
         "delete.enabled", "delete.confirmation_threshold", "delete.max_rows_per_delete",
@@ -235,6 +250,22 @@ public sealed class ArcConfig
         IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString() ?? "",
     };
+
+    private void Compaction(Func<CompactionOptions, CompactionOptions> change) =>
+        Engine = Engine with { Compaction = change(Engine.Compaction) };
+
+    private static string Cron(string key, string value)
+    {
+        try
+        {
+            CompactionManager.ValidateSchedule(value.Trim());
+            return value.Trim();
+        }
+        catch (Cronos.CronFormatException e)
+        {
+            throw new ConfigException($"{key}: invalid cron expression \"{value}\": {e.Message}");
+        }
+    }
 
     private static string NonEmpty(string key, string value) =>
         string.IsNullOrWhiteSpace(value) ? throw new ConfigException($"{key}: must not be empty") : value.Trim();

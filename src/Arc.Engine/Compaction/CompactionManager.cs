@@ -1,0 +1,229 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Arc.Engine.DuckDb;
+using Arc.Engine.Storage;
+using Cronos;
+using Microsoft.Extensions.Logging;
+
+namespace Arc.Engine.Compaction;
+
+/// <summary>Totals since the server started.</summary>
+public sealed record CompactionStats(long JobsCompleted, long JobsFailed, long FilesCompacted, long BytesBefore, long BytesAfter, long FilesQuarantined)
+{
+    /// <summary>Bytes after / bytes before over all completed jobs (lower is better), or 1 before any.</summary>
+    public double Ratio => BytesBefore == 0 ? 1 : (double)BytesAfter / BytesBefore;
+}
+
+/// <summary>A job in progress.</summary>
+public sealed record CompactionJob(string Key, CompactionTier Tier, int Files, long Bytes, DateTime Started);
+
+/// <summary>
+/// Runs compaction: on the cron schedules when enabled, and on demand. At most <see cref="CompactionOptions.MaxConcurrent"/>
+/// jobs run at once, never two on overlapping partitions (a day and one of its hours), on a DuckDB instance of their own
+/// whose threads and memory are capped so queries and ingestion keep theirs.
+/// </summary>
+public sealed class CompactionManager : IAsyncDisposable
+{
+    private const int HistoryLength = 200;
+    private readonly CompactionOptions _options;
+    private readonly CompactionPlanner _planner;
+    private readonly CompactionRunner _runner;
+    private readonly DuckDbDatabase _database;
+    private readonly Func<long> _oldestWalLsn;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _slots;
+    private readonly Dictionary<string, CompactionJob> _running = [];
+    private readonly ConcurrentQueue<CompactionResult> _history = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task[] _schedules;
+    private long _completed, _failed, _files, _bytesBefore, _bytesAfter, _quarantined;
+
+    internal CompactionManager(LocalStore store, Catalog catalog, CompactionOptions options, Func<long> oldestWalLsn, ILogger logger)
+    {
+        _options = options;
+        _oldestWalLsn = oldestWalLsn;
+        _logger = logger;
+        _slots = new SemaphoreSlim(Math.Max(1, options.MaxConcurrent));
+        _planner = new CompactionPlanner(store, catalog.Epochs, options);
+        _database = DuckDbDatabase.Open(null, new Dictionary<string, string>
+        {
+            ["threads"] = Math.Max(1, options.Threads).ToString(CultureInfo.InvariantCulture),
+            ["memory_limit"] = string.IsNullOrEmpty(options.MemoryLimit)
+                ? (GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 8).ToString(CultureInfo.InvariantCulture) + "B"
+                : options.MemoryLimit,
+            ["temp_directory"] = Path.Combine(store.TempDirectory, "compaction-duckdb"),
+            ["autoinstall_known_extensions"] = "false",
+            ["autoload_known_extensions"] = "false",
+        });
+        _runner = new CompactionRunner(store, catalog, _database, options, logger);
+        HourlyCron = CronExpression.Parse(options.HourlySchedule);
+        DailyCron = CronExpression.Parse(options.DailySchedule);
+        _schedules = options.Enabled
+            ?
+            [
+                options.HourlyEnabled ? ScheduleLoop(CompactionTier.Hourly, HourlyCron) : Task.CompletedTask,
+                options.DailyEnabled ? ScheduleLoop(CompactionTier.Daily, DailyCron) : Task.CompletedTask,
+            ]
+            : [];
+    }
+
+    public CompactionOptions Options => _options;
+
+    public CronExpression HourlyCron { get; }
+
+    public CronExpression DailyCron { get; }
+
+    public DateTime? LastRunStarted { get; private set; }
+
+    public DateTime? LastRunFinished { get; private set; }
+
+    /// <summary>Throws <see cref="CronFormatException"/> for an invalid schedule (used to validate configuration).</summary>
+    public static void ValidateSchedule(string expression) => CronExpression.Parse(expression);
+
+    public DateTime? NextRun(CompactionTier tier) =>
+        _options.Enabled && (tier == CompactionTier.Hourly ? _options.HourlyEnabled : _options.DailyEnabled)
+            ? (tier == CompactionTier.Hourly ? HourlyCron : DailyCron).GetNextOccurrence(DateTime.UtcNow)
+            : null;
+
+    public CompactionStats Stats => new(Interlocked.Read(ref _completed), Interlocked.Read(ref _failed), Interlocked.Read(ref _files),
+        Interlocked.Read(ref _bytesBefore), Interlocked.Read(ref _bytesAfter), Interlocked.Read(ref _quarantined));
+
+    public IReadOnlyList<CompactionResult> History => _history.Reverse().ToList();
+
+    public IReadOnlyList<CompactionJob> Jobs
+    {
+        get
+        {
+            lock (_running)
+            {
+                return _running.Values.ToList();
+            }
+        }
+    }
+
+    public IReadOnlyList<CompactionCandidate> Candidates(CompactionTier? tier = null, string? database = null, string? measurement = null) =>
+        _planner.Find(DateTime.UtcNow, _oldestWalLsn(), tier, database, measurement);
+
+    /// <summary>
+    /// Compacts every candidate (repeating while partitions still have more files than one batch takes) and returns the
+    /// jobs' results. Partitions already being compacted are skipped.
+    /// </summary>
+    public async Task<IReadOnlyList<CompactionResult>> RunAsync(CompactionTier? tier = null, string? database = null, string? measurement = null,
+        CancellationToken cancellationToken = default)
+    {
+        LastRunStarted = DateTime.UtcNow;
+        var results = new List<CompactionResult>();
+        for (var round = 0; round < 100; round++)
+        {
+            var candidates = Candidates(tier, database, measurement);
+            var started = candidates.Select(c => TryStart(c, cancellationToken)).OfType<Task<CompactionResult>>().ToList();
+            if (started.Count == 0)
+            {
+                break;
+            }
+
+            var done = await Task.WhenAll(started).ConfigureAwait(false);
+            results.AddRange(done);
+            if (!done.Any(r => r.Succeeded))
+            {
+                break;
+            }
+        }
+
+        LastRunFinished = DateTime.UtcNow;
+        return results;
+    }
+
+    private Task<CompactionResult>? TryStart(CompactionCandidate candidate, CancellationToken cancellationToken)
+    {
+        lock (_running)
+        {
+            if (_running.Keys.Any(k => k.StartsWith(candidate.Key, StringComparison.Ordinal) || candidate.Key.StartsWith(k, StringComparison.Ordinal)))
+            {
+                return null;
+            }
+
+            _running[candidate.Key] = new CompactionJob(candidate.Key, candidate.Tier, candidate.Files.Count, candidate.Bytes, DateTime.UtcNow);
+        }
+
+        return Task.Run(async () =>
+        {
+            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var result = _runner.Run(candidate);
+                Record(result);
+                return result;
+            }
+            finally
+            {
+                _slots.Release();
+                lock (_running)
+                {
+                    _running.Remove(candidate.Key);
+                }
+            }
+        }, cancellationToken);
+    }
+
+    private void Record(CompactionResult result)
+    {
+        if (result.Succeeded)
+        {
+            Interlocked.Increment(ref _completed);
+            Interlocked.Add(ref _files, result.FilesIn);
+            Interlocked.Add(ref _bytesBefore, result.BytesIn);
+            Interlocked.Add(ref _bytesAfter, result.BytesOut);
+        }
+        else
+        {
+            Interlocked.Increment(ref _failed);
+        }
+
+        Interlocked.Add(ref _quarantined, result.Quarantined.Count);
+        _history.Enqueue(result);
+        while (_history.Count > HistoryLength && _history.TryDequeue(out _))
+        {
+        }
+    }
+
+    private async Task ScheduleLoop(CompactionTier tier, CronExpression schedule)
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            var next = schedule.GetNextOccurrence(DateTime.UtcNow);
+            if (next is null)
+            {
+                return;
+            }
+
+            try
+            {
+                await Task.Delay(next.Value - DateTime.UtcNow, _stopping.Token).ConfigureAwait(false);
+                var results = await RunAsync(tier, cancellationToken: _stopping.Token).ConfigureAwait(false);
+                if (results.Count > 0)
+                {
+                    _logger.LogInformation("Scheduled {Tier} compaction: {Jobs} jobs, {Failed} failed", tier, results.Count, results.Count(r => !r.Succeeded));
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Stops the schedules and waits for running jobs (a job is never abandoned halfway by a clean stop).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_schedules).ConfigureAwait(false);
+        for (var i = 0; i < Math.Max(1, _options.MaxConcurrent); i++)
+        {
+            await _slots.WaitAsync().ConfigureAwait(false);
+        }
+
+        _database.Dispose();
+        _stopping.Dispose();
+    }
+}

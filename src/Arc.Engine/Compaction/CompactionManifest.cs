@@ -1,0 +1,92 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Arc.Engine.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Arc.Engine.Compaction;
+
+/// <summary>
+/// What a compaction job is about to replace, written (and synced) before anything else happens. The rename of the output
+/// is the commit point: at startup a manifest whose output exists is rolled forward (its remaining inputs deleted), one
+/// whose output does not is rolled back (its temporary output deleted); either way every row exists exactly once.
+/// </summary>
+public sealed record CompactionManifest(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("inputs")] IReadOnlyList<string> Inputs,
+    [property: JsonPropertyName("output")] string Output,
+    [property: JsonPropertyName("temp")] string Temp)
+{
+    public static string DirectoryOf(LocalStore store) => Path.Combine(store.Root, ".compaction");
+
+    public string PathIn(LocalStore store) => Path.Combine(DirectoryOf(store), Id + ".json");
+
+    public void Write(LocalStore store)
+    {
+        var path = PathIn(store);
+        LocalStore.EnsureDirectory(Path.GetDirectoryName(path)!);
+        var temp = path + ".tmp";
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, EngineJsonContext.Default.CompactionManifest));
+        Durability.CommitFile(temp, path);
+    }
+
+    public void Delete(LocalStore store)
+    {
+        File.Delete(PathIn(store));
+        Durability.FsyncDirectory(DirectoryOf(store));
+    }
+
+    /// <summary>Finishes or undoes the jobs a crash interrupted. Runs at startup, before anything reads the files.</summary>
+    public static void Recover(LocalStore store, ILogger logger)
+    {
+        var directory = DirectoryOf(store);
+        if (!System.IO.Directory.Exists(directory))
+        {
+            return;
+        }
+
+        foreach (var file in System.IO.Directory.GetFiles(directory, "*.json"))
+        {
+            CompactionManifest? manifest;
+            try
+            {
+                manifest = JsonSerializer.Deserialize(File.ReadAllBytes(file), EngineJsonContext.Default.CompactionManifest);
+            }
+            catch (JsonException e)
+            {
+                // Torn manifest write: the job had not started (the manifest is written before any file work).
+                logger.LogWarning(e, "Ignoring an unreadable compaction manifest {File}", file);
+                File.Delete(file);
+                continue;
+            }
+
+            if (manifest is null)
+            {
+                File.Delete(file);
+                continue;
+            }
+
+            if (File.Exists(manifest.Output))
+            {
+                var deleted = manifest.Inputs.Count(File.Exists);
+                foreach (var input in manifest.Inputs)
+                {
+                    File.Delete(input);
+                }
+
+                logger.LogWarning("Compaction {Id} rolled forward: output in place, {Count} remaining inputs deleted", manifest.Id, deleted);
+            }
+            else
+            {
+                File.Delete(manifest.Temp);
+                logger.LogWarning("Compaction {Id} rolled back: inputs kept", manifest.Id);
+            }
+
+            File.Delete(file);
+        }
+
+        foreach (var temp in System.IO.Directory.GetFiles(directory, "*.tmp"))
+        {
+            File.Delete(temp);
+        }
+    }
+}

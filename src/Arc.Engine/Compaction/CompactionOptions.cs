@@ -1,0 +1,53 @@
+namespace Arc.Engine.Compaction;
+
+/// <summary>How rows are ordered inside compacted files (<c>compaction.sort_order</c>).</summary>
+public enum CompactionSortOrder
+{
+    /// <summary>By the measurement's tag columns, then time: each series' rows sit together (the default; see README).</summary>
+    TagsThenTime,
+    /// <summary>By time only.</summary>
+    Time,
+}
+
+/// <summary>Compaction settings, with Arc's key names and defaults.</summary>
+public sealed record CompactionOptions
+{
+    /// <summary><c>compaction.enabled</c>: run the schedules (the API can always trigger a run).</summary>
+    public bool Enabled { get; init; } = true;
+
+    public bool HourlyEnabled { get; init; } = true;
+
+    public bool DailyEnabled { get; init; } = true;
+
+    /// <summary><c>compaction.hourly_schedule</c> (cron, UTC).</summary>
+    public string HourlySchedule { get; init; } = "5 * * * *";
+
+    /// <summary><c>compaction.daily_schedule</c> (cron, UTC).</summary>
+    public string DailySchedule { get; init; } = "0 3 * * *";
+
+    /// <summary>An hour partition is a candidate once its hour ended at least this long ago.</summary>
+    public TimeSpan HourlyMinAge { get; init; } = TimeSpan.Zero;
+
+    /// <summary>...and it holds at least this many files.</summary>
+    public int HourlyMinFiles { get; init; } = 10;
+
+    /// <summary>A day is a candidate once it ended at least this long ago...</summary>
+    public TimeSpan DailyMinAge { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>...and it holds at least this many files.</summary>
+    public int DailyMinFiles { get; init; } = 12;
+
+    /// <summary>Jobs running at once.</summary>
+    public int MaxConcurrent { get; init; } = 2;
+
+    /// <summary>Most input files one job merges.</summary>
+    public int MaxFilesPerBatch { get; init; } = 30;
+
+    /// <summary>DuckDB threads for compaction (0: one), kept apart from the query engine's so ingestion is never starved.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>DuckDB memory limit for compaction (empty: 25% of DuckDB's default); spills beyond it.</summary>
+    public string MemoryLimit { get; init; } = "";
+
+    public CompactionSortOrder SortOrder { get; init; } = CompactionSortOrder.TagsThenTime;
+}

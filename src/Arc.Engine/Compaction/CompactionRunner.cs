@@ -1,0 +1,231 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Arc.Engine.DuckDb;
+using Arc.Engine.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Arc.Engine.Compaction;
+
+/// <summary>The outcome of one compaction job.</summary>
+public sealed record CompactionResult(
+    string Id,
+    CompactionCandidate Candidate,
+    DateTime Started,
+    DateTime Finished,
+    bool Succeeded,
+    int FilesIn,
+    long BytesIn,
+    long RowsIn,
+    long RowsOut,
+    long BytesOut,
+    string? Output,
+    IReadOnlyList<string> Quarantined,
+    string? Error);
+
+/// <summary>
+/// Runs one job on its own DuckDB connection (of the compaction instance, whose threads and memory are bounded apart
+/// from queries): reads the inputs with <c>union_by_name</c>, removes duplicate points (same tags and time: the last
+/// write wins) when the files say which columns are tags, sorts, and writes one ZSTD Parquet file. The swap follows the
+/// manifest protocol: manifest, output under a temporary name, fsync, rename under the visibility write lock (queries see
+/// the inputs or the output, never both or neither), inputs deleted once no running query can still read them.
+/// Unreadable inputs are moved to a quarantine folder with the reason, and the rest is compacted.
+/// </summary>
+internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDbDatabase database, CompactionOptions options, ILogger logger)
+{
+    public CompactionResult Run(CompactionCandidate candidate)
+    {
+        var id = $"{DateTime.UtcNow:yyyyMMddHHmmssfff}-{Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()))}";
+        var started = DateTime.UtcNow;
+        var quarantined = new List<string>();
+        using var connection = database.Connect();
+        var inputs = candidate.Files.Where(File.Exists).ToList();
+        CompactionManifest? placing = null;
+        try
+        {
+            if (inputs.Count < 2)
+            {
+                return Result(false, "fewer than two files left");
+            }
+
+            var (manifest, error) = Merge(connection, candidate, id, inputs);
+            if (manifest is null)
+            {
+                // Something could not be read: find which inputs DuckDB cannot read, set them aside, merge the rest.
+                foreach (var file in inputs.ToList())
+                {
+                    if (Unreadable(connection, file) is { } reason)
+                    {
+                        quarantined.Add(Quarantine(candidate, file, reason));
+                        inputs.Remove(file);
+                    }
+                }
+
+                if (quarantined.Count == 0 || inputs.Count < 2)
+                {
+                    return Result(false, quarantined.Count == 0 ? error : "fewer than two readable files left");
+                }
+
+                (manifest, error) = Merge(connection, candidate, id, inputs);
+                if (manifest is null)
+                {
+                    return Result(false, error);
+                }
+            }
+
+            placing = manifest;
+
+            var (output, temp) = (manifest.Output, manifest.Temp);
+            var bytesIn = inputs.Sum(f => new FileInfo(f).Length);
+            var list = List(inputs);
+            var rowsIn = long.Parse(connection.QueryStrings($"SELECT count(*) FROM read_parquet({list}, union_by_name = true)")[0][0]!,
+                CultureInfo.InvariantCulture);
+            var rowsOut = long.Parse(connection.QueryStrings($"SELECT count(*) FROM read_parquet({Names.QuoteLiteral(temp)})")[0][0]!,
+                CultureInfo.InvariantCulture);
+            var bytesOut = new FileInfo(temp).Length;
+            catalog.Visibility.EnterWriteLock();
+            try
+            {
+                LocalStore.EnsureDirectory(candidate.Directory);
+                File.Move(temp, output, overwrite: false);
+                placing = null;
+                Durability.FsyncDirectory(candidate.Directory);
+                var placed = manifest;
+                catalog.Epochs.Retire(inputs, () => placed.Delete(store));
+            }
+            finally
+            {
+                catalog.Visibility.ExitWriteLock();
+            }
+
+            logger.LogInformation("Compacted {Count} files of {Key} ({In} bytes, {RowsIn} rows) into {Output} ({Out} bytes, {RowsOut} rows)",
+                inputs.Count, candidate.Key, bytesIn, rowsIn, output, bytesOut, rowsOut);
+            return new CompactionResult(id, candidate, started, DateTime.UtcNow, true, inputs.Count, bytesIn, rowsIn, rowsOut, bytesOut, output, quarantined, null);
+        }
+        catch (Exception e) when (e is DuckDbException or IOException or UnauthorizedAccessException)
+        {
+            logger.LogError(e, "Compaction of {Key} failed", candidate.Key);
+            if (placing is not null)
+            {
+                // The output never replaced the inputs: undo, as recovery would.
+                File.Delete(placing.Temp);
+                placing.Delete(store);
+            }
+
+            return Result(false, e.Message);
+        }
+
+        CompactionResult Result(bool ok, string? error) =>
+            new(id, candidate, started, DateTime.UtcNow, ok, inputs.Count, 0, 0, 0, 0, null, quarantined, error);
+    }
+
+    /// <summary>
+    /// Writes the merged output under a temporary name (manifest first); null when DuckDB could not read the inputs.
+    /// </summary>
+    private (CompactionManifest? Manifest, string? Error) Merge(DuckDbConnection connection, CompactionCandidate candidate, string id, List<string> inputs)
+    {
+        var list = List(inputs);
+        var suffix = candidate.Tier == CompactionTier.Daily ? CompactionPlanner.DailySuffix : CompactionPlanner.CompactedSuffix;
+        var output = Path.Combine(candidate.Directory, $"{candidate.Measurement}_{ParquetFileName.NewStamp()}_{ParquetFileName.NewRandom()}{suffix}");
+        var temp = Path.Combine(store.TempDirectory, $"compaction-{id}.parquet");
+        var manifest = new CompactionManifest(id, inputs.ToList(), output, temp);
+        manifest.Write(store);
+        try
+        {
+            connection.Execute(MergeSql(list, Tags(connection, list), temp));
+            Durability.FsyncFile(temp);
+            return (manifest, null);
+        }
+        catch (DuckDbException e)
+        {
+            File.Delete(temp);
+            manifest.Delete(store);
+            return (null, e.Message);
+        }
+    }
+
+    private static string List(IEnumerable<string> files) => "[" + string.Join(", ", files.Select(Names.QuoteLiteral)) + "]";
+
+    /// <summary>
+    /// The merge: rows ranked by write order (input position, then row within the file), duplicates of the same series
+    /// and time reduced to the last write, sorted for compression and pruning.
+    /// </summary>
+    private string MergeSql(string list, IReadOnlyList<string>? tags, string temp)
+    {
+        var sql = new StringBuilder("COPY (SELECT * EXCLUDE (filename, file_row_number, __arc_rank) FROM (SELECT *, list_position(")
+            .Append(list).Append(", filename) AS __arc_rank FROM read_parquet(").Append(list)
+            .Append(", union_by_name = true, filename = true, file_row_number = true))");
+        var tagColumns = tags is null ? "" : string.Concat(tags.Select(t => Names.QuoteIdentifier(t) + ", "));
+        if (tags is not null)
+        {
+            sql.Append(" QUALIFY row_number() OVER (PARTITION BY ").Append(tagColumns)
+                .Append("time ORDER BY __arc_rank DESC, file_row_number DESC) = 1");
+        }
+
+        sql.Append(" ORDER BY ").Append(options.SortOrder == CompactionSortOrder.TagsThenTime ? tagColumns : "").Append("time");
+        var tagsJson = JsonSerializer.Serialize(tags?.ToList() ?? [], EngineJsonContext.Default.ListString);
+        sql.Append(") TO ").Append(Names.QuoteLiteral(temp))
+            .Append(" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, KV_METADATA {")
+            .Append(ParquetFlusher.TagsMetadataKey).Append(": ").Append(Names.QuoteLiteral(tagsJson)).Append("})");
+        return sql.ToString();
+    }
+
+    /// <summary>The union of the inputs' tag columns, or null when any input does not say (then nothing is deduplicated).</summary>
+    private static List<string>? Tags(DuckDbConnection connection, string list)
+    {
+        var rows = connection.QueryStrings(
+            $"SELECT file_name, decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) = '{ParquetFlusher.TagsMetadataKey}'");
+        var files = connection.QueryStrings($"SELECT count(DISTINCT file_name) FROM parquet_metadata({list})");
+        if (rows.Count != long.Parse(files[0][0]!, CultureInfo.InvariantCulture))
+        {
+            return null;
+        }
+
+        var tags = new List<string>();
+        foreach (var row in rows)
+        {
+            foreach (var tag in JsonSerializer.Deserialize(row[1]!, EngineJsonContext.Default.ListString) ?? [])
+            {
+                if (!tags.Contains(tag))
+                {
+                    tags.Add(tag);
+                }
+            }
+        }
+
+        return tags;
+    }
+
+    /// <summary>Null when DuckDB reads every value of the file, else why not.</summary>
+    private static string? Unreadable(DuckDbConnection connection, string file)
+    {
+        try
+        {
+            connection.Execute($"SELECT count(*), sum(hash(COLUMNS(*)) % 2) FROM read_parquet({Names.QuoteLiteral(file)})");
+            return null;
+        }
+        catch (DuckDbException e)
+        {
+            return e.Message;
+        }
+    }
+
+    private string Quarantine(CompactionCandidate candidate, string file, string reason)
+    {
+        var target = Path.Combine(store.Root, ".quarantine", Path.GetRelativePath(store.Root, file));
+        LocalStore.EnsureDirectory(Path.GetDirectoryName(target)!);
+        catalog.Visibility.EnterWriteLock();
+        try
+        {
+            File.Move(file, target, overwrite: true);
+        }
+        finally
+        {
+            catalog.Visibility.ExitWriteLock();
+        }
+
+        File.WriteAllText(target + ".reason.txt", reason);
+        logger.LogWarning("Quarantined {File} of {Key} to {Target}: {Reason}", file, candidate.Key, target, reason);
+        return target;
+    }
+}

@@ -1,0 +1,208 @@
+using System.Net;
+using System.Text.Json;
+using Arc.Engine.Compaction;
+
+namespace Arc.Native.Tests;
+
+public sealed class CompactionTests
+{
+    private const long T1 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
+    private const long Hour = 3_600_000_000_000;
+
+    private static Task<TestServer> StartAsync(Action<CompactionOptions, Arc.Native.Configuration.ArcConfig>? configure = null) =>
+        TestServer.StartAsync(c =>
+        {
+            var options = c.Engine.Compaction with { Enabled = false, HourlyMinFiles = 2, DailyMinFiles = 2, DailyMinAge = TimeSpan.Zero };
+            c.Engine = c.Engine with { Compaction = options };
+            if (configure is not null)
+            {
+                configure(options, c);
+            }
+        });
+
+    [Fact]
+    public async Task CompactionKeepsEveryRowOnceAcrossSchemasAndLetsTheLastWriteWin()
+    {
+        await using var server = await StartAsync();
+        await WriteAndFlush(server, "m,host=a v=1 " + T1, "m,host=b v=2 " + T1);
+        await WriteAndFlush(server, "m,host=a v=10 " + T1, $"m,host=c v=3,w=\"new\" {T1 + 5}");
+        await WriteAndFlush(server, "m,host=a v=100 " + T1, "m,host=a v=101 " + T1, $"m v=7 {T1 + 9}");
+        Assert.Equal(3, server.ParquetFiles().Length);
+        Assert.Equal("7", (await server.RowsAsync("SELECT count(*) FROM m", "c"))[0][0]); // duplicates until compacted
+
+        var jobs = await Trigger(server, "?tier=hourly&wait=true");
+        var job = Assert.Single(jobs.EnumerateArray());
+        Assert.True(job.GetProperty("succeeded").GetBoolean(), job.ToString());
+        Assert.Equal(7, job.GetProperty("rows_in").GetInt64());
+        Assert.Equal(4, job.GetProperty("rows_out").GetInt64());
+
+        var file = Assert.Single(server.ParquetFiles());
+        Assert.EndsWith("_compacted.parquet", file, StringComparison.Ordinal);
+        var rows = TestServer.ReadParquet($"SELECT coalesce(host, '-'), epoch_ns(time) - {T1}, v, coalesce(w, '-') FROM '{file}'");
+        // Sorted by tags then time; a, b, c, then the point without a host.
+        Assert.Equal([["a", "0", "101", "-"], ["b", "0", "2", "-"], ["c", "5", "3", "new"], ["-", "9", "7", "-"]], rows);
+        Assert.Equal([["4", "101"]], await server.RowsAsync("SELECT count(*), max(v) FROM m", "c"));
+        Assert.Equal("[\"host\"]", TestServer.ReadParquet($"SELECT decode(value) FROM parquet_kv_metadata('{file}') WHERE decode(key) = 'arc_tags'")[0][0]);
+    }
+
+    [Fact]
+    public async Task DailyCompactionMergesTheHoursOfADay()
+    {
+        await using var server = await StartAsync();
+        for (var h = 0; h < 3; h++)
+        {
+            await WriteAndFlush(server, $"d,host=a v={h} {T1 - (22 * Hour) + (h * Hour)}");
+            await WriteAndFlush(server, $"d,host=b v={h} {T1 - (22 * Hour) + (h * Hour)}");
+        }
+
+        var hourly = await Trigger(server, "?tier=hourly&wait=true");
+        Assert.Equal(3, hourly.GetArrayLength());
+        var daily = await Trigger(server, "?tier=daily&wait=true");
+        Assert.True(Assert.Single(daily.EnumerateArray()).GetProperty("succeeded").GetBoolean());
+        var file = Assert.Single(server.ParquetFiles());
+        Assert.Equal(Path.Combine(server.DataPath, "c", "d", "2023", "11", "14", "daily"), Path.GetDirectoryName(file));
+        Assert.EndsWith("_daily.parquet", file, StringComparison.Ordinal);
+        Assert.Equal([["6", "6"]], await server.RowsAsync("SELECT count(*), sum(v)::BIGINT FROM d", "c"));
+
+        using var stats = await server.Client.GetAsync("/api/v1/compaction/stats");
+        var body = JsonDocument.Parse(await stats.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(4, body.GetProperty("jobs_completed").GetInt64());
+        Assert.Equal(9, body.GetProperty("files_compacted").GetInt64());
+        Assert.True(body.GetProperty("bytes_after").GetInt64() > 0);
+    }
+
+    [Fact]
+    public async Task ATruncatedFileIsQuarantinedAndTheRestCompacted()
+    {
+        await using var server = await StartAsync();
+        await WriteAndFlush(server, $"q,host=a v=1 {T1}");
+        await WriteAndFlush(server, $"q,host=b v=2 {T1 + 1}");
+        await WriteAndFlush(server, $"q,host=c v=3 {T1 + 2}");
+        var victim = server.ParquetFiles().Order().Last();
+        var bytes = await File.ReadAllBytesAsync(victim);
+        await File.WriteAllBytesAsync(victim, bytes[..(bytes.Length / 2)]);
+
+        var job = Assert.Single((await Trigger(server, "?tier=hourly&wait=true")).EnumerateArray());
+        Assert.True(job.GetProperty("succeeded").GetBoolean(), job.ToString());
+        var quarantined = Assert.Single(job.GetProperty("quarantined").EnumerateArray()).GetString()!;
+        Assert.Contains(Path.Combine(server.DataPath, ".quarantine"), quarantined, StringComparison.Ordinal);
+        Assert.True(File.Exists(quarantined));
+        Assert.True(File.Exists(quarantined + ".reason.txt"));
+        Assert.False(File.Exists(victim));
+        Assert.Equal([["2"]], await server.RowsAsync("SELECT count(*) FROM q", "c"));
+    }
+
+    [Fact]
+    public async Task FilesStillInTheWriteAheadLogWaitForACheckpoint()
+    {
+        await using var server = await StartAsync((_, c) => c.Engine = c.Engine with { WalMaxSegmentAge = TimeSpan.FromHours(1) });
+        await WriteAndFlush(server, $"w v=1 {T1}", checkpoint: false);
+        await WriteAndFlush(server, $"w v=2 {T1 + 1}", checkpoint: false);
+        Assert.Empty(server.Server.Engine.Compaction.Candidates(CompactionTier.Hourly));
+        await server.Server.Engine.CheckpointAsync();
+        Assert.Single(server.Server.Engine.Compaction.Candidates(CompactionTier.Hourly));
+    }
+
+    [Fact]
+    public async Task QueriesDuringCompactionSeeEveryRowExactlyOnce()
+    {
+        await using var server = await StartAsync((o, c) => c.Engine = c.Engine with { Compaction = o with { MaxFilesPerBatch = 2 } });
+        var expected = 0;
+        for (var f = 0; f < 24; f++)
+        {
+            var lines = Enumerable.Range(0, 50).Select(i => $"cq,host=h{i % 5} v={(f * 50) + i} {T1 - (Hour * (f % 3)) + (f * 50) + i}").ToArray();
+            await WriteAndFlush(server, lines);
+            expected += lines.Length;
+        }
+
+        using var stop = new CancellationTokenSource();
+        var checks = 0;
+        var queries = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                Assert.Equal([[expected.ToString(System.Globalization.CultureInfo.InvariantCulture), expected.ToString(System.Globalization.CultureInfo.InvariantCulture)]],
+                    await server.RowsAsync("SELECT count(*), count(DISTINCT v) FROM cq", "c"));
+                Interlocked.Increment(ref checks);
+            }
+        });
+        var jobs = await Trigger(server, "?tier=hourly&wait=true");
+        var during = Volatile.Read(ref checks);
+        await stop.CancelAsync();
+        await queries;
+        Assert.True(during >= 5, $"only {during} queries ran while compacting");
+        Assert.True(jobs.GetArrayLength() >= 12);
+        Assert.All(jobs.EnumerateArray(), j => Assert.True(j.GetProperty("succeeded").GetBoolean(), j.ToString()));
+        Assert.Equal(3, server.ParquetFiles().Length);
+        Assert.Equal([[expected.ToString(System.Globalization.CultureInfo.InvariantCulture)]], await server.RowsAsync("SELECT count(*) FROM cq", "c"));
+    }
+
+    [Fact]
+    public async Task StatusCandidatesJobsAndHistoryAreServed()
+    {
+        await using var server = await StartAsync();
+        await WriteAndFlush(server, $"s v=1 {T1}");
+        await WriteAndFlush(server, $"s v=2 {T1 + 1}");
+        var status = await GetJson(server, "/api/v1/compaction/status");
+        Assert.False(status.GetProperty("enabled").GetBoolean());
+        Assert.Equal("5 * * * *", status.GetProperty("hourly_schedule").GetString());
+        Assert.Equal("tags_time", status.GetProperty("sort_order").GetString());
+        var candidate = Assert.Single((await GetJson(server, "/api/v1/compaction/candidates?tier=hourly")).EnumerateArray());
+        Assert.Equal("c/s/2023/11/14/22", candidate.GetProperty("partition").GetString());
+        Assert.Equal(2, candidate.GetProperty("files").GetInt32());
+        Assert.Empty((await GetJson(server, "/api/v1/compaction/jobs")).EnumerateArray());
+        using (var bad = await server.Client.PostAsync("/api/v1/compaction/trigger?tier=weekly", null))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        }
+
+        using (var started = await server.Client.PostAsync("/api/v1/compaction/trigger?database=c&measurement=s&tier=hourly", null))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((await GetJson(server, "/api/v1/compaction/history")).GetArrayLength() == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        var history = Assert.Single((await GetJson(server, "/api/v1/compaction/history")).EnumerateArray());
+        Assert.True(history.GetProperty("succeeded").GetBoolean());
+    }
+
+    private static async Task WriteAndFlush(TestServer server, params string[] lines) => await WriteAndFlush(server, lines, checkpoint: true);
+
+    private static async Task WriteAndFlush(TestServer server, string line, bool checkpoint) => await WriteAndFlush(server, [line], checkpoint);
+
+    private static async Task WriteAndFlush(TestServer server, string[] lines, bool checkpoint)
+    {
+        using var response = await server.WriteAsync("/write?db=c", string.Join('\n', lines) + "\n");
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        if (checkpoint)
+        {
+            await server.Server.Engine.CheckpointAsync();
+        }
+        else
+        {
+            await server.Server.Engine.FlushAsync();
+        }
+    }
+
+    private static async Task<JsonElement> Trigger(TestServer server, string query)
+    {
+        using var response = await server.Client.PostAsync("/api/v1/compaction/trigger" + query, null);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {text}");
+        var body = JsonDocument.Parse(text).RootElement.Clone();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body.ToString());
+        return body.GetProperty("jobs");
+    }
+
+    private static async Task<JsonElement> GetJson(TestServer server, string path)
+    {
+        using var response = await server.Client.GetAsync(path);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+    }
+}
