@@ -15,7 +15,8 @@ trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 cd "$work"
 "$binary" --version
-ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_INGEST_MAX_BUFFER_AGE_MS=100 "$binary" >"$log" 2>&1 &
+token=arc_smoke-test-token-0123456789abcdefghijklmnop
+ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_INGEST_MAX_BUFFER_AGE_MS=100 ARC_AUTH_BOOTSTRAP_TOKEN=$token "$binary" >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
@@ -23,14 +24,16 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://127.0.0.1:$port/ready" >/dev/null || { cat "$log"; echo "server did not become ready" >&2; exit 1; }
 
-status=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$port/write?db=smoke" \
+denied=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$port/write?db=smoke" --data-binary 'cpu v=1')
+[ "$denied" = 401 ] || { cat "$log"; echo "a write without a token returned $denied, not 401" >&2; exit 1; }
+status=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$port/write?db=smoke" -H "Authorization: Bearer $token" \
   --data-binary $'cpu,host=a usage=1.5,n=7i 1700000000000000001\ncpu,host=b usage=2.5,n=8i 1700000001000000000\n')
 [ "$status" = 204 ] || { cat "$log"; echo "write returned $status" >&2; exit 1; }
 
 expected='"data":[["2023-11-14T22:13:20.000000001Z","a",1.5,7],["2023-11-14T22:13:21Z","b",2.5,8]]'
 result=""
 for _ in $(seq 1 50); do
-  result=$(curl -s -XPOST "http://127.0.0.1:$port/api/v1/query" -H 'x-arc-database: smoke' \
+  result=$(curl -s -XPOST "http://127.0.0.1:$port/api/v1/query" -H 'x-arc-database: smoke' -H "Authorization: Bearer $token" \
     -d '{"sql":"SELECT time, host, usage, n FROM cpu ORDER BY time"}')
   [[ "$result" == *"$expected"* ]] && break
   sleep 0.1

@@ -24,6 +24,7 @@ var database = options.GetValueOrDefault("db", "load");
 
 var bodies = Enumerable.Range(0, 16).Select(b => Body(b, lines)).ToArray();
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients }) { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(2) };
+Authorize(http, options);
 long points = 0, requests = 0, failures = 0, bytes = 0;
 var clock = Stopwatch.StartNew();
 var deadline = TimeSpan.FromSeconds(seconds);
@@ -65,6 +66,7 @@ static async Task WriteDataset(Dictionary<string, string> options, long total)
     var step = (end - start) / (total / hosts);
     string[] fields = ["usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait", "usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice"];
     using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(2) };
+    Authorize(http, options);
     var clock = Stopwatch.StartNew();
     long next = 0;
     await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
@@ -101,6 +103,14 @@ static async Task WriteDataset(Dictionary<string, string> options, long total)
         }
     }));
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {total} points in {clock.Elapsed.TotalSeconds:F1} s ({total / clock.Elapsed.TotalSeconds:F0} points/s)"));
+}
+
+static void Authorize(HttpClient http, Dictionary<string, string> options)
+{
+    if (options.TryGetValue("token", out var token))
+    {
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+    }
 }
 
 static byte[] Body(int seed, int lines)

@@ -54,6 +54,12 @@ public sealed class ArcEngine : IAsyncDisposable
             _ingest = new IngestEngine(options, catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
             BufferScan.Register(_ddl, _ingest);
             catalog.LoadExisting();
+
+            // The SQL sandbox: user SQL may read only under the data directory and can change no setting. (Statements
+            // other than SELECT/EXPLAIN are refused before this matters; this closes table functions like read_text.)
+            _ddl.Execute($"SET allowed_directories = [{Names.QuoteLiteral(Store.Root + Path.DirectorySeparatorChar)}]");
+            _ddl.Execute("SET enable_external_access = false");
+            _ddl.Execute("SET lock_configuration = true");
             _pool = new DuckDbConnectionPool(_database, options.QueryConnections);
             Query = new QueryEngine(_pool, catalog, Store, options);
             if (options.WalEnabled)

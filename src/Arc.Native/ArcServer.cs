@@ -1,6 +1,7 @@
 using System.Net;
 using System.Runtime.InteropServices;
 using Arc.Engine;
+using Arc.Native.Auth;
 using Arc.Native.Configuration;
 using Arc.Native.Http;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -23,6 +24,9 @@ public sealed class ArcServer : IAsyncDisposable
     }
 
     public ArcEngine Engine { get; }
+
+    /// <summary>Every routed endpoint (the route audit test walks them).</summary>
+    internal IReadOnlyList<Endpoint> Endpoints => _app.Services.GetRequiredService<EndpointDataSource>().Endpoints;
 
     /// <summary>The addresses Kestrel listens on (after <see cref="StartAsync"/>), e.g. <c>http://127.0.0.1:41234</c>.</summary>
     public IReadOnlyCollection<string> Addresses =>
@@ -78,9 +82,20 @@ public sealed class ArcServer : IAsyncDisposable
         {
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, CompactionJsonContext.Api);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(2, AuthJsonContext.Api);
         });
 
         var state = new ServerState();
+        if (config.AuthEnabled)
+        {
+            builder.Services.AddSingleton(_ => new TokenStore(config.AuthDbPath, config.AuthCacheTtl, config.AuthMaxCacheSize));
+        }
+
+        builder.Services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            AuthEndpoints.AddPolicies(o);
+        });
         builder.Services.AddSingleton(sp => ArcEngine.Start(config.Engine, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(state);
@@ -88,11 +103,47 @@ public sealed class ArcServer : IAsyncDisposable
         var app = builder.Build();
         var engine = app.Services.GetRequiredService<ArcEngine>(); // opens storage and DuckDB now, so failures stop startup
         app.Lifetime.ApplicationStopping.Register(() => state.Ready = false);
+        app.UseRouting();
+        if (config.AuthEnabled)
+        {
+            Bootstrap(app.Services.GetRequiredService<TokenStore>(), config, app.Logger);
+            app.UseMiddleware<AuthMiddleware>();
+            AuthEndpoints.Map(app);
+        }
+
+        app.UseRateLimiter();
         HealthEndpoints.Map(app, state);
         WriteEndpoints.Map(app);
         QueryEndpoints.Map(app);
         CompactionEndpoints.Map(app);
         return new ArcServer(app, engine, state);
+    }
+
+    /// <summary>Makes sure an admin token exists: the configured bootstrap token, or a new one printed once.</summary>
+    private static void Bootstrap(TokenStore tokens, ArcConfig config, ILogger logger)
+    {
+        if (config.BootstrapToken is { } bootstrap)
+        {
+            if (!bootstrap.StartsWith("arc_", StringComparison.Ordinal) || bootstrap.Length < 36)
+            {
+                throw new ConfigException("auth.bootstrap_token (ARC_AUTH_BOOTSTRAP_TOKEN): must start with arc_ and have at least 32 characters after it");
+            }
+
+            if (!tokens.Exists(bootstrap))
+            {
+                tokens.Create("bootstrap", Permission.Admin, null, null, bootstrap);
+                logger.LogInformation("Installed the bootstrap admin token from the configuration");
+            }
+
+            return;
+        }
+
+        if (!tokens.HasActiveAdmin())
+        {
+            var (_, secret) = tokens.Create("admin", Permission.Admin, null, null);
+            // Printed once, to the console only: it is not stored anywhere in clear.
+            Console.WriteLine($"arc-native: created the first admin token (shown only now): {secret}");
+        }
     }
 
     public async Task StartAsync(CancellationToken cancellationToken = default)

@@ -14,6 +14,7 @@ public sealed class ServerProcess : IAsyncDisposable
         _process = process;
         Port = port;
         Client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+        Client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TestServer.AdminToken);
     }
 
     public int Port { get; }
@@ -42,9 +43,16 @@ public sealed class ServerProcess : IAsyncDisposable
         start.Environment["ARC_SERVER_HOST"] = "127.0.0.1";
         start.Environment["ARC_SERVER_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         start.Environment["ARC_LOG_LEVEL"] = "warn";
+        start.Environment["ARC_AUTH_BOOTSTRAP_TOKEN"] = TestServer.AdminToken;
         foreach (var (key, value) in environment)
         {
             start.Environment[key] = value;
+        }
+
+        // Relative defaults (the token store ./data/arc.db) land beside the test's data, not in the shared bin folder.
+        if (environment.TryGetValue("ARC_STORAGE_LOCAL_PATH", out var data))
+        {
+            start.WorkingDirectory = Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(data))!).FullName;
         }
 
         var process = Process.Start(start)!;

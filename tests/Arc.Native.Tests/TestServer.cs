@@ -9,12 +9,27 @@ namespace Arc.Native.Tests;
 /// <summary>A real arc-native server on 127.0.0.1:0 over a fresh data directory, plus an HttpClient pointed at it.</summary>
 public sealed class TestServer : IAsyncDisposable
 {
+    /// <summary>The admin token every test server installs; <see cref="Client"/> sends it.</summary>
+    public const string AdminToken = "arc_test-admin-token-0123456789abcdefghijklmnopqrstuv";
+
     private TestServer(ArcServer server, ArcConfig config, string root)
     {
         Server = server;
         Config = config;
         Root = root;
-        Client = new HttpClient { BaseAddress = new Uri(server.Addresses.First()), Timeout = TimeSpan.FromSeconds(60) };
+        Client = NewClient(AdminToken);
+    }
+
+    /// <summary>A client for this server that sends <paramref name="token"/> (or nothing) as a Bearer token.</summary>
+    public HttpClient NewClient(string? token)
+    {
+        var client = new HttpClient { BaseAddress = new Uri(Server.Addresses.First()), Timeout = TimeSpan.FromSeconds(60) };
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return client;
     }
 
     public ArcServer Server { get; }
@@ -31,7 +46,14 @@ public sealed class TestServer : IAsyncDisposable
     {
         root ??= Path.Combine(Path.GetTempPath(), "arc-test-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(root);
-        var config = new ArcConfig { Host = "127.0.0.1", Port = 0, LogLevel = "warn" };
+        var config = new ArcConfig
+        {
+            Host = "127.0.0.1",
+            Port = 0,
+            LogLevel = "warn",
+            AuthDbPath = Path.Combine(root, "auth", "arc.db"),
+            BootstrapToken = AdminToken,
+        };
         config.Engine = config.Engine with { DataPath = Path.Combine(root, "data"), MaxBufferAge = TimeSpan.FromMinutes(10) };
         configure?.Invoke(config);
         var server = ArcServer.Create(config);
@@ -78,7 +100,7 @@ public sealed class TestServer : IAsyncDisposable
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/query")
         {
-            Content = new StringContent(JsonSerializer.Serialize(new Dictionary<string, string> { ["sql"] = sql }), Encoding.UTF8,
+            Content = new StringContent(SqlBody(sql), Encoding.UTF8,
                 new MediaTypeHeaderValue("application/json")),
         };
         if (database is not null)
@@ -89,6 +111,20 @@ public sealed class TestServer : IAsyncDisposable
         using var response = await Client.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         return ((int)response.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
+    }
+
+    /// <summary><c>{"sql": "..."}</c>, escaped by Utf8JsonWriter (the tests run without reflection-based JSON, as the server does).</summary>
+    public static string SqlBody(string sql)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("sql", sql);
+            writer.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     /// <summary>Runs a query that must succeed and returns its rows as JSON text per cell.</summary>

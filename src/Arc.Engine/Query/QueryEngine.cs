@@ -7,7 +7,10 @@ using DuckDB.NET.Native;
 namespace Arc.Engine.Query;
 
 /// <summary>A query the server refuses before running it (not read-only, several statements, unsupported output type).</summary>
-public sealed class QueryRejectedException(string message) : Exception(message);
+public class QueryRejectedException(string message) : Exception(message);
+
+/// <summary>A query that reaches beyond the databases the caller's token is scoped to.</summary>
+public sealed class QueryForbiddenException(string message) : QueryRejectedException(message);
 
 /// <summary>
 /// Runs user SQL on pooled DuckDB connections. Names resolve through DuckDB's catalog: a schema per database, a view per
@@ -34,11 +37,20 @@ public sealed class QueryEngine
     /// Prepares and starts <paramref name="sql"/>; DuckDB errors (syntax, unknown table, ...) throw <see cref="DuckDbException"/>,
     /// refused statements <see cref="QueryRejectedException"/>. The cursor must be disposed.
     /// </summary>
-    public async ValueTask<QueryCursor> OpenAsync(string sql, string? database, CancellationToken cancellationToken)
+    /// <param name="allowedDatabases">For a database-scoped token, the databases it may read; null for any.</param>
+    public async ValueTask<QueryCursor> OpenAsync(string sql, string? database, CancellationToken cancellationToken,
+        IReadOnlySet<string>? allowedDatabases = null)
     {
+        var generated = false;
         if (ShowCommand.TryParse(sql, out var show))
         {
-            sql = ShowSql(show, database);
+            if (allowedDatabases is not null && show.Kind == ShowKind.Tables && !allowedDatabases.Contains(show.Database ?? database ?? "default"))
+            {
+                throw new QueryForbiddenException($"this token may not read database '{show.Database ?? database}'");
+            }
+
+            sql = ShowSql(show, database, allowedDatabases);
+            generated = true;
         }
 
         var connection = await _pool.RentAsync(cancellationToken).ConfigureAwait(false);
@@ -48,6 +60,11 @@ public sealed class QueryEngine
         try
         {
             UseDatabase(connection, database);
+            if (allowedDatabases is not null && !generated)
+            {
+                QueryScope.Check(connection, sql, database, allowedDatabases);
+            }
+
             timeout.CancelAfter(_options.QueryTimeout);
             registration = timeout.Token.UnsafeRegister(static state => ((DuckDbConnection)state!).Interrupt(), connection);
             DuckDbQueryResult result;
@@ -175,12 +192,12 @@ public sealed class QueryEngine
     };
 
     /// <summary>The listing as a VALUES query, so it flows through the same result writers as any other query.</summary>
-    private string ShowSql(ShowCommand show, string? database)
+    private string ShowSql(ShowCommand show, string? database, IReadOnlySet<string>? allowed)
     {
         var sql = new StringBuilder();
         if (show.Kind == ShowKind.Databases)
         {
-            var databases = _catalog.Databases.Where(d => _catalog.Measurements(d).Any()).ToList();
+            var databases = _catalog.Databases.Where(d => _catalog.Measurements(d).Any() && (allowed is null || allowed.Contains(d))).ToList();
             if (databases.Count == 0)
             {
                 return "SELECT NULL::VARCHAR AS database WHERE false";

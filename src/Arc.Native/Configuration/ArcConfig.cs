@@ -62,6 +62,11 @@ public sealed class ArcConfig
         },
         ["wal.max_size_mb"] = static (c, k, v) => c.Engine = c.Engine with { WalMaxSegmentBytes = ConfigValues.Int(k, v, 1, 1 << 20) * (1L << 20) },
         ["wal.max_age_seconds"] = static (c, k, v) => c.Engine = c.Engine with { WalMaxSegmentAge = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 31_536_000)) },
+        ["auth.enabled"] = static (c, k, v) => c.AuthEnabled = ConfigValues.Bool(k, v),
+        ["auth.db_path"] = static (c, k, v) => c.AuthDbPath = NonEmpty(k, v),
+        ["auth.cache_ttl"] = static (c, k, v) => c.AuthCacheTtl = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 0, 86_400)),
+        ["auth.max_cache_size"] = static (c, k, v) => c.AuthMaxCacheSize = ConfigValues.Int(k, v, 1, 10_000_000),
+        ["auth.bootstrap_token"] = static (c, k, v) => c.BootstrapToken = NonEmpty(k, v),
         ["compaction.enabled"] = static (c, k, v) => c.Compaction(o => o with { Enabled = ConfigValues.Bool(k, v) }),
         ["compaction.hourly_enabled"] = static (c, k, v) => c.Compaction(o => o with { HourlyEnabled = ConfigValues.Bool(k, v) }),
         ["compaction.daily_enabled"] = static (c, k, v) => c.Compaction(o => o with { DailyEnabled = ConfigValues.Bool(k, v) }),
@@ -98,7 +103,6 @@ public sealed class ArcConfig
         "ingest.use_dictionary", "ingest.numeric_dictionary", "ingest.write_statistics", "ingest.data_page_version",
         "ingest.flush_queue_size", "ingest.shard_count", "ingest.sort_keys", "ingest.default_sort_keys", "ingest.flush_timeout_seconds",
         "ingest.decimal_columns", "ingest.default_decimal_columns",
-        "auth.enabled", "auth.db_path", "auth.cache_ttl", "auth.max_cache_size",
         "compaction.daily_skip_file_age_check_days", "compaction.temp_directory",
         "compaction.completion_watcher_interval_ms", "compaction.completion_dir", "compaction.completion_orphan_timeout_ms",
         "wal.recovery_interval_seconds", "wal.recovery_batch_size", "wal.buffer_size",
@@ -130,6 +134,21 @@ public sealed class ArcConfig
     public int MaxFieldsPerLine { get; set; } = 1024;
 
     public string LogLevel { get; set; } = "info";
+
+    /// <summary>Token authentication on every route but the public allowlist (<c>auth.enabled</c>).</summary>
+    public bool AuthEnabled { get; set; } = true;
+
+    /// <summary>The token store file (<c>auth.db_path</c>); its key lives beside it.</summary>
+    public string AuthDbPath { get; set; } = "./data/arc.db";
+
+    public TimeSpan AuthCacheTtl { get; set; } = TimeSpan.FromSeconds(300);
+
+    public int AuthMaxCacheSize { get; set; } = 1000;
+
+    /// <summary>
+    /// An admin token to install at startup instead of generating one (<c>ARC_AUTH_BOOTSTRAP_TOKEN</c>, for automation).
+    /// </summary>
+    public string? BootstrapToken { get; set; }
 
     public EngineOptions Engine { get; set; } = new() { DataPath = "./data/arc" };
 

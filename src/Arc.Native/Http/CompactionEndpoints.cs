@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Arc.Engine;
 using Arc.Engine.Compaction;
+using Arc.Native.Auth;
 
 namespace Arc.Native.Http;
 
@@ -9,7 +10,8 @@ internal static class CompactionEndpoints
 {
     public static void Map(WebApplication app)
     {
-        var group = app.MapGroup("/api/v1/compaction");
+        // Status and stats are readable with the read permission; everything else, triggering above all, needs admin.
+        var group = app.MapGroup("/api/v1/compaction").Requires(Permission.Admin);
         group.MapGet("/status", (ArcEngine engine) =>
         {
             var manager = engine.Compaction;
@@ -19,13 +21,13 @@ internal static class CompactionEndpoints
                 manager.NextRun(CompactionTier.Hourly), manager.NextRun(CompactionTier.Daily), manager.Jobs.Count,
                 manager.LastRunStarted, manager.LastRunFinished, options.SortOrder == CompactionSortOrder.Time ? "time" : "tags_time"),
                 CompactionJsonContext.Api.CompactionStatusResponse);
-        });
+        }).Requires(Permission.Read);
         group.MapGet("/stats", (ArcEngine engine) =>
         {
             var stats = engine.Compaction.Stats;
             return Results.Json(new CompactionStatsResponse(stats.JobsCompleted, stats.JobsFailed, stats.FilesCompacted,
                 stats.BytesBefore, stats.BytesAfter, Math.Round(stats.Ratio, 4), stats.FilesQuarantined), CompactionJsonContext.Api.CompactionStatsResponse);
-        });
+        }).Requires(Permission.Read);
         group.MapGet("/candidates", (ArcEngine engine, string? database, string? measurement, string? tier) =>
             TryTier(tier, out var parsed)
                 ? Results.Json(engine.Compaction.Candidates(parsed, NullIfEmpty(database), NullIfEmpty(measurement)).Select(Item).ToList(),

@@ -1,4 +1,5 @@
 using Arc.Engine;
+using Arc.Native.Auth;
 
 namespace Arc.Native.Http;
 
@@ -11,23 +12,23 @@ internal static class HealthEndpoints
     public static void Map(WebApplication app, ServerState state)
     {
         app.MapGet("/health", () => Results.Json(
-            new HealthResponse("ok", ServerInfo.Version, ArcEngine.DuckDbVersion), ApiJsonContext.Api.HealthResponse));
+            new HealthResponse("ok", ServerInfo.Version, ArcEngine.DuckDbVersion), ApiJsonContext.Api.HealthResponse)).Public();
 
         app.MapGet("/ready", (ArcEngine engine) => Results.Json(
             new ReadyResponse(state.Ready ? "ready" : "shutting_down", engine.BufferedRows, engine.FlushedRows, engine.FlushFailures),
             ApiJsonContext.Api.ReadyResponse,
-            statusCode: state.Ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable));
+            statusCode: state.Ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable)).Public();
 
         app.MapMethods("/ping", ["GET", "HEAD"], (HttpContext context) =>
         {
             context.Response.Headers["X-Influxdb-Version"] = "1.8.10-arc-native";
             context.Response.Headers["X-Influxdb-Build"] = "OSS";
             return Results.NoContent();
-        });
+        }).Requires(Permission.Read);
 
         // InfluxDB 1.x clients (Telegraf's influxdb output, python-influxdb) send CREATE DATABASE before writing.
         // Databases here are created by the first write, so that statement succeeds; any other InfluxQL is refused.
-        app.MapMethods("/query", ["GET", "POST"], new RequestDelegate(InfluxQueryAsync));
+        app.MapMethods("/query", ["GET", "POST"], new RequestDelegate(InfluxQueryAsync)).Requires(Permission.Write);
     }
 
     private static async Task InfluxQueryAsync(HttpContext context)

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Arc.Engine;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Query;
+using Arc.Native.Auth;
 
 namespace Arc.Native.Http;
 
@@ -17,7 +18,7 @@ internal static class QueryEndpoints
 
     public static void Map(WebApplication app)
     {
-        app.MapPost("/api/v1/query", QueryAsync);
+        app.MapPost("/api/v1/query", QueryAsync).Requires(Permission.Read);
     }
 
     private static async Task QueryAsync(HttpContext context, ArcEngine engine, ILoggerFactory loggers)
@@ -59,7 +60,12 @@ internal static class QueryEndpoints
         QueryCursor cursor;
         try
         {
-            cursor = await engine.Query.OpenAsync(request.Sql, database, context.RequestAborted).ConfigureAwait(false);
+            cursor = await engine.Query.OpenAsync(request.Sql, database, context.RequestAborted, context.Token()?.Databases).ConfigureAwait(false);
+        }
+        catch (QueryForbiddenException e)
+        {
+            await WriteEndpoints.Error(context, StatusCodes.Status403Forbidden, e.Message).ConfigureAwait(false);
+            return;
         }
         catch (Exception e) when (e is DuckDbException or QueryRejectedException)
         {

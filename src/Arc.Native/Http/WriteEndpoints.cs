@@ -6,6 +6,7 @@ using Arc.Engine;
 using Arc.Engine.Ingest;
 using Arc.Engine.Storage;
 using Arc.Engine.Wal;
+using Arc.Native.Auth;
 using Arc.Native.Configuration;
 using Arc.Protocol.LineProtocol;
 
@@ -25,16 +26,16 @@ internal static class WriteEndpoints
     public static void Map(WebApplication app)
     {
         app.MapPost("/write", (HttpContext context, ArcEngine engine, ArcConfig config) =>
-            WriteAsync(context, engine, config, context.Request.Query["db"].ToString(), "db"));
+            WriteAsync(context, engine, config, context.Request.Query["db"].ToString(), "db")).Requires(Permission.Write);
         app.MapPost("/api/v1/write", (HttpContext context, ArcEngine engine, ArcConfig config) =>
-            WriteAsync(context, engine, config, context.Request.Query["db"].ToString(), "db"));
+            WriteAsync(context, engine, config, context.Request.Query["db"].ToString(), "db")).Requires(Permission.Write);
         app.MapPost("/api/v2/write", (HttpContext context, ArcEngine engine, ArcConfig config) =>
         {
             // InfluxDB 1.8's compatibility convention: bucket "db/retention_policy".
             var bucket = context.Request.Query["bucket"].ToString();
             var slash = bucket.IndexOf('/', StringComparison.Ordinal);
             return WriteAsync(context, engine, config, slash >= 0 ? bucket[..slash] : bucket, "bucket");
-        });
+        }).Requires(Permission.Write);
         app.MapPost("/api/v1/write/line-protocol", (HttpContext context, ArcEngine engine, ArcConfig config) =>
         {
             var database = context.Request.Headers[DatabaseHeader].ToString();
@@ -44,7 +45,7 @@ internal static class WriteEndpoints
             }
 
             return WriteAsync(context, engine, config, database.Length == 0 ? DefaultDatabase : database, DatabaseHeader);
-        });
+        }).Requires(Permission.Write);
     }
 
     private static async Task WriteAsync(HttpContext context, ArcEngine engine, ArcConfig config, string database, string databaseSource)
@@ -58,6 +59,12 @@ internal static class WriteEndpoints
         if (Names.ValidateDatabase(database) is { } invalid)
         {
             await Error(context, StatusCodes.Status400BadRequest, invalid).ConfigureAwait(false);
+            return;
+        }
+
+        if (!context.MayUse(database))
+        {
+            await Error(context, StatusCodes.Status403Forbidden, $"this token may not write to database '{database}'").ConfigureAwait(false);
             return;
         }
 
