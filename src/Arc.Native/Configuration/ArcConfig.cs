@@ -50,6 +50,8 @@ public sealed class ArcConfig
         ["database.max_connections"] = static (c, k, v) => c.Engine = c.Engine with { QueryConnections = ConfigValues.Int(k, v, 1, 1024) },
         ["database.temp_directory"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbTempDirectory = v.Trim() },
         ["query.timeout"] = static (c, k, v) => c.Engine = c.Engine with { QueryTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)) },
+        ["query.msgpack_spool_memory"] = static (c, k, v) => c.MsgPackSpoolMemoryBytes = ConfigValues.Size(k, v, 1024),
+        ["query.msgpack_max_result_size"] = static (c, k, v) => c.MsgPackMaxResultBytes = ConfigValues.Size(k, v, 1024),
         ["log.level"] = static (c, k, v) => c.LogLevel = ConfigValues.OneOf(k, v, "trace", "debug", "info", "warn", "warning", "error"),
     };
 
@@ -100,6 +102,12 @@ public sealed class ArcConfig
     public int MaxFieldsPerLine { get; set; } = 1024;
 
     public string LogLevel { get; set; } = "info";
+
+    /// <summary>Encoded msgpack result bytes kept in memory before spilling to a temporary file (<c>query.msgpack_spool_memory</c>).</summary>
+    public long MsgPackSpoolMemoryBytes { get; set; } = 64L << 20;
+
+    /// <summary>Largest msgpack result (<c>query.msgpack_max_result_size</c>); larger ones are refused with a 400.</summary>
+    public long MsgPackMaxResultBytes { get; set; } = 4L << 30;
 
     public EngineOptions Engine { get; set; } = new() { DataPath = "./data/arc" };
 
