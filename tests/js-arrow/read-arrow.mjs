@@ -7,8 +7,11 @@ import { tableFromIPC, compressionRegistry, CompressionType, Type } from 'apache
 import * as fzstd from 'fzstd';
 import lz4 from 'lz4js';
 
-compressionRegistry.set(CompressionType.ZSTD, { decode: (data) => fzstd.decompress(data) });
-compressionRegistry.set(CompressionType.LZ4_FRAME, { decode: (data) => Uint8Array.from(lz4.decompress(data)) });
+// Arrow JS builds typed arrays over the decoded buffers in place, so each must start at an aligned offset (fzstd may
+// return a view into a larger buffer).
+const aligned = (bytes) => (bytes.byteOffset % 8 === 0 && bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes));
+compressionRegistry.set(CompressionType.ZSTD, { decode: (data) => aligned(fzstd.decompress(data)) });
+compressionRegistry.set(CompressionType.LZ4_FRAME, { decode: (data) => aligned(lz4.decompress(data)) });
 
 const read = process.argv[2] && process.argv[2] !== '-' ? readFileSync(process.argv[2]) : readFileSync(0);
 // A fresh buffer at offset 0: Arrow JS views uncompressed buffers of a compressed stream in place, and typed arrays

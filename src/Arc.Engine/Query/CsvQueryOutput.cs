@@ -14,7 +14,7 @@ namespace Arc.Engine.Query;
 /// The CSV query response (RFC 4180): a header row of column names, then one record per row, CRLF line ends, fields quoted
 /// when they contain a comma, quote, CR or LF (quotes doubled). Streamed chunk by chunk like the JSON output. Values are
 /// spelled as in the JSON output: RFC 3339 timestamps keeping nanoseconds, exact decimals, base64 blobs, nested values as
-/// JSON text; NULL is an empty field, and non-finite floats are <c>NaN</c>, <c>Infinity</c>, <c>-Infinity</c>.
+/// JSON text; NULL is an empty field (an empty string is <c>""</c>), and non-finite floats are <c>NaN</c>, <c>Infinity</c>, <c>-Infinity</c>.
 /// </summary>
 public static class CsvQueryOutput
 {
@@ -238,10 +238,13 @@ internal sealed unsafe class CsvResultWriter(IBufferWriter<byte> output, ValueFo
         Advance(written);
     }
 
-    /// <summary>Writes text as one field, quoted (with quotes doubled) only when RFC 4180 requires it.</summary>
+    /// <summary>
+    /// Writes text as one field, quoted (with quotes doubled) when RFC 4180 requires it; an empty string is <c>""</c> so it
+    /// differs from NULL (an empty field).
+    /// </summary>
     private void WriteField(ReadOnlySpan<byte> value)
     {
-        if (value.IndexOfAny(NeedsQuotes) < 0)
+        if (!value.IsEmpty && value.IndexOfAny(NeedsQuotes) < 0)
         {
             var plain = output.GetSpan(value.Length);
             value.CopyTo(plain);

@@ -46,9 +46,19 @@ internal sealed class ResponseBody
         return new ResponseBody(PipeWriter.Create(compressor, new StreamPipeWriterOptions(leaveOpen: true)), compressor, compressor);
     }
 
-    /// <summary>Flushes the writer (and the compressor's pending block) to the client.</summary>
-    public async ValueTask FlushAsync(CancellationToken cancellationToken) =>
-        await Writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+    /// <summary>
+    /// Flushes the writer (and the compressor's pending block) to the client. Throws <see cref="OperationCanceledException"/>
+    /// once the client is gone (Kestrel completes the flush instead of failing it), so the query stops instead of
+    /// producing its whole result for nobody.
+    /// </summary>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        var result = await Writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (result.IsCompleted || result.IsCanceled || cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("the client closed the response", cancellationToken);
+        }
+    }
 
     /// <summary>Ends the body: flushes everything and writes the compressor's trailer.</summary>
     public async ValueTask CompleteAsync(CancellationToken cancellationToken)
