@@ -4,15 +4,8 @@ using MessagePack;
 
 namespace Arc.Engine.Tests;
 
-/// <summary>
-/// Runs alone, after the parallel tests: the encoders rent large arrays from the shared ArrayPool, which would steal the
-/// buffers the allocation tests count on the pool to hold.
-/// </summary>
-[CollectionDefinition(nameof(MsgPackBufferTests), DisableParallelization = true)]
-public sealed class MsgPackBufferCollection;
-
 /// <summary>The msgpack output's encoders, byte for byte against MessagePack-CSharp's writer (the oracle).</summary>
-[Collection(nameof(MsgPackBufferTests))]
+[Collection(AllocationSensitiveCollection.Name)]
 public sealed class MsgPackBufferTests
 {
     private static byte[] Ours(Action<MsgPackBuffer> write)
