@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
+echo "== npm packages for the tests (npm ci in each tests/js* folder with a lockfile)"
+for folder in tests/js*/; do
+  if [ -f "$folder/package-lock.json" ]; then
+    (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
+
 echo "== build"
 dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary
 
@@ -18,5 +25,6 @@ scripts/publish-aot.sh artifacts/publish
 
 echo "== AOT smoke test"
 scripts/smoke-aot.sh artifacts/publish/arc-native
+scripts/smoke-aot-query-outputs.sh artifacts/publish/arc-native
 
 echo "== all tests passed"

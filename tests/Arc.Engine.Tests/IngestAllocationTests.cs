@@ -5,6 +5,7 @@ using Arc.Protocol.LineProtocol;
 
 namespace Arc.Engine.Tests;
 
+[Collection(AllocationSensitiveCollection.Name)]
 public sealed class IngestAllocationTests : IAsyncLifetime
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-alloc-" + Guid.NewGuid().ToString("N"));

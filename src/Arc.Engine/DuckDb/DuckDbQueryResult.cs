@@ -3,7 +3,7 @@ using DuckDB.NET.Native;
 namespace Arc.Engine.DuckDb;
 
 /// <summary>A streaming query result: chunks are produced by DuckDB as they are fetched.</summary>
-public sealed class DuckDbQueryResult : IDisposable
+public sealed partial class DuckDbQueryResult : IDisposable
 {
     private DuckDBResult _result;
     private readonly DuckDBType[] _typeIds;

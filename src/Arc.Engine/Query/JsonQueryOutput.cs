@@ -37,6 +37,7 @@ public static class JsonQueryOutput
             writer.WriteEndArray();
             writer.WriteStartArray("data"u8);
             long rows = 0;
+            long flushed = 0;
             while (cursor.Next() is { } chunk)
             {
                 using (chunk)
@@ -44,10 +45,13 @@ public static class JsonQueryOutput
                     rows += JsonResultWriter.WriteRows(writer, chunk, formats);
                 }
 
-                if (writer.BytesPending >= FlushThreshold)
+                // BytesPending alone is not enough: the writer commits to the output whenever the output's buffer (4 KiB
+                // segments for Kestrel's body) fills, resetting BytesPending, so count what was written since the last flush.
+                if (writer.BytesCommitted + writer.BytesPending - flushed >= FlushThreshold)
                 {
                     writer.Flush();
                     await flush().ConfigureAwait(false);
+                    flushed = writer.BytesCommitted;
                 }
             }
 

@@ -48,6 +48,10 @@ internal static unsafe class JsonResultWriter
         return size;
     }
 
+    /// <summary>Writes one value of <paramref name="vector"/> as JSON (the CSV and msgpack writers use it for nested values).</summary>
+    public static void WriteValue(Utf8JsonWriter writer, ValueFormat format, IntPtr vector, long row) =>
+        WriteValue(writer, format, new VectorView(vector), row);
+
     private static void WriteValue(Utf8JsonWriter writer, ValueFormat format, in VectorView view, long row)
     {
         if (!view.IsValid(row))

@@ -18,7 +18,7 @@ public sealed class QueryForbiddenException(string message) : QueryRejectedExcep
 /// work without touching the SQL text. Only read-only statements (SELECT, EXPLAIN, and the SHOW/DESCRIBE forms DuckDB
 /// plans as SELECT) are executed; the statement type comes from DuckDB's own parser.
 /// </summary>
-public sealed class QueryEngine
+public sealed partial class QueryEngine
 {
     private readonly DuckDbConnectionPool _pool;
     private readonly Catalog _catalog;

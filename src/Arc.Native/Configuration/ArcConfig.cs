@@ -89,6 +89,8 @@ public sealed class ArcConfig
         ["database.max_connections"] = static (c, k, v) => c.Engine = c.Engine with { QueryConnections = ConfigValues.Int(k, v, 1, 1024) },
         ["database.temp_directory"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbTempDirectory = v.Trim() },
         ["query.timeout"] = static (c, k, v) => c.Engine = c.Engine with { QueryTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)) },
+        ["query.msgpack_spool_memory"] = static (c, k, v) => c.MsgPackSpoolMemoryBytes = ConfigValues.Size(k, v, 1024),
+        ["query.msgpack_max_result_size"] = static (c, k, v) => c.MsgPackMaxResultBytes = ConfigValues.Size(k, v, 1024),
         ["log.level"] = static (c, k, v) => c.LogLevel = ConfigValues.OneOf(k, v, "trace", "debug", "info", "warn", "warning", "error"),
     };
 
@@ -149,6 +151,12 @@ public sealed class ArcConfig
     /// An admin token to install at startup instead of generating one (<c>ARC_AUTH_BOOTSTRAP_TOKEN</c>, for automation).
     /// </summary>
     public string? BootstrapToken { get; set; }
+
+    /// <summary>Encoded msgpack result bytes kept in memory before spilling to a temporary file (<c>query.msgpack_spool_memory</c>).</summary>
+    public long MsgPackSpoolMemoryBytes { get; set; } = 64L << 20;
+
+    /// <summary>Largest msgpack result (<c>query.msgpack_max_result_size</c>); larger ones are refused with a 400.</summary>
+    public long MsgPackMaxResultBytes { get; set; } = 4L << 30;
 
     public EngineOptions Engine { get; set; } = new() { DataPath = "./data/arc" };
 

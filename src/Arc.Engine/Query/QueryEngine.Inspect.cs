@@ -1,0 +1,427 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Arc.Engine.DuckDb;
+using Arc.Engine.Storage;
+using DuckDB.NET.Native;
+
+namespace Arc.Engine.Query;
+
+/// <summary>A measurement the server does not have (the measurement endpoint answers 404).</summary>
+public sealed class MeasurementNotFoundException(string message) : Exception(message);
+
+/// <summary>What a query would read, from DuckDB's plan (nothing is executed).</summary>
+/// <param name="EstimatedRows">The optimizer's row estimate for the result (EXPLAIN's root cardinality).</param>
+/// <param name="Measurements">The measurements the query references, with their Parquet files.</param>
+public sealed record QueryEstimate(long EstimatedRows, IReadOnlyList<MeasurementFiles> Measurements)
+{
+    public long Files => Measurements.Sum(m => (long)m.Files);
+
+    public long Bytes => Measurements.Sum(m => m.Bytes);
+}
+
+/// <summary>A measurement and its Parquet files.</summary>
+public sealed record MeasurementFiles(string Database, string Measurement, int Files, long Bytes, string StoragePath);
+
+/// <summary>The parts of <c>GET /api/v1/query/{measurement}</c>, each validated before any SQL is built.</summary>
+public sealed record MeasurementQuery(string Database, string Measurement, long Limit, long Offset, string OrderBy, string? Where);
+
+public sealed partial class QueryEngine
+{
+    /// <summary>The longest <c>where</c> expression accepted by <see cref="MeasurementSqlAsync"/>.</summary>
+    public const int MaxWhereLength = 4096;
+
+    private const string WherePlaceholderTable = "__arc_measurement";
+
+    /// <summary>Every measurement that has files, optionally of one database, ordered by database then name.</summary>
+    public IReadOnlyList<MeasurementFiles> ListMeasurements(string? database)
+    {
+        var databases = database is null ? _catalog.Databases : _catalog.Databases.Where(d => d.Equals(database, StringComparison.OrdinalIgnoreCase));
+        return databases.SelectMany(d => _catalog.Measurements(d).Select(m => Files(d, m.Name))).ToList();
+    }
+
+    private MeasurementFiles Files(string database, string measurement)
+    {
+        var files = _store.Files(database, measurement).ToList();
+        return new MeasurementFiles(database, measurement, files.Count, files.Sum(f => f.Length), _store.MeasurementDirectory(database, measurement));
+    }
+
+    /// <summary>
+    /// Estimates a query without running it: the row estimate is the root cardinality of DuckDB's optimized plan
+    /// (<c>EXPLAIN (FORMAT json)</c>), the files and bytes are those of the measurements the query references (found in
+    /// DuckDB's own parse tree, <c>json_serialize_sql</c>). The query must be a SELECT; errors are those of the real query.
+    /// </summary>
+    public async ValueTask<QueryEstimate> EstimateAsync(string sql, string? database, CancellationToken cancellationToken,
+        IReadOnlySet<string>? allowedDatabases = null)
+    {
+        var generated = false;
+        if (ShowCommand.TryParse(sql, out var show))
+        {
+            sql = ShowSql(show, database, allowedDatabases);
+            generated = true;
+        }
+
+        var connection = await _pool.RentAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            UseDatabase(connection, database);
+            if (allowedDatabases is not null && !generated)
+            {
+                QueryScope.Check(connection, sql, database, allowedDatabases);
+            }
+
+            using (var statement = Prepare(connection, sql))
+            {
+                if (DuckDbExtra.PreparedStatementType(statement.DangerousGetHandle()) != DuckDbExtra.StatementTypeSelect)
+                {
+                    throw new QueryRejectedException("only SELECT queries can be estimated");
+                }
+            }
+
+            // The text was just parsed as exactly one SELECT, so prefixing EXPLAIN yields exactly one EXPLAIN (checked again).
+            long rows;
+            using (var explain = Prepare(connection, "EXPLAIN (FORMAT json) " + sql))
+            using (var result = DuckDbQueryResult.ExecuteStreaming(explain))
+            {
+                var plan = new StringBuilder();
+                foreach (var row in Strings(result, 1))
+                {
+                    plan.Append(row);
+                }
+
+                using var document = JsonDocument.Parse(plan.ToString());
+                rows = document.RootElement.ValueKind == JsonValueKind.Array && document.RootElement.GetArrayLength() > 0
+                    ? EstimatedRows(document.RootElement[0])
+                    : 0;
+            }
+
+            var searchDatabase = connection.SearchPath == "main" ? null : database;
+            var measurements = new List<MeasurementFiles>();
+            foreach (var (schema, table) in ReferencedTables(connection, sql))
+            {
+                var db = schema.Length > 0 ? schema : searchDatabase;
+                var entry = db is null ? null : _catalog.Measurements(db).FirstOrDefault(m => m.Name.Equals(table, StringComparison.OrdinalIgnoreCase));
+                if (entry is not null && !measurements.Any(m => m.Database == entry.Database && m.Measurement == entry.Name))
+                {
+                    measurements.Add(Files(entry.Database, entry.Name));
+                }
+            }
+
+            return new QueryEstimate(rows, measurements);
+        }
+        finally
+        {
+            _pool.Return(connection);
+        }
+    }
+
+    /// <summary>
+    /// The row estimate of a plan node: its own "Estimated Cardinality" when positive (DuckDB prints 0 for some nodes it
+    /// did not estimate, e.g. a projection above an ORDER BY), 1 for an aggregate without groups, the "Top" of a TOP_N,
+    /// otherwise the largest estimate among its children.
+    /// </summary>
+    private static long EstimatedRows(JsonElement node)
+    {
+        var info = node.TryGetProperty("extra_info", out var extra) && extra.ValueKind == JsonValueKind.Object ? extra : default;
+        if (Number(info, "Estimated Cardinality") is > 0 and var own)
+        {
+            return own;
+        }
+
+        var name = node.TryGetProperty("name", out var n) ? n.GetString() : null;
+        if (name == "UNGROUPED_AGGREGATE")
+        {
+            return 1;
+        }
+
+        long rows = 0;
+        if (node.TryGetProperty("children", out var children) && children.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var child in children.EnumerateArray())
+            {
+                rows = Math.Max(rows, EstimatedRows(child));
+            }
+        }
+
+        return name == "TOP_N" && Number(info, "Top") is { } top ? Math.Min(rows, top) : rows;
+
+        static long? Number(JsonElement info, string property) =>
+            info.ValueKind == JsonValueKind.Object && info.TryGetProperty(property, out var value)
+            && long.TryParse(value.ValueKind == JsonValueKind.String ? value.GetString() : value.GetRawText(), NumberStyles.None, CultureInfo.InvariantCulture, out var number)
+                ? number
+                : null;
+    }
+
+    /// <summary>The (schema, table) names of every base-table reference in the query, less references to its own CTEs.</summary>
+    private static List<(string Schema, string Table)> ReferencedTables(DuckDbConnection connection, string sql)
+    {
+        var json = ScalarString(connection, "SELECT json_serialize_sql($1::VARCHAR)", sql);
+        var tables = new List<(string, string)>();
+        if (json is null)
+        {
+            return tables;
+        }
+
+        var ctes = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        using var document = JsonDocument.Parse(json);
+        if (document.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.True)
+        {
+            return tables;
+        }
+
+        Walk(document.RootElement, tables, ctes);
+        tables.RemoveAll(t => t.Item1.Length == 0 && ctes.Contains(t.Item2));
+        return tables;
+
+        static void Walk(JsonElement element, List<(string, string)> tables, HashSet<string> ctes)
+        {
+            if (element.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var item in element.EnumerateArray())
+                {
+                    Walk(item, tables, ctes);
+                }
+
+                return;
+            }
+
+            if (element.ValueKind != JsonValueKind.Object)
+            {
+                return;
+            }
+
+            if (element.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "BASE_TABLE"
+                && element.TryGetProperty("table_name", out var table))
+            {
+                var schema = element.TryGetProperty("schema_name", out var s) ? s.GetString() ?? "" : "";
+                tables.Add((schema, table.GetString() ?? ""));
+            }
+
+            if (element.TryGetProperty("cte_map", out var cteMap) && cteMap.TryGetProperty("map", out var map) && map.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var cte in map.EnumerateArray())
+                {
+                    if (cte.TryGetProperty("key", out var key) && key.GetString() is { } cteName)
+                    {
+                        ctes.Add(cteName);
+                    }
+                }
+            }
+
+            foreach (var property in element.EnumerateObject())
+            {
+                Walk(property.Value, tables, ctes);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Builds the SQL of <c>GET /api/v1/query/{measurement}</c> from validated parts: names checked against Arc's rules and
+    /// the catalog and quoted, limit and offset integers, <c>order_by</c> columns that exist (DESCRIBE) with ASC/DESC, and
+    /// <c>where</c> parsed by DuckDB as the filter of <c>SELECT * FROM t WHERE ...</c>. The parse tree must be exactly that
+    /// statement (one SELECT, no ORDER BY/LIMIT/GROUP BY/UNION/CTE added by the text) and the expression must contain no
+    /// subquery or parameter; the SQL then uses DuckDB's rendering of that tree (<c>json_deserialize_sql</c>), never the
+    /// client's text, so comments, semicolons and unbalanced quotes cannot reach the executed query.
+    /// </summary>
+    public async ValueTask<string> MeasurementSqlAsync(MeasurementQuery query, CancellationToken cancellationToken)
+    {
+        if (Names.ValidateDatabase(query.Database) is { } badDatabase)
+        {
+            throw new QueryRejectedException(badDatabase);
+        }
+
+        if (!Names.IsValidMeasurement(query.Measurement))
+        {
+            throw new QueryRejectedException($"invalid measurement name '{query.Measurement}': it must start with a letter and contain only letters, digits, '_' and '-'");
+        }
+
+        var entry = _catalog.Measurements(query.Database).FirstOrDefault(m => m.Name.Equals(query.Measurement, StringComparison.OrdinalIgnoreCase))
+                    ?? throw new MeasurementNotFoundException($"measurement '{query.Measurement}' not found in database '{query.Database}'");
+        var table = $"{Names.QuoteIdentifier(entry.Database)}.{Names.QuoteIdentifier(entry.Name)}";
+
+        var connection = await _pool.RentAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var columns = connection.QueryStrings($"SELECT column_name FROM (DESCRIBE {table})").Select(r => r[0]!).ToList();
+            var orderBy = OrderByClause(query.OrderBy, columns);
+            var source = table;
+            if (!string.IsNullOrWhiteSpace(query.Where))
+            {
+                source = $"({FilterSql(connection, query.Where, entry.Database, entry.Name)}) AS q";
+            }
+
+            return string.Create(CultureInfo.InvariantCulture, $"SELECT * FROM {source} ORDER BY {orderBy} LIMIT {query.Limit} OFFSET {query.Offset}");
+        }
+        finally
+        {
+            _pool.Return(connection);
+        }
+    }
+
+    /// <summary><c>column [ASC|DESC]</c>, comma-separated; each column must exist (matched ignoring case, then quoted).</summary>
+    private static string OrderByClause(string orderBy, List<string> columns)
+    {
+        var parts = new List<string>();
+        foreach (var item in orderBy.Split(',', StringSplitOptions.TrimEntries))
+        {
+            var tokens = item.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            if (tokens.Length is 0 or > 2)
+            {
+                throw new QueryRejectedException($"invalid order_by '{orderBy}': use column [ASC|DESC], comma-separated");
+            }
+
+            var name = tokens[0].Length > 1 && tokens[0][0] == '"' && tokens[0][^1] == '"' ? tokens[0][1..^1] : tokens[0];
+            var column = columns.FirstOrDefault(c => c.Equals(name, StringComparison.OrdinalIgnoreCase))
+                         ?? throw new QueryRejectedException($"invalid order_by: no column '{name}' (columns: {string.Join(", ", columns)})");
+            var direction = tokens.Length == 1 ? "ASC" : tokens[1].ToUpperInvariant();
+            if (direction is not ("ASC" or "DESC"))
+            {
+                throw new QueryRejectedException($"invalid order_by direction '{tokens[1]}': use ASC or DESC");
+            }
+
+            parts.Add($"{Names.QuoteIdentifier(column)} {direction}");
+        }
+
+        return string.Join(", ", parts);
+    }
+
+    /// <summary>Validates <paramref name="where"/> as described on <see cref="MeasurementSqlAsync"/>; returns DuckDB's SQL of the filtered scan.</summary>
+    private static string FilterSql(DuckDbConnection connection, string where, string database, string measurement)
+    {
+        if (where.Length > MaxWhereLength)
+        {
+            throw new QueryRejectedException($"invalid where: longer than {MaxWhereLength} characters");
+        }
+
+        var json = ScalarString(connection, "SELECT json_serialize_sql($1::VARCHAR)", $"SELECT * FROM {WherePlaceholderTable} WHERE {where}")
+                   ?? throw new QueryRejectedException("invalid where: DuckDB could not parse it");
+        var root = JsonNode.Parse(json) as JsonObject ?? throw new QueryRejectedException("invalid where: DuckDB could not parse it");
+        if (root["error"]?.GetValueKind() == JsonValueKind.True)
+        {
+            throw new QueryRejectedException($"invalid where: {root["error_message"]?.GetValue<string>() ?? "syntax error"}");
+        }
+
+        if (root["statements"] is not JsonArray { Count: 1 } statements || statements[0]?["node"] is not JsonObject node)
+        {
+            throw new QueryRejectedException("invalid where: it must be a single expression");
+        }
+
+        if (!IsPlainFilteredScan(node))
+        {
+            throw new QueryRejectedException("invalid where: it must be a single boolean expression over the measurement's columns " +
+                                             "(no ORDER BY, LIMIT, GROUP BY, UNION, or anything after the expression)");
+        }
+
+        if (FindForbidden(node["where_clause"]) is { } forbidden)
+        {
+            throw new QueryRejectedException($"invalid where: {forbidden} is not allowed");
+        }
+
+        var from = (JsonObject)node["from_table"]!;
+        from["schema_name"] = database;
+        from["table_name"] = measurement;
+        return ScalarString(connection, "SELECT json_deserialize_sql($1::JSON)", root.ToJsonString())
+               ?? throw new QueryRejectedException("invalid where: DuckDB could not render it");
+    }
+
+    private static bool IsPlainFilteredScan(JsonObject node) =>
+        Text(node["type"]) == "SELECT_NODE"
+        && node["modifiers"] is JsonArray { Count: 0 }
+        && (node["cte_map"]?["map"] is null or JsonArray { Count: 0 })
+        && node["select_list"] is JsonArray { Count: 1 } select && Text(select[0]?["class"]) == "STAR" && select[0]?["expr"] is null
+        && node["from_table"] is JsonObject from && Text(from["type"]) == "BASE_TABLE"
+        && Text(from["table_name"]) == WherePlaceholderTable && Text(from["schema_name"]) is "" or null
+        && Text(from["catalog_name"]) is "" or null && Text(from["alias"]) is "" or null && from["sample"] is null
+        && node["where_clause"] is JsonObject
+        && node["group_expressions"] is null or JsonArray { Count: 0 }
+        && node["group_sets"] is null or JsonArray { Count: 0 }
+        && node["having"] is null && node["sample"] is null && node["qualify"] is null
+        && Text(node["aggregate_handling"]) is "STANDARD_HANDLING" or null;
+
+    private static string? Text(JsonNode? node) => node?.GetValueKind() == JsonValueKind.String ? node.GetValue<string>() : null;
+
+    /// <summary>The first construct an expression may not contain: a subquery, a parameter, a window or a star.</summary>
+    private static string? FindForbidden(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject obj:
+                switch (Text(obj["class"]))
+                {
+                    case "SUBQUERY":
+                        return "a subquery";
+                    case "PARAMETER":
+                        return "a parameter";
+                    case "WINDOW":
+                        return "a window function";
+                    case "STAR":
+                        return "*";
+                }
+
+                foreach (var (_, value) in obj)
+                {
+                    if (FindForbidden(value) is { } found)
+                    {
+                        return found;
+                    }
+                }
+
+                return null;
+            case JsonArray array:
+                foreach (var item in array)
+                {
+                    if (FindForbidden(item) is { } found)
+                    {
+                        return found;
+                    }
+                }
+
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>Runs a one-parameter statement and returns the first column of its first row as text.</summary>
+    private static string? ScalarString(DuckDbConnection connection, string sql, string parameter)
+    {
+        if (NativeMethods.PreparedStatements.DuckDBPrepare(connection.Handle, sql, out var statement) != DuckDBState.Success)
+        {
+            var error = NativeMethods.PreparedStatements.DuckDBPrepareError(statement);
+            statement.Dispose();
+            throw new DuckDbException(error ?? "could not prepare the statement");
+        }
+
+        using (statement)
+        {
+            if (NativeMethods.PreparedStatements.DuckDBBindVarchar(statement, 1, parameter) != DuckDBState.Success)
+            {
+                throw new DuckDbException("could not bind the statement's parameter");
+            }
+
+            using var result = DuckDbQueryResult.ExecuteStreaming(statement);
+            return Strings(result, 0).FirstOrDefault();
+        }
+    }
+
+    /// <summary>The values of one VARCHAR column of a result.</summary>
+    private static List<string?> Strings(DuckDbQueryResult result, int column)
+    {
+        var values = new List<string?>();
+        while (result.FetchChunk() is { } chunk)
+        {
+            using (chunk)
+            {
+                var size = (int)NativeMethods.DataChunks.DuckDBDataChunkGetSize(chunk);
+                var vector = NativeMethods.DataChunks.DuckDBDataChunkGetVector(chunk, column);
+                for (var row = 0; row < size; row++)
+                {
+                    values.Add(VectorText.Format(vector, DuckDBType.Varchar, row));
+                }
+            }
+        }
+
+        return values;
+    }
+}
