@@ -130,6 +130,17 @@ public static class MsgPackDecoder
                 }
 
                 slot = reader.Position;
+                if (slot == keys.Batch)
+                {
+                    // A batch is read where it stands (not skipped, then read): it is most of the body.
+                    if (reader.PeekType() != MsgPackType.Array)
+                    {
+                        MsgPackThrow.Malformed(keys.Batch, $"'batch' must be an array of records, got {DescribeCode(reader.PeekCode())}");
+                    }
+
+                    ReadBatchItems<THandler, TPass>(ref reader, ref handler, ref state, depth + 1);
+                    continue;
+                }
             }
 
             reader.Skip(state.MaxDepth - depth);
@@ -142,14 +153,6 @@ public static class MsgPackDecoder
             {
                 MsgPackThrow.Malformed(mapOffset, "a map with 'batch' cannot also be a record ('m', 'columns')");
             }
-
-            reader.Position = keys.Batch;
-            if (reader.PeekType() != MsgPackType.Array)
-            {
-                MsgPackThrow.Malformed(keys.Batch, $"'batch' must be an array of records, got {DescribeCode(reader.PeekCode())}");
-            }
-
-            ReadBatchItems<THandler, TPass>(ref reader, ref handler, ref state, depth + 1);
         }
         else if (keys.Columns >= 0)
         {
@@ -881,10 +884,11 @@ public static class MsgPackDecoder
     private struct State(in MsgPackDecoderOptions options)
     {
         public readonly long DefaultTimestamp = options.DefaultTimestamp;
-        public readonly int MaxRows = options.MaxRows;
-        public readonly int MaxTags = options.MaxTagsPerRecord;
-        public readonly int MaxFields = options.MaxFieldsPerRecord;
-        public readonly int MaxDepth = Math.Clamp(options.MaxDepth, 4, 64);
+        // default(MsgPackDecoderOptions) has zeros: they mean the defaults, not "nothing allowed".
+        public readonly int MaxRows = options.MaxRows > 0 ? options.MaxRows : new MsgPackDecoderOptions().MaxRows;
+        public readonly int MaxTags = options.MaxTagsPerRecord > 0 ? options.MaxTagsPerRecord : new MsgPackDecoderOptions().MaxTagsPerRecord;
+        public readonly int MaxFields = options.MaxFieldsPerRecord > 0 ? options.MaxFieldsPerRecord : new MsgPackDecoderOptions().MaxFieldsPerRecord;
+        public readonly int MaxDepth = options.MaxDepth > 0 ? Math.Clamp(options.MaxDepth, 4, 64) : new MsgPackDecoderOptions().MaxDepth;
         public int Records;
         public long Rows;
 

@@ -312,8 +312,14 @@ public ref struct MsgPackReader
         {
             var start = _position;
             var code = PeekCode();
+            var size = FixedSizes[code];
             long children = 0;
-            if ((code & 0xf0) == 0x90 || code is Codes.Array16 or Codes.Array32)
+            if (size > 0)
+            {
+                Need(size);
+                _position += size;
+            }
+            else if ((code & 0xf0) == 0x90 || code is Codes.Array16 or Codes.Array32)
             {
                 children = ReadArrayHeader();
             }
@@ -594,33 +600,32 @@ public ref struct MsgPackReader
     }
 
     /// <summary>Total size of a fixed-size scalar from its first byte, or 0 for variable-size and container values.</summary>
-    private static int ScalarSize(byte code)
-    {
-        if (code <= 0x7f || code >= 0xe0)
-        {
-            return 1;
-        }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int ScalarSize(byte code) => FixedSizes[code];
 
-        if ((code & 0xe0) == 0xa0)
-        {
-            return 1 + (code & 0x1f);
-        }
-
-        return code switch
-        {
-            Codes.Nil or Codes.False or Codes.True => 1,
-            Codes.UInt8 or Codes.Int8 => 2,
-            Codes.UInt16 or Codes.Int16 => 3,
-            Codes.UInt32 or Codes.Int32 or Codes.Float32 => 5,
-            Codes.UInt64 or Codes.Int64 or Codes.Float64 => 9,
-            Codes.FixExt1 => 3,
-            Codes.FixExt2 => 4,
-            Codes.FixExt4 => 6,
-            Codes.FixExt8 => 10,
-            Codes.FixExt16 => 18,
-            _ => 0,
-        };
-    }
+    /// <summary>
+    /// Sizes of the fixed-size formats by first byte: fixints 1, fixstr 1 + length, nil/bool 1, (u)int8..64 2..9,
+    /// float32 5, float64 9, fixext1..16 3..18; 0 for str8/16/32, bin, ext8/16/32, arrays, maps and 0xc1.
+    /// </summary>
+    private static ReadOnlySpan<byte> FixedSizes =>
+    [
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+        17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+        1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 5, 9, 2, 3, 5, 9,
+        2, 3, 5, 9, 3, 4, 6, 10, 18, 0, 0, 0, 0, 0, 0, 0,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ];
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private readonly void Need(int bytes)

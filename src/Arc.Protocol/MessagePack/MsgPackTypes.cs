@@ -194,7 +194,7 @@ public readonly record struct MsgPackError(long Offset, MsgPackErrorKind Kind, s
     public override string ToString() => $"offset {Offset}: {Message}";
 }
 
-/// <summary>Limits and defaults of one MessagePack write request.</summary>
+/// <summary>Limits and defaults of one MessagePack write request (a limit of 0, as in <c>default</c>, means its default).</summary>
 [StructLayout(LayoutKind.Auto)]
 public readonly record struct MsgPackDecoderOptions
 {
