@@ -40,6 +40,7 @@ internal static class MsgPackEndpoints
         byte[]? raw = null;
         byte[]? inflated = null;
         long received = 0;
+        var stored = false;
         try
         {
             var database = context.Request.Headers[WriteEndpoints.DatabaseHeader].ToString();
@@ -119,6 +120,7 @@ internal static class MsgPackEndpoints
 
                 await engine.CommitAsync(batch).ConfigureAwait(false);
                 stats.Records(summary.Rows, 0);
+                stored = true;
                 context.Response.StatusCode = StatusCodes.Status204NoContent;
             }
             finally
@@ -160,7 +162,7 @@ internal static class MsgPackEndpoints
                 ArrayPool<byte>.Shared.Return(inflated);
             }
 
-            stats.Request(received, context.Response.StatusCode >= 400);
+            stats.Request(received, failed: !stored);
         }
     }
 

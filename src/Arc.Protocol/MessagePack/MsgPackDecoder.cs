@@ -864,6 +864,9 @@ public static class MsgPackDecoder
                 MsgPackThrow.Malformed(offset, $"tag '{LineProtocolError.Sanitize(tag)}' is not a column of the record");
             }
         }
+
+        // Every tag is a column, so one of them is a key that 'columns' holds twice.
+        MsgPackThrow.Malformed(columnsOffset, "'columns' names a tag column twice");
     }
 
     private static void CheckDepth(int offset, int depth, ref State state)

@@ -151,6 +151,9 @@ public sealed class MsgPackDecoderTests
         AssertRejected(Serialize(Map(("m", "t"), ("tags", Array("a", "a")), ("columns", Map(("a", Array("x")), ("v", Array(1L)))))), "listed twice");
         AssertRejected(Serialize(Map(("m", "t"), ("tags", Array("a")), ("tag_keys", Array("a")), ("columns", Map(("a", Array("x")))))), "not both");
         AssertRejected(Serialize(Map(("m", "t"), ("tags", Array("a")), ("columns", Map(("a", Array("x")))))), "no field values");
+        var twice = Concat([0x83], Serialize("m"), Serialize("t"), Serialize("tags"), Serialize(Array("h")), Serialize("columns"),
+            [0x83], Serialize("h"), [0x91, 0xc0], Serialize("h"), Serialize(Array("x")), Serialize("v"), Serialize(Array(1L)));
+        AssertRejected(twice, "names a tag column twice");
     }
 
     [Fact]
