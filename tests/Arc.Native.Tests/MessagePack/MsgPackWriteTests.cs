@@ -177,6 +177,22 @@ public sealed class MsgPackWriteTests
     }
 
     [Fact]
+    public async Task BodiesOverMaxPayloadSizeAndEmptyBodiesAreRefused()
+    {
+        await using var server = await TestServer.StartAsync(c => c.MaxPayloadBytes = 4096);
+        var values = Enumerable.Range(0, 1000).Select(i => (object?)(double)i).ToArray();
+        using (var large = await Post(server, Serialize(Map(("m", "p"), ("columns", Map(("v", values))))), database: "p"))
+        {
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, large.StatusCode);
+            Assert.Contains("server.max_payload_size", await large.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using var empty = await Post(server, [], database: "p");
+        Assert.Equal(HttpStatusCode.BadRequest, empty.StatusCode);
+        Assert.Contains("the body is empty", await empty.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AMalformedBodyIsRejectedWithItsOffsetAndNothingIsStoredOrClaimed()
     {
         await using var server = await TestServer.StartAsync();
