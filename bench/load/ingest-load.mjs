@@ -69,7 +69,7 @@ function lineProtocol() {
 
 async function run(server, name, path, body, headers) {
   const post = async () => {
-    const response = await fetch(`${server.url}${path}`, { method: 'POST', headers, body });
+    const response = await fetch(`${server.url}${path}`, { method: 'POST', headers: { ...headers, authorization: `Bearer ${server.token}` }, body });
     if (response.status !== 204) throw new Error(`${name}: ${response.status} ${await response.text()}`);
     await response.arrayBuffer();
   };
@@ -114,7 +114,7 @@ try {
   console.log(`msgpack columnar / line protocol: ${(byName['msgpack columnar'] / byName['line protocol']).toFixed(2)}x; ` +
     `gzip: ${(byName['msgpack columnar, gzip'] / byName['line protocol, gzip']).toFixed(2)}x ` +
     `(${records} records per request, ${clients} clients, ${seconds} s each)`);
-  const stats = await (await fetch(`${server.url}/api/v1/write/stats`)).json();
+  const stats = await (await fetch(`${server.url}/api/v1/write/stats`, { headers: { authorization: `Bearer ${server.token}` } })).json();
   console.log(JSON.stringify(stats));
 } finally {
   await server.stop();

@@ -20,7 +20,8 @@ after(async () => {
 async function write(body, database, headers = {}) {
   const response = await fetch(`${server.url}/api/v1/write/msgpack`, {
     method: 'POST',
-    headers: { 'content-type': 'application/msgpack', 'x-arc-database': database, ...headers },
+    // x-api-key, as Telegraf's outputs.arc sends its token.
+    headers: { 'content-type': 'application/msgpack', 'x-arc-database': database, 'x-api-key': server.token, ...headers },
     body,
   });
   return { status: response.status, text: await response.text() };
@@ -32,7 +33,7 @@ async function rows(sql, database, expected) {
   for (let i = 0; i < 100; i++) {
     const response = await fetch(`${server.url}/api/v1/query`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-arc-database': database },
+      headers: { 'content-type': 'application/json', 'x-arc-database': database, authorization: `Bearer ${server.token}` },
       body: JSON.stringify({ sql }),
     });
     last = await response.json();
@@ -111,7 +112,9 @@ test('malformed bodies get 400 with the offset and store nothing', async () => {
 });
 
 test('stats count the writes', async () => {
-  const stats = await (await fetch(`${server.url}/api/v1/write/stats`)).json();
+  const anonymous = await fetch(`${server.url}/api/v1/write/msgpack`, { method: 'POST', body: encode({ m: 'x', fields: { v: 1 } }) });
+  assert.equal(anonymous.status, 401);
+  const stats = await (await fetch(`${server.url}/api/v1/write/stats`, { headers: { authorization: `Bearer ${server.token}` } })).json();
   // 3 successful writes (3 + 2 + 3 records) and 4 rejected bodies, in the order the tests above ran.
   assert.equal(stats.msgpack.requests, 7);
   assert.equal(stats.msgpack.records_accepted, 8);

@@ -1,5 +1,6 @@
 // Starts a published arc-native binary on a free loopback port over a fresh data directory, and stops it.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,8 @@ export async function startServer(binary, env = {}) {
   const work = mkdtempSync(join(tmpdir(), 'arc-js-'));
   const port = await freePort();
   const log = [];
+  // Authentication is on by default: install an admin token at startup and send it with every request.
+  const token = `arc_${randomBytes(24).toString('hex')}`;
   const child = spawn(resolve(binary), [], {
     cwd: work,
     env: {
@@ -27,6 +30,7 @@ export async function startServer(binary, env = {}) {
       ARC_SERVER_HOST: '127.0.0.1',
       ARC_SERVER_PORT: String(port),
       ARC_STORAGE_LOCAL_PATH: join(work, 'data'),
+      ARC_AUTH_BOOTSTRAP_TOKEN: token,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -38,7 +42,7 @@ export async function startServer(binary, env = {}) {
     if (child.exitCode !== null) break;
     try {
       if ((await fetch(`${url}/ready`)).ok) {
-        return { url, log, stop: () => stop(child, work) };
+        return { url, token, log, stop: () => stop(child, work) };
       }
     } catch {
       // not listening yet

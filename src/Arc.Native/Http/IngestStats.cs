@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Arc.Native.Auth;
 
 namespace Arc.Native.Http;
 
@@ -45,7 +46,7 @@ internal sealed class IngestStats
         });
 
         app.MapGet("/api/v1/write/stats", static (IngestStats stats) =>
-            Results.Json(stats.Snapshot(), IngestJsonContext.Api.IngestStatsResponse));
+            Results.Json(stats.Snapshot(), IngestJsonContext.Api.IngestStatsResponse)).Requires(Permission.Read);
     }
 }
 

@@ -5,6 +5,7 @@ using Arc.Engine;
 using Arc.Engine.Ingest;
 using Arc.Engine.Storage;
 using Arc.Engine.Wal;
+using Arc.Native.Auth;
 using Arc.Native.Configuration;
 using Arc.Protocol.MessagePack;
 using ZstdSharp;
@@ -29,10 +30,10 @@ internal static class MsgPackEndpoints
     public static void Map(WebApplication app)
     {
         app.MapPost(Path, static (HttpContext context, ArcEngine engine, ArcConfig config, IngestStats stats) =>
-            WriteAsync(context, engine, config, stats.MsgPack));
-        app.MapGet(Path + "/spec", static () => Results.Text(MsgPackSpec.Json, "application/json"));
+            WriteAsync(context, engine, config, stats.MsgPack)).Requires(Permission.Write);
+        app.MapGet(Path + "/spec", static () => Results.Text(MsgPackSpec.Json, "application/json")).Requires(Permission.Read);
         app.MapGet(Path + "/stats", static (IngestStats stats) =>
-            Results.Json(stats.Snapshot(), IngestJsonContext.Api.IngestStatsResponse));
+            Results.Json(stats.Snapshot(), IngestJsonContext.Api.IngestStatsResponse)).Requires(Permission.Read);
     }
 
     private static async Task WriteAsync(HttpContext context, ArcEngine engine, ArcConfig config, FormatStats stats)
@@ -52,6 +53,13 @@ internal static class MsgPackEndpoints
             if (Names.ValidateDatabase(database) is { } invalid)
             {
                 await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, invalid).ConfigureAwait(false);
+                return;
+            }
+
+            if (!context.MayUse(database))
+            {
+                await WriteEndpoints.Error(context, StatusCodes.Status403Forbidden, $"this token may not write to database '{database}'")
+                    .ConfigureAwait(false);
                 return;
             }
 

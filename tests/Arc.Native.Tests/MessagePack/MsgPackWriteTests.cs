@@ -258,6 +258,35 @@ public sealed class MsgPackWriteTests
     }
 
     [Fact]
+    public async Task TokensNeedWritePermissionAndTheDatabaseInTheirScope()
+    {
+        await using var server = await TestServer.StartAsync(c => c.AuthCacheTtl = TimeSpan.Zero);
+        using var created = await server.Client.PostAsync("/api/v1/auth/tokens", new StringContent(
+            "{\"name\":\"telegraf\",\"permissions\":[\"write\"],\"databases\":[\"alpha\"]}", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var token = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("token").GetString()!;
+        var body = Serialize(Map(("m", "a"), ("columns", Map(("v", Arr(1L))))));
+
+        async Task<HttpStatusCode> Send(string? apiKey, string database)
+        {
+            using var client = server.NewClient(null);
+            using var request = new HttpRequestMessage(HttpMethod.Post, Path) { Content = new ByteArrayContent(body) };
+            request.Headers.Add("x-arc-database", database);
+            if (apiKey is not null)
+            {
+                request.Headers.Add("x-api-key", apiKey); // as Telegraf's outputs.arc sends it
+            }
+
+            using var response = await client.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await Send(null, "alpha"));
+        Assert.Equal(HttpStatusCode.NoContent, await Send(token, "alpha"));
+        Assert.Equal(HttpStatusCode.Forbidden, await Send(token, "beta"));
+    }
+
+    [Fact]
     public async Task StatsCountBothFormatsAndSpecDescribesTheFormat()
     {
         await using var server = await TestServer.StartAsync();
