@@ -10,6 +10,7 @@ internal static class MsgPackSpec
           "endpoint": "POST /api/v1/write/msgpack",
           "content_type": "application/msgpack",
           "database": "x-arc-database header (default \"default\")",
+          "authentication": "a token with the write permission and the database in its scope: x-api-key (as Telegraf sends it), Authorization: Bearer/Token/Basic, or ?p=",
           "compression": "detected from the body's first bytes, not from headers: 1f 8b gzip, 28 b5 2f fd zstd, anything else raw MessagePack; the decompressed size is capped by ingest.max_decompressed_size (413 above)",
           "responses": {
             "204": "every record was stored",
