@@ -99,6 +99,7 @@ public sealed class ArcServer : IAsyncDisposable
         builder.Services.AddSingleton(sp => ArcEngine.Start(config.Engine, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(state);
+        builder.Services.AddSingleton<IngestStats>();
 
         var app = builder.Build();
         var engine = app.Services.GetRequiredService<ArcEngine>(); // opens storage and DuckDB now, so failures stop startup
@@ -114,6 +115,8 @@ public sealed class ArcServer : IAsyncDisposable
         app.UseRateLimiter();
         HealthEndpoints.Map(app, state);
         WriteEndpoints.Map(app);
+        MsgPackEndpoints.Map(app);
+        IngestStats.Map(app);
         QueryEndpoints.Map(app);
         CompactionEndpoints.Map(app);
         return new ArcServer(app, engine, state);

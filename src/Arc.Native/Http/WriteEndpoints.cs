@@ -145,6 +145,7 @@ internal static class WriteEndpoints
         }
         finally
         {
+            context.RequestServices.GetService<IngestStats>()?.LineProtocol.Records(batch.Accepted, batch.Rejected);
             engine.ReturnBatch(batch);
         }
     }

@@ -1,0 +1,316 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using Arc.Engine;
+using Arc.Engine.Ingest;
+using Arc.Protocol.LineProtocol;
+using Arc.Protocol.MessagePack;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Validators;
+
+namespace Arc.Benchmarks.MessagePack;
+
+/// <summary>
+/// MessagePack decode rate on 5-column records (time, a host tag, three float fields), 10,000 records per body: the
+/// decoder alone (both passes into a consuming handler), into a real <see cref="WriteBatch"/> (the server's path without
+/// HTTP), the row form into a batch, and the same records as line protocol into a batch (the baseline). Times and
+/// allocations are per record (OperationsPerInvoke).
+/// </summary>
+[MemoryDiagnoser]
+[Config(typeof(Config))]
+public class MsgPackDecodeBenchmarks
+{
+    public const int Records = 10_000;
+
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-bench-mp-" + Guid.NewGuid().ToString("N"));
+    private ArcEngine _engine = null!;
+    private byte[] _columnar = [];
+    private byte[] _rows = [];
+    private byte[] _lineProtocol = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _engine = ArcEngine.Start(new EngineOptions { DataPath = _directory, MaxBufferAge = TimeSpan.FromHours(1), MaxBufferRows = 100_000_000 });
+        _columnar = Corpus.Columnar(Records);
+        _rows = Corpus.Rows(Records);
+        _lineProtocol = Corpus.LineProtocol(Records);
+        if (ColumnarDecodeOnly() != Records || ColumnarIntoWriteBatch() != Records || RowsIntoWriteBatch() != Records
+            || LineProtocolIntoWriteBatch() != Records)
+        {
+            throw new InvalidOperationException("The corpus did not decode cleanly.");
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _engine.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Benchmark(OperationsPerInvoke = Records)]
+    public long ColumnarDecodeOnly()
+    {
+        var handler = new ConsumingHandler();
+        return MsgPackDecoder.TryDecode(_columnar, ref handler, new MsgPackDecoderOptions { DefaultTimestamp = 1 }, out var summary, out _)
+               && handler.Checksum != 0
+            ? summary.Rows
+            : -1;
+    }
+
+    [Benchmark(OperationsPerInvoke = Records)]
+    public long ColumnarIntoWriteBatch()
+    {
+        var batch = _engine.RentBatch("bench");
+        try
+        {
+            var handler = new MsgPackBatchHandler(batch);
+            return MsgPackDecoder.TryDecode(_columnar, ref handler, new MsgPackDecoderOptions { DefaultTimestamp = 1 }, out _, out _)
+                ? batch.Accepted
+                : -1;
+        }
+        finally
+        {
+            _engine.ReturnBatch(batch);
+        }
+    }
+
+    [Benchmark(OperationsPerInvoke = Records)]
+    public long RowsIntoWriteBatch()
+    {
+        var batch = _engine.RentBatch("bench");
+        try
+        {
+            var handler = new MsgPackBatchHandler(batch);
+            return MsgPackDecoder.TryDecode(_rows, ref handler, new MsgPackDecoderOptions { DefaultTimestamp = 1 }, out _, out _)
+                ? batch.Accepted
+                : -1;
+        }
+        finally
+        {
+            _engine.ReturnBatch(batch);
+        }
+    }
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = Records)]
+    public long LineProtocolIntoWriteBatch()
+    {
+        var batch = _engine.RentBatch("bench");
+        try
+        {
+            var handler = new LineProtocolBatchHandler(batch);
+            var reader = new LineProtocolReader(new ReadOnlySequence<byte>(_lineProtocol), true,
+                new LineProtocolReaderState(new LineProtocolOptions { DefaultTimestamp = 1 }));
+            reader.Read(ref handler);
+            return batch.Rejected == 0 ? batch.Accepted : -1;
+        }
+        finally
+        {
+            _engine.ReturnBatch(batch);
+        }
+    }
+
+    /// <summary>Reads every value, as a batch would, without storing it.</summary>
+    private struct ConsumingHandler : IMsgPackHandler
+    {
+        public double Checksum;
+
+        public readonly string? BeginRecord(scoped ReadOnlySpan<byte> measurement, int rows) => null;
+
+        public readonly string? Column(scoped ReadOnlySpan<byte> name, MsgPackValueKinds values, bool tag, int offset, out MsgPackColumnType type)
+        {
+            type = tag ? MsgPackColumnType.Tag : name[0] == (byte)'u' ? MsgPackColumnType.Float : MsgPackColumnType.String;
+            return null;
+        }
+
+        public readonly void EndRecord()
+        {
+        }
+
+        public readonly string? EndValidation(out int offset)
+        {
+            offset = 0;
+            return null;
+        }
+
+        public void WriteTime(int row, long timestamp) => Checksum += timestamp;
+
+        public void WriteInt64(int row, long value) => Checksum += value;
+
+        public void WriteUInt64(int row, ulong value) => Checksum += value;
+
+        public void WriteDouble(int row, double value) => Checksum += value;
+
+        public void WriteBoolean(int row, bool value) => Checksum += value ? 1 : 0;
+
+        public void WriteString(int row, scoped ReadOnlySpan<byte> value) => Checksum += value.Length;
+    }
+
+    private sealed class Config : ManualConfig
+    {
+        public Config()
+        {
+            AddColumn(new RecordsPerSecondColumn());
+            AddValidator(JitOptimizationsValidator.FailOnError);
+        }
+    }
+
+    /// <summary>Records per second, from the mean time per record.</summary>
+    private sealed class RecordsPerSecondColumn : IColumn
+    {
+        public string Id => nameof(RecordsPerSecondColumn);
+
+        public string ColumnName => "records/s";
+
+        public bool AlwaysShow => true;
+
+        public ColumnCategory Category => ColumnCategory.Custom;
+
+        public int PriorityInCategory => 0;
+
+        public bool IsNumeric => true;
+
+        public UnitType UnitType => UnitType.Dimensionless;
+
+        public string Legend => "Records decoded per second (one thread)";
+
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
+
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
+        {
+            var nanoseconds = summary[benchmarkCase]?.ResultStatistics?.Mean;
+            return nanoseconds is > 0 ? (1e9 / nanoseconds.Value).ToString("N0", CultureInfo.InvariantCulture) : "NA";
+        }
+
+        public bool IsAvailable(Summary summary) => true;
+
+        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+    }
+}
+
+/// <summary>The benchmark's records in three encodings: columnar MessagePack, row-form MessagePack, line protocol.</summary>
+internal static class Corpus
+{
+    public static byte[] Columnar(int rows)
+    {
+        var w = new Writer();
+        w.Map(3).Str("m").Str("cpu").Str("tags").Array(1).Str("host").Str("columns").Map(5);
+        w.Str("time").Array(rows);
+        for (var i = 0; i < rows; i++)
+        {
+            w.Int64(1_700_000_000_000L + i);
+        }
+
+        w.Str("host").Array(rows);
+        for (var i = 0; i < rows; i++)
+        {
+            w.Str(Host(i));
+        }
+
+        foreach (var field in new[] { "usage_user", "usage_system", "usage_idle" })
+        {
+            w.Str(field).Array(rows);
+            for (var i = 0; i < rows; i++)
+            {
+                w.Float64(Value(field, i));
+            }
+        }
+
+        return w.ToArray();
+    }
+
+    public static byte[] Rows(int rows)
+    {
+        var w = new Writer();
+        w.Map(1).Str("batch").Array(rows);
+        for (var i = 0; i < rows; i++)
+        {
+            w.Map(4).Str("m").Str("cpu").Str("t").Int64(1_700_000_000_000L + i).Str("h").Str(Host(i)).Str("fields").Map(3);
+            foreach (var field in new[] { "usage_user", "usage_system", "usage_idle" })
+            {
+                w.Str(field).Float64(Value(field, i));
+            }
+        }
+
+        return w.ToArray();
+    }
+
+    public static byte[] LineProtocol(int rows)
+    {
+        var text = new StringBuilder();
+        for (var i = 0; i < rows; i++)
+        {
+            text.Append(CultureInfo.InvariantCulture,
+                $"cpu,host={Host(i)} usage_user={Value("usage_user", i)},usage_system={Value("usage_system", i)},usage_idle={Value("usage_idle", i)} {(1_700_000_000_000L + i) * 1_000_000}\n");
+        }
+
+        return Encoding.UTF8.GetBytes(text.ToString());
+    }
+
+    private static string Host(int i) => "server-" + (i % 100).ToString("D3", CultureInfo.InvariantCulture);
+
+    private static double Value(string field, int i) => field switch
+    {
+        "usage_user" => (i % 1000) / 10.0 + 0.25,
+        "usage_system" => (i % 37) * 0.5,
+        _ => 100 - (i % 1000) / 10.0,
+    };
+
+    private sealed class Writer
+    {
+        private readonly MemoryStream _out = new();
+
+        public byte[] ToArray() => _out.ToArray();
+
+        public Writer Map(int count) => Header(0x80, 0xdf, count);
+
+        public Writer Array(int count) => Header(0x90, 0xdd, count);
+
+        public Writer Str(string value)
+        {
+            var bytes = Encoding.UTF8.GetBytes(value);
+            _out.WriteByte((byte)(0xa0 | bytes.Length));
+            _out.Write(bytes);
+            return this;
+        }
+
+        public Writer Int64(long value)
+        {
+            Span<byte> bytes = stackalloc byte[9];
+            bytes[0] = 0xd3;
+            BinaryPrimitives.WriteInt64BigEndian(bytes[1..], value);
+            _out.Write(bytes);
+            return this;
+        }
+
+        public Writer Float64(double value)
+        {
+            Span<byte> bytes = stackalloc byte[9];
+            bytes[0] = 0xcb;
+            BinaryPrimitives.WriteDoubleBigEndian(bytes[1..], value);
+            _out.Write(bytes);
+            return this;
+        }
+
+        private Writer Header(byte fix, byte code32, int count)
+        {
+            if (count < 16)
+            {
+                _out.WriteByte((byte)(fix | count));
+                return this;
+            }
+
+            Span<byte> bytes = stackalloc byte[5];
+            bytes[0] = code32;
+            BinaryPrimitives.WriteInt32BigEndian(bytes[1..], count);
+            _out.Write(bytes);
+            return this;
+        }
+    }
+}

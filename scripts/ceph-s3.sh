@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# A throwaway S3 server for the tests: single-node Ceph (Debian's ceph-mon, ceph-osd and radosgw) with a RAM-backed OSD
+# (memstore), on loopback only. Credentials: access key "testkey", secret "testsecret".
+#   ceph-s3.sh install                  apt-get the packages if they are missing (idempotent)
+#   ceph-s3.sh start DIR [PORT]          start everything (PORT: radosgw's HTTP port, default 7480); ~15 s
+#   ceph-s3.sh stop DIR                  stop everything (the data is in RAM and is gone)
+#   ceph-s3.sh rgw-stop DIR | rgw-start DIR   stop or start only radosgw (the object store goes away and comes back intact)
+set -euo pipefail
+command=${1:?usage: ceph-s3.sh install|start|stop|rgw-stop|rgw-start DIR [PORT]}
+
+if [ "$command" = install ]; then
+  if ! command -v radosgw >/dev/null || ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null || ! command -v uuidgen >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq ceph-mon ceph-osd radosgw ceph-common uuid-runtime >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && apt-get install -y -qq ceph-mon ceph-osd radosgw ceph-common uuid-runtime >/dev/null; }
+  fi
+  exit 0
+fi
+
+dir=$(realpath -m "${2:?directory required}")
+conf="$dir/ceph.conf"
+port=${3:-$(cat "$dir/port" 2>/dev/null || echo 7480)}
+
+wait_gone() { for pid in "$@"; do for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; done; }
+wait_rgw() { for _ in $(seq 1 600); do curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && return 0; sleep 0.1; done; echo "radosgw did not answer on port $port" >&2; return 1; }
+
+case "$command" in
+  stop)
+    pids=$(cat "$dir"/run/*.pid 2>/dev/null || true)
+    for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+    # shellcheck disable=SC2086
+    wait_gone $pids
+    exit 0
+    ;;
+  rgw-stop)
+    pid=$(cat "$dir/run/client.rgw.a.pid" 2>/dev/null || true)
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait_gone "$pid"
+    rm -f "$dir/run/client.rgw.a.pid"
+    exit 0
+    ;;
+  rgw-start)
+    radosgw -c "$conf" -n client.rgw.a
+    wait_rgw
+    exit 0
+    ;;
+  start) ;;
+  *) echo "unknown command $command" >&2; exit 2 ;;
+esac
+
+rm -rf "$dir"
+mkdir -p "$dir/mon" "$dir/osd/ceph-0" "$dir/run" "$dir/log" "$dir/rgw"
+echo "$port" >"$dir/port"
+cd "$dir"
+fsid=$(uuidgen)
+mon_port=$((port + 1))
+cat >"$conf" <<EOC
+[global]
+fsid = $fsid
+mon host = v1:127.0.0.1:$mon_port
+public network = 127.0.0.0/8
+ms bind ipv6 = false
+ms bind msgr2 = false
+auth cluster required = none
+auth service required = none
+auth client required = none
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+mon allow pool size one = true
+mon warn on pool no redundancy = false
+mon max pg per osd = 1000
+mon data avail warn = 1
+osd crush chooseleaf type = 0
+run dir = $dir/run
+pid file = $dir/run/\$type.\$id.pid
+admin socket = $dir/run/\$cluster-\$name.asok
+log file = $dir/log/\$cluster-\$name.log
+keyring = $dir/keyring
+mon data = $dir/mon/\$cluster-\$id
+osd data = $dir/osd/\$cluster-\$id
+osd objectstore = memstore
+memstore device bytes = 2147483648
+[client.rgw.a]
+rgw frontends = beast endpoint=127.0.0.1:$port
+rgw data = $dir/rgw
+pid file = $dir/run/client.rgw.a.pid
+EOC
+ceph-authtool --create-keyring keyring --gen-key -n mon. --cap mon 'allow *' >/dev/null
+ceph-authtool keyring --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' >/dev/null
+monmaptool --create --addv a "[v1:127.0.0.1:$mon_port]" --fsid "$fsid" monmap >/dev/null
+ceph-mon -c "$conf" --mkfs -i a --monmap monmap --keyring keyring
+ceph-mon -c "$conf" -i a
+for _ in $(seq 1 100); do timeout 10 ceph -c "$conf" osd create >/dev/null 2>&1 && break; sleep 0.2; done
+ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$(uuidgen)" 2>/dev/null
+ceph-osd -c "$conf" -i 0 2>/dev/null
+radosgw -c "$conf" -n client.rgw.a
+wait_rgw
+radosgw-admin -c "$conf" user create --uid=test --display-name=test --access-key=testkey --secret=testsecret >/dev/null
+echo "radosgw ready on http://127.0.0.1:$port"
