@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: build (warnings are errors), unit and functional tests, then the Native AOT
-# publish (failing on any IL2xxx/IL3xxx warning) and a smoke test of the published binary.
+# publish (failing on any IL2xxx/IL3xxx warning) and smoke tests of both distribution layouts (libraries beside the
+# binary, and embedded in it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -16,7 +17,11 @@ done
 echo "== AOT publish"
 scripts/publish-aot.sh artifacts/publish
 
-echo "== AOT smoke test"
+echo "== AOT smoke test (native libraries beside the binary: the default layout)"
 scripts/smoke-aot.sh artifacts/publish/arc-native
+
+echo "== AOT publish and smoke test, single-file layout (-p:ArcEmbedNativeLibraries=true)"
+scripts/publish-aot.sh artifacts/publish-embedded -p:ArcEmbedNativeLibraries=true
+scripts/smoke-aot.sh artifacts/publish-embedded/arc-native
 
 echo "== all tests passed"

@@ -2,6 +2,7 @@ using Arc.Engine;
 using Arc.Native;
 using Arc.Native.Commands;
 using Arc.Native.Configuration;
+using Arc.Native.Distribution;
 
 return await ArcProgram.MainAsync(args).ConfigureAwait(false);
 
@@ -11,6 +12,17 @@ namespace Arc.Native
     {
         public static async Task<int> MainAsync(string[] args)
         {
+            // Before anything touches DuckDB or ParquetSharp: with an embedded bundle, resolve their imports from it.
+            try
+            {
+                NativeBundle.Initialize();
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"arc-native: cannot read the embedded native libraries: {e.Message}");
+                return 1;
+            }
+
             string? configPath = null;
             for (var i = 0; i < args.Length; i++)
             {
