@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: build (warnings are errors), unit and functional tests, then the Native AOT
-# publish (failing on any IL2xxx/IL3xxx warning) and smoke tests of both distribution layouts (libraries beside the
-# binary, and embedded in it).
+# publish (failing on any IL2xxx/IL3xxx warning), smoke tests of both distribution layouts (libraries beside the
+# binary, and embedded in it) and the chroot test of the Dockerfile.aot image layout (needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# Tools the smoke tests use; installed only when missing (Debian package names).
+missing=()
+for tool in curl:curl python3:python3 gzip:gzip chroot:coreutils mknod:coreutils mount:mount mountpoint:util-linux ldd:libc-bin; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 
 echo "== build"
 dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary
@@ -23,5 +33,8 @@ scripts/smoke-aot.sh artifacts/publish/arc-native
 echo "== AOT publish and smoke test, single-file layout (-p:ArcEmbedNativeLibraries=true)"
 scripts/publish-aot.sh artifacts/publish-embedded -p:ArcEmbedNativeLibraries=true
 scripts/smoke-aot.sh artifacts/publish-embedded/arc-native
+
+echo "== chroot smoke test of the Dockerfile.aot image layout"
+scripts/chroot-smoke.sh artifacts/publish
 
 echo "== all tests passed"
