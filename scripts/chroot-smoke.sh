@@ -26,6 +26,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM # interrupted: still stop the server and unmount /proc
 fail() { echo "chroot-smoke: $*" >&2; [ -f "$work/server.log" ] && sed 's/^/  server: /' "$work/server.log" >&2; exit 1; }
 trap 'echo "chroot-smoke: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
