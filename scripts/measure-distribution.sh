@@ -4,12 +4,13 @@
 #   embedded  - dotnet publish -p:ArcEmbedNativeLibraries=true: one file, libraries appended to the executable and loaded
 #               from a memfd at startup (embedded-tempfile: the same file with ARC_NATIVE_EXTRACT=tempfile, the fallback)
 # For each: the distributed bytes, the image (scripts/make-rootfs.sh) uncompressed and gzip-compressed, the time from
-# exec to the first 200 on /health (median of RUNS starts, each from an empty directory, warm page cache), and after
+# exec to the first 200 on /health (median of RUNS starts, each from an empty directory, warm page cache) with the CPU
+# time the process used until then (user + system: the figure a busy machine disturbs least), and after
 # 3 s idle: RSS (VmRSS, with its anonymous/file/shmem parts) and the bytes held in memfds (shared memory: resident and
 # not evictable without swap, mapped or not; RSS counts only the pages the loader mapped and touched). Layouts take
 # turns run by run, so a busy machine skews them alike.
 # Usage: scripts/measure-distribution.sh [RUNS]       (default 7; as root, for make-rootfs.sh's chown)
-#        ARC_MEASURE_COLD=1 also measures one start with a cold page cache (drops the caches: root only)
+#        ARC_MEASURE_COLD=1 also measures 3 starts per layout with a cold page cache (drops the caches: root only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
@@ -79,7 +80,9 @@ def start(source, extra_env, drop_caches=False):
             raise SystemExit("no 200 from /health within 30 s")
         time.sleep(0.002)
     ready_ms = (time.monotonic() - t0) * 1000
-    return process, directory, ready_ms
+    fields = open(f"/proc/{process.pid}/stat").read().rsplit(")", 1)[1].split()
+    cpu_ms = (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")  # utime + stime so far
+    return process, directory, ready_ms, cpu_ms
 
 def stop(process, directory):
     process.send_signal(signal.SIGTERM)
@@ -99,19 +102,19 @@ def memfd_bytes(pid):
     return total // 1024
 
 # Layouts take turns, run by run, so a busy machine skews them alike.
-samples = {name: {"ready": [], "cold": [], "rss": [], "anon": [], "file": [], "shm": [], "memfd": []} for name, _, _ in layouts}
+samples = {name: {"ready": [], "cpu": [], "cold": [], "rss": [], "anon": [], "file": [], "shm": [], "memfd": []} for name, _, _ in layouts}
 for _ in range(3 if cold else 0):
     for name, source, extra_env in layouts:
-        process, directory, ready_ms = start(source, extra_env, drop_caches=True)
+        process, directory, ready_ms, _ = start(source, extra_env, drop_caches=True)
         samples[name]["cold"].append(ready_ms)
         stop(process, directory)
 for _ in range(runs):
     for name, source, extra_env in layouts:
-        process, directory, ready_ms = start(source, extra_env)
+        process, directory, ready_ms, cpu_ms = start(source, extra_env)
         time.sleep(3)
         s = status(process.pid)
         m = samples[name]
-        m["ready"].append(ready_ms); m["rss"].append(s["VmRSS"]); m["anon"].append(s["RssAnon"]); m["file"].append(s["RssFile"])
+        m["ready"].append(ready_ms); m["cpu"].append(cpu_ms); m["rss"].append(s["VmRSS"]); m["anon"].append(s["RssAnon"]); m["file"].append(s["RssFile"])
         m["shm"].append(s["RssShmem"]); m["memfd"].append(memfd_bytes(process.pid))
         stop(process, directory)
 
@@ -124,17 +127,17 @@ for name, source, extra_env in layouts:
     image = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(f"{work}/rootfs-{key}") for f in fs)
     image_gz = int(open(f"{work}/gzip-{key}").read())
     m = samples[name]
-    rows.append((name, f"{len(files)} ({', '.join(files)})", size, image, image_gz, med(m["ready"]), min(m["ready"]), max(m["ready"]),
+    rows.append((name, f"{len(files)} ({', '.join(files)})", size, image, image_gz, med(m["ready"]), min(m["ready"]), max(m["ready"]), med(m["cpu"]),
                  med(m["cold"]) if m["cold"] else None, med(m["rss"]), med(m["anon"]), med(m["file"]), med(m["shm"]), med(m["memfd"])))
 
 mib = lambda b: f"{b / 1048576:.1f} MiB"
 kib = lambda k: f"{k / 1024:.1f} MiB"
 print(f"\n{runs} starts per layout, {os.cpu_count()} cores, kernel {os.uname().release}\n")
 print("| Layout | Files | Distributed | Image (uncompressed / gzip) | First 200 on /health, median (min-max)" +
-      (" / cold cache (median of 3)" if cold else "") + " | Idle RSS (anon + file + shmem) | memfd held |")
-print("|---|---|---|---|---|---|---|")
-for (name, files, size, image, image_gz, ready, lo, hi, cold_ms, rss, anon, file_, shm, memfd) in rows:
+      (" / cold cache (median of 3)" if cold else "") + " | CPU used until then (median) | Idle RSS (anon + file + shmem) | memfd held |")
+print("|---|---|---|---|---|---|---|---|")
+for (name, files, size, image, image_gz, ready, lo, hi, cpu, cold_ms, rss, anon, file_, shm, memfd) in rows:
     cold_text = f" / {cold_ms:.0f} ms" if cold_ms is not None else ""
-    print(f"| {name} | {files} | {mib(size)} | {mib(image)} / {mib(image_gz)} | {ready:.0f} ms ({lo:.0f}-{hi:.0f}){cold_text} | "
+    print(f"| {name} | {files} | {mib(size)} | {mib(image)} / {mib(image_gz)} | {ready:.0f} ms ({lo:.0f}-{hi:.0f}){cold_text} | {cpu:.0f} ms | "
           f"{kib(rss)} ({kib(anon)} + {kib(file_)} + {kib(shm)}) | {kib(memfd)} |")
 PY
