@@ -108,6 +108,7 @@ done
 [ "$(stat -c %u:%g "$rootfs$image_volume")" = "$image_user" ] || fail "the volume $image_volume is not owned by $image_user"
 image_bytes=$(du -sb "$rootfs" | cut -f1)
 image_files=$(find "$rootfs" -type f | wc -l)
+(cd "$rootfs" && find . | sort) >"$work/image.list"
 
 # Every ELF in the image resolves its shared objects from the image alone (the loader inside the chroot, no host paths).
 loader=$(cd "$rootfs" && ls lib64/ld-linux-*.so.* | head -1)
@@ -128,13 +129,14 @@ ln -s /proc/self/fd "$rootfs/dev/fd"
 
 # `docker run -e ARC_SERVER_PORT=...`: the test cannot count on port 8000 being free; everything else as the image says.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+token=arc_chroot-smoke-token-0123456789abcdefghijk # `docker run -e ARC_AUTH_BOOTSTRAP_TOKEN=...`
 run_env=(env -i "${image_env[@]}" ARC_SERVER_PORT="$port")
 in_image() { "${run_env[@]}" "$chroot_bin" --userspec="$image_user" "$rootfs" "$@"; }
 
 echo "== server in the chroot as $image_user (port $port for $image_port)"
 in_image "${image_entrypoint[@]}" --version || fail "--version failed in the chroot"
 start=$(date +%s%N)
-"${run_env[@]}" ARC_INGEST_MAX_BUFFER_AGE_MS=100 "$chroot_bin" --userspec="$image_user" "$rootfs" "${image_entrypoint[@]}" \
+"${run_env[@]}" ARC_INGEST_MAX_BUFFER_AGE_MS=100 ARC_AUTH_BOOTSTRAP_TOKEN="$token" "$chroot_bin" --userspec="$image_user" "$rootfs" "${image_entrypoint[@]}" \
   >"$work/server.log" 2>&1 &
 pid=$!
 ready_ms=""
@@ -149,18 +151,20 @@ done
 [ -n "$ready_ms" ] || fail "no 200 from /health within 15 s"
 [ "$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")" = "${image_user%%:*}" ] || fail "the server does not run as $image_user"
 
-status=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$port/write?db=smoke" \
+status=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$port/write?db=smoke" --data-binary 'cpu v=1' || true)
+[ "$status" = 401 ] || fail "a write without a token returned $status, not 401"
+status=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$port/write?db=smoke" -H "Authorization: Bearer $token" \
   --data-binary $'cpu,host=a usage=1.5,n=7i 1700000000000000001\ncpu,host=b usage=2.5,n=8i 1700000001000000000\n' || true)
 [ "$status" = 204 ] || fail "write returned $status"
 printf 'cpu,host=c usage=3.5,n=9i 1700000002000000000\n' | gzip -c >"$work/body.gz"
 status=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$port/api/v2/write?bucket=smoke" \
-  -H 'Content-Encoding: gzip' --data-binary @"$work/body.gz" || true)
+  -H "Authorization: Token $token" -H 'Content-Encoding: gzip' --data-binary @"$work/body.gz" || true)
 [ "$status" = 204 ] || fail "gzip write returned $status"
 
 expected='"data":[["2023-11-14T22:13:20.000000001Z","a",1.5,7],["2023-11-14T22:13:21Z","b",2.5,8],["2023-11-14T22:13:22Z","c",3.5,9]]'
 result=""
 for _ in $(seq 1 100); do
-  result=$(curl -s -XPOST "http://127.0.0.1:$port/api/v1/query" -H 'x-arc-database: smoke' \
+  result=$(curl -s -XPOST "http://127.0.0.1:$port/api/v1/query" -H 'x-arc-database: smoke' -H "Authorization: Bearer $token" \
     -d '{"sql":"SELECT time, host, usage, n FROM cpu ORDER BY time"}' || true)
   [[ "$result" == *"$expected"* ]] && break
   sleep 0.05
@@ -180,6 +184,11 @@ files=$(find "$rootfs$image_volume" -name '*.parquet' -path '*/smoke/cpu/*' | wc
 [ "$files" -ge 1 ] || fail "no Parquet file under $image_volume after shutdown"
 owner=$(find "$rootfs$image_volume" -name '*.parquet' -printf '%U:%G\n' | sort -u)
 [ "$owner" = "$image_user" ] || fail "Parquet files owned by $owner, not $image_user"
+# The container writes only to its volume (and /tmp): nothing new in the image's own tree.
+written=$(cd "$rootfs" && find . -path ./proc -prune -o -path ./dev -prune -o -path ".$image_volume" -prune -o -path ./tmp -prune \
+  -o -print | sort | comm -13 "$work/image.list" -)
+[ -z "$written" ] || fail "the server wrote outside $image_volume: $written"
+echo "written to the volume: $(cd "$rootfs$image_volume" && find . -mindepth 1 -maxdepth 2 | sort | tr '\n' ' ')"
 
 if in_image "${image_healthcheck[@]}" 2>"$work/health.err"; then fail "the health check passed with no server running"; fi
 echo "health check with the server stopped: exit 1 ($(cat "$work/health.err"))"

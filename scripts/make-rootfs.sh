@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Assembles the root filesystem of the Dockerfile.aot image from a publish directory:
 #   /arc-native (+ the native libraries beside it, unless they are embedded), the shared objects `ldd` lists for them
-#   (and for embedded ones), the dynamic loader, /etc/passwd and /etc/group with the non-root user, /data (the volume,
-#   owned by that user) and /tmp. Nothing else: no shell, no package manager, no CA certificates, no ICU.
+#   (and for embedded ones), OpenSSL (which .NET dlopens by name, invisible to ldd), the dynamic loader, /etc/passwd and
+#   /etc/group with the non-root user, /data (the volume, owned by that user) and /tmp. Nothing else: no shell, no
+#   package manager, no CA certificates, no ICU.
 # Dockerfile.aot's build stage runs this script and its final stage copies the result into FROM scratch;
 # scripts/chroot-smoke.sh runs the same script, so the image CI proves and the image Docker builds cannot drift.
 # Usage: scripts/make-rootfs.sh PUBLISH_DIR ROOTFS_DIR        (run as root: the volume is chowned to the image user)
@@ -49,8 +50,19 @@ if [ "$size" -gt 24 ] && [ "$(tail -c 8 "$exe" | tr -d '\000')" = ARCNLIB1 ]; th
   done < <(dd if="$exe" iflag=skip_bytes,count_bytes skip="$index_offset" count="$index_length" bs=64K status=none)
 fi
 
-# 3. The shared objects ldd lists (glibc, libstdc++, libgcc_s, libm, ...) and the loader, at the paths it names.
+# 3. Libraries the .NET runtime dlopens by name, which ldd cannot see: OpenSSL, when the binary carries the
+#    System.Security.Cryptography shim (HMAC-SHA256 of the token store); the shim aborts the process without it.
+#    libcrypto.so.3 comes in as libssl's dependency.
 libraries=()
+if grep -q -a -F 'libssl.so.3' "$exe"; then
+  ssl=$(ldconfig -p | awk '$1 == "libssl.so.3" && /x86-64/ { print $NF; exit }') # publish-aot.sh builds linux-x64
+  [ -n "$ssl" ] || die "the binary loads OpenSSL 3 at run time, but libssl.so.3 is not installed (apt-get install libssl3)"
+  elves+=("$ssl")
+  libraries+=("$ssl")
+  echo "loaded at run time: $ssl"
+fi
+
+# 4. The shared objects ldd lists (glibc, libstdc++, libgcc_s, libm, libcrypto, ...) and the loader, at the paths it names.
 for elf in "${elves[@]}"; do
   listing=$(ldd "$elf") || die "ldd failed for $elf"
   if grep -q 'not found' <<<"$listing"; then die "unresolved shared objects for $elf:"$'\n'"$listing"; fi
@@ -63,7 +75,7 @@ for library in $(printf '%s\n' "${libraries[@]}" | sort -u); do
   chmod 0755 "$rootfs$library"
 done
 
-# 4. The non-root user, the data volume and /tmp.
+# 5. The non-root user, the data volume and /tmp.
 mkdir -p "$rootfs/etc" "$rootfs/data" "$rootfs/tmp"
 printf 'root:x:0:0:root:/:/nonexistent\n%s:x:%d:%d:arc-native:/data:/nonexistent\n' "$IMAGE_USER" $IMAGE_UID $IMAGE_GID >"$rootfs/etc/passwd"
 printf 'root:x:0:\n%s:x:%d:\n' "$IMAGE_USER" $IMAGE_GID >"$rootfs/etc/group"

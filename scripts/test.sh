@@ -11,6 +11,7 @@ missing=()
 for tool in curl:curl python3:python3 gzip:gzip chroot:coreutils mknod:coreutils mount:mount mountpoint:util-linux ldd:libc-bin; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
+ldconfig -p | grep -q 'libssl\.so\.3 ' || missing+=(libssl3) # .NET loads OpenSSL at run time; the image carries it
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -50,6 +50,11 @@ public sealed class HealthCheckCommandTests
 
         Assert.Equal(HealthCheckCommand.Unhealthy, code);
         Assert.Contains("answered 404", error, StringComparison.Ordinal);
+
+        // The probe sends no token: /health and /ready are public, a route that needs one answers 401.
+        (code, _, error) = await RunAsync(["--url", server.Server.Addresses.First() + "/ping"], new Hashtable());
+        Assert.Equal(HealthCheckCommand.Unhealthy, code);
+        Assert.Contains("answered 401", error, StringComparison.Ordinal);
     }
 
     [Fact]
