@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Starts the published binary on a free port over an empty data directory, writes line protocol, queries it back,
-# stops it with SIGTERM and checks the Parquet file survived.
+# Copies the published distribution (the binary and whatever is beside it: the native libraries, or nothing in the
+# single-file layout) into an empty directory, starts ./arc-native there on a free port, writes line protocol, queries
+# it back, checks the healthcheck subcommand, stops it with SIGTERM and checks the Parquet file survived.
 set -euo pipefail
-binary=$(realpath "${1:-artifacts/publish/arc-native}")
+published=$(realpath "${1:-artifacts/publish/arc-native}")
 work=$(mktemp -d)
+cp -p "$(dirname "$published")"/* "$work/"
+binary=./arc-native
 log="$work/server.log"
 pid=""
 cleanup() {
@@ -23,6 +26,11 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 curl -fsS "http://127.0.0.1:$port/ready" >/dev/null || { cat "$log"; echo "server did not become ready" >&2; exit 1; }
+if [ ! -e libduckdb.so ]; then # single-file layout: the libraries must come from the bundle, through a memfd
+  for library in libduckdb.so ParquetSharpNative.so; do
+    grep -q "/memfd:$library" "/proc/$pid/maps" || { echo "embedded $library is not loaded from a memfd" >&2; exit 1; }
+  done
+fi
 
 denied=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "http://127.0.0.1:$port/write?db=smoke" --data-binary 'cpu v=1')
 [ "$denied" = 401 ] || { cat "$log"; echo "a write without a token returned $denied, not 401" >&2; exit 1; }
@@ -40,9 +48,12 @@ for _ in $(seq 1 50); do
 done
 [[ "$result" == *"$expected"* ]] || { cat "$log"; echo "unexpected query result: $result" >&2; exit 1; }
 
+ARC_SERVER_PORT=$port "$binary" healthcheck || { cat "$log"; echo "healthcheck failed against a running server" >&2; exit 1; }
+
 kill -TERM "$pid"
 wait "$pid" || { cat "$log"; echo "server exited with an error after SIGTERM" >&2; exit 1; }
 pid=""
 files=$(find "$work/data/arc/smoke/cpu" -name '*.parquet' | wc -l)
 [ "$files" -ge 1 ] || { echo "no Parquet file under ./data/arc" >&2; exit 1; }
-echo "AOT smoke test passed: write, query and clean shutdown ($files Parquet file(s))"
+if ARC_SERVER_PORT=$port "$binary" healthcheck 2>/dev/null; then echo "healthcheck passed with no server" >&2; exit 1; fi
+echo "AOT smoke test passed ($(ls "$work" | grep -v -x -e data -e server.log | tr '\n' ' ')from an empty directory): write, query, healthcheck and clean shutdown ($files Parquet file(s))"

@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: build (warnings are errors), unit and functional tests, then the Native AOT
-# publish (failing on any IL2xxx/IL3xxx warning), a smoke test of the published binary, and the node MessagePack
-# round-trip tests (tests/js, dependencies from its package-lock.json) against it.
+# publish (failing on any IL2xxx/IL3xxx warning), smoke tests of both distribution layouts (libraries beside the
+# binary, and embedded in it), the node tests (MessagePack round trips, Arrow JS) against the published binary, and the
+# chroot test of the Dockerfile.aot image layout (needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# Tools the smoke tests use; installed only when missing (Debian package names).
+missing=()
+for tool in curl:curl python3:python3 gzip:gzip chroot:coreutils mknod:coreutils mount:mount mountpoint:util-linux ldd:libc-bin; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+ldconfig -p | grep -q 'libssl\.so\.3 ' || missing+=(libssl3) # .NET loads OpenSSL at run time; the image carries it
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 
 echo "== npm packages for the tests (npm ci in each tests/js* folder with a lockfile)"
 for folder in tests/js*/; do
@@ -24,12 +36,18 @@ done
 echo "== AOT publish"
 scripts/publish-aot.sh artifacts/publish
 
-echo "== AOT smoke test"
+echo "== AOT smoke test (native libraries beside the binary: the default layout)"
 scripts/smoke-aot.sh artifacts/publish/arc-native
 scripts/smoke-aot-query-outputs.sh artifacts/publish/arc-native
 
 echo "== MessagePack round trip with @msgpack/msgpack (node) against the AOT binary"
-(cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 ARC_BINARY="$PWD/artifacts/publish/arc-native" node --test tests/js/
+
+echo "== AOT publish and smoke test, single-file layout (-p:ArcEmbedNativeLibraries=true)"
+scripts/publish-aot.sh artifacts/publish-embedded -p:ArcEmbedNativeLibraries=true
+scripts/smoke-aot.sh artifacts/publish-embedded/arc-native
+
+echo "== chroot smoke test of the Dockerfile.aot image layout"
+scripts/chroot-smoke.sh artifacts/publish
 
 echo "== all tests passed"

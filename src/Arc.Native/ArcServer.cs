@@ -35,7 +35,9 @@ public sealed class ArcServer : IAsyncDisposable
     /// <summary>Builds the server: opens storage and DuckDB (throwing if either fails) and maps the endpoints.</summary>
     public static ArcServer Create(ArcConfig config, Action<ILoggingBuilder>? logging = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // No appsettings.json reload: its file watcher watches the content root (the working directory) recursively with
+        // inotify, which from "/" in a container walks all of /proc and /data and cost ~0.45 s of startup (and watches).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
         {

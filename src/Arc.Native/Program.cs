@@ -1,6 +1,8 @@
 using Arc.Engine;
 using Arc.Native;
+using Arc.Native.Commands;
 using Arc.Native.Configuration;
+using Arc.Native.Distribution;
 
 return await ArcProgram.MainAsync(args).ConfigureAwait(false);
 
@@ -10,6 +12,17 @@ namespace Arc.Native
     {
         public static async Task<int> MainAsync(string[] args)
         {
+            // Before anything touches DuckDB or ParquetSharp: with an embedded bundle, resolve their imports from it.
+            try
+            {
+                NativeBundle.Initialize();
+            }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"arc-native: cannot read the embedded native libraries: {e.Message}");
+                return 1;
+            }
+
             string? configPath = null;
             for (var i = 0; i < args.Length; i++)
             {
@@ -24,6 +37,9 @@ namespace Arc.Native
                     case "--help" or "-h":
                         PrintHelp();
                         return 0;
+                    case "healthcheck":
+                        return await HealthCheckCommand.RunAsync(args[(i + 1)..], configPath, Environment.GetEnvironmentVariables(),
+                            Console.Out, Console.Error).ConfigureAwait(false);
                     default:
                         Console.Error.WriteLine($"arc-native: unknown argument '{args[i]}' (see --help)");
                         return 2;
@@ -74,10 +90,13 @@ namespace Arc.Native
                 arc-native: time-series database server (InfluxDB line protocol in, Parquet on disk, SQL out)
 
                 Usage: arc-native [--config PATH]
+                       arc-native [--config PATH] healthcheck [--url URL] [--timeout SECONDS]
 
                   --config, -c PATH   read settings from PATH (default: ./arc.toml when present)
                   --version, -v       print the version and exit
                   --help, -h          print this help and exit
+                  healthcheck         GET http://127.0.0.1:{server.port}/health (or --url; timeout 5 s) and exit
+                                      0 when it answers 2xx, 1 otherwise; for container health checks (no curl needed)
 
                 Every setting can be overridden from the environment as ARC_ + the key upper-cased,
                 dots as underscores, e.g. ARC_SERVER_PORT=8123 ARC_STORAGE_LOCAL_PATH=/var/lib/arc

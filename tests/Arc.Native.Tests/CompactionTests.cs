@@ -108,7 +108,7 @@ public sealed class CompactionTests
     {
         await using var server = await StartAsync((o, c) => c.Engine = c.Engine with { Compaction = o with { MaxFilesPerBatch = 2 } });
         var expected = 0;
-        for (var f = 0; f < 24; f++)
+        for (var f = 0; f < 36; f++)
         {
             var lines = Enumerable.Range(0, 50).Select(i => $"cq,host=h{i % 5} v={(f * 50) + i} {T1 - (Hour * (f % 3)) + (f * 50) + i}").ToArray();
             await WriteAndFlush(server, lines);
@@ -126,12 +126,19 @@ public sealed class CompactionTests
                 Interlocked.Increment(ref checks);
             }
         });
+        while (Volatile.Read(ref checks) < 3)
+        {
+            await Task.Delay(10); // the query loop is running before compaction starts
+        }
+
+        var before = Volatile.Read(ref checks);
         var jobs = await Trigger(server, "?tier=hourly&wait=true");
-        var during = Volatile.Read(ref checks);
+        var during = Volatile.Read(ref checks) - before;
         await stop.CancelAsync();
         await queries;
-        Assert.True(during >= 5, $"only {during} queries ran while compacting");
-        Assert.True(jobs.GetArrayLength() >= 12);
+        // Every query asserted its count above; this only makes sure some of them overlapped the jobs.
+        Assert.True(during >= 1, "no query ran while compacting");
+        Assert.True(jobs.GetArrayLength() >= 18);
         Assert.All(jobs.EnumerateArray(), j => Assert.True(j.GetProperty("succeeded").GetBoolean(), j.ToString()));
         Assert.Equal(3, server.ParquetFiles().Length);
         Assert.Equal([[expected.ToString(System.Globalization.CultureInfo.InvariantCulture)]], await server.RowsAsync("SELECT count(*) FROM cq", "c"));
