@@ -6,6 +6,7 @@
 #   ceph-s3.sh stop DIR                  stop everything (the data is in RAM and is gone)
 #   ceph-s3.sh rgw-stop DIR | rgw-start DIR   stop or start only radosgw (the object store goes away and comes back intact)
 set -euo pipefail
+trap 'echo "ceph-s3.sh: failed at line $LINENO (logs in ${dir:-?}/log)" >&2' ERR
 command=${1:?usage: ceph-s3.sh install|start|stop|rgw-stop|rgw-start DIR [PORT]}
 
 if [ "$command" = install ]; then

@@ -4,6 +4,7 @@ using Arc.Engine.DuckDb;
 using Arc.Engine.Ingest;
 using Arc.Engine.Query;
 using Arc.Engine.Storage;
+using Arc.Engine.Storage.Remote;
 using Arc.Engine.Wal;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -45,7 +46,11 @@ public sealed class ArcEngine : IAsyncDisposable
             settings["memory_limit"] = options.DuckDbMemoryLimit;
         }
 
-        CompactionManifest.Recover(Store, loggers.CreateLogger("Arc.Engine.Compaction"));
+        if (options.ObjectStore is null)
+        {
+            CompactionManifest.RecoverAsync(Store, loggers.CreateLogger("Arc.Engine.Compaction"), null).GetAwaiter().GetResult();
+        }
+
         _database = DuckDbDatabase.Open(null, settings);
         try
         {
@@ -62,13 +67,20 @@ public sealed class ArcEngine : IAsyncDisposable
             _ddl.Execute("SET lock_configuration = true");
             _pool = new DuckDbConnectionPool(_database, options.QueryConnections);
             Query = new QueryEngine(_pool, catalog, Store, options);
+            if (options.ObjectStore is { } objectStore)
+            {
+                Remote = StartRemote(objectStore, catalog, loggers);
+                Query.Remote = Remote;
+                _ingest.Placed = Remote.Enqueue;
+            }
+
             if (options.WalEnabled)
             {
                 StartWal(loggers.CreateLogger("Arc.Engine.Wal"));
             }
 
             Compaction = new CompactionManager(Store, catalog, options.Compaction,
-                () => _ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, loggers.CreateLogger("Arc.Engine.Compaction"));
+                () => _ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, loggers.CreateLogger("Arc.Engine.Compaction"), Remote);
         }
         catch
         {
@@ -84,7 +96,7 @@ public sealed class ArcEngine : IAsyncDisposable
     private void StartWal(ILogger logger)
     {
         var directory = Path.GetFullPath(Options.WalPath);
-        var (lastLsn, replays, segments) = WalRecovery.Read(directory, Store, logger);
+        var (lastLsn, replays, segments) = WalRecovery.Read(directory, Store, logger, Remote is { } remote ? remote.FileNames : null);
         if (replays.Count > 0)
         {
             var rows = replays.Sum(r => r.Sets.Sum(s => (long)s.RowCount));
@@ -104,6 +116,44 @@ public sealed class ArcEngine : IAsyncDisposable
         _ingest.AttachWal(new WriteAheadLog(directory, Options.WalSyncMode, Options.WalMaxSegmentBytes, Options.WalMaxSegmentAge,
             Math.Max(lastLsn, unixMicros), _ingest.Apply, logger));
     }
+
+    /// <summary>
+    /// Connects object storage: queues local files it lacks, finishes interrupted compactions there, and registers the
+    /// measurements it holds so SQL resolves them even while none of their files is cached.
+    /// </summary>
+    private RemoteStore StartRemote(ObjectStoreOptions objectStore, Catalog catalog, ILoggerFactory loggers)
+    {
+        var logger = loggers.CreateLogger("Arc.Engine.Storage");
+        var remote = RemoteStore.StartAsync(objectStore, Store, catalog, logger).GetAwaiter().GetResult();
+        CompactionManifest.RecoverAsync(Store, loggers.CreateLogger("Arc.Engine.Compaction"), remote).GetAwaiter().GetResult();
+        try
+        {
+            foreach (var (database, measurement) in remote.MeasurementsAsync(CancellationToken.None).GetAwaiter().GetResult())
+            {
+                if (catalog.ResolveMeasurement(database, measurement, out _) is { } entry)
+                {
+                    catalog.EnsureView(entry, withFiles: Store.Files(database, measurement).Any());
+                }
+            }
+        }
+        catch (ObjectStoreException e)
+        {
+            logger.LogError(e, "Could not list the measurements in object storage; they appear once it is reachable and written or queried");
+        }
+
+        return remote;
+    }
+
+    /// <summary>Object storage behind the local tree (null for the local backend).</summary>
+    internal RemoteStore? Remote { get; }
+
+    /// <summary>Upload backlog and cache of object storage; null for the local backend.</summary>
+    public ObjectStorageStatus? ObjectStorage => Remote is { } remote
+        ? new ObjectStorageStatus(remote.PendingUploads, remote.PendingBytes, remote.UploadedFiles, remote.UploadFailures, remote.LastError, remote.CachedBytes)
+        : null;
+
+    /// <summary>Waits until every flushed file is in object storage (tests, and operators before maintenance).</summary>
+    public Task<bool> DrainUploadsAsync(TimeSpan timeout) => Remote?.DrainAsync(timeout) ?? Task.FromResult(true);
 
     /// <summary>Rows the last startup recovered from the write-ahead log.</summary>
     public long RecoveredRows { get; private set; }
@@ -168,6 +218,13 @@ public sealed class ArcEngine : IAsyncDisposable
 
         await Compaction.DisposeAsync().ConfigureAwait(false);
         await _ingest.DisposeAsync().ConfigureAwait(false);
+        if (Remote is not null)
+        {
+            // Give uploads a moment; whatever is left is uploaded at the next start (the files stay local until then).
+            await Remote.DrainAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            await Remote.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_ingest.Wal is { } wal)
         {
             await wal.DisposeAsync().ConfigureAwait(false);
@@ -178,3 +235,6 @@ public sealed class ArcEngine : IAsyncDisposable
         _database.Dispose();
     }
 }
+
+/// <summary>What <c>/ready</c> reports about object storage.</summary>
+public sealed record ObjectStorageStatus(long PendingUploads, long PendingBytes, long Uploaded, long UploadFailures, string? LastError, long CachedBytes);

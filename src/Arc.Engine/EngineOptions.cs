@@ -77,6 +77,9 @@ public sealed record EngineOptions
     /// <summary>Most distinct measurements one write request may touch.</summary>
     public int MaxMeasurementsPerRequest { get; init; } = 1000;
 
+    /// <summary>Object storage (<c>storage.backend</c> other than local); null keeps everything on local disk.</summary>
+    public Storage.Remote.ObjectStoreOptions? ObjectStore { get; init; }
+
     /// <summary>Compaction settings (<c>compaction.*</c>).</summary>
     public Compaction.CompactionOptions Compaction { get; init; } = new();
 

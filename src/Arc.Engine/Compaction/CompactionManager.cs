@@ -38,13 +38,14 @@ public sealed class CompactionManager : IAsyncDisposable
     private readonly Task[] _schedules;
     private long _completed, _failed, _files, _bytesBefore, _bytesAfter, _quarantined;
 
-    internal CompactionManager(LocalStore store, Catalog catalog, CompactionOptions options, Func<long> oldestWalLsn, ILogger logger)
+    internal CompactionManager(LocalStore store, Catalog catalog, CompactionOptions options, Func<long> oldestWalLsn, ILogger logger,
+        Storage.Remote.RemoteStore? remote = null)
     {
         _options = options;
         _oldestWalLsn = oldestWalLsn;
         _logger = logger;
         _slots = new SemaphoreSlim(Math.Max(1, options.MaxConcurrent));
-        _planner = new CompactionPlanner(store, catalog.Epochs, options);
+        _planner = new CompactionPlanner(store, catalog.Epochs, options, remote);
         _database = DuckDbDatabase.Open(null, new Dictionary<string, string>
         {
             ["threads"] = Math.Max(1, options.Threads).ToString(CultureInfo.InvariantCulture),
@@ -55,7 +56,7 @@ public sealed class CompactionManager : IAsyncDisposable
             ["autoinstall_known_extensions"] = "false",
             ["autoload_known_extensions"] = "false",
         });
-        _runner = new CompactionRunner(store, catalog, _database, options, logger);
+        _runner = new CompactionRunner(store, catalog, _database, options, logger, remote);
         HourlyCron = CronExpression.Parse(options.HourlySchedule);
         DailyCron = CronExpression.Parse(options.DailySchedule);
         _schedules = options.Enabled

@@ -35,8 +35,12 @@ public sealed record CompactionManifest(
         Durability.FsyncDirectory(DirectoryOf(store));
     }
 
-    /// <summary>Finishes or undoes the jobs a crash interrupted. Runs at startup, before anything reads the files.</summary>
-    public static void Recover(LocalStore store, ILogger logger)
+    /// <summary>
+    /// Finishes or undoes the jobs a crash interrupted. Runs at startup, before anything reads the files. With object
+    /// storage the output counts as placed when it is local or in the store (it is uploaded before it is renamed in), and
+    /// rolling forward makes sure the store has it before deleting the inputs there too.
+    /// </summary>
+    internal static async Task RecoverAsync(LocalStore store, ILogger logger, Storage.Remote.RemoteStore? remote)
     {
         var directory = DirectoryOf(store);
         if (!System.IO.Directory.Exists(directory))
@@ -65,8 +69,19 @@ public sealed record CompactionManifest(
                 continue;
             }
 
-            if (File.Exists(manifest.Output))
+            var local = File.Exists(manifest.Output);
+            if (local || (remote is not null && await remote.ExistsAsync(manifest.Output, CancellationToken.None).ConfigureAwait(false)))
             {
+                if (remote is not null)
+                {
+                    if (local && !await remote.ExistsAsync(manifest.Output, CancellationToken.None).ConfigureAwait(false))
+                    {
+                        await remote.UploadNowAsync(manifest.Output, manifest.Output, CancellationToken.None).ConfigureAwait(false);
+                    }
+
+                    await remote.DeleteAsync(manifest.Inputs, CancellationToken.None).ConfigureAwait(false);
+                }
+
                 var deleted = manifest.Inputs.Count(File.Exists);
                 foreach (var input in manifest.Inputs)
                 {

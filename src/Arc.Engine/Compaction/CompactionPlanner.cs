@@ -30,7 +30,7 @@ public sealed record CompactionCandidate(
 /// <c>*_compacted.parquet</c> in the same directory; days merge all their hours into <c>…/YYYY/MM/DD/daily/*_daily.parquet</c>.
 /// Files holding commits still in the write-ahead log are left alone: recovery reads their names.
 /// </summary>
-internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, CompactionOptions options)
+internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, CompactionOptions options, Storage.Remote.RemoteStore? remote)
 {
     public const string DailyDirectory = "daily";
     public const string CompactedSuffix = "_compacted.parquet";
@@ -40,32 +40,60 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
         string? measurement = null)
     {
         var candidates = new List<CompactionCandidate>();
-        foreach (var db in store.Databases().Where(d => database is null || d == database))
+        foreach (var (db, m) in Measurements().Where(x => (database is null || x.Database == database) && (measurement is null || x.Measurement == measurement)))
         {
-            foreach (var m in store.Measurements(db).Where(x => measurement is null || x == measurement))
+            var root = store.MeasurementDirectory(db, m);
+            var days = new SortedDictionary<DateTime, (string Directory, SortedDictionary<int, List<SizedFile>> Hours, List<SizedFile> Daily)>();
+            foreach (var (path, size) in Files(db, m))
             {
-                foreach (var day in Days(store.MeasurementDirectory(db, m)))
+                var file = new FileInfo(path);
+                if (!Eligible(file.Name, path, oldestWalLsn) || Partition(Path.GetRelativePath(root, path)) is not { } partition)
                 {
-                    if (tier is null or CompactionTier.Hourly && options.HourlyEnabled)
+                    continue;
+                }
+
+                if (!days.TryGetValue(partition.Day, out var day))
+                {
+                    days[partition.Day] = day = (Path.Combine(root, partition.Day.ToString("yyyy/MM/dd", CultureInfo.InvariantCulture)), new(), []);
+                }
+
+                var sized = new SizedFile(file, size);
+                if (partition.Hour is { } hour)
+                {
+                    if (!day.Hours.TryGetValue(hour, out var list))
                     {
-                        foreach (var (hour, hourStart) in Hours(day.Path, day.Start))
-                        {
-                            if (hourStart.AddHours(1) <= now - options.HourlyMinAge
-                                && Eligible(hour, oldestWalLsn) is { Count: var count } files && count >= options.HourlyMinFiles)
-                            {
-                                candidates.Add(Candidate(db, m, CompactionTier.Hourly, hourStart, hour, files));
-                            }
-                        }
+                        day.Hours[hour] = list = [];
                     }
 
-                    if (tier is null or CompactionTier.Daily && options.DailyEnabled && day.Start.AddDays(1) <= now - options.DailyMinAge)
+                    list.Add(sized);
+                }
+                else
+                {
+                    day.Daily.Add(sized);
+                }
+            }
+
+            foreach (var (dayStart, (directory, hours, daily)) in days)
+            {
+                if (tier is null or CompactionTier.Hourly && options.HourlyEnabled)
+                {
+                    foreach (var (hour, files) in hours)
                     {
-                        var files = Hours(day.Path, day.Start).SelectMany(h => Eligible(h.Path, oldestWalLsn))
-                            .Concat(Eligible(Path.Combine(day.Path, DailyDirectory), oldestWalLsn)).ToList();
-                        if (files.Count >= options.DailyMinFiles)
+                        var hourStart = dayStart.AddHours(hour);
+                        if (hourStart.AddHours(1) <= now - options.HourlyMinAge && files.Count >= options.HourlyMinFiles)
                         {
-                            candidates.Add(Candidate(db, m, CompactionTier.Daily, day.Start, Path.Combine(day.Path, DailyDirectory), files));
+                            candidates.Add(Candidate(db, m, CompactionTier.Hourly, hourStart,
+                                Path.Combine(directory, hour.ToString("D2", CultureInfo.InvariantCulture)), files));
                         }
+                    }
+                }
+
+                if (tier is null or CompactionTier.Daily && options.DailyEnabled && dayStart.AddDays(1) <= now - options.DailyMinAge)
+                {
+                    var files = hours.Values.SelectMany(h => h).Concat(daily).ToList();
+                    if (files.Count >= options.DailyMinFiles)
+                    {
+                        candidates.Add(Candidate(db, m, CompactionTier.Daily, dayStart, Path.Combine(directory, DailyDirectory), files));
                     }
                 }
             }
@@ -74,10 +102,35 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
         return candidates;
     }
 
-    private CompactionCandidate Candidate(string db, string m, CompactionTier tier, DateTime start, string directory, List<FileInfo> files)
+    private IEnumerable<(string Database, string Measurement)> Measurements()
     {
-        var batch = files.OrderBy(WriteOrder).Take(options.MaxFilesPerBatch).ToList();
-        return new CompactionCandidate(db, m, tier, start, directory, batch.Select(f => f.FullName).ToList(), batch.Sum(f => f.Length));
+        var all = new HashSet<(string, string)>();
+        foreach (var db in store.Databases())
+        {
+            foreach (var m in store.Measurements(db))
+            {
+                all.Add((db, m));
+            }
+        }
+
+        if (remote is not null)
+        {
+            all.UnionWith(remote.MeasurementsAsync(CancellationToken.None).GetAwaiter().GetResult());
+        }
+
+        return all.Order();
+    }
+
+    /// <summary>Every file of the measurement: local, plus the store's with object storage.</summary>
+    private IEnumerable<(string Path, long Size)> Files(string database, string measurement) =>
+        remote is null
+            ? store.Files(database, measurement).Select(f => (f.FullName, f.Length))
+            : remote.AllFilesAsync(database, measurement, CancellationToken.None).GetAwaiter().GetResult();
+
+    private CompactionCandidate Candidate(string db, string m, CompactionTier tier, DateTime start, string directory, List<SizedFile> files)
+    {
+        var batch = files.OrderBy(f => WriteOrder(f.File)).Take(options.MaxFilesPerBatch).ToList();
+        return new CompactionCandidate(db, m, tier, start, directory, batch.Select(f => f.File.FullName).ToList(), batch.Sum(f => f.Size));
     }
 
     /// <summary>
@@ -92,47 +145,31 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
         var n => (2, 0, n),
     };
 
-    /// <summary>Parquet files of a directory that compaction may rewrite.</summary>
-    private List<FileInfo> Eligible(string directory, long oldestWalLsn)
+    /// <summary>Whether compaction may rewrite the file: not holding commits still in the log, not already replaced.</summary>
+    private bool Eligible(string name, string path, long oldestWalLsn) =>
+        name.EndsWith(".parquet", StringComparison.Ordinal)
+        && (!ParquetFileName.TryParse(name, out var parsed) || parsed.LastLsn < oldestWalLsn)
+        && !epochs.IsRetired(path);
+
+    /// <summary>The day and hour (null: the day's <c>daily</c> directory) of a path relative to the measurement directory.</summary>
+    private static (DateTime Day, int? Hour)? Partition(string relative)
     {
-        if (!System.IO.Directory.Exists(directory))
+        var parts = relative.Split(Path.DirectorySeparatorChar);
+        if (parts.Length != 5 || !DateTime.TryParseExact($"{parts[0]}{parts[1]}{parts[2]}", "yyyyMMdd", CultureInfo.InvariantCulture,
+                DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var day))
         {
-            return [];
+            return null;
         }
 
-        return new DirectoryInfo(directory).EnumerateFiles("*.parquet")
-            .Where(f => !ParquetFileName.TryParse(f.Name, out var name) || name.LastLsn < oldestWalLsn)
-            .Where(f => !epochs.IsRetired(f.FullName))
-            .ToList();
-    }
-
-    private static IEnumerable<(string Path, DateTime Start)> Days(string measurementDirectory)
-    {
-        foreach (var year in Children(measurementDirectory, 4))
+        if (parts[3] == DailyDirectory)
         {
-            foreach (var month in Children(year.Path, 2))
-            {
-                foreach (var day in Children(month.Path, 2))
-                {
-                    if (DateTime.TryParseExact($"{year.Name}{month.Name}{day.Name}", "yyyyMMdd", CultureInfo.InvariantCulture,
-                            DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var start))
-                    {
-                        yield return (day.Path, start);
-                    }
-                }
-            }
+            return (day, null);
         }
+
+        return parts[3].Length == 2 && int.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out var hour) && hour < 24
+            ? (day, hour)
+            : null;
     }
 
-    private static IEnumerable<(string Path, DateTime Start)> Hours(string dayDirectory, DateTime day) =>
-        Children(dayDirectory, 2)
-            .Where(h => int.TryParse(h.Name, NumberStyles.None, CultureInfo.InvariantCulture, out var hour) && hour < 24)
-            .Select(h => (h.Path, day.AddHours(int.Parse(h.Name, CultureInfo.InvariantCulture))));
-
-    private static IEnumerable<(string Path, string Name)> Children(string directory, int digits) =>
-        System.IO.Directory.Exists(directory)
-            ? System.IO.Directory.EnumerateDirectories(directory)
-                .Select(p => (p, Path.GetFileName(p)))
-                .Where(c => c.Item2.Length == digits && c.Item2.All(char.IsAsciiDigit))
-            : [];
+    private readonly record struct SizedFile(FileInfo File, long Size);
 }

@@ -31,7 +31,8 @@ public sealed record CompactionResult(
 /// the inputs or the output, never both or neither), inputs deleted once no running query can still read them.
 /// Unreadable inputs are moved to a quarantine folder with the reason, and the rest is compacted.
 /// </summary>
-internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDbDatabase database, CompactionOptions options, ILogger logger)
+internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDbDatabase database, CompactionOptions options, ILogger logger,
+    Storage.Remote.RemoteStore? remote)
 {
     public CompactionResult Run(CompactionCandidate candidate)
     {
@@ -39,10 +40,14 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         var started = DateTime.UtcNow;
         var quarantined = new List<string>();
         using var connection = database.Connect();
-        var inputs = candidate.Files.Where(File.Exists).ToList();
         CompactionManifest? placing = null;
+        IDisposable? fetched = null;
+        var inputs = candidate.Files.ToList();
         try
         {
+            // With object storage the inputs may have left the local cache: fetch them (pinned for the job's duration).
+            fetched = remote?.EnsureFilesAsync(inputs, CancellationToken.None).GetAwaiter().GetResult();
+            inputs = inputs.Where(File.Exists).ToList();
             if (inputs.Count < 2)
             {
                 return Result(false, "fewer than two files left");
@@ -83,6 +88,24 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             var rowsOut = long.Parse(connection.QueryStrings($"SELECT count(*) FROM read_parquet({Names.QuoteLiteral(temp)})")[0][0]!,
                 CultureInfo.InvariantCulture);
             var bytesOut = new FileInfo(temp).Length;
+            var storeClean = true;
+            if (remote is not null)
+            {
+                // The store gets the output before it loses the inputs; recovery rolls forward from here on.
+                remote.UploadNowAsync(temp, output, CancellationToken.None).GetAwaiter().GetResult();
+                placing = null; // the output is in the store: from here on only rolling forward is right (at the next start if need be)
+                try
+                {
+                    remote.DeleteAsync(inputs, CancellationToken.None).GetAwaiter().GetResult();
+                }
+                catch (Storage.Remote.ObjectStoreException e)
+                {
+                    // The manifest stays, so the next start deletes them; meanwhile they are never fetched again.
+                    storeClean = false;
+                    logger.LogWarning(e, "Compaction {Id}: inputs left in object storage until the next start", id);
+                }
+            }
+
             catalog.Visibility.EnterWriteLock();
             try
             {
@@ -91,7 +114,13 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 placing = null;
                 Durability.FsyncDirectory(candidate.Directory);
                 var placed = manifest;
-                catalog.Epochs.Retire(inputs, () => placed.Delete(store));
+                catalog.Epochs.Retire(inputs, () =>
+                {
+                    if (storeClean)
+                    {
+                        placed.Delete(store);
+                    }
+                });
             }
             finally
             {
@@ -113,6 +142,10 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             }
 
             return Result(false, e.Message);
+        }
+        finally
+        {
+            fetched?.Dispose();
         }
 
         CompactionResult Result(bool ok, string? error) =>

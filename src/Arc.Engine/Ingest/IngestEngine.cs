@@ -74,6 +74,9 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
 
     public WriteAheadLog? Wal => _wal;
 
+    /// <summary>Called with the files of each completed flush (object storage queues them for upload).</summary>
+    public Action<IReadOnlyList<string>>? Placed { get; set; }
+
     /// <summary>From now on commits go through <paramref name="wal"/> (set once, after recovery).</summary>
     public void AttachWal(WriteAheadLog wal) => _wal = wal;
 
@@ -292,10 +295,11 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
             try
             {
                 using var staged = _flusher.Stage(data);
+                List<string> placed;
                 _catalog.Visibility.EnterWriteLock();
                 try
                 {
-                    ParquetFlusher.Place(staged);
+                    placed = ParquetFlusher.Place(staged);
                     job.Owner.Publish(job);
                     MakeFilesQueryable(data);
                 }
@@ -303,6 +307,8 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
                 {
                     _catalog.Visibility.ExitWriteLock();
                 }
+
+                Placed?.Invoke(placed);
 
                 Interlocked.Add(ref _flushedRows, data.RowCount);
                 return;

@@ -43,8 +43,8 @@ public sealed partial class QueryEngine
 
     private MeasurementFiles Files(string database, string measurement)
     {
-        var files = _store.Files(database, measurement).ToList();
-        return new MeasurementFiles(database, measurement, files.Count, files.Sum(f => f.Length), _store.MeasurementDirectory(database, measurement));
+        var (count, bytes) = FileStats(database, measurement);
+        return new MeasurementFiles(database, measurement, count, bytes, StoragePath(database, measurement));
     }
 
     /// <summary>

@@ -9,6 +9,9 @@ namespace Arc.Engine.Query;
 /// <summary>A query the server refuses before running it (not read-only, several statements, unsupported output type).</summary>
 public class QueryRejectedException(string message) : Exception(message);
 
+/// <summary>A query whose data cannot be reached right now (object storage down or too slow); worth retrying.</summary>
+public sealed class QueryUnavailableException(string message) : Exception(message);
+
 /// <summary>A query that reaches beyond the databases the caller's token is scoped to.</summary>
 public sealed class QueryForbiddenException(string message) : QueryRejectedException(message);
 
@@ -57,6 +60,7 @@ public sealed partial class QueryEngine
         var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         DuckDBPreparedStatement? statement = null;
         CancellationTokenRegistration registration = default;
+        IDisposable? files = null;
         try
         {
             UseDatabase(connection, database);
@@ -66,6 +70,11 @@ public sealed partial class QueryEngine
             }
 
             timeout.CancelAfter(_options.QueryTimeout);
+            if (Remote is not null && !generated)
+            {
+                files = await FetchAsync(connection, sql, database, timeout.Token).ConfigureAwait(false);
+            }
+
             registration = timeout.Token.UnsafeRegister(static state => ((DuckDbConnection)state!).Interrupt(), connection);
             DuckDbQueryResult result;
             long epoch;
@@ -89,10 +98,11 @@ public sealed partial class QueryEngine
                 _catalog.Visibility.ExitReadLock();
             }
 
-            return new QueryCursor(this, connection, statement, result, timeout, registration, epoch);
+            return new QueryCursor(this, connection, statement, result, timeout, registration, epoch) { Files = files };
         }
         catch (Exception e)
         {
+            files?.Dispose();
             await registration.DisposeAsync().ConfigureAwait(false);
             statement?.Dispose();
             var timedOut = timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested;
@@ -108,6 +118,53 @@ public sealed partial class QueryEngine
     }
 
     internal TimeSpan Timeout => _options.QueryTimeout;
+
+    /// <summary>A measurement's Parquet files and bytes: local, or in object storage (plus files not uploaded yet).</summary>
+    internal (int Count, long Bytes) FileStats(string database, string measurement)
+    {
+        if (Remote is null)
+        {
+            var files = _store.Files(database, measurement).ToList();
+            return (files.Count, files.Sum(f => f.Length));
+        }
+
+        var all = Remote.AllFilesAsync(database, measurement, CancellationToken.None).GetAwaiter().GetResult();
+        return (all.Count, all.Sum(f => f.Size));
+    }
+
+    /// <summary>Where a measurement's files live: the local directory, or the store's URI.</summary>
+    internal string StoragePath(string database, string measurement) =>
+        Remote?.Uri(database, measurement) ?? _store.MeasurementDirectory(database, measurement);
+
+    /// <summary>Object storage behind the local tree, when the backend is not local.</summary>
+    internal Storage.Remote.RemoteStore? Remote { get; set; }
+
+    /// <summary>
+    /// Fetches the object-storage files of the partitions the statement reads (pinned until the query ends) and makes the
+    /// measurements' views cover files once they have some locally.
+    /// </summary>
+    private async Task<IDisposable> FetchAsync(DuckDbConnection connection, string sql, string? database, CancellationToken cancellationToken)
+    {
+        var ranges = QueryFiles.Plan(connection, sql, database);
+        try
+        {
+            var lease = await Remote!.EnsureLocalAsync(ranges.Select(r => (r.Database, r.Measurement, r.FromHour, r.ToHour)), cancellationToken)
+                .ConfigureAwait(false);
+            foreach (var range in ranges)
+            {
+                if (_store.Files(range.Database, range.Measurement).Any() && _catalog.ResolveMeasurement(range.Database, range.Measurement, out _) is { } entry)
+                {
+                    _catalog.EnsureView(entry, withFiles: true);
+                }
+            }
+
+            return lease;
+        }
+        catch (Storage.Remote.ObjectStoreException e)
+        {
+            throw new QueryUnavailableException($"cannot read the data from object storage: {e.Message}");
+        }
+    }
 
     /// <summary>Returns the connection and releases the files the query's epoch kept alive.</summary>
     internal void Return(DuckDbConnection connection, long epoch)
@@ -211,10 +268,10 @@ public sealed partial class QueryEngine
         var db = show.Database ?? database ?? "default";
         var rows = _catalog.Measurements(db).Select(m =>
         {
-            var files = _store.Files(db, m.Name).ToList();
-            var megabytes = files.Sum(f => f.Length) / (1024.0 * 1024.0);
+            var (count, bytes) = FileStats(db, m.Name);
+            var megabytes = bytes / (1024.0 * 1024.0);
             return string.Create(CultureInfo.InvariantCulture,
-                $"({Names.QuoteLiteral(db)}, {Names.QuoteLiteral(m.Name)}, {Names.QuoteLiteral(_store.MeasurementDirectory(db, m.Name))}, {files.Count}::BIGINT, {megabytes:0.######}::DOUBLE)");
+                $"({Names.QuoteLiteral(db)}, {Names.QuoteLiteral(m.Name)}, {Names.QuoteLiteral(StoragePath(db, m.Name))}, {count}::BIGINT, {megabytes:0.######}::DOUBLE)");
         }).ToList();
         if (rows.Count == 0)
         {
@@ -251,6 +308,9 @@ public sealed class QueryCursor : IDisposable
     }
 
     public DuckDbQueryResult Result { get; }
+
+    /// <summary>The object-storage files this query pinned in the local cache.</summary>
+    internal IDisposable? Files { get; init; }
 
     private DuckDBDataChunk? _prefetched;
     private bool _hasPrefetched;
@@ -313,6 +373,7 @@ public sealed class QueryCursor : IDisposable
         }
 
         _disposed = true;
+        Files?.Dispose();
         _prefetched?.Dispose();
         _registration.Dispose();
         Result.Dispose();

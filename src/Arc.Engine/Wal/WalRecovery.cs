@@ -15,7 +15,10 @@ internal sealed record WalReplay(long Lsn, List<ColumnSet> Sets);
 /// </summary>
 internal static class WalRecovery
 {
-    public static (long LastLsn, List<WalReplay> Replays, List<string> Segments) Read(string directory, LocalStore store, ILogger logger)
+    /// <param name="remoteNames">With object storage, the file names the store holds for a measurement (flushed files may have
+    /// left the local cache).</param>
+    public static (long LastLsn, List<WalReplay> Replays, List<string> Segments) Read(string directory, LocalStore store, ILogger logger,
+        Func<string, string, IEnumerable<string>>? remoteNames = null)
     {
         var segments = WalSegment.List(directory);
         var replays = new List<WalReplay>();
@@ -45,7 +48,7 @@ internal static class WalRecovery
                 var keep = new List<ColumnSet>();
                 foreach (var set in sets)
                 {
-                    if (IsCovered(store, coverage, set.Database, set.Measurement, lsn))
+                    if (IsCovered(store, remoteNames, coverage, set.Database, set.Measurement, lsn))
                     {
                         set.Dispose();
                     }
@@ -65,12 +68,12 @@ internal static class WalRecovery
         return (lastLsn, replays, segments.Select(s => s.Path).ToList());
     }
 
-    private static bool IsCovered(LocalStore store, Dictionary<(string, string), List<(long First, long Last)>> coverage,
-        string database, string measurement, long lsn)
+    private static bool IsCovered(LocalStore store, Func<string, string, IEnumerable<string>>? remoteNames,
+        Dictionary<(string, string), List<(long First, long Last)>> coverage, string database, string measurement, long lsn)
     {
         if (!coverage.TryGetValue((database, measurement), out var ranges))
         {
-            ranges = CompleteFlushes(store, database, measurement);
+            ranges = CompleteFlushes(store, remoteNames?.Invoke(database, measurement) ?? [], database, measurement);
             coverage[(database, measurement)] = ranges;
         }
 
@@ -86,32 +89,46 @@ internal static class WalRecovery
     }
 
     /// <summary>The LSN ranges of the measurement's complete flushes; parts of incomplete ones are deleted.</summary>
-    private static List<(long, long)> CompleteFlushes(LocalStore store, string database, string measurement)
+    private static List<(long, long)> CompleteFlushes(LocalStore store, IEnumerable<string> remoteNames, string database, string measurement)
     {
-        var flushes = new Dictionary<string, (ParquetFileName Name, List<string> Paths)>();
-        foreach (var file in store.Files(database, measurement))
+        var flushes = new Dictionary<string, (ParquetFileName Name, HashSet<int> Parts, List<string> LocalPaths)>();
+        void Add(string fileName, string? localPath)
         {
-            if (ParquetFileName.TryParse(file.Name, out var name) && name.LastLsn > 0)
+            if (ParquetFileName.TryParse(fileName, out var name) && name.LastLsn > 0)
             {
                 if (!flushes.TryGetValue(name.FlushKey, out var flush))
                 {
-                    flushes[name.FlushKey] = flush = (name, []);
+                    flushes[name.FlushKey] = flush = (name, [], []);
                 }
 
-                flush.Paths.Add(file.FullName);
+                flush.Parts.Add(name.Part);
+                if (localPath is not null)
+                {
+                    flush.LocalPaths.Add(localPath);
+                }
             }
         }
 
-        var ranges = new List<(long, long)>();
-        foreach (var (name, paths) in flushes.Values)
+        foreach (var file in store.Files(database, measurement))
         {
-            if (paths.Count == name.Parts)
+            Add(file.Name, file.FullName);
+        }
+
+        foreach (var name in remoteNames)
+        {
+            Add(name, null);
+        }
+
+        var ranges = new List<(long, long)>();
+        foreach (var (name, parts, localPaths) in flushes.Values)
+        {
+            if (parts.Count == name.Parts)
             {
                 ranges.Add((name.FirstLsn, name.LastLsn));
             }
             else
             {
-                paths.ForEach(File.Delete);
+                localPaths.ForEach(File.Delete);
             }
         }
 

@@ -24,7 +24,18 @@ public sealed class ArcConfig
         ["server.shutdown_timeout"] = static (c, k, v) => c.ShutdownTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)),
         ["server.read_timeout"] = static (c, k, v) => c.ReadTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)),
         ["server.idle_timeout"] = static (c, k, v) => c.IdleTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)),
-        ["storage.backend"] = static (c, k, v) => c.StorageBackend = ConfigValues.OneOf(k, v, "local"),
+        ["storage.backend"] = static (c, k, v) => c.StorageBackend = ConfigValues.OneOf(k, v, "local", "s3", "minio", "ceph", "gcs"),
+        ["storage.s3_bucket"] = static (c, k, v) => c.S3.Bucket = NonEmpty(k, v),
+        ["storage.s3_prefix"] = static (c, k, v) => c.S3.Prefix = v.Trim().Trim('/'),
+        ["storage.s3_region"] = static (c, k, v) => c.S3.Region = NonEmpty(k, v),
+        ["storage.s3_endpoint"] = static (c, k, v) => c.S3.Endpoint = v.Trim(),
+        ["storage.s3_use_ssl"] = static (c, k, v) => c.S3.UseSsl = ConfigValues.Bool(k, v),
+        ["storage.s3_path_style"] = static (c, k, v) => c.S3.PathStyle = ConfigValues.Bool(k, v),
+        ["storage.s3_access_key"] = static (c, k, v) => c.S3.AccessKey = v.Trim(),
+        ["storage.s3_secret_key"] = static (c, k, v) => c.S3.SecretKey = v.Trim(),
+        ["storage.s3_timeout_seconds"] = static (c, k, v) => c.S3.TimeoutSeconds = ConfigValues.Int(k, v, 1, 3600),
+        ["storage.s3_concurrency"] = static (c, k, v) => c.S3.Concurrency = ConfigValues.Int(k, v, 1, 256),
+        ["query.s3_cache_size"] = static (c, k, v) => c.S3.CacheBytes = ConfigValues.Size(k, v, 1L << 20),
         ["storage.local_path"] = static (c, k, v) => c.Engine = c.Engine with { DataPath = NonEmpty(k, v) },
         ["ingest.max_buffer_size"] = static (c, k, v) => c.Engine = c.Engine with { MaxBufferRows = ConfigValues.Int(k, v, 1, 100_000_000) },
         ["ingest.max_buffer_age_ms"] = static (c, k, v) =>
@@ -99,8 +110,6 @@ public sealed class ArcConfig
     {
         "server.write_timeout", "server.tls_enabled", "server.tls_cert_file", "server.tls_key_file",
         "server.storage_credentials_fail_ready", "database.enable_wal", "database.preserve_insertion_order",
-        "storage.s3_bucket", "storage.s3_region", "storage.s3_endpoint", "storage.s3_access_key", "storage.s3_secret_key",
-        "storage.s3_prefix", "storage.s3_use_ssl", "storage.s3_path_style",
         "cache.enabled", "cache.max_size_mb", "cache.default_ttl",
         "ingest.use_dictionary", "ingest.numeric_dictionary", "ingest.write_statistics", "ingest.data_page_version",
         "ingest.flush_queue_size", "ingest.shard_count", "ingest.sort_keys", "ingest.default_sort_keys", "ingest.flush_timeout_seconds",
@@ -110,7 +119,7 @@ public sealed class ArcConfig
         "wal.recovery_interval_seconds", "wal.recovery_batch_size", "wal.buffer_size",
         "delete.enabled", "delete.confirmation_threshold", "delete.max_rows_per_delete",
         "retention.enabled", "retention.db_path", "continuous_query.enabled", "continuous_query.db_path",
-        "query.slow_query_threshold_ms", "query.enable_s3_cache", "query.s3_cache_size", "query.s3_cache_ttl_seconds",
+        "query.slow_query_threshold_ms", "query.enable_s3_cache", "query.s3_cache_ttl_seconds",
     };
 
     public string Host { get; set; } = "";
@@ -128,6 +137,9 @@ public sealed class ArcConfig
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
     public string StorageBackend { get; set; } = "local";
+
+    /// <summary>The <c>storage.s3_*</c> settings, turned into <see cref="EngineOptions.ObjectStore"/> after loading.</summary>
+    public S3Settings S3 { get; } = new();
 
     public int MaxLineLength { get; set; } = 1 << 20;
 
@@ -200,6 +212,7 @@ public sealed class ArcConfig
             }
         }
 
+        config.Engine = config.Engine with { ObjectStore = config.S3.ToOptions(config.StorageBackend) };
         return config;
     }
 
@@ -320,3 +333,66 @@ public sealed class ArcConfig
 /// <summary>Source-generated TOML metadata (Tomlyn's reflection mode is not AOT-clean).</summary>
 [TomlSerializable(typeof(TomlTable))]
 internal sealed partial class ConfigTomlContext : TomlSerializerContext;
+
+/// <summary>
+/// <c>storage.s3_*</c>. MinIO, Ceph and GCS are presets of the S3 backend: path-style addressing, and for GCS its
+/// interoperability endpoint (HMAC keys). Credentials left empty come from the SDK's default chain (AWS_* variables, the
+/// shared profile, an instance role).
+/// </summary>
+public sealed class S3Settings
+{
+    public string Bucket { get; set; } = "";
+
+    public string Prefix { get; set; } = "";
+
+    public string Region { get; set; } = "us-east-1";
+
+    public string Endpoint { get; set; } = "";
+
+    public bool UseSsl { get; set; } = true;
+
+    public bool? PathStyle { get; set; }
+
+    public string AccessKey { get; set; } = "";
+
+    public string SecretKey { get; set; } = "";
+
+    public int TimeoutSeconds { get; set; } = 30;
+
+    public int Concurrency { get; set; } = 4;
+
+    public long CacheBytes { get; set; } = 1L << 30;
+
+    public Arc.Engine.Storage.Remote.ObjectStoreOptions? ToOptions(string backend)
+    {
+        if (backend == "local")
+        {
+            return null;
+        }
+
+        if (Bucket.Length == 0)
+        {
+            throw new ConfigException($"storage.s3_bucket: required when storage.backend is {backend}");
+        }
+
+        if (backend is "minio" or "ceph" && Endpoint.Length == 0)
+        {
+            throw new ConfigException($"storage.s3_endpoint: required when storage.backend is {backend}");
+        }
+
+        return new Arc.Engine.Storage.Remote.ObjectStoreOptions
+        {
+            Bucket = Bucket,
+            Prefix = Prefix,
+            Region = Region,
+            Endpoint = Endpoint.Length > 0 ? Endpoint : backend == "gcs" ? "https://storage.googleapis.com" : "",
+            UseSsl = UseSsl,
+            PathStyle = PathStyle ?? backend is "minio" or "ceph" or "gcs",
+            AccessKey = AccessKey,
+            SecretKey = SecretKey,
+            Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
+            Concurrency = Concurrency,
+            CacheBytes = CacheBytes,
+        };
+    }
+}

@@ -48,7 +48,17 @@ public sealed record ReadyResponse(
     [property: JsonPropertyName("status")] string Status,
     [property: JsonPropertyName("buffered_rows")] long BufferedRows,
     [property: JsonPropertyName("flushed_rows")] long FlushedRows,
-    [property: JsonPropertyName("flush_failures")] long FlushFailures);
+    [property: JsonPropertyName("flush_failures")] long FlushFailures,
+    [property: JsonPropertyName("object_storage")] ObjectStorageReady? ObjectStorage);
+
+/// <summary>Upload backlog and cache use when the backend is object storage.</summary>
+public sealed record ObjectStorageReady(
+    [property: JsonPropertyName("pending_uploads")] long PendingUploads,
+    [property: JsonPropertyName("pending_bytes")] long PendingBytes,
+    [property: JsonPropertyName("uploaded")] long Uploaded,
+    [property: JsonPropertyName("upload_failures")] long UploadFailures,
+    [property: JsonPropertyName("last_error")] string? LastError,
+    [property: JsonPropertyName("cached_bytes")] long CachedBytes);
 
 /// <summary>InfluxDB 1.x <c>/query</c> answer for the statements clients send on connect.</summary>
 public sealed record InfluxQueryResponse([property: JsonPropertyName("results")] IReadOnlyList<InfluxStatementResult> Results);

@@ -15,7 +15,8 @@ internal static class HealthEndpoints
             new HealthResponse("ok", ServerInfo.Version, ArcEngine.DuckDbVersion), ApiJsonContext.Api.HealthResponse)).Public();
 
         app.MapGet("/ready", (ArcEngine engine) => Results.Json(
-            new ReadyResponse(state.Ready ? "ready" : "shutting_down", engine.BufferedRows, engine.FlushedRows, engine.FlushFailures),
+            new ReadyResponse(state.Ready ? "ready" : "shutting_down", engine.BufferedRows, engine.FlushedRows, engine.FlushFailures,
+                engine.ObjectStorage is { } s3 ? new ObjectStorageReady(s3.PendingUploads, s3.PendingBytes, s3.Uploaded, s3.UploadFailures, s3.LastError, s3.CachedBytes) : null),
             ApiJsonContext.Api.ReadyResponse,
             statusCode: state.Ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable)).Public();
 

@@ -352,6 +352,12 @@ internal static class QueryRequests
             await WriteEndpoints.Error(context, StatusCodes.Status403Forbidden, e.Message).ConfigureAwait(false);
             return null;
         }
+        catch (QueryUnavailableException e)
+        {
+            context.Response.Headers.RetryAfter = "5";
+            await WriteEndpoints.Error(context, StatusCodes.Status503ServiceUnavailable, e.Message).ConfigureAwait(false);
+            return null;
+        }
         catch (Exception e) when (e is DuckDbException or QueryRejectedException)
         {
             await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, e.Message).ConfigureAwait(false);

@@ -1,0 +1,685 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace Arc.Engine.Storage.Remote;
+
+/// <summary>
+/// Object storage behind the local tree. Flushed files are written locally as always (so the WAL and exactly-once rules
+/// are unchanged) and then uploaded with bounded concurrency, retried with backoff for as long as the store is away;
+/// a file is never evicted locally before it is uploaded. The local tree doubles as the query cache: before a query binds,
+/// the files of the partitions it needs are fetched (validated by size) and pinned until it ends; uploaded files beyond
+/// <see cref="ObjectStoreOptions.CacheBytes"/> are evicted least recently used first. Listings are cached briefly and kept
+/// current by our own uploads and deletes. Keys are the local paths relative to the storage root.
+/// </summary>
+internal sealed class RemoteStore : IAsyncDisposable
+{
+    private static readonly TimeSpan TombstoneLife = TimeSpan.FromMinutes(10);
+    private readonly ObjectStoreOptions _options;
+    private readonly LocalStore _store;
+    private readonly Catalog _catalog;
+    private readonly ILogger _logger;
+    private readonly S3ObjectStore _s3;
+    private readonly Channel<string> _uploads = Channel.CreateUnbounded<string>();
+    private readonly ConcurrentDictionary<(string Database, string Measurement), Listing> _listings = new();
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, long> _pending = new(StringComparer.Ordinal);      // key -> bytes, not uploaded yet
+    private readonly Dictionary<string, CachedFile> _cached = new(StringComparer.Ordinal);  // key -> uploaded and local
+    private readonly Dictionary<string, int> _pins = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTime> _tombstones = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _transfers;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task[] _uploaders = [];
+    private long _uploaded;
+    private long _uploadFailures;
+    private string? _lastError;
+    private DateTime _fullListing = DateTime.MinValue;
+
+    private RemoteStore(ObjectStoreOptions options, LocalStore store, Catalog catalog, ILogger logger)
+    {
+        _options = options;
+        _store = store;
+        _catalog = catalog;
+        _logger = logger;
+        _s3 = new S3ObjectStore(options);
+        _transfers = new SemaphoreSlim(Math.Max(1, options.Concurrency));
+    }
+
+    public long PendingUploads
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _pending.Count;
+            }
+        }
+    }
+
+    public long PendingBytes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _pending.Values.Sum();
+            }
+        }
+    }
+
+    public long CachedBytes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _cached.Values.Sum(c => c.Bytes);
+            }
+        }
+    }
+
+    public long UploadedFiles => Interlocked.Read(ref _uploaded);
+
+    public long UploadFailures => Interlocked.Read(ref _uploadFailures);
+
+    public string? LastError => Volatile.Read(ref _lastError);
+
+    /// <summary>
+    /// Connects, lists the store, queues every local file the store does not have, and starts the uploaders. Fails
+    /// startup only if the configuration is unusable; an unreachable store just leaves the uploads queued.
+    /// </summary>
+    public static async Task<RemoteStore> StartAsync(ObjectStoreOptions options, LocalStore store, Catalog catalog, ILogger logger)
+    {
+        var remote = new RemoteStore(options, store, catalog, logger);
+        try
+        {
+            await remote._s3.EnsureBucketAsync(CancellationToken.None).ConfigureAwait(false);
+            var objects = await remote._s3.ListAsync("", CancellationToken.None).ConfigureAwait(false);
+            remote.Reconcile(objects);
+        }
+        catch (ObjectStoreException e)
+        {
+            logger.LogError(e, "Object storage is not reachable at startup; local files will be uploaded once it is");
+            remote.Reconcile(null);
+        }
+
+        remote._uploaders = Enumerable.Range(0, Math.Max(1, options.Concurrency))
+            .Select(_ => Task.Run(remote.UploadLoop)).ToArray();
+        return remote;
+    }
+
+    /// <summary>Queues freshly placed files for upload.</summary>
+    public void Enqueue(IEnumerable<string> paths)
+    {
+        foreach (var path in paths)
+        {
+            var key = Key(path);
+            lock (_lock)
+            {
+                _pending[key] = new FileInfo(path).Length;
+            }
+
+            _uploads.Writer.TryWrite(key);
+        }
+    }
+
+    /// <summary>
+    /// Uploads <paramref name="file"/> as the object of local path <paramref name="path"/> now: a compaction output must be
+    /// in the store before its inputs leave it.
+    /// </summary>
+    public async Task UploadNowAsync(string file, string path, CancellationToken cancellationToken)
+    {
+        var key = Key(path);
+        var etag = await _s3.PutAsync(key, file, cancellationToken).ConfigureAwait(false);
+        Uploaded(key, new FileInfo(file).Length, etag);
+    }
+
+    /// <summary>Whether the store holds the object of local path <paramref name="path"/> (per the listing).</summary>
+    public async Task<bool> ExistsAsync(string path, CancellationToken cancellationToken)
+    {
+        var key = Key(path);
+        return Split(key) is { } where
+               && (await ObjectsAsync(where.Database, where.Measurement, cancellationToken).ConfigureAwait(false)).Any(o => o.Key == key);
+    }
+
+    /// <summary>
+    /// Deletes objects (compaction inputs) and remembers them for a while, so a listing taken before, a download in flight
+    /// or a queued upload cannot bring them back.
+    /// </summary>
+    public async Task DeleteAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken)
+    {
+        var keys = paths.Select(Key).ToList();
+        lock (_lock)
+        {
+            var now = DateTime.UtcNow;
+            foreach (var key in keys)
+            {
+                _tombstones[key] = now;
+                _pending.Remove(key);
+                _cached.Remove(key);
+            }
+        }
+
+        foreach (var key in keys)
+        {
+            if (Split(key) is { } where && _listings.TryGetValue((where.Database, where.Measurement), out var listing))
+            {
+                listing.Remove(key);
+            }
+        }
+
+        await _s3.DeleteAsync(keys, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The store's objects of a measurement (listing cached for <see cref="ObjectStoreOptions.ListingTtl"/>).</summary>
+    public async Task<IReadOnlyList<RemoteObject>> ObjectsAsync(string database, string measurement, CancellationToken cancellationToken)
+    {
+        var listing = NewListing(database, measurement);
+        if (DateTime.UtcNow - listing.Fetched > _options.ListingTtl)
+        {
+            try
+            {
+                var objects = await _s3.ListAsync($"{database}/{measurement}/", cancellationToken).ConfigureAwait(false);
+                listing.Replace(objects.Where(o => !IsTombstoned(o.Key)));
+            }
+            catch (ObjectStoreException e) when (listing.Fetched != DateTime.MinValue)
+            {
+                // The store is away: the last listing, kept current by our own uploads and deletes, still says what exists.
+                // Queries over files that are local keep working; a file that would have to be fetched fails the query.
+                _logger.LogWarning("Listing {Database}/{Measurement} failed; using the listing from {Fetched:O}: {Error}",
+                    database, measurement, listing.Fetched, e.Message);
+            }
+        }
+
+        return listing.Snapshot();
+    }
+
+    /// <summary>Databases and measurements the store holds (delimiter listing), for SHOW DATABASES/TABLES.</summary>
+    public async Task<List<(string Database, string Measurement)>> MeasurementsAsync(CancellationToken cancellationToken)
+    {
+        var result = new List<(string, string)>();
+        foreach (var database in await _s3.ListPrefixesAsync("", cancellationToken).ConfigureAwait(false))
+        {
+            if (!Names.IsValidDatabase(database))
+            {
+                continue;
+            }
+
+            foreach (var measurement in await _s3.ListPrefixesAsync(database + "/", cancellationToken).ConfigureAwait(false))
+            {
+                if (Names.IsValidMeasurement(measurement))
+                {
+                    result.Add((database, measurement));
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Makes the files of the given partitions local (fetching what is missing) and pins them until the returned lease is
+    /// disposed, so eviction cannot take them from a running query. A null hour range means every partition.
+    /// </summary>
+    public async Task<IDisposable> EnsureLocalAsync(IEnumerable<(string Database, string Measurement, long FromHour, long ToHour)> wanted,
+        CancellationToken cancellationToken)
+    {
+        var keys = new List<string>();
+        var fetch = new List<RemoteObject>();
+        foreach (var (database, measurement, fromHour, toHour) in wanted)
+        {
+            foreach (var item in await ObjectsAsync(database, measurement, cancellationToken).ConfigureAwait(false))
+            {
+                if (HourRange(item.Key) is not { } range || range.Last < fromHour || range.First > toHour)
+                {
+                    continue;
+                }
+
+                keys.Add(item.Key);
+                if (!File.Exists(Path.Combine(_store.Root, item.Key)))
+                {
+                    fetch.Add(item);
+                }
+            }
+        }
+
+        var lease = Pin(keys);
+        try
+        {
+            await Task.WhenAll(fetch.Select(item => FetchAsync(item, cancellationToken))).ConfigureAwait(false);
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+
+        Evict();
+        return lease;
+    }
+
+    /// <summary>Makes specific files local (compaction inputs that were evicted), pinned until the lease is disposed.</summary>
+    public async Task<IDisposable> EnsureFilesAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken)
+    {
+        var keys = paths.Select(Key).ToList();
+        var lease = Pin(keys);
+        try
+        {
+            foreach (var group in keys.Where(k => !File.Exists(Path.Combine(_store.Root, k))).GroupBy(k => Split(k)))
+            {
+                var (database, measurement) = group.Key!.Value;
+                var objects = (await ObjectsAsync(database, measurement, cancellationToken).ConfigureAwait(false)).ToDictionary(o => o.Key);
+                await Task.WhenAll(group.Select(key => objects.TryGetValue(key, out var item)
+                    ? FetchAsync(item, cancellationToken)
+                    : throw new ObjectStoreException($"{key} is neither local nor in the store"))).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+
+        return lease;
+    }
+
+    /// <summary>Every file of a measurement, local or in the store, as local paths with sizes (for compaction planning).</summary>
+    public async Task<List<(string Path, long Size)>> AllFilesAsync(string database, string measurement, CancellationToken cancellationToken)
+    {
+        var files = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var item in await ObjectsAsync(database, measurement, cancellationToken).ConfigureAwait(false))
+        {
+            files[Path.Combine(_store.Root, item.Key)] = item.Size;
+        }
+
+        foreach (var file in _store.Files(database, measurement))
+        {
+            if (!IsTombstoned(Key(file.FullName)))
+            {
+                files[file.FullName] = file.Length;
+            }
+        }
+
+        return files.Select(f => (f.Key, f.Value)).ToList();
+    }
+
+    /// <summary>The store's location of a measurement, <c>s3://bucket/prefix/db/measurement/</c>.</summary>
+    public string Uri(string database, string measurement) => $"s3://{_options.Bucket}/{_options.KeyPrefix}{database}/{measurement}/";
+
+    /// <summary>File names of a measurement in the store (WAL recovery counts them as flushed).</summary>
+    public IEnumerable<string> FileNames(string database, string measurement) =>
+        ObjectsAsync(database, measurement, CancellationToken.None).GetAwaiter().GetResult().Select(o => Path.GetFileName(o.Key));
+
+    private async Task FetchAsync(RemoteObject item, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(_store.Root, item.Key);
+        await _transfers.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (File.Exists(path) || IsTombstoned(item.Key))
+            {
+                return;
+            }
+
+            LocalStore.EnsureDirectory(Path.GetDirectoryName(path)!);
+            var temp = Path.Combine(_store.TempDirectory, "download-" + Guid.NewGuid().ToString("N"));
+            await _s3.GetAsync(item, temp, cancellationToken).ConfigureAwait(false);
+            lock (_lock)
+            {
+                // A compaction may have replaced the file while it was on its way: then it must not come back.
+                if (_tombstones.ContainsKey(item.Key) || File.Exists(path))
+                {
+                    File.Delete(temp);
+                    return;
+                }
+
+                File.Move(temp, path);
+                _cached[item.Key] = new CachedFile(item.Size, DateTime.UtcNow.Ticks);
+            }
+        }
+        finally
+        {
+            _transfers.Release();
+        }
+    }
+
+    private async Task UploadLoop()
+    {
+        var delay = TimeSpan.FromMilliseconds(200);
+        try
+        {
+            await foreach (var key in _uploads.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                var path = Path.Combine(_store.Root, key);
+                lock (_lock)
+                {
+                    if (!_pending.ContainsKey(key))
+                    {
+                        continue; // replaced by a compaction, or already uploaded
+                    }
+                }
+
+                if (!File.Exists(path))
+                {
+                    lock (_lock)
+                    {
+                        _pending.Remove(key);
+                    }
+
+                    continue;
+                }
+
+                try
+                {
+                    string etag;
+                    await _transfers.WaitAsync(_stopping.Token).ConfigureAwait(false);
+                    try
+                    {
+                        etag = await _s3.PutAsync(key, path, _stopping.Token).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        _transfers.Release();
+                    }
+
+                    if (IsTombstoned(key))
+                    {
+                        await _s3.DeleteAsync([key], _stopping.Token).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    Uploaded(key, new FileInfo(path).Length, etag);
+                    delay = TimeSpan.FromMilliseconds(200);
+                    Evict();
+                }
+                catch (ObjectStoreException e)
+                {
+                    Interlocked.Increment(ref _uploadFailures);
+                    Volatile.Write(ref _lastError, e.Message);
+                    _logger.LogWarning("Upload of {Key} failed, retrying in {Delay}: {Error}", key, delay, e.Message);
+                    await Task.Delay(delay, _stopping.Token).ConfigureAwait(false);
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+                    _uploads.Writer.TryWrite(key);
+                }
+                catch (IOException e)
+                {
+                    // The file went away between the check and the upload (a compaction replaced it).
+                    _logger.LogDebug(e, "Upload of {Key} skipped", key);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping: what is still pending is uploaded at the next start (Reconcile).
+        }
+    }
+
+    private void Uploaded(string key, long size, string etag)
+    {
+        lock (_lock)
+        {
+            _pending.Remove(key);
+            _cached[key] = new CachedFile(size, DateTime.UtcNow.Ticks);
+        }
+
+        Interlocked.Increment(ref _uploaded);
+        if (Split(key) is { } where)
+        {
+            NewListing(where.Database, where.Measurement).Add(new RemoteObject(key, size, etag));
+        }
+    }
+
+    /// <summary>Sorts local files into uploaded (cached) and pending, from a full listing of the store (null: unknown).</summary>
+    private void Reconcile(List<RemoteObject>? objects)
+    {
+        var remote = objects?.ToDictionary(o => o.Key, StringComparer.Ordinal);
+        if (objects is not null)
+        {
+            _fullListing = DateTime.UtcNow;
+            foreach (var group in objects.GroupBy(o => Split(o.Key)).Where(g => g.Key is not null))
+            {
+                NewListing(group.Key!.Value.Database, group.Key.Value.Measurement).Replace(group);
+            }
+        }
+
+        foreach (var database in _store.Databases())
+        {
+            foreach (var measurement in _store.Measurements(database))
+            {
+                foreach (var file in _store.Files(database, measurement))
+                {
+                    var key = Key(file.FullName);
+                    if (remote is not null && remote.TryGetValue(key, out var item) && item.Size == file.Length)
+                    {
+                        _cached[key] = new CachedFile(file.Length, file.LastWriteTimeUtc.Ticks);
+                    }
+                    else
+                    {
+                        _pending[key] = file.Length;
+                        _uploads.Writer.TryWrite(key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Evicts uploaded files, least recently used first, until the cache fits its budget. Pinned files stay, and so does
+    /// the newest file of each measurement (its view needs one local file to bind). Evicted files are retired like
+    /// compaction inputs: deleted once no running query may still read them.
+    /// </summary>
+    private void Evict()
+    {
+        List<string> victims;
+        lock (_lock)
+        {
+            var total = _cached.Values.Sum(c => c.Bytes);
+            if (total <= _options.CacheBytes)
+            {
+                return;
+            }
+
+            var newest = _cached.Keys.GroupBy(k => Split(k)).Select(g => g.Max(StringComparer.Ordinal)!).ToHashSet(StringComparer.Ordinal);
+            victims = [];
+            foreach (var (key, file) in _cached.OrderBy(c => c.Value.LastAccess))
+            {
+                if (total <= _options.CacheBytes)
+                {
+                    break;
+                }
+
+                if (_pins.ContainsKey(key) || newest.Contains(key))
+                {
+                    continue;
+                }
+
+                victims.Add(key);
+                total -= file.Bytes;
+            }
+
+            foreach (var key in victims)
+            {
+                _cached.Remove(key);
+            }
+        }
+
+        if (victims.Count == 0)
+        {
+            return;
+        }
+
+        _catalog.Visibility.EnterWriteLock();
+        try
+        {
+            _catalog.Epochs.Retire(victims.Select(k => Path.Combine(_store.Root, k)).ToList(), () => { });
+        }
+        finally
+        {
+            _catalog.Visibility.ExitWriteLock();
+        }
+
+        _logger.LogDebug("Evicted {Count} cached files", victims.Count);
+    }
+
+    private Lease Pin(List<string> keys)
+    {
+        lock (_lock)
+        {
+            var now = DateTime.UtcNow.Ticks;
+            foreach (var key in keys)
+            {
+                _pins[key] = _pins.GetValueOrDefault(key) + 1;
+                if (_cached.TryGetValue(key, out var file))
+                {
+                    _cached[key] = file with { LastAccess = now };
+                }
+            }
+        }
+
+        return new Lease(this, keys);
+    }
+
+    private void Unpin(List<string> keys)
+    {
+        lock (_lock)
+        {
+            foreach (var key in keys)
+            {
+                if (--_pins[key] == 0)
+                {
+                    _pins.Remove(key);
+                }
+            }
+        }
+    }
+
+    private bool IsTombstoned(string key)
+    {
+        lock (_lock)
+        {
+            if (_tombstones.Count > 0)
+            {
+                var expired = DateTime.UtcNow - TombstoneLife;
+                foreach (var old in _tombstones.Where(t => t.Value < expired).Select(t => t.Key).ToList())
+                {
+                    _tombstones.Remove(old);
+                }
+            }
+
+            return _tombstones.ContainsKey(key);
+        }
+    }
+
+    /// <summary>
+    /// The listing of a measurement. After a full listing at startup, a measurement it did not contain is known to be empty
+    /// as of then, so its listing counts as fetched at that time.
+    /// </summary>
+    private Listing NewListing(string database, string measurement) =>
+        _listings.GetOrAdd((database, measurement), static (_, fetched) => new Listing(fetched), _fullListing);
+
+    private string Key(string path) => Path.GetRelativePath(_store.Root, path).Replace(Path.DirectorySeparatorChar, '/');
+
+    private static (string Database, string Measurement)? Split(string key)
+    {
+        var parts = key.Split('/');
+        return parts.Length >= 3 ? (parts[0], parts[1]) : null;
+    }
+
+    /// <summary>The hours a key's partition covers: one for an hour directory, the whole day for <c>daily</c>.</summary>
+    internal static (long First, long Last)? HourRange(string key)
+    {
+        var parts = key.Split('/');
+        if (parts.Length != 7 || !DateTime.TryParseExact($"{parts[2]}{parts[3]}{parts[4]}", "yyyyMMdd", CultureInfo.InvariantCulture,
+                DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var day))
+        {
+            return null;
+        }
+
+        var firstOfDay = (long)(day - DateTime.UnixEpoch).TotalHours;
+        return parts[5] == "daily" ? (firstOfDay, firstOfDay + 23)
+            : int.TryParse(parts[5], NumberStyles.None, CultureInfo.InvariantCulture, out var hour) ? (firstOfDay + hour, firstOfDay + hour) : null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _uploads.Writer.TryComplete();
+        await Task.WhenAll(_uploaders).ConfigureAwait(false);
+        _s3.Dispose();
+        _stopping.Dispose();
+    }
+
+    /// <summary>Drains pending uploads (used at shutdown and by tests), waiting at most <paramref name="timeout"/>.</summary>
+    public async Task<bool> DrainAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (PendingUploads > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
+        return PendingUploads == 0;
+    }
+
+    private readonly record struct CachedFile(long Bytes, long LastAccess);
+
+    private sealed class Lease(RemoteStore owner, List<string> keys) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                owner.Unpin(keys);
+            }
+        }
+    }
+
+    /// <summary>A cached listing of one measurement.</summary>
+    private sealed class Listing(DateTime fetched)
+    {
+        private readonly Dictionary<string, RemoteObject> _objects = new(StringComparer.Ordinal);
+
+        public DateTime Fetched { get; private set; } = fetched;
+
+        public void Replace(IEnumerable<RemoteObject> objects)
+        {
+            lock (_objects)
+            {
+                _objects.Clear();
+                foreach (var item in objects)
+                {
+                    _objects[item.Key] = item;
+                }
+
+                Fetched = DateTime.UtcNow;
+            }
+        }
+
+        public void Add(RemoteObject item)
+        {
+            lock (_objects)
+            {
+                _objects[item.Key] = item;
+            }
+        }
+
+        public void Remove(string key)
+        {
+            lock (_objects)
+            {
+                _objects.Remove(key);
+            }
+        }
+
+        public List<RemoteObject> Snapshot()
+        {
+            lock (_objects)
+            {
+                return _objects.Values.ToList();
+            }
+        }
+    }
+}

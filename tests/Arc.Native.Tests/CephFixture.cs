@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Arc.Engine.Storage.Remote;
+
+namespace Arc.Native.Tests;
+
+/// <summary>
+/// A real S3 server for the object-storage tests: Ceph radosgw on loopback (scripts/ceph-s3.sh; the packages are installed
+/// by scripts/test.sh). Started once for the test collection and stopped after it.
+/// </summary>
+public sealed class CephFixture : IAsyncLifetime
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-ceph-" + Guid.NewGuid().ToString("N")[..8]);
+    private int _buckets;
+
+    public int Port { get; private set; }
+
+    public string Endpoint => $"http://127.0.0.1:{Port}";
+
+    public static string Script => Path.Combine(RepositoryRoot(), "scripts", "ceph-s3.sh");
+
+    public async Task InitializeAsync()
+    {
+        Port = FreePortPair();
+        var (code, output) = await RunAsync("start", _directory, Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(code == 0, $"Ceph did not start (run scripts/ceph-s3.sh install as root first): {output}");
+    }
+
+    public async Task DisposeAsync() => await RunAsync("stop", _directory);
+
+    /// <summary>Options for a new, empty bucket of this server.</summary>
+    public ObjectStoreOptions NewBucket(long cacheBytes = 1L << 30) => new()
+    {
+        Bucket = $"arc-test-{Interlocked.Increment(ref _buckets)}-{Guid.NewGuid().ToString("N")[..6]}",
+        Prefix = "tenant/arc",
+        Endpoint = Endpoint,
+        PathStyle = true,
+        AccessKey = "testkey",
+        SecretKey = "testsecret",
+        Timeout = TimeSpan.FromSeconds(20),
+        CacheBytes = cacheBytes,
+        ListingTtl = TimeSpan.Zero,
+    };
+
+    public Task<(int Code, string Output)> StopGatewayAsync() => RunAsync("rgw-stop", _directory);
+
+    public Task<(int Code, string Output)> StartGatewayAsync() => RunAsync("rgw-start", _directory);
+
+    private static async Task<(int Code, string Output)> RunAsync(params string[] arguments)
+    {
+        var start = new ProcessStartInfo(Script) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
+        return (process.ExitCode, await output + await error);
+    }
+
+    /// <summary>A port whose successor is free too (radosgw's monitor uses port + 1).</summary>
+    private static int FreePortPair()
+    {
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            using var first = new TcpListener(IPAddress.Loopback, 0);
+            first.Start();
+            var port = ((IPEndPoint)first.LocalEndpoint).Port;
+            try
+            {
+                using var second = new TcpListener(IPAddress.Loopback, port + 1);
+                second.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // Taken: try another.
+            }
+        }
+
+        throw new InvalidOperationException("no free pair of ports");
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "arc-native.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("arc-native.sln not found above the test binaries");
+    }
+}
+
+[CollectionDefinition("ceph")]
+public sealed class CephCollection : ICollectionFixture<CephFixture>;

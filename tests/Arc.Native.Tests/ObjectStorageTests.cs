@@ -1,0 +1,212 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Arc.Engine.Storage.Remote;
+
+namespace Arc.Native.Tests;
+
+[Collection("ceph")]
+public sealed class ObjectStorageTests(CephFixture ceph)
+{
+    private const long T0 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
+    private const long Hour = 3_600_000_000_000;
+
+    [Fact]
+    public async Task FlushedFilesAreUploadedUnderTheirPartitionKeysAndQueriesMatchTheLocalBackend()
+    {
+        var bucket = ceph.NewBucket();
+        var body = Body(600, hours: 3);
+        await using var local = await TestServer.StartAsync();
+        await using (var s3 = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket }))
+        {
+            foreach (var server in new[] { local, s3 })
+            {
+                Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=obj", body)).StatusCode);
+                await server.Server.Engine.FlushAsync();
+            }
+
+            Assert.True(await s3.Server.Engine.DrainUploadsAsync(TimeSpan.FromSeconds(30)));
+            using var store = new S3ObjectStore(bucket);
+            var keys = (await store.ListAsync("", CancellationToken.None)).Select(o => o.Key).Order().ToList();
+            var localKeys = s3.ParquetFiles().Select(f => Path.GetRelativePath(s3.DataPath, f).Replace('\\', '/')).Order().ToList();
+            Assert.Equal(localKeys, keys);
+            Assert.All(keys, k => Assert.Matches(@"^obj/cpu/2023/11/1[45]/\d\d/cpu_[0-9_]+_\d+-\d+_\dof\d_[0-9a-f]{8}\.parquet$", k));
+
+            var ready = JsonDocument.Parse(await (await s3.Client.GetAsync("/ready")).Content.ReadAsStringAsync()).RootElement;
+            Assert.Equal(0, ready.GetProperty("object_storage").GetProperty("pending_uploads").GetInt64());
+            Assert.Equal(keys.Count, ready.GetProperty("object_storage").GetProperty("uploaded").GetInt64());
+            foreach (var sql in Queries)
+            {
+                Assert.Equal(await local.RowsAsync(sql, "obj"), await s3.RowsAsync(sql, "obj"));
+            }
+        }
+
+        // A new server with an empty local directory reads everything from the store (a cold cache).
+        await using var cold = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket });
+        Assert.Empty(cold.ParquetFiles());
+        foreach (var sql in Queries)
+        {
+            Assert.Equal(await local.RowsAsync(sql, "obj"), await cold.RowsAsync(sql, "obj"));
+        }
+
+        var tables = await cold.RowsAsync("SHOW TABLES FROM obj");
+        Assert.Equal("cpu", Assert.Single(tables)[1]);
+        Assert.StartsWith($"s3://{bucket.Bucket}/tenant/arc/obj/cpu/", tables[0][2], StringComparison.Ordinal);
+        Assert.Equal([["obj"]], await cold.RowsAsync("SHOW DATABASES"));
+    }
+
+    [Fact]
+    public async Task ATimeRangeFetchesOnlyItsPartitionsAndTheCacheStaysWithinItsLimit()
+    {
+        var bucket = ceph.NewBucket(cacheBytes: 1);
+        await using (var writer = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket }))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await writer.WriteAsync("/write?db=obj", Body(600, hours: 6))).StatusCode);
+            await writer.Server.Engine.FlushAsync();
+            Assert.True(await writer.Server.Engine.DrainUploadsAsync(TimeSpan.FromSeconds(30)));
+            // Uploaded files beyond the (tiny) cache are evicted, keeping the newest file of the measurement.
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (writer.ParquetFiles().Length > 1 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.Single(writer.ParquetFiles());
+        }
+
+        await using var reader = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket });
+        var rows = await reader.RowsAsync(
+            "SELECT count(*) FROM cpu WHERE time >= '2023-11-14 23:00:00' AND time < TIMESTAMP '2023-11-15 01:00:00'", "obj");
+        Assert.Equal("200", rows[0][0]);
+        var fetched = reader.ParquetFiles().Select(f => Path.GetDirectoryName(f)![^13..]).Distinct().Order().ToList();
+        Assert.Equal(["14/23", "15/00"], fetched.Select(f => f[^5..]));
+        Assert.Equal([["600"]], await reader.RowsAsync("SELECT count(*) FROM cpu", "obj"));
+    }
+
+    [Fact]
+    public async Task CompactionWorksOnObjectStorage()
+    {
+        var bucket = ceph.NewBucket();
+        await using (var server = await TestServer.StartAsync(c => c.Engine = c.Engine with
+                     {
+                         ObjectStore = bucket,
+                         Compaction = c.Engine.Compaction with { Enabled = false, HourlyMinFiles = 2 },
+                     }))
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                Assert.Equal(HttpStatusCode.NoContent,
+                    (await server.WriteAsync("/write?db=obj", $"cpu,host=h{i} usage_user={i} {T0 + i}\ncpu,host=h0 usage_user=9 {T0}\n")).StatusCode);
+                await server.Server.Engine.CheckpointAsync();
+            }
+
+            Assert.True(await server.Server.Engine.DrainUploadsAsync(TimeSpan.FromSeconds(30)));
+            using var trigger = await server.Client.PostAsync("/api/v1/compaction/trigger?tier=hourly&wait=true", null);
+            var job = JsonDocument.Parse(await trigger.Content.ReadAsStringAsync()).RootElement.GetProperty("jobs")[0];
+            Assert.True(job.GetProperty("succeeded").GetBoolean(), job.ToString());
+            using var store = new S3ObjectStore(bucket);
+            var key = Assert.Single(await store.ListAsync("", CancellationToken.None)).Key;
+            Assert.EndsWith("_compacted.parquet", key, StringComparison.Ordinal);
+            Assert.Equal([["4", "9"]], await server.RowsAsync("SELECT count(*), max(usage_user)::BIGINT FROM cpu", "obj"));
+        }
+
+        await using var cold = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket });
+        Assert.Equal([["h0", "9"], ["h1", "1"], ["h2", "2"], ["h3", "3"]], await cold.RowsAsync("SELECT host, usage_user::BIGINT FROM cpu ORDER BY host", "obj"));
+    }
+
+    [Fact]
+    public async Task AStoreThatGoesAwayMidIngestLosesAndDoublesNothing()
+    {
+        var bucket = ceph.NewBucket();
+        var written = 0;
+        await using (var server = await TestServer.StartAsync(c => c.Engine = c.Engine with
+                     {
+                         ObjectStore = bucket with { Timeout = TimeSpan.FromSeconds(3) },
+                         MaxBufferRows = 50,
+                     }))
+        {
+            for (var round = 0; round < 3; round++)
+            {
+                Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=obj", Body(100, 2, written))).StatusCode);
+                written += 100;
+            }
+
+            try
+            {
+                Assert.Equal(0, (await ceph.StopGatewayAsync()).Code);
+                for (var round = 0; round < 3; round++)
+                {
+                    Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=obj", Body(100, 2, written))).StatusCode);
+                    written += 100;
+                }
+
+                await server.Server.Engine.FlushAsync();
+                var deadline = DateTime.UtcNow.AddSeconds(20);
+                while (server.Server.Engine.ObjectStorage!.UploadFailures == 0 && DateTime.UtcNow < deadline)
+                {
+                    await Task.Delay(100);
+                }
+
+                var status = server.Server.Engine.ObjectStorage!;
+                Assert.True(status.PendingUploads > 0 && status.UploadFailures > 0, status.ToString());
+                Assert.Equal([[written.ToString(System.Globalization.CultureInfo.InvariantCulture)]], await server.RowsAsync("SELECT count(*) FROM cpu", "obj"));
+            }
+            finally
+            {
+                Assert.Equal(0, (await ceph.StartGatewayAsync()).Code);
+            }
+
+            Assert.True(await server.Server.Engine.DrainUploadsAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        await using var cold = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket });
+        Assert.Equal([[written.ToString(System.Globalization.CultureInfo.InvariantCulture), written.ToString(System.Globalization.CultureInfo.InvariantCulture)]],
+            await cold.RowsAsync("SELECT count(*), count(DISTINCT usage_user) FROM cpu", "obj"));
+    }
+
+    [Fact]
+    public async Task AHungStoreFailsTheQueryWithAClearTimeout()
+    {
+        using var hung = new TcpListener(IPAddress.Loopback, 0); // accepts connections, never answers
+        hung.Start();
+        var accepted = new List<Socket>();
+        using var stop = new CancellationTokenSource();
+        var acceptor = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                accepted.Add(await hung.AcceptSocketAsync(stop.Token));
+            }
+        });
+        var options = ceph.NewBucket() with { Endpoint = $"http://127.0.0.1:{((IPEndPoint)hung.LocalEndpoint).Port}", Timeout = TimeSpan.FromSeconds(2) };
+        await using var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = options });
+        Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=obj", Body(10, 1))).StatusCode);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (status, body) = await server.QueryAsync("SELECT count(*) FROM cpu", "obj");
+        Assert.Equal(503, status);
+        Assert.Contains("did not answer within 2 s", body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
+        await stop.CancelAsync();
+        accepted.ForEach(s => s.Dispose());
+    }
+
+    private static readonly string[] Queries =
+    [
+        "SELECT count(*), sum(usage_user), min(time), max(time) FROM cpu",
+        "SELECT host, count(*), avg(usage_user) FROM cpu GROUP BY host ORDER BY host",
+        "SELECT * FROM cpu WHERE time >= '2023-11-14 23:00:00' ORDER BY time, host LIMIT 20",
+    ];
+
+    private static string Body(int points, int hours, int offset = 0)
+    {
+        var text = new StringBuilder();
+        for (var i = offset; i < offset + points; i++)
+        {
+            var time = T0 - (T0 % Hour) + (i % hours * Hour) + i;
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"cpu,host=h{i % 7} usage_user={i} {time}\n");
+        }
+
+        return text.ToString();
+    }
+}
