@@ -106,6 +106,9 @@ for copy in "${image_copies[@]}"; do # COPY --chown: the ownership the image get
   [ -z "$chown" ] || [ "$(stat -c %u:%g "$rootfs$dst")" = "$chown" ] || fail "$dst is not owned by $chown in the rootfs"
 done
 [ "$(stat -c %u:%g "$rootfs$image_volume")" = "$image_user" ] || fail "the volume $image_volume is not owned by $image_user"
+for variable in "${image_env[@]}"; do # the CA bundle the image's ENV names is in the image
+  case "$variable" in SSL_CERT_FILE=*) [ -s "$rootfs${variable#*=}" ] || fail "$variable: no such file in the image";; esac
+done
 image_bytes=$(du -sb "$rootfs" | cut -f1)
 image_files=$(find "$rootfs" -type f | wc -l)
 (cd "$rootfs" && find . | sort) >"$work/image.list"

@@ -78,7 +78,10 @@ namespace Arc.Native
                 Console.Error.WriteLine($"arc-native: warning: ignoring {ignored}");
             }
 
-            Console.WriteLine($"arc-native {Http.ServerInfo.Version}: storage {server.Engine.Store.Root}, " +
+            var storage = config.Engine.ObjectStore is { } objectStore
+                ? $"{objectStore.Describe()}, local cache and WAL {server.Engine.Store.Root}"
+                : server.Engine.Store.Root;
+            Console.WriteLine($"arc-native {Http.ServerInfo.Version}: storage {storage}, " +
                               $"config {config.SourceFile ?? "(defaults and environment)"}");
             await server.RunAsync().ConfigureAwait(false);
             return 0;
