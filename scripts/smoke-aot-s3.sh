@@ -17,15 +17,8 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-s3port=$(python3 -c '
-import socket
-while True:
-    a=socket.socket(); a.bind(("127.0.0.1",0)); p=a.getsockname()[1]
-    b=socket.socket()
-    try: b.bind(("127.0.0.1",p+1)); print(p); break
-    except OSError: pass
-    finally: a.close(); b.close()')
-"$here/ceph-s3.sh" start "$ceph" "$s3port" >/dev/null
+"$here/ceph-s3.sh" start "$ceph" >/dev/null
+s3port=$(cat "$ceph/port")
 token=arc_smoke-test-token-0123456789abcdefghijklmnop
 
 start_server() { # $1: local directory
