@@ -443,7 +443,7 @@ public sealed partial class ExportManager : IAsyncDisposable
             : record.Paused ? "paused"
             : record.Failed ? "failed"
             : record.Completed ? "completed"
-            : record.LastRunError is { } error && error != "stopped" ? "error"
+            : record.LastRunError is { } error && error is not ("stopped" or "paused") ? "error"
             : job.Cron is null ? "pending" : "scheduled";
         var mark = record.HwmTime is { } t
             ? new ExportHighWaterMark(DateTime.SpecifyKind(DateTime.UnixEpoch.AddTicks(t / 100), DateTimeKind.Utc), t, record.HwmKey ?? "")
