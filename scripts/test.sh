@@ -33,6 +33,9 @@ done
 echo "== build"
 dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary
 
+echo "== export test servers (Debian packages, installed when missing)"
+scripts/export-test-deps.sh
+
 echo "== tests"
 for project in tests/*/*.csproj; do
   dotnet test "$project" -c Release --no-build --nologo --logger "console;verbosity=minimal"

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Runtime.InteropServices;
 using Arc.Engine;
+using Arc.Engine.Export;
 using Arc.Native.Auth;
 using Arc.Native.Configuration;
 using Arc.Native.Http;
@@ -16,11 +17,14 @@ public sealed class ArcServer : IAsyncDisposable
     private readonly ServerState _state;
     private int _stopped;
 
-    private ArcServer(WebApplication app, ArcEngine engine, ServerState state)
+    private readonly ExportManager? _exports;
+
+    private ArcServer(WebApplication app, ArcEngine engine, ServerState state, ExportManager? exports)
     {
         _app = app;
         Engine = engine;
         _state = state;
+        _exports = exports;
     }
 
     public ArcEngine Engine { get; }
@@ -100,6 +104,11 @@ public sealed class ArcServer : IAsyncDisposable
         });
         builder.Services.AddSingleton(sp => ArcEngine.Start(config.Engine, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton(config);
+        if (config.ExportEnabled)
+        {
+            builder.Services.AddSingleton(sp => new ExportManager(sp.GetRequiredService<ArcEngine>().Query, config.ResolvedExport,
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Arc.Engine.Export")));
+        }
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton<IngestStats>();
 
@@ -121,7 +130,13 @@ public sealed class ArcServer : IAsyncDisposable
         IngestStats.Map(app);
         QueryEndpoints.Map(app);
         CompactionEndpoints.Map(app);
-        return new ArcServer(app, engine, state);
+        var exports = config.ExportEnabled ? app.Services.GetRequiredService<ExportManager>() : null;
+        if (exports is not null)
+        {
+            ExportEndpoints.Map(app);
+        }
+
+        return new ArcServer(app, engine, state, exports);
     }
 
     /// <summary>Makes sure an admin token exists: the configured bootstrap token, or a new one printed once.</summary>
@@ -154,6 +169,7 @@ public sealed class ArcServer : IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _exports?.Start();
         _state.Ready = true;
     }
 
@@ -198,6 +214,11 @@ public sealed class ArcServer : IAsyncDisposable
 
         _state.Ready = false;
         await _app.StopAsync().ConfigureAwait(false);
+        if (_exports is not null)
+        {
+            await _exports.DisposeAsync().ConfigureAwait(false); // runs stop before the engine they read from
+        }
+
         await Engine.DisposeAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
     }
