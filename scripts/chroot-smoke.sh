@@ -114,7 +114,8 @@ image_files=$(find "$rootfs" -type f | wc -l)
 (cd "$rootfs" && find . | sort) >"$work/image.list"
 
 # Every ELF in the image resolves its shared objects from the image alone (the loader inside the chroot, no host paths).
-loader=$(cd "$rootfs" && ls lib64/ld-linux-*.so.* | head -1)
+loaders=("$rootfs"/lib64/ld-linux-*.so.*)
+loader=${loaders[0]#"$rootfs/"}
 while read -r elf; do
   listing=$("$chroot_bin" "$rootfs" "/$loader" --list "/$elf" 2>&1) || fail "/$elf does not load in the image: $listing"
   ! grep -q 'not found' <<<"$listing" || fail "/$elf misses shared objects in the image: $listing"

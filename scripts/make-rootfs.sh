@@ -55,7 +55,8 @@ fi
 #    libcrypto.so.3 comes in as libssl's dependency.
 libraries=()
 if grep -q -a -F 'libssl.so.3' "$exe"; then
-  ssl=$(ldconfig -p | awk '$1 == "libssl.so.3" && /x86-64/ { print $NF; exit }') # publish-aot.sh builds linux-x64
+  # awk reads the whole listing (no early exit: under pipefail a SIGPIPE'd ldconfig would fail the script)
+  ssl=$(ldconfig -p | awk '$1 == "libssl.so.3" && /x86-64/ && !found { found = $NF } END { print found }') # linux-x64
   [ -n "$ssl" ] || die "the binary loads OpenSSL 3 at run time, but libssl.so.3 is not installed (apt-get install libssl3)"
   elves+=("$ssl")
   libraries+=("$ssl")

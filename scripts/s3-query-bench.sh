@@ -51,7 +51,7 @@ for backend in local s3; do
   extra=(); [ "$backend" = s3 ] && extra=("${s3_env[@]}")
   start_server "$work/$backend" "${extra[@]}"
   $load --url "$url" --token "$token" --dataset "$points" --hosts 1000 --hours 24 --lines 5000 --clients 4 --db bench
-  until curl -fs "$url/ready" | grep -q '"buffered_rows":0'; do sleep 0.2; done
+  until [[ $(curl -fs "$url/ready") == *'"buffered_rows":0'* ]]; do sleep 0.2; done
   curl -fs -H "Authorization: Bearer $token" -XPOST "$url/api/v1/compaction/trigger?tier=hourly&wait=true" >/dev/null
   stop_server # SIGTERM: flushes, and with object storage waits for the uploads
   cache_dir="$work/$backend"

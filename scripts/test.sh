@@ -13,7 +13,7 @@ missing=()
 for tool in curl:curl python3:python3 gzip:gzip chroot:coreutils mknod:coreutils mount:mount mountpoint:util-linux ldd:libc-bin; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
-ldconfig -p | grep -q 'libssl\.so\.3 ' || missing+=(libssl3) # .NET loads OpenSSL at run time; the image carries it
+[[ $(ldconfig -p) == *'libssl.so.3 '* ]] || missing+=(libssl3) # .NET loads OpenSSL at run time; the image carries it
 [ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates) # the image's CA bundle (S3 over https)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
