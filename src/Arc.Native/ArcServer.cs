@@ -104,6 +104,7 @@ public sealed class ArcServer : IAsyncDisposable
         app.UseRequestMiddleware();
         app.UseRouting();
         app.UseConfiguredCors(config);
+        app.UseAuthFailureLimiter(config);
         if (config.AuthEnabled)
         {
             Bootstrap(app.Services.GetRequiredService<TokenStore>(), config, app.Logger);

@@ -276,7 +276,7 @@ public sealed class HttpOpsTests(HttpOpsFixture fixture) : IClassFixture<HttpOps
 public sealed class RateLimitOpsTests
 {
     [Fact]
-    public async Task EachTokenAndAnonymousIpHasABucketAnd429CarriesRetryAfter()
+    public async Task EachTokenAndAnonymousIpHasABucketAnd429CarriesRetryAfterAndGuessingIsLimited()
     {
         await using var server = await TestServer.StartAsync(c =>
         {
@@ -313,8 +313,20 @@ public sealed class RateLimitOpsTests
 
         using (var verify = await anonymous.GetAsync("/api/v1/auth/verify"))
         {
-            Assert.Equal(HttpStatusCode.Unauthorized, verify.StatusCode); // its own bucket is full
+            Assert.Equal(HttpStatusCode.Unauthorized, verify.StatusCode);
         }
+
+        // Failed authentications draw from a bucket per IP, checked before the token lookup: guessing gets 429s.
+        using var guessing = server.NewClient("arc_not-a-real-token-0123456789abcdefghijklmnop");
+        var guesses = new List<HttpStatusCode>();
+        for (var i = 0; i < 5; i++)
+        {
+            using var guess = await guessing.GetAsync("/api/v1/measurements");
+            guesses.Add(guess.StatusCode);
+        }
+
+        Assert.Equal(HttpStatusCode.Unauthorized, guesses[0]);
+        Assert.Equal(HttpStatusCode.TooManyRequests, guesses[^1]);
 
         await Task.Delay(1100);
         using (var refilled = await server.Client.GetAsync("/api/v1/measurements"))

@@ -20,6 +20,7 @@ internal static class Operations
         config.ValidateOperations();
         builder.Services.AddSingleton<HttpMetrics>();
         builder.Services.AddSingleton<IngestMetrics>();
+        builder.Services.AddSingleton<AuthFailureBuckets>();
         builder.Services.AddSingleton(sp => new QueryCacheHolder(config.CacheEnabled
             ? new QueryResultCache(sp.GetRequiredService<ArcEngine>().DataVersions, config.CacheMaxBytes, config.CacheTtl, config.CacheMaxEntryBytes)
             : null));
@@ -111,6 +112,18 @@ internal static class Operations
     /// <summary>The first middleware: request id, log scope, metrics, 503 for a full query queue.</summary>
     public static void UseRequestMiddleware(this WebApplication app) => app.UseMiddleware<RequestMiddleware>();
 
+    /// <summary>
+    /// With <c>rate_limit.enabled</c>, failed authentications (401) also draw from a bucket per client IP, checked before
+    /// authentication: a client guessing tokens is refused with 429 before each guess costs a token lookup.
+    /// </summary>
+    public static void UseAuthFailureLimiter(this WebApplication app, ArcConfig config)
+    {
+        if (config.AuthEnabled && config.RateLimitEnabled)
+        {
+            app.UseMiddleware<AuthFailureLimiter>();
+        }
+    }
+
     /// <summary>CORS, after routing and before authentication (a preflight carries no token and is answered here).</summary>
     public static void UseConfiguredCors(this WebApplication app, ArcConfig config)
     {
@@ -130,3 +143,45 @@ internal static class Operations
 
 /// <summary>The query result cache, or null when <c>cache.enabled = false</c> (a holder, since DI does not register nulls).</summary>
 internal sealed record QueryCacheHolder(QueryResultCache? Cache);
+
+/// <summary>Per-client-IP token buckets drawn from by failed authentications (a service, so the host disposes its timer).</summary>
+internal sealed class AuthFailureBuckets(ArcConfig config) : IDisposable
+{
+    public PartitionedRateLimiter<string> Limiter { get; } = PartitionedRateLimiter.Create<string, string>(ip =>
+        RateLimitPartition.GetTokenBucketLimiter(ip, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = Math.Max(config.RateLimitBurst, config.RateLimitPerSecond),
+            TokensPerPeriod = config.RateLimitPerSecond,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        }));
+
+    public void Dispose() => Limiter.Dispose();
+}
+
+/// <summary>Counts 401 answers per client IP and refuses that IP with 429 while its bucket is empty.</summary>
+internal sealed class AuthFailureLimiter(RequestDelegate next, AuthFailureBuckets buckets, HttpMetrics metrics)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var ip = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        using (var check = buckets.Limiter.AttemptAcquire(ip, 0))
+        {
+            if (!check.IsAcquired)
+            {
+                metrics.RateLimited();
+                context.Response.Headers.RetryAfter = "1";
+                await WriteEndpoints.Error(context, StatusCodes.Status429TooManyRequests,
+                    "too many failed authentications from this address; retry in 1 s").ConfigureAwait(false);
+                return;
+            }
+        }
+
+        await next(context).ConfigureAwait(false);
+        if (context.Response.StatusCode == StatusCodes.Status401Unauthorized)
+        {
+            buckets.Limiter.AttemptAcquire(ip).Dispose();
+        }
+    }
+}
