@@ -1,4 +1,3 @@
-using Arc.Engine.Ingest;
 using Arc.Engine.Metrics;
 using Arc.Engine.Query;
 
@@ -15,12 +14,6 @@ public sealed partial class ArcEngine
 
     /// <summary>Per-measurement data versions (commits and compactions move them); the result cache subscribes.</summary>
     public DataVersions DataVersions => Query.Versions;
-
-    /// <summary>
-    /// Raised when a write request hands its batch back (<see cref="ReturnBatch"/>), on the request's own flow, with the
-    /// batch's accepted and rejected counts still set: the HTTP layer counts records per input format from it.
-    /// </summary>
-    public event Action<WriteBatch>? BatchCompleted;
 
     /// <summary>Buffers written to Parquet since startup.</summary>
     public long Flushes => _ingest.Flushes;

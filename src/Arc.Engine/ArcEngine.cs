@@ -191,11 +191,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
     public long BufferedBytes => _ingest.BufferedBytes;
 
-    public void ReturnBatch(WriteBatch batch)
-    {
-        BatchCompleted?.Invoke(batch);
-        _ingest.ReturnBatch(batch);
-    }
+    public void ReturnBatch(WriteBatch batch) => _ingest.ReturnBatch(batch);
 
     /// <summary>Writes every buffered row to Parquet and waits for it.</summary>
     public Task FlushAsync() => _ingest.FlushAllAsync();

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
-using Arc.Engine.Ingest;
 using Arc.Engine.Metrics;
 
 namespace Arc.Native.Http;
@@ -53,105 +52,5 @@ internal sealed class HttpMetrics
 
         writer.Counter("arc_http_rate_limited_total", "Requests refused with 429 by the rate limiter (rate_limit.*, token creation).",
             Interlocked.Read(ref _rateLimited));
-    }
-}
-
-/// <summary>
-/// Ingest counters per input format: requests, body bytes (as declared by Content-Length, so compressed bodies count
-/// compressed), requests answered with an error status, and records accepted and rejected by the parser. Requests are
-/// classified by path in <see cref="RequestMiddleware"/>; records come from the engine's
-/// <see cref="Engine.ArcEngine.BatchCompleted"/> hook, attributed through the request's flow (<see cref="Current"/>).
-/// </summary>
-internal sealed class IngestMetrics
-{
-    private static readonly string[] LineProtocolPaths = ["/write", "/api/v1/write", "/api/v2/write", "/api/v1/write/line-protocol"];
-    private static readonly string[] MsgPackPaths = ["/api/v1/write/msgpack"];
-    private static readonly AsyncLocal<ProtocolCounters?> CurrentProtocol = new();
-
-    public ProtocolCounters LineProtocol { get; } = new("line_protocol");
-
-    public ProtocolCounters MsgPack { get; } = new("msgpack");
-
-    /// <summary>The counters of the write request running on this flow, if any.</summary>
-    public static ProtocolCounters? Current
-    {
-        get => CurrentProtocol.Value;
-        set => CurrentProtocol.Value = value;
-    }
-
-    public ProtocolCounters? Classify(HttpRequest request)
-    {
-        if (!HttpMethods.IsPost(request.Method) || request.Path.Value is not { } path)
-        {
-            return null;
-        }
-
-        path = path.TrimEnd('/');
-        return Array.IndexOf(LineProtocolPaths, path) >= 0 ? LineProtocol : Array.IndexOf(MsgPackPaths, path) >= 0 ? MsgPack : null;
-    }
-
-    public static void OnBatchCompleted(WriteBatch batch) => Current?.Records(batch.Accepted, batch.Rejected);
-
-    public void Write(PrometheusWriter writer)
-    {
-        ProtocolCounters[] all = [LineProtocol, MsgPack];
-        writer.Family("arc_ingest_requests_total", "counter", "Write requests answered, by input format.");
-        foreach (var counters in all)
-        {
-            writer.Sample("arc_ingest_requests_total", counters.Requests, ("protocol", counters.Name));
-        }
-
-        writer.Family("arc_ingest_errors_total", "counter", "Write requests answered with an error status (4xx/5xx), by input format.");
-        foreach (var counters in all)
-        {
-            writer.Sample("arc_ingest_errors_total", counters.Errors, ("protocol", counters.Name));
-        }
-
-        writer.Family("arc_ingest_bytes_total", "counter", "Write request body bytes as declared by Content-Length (compressed when sent compressed), by input format.");
-        foreach (var counters in all)
-        {
-            writer.Sample("arc_ingest_bytes_total", counters.Bytes, ("protocol", counters.Name));
-        }
-
-        writer.Family("arc_ingest_records_total", "counter", "Records (points, rows) the parser accepted or rejected, by input format.");
-        foreach (var counters in all)
-        {
-            writer.Sample("arc_ingest_records_total", counters.Accepted, ("protocol", counters.Name), ("result", "accepted"));
-            writer.Sample("arc_ingest_records_total", counters.Rejected, ("protocol", counters.Name), ("result", "rejected"));
-        }
-    }
-}
-
-/// <summary>The counters of one input format (thread-safe).</summary>
-internal sealed class ProtocolCounters(string name)
-{
-    private long _requests, _errors, _bytes, _accepted, _rejected;
-
-    public string Name { get; } = name;
-
-    public long Requests => Interlocked.Read(ref _requests);
-
-    public long Errors => Interlocked.Read(ref _errors);
-
-    public long Bytes => Interlocked.Read(ref _bytes);
-
-    public long Accepted => Interlocked.Read(ref _accepted);
-
-    public long Rejected => Interlocked.Read(ref _rejected);
-
-    public void Request(long bytes, bool failed)
-    {
-        Interlocked.Increment(ref _requests);
-        Interlocked.Add(ref _bytes, bytes);
-        if (failed)
-        {
-            Interlocked.Increment(ref _errors);
-        }
-    }
-
-    public void Records(long accepted, long rejected)
-    {
-        Interlocked.Add(ref _accepted, accepted);
-        Interlocked.Add(ref _rejected, rejected);
     }
 }

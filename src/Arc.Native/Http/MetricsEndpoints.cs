@@ -9,16 +9,17 @@ using Arc.Native.Configuration;
 namespace Arc.Native.Http;
 
 /// <summary>
-/// <c>GET /metrics</c>: Prometheus text exposition of ingest (per input format), buffers and flushes, the write-ahead
-/// log, compaction, the query pool, the result cache, HTTP latencies and the process. Needs the read permission unless
-/// <c>metrics.public = true</c>. <c>GET /metrics/query-pool</c>: the query pool as JSON, with execution and wait times
+/// <c>GET /metrics</c>: Prometheus text exposition of ingest (per input format, from <see cref="IngestStats"/>), buffers
+/// and flushes, the write-ahead log, object storage, compaction, the query pool, the result cache, HTTP latencies and
+/// the process. Needs the read permission unless <c>metrics.public = true</c>. <c>GET /metrics/query-pool</c>: the query
+/// pool as JSON, with execution and wait times
 /// over the rolling window (read permission).
 /// </summary>
 internal static class MetricsEndpoints
 {
     public static void Map(WebApplication app, ArcConfig config)
     {
-        var metrics = app.MapGet("/metrics", (HttpContext context, ArcEngine engine, HttpMetrics http, IngestMetrics ingest, QueryCacheHolder cache) =>
+        var metrics = app.MapGet("/metrics", (ArcEngine engine, HttpMetrics http, IngestStats ingest, QueryCacheHolder cache) =>
             Results.Text(Render(engine, http, ingest, cache.Cache), PrometheusWriter.ContentType));
         if (config.MetricsPublic)
         {
@@ -33,13 +34,13 @@ internal static class MetricsEndpoints
             .Requires(Permission.Read);
     }
 
-    internal static string Render(ArcEngine engine, HttpMetrics http, IngestMetrics ingest, QueryResultCache? cache)
+    internal static string Render(ArcEngine engine, HttpMetrics http, IngestStats ingest, QueryResultCache? cache)
     {
         var writer = new PrometheusWriter();
         writer.Family("arc_build_info", "gauge", "Version of the server and of its DuckDB (always 1).")
             .Sample("arc_build_info", 1, ("version", ServerInfo.Version), ("duckdb", ArcEngine.DuckDbVersion));
 
-        ingest.Write(writer);
+        WriteIngest(writer, ingest.Snapshot());
         writer.Gauge("arc_buffered_rows", "Rows accepted and not yet in Parquet (buffers and flushes in progress).", engine.BufferedRows);
         writer.Gauge("arc_buffered_bytes", "Buffer memory held by rows not yet in Parquet (ingest.max_memory bounds it).", engine.BufferedBytes);
         writer.Gauge("arc_buffer_memory_limit_bytes", "ingest.max_memory: writes get 503 above it.", engine.Options.MaxBufferMemory);
@@ -57,6 +58,15 @@ internal static class MetricsEndpoints
             writer.Gauge("arc_wal_last_lsn", "Last log sequence number written.", wal.LastLsn);
             writer.Family("arc_wal_write_duration_seconds", "histogram", "Time to write and sync one group of commits (wal.sync_mode).")
                 .Histogram("arc_wal_write_duration_seconds", wal.WriteSeconds);
+        }
+
+        if (engine.ObjectStorage is { } store)
+        {
+            writer.Gauge("arc_object_store_pending_uploads", "Flushed or compacted files not yet in object storage.", store.PendingUploads);
+            writer.Gauge("arc_object_store_pending_bytes", "Bytes of the files not yet in object storage.", store.PendingBytes);
+            writer.Counter("arc_object_store_uploads_total", "Files uploaded to object storage.", store.Uploaded);
+            writer.Counter("arc_object_store_upload_failures_total", "Upload attempts that failed (retried).", store.UploadFailures);
+            writer.Gauge("arc_object_store_cache_bytes", "Bytes of object-storage files in the local cache.", store.CachedBytes);
         }
 
         var compaction = engine.Compaction.Stats;
@@ -85,6 +95,36 @@ internal static class MetricsEndpoints
             (process.StartTime.ToUniversalTime() - DateTime.UnixEpoch).TotalSeconds);
         writer.Gauge("dotnet_gc_heap_bytes", "Bytes of the managed heap.", GC.GetTotalMemory(false));
         return writer.ToString();
+    }
+
+    /// <summary>The counters of <c>GET /api/v1/write/stats</c>, per input format.</summary>
+    private static void WriteIngest(PrometheusWriter writer, IngestStatsResponse stats)
+    {
+        (string Protocol, IngestFormatStats Stats)[] formats = [("line_protocol", stats.LineProtocol), ("msgpack", stats.MsgPack)];
+        writer.Family("arc_ingest_requests_total", "counter", "Write requests answered, by input format.");
+        foreach (var (protocol, s) in formats)
+        {
+            writer.Sample("arc_ingest_requests_total", s.Requests, ("protocol", protocol));
+        }
+
+        writer.Family("arc_ingest_errors_total", "counter", "Write requests answered with an error status, by input format.");
+        foreach (var (protocol, s) in formats)
+        {
+            writer.Sample("arc_ingest_errors_total", s.Errors, ("protocol", protocol));
+        }
+
+        writer.Family("arc_ingest_bytes_total", "counter", "Write request body bytes as received (compressed when sent compressed), by input format.");
+        foreach (var (protocol, s) in formats)
+        {
+            writer.Sample("arc_ingest_bytes_total", s.BytesReceived, ("protocol", protocol));
+        }
+
+        writer.Family("arc_ingest_records_total", "counter", "Records (points, rows) accepted or rejected, by input format.");
+        foreach (var (protocol, s) in formats)
+        {
+            writer.Sample("arc_ingest_records_total", s.RecordsAccepted, ("protocol", protocol), ("result", "accepted"));
+            writer.Sample("arc_ingest_records_total", s.RecordsRejected, ("protocol", protocol), ("result", "rejected"));
+        }
     }
 
     private static void WritePool(PrometheusWriter writer, ArcEngine engine)

@@ -19,7 +19,6 @@ internal static class Operations
     {
         config.ValidateOperations();
         builder.Services.AddSingleton<HttpMetrics>();
-        builder.Services.AddSingleton<IngestMetrics>();
         builder.Services.AddSingleton<AuthFailureBuckets>();
         builder.Services.AddSingleton(sp => new QueryCacheHolder(config.CacheEnabled
             ? new QueryResultCache(sp.GetRequiredService<ArcEngine>().DataVersions, config.CacheMaxBytes, config.CacheTtl, config.CacheMaxEntryBytes)
@@ -135,7 +134,6 @@ internal static class Operations
 
     public static void MapOperations(this WebApplication app, ArcConfig config)
     {
-        app.Services.GetRequiredService<ArcEngine>().BatchCompleted += IngestMetrics.OnBatchCompleted;
         MetricsEndpoints.Map(app, config);
         CacheEndpoints.Map(app);
     }

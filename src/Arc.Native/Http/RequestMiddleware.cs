@@ -10,13 +10,11 @@ namespace Arc.Native.Http;
 /// <summary>
 /// The first middleware of every request: gives it an id (the client's <c>x-request-id</c> when it is a sane token,
 /// else a new one; echoed in the response and used as <see cref="HttpContext.TraceIdentifier"/>), opens a log scope
-/// carrying it, counts the request and its latency, counts write requests per input format, turns a full query queue
-/// into 503 with Retry-After, and (with <c>log.requests</c>) logs one line per request. The line has the method, path
-/// (without the query string, where InfluxDB 1.x clients put the token as <c>p=</c>), status, time and token id; no
-/// header is ever logged.
+/// carrying it, counts the request and its latency, turns a full query queue into 503 with Retry-After, and (with
+/// <c>log.requests</c>) logs one line per request. The line has the method, path (without the query string, where
+/// InfluxDB 1.x clients put the token as <c>p=</c>), status, time and token id; no header is ever logged.
 /// </summary>
-internal sealed partial class RequestMiddleware(RequestDelegate next, HttpMetrics metrics, IngestMetrics ingest, ArcConfig config,
-    ILogger<RequestMiddleware> logger)
+internal sealed partial class RequestMiddleware(RequestDelegate next, HttpMetrics metrics, ArcConfig config, ILogger<RequestMiddleware> logger)
 {
     public const string RequestIdHeader = "x-request-id";
     private const int MaxRequestIdLength = 128;
@@ -30,8 +28,6 @@ internal sealed partial class RequestMiddleware(RequestDelegate next, HttpMetric
         var id = RequestId(context.Request.Headers[RequestIdHeader].ToString());
         context.TraceIdentifier = id;
         context.Response.Headers[RequestIdHeader] = id;
-        var protocol = ingest.Classify(context.Request);
-        IngestMetrics.Current = protocol;
         metrics.Started();
         var status = 0;
         using var scope = logger.BeginScope(new RequestScope(id));
@@ -64,7 +60,6 @@ internal sealed partial class RequestMiddleware(RequestDelegate next, HttpMetric
             var elapsed = Stopwatch.GetElapsedTime(start);
             var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? HttpMetrics.Unmatched;
             metrics.Finished(context.Request.Method, route, status, elapsed);
-            protocol?.Request(context.Request.ContentLength ?? 0, status >= 400);
             if (config.LogRequests)
             {
                 LogRequest(logger, context.Request.Method, context.Request.Path.Value ?? "", status, Math.Round(elapsed.TotalMilliseconds, 3),
