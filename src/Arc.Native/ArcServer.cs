@@ -42,22 +42,7 @@ public sealed class ArcServer : IAsyncDisposable
         // No appsettings.json reload: its file watcher watches the content root (the working directory) recursively with
         // inotify, which from "/" in a container walks all of /proc and /data and cost ~0.45 s of startup (and watches).
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
-        builder.Logging.SetMinimumLevel(config.LogLevel switch
-        {
-            "trace" => LogLevel.Trace,
-            "debug" => LogLevel.Debug,
-            "warn" or "warning" => LogLevel.Warning,
-            "error" => LogLevel.Error,
-            _ => LogLevel.Information,
-        });
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        ServerLogging.Configure(builder.Logging, config);
         logging?.Invoke(builder.Logging);
 
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -99,9 +84,10 @@ public sealed class ArcServer : IAsyncDisposable
 
         builder.Services.AddRateLimiter(o =>
         {
-            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            Operations.ConfigureRateLimiter(o, config);
             AuthEndpoints.AddPolicies(o);
         });
+        builder.AddOperations(config);
         builder.Services.AddSingleton(sp => ArcEngine.Start(config.Engine, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton(config);
         if (config.ExportEnabled)
@@ -115,7 +101,10 @@ public sealed class ArcServer : IAsyncDisposable
         var app = builder.Build();
         var engine = app.Services.GetRequiredService<ArcEngine>(); // opens storage and DuckDB now, so failures stop startup
         app.Lifetime.ApplicationStopping.Register(() => state.Ready = false);
+        app.UseRequestMiddleware();
         app.UseRouting();
+        app.UseConfiguredCors(config);
+        app.UseAuthFailureLimiter(config);
         if (config.AuthEnabled)
         {
             Bootstrap(app.Services.GetRequiredService<TokenStore>(), config, app.Logger);
@@ -130,6 +119,7 @@ public sealed class ArcServer : IAsyncDisposable
         IngestStats.Map(app);
         QueryEndpoints.Map(app);
         CompactionEndpoints.Map(app);
+        app.MapOperations(config);
         var exports = config.ExportEnabled ? app.Services.GetRequiredService<ExportManager>() : null;
         if (exports is not null)
         {
@@ -166,6 +156,23 @@ public sealed class ArcServer : IAsyncDisposable
         }
     }
 
+    /// <summary>A startup message: a plain console line, or a log entry when <c>log.format = json</c>.</summary>
+    public void Announce(string message, bool warning = false)
+    {
+        if (_app.Services.GetRequiredService<ArcConfig>().LogFormat != "json")
+        {
+            (warning ? Console.Error : Console.Out).WriteLine(warning ? "arc-native: " + message : message);
+        }
+        else if (warning)
+        {
+            _app.Logger.LogWarning("{Message}", message);
+        }
+        else
+        {
+            _app.Logger.LogInformation("{Message}", message);
+        }
+    }
+
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -185,7 +192,7 @@ public sealed class ArcServer : IAsyncDisposable
             context.Cancel = true;
             if (Interlocked.Increment(ref signals) == 1)
             {
-                Console.Error.WriteLine("arc-native: stopping: draining requests and flushing buffers (signal again to exit at once)");
+                Announce("stopping: draining requests and flushing buffers (signal again to exit at once)", warning: true);
                 _app.Lifetime.StopApplication();
                 return;
             }

@@ -138,7 +138,8 @@ public sealed partial class QueryEngine
         var rows = new List<ExportRow>(Math.Min(limit, 65_536));
         string firstKey = "", lastKey = "";
         long lastTime = 0;
-        using var cursor = await OpenAsync(sql.ToString(), schema.Database, cancellationToken).ConfigureAwait(false);
+        // Background work: low priority, so a busy pool serves dashboards first.
+        using var cursor = await OpenAsync(sql.ToString(), schema.Database, cancellationToken, priority: QueryPriority.Low).ConfigureAwait(false);
         while (cursor.Next() is { } chunk)
         {
             using (chunk)

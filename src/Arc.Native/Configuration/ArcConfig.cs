@@ -15,7 +15,7 @@ namespace Arc.Native.Configuration;
 /// dot), then every key overridable from the environment as <c>ARC_</c> + the key upper-cased with dots as underscores
 /// (<c>server.port</c> → <c>ARC_SERVER_PORT</c>). A bad value stops startup with a message naming the key.
 /// </summary>
-public sealed class ArcConfig
+public sealed partial class ArcConfig
 {
     private static readonly Dictionary<string, Action<ArcConfig, string, string>> Keys = new(StringComparer.Ordinal)
     {
@@ -120,7 +120,6 @@ public sealed class ArcConfig
     {
         "server.write_timeout", "server.tls_enabled", "server.tls_cert_file", "server.tls_key_file",
         "server.storage_credentials_fail_ready", "database.enable_wal", "database.preserve_insertion_order",
-        "cache.enabled", "cache.max_size_mb", "cache.default_ttl",
         "ingest.use_dictionary", "ingest.numeric_dictionary", "ingest.write_statistics", "ingest.data_page_version",
         "ingest.flush_queue_size", "ingest.shard_count", "ingest.sort_keys", "ingest.default_sort_keys", "ingest.flush_timeout_seconds",
         "ingest.decimal_columns", "ingest.default_decimal_columns",
