@@ -8,6 +8,7 @@
 # Usage (as root): scripts/chroot-smoke.sh [PUBLISH_DIR]        (default artifacts/publish)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 publish=$(realpath "${1:-artifacts/publish}")
 dockerfile=Dockerfile.aot
 [ "$(id -u)" = 0 ] || { echo "chroot-smoke: needs root (chroot, mount, mknod)" >&2; exit 1; }
@@ -132,7 +133,7 @@ done
 ln -s /proc/self/fd "$rootfs/dev/fd"
 
 # `docker run -e ARC_SERVER_PORT=...`: the test cannot count on port 8000 being free; everything else as the image says.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 token=arc_chroot-smoke-token-0123456789abcdefghijk # `docker run -e ARC_AUTH_BOOTSTRAP_TOKEN=...`
 run_env=(env -i "${image_env[@]}" ARC_SERVER_PORT="$port")
 in_image() { "${run_env[@]}" "$chroot_bin" --userspec="$image_user" "$rootfs" "$@"; }

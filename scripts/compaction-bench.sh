@@ -4,6 +4,7 @@
 # the time of two dashboard queries (per-host hourly means over the 6 h, for all hosts and for one host) before/after,
 # for both compaction sort orders, in one run. Usage: scripts/compaction-bench.sh [points]
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 points=${1:-1000000}
 [ -x artifacts/publish/arc-native ] || scripts/publish-aot.sh artifacts/publish >/dev/null
@@ -26,15 +27,15 @@ median_ms() { # url sql -> median of 9 runs in ms (first run discarded as warm-u
 
 for order in tags_time time; do
   work=$(mktemp -d)
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  port=$(free_port)
   url="http://127.0.0.1:$port"
   (cd "$work" && exec env ARC_AUTH_BOOTSTRAP_TOKEN=$token ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_LOG_LEVEL=warn ARC_INGEST_MAX_BUFFER_SIZE=5000 \
     ARC_WAL_MAX_AGE_SECONDS=1 ARC_COMPACTION_ENABLED=false ARC_COMPACTION_SORT_ORDER=$order ARC_COMPACTION_HOURLY_MIN_FILES=2 \
     ARC_COMPACTION_MAX_FILES_PER_BATCH=100000 "$binary" >"$work/server.log" 2>&1) &
   pid=$!
-  for _ in $(seq 1 100); do curl -fs "$url/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_ready "$url" "$work/server.log"
   $load --url "$url" --token "$token" --dataset "$points" --hosts 1000 --hours 6 --lines 1000 --clients 4 --db bench
-  until [[ $(curl -fs "$url/ready") == *'"buffered_rows":0'* ]]; do sleep 0.2; done
+  wait_flushed "$url"
   sleep 2
   files_before=$(find "$work/data/arc/bench" -name '*.parquet' | wc -l)
   bytes_before=$(find "$work/data/arc/bench" -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END {print s}')

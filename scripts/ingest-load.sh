@@ -3,6 +3,7 @@
 # The modes take turns for ROUNDS rounds (a busy machine then skews them alike) and each reports its median.
 # Usage: scripts/ingest-load.sh [seconds] [clients] [rounds]   (publishes first if artifacts/publish/arc-native is missing)
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 seconds=${1:-15}
 clients=${2:-8}
@@ -15,13 +16,13 @@ declare -A rate
 for round in $(seq 1 "$rounds"); do
   for mode in off async fdatasync; do
     work=$(mktemp -d)
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+    port=$(free_port)
     enabled=true; sync=$mode
     [ "$mode" = off ] && { enabled=false; sync=fdatasync; }
     (cd "$work" && exec env ARC_AUTH_BOOTSTRAP_TOKEN=$token ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_WAL_ENABLED=$enabled ARC_WAL_SYNC_MODE=$sync ARC_LOG_LEVEL=warn \
       "$binary" >"$work/server.log" 2>&1) &
     pid=$!
-    for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+    wait_ready "http://127.0.0.1:$port" "$work/server.log"
     line=$(dotnet bench/Arc.LoadTest/bin/Release/net10.0/Arc.LoadTest.dll --url "http://127.0.0.1:$port" --token "$token" --clients "$clients" --seconds "$seconds")
     echo "round $round wal=$mode $line"
     rate[$mode]+=" $(sed -E 's/.*points\/s=([0-9]+).*/\1/' <<<"$line")"

@@ -7,6 +7,7 @@
 # was held (/metrics/query-pool's longest execution).
 # Usage: scripts/query-buffer-bench.sh [binary] [rows] [bytes/s]   (defaults: artifacts/publish/arc-native, 100000, 2000000)
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 binary=$(realpath "${1:-artifacts/publish/arc-native}")
 rows=${2:-100000}
 rate=${3:-2000000}
@@ -42,16 +43,13 @@ EOF
 run() {
   local buffer=$1
   local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  port=$(free_port)
   local url="http://127.0.0.1:$port"
   ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_AUTH_BOOTSTRAP_TOKEN=$token ARC_DATABASE_MAX_CONNECTIONS=1 \
     ARC_QUERY_RESULT_BUFFER_SIZE=$buffer ARC_CACHE_ENABLED=false ARC_STORAGE_LOCAL_PATH="$work/data-$buffer" \
     ARC_AUTH_DB_PATH="$work/auth-$buffer/arc.db" "$binary" >"$work/log-$buffer" 2>&1 &
   pid=$!
-  for _ in $(seq 1 100); do
-    curl -fsS "$url/ready" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  wait_ready "$url" "$work/log-$buffer"
   curl -fsS -o /dev/null "${auth[@]}" -XPOST "$url/api/v1/query" -d "$big" # warm-up
   local fast
   fast=$(curl -fsS -o /dev/null -w '%{time_starttransfer} %{time_total} %{size_download}' "${auth[@]}" -XPOST "$url/api/v1/query" -d "$big")

@@ -3,6 +3,7 @@
 # port over a fresh data directory, writes 1M rows through line protocol, and runs the same 1M-row queries through the
 # JSON, Arrow and msgpack endpoints (bench/Arc.QueryLoad). Usage: scripts/query-load.sh [runs]
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 [ -x artifacts/publish/arc-native ] || scripts/publish-aot.sh artifacts/publish >/dev/null
@@ -14,13 +15,10 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 token=arc_query-load-token-0123456789abcdefghijklmno
 ARC_AUTH_BOOTSTRAP_TOKEN=$token ARC_AUTH_DB_PATH="$work/arc.db" ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_STORAGE_LOCAL_PATH="$work/data" ARC_INGEST_MAX_BUFFER_AGE_MS=500 ARC_LOG_LEVEL=warn \
   artifacts/publish/arc-native >"$work/server.log" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_ready "http://127.0.0.1:$port" "$work/server.log"
 dotnet bench/Arc.QueryLoad/bin/Release/net10.0/Arc.QueryLoad.dll --url "http://127.0.0.1:$port" --token "$token" --rows 1000000 --runs "$runs"

@@ -5,6 +5,7 @@
 # cache dropped (object storage: also with an empty local cache, so every file of the 6 h comes from the store), then
 # the median of 9 warm runs. Usage: scripts/s3-query-bench.sh [points]   (root: drops the page cache)
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 points=${1:-4000000}
 [ -x artifacts/publish/arc-native ] || scripts/publish-aot.sh artifacts/publish >/dev/null
@@ -31,15 +32,14 @@ s3_env=(ARC_STORAGE_BACKEND=ceph ARC_STORAGE_S3_ENDPOINT="http://127.0.0.1:$s3po
 
 start_server() { # directory, extra environment...
   local dir=$1; shift
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  port=$(free_port)
   url="http://127.0.0.1:$port"
   mkdir -p "$dir"
   (cd "$dir" && exec env ARC_AUTH_BOOTSTRAP_TOKEN=$token ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_LOG_LEVEL=warn \
     ARC_COMPACTION_ENABLED=false ARC_COMPACTION_HOURLY_MIN_FILES=2 ARC_COMPACTION_MAX_FILES_PER_BATCH=100000 "$@" "$binary" \
     >>"$dir/server.log" 2>&1) &
   pid=$!
-  for _ in $(seq 1 300); do curl -fs "$url/ready" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  cat "$dir/server.log"; echo "server did not start" >&2; exit 1
+  wait_ready "$url" "$dir/server.log" 30
 }
 stop_server() { kill -TERM "$pid"; wait "$pid" || true; pid=""; }
 query_ms() { curl -fs -o /dev/null -w '%{time_total}' -XPOST "$url/api/v1/query" -H 'x-arc-database: bench' -H "Authorization: Bearer $token" -d "$body" | awk '{printf "%.1f", $1*1000}'; }
@@ -51,7 +51,7 @@ for backend in local s3; do
   extra=(); [ "$backend" = s3 ] && extra=("${s3_env[@]}")
   start_server "$work/$backend" "${extra[@]}"
   $load --url "$url" --token "$token" --dataset "$points" --hosts 1000 --hours 24 --lines 5000 --clients 4 --db bench
-  until [[ $(curl -fs "$url/ready") == *'"buffered_rows":0'* ]]; do sleep 0.2; done
+  wait_flushed "$url"
   curl -fs -H "Authorization: Bearer $token" -XPOST "$url/api/v1/compaction/trigger?tier=hourly&wait=true" >/dev/null
   stop_server # SIGTERM: flushes, and with object storage waits for the uploads
   cache_dir="$work/$backend"

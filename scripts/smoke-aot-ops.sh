@@ -4,6 +4,7 @@
 # Prometheus text, /metrics/query-pool, /cache/stats and /cache/clear, the query priority header, and rate limiting
 # with 429 + Retry-After.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 binary=$(realpath "${1:-artifacts/publish/arc-native}")
 work=$(mktemp -d)
 log="$work/server.log"
@@ -15,7 +16,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { cat "$log"; echo "operations smoke test: $*" >&2; exit 1; }
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 cd "$work"
 token=arc_smoke-ops-token-0123456789abcdefghijklmnopq
 auth=(-H "Authorization: Bearer $token")
@@ -23,11 +24,7 @@ ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_AUTH_BOOTSTRAP_TOKEN=$token 
   ARC_RATE_LIMIT_ENABLED=true ARC_RATE_LIMIT_REQUESTS_PER_SECOND=1 ARC_RATE_LIMIT_BURST=40 "$binary" >"$log" 2>&1 &
 pid=$!
 url="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-  curl -fsS "$url/ready" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "$url/ready" >/dev/null || fail "server did not become ready"
+wait_ready "$url" "$log"
 
 curl -fsS -XPOST "$url/write?db=ops&u=x&p=$token" --data-binary 'cpu,host=a v=1 1700000000000000000' || fail "write failed"
 query='{"sql":"SELECT host, v FROM cpu"}'

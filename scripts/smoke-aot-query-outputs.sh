@@ -3,6 +3,7 @@
 # Arrow IPC with zstd and lz4 bodies read by Arrow JS, msgpack, CSV, gzip/zstd response bodies, the estimate, the
 # measurement endpoint's where validation (DuckDB's parse tree, System.Text.Json nodes) and the measurement list.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
 binary=$(realpath "${1:-artifacts/publish/arc-native}")
 work=$(mktemp -d)
@@ -15,18 +16,14 @@ cleanup() {
 trap cleanup EXIT
 fail() { cat "$log"; echo "query outputs smoke test: $*" >&2; exit 1; }
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 cd "$work"
 token=arc_smoke-query-token-0123456789abcdefghijklmn
 auth=(-H "Authorization: Bearer $token")
 ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_INGEST_MAX_BUFFER_AGE_MS=100 ARC_AUTH_BOOTSTRAP_TOKEN=$token "$binary" >"$log" 2>&1 &
 pid=$!
 url="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-  curl -fsS "$url/ready" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "$url/ready" >/dev/null || fail "server did not become ready"
+wait_ready "$url" "$log"
 
 curl -fsS "${auth[@]}" -XPOST "$url/write?db=smoke" --data-binary $'cpu,host=a usage=1.5,n=7i 1700000000000000001\ncpu,host=b usage=2.5,n=8i 1700000001000000000\n' >/dev/null
 for _ in $(seq 1 50); do

@@ -4,6 +4,7 @@
 # stops the server (SIGTERM drains the uploads), then starts a second server with an empty local directory on the
 # same bucket and reads the rows back: they can only have come from the object store.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 published=$(realpath "${1:-artifacts/publish/arc-native}")
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
@@ -16,7 +17,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 "$here/ceph-s3.sh" start "$ceph" >/dev/null
 s3port=$(cat "$ceph/port")
 token=arc_smoke-test-token-0123456789abcdefghijklmnop
@@ -28,8 +28,7 @@ start_server() { # $1: local directory
     ARC_STORAGE_BACKEND=ceph ARC_STORAGE_S3_ENDPOINT="http://127.0.0.1:$s3port" ARC_STORAGE_S3_BUCKET=arc-smoke \
     ARC_STORAGE_S3_ACCESS_KEY=testkey ARC_STORAGE_S3_SECRET_KEY=testsecret "$published" >"$1/server.log" 2>&1) &
   pid=$!
-  for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  cat "$1/server.log"; echo "server did not become ready" >&2; exit 1
+  wait_ready "http://127.0.0.1:$port" "$1/server.log"
 }
 stop_server() {
   kill -TERM "$pid"

@@ -3,6 +3,7 @@
 # single-file layout) into an empty directory, starts ./arc-native there on a free port, writes line protocol, queries
 # it back, checks the healthcheck subcommand, stops it with SIGTERM and checks the Parquet file survived.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 published=$(realpath "${1:-artifacts/publish/arc-native}")
 work=$(mktemp -d)
 cp -p "$(dirname "$published")"/* "$work/"
@@ -15,17 +16,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+port=$(free_port)
 cd "$work"
 "$binary" --version
 token=arc_smoke-test-token-0123456789abcdefghijklmnop
 ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_INGEST_MAX_BUFFER_AGE_MS=100 ARC_AUTH_BOOTSTRAP_TOKEN=$token "$binary" >"$log" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$port/ready" >/dev/null || { cat "$log"; echo "server did not become ready" >&2; exit 1; }
+wait_ready "http://127.0.0.1:$port" "$log"
 if [ ! -e libduckdb.so ]; then # single-file layout: the libraries must come from the bundle, through a memfd
   for library in libduckdb.so ParquetSharpNative.so; do
     grep -q "/memfd:$library" "/proc/$pid/maps" || { echo "embedded $library is not loaded from a memfd" >&2; exit 1; }

@@ -6,23 +6,8 @@ using Arc.Protocol.LineProtocol;
 namespace Arc.Engine.Tests;
 
 [Collection(AllocationSensitiveCollection.Name)]
-public sealed class IngestAllocationTests : IAsyncLifetime
+public sealed class IngestAllocationTests : BatchEngineTests
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-alloc-" + Guid.NewGuid().ToString("N"));
-    private ArcEngine _engine = null!;
-
-    public Task InitializeAsync()
-    {
-        _engine = ArcEngine.Start(new EngineOptions { DataPath = _directory, MaxBufferAge = TimeSpan.FromHours(1), MaxBufferRows = 10_000_000 });
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _engine.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
-
     [Fact]
     public void ParsingIntoABatchAllocatesNothingPerPoint()
     {
@@ -47,13 +32,13 @@ public sealed class IngestAllocationTests : IAsyncLifetime
 
     private void Ingest(byte[] body)
     {
-        var batch = _engine.RentBatch("alloc");
+        var batch = Engine.RentBatch("alloc");
         var handler = new LineProtocolBatchHandler(batch);
         var reader = new LineProtocolReader(new ReadOnlySequence<byte>(body), true,
             new LineProtocolReaderState(new LineProtocolOptions { DefaultTimestamp = 1 }));
         reader.Read(ref handler);
         Assert.Equal(0, batch.Rejected);
-        _engine.ReturnBatch(batch);
+        Engine.ReturnBatch(batch);
     }
 
     private static byte[] Body(int lines)

@@ -7,23 +7,8 @@ namespace Arc.Engine.Tests;
 /// Mutated MessagePack bodies decoded into a real write batch (schema checks, plans, column buffers): the decoder returns
 /// true or false and nothing else escapes; a rejected body leaves the batch without a row.
 /// </summary>
-public sealed class MsgPackBatchFuzzTests : IAsyncLifetime
+public sealed class MsgPackBatchFuzzTests : BatchEngineTests
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-mpfuzz-" + Guid.NewGuid().ToString("N"));
-    private ArcEngine _engine = null!;
-
-    public Task InitializeAsync()
-    {
-        _engine = ArcEngine.Start(new EngineOptions { DataPath = _directory, MaxBufferAge = TimeSpan.FromHours(1), MaxBufferRows = 10_000_000 });
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _engine.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
-
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -41,7 +26,7 @@ public sealed class MsgPackBatchFuzzTests : IAsyncLifetime
                 body[at] = random.Next(2) == 0 ? (byte)random.Next(256) : (byte)(body[at] ^ (1 << random.Next(8)));
             }
 
-            var batch = _engine.RentBatch("fuzz" + (i % 7));
+            var batch = Engine.RentBatch("fuzz" + (i % 7));
             try
             {
                 var handler = new MsgPackBatchHandler(batch);
@@ -58,7 +43,7 @@ public sealed class MsgPackBatchFuzzTests : IAsyncLifetime
             }
             finally
             {
-                _engine.ReturnBatch(batch);
+                Engine.ReturnBatch(batch);
             }
         }
 

@@ -1,7 +1,6 @@
-using System.Buffers.Binary;
-using System.Text;
 using Arc.Engine.Ingest;
 using Arc.Protocol.MessagePack;
+using Arc.Testing;
 
 namespace Arc.Engine.Tests;
 
@@ -9,23 +8,8 @@ namespace Arc.Engine.Tests;
 /// MessagePack bodies decode into a write batch without allocating per record or per value once pools are warm: only
 /// per-request objects (the batch's column sets, the plan) are allocated, so 10× the records costs no more.
 /// </summary>
-public sealed class MsgPackIngestAllocationTests : IAsyncLifetime
+public sealed class MsgPackIngestAllocationTests : BatchEngineTests
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-mpalloc-" + Guid.NewGuid().ToString("N"));
-    private ArcEngine _engine = null!;
-
-    public Task InitializeAsync()
-    {
-        _engine = ArcEngine.Start(new EngineOptions { DataPath = _directory, MaxBufferAge = TimeSpan.FromHours(1), MaxBufferRows = 10_000_000 });
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _engine.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
-
     [Theory]
     [InlineData("columnar")]
     [InlineData("rows")]
@@ -51,16 +35,16 @@ public sealed class MsgPackIngestAllocationTests : IAsyncLifetime
 
     private void Ingest(byte[] body)
     {
-        var batch = _engine.RentBatch("alloc");
+        var batch = Engine.RentBatch("alloc");
         var handler = new MsgPackBatchHandler(batch);
         Assert.True(MsgPackDecoder.TryDecode(body, ref handler, new MsgPackDecoderOptions { DefaultTimestamp = 1 }, out _, out var error), error.ToString());
-        _engine.ReturnBatch(batch);
+        Engine.ReturnBatch(batch);
     }
 
     /// <summary>One columnar record: time (int64 ms), host (tag), usage_user, usage_system (float64), procs (int).</summary>
     internal static byte[] Columnar(int rows)
     {
-        var w = new Writer();
+        var w = new MsgPackBodyWriter();
         w.Map(3).Str("m").Str("cpu").Str("tags").Array(1).Str("host").Str("columns").Map(5);
         w.Str("time").Array(rows);
         for (var i = 0; i < rows; i++)
@@ -98,7 +82,7 @@ public sealed class MsgPackIngestAllocationTests : IAsyncLifetime
     /// <summary>A batch of row-form records with the same columns.</summary>
     private static byte[] Rows(int rows)
     {
-        var w = new Writer();
+        var w = new MsgPackBodyWriter();
         w.Map(1).Str("batch").Array(rows);
         for (var i = 0; i < rows; i++)
         {
@@ -107,58 +91,5 @@ public sealed class MsgPackIngestAllocationTests : IAsyncLifetime
         }
 
         return w.ToArray();
-    }
-
-    /// <summary>A minimal MessagePack writer for building test bodies.</summary>
-    private sealed class Writer
-    {
-        private readonly MemoryStream _out = new();
-
-        public byte[] ToArray() => _out.ToArray();
-
-        public Writer Map(int count) => Header(0x80, 0xdf, count);
-
-        public Writer Array(int count) => Header(0x90, 0xdd, count);
-
-        public Writer Str(string value)
-        {
-            var bytes = Encoding.UTF8.GetBytes(value);
-            _out.WriteByte((byte)(0xa0 | bytes.Length));
-            _out.Write(bytes);
-            return this;
-        }
-
-        public Writer Int64(long value)
-        {
-            Span<byte> bytes = stackalloc byte[9];
-            bytes[0] = 0xd3;
-            BinaryPrimitives.WriteInt64BigEndian(bytes[1..], value);
-            _out.Write(bytes);
-            return this;
-        }
-
-        public Writer Float64(double value)
-        {
-            Span<byte> bytes = stackalloc byte[9];
-            bytes[0] = 0xcb;
-            BinaryPrimitives.WriteDoubleBigEndian(bytes[1..], value);
-            _out.Write(bytes);
-            return this;
-        }
-
-        private Writer Header(byte fix, byte code32, int count)
-        {
-            if (count < 16)
-            {
-                _out.WriteByte((byte)(fix | count));
-                return this;
-            }
-
-            Span<byte> bytes = stackalloc byte[5];
-            bytes[0] = code32;
-            BinaryPrimitives.WriteInt32BigEndian(bytes[1..], count);
-            _out.Write(bytes);
-            return this;
-        }
     }
 }

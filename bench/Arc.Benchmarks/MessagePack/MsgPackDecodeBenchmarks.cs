@@ -1,11 +1,11 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using Arc.Engine;
 using Arc.Engine.Ingest;
 using Arc.Protocol.LineProtocol;
 using Arc.Protocol.MessagePack;
+using Arc.Testing;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
@@ -199,7 +199,7 @@ internal static class Corpus
 {
     public static byte[] Columnar(int rows)
     {
-        var w = new Writer();
+        var w = new MsgPackBodyWriter();
         w.Map(3).Str("m").Str("cpu").Str("tags").Array(1).Str("host").Str("columns").Map(5);
         w.Str("time").Array(rows);
         for (var i = 0; i < rows; i++)
@@ -227,7 +227,7 @@ internal static class Corpus
 
     public static byte[] Rows(int rows)
     {
-        var w = new Writer();
+        var w = new MsgPackBodyWriter();
         w.Map(1).Str("batch").Array(rows);
         for (var i = 0; i < rows; i++)
         {
@@ -261,56 +261,4 @@ internal static class Corpus
         "usage_system" => (i % 37) * 0.5,
         _ => 100 - (i % 1000) / 10.0,
     };
-
-    private sealed class Writer
-    {
-        private readonly MemoryStream _out = new();
-
-        public byte[] ToArray() => _out.ToArray();
-
-        public Writer Map(int count) => Header(0x80, 0xdf, count);
-
-        public Writer Array(int count) => Header(0x90, 0xdd, count);
-
-        public Writer Str(string value)
-        {
-            var bytes = Encoding.UTF8.GetBytes(value);
-            _out.WriteByte((byte)(0xa0 | bytes.Length));
-            _out.Write(bytes);
-            return this;
-        }
-
-        public Writer Int64(long value)
-        {
-            Span<byte> bytes = stackalloc byte[9];
-            bytes[0] = 0xd3;
-            BinaryPrimitives.WriteInt64BigEndian(bytes[1..], value);
-            _out.Write(bytes);
-            return this;
-        }
-
-        public Writer Float64(double value)
-        {
-            Span<byte> bytes = stackalloc byte[9];
-            bytes[0] = 0xcb;
-            BinaryPrimitives.WriteDoubleBigEndian(bytes[1..], value);
-            _out.Write(bytes);
-            return this;
-        }
-
-        private Writer Header(byte fix, byte code32, int count)
-        {
-            if (count < 16)
-            {
-                _out.WriteByte((byte)(fix | count));
-                return this;
-            }
-
-            Span<byte> bytes = stackalloc byte[5];
-            bytes[0] = code32;
-            BinaryPrimitives.WriteInt32BigEndian(bytes[1..], count);
-            _out.Write(bytes);
-            return this;
-        }
-    }
 }

@@ -14,7 +14,7 @@ internal sealed class SecretBox
     private const int TagSize = 16;
     private readonly byte[] _key;
 
-    public SecretBox(string keyPath) => _key = LoadKey(keyPath);
+    public SecretBox(string keyPath) => _key = KeyFile.LoadOrCreate(keyPath);
 
     /// <summary>base64(nonce | ciphertext | tag).</summary>
     public string Seal(string plaintext, string context)
@@ -41,29 +41,5 @@ internal sealed class SecretBox
         using var aes = new AesGcm(_key, TagSize);
         aes.Decrypt(input.AsSpan(0, NonceSize), input.AsSpan(NonceSize, length), input.AsSpan(NonceSize + length), plain, Encoding.UTF8.GetBytes(context));
         return Encoding.UTF8.GetString(plain);
-    }
-
-    private static byte[] LoadKey(string path)
-    {
-        if (File.Exists(path))
-        {
-            var existing = File.ReadAllBytes(path);
-            return existing.Length == 32 ? existing : throw new InvalidDataException($"{path} is not a 32-byte key");
-        }
-
-        var key = RandomNumberGenerator.GetBytes(32);
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using (var stream = new FileStream(path, options))
-        {
-            stream.Write(key);
-            stream.Flush(flushToDisk: true);
-        }
-
-        return key;
     }
 }

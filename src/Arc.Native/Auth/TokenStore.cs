@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Arc.Engine;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Storage;
 
@@ -33,7 +34,7 @@ public sealed class TokenStore : IDisposable
     {
         var full = Path.GetFullPath(path);
         LocalStore.EnsureDirectory(Path.GetDirectoryName(full)!);
-        _key = LoadKey(full + ".key");
+        _key = KeyFile.LoadOrCreate(full + ".key");
         _database = DuckDbDatabase.Open(full, [new("threads", "1")]);
         _connection = _database.Connect();
         _connection.Execute("""
@@ -184,35 +185,6 @@ public sealed class TokenStore : IDisposable
     private static string Literal(string? value) => value is null ? "NULL" : Names.QuoteLiteral(value);
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-
-    private static byte[] LoadKey(string path)
-    {
-        if (File.Exists(path))
-        {
-            var existing = File.ReadAllBytes(path);
-            if (existing.Length == 32)
-            {
-                return existing;
-            }
-
-            throw new InvalidDataException($"{path} is not a 32-byte key");
-        }
-
-        var key = RandomNumberGenerator.GetBytes(32);
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using (var stream = new FileStream(path, options))
-        {
-            stream.Write(key);
-            stream.Flush(flushToDisk: true);
-        }
-
-        return key;
-    }
 
     public void Dispose()
     {
