@@ -53,23 +53,8 @@ public sealed class LimitsAndFailureTests
                 $"mem,host=h{i % 10} a={i},b={i},c={i},d={i},e={i},f={i},g={i},h={i} {1700000000000000000L + i}\n");
         }
 
-        HttpResponseMessage? refused = null;
-        for (var attempt = 0; attempt < 50 && refused is null; attempt++)
-        {
-            var response = await server.WriteAsync("/write?db=bp", line.ToString());
-            if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
-            {
-                refused = response;
-            }
-            else
-            {
-                Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
-                response.Dispose();
-            }
-        }
-
-        Assert.NotNull(refused);
-        Assert.Equal(TimeSpan.FromSeconds(1), refused.Headers.RetryAfter?.Delta);
+        var body = line.ToString();
+        var refused = await TestServer.SendUntilRefusedAsync(() => server.WriteAsync("/write?db=bp", body), attempts: 50);
         Assert.Contains("ingest.max_memory", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         refused.Dispose();
         Assert.True(server.Server.Engine.BufferedBytes >= 2L << 20);

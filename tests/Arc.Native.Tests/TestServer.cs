@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
@@ -115,6 +116,28 @@ public sealed class TestServer : IAsyncDisposable
     }
 
     /// <summary><c>{"sql": "..."}</c>, escaped by Utf8JsonWriter (the tests run without reflection-based JSON, as the server does).</summary>
+    /// <summary>
+    /// Sends until the server refuses with 503 (backpressure) and returns that answer, with its Retry-After checked to be
+    /// one second; every answer before it must be 204. Fails after <paramref name="attempts"/> accepted requests.
+    /// </summary>
+    public static async Task<HttpResponseMessage> SendUntilRefusedAsync(Func<Task<HttpResponseMessage>> send, int attempts)
+    {
+        for (var attempt = 0; attempt < attempts; attempt++)
+        {
+            var response = await send();
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
+            {
+                Assert.Equal(TimeSpan.FromSeconds(1), response.Headers.RetryAfter?.Delta);
+                return response;
+            }
+
+            Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+            response.Dispose();
+        }
+
+        throw new Xunit.Sdk.XunitException($"{attempts} requests were accepted; none was refused with 503");
+    }
+
     public static string SqlBody(string sql)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();

@@ -59,23 +59,7 @@ public sealed class MsgPackDurabilityTests : IDisposable
         var times = Enumerable.Range(0, 4000).Select(i => (object?)(1_700_000_000_000L + i)).ToArray();
         var values = Enumerable.Range(0, 4000).Select(i => (object?)(long)i).ToArray();
         var body = Serialize(Map(("m", "mem"), ("columns", Map(("time", times), ("a", values), ("b", values), ("c", values), ("d", values)))));
-        HttpResponseMessage? refused = null;
-        for (var attempt = 0; attempt < 60 && refused is null; attempt++)
-        {
-            var response = await Post(server, body, database: "bp");
-            if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
-            {
-                refused = response;
-            }
-            else
-            {
-                Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
-                response.Dispose();
-            }
-        }
-
-        Assert.NotNull(refused);
-        Assert.Equal(TimeSpan.FromSeconds(1), refused.Headers.RetryAfter?.Delta);
+        var refused = await TestServer.SendUntilRefusedAsync(() => Post(server, body, database: "bp"), attempts: 60);
         refused.Dispose();
         await server.Server.Engine.FlushAsync();
         using var accepted = await Post(server, body, database: "bp");
