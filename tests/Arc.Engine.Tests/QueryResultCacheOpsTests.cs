@@ -58,10 +58,10 @@ public sealed class QueryResultCacheOpsTests
     public async Task EntriesExpireAfterTheTtl()
     {
         var versions = new DataVersions();
-        var cache = new QueryResultCache(versions, 1 << 20, TimeSpan.FromMilliseconds(150), 1 << 20);
+        var cache = new QueryResultCache(versions, 1 << 20, TimeSpan.FromMilliseconds(500), 1 << 20);
         cache.Store("a", Result("[1]"), On(versions, ("db", "cpu")));
         Assert.True(cache.TryGet("a", out _));
-        await Task.Delay(300);
+        await Task.Delay(800);
         Assert.False(cache.TryGet("a", out _));
         Assert.Equal(1, cache.Stats().Expirations);
     }
