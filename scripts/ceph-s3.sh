@@ -3,7 +3,8 @@
 # (memstore), on loopback only. Credentials: access key "testkey", secret "testsecret".
 #   ceph-s3.sh install                  apt-get the packages if they are missing (idempotent)
 #   ceph-s3.sh start DIR [PORT]          start everything (PORT: radosgw's HTTP port, default: a free port whose
-#                                        successor, the monitor's, is free too; written to DIR/port); ~15 s
+#                                        successor, the monitor's, is free too; written to DIR/port); ~15 s,
+#                                        up to 3 attempts
 #   ceph-s3.sh stop DIR                  stop everything (the data is in RAM and is gone)
 #   ceph-s3.sh rgw-stop DIR | rgw-start DIR   stop or start only radosgw (the object store goes away and comes back intact)
 set -euo pipefail
@@ -21,6 +22,19 @@ fi
 
 dir=$(realpath -m "${2:?directory required}")
 conf="$dir/ceph.conf"
+
+# A start whose daemons do not come up (seen here: an OSD refused by its monitor with "wrong fsid", now and then) is
+# retried from scratch, on a new port pair unless one was given; the failed attempt's log tails go to stderr.
+if [ "$command" = start ] && [ -z "${CEPH_S3_ATTEMPT:-}" ]; then
+  trap - ERR
+  for attempt in 1 2 3; do
+    CEPH_S3_ATTEMPT=$attempt "$0" start "$dir" ${3:+"$3"} && exit 0
+    echo "ceph-s3.sh: start attempt $attempt failed" >&2
+    tail -n 3 "$dir"/log/*.log >&2 || true
+    "$0" stop "$dir" || true
+  done
+  exit 1
+fi
 free_port_pair() {
   python3 -c '
 import socket

@@ -132,5 +132,31 @@ public static class ExportTestData
         throw new TimeoutException($"job {id} did not reach {string.Join('/', statuses)}: {job}");
     }
 
+    /// <summary>Writes <c>"target": {...}</c> with the given settings (an http_json target also gets two headers).</summary>
+    public static void Target(Utf8JsonWriter writer, string type, params (string Name, string Value)[] settings)
+    {
+        writer.WriteStartObject("target");
+        writer.WriteString("type", type);
+        foreach (var (name, value) in settings)
+        {
+            writer.WriteString(name, value);
+        }
+
+        if (type == "http_json")
+        {
+            writer.WriteStartObject("headers");
+            writer.WriteString("Authorization", "Bearer json-secret");
+            writer.WriteString("X-Tenant", "acme");
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndObject();
+    }
+
+    /// <summary>The points as <c>time|host|region|usage|count|unsigned|ok|note</c> (null as <c>null</c>), sorted.</summary>
+    public static List<string> Rows(IEnumerable<ExportPoint> points) => points
+        .Select(p => string.Join('|', p.TimeNs, p.Host, p.Region ?? "null", R(p.Usage), p.Count, p.Unsigned, p.Ok ? "true" : "false", p.Note ?? "null"))
+        .Order(StringComparer.Ordinal).ToList();
+
     public static string R(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 }

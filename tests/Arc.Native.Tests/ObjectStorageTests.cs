@@ -226,6 +226,54 @@ public sealed class ObjectStorageTests(CephFixture ceph)
         }
     }
 
+    [Fact]
+    public async Task AnExportJobWritesParquetIntoAnS3StorageConnection()
+    {
+        var bucket = ceph.NewBucket(); // not created yet: the target creates it
+        var points = ExportTestData.Points(1200, nanos: true);
+        await using var server = await TestServer.StartAsync();
+        await ExportTestData.WriteAsync(server.Client, "exps3", "cpu", points);
+        var (status, body) = await ExportTestData.PostJsonAsync(server.Client, "/api/v1/connections/storage", w =>
+        {
+            w.WriteString("name", "lake");
+            w.WriteString("type", "s3");
+            w.WriteString("bucket", bucket.Bucket);
+            w.WriteString("endpoint", bucket.Endpoint);
+            w.WriteString("prefix", "exports/");
+            w.WriteBoolean("path_style", true);
+            w.WriteString("access_key_id", bucket.AccessKey);
+            w.WriteString("secret_access_key", bucket.SecretKey);
+        });
+        Assert.True(status == HttpStatusCode.Created, body.ToString());
+        var id = await ExportTestData.CreateJobAsync(server.Client, w =>
+        {
+            ExportTestData.Source(w, "to-s3", "exps3", "cpu", 500);
+            ExportTestData.Target(w, "parquet", ("connection", "lake"), ("measurement", "cpu_archive"));
+        });
+        var done = await ExportTestData.WaitForJobAsync(server.Client, id, "completed", "failed");
+        Assert.True(done.GetProperty("status").GetString() == "completed", done.ToString());
+        Assert.Equal(3, done.GetProperty("batches_sent").GetInt64());
+
+        using var store = new S3ObjectStore(bucket with { Prefix = "exports" });
+        var objects = await store.ListAsync("", CancellationToken.None);
+        Assert.Equal(3, objects.Count);
+        Assert.All(objects, o => Assert.Matches($@"^exps3/cpu_archive/2023/11/14/22/export_{id}_[0-9a-f]{{24}}\.parquet$", o.Key));
+        var download = Directory.CreateTempSubdirectory("arc-s3-export-").FullName;
+        try
+        {
+            foreach (var remote in objects)
+            {
+                await store.GetAsync(remote, Path.Combine(download, Path.GetFileName(remote.Key)), CancellationToken.None);
+            }
+
+            Assert.Equal(ExportTestData.Rows(points), ExportParquetTests.ReadBack(Path.Combine(download, "*.parquet")));
+        }
+        finally
+        {
+            Directory.Delete(download, recursive: true);
+        }
+    }
+
     private static readonly string[] Queries =
     [
         "SELECT count(*), sum(usage_user), min(time), max(time) FROM cpu",

@@ -200,7 +200,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         var tagsJson = JsonSerializer.Serialize(tags?.ToList() ?? [], EngineJsonContext.Default.ListString);
         sql.Append(") TO ").Append(Names.QuoteLiteral(temp))
             .Append(" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, KV_METADATA {")
-            .Append(ParquetFlusher.TagsMetadataKey).Append(": ").Append(Names.QuoteLiteral(tagsJson)).Append("})");
+            .Append(ParquetFileWriter.TagsMetadataKey).Append(": ").Append(Names.QuoteLiteral(tagsJson)).Append("})");
         return sql.ToString();
     }
 
@@ -208,7 +208,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     private static List<string>? Tags(DuckDbConnection connection, string list)
     {
         var rows = connection.QueryStrings(
-            $"SELECT file_name, decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) = '{ParquetFlusher.TagsMetadataKey}'");
+            $"SELECT file_name, decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) = '{ParquetFileWriter.TagsMetadataKey}'");
         var files = connection.QueryStrings($"SELECT count(DISTINCT file_name) FROM parquet_metadata({list})");
         if (rows.Count != long.Parse(files[0][0]!, CultureInfo.InvariantCulture))
         {

@@ -46,6 +46,15 @@ public sealed partial class ExportManager
         }
     }
 
+    /// <summary>The ids of the export jobs that write into the connection (it cannot be deleted while there are any).</summary>
+    public IReadOnlyList<string> JobsUsing(string connection)
+    {
+        lock (_lock)
+        {
+            return _jobs.Values.Where(j => j.Record.Spec.Target!.Connection == connection).Select(j => j.Record.Id).Order(StringComparer.Ordinal).ToList();
+        }
+    }
+
     /// <summary>The connection with its credentials, for the server's own use (never for an API answer).</summary>
     public StorageConnectionSpec? ResolveConnection(string name)
     {

@@ -429,6 +429,9 @@ public sealed partial class ExportManager : IAsyncDisposable
             "influx1x" => new InfluxTarget(_http, target, v2: false, target.Measurement ?? measurement, _options.RequestTimeout),
             "influx2x" => new InfluxTarget(_http, target, v2: true, target.Measurement ?? measurement, _options.RequestTimeout),
             "timescale" => new PostgresTarget(target, measurement, _options.RequestTimeout),
+            "parquet" => new ParquetTarget(ResolveConnection(target.Connection!)
+                ?? throw new ExportTargetException($"storage connection '{target.Connection}' does not exist", permanent: true),
+                record.Id, target.Measurement ?? measurement, _options.RequestTimeout),
             _ => new HttpJsonTarget(_http, target, record.Id, _options.RequestTimeout),
         };
     }
@@ -451,7 +454,8 @@ public sealed partial class ExportManager : IAsyncDisposable
         return new ExportJobView(record.Id, spec.Name!, spec.Source!,
             new ExportTargetView(target.Type!, target.Url, target.Database, target.RetentionPolicy, target.Username, target.Org, target.Bucket,
                 target.Measurement, target.Gzip, target.Schema, target.Table, RedactConnectionString(target.ConnectionString),
-                target.Password is not null, target.Token is not null, target.Headers?.Keys.Order(StringComparer.OrdinalIgnoreCase).ToList()),
+                target.Password is not null, target.Token is not null, target.Headers?.Keys.Order(StringComparer.OrdinalIgnoreCase).ToList(),
+                target.Connection),
             spec.Schedule, spec.BatchSize!.Value, spec.MinAgeSeconds!.Value, status, record.Paused, job.Run is not null, record.CreatedAt,
             job.Run is null && !record.Paused && !record.Failed ? job.NextRun : null,
             record.RowsSent, record.BatchesSent, mark,
@@ -525,6 +529,11 @@ public sealed partial class ExportManager : IAsyncDisposable
         }
 
         var target = ValidateTarget(spec.Target ?? throw new ExportValidationException("target is required: {\"type\": …}"));
+        if (target.Type == "parquet" && ResolveConnection(target.Connection!) is null)
+        {
+            throw new ExportValidationException($"target.connection: no storage connection named '{target.Connection}'");
+        }
+
         return (new ExportJobSpec
         {
             Name = name,
@@ -545,9 +554,10 @@ public sealed partial class ExportManager : IAsyncDisposable
             "influx2x" or "influxdb2" => "influx2x",
             "timescale" or "timescaledb" or "postgres" or "postgresql" => "timescale",
             "http_json" or "http" or "json" => "http_json",
-            _ => throw new ExportValidationException($"target.type must be influx1x, influx2x, timescale or http_json, got '{target.Type}'"),
+            "parquet" => "parquet",
+            _ => throw new ExportValidationException($"target.type must be influx1x, influx2x, timescale, http_json or parquet, got '{target.Type}'"),
         };
-        if (type != "timescale")
+        if (type is not ("timescale" or "parquet"))
         {
             if (!Uri.TryCreate(target.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
             {
@@ -561,6 +571,8 @@ public sealed partial class ExportManager : IAsyncDisposable
                 throw new ExportValidationException("target.database is required for influx1x");
             case "influx2x" when string.IsNullOrWhiteSpace(target.Bucket):
                 throw new ExportValidationException("target.bucket is required for influx2x");
+            case "parquet" when string.IsNullOrWhiteSpace(target.Connection):
+                throw new ExportValidationException("target.connection is required for parquet: the name of a storage connection (/api/v1/connections/storage)");
             case "timescale":
                 if (string.IsNullOrWhiteSpace(target.ConnectionString))
                 {

@@ -45,8 +45,8 @@ public sealed record ExportSourceSpec
 }
 
 /// <summary>
-/// Where a job writes. <c>type</c> is <c>influx1x</c>, <c>influx2x</c>, <c>timescale</c> (also <c>postgres</c>) or
-/// <c>http_json</c>; the other members apply to some types only. Secrets (password, token, connection_string, header
+/// Where a job writes. <c>type</c> is <c>influx1x</c>, <c>influx2x</c>, <c>timescale</c> (also <c>postgres</c>),
+/// <c>http_json</c> or <c>parquet</c> (files into a storage connection); the other members apply to some types only. Secrets (password, token, connection_string, header
 /// values) are stored encrypted and never returned.
 /// </summary>
 public sealed record ExportTargetSpec
@@ -101,6 +101,10 @@ public sealed record ExportTargetSpec
 
     [JsonPropertyName("headers")]
     public Dictionary<string, string>? Headers { get; init; }
+
+    /// <summary>The storage connection (<c>/connections/storage</c>) a <c>parquet</c> target writes into.</summary>
+    [JsonPropertyName("connection")]
+    public string? Connection { get; init; }
 }
 
 /// <summary>A job as listed by the API: configuration without secrets, and its progress.</summary>
@@ -142,7 +146,8 @@ public sealed record ExportTargetView(
     [property: JsonPropertyName("connection_string")] string? ConnectionString,
     [property: JsonPropertyName("password_set")] bool PasswordSet,
     [property: JsonPropertyName("token_set")] bool TokenSet,
-    [property: JsonPropertyName("header_names")] IReadOnlyList<string>? HeaderNames);
+    [property: JsonPropertyName("header_names")] IReadOnlyList<string>? HeaderNames,
+    [property: JsonPropertyName("connection")] string? Connection);
 
 /// <summary>The last row a target acknowledged: its time and its tie-breaker among rows of that time.</summary>
 public sealed record ExportHighWaterMark(

@@ -127,7 +127,7 @@ internal sealed class Catalog
         {
             var tags = new HashSet<string>(StringComparer.Ordinal);
             foreach (var row in _ddl.QueryStrings(
-                         $"SELECT DISTINCT decode(value) FROM parquet_kv_metadata({glob}) WHERE decode(key) = '{ParquetFlusher.TagsMetadataKey}'"))
+                         $"SELECT DISTINCT decode(value) FROM parquet_kv_metadata({glob}) WHERE decode(key) = '{ParquetFileWriter.TagsMetadataKey}'"))
             {
                 if (row[0] is { } json && JsonSerializer.Deserialize(json, EngineJsonContext.Default.ListString) is { } names)
                 {

@@ -31,10 +31,13 @@ public sealed class LocalStore
     public string MeasurementDirectory(string database, string measurement) => Path.Combine(Root, database, measurement);
 
     /// <summary>The directory of the hour that contains <paramref name="hour"/> (hours since the Unix epoch).</summary>
-    public string PartitionDirectory(string database, string measurement, long hour)
+    public string PartitionDirectory(string database, string measurement, long hour) => Path.Combine(Root, PartitionPath(database, measurement, hour));
+
+    /// <summary><c>{database}/{measurement}/YYYY/MM/DD/HH</c>: the partition layout, relative to a root or key prefix.</summary>
+    public static string PartitionPath(string database, string measurement, long hour)
     {
         var start = DateTime.UnixEpoch.AddHours(hour);
-        return Path.Combine(Root, database, measurement,
+        return string.Join('/', database, measurement,
             start.ToString("yyyy", CultureInfo.InvariantCulture), start.ToString("MM", CultureInfo.InvariantCulture),
             start.ToString("dd", CultureInfo.InvariantCulture), start.ToString("HH", CultureInfo.InvariantCulture));
     }

@@ -1,43 +1,14 @@
-using System.Text.Json;
-using Apache.Arrow;
 using Arc.Engine.Buffers;
-using ParquetSharp;
-using ParquetSharp.Arrow;
 
 namespace Arc.Engine.Storage;
 
 /// <summary>
-/// Writes buffered rows to Parquet with the Arrow C++ writer (ParquetSharp's Arrow <c>FileWriter</c>), reading the column
-/// buffers in place through the Arrow C data interface. Rows are written in time order, one file per UTC hour they cover;
-/// each file is written under a temporary name, fsynced and renamed into its hour partition. The tag names go into the
-/// file's key-value metadata. Thread-safe: the writer properties are immutable and shared.
+/// Flushes buffered rows to Parquet (<see cref="ParquetFileWriter"/>): rows are written in time order, one file per UTC
+/// hour they cover; each file is written under a temporary name, fsynced and renamed into its hour partition.
 /// </summary>
-internal sealed class ParquetFlusher : IDisposable
+internal sealed class ParquetFlusher(LocalStore store, string compression, int rowGroupSize) : IDisposable
 {
-    public const string TagsMetadataKey = "arc_tags";
-    private readonly LocalStore _store;
-    private readonly WriterProperties _properties;
-    private readonly ArrowWriterProperties _arrowProperties;
-
-    public ParquetFlusher(LocalStore store, string compression, int rowGroupSize)
-    {
-        _store = store;
-        using (var builder = new WriterPropertiesBuilder())
-        {
-            _properties = builder
-                .Compression(Codec(compression))
-                .MaxRowGroupLength(rowGroupSize)
-                .Version(ParquetVersion.PARQUET_2_6) // keeps nanosecond timestamps
-                .CreatedBy("arc-native")
-                .Build();
-        }
-
-        using (var builder = new ArrowWriterPropertiesBuilder())
-        {
-            // Also stores the schema's metadata (the tag names) as file key-value metadata.
-            _arrowProperties = builder.StoreSchema().Build();
-        }
-    }
+    private readonly ParquetFileWriter _writer = new(compression, rowGroupSize);
 
     /// <summary>Writes <paramref name="data"/> and places it; returns the final paths of the files it created.</summary>
     public List<string> Write(ColumnSet data)
@@ -57,26 +28,16 @@ internal sealed class ParquetFlusher : IDisposable
         try
         {
             var rows = sorted ?? data;
-            var metadata = new Dictionary<string, string>
-            {
-                [TagsMetadataKey] = JsonSerializer.Serialize(rows.TagNames(), EngineJsonContext.Default.ListString),
-            };
-            var batch = rows.ToRecordBatch(metadata);
+            var batch = ParquetFileWriter.ToRecordBatch(rows);
             var hours = HourRanges(rows);
             var stamp = ParquetFileName.NewStamp();
             for (var part = 0; part < hours.Count; part++)
             {
                 var (hour, start, end) = hours[part];
                 var name = new ParquetFileName(rows.Measurement, stamp, data.FirstLsn, data.LastLsn, part + 1, hours.Count, ParquetFileName.NewRandom());
-                var temp = Path.Combine(_store.TempDirectory, name + ".tmp");
-                staged.Files.Add((temp, Path.Combine(_store.PartitionDirectory(rows.Database, rows.Measurement, hour), name.ToString())));
-                using (var writer = new FileWriter(temp, batch.Schema, _properties, _arrowProperties))
-                {
-                    writer.WriteRecordBatch(hours.Count == 1 ? batch : batch.Slice(start, end - start));
-                    writer.Close();
-                }
-
-                Durability.FsyncFile(temp);
+                var temp = Path.Combine(store.TempDirectory, name + ".tmp");
+                staged.Files.Add((temp, Path.Combine(store.PartitionDirectory(rows.Database, rows.Measurement, hour), name.ToString())));
+                _writer.Write(hours.Count == 1 ? batch : batch.Slice(start, end - start), temp);
             }
 
             return staged;
@@ -147,22 +108,7 @@ internal sealed class ParquetFlusher : IDisposable
         return ranges;
     }
 
-    private static Compression Codec(string name) => name switch
-    {
-        "zstd" => Compression.Zstd,
-        "snappy" => Compression.Snappy,
-        "gzip" => Compression.Gzip,
-        "lz4" => Compression.Lz4,
-        "brotli" => Compression.Brotli,
-        "uncompressed" => Compression.Uncompressed,
-        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown Parquet codec"),
-    };
-
-    public void Dispose()
-    {
-        _properties.Dispose();
-        _arrowProperties.Dispose();
-    }
+    public void Dispose() => _writer.Dispose();
 }
 
 /// <summary>A flush written under temporary names, waiting to be placed; disposing removes what was not placed.</summary>

@@ -35,8 +35,10 @@ internal static class ExportEndpoints
             connections.MapGet("/{name}", (ExportManager exports, string name) => exports.GetConnection(name) is { } connection
                 ? Results.Json(connection, ExportJsonContext.Api.StorageConnectionView)
                 : NotFound($"no storage connection named '{name}'"));
-            connections.MapDelete("/{name}", (ExportManager exports, string name) =>
-                exports.DeleteConnection(name) ? Results.NoContent() : NotFound($"no storage connection named '{name}'"));
+            connections.MapDelete("/{name}", (ExportManager exports, string name) => exports.JobsUsing(name) is [_, ..] users
+                ? Results.Json(new ErrorResponse($"storage connection '{name}' is used by export job(s) {string.Join(", ", users)}; delete them first"),
+                    ApiJsonContext.Api.ErrorResponse, statusCode: StatusCodes.Status409Conflict)
+                : exports.DeleteConnection(name) ? Results.NoContent() : NotFound($"no storage connection named '{name}'"));
         }
     }
 
