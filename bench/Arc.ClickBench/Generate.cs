@@ -13,7 +13,7 @@ namespace Arc.ClickBench;
 internal static class Generate
 {
     /// <summary>Bump when the generator's output changes, so a stale data set is not reused.</summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     public static string DataDirectory(string output, long rows) => Path.Combine(output, $"data-{rows}");
 

@@ -59,6 +59,7 @@ internal static class Loader
             }
         }));
         var ingest = clock.Elapsed.TotalSeconds;
+        await progress.DisposeAsync();
 
         clock.Restart();
         while (true)

@@ -113,7 +113,9 @@ internal sealed class ParquetSink : IDisposable
 /// Encodes chunks as arc-native MessagePack columnar bodies, <c>{"m":"hits","columns":{"time":[...],"WatchID":[...],...}}</c>, one
 /// file per body. Type mapping (the ingest API has integers, floats, booleans and strings): every integer column is sent as
 /// integers (stored BIGINT), TEXT as strings (VARCHAR), EventDate as its ISO date text (VARCHAR, so the queries' date literals
-/// compare as in DuckDB), and <c>time</c> is EventTime (Unix seconds).
+/// compare as in DuckDB), and <c>time</c> is EventTime plus the row's number in the data set as nanoseconds. arc-native
+/// identifies a point by measurement, tags and time, and compaction keeps only the last of duplicate points; hits has no
+/// series key and many hits share a second, so with <c>time</c> = EventTime alone compaction would drop rows.
 /// </summary>
 internal sealed class MsgPackSink(string directory, int bodyRows)
 {
@@ -124,6 +126,7 @@ internal sealed class MsgPackSink(string directory, int bodyRows)
     private static readonly byte[][] NameBytes = Arc.ClickBench.Schema.Columns.Select(c => Encoding.UTF8.GetBytes(c.Name)).ToArray();
     private readonly ArrayBufferWriter<byte> _buffer = new(64 << 20);
     private readonly int _eventTime = Arc.ClickBench.Schema.Index("EventTime");
+    private long _row;
 
     public int Bodies { get; private set; }
 
@@ -145,7 +148,7 @@ internal sealed class MsgPackSink(string directory, int bodyRows)
             var times = chunk.Ints[_eventTime];
             for (var i = start; i < start + count; i++)
             {
-                WriteInt(times[i]);
+                WriteInt((times[i] * 1_000_000_000L) + ((_row + i) % 1_000_000_000L));
             }
 
             for (var c = 0; c < Arc.ClickBench.Schema.Columns.Length; c++)
@@ -184,6 +187,8 @@ internal sealed class MsgPackSink(string directory, int bodyRows)
             Bodies++;
             Bytes += _buffer.WrittenCount;
         }
+
+        _row += chunk.Count;
     }
 
     private void WriteMapHeader(int count)
