@@ -113,7 +113,7 @@ internal static partial class ResultCheck
             foreach (var row in rows)
             {
                 var key = keys is { Length: > 0 } ? Key(row, keys) : null;
-                if (key is not null && cutKeys.Contains(key) && CountKey(rows, keys!, key) < rows.Count)
+                if (key is not null && cutKeys.Contains(key))
                 {
                     lines.Add("key " + key);
                     tied = true;
@@ -134,8 +134,6 @@ internal static partial class ResultCheck
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..16];
         return (hash, text.ToString(), tied);
     }
-
-    private static int CountKey(List<string[]> rows, int[] keys, string key) => rows.Count(r => Key(r, keys) == key);
 
     private static string Key(string[] row, int[] keys) => string.Join(" | ", keys.Select(k => row[k]));
 

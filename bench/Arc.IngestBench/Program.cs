@@ -59,9 +59,10 @@ for (var round = 0; round < rounds; round++)
         var disk = await system.SettleAsync(TimeSpan.FromSeconds(settleSeconds));
         system.Stop();
         var final = DiskBytes(system.DataDirectory);
+        var parts = Breakdown(system.DataDirectory);
         Console.WriteLine(string.Create(inv,
-            $"{name}: settled in {settle.Elapsed.TotalSeconds:F0} s: {disk.Note}; on disk after stop {final:N0} B = {(double)final / (m.Lines * 10):F2} B/value"));
-        results.Add(m with { System = name, Round = round, DiskBytes = final, SettleNote = disk.Note });
+            $"{name}: settled in {settle.Elapsed.TotalSeconds:F0} s: {disk.Note}; on disk after stop {final:N0} B = {(double)final / (m.Lines * 10):F2} B/value ({parts})"));
+        results.Add(m with { System = name, Round = round, DiskBytes = final, SettleNote = disk.Note + "; " + parts });
         Directory.Delete(directory, recursive: true);
     }
 }
@@ -82,6 +83,11 @@ catch (IOException)
 }
 
 return 0;
+
+static string Breakdown(string directory) => Directory.Exists(directory)
+    ? string.Join(", ", Directory.GetDirectories(directory).Select(d => (Name: Path.GetFileName(d), Bytes: DiskBytes(d))).Where(p => p.Bytes > 0)
+        .Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Name} {p.Bytes:N0} B")))
+    : "";
 
 static long DiskBytes(string directory) =>
     Directory.Exists(directory) ? Directory.GetFiles(directory, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length) : 0;
