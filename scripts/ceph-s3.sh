@@ -2,7 +2,8 @@
 # A throwaway S3 server for the tests: single-node Ceph (Debian's ceph-mon, ceph-osd and radosgw) with a RAM-backed OSD
 # (memstore), on loopback only. Credentials: access key "testkey", secret "testsecret".
 #   ceph-s3.sh install                  apt-get the packages if they are missing (idempotent)
-#   ceph-s3.sh start DIR [PORT]          start everything (PORT: radosgw's HTTP port, default 7480); ~15 s
+#   ceph-s3.sh start DIR [PORT]          start everything (PORT: radosgw's HTTP port, default: a free port whose
+#                                        successor, the monitor's, is free too; written to DIR/port); ~15 s
 #   ceph-s3.sh stop DIR                  stop everything (the data is in RAM and is gone)
 #   ceph-s3.sh rgw-stop DIR | rgw-start DIR   stop or start only radosgw (the object store goes away and comes back intact)
 set -euo pipefail
@@ -20,7 +21,18 @@ fi
 
 dir=$(realpath -m "${2:?directory required}")
 conf="$dir/ceph.conf"
-port=${3:-$(cat "$dir/port" 2>/dev/null || echo 7480)}
+free_port_pair() {
+  python3 -c '
+import socket
+while True:
+    a, b = socket.socket(), socket.socket()
+    a.bind(("127.0.0.1", 0)); port = a.getsockname()[1]
+    try:
+        b.bind(("127.0.0.1", port + 1)); print(port); break
+    except OSError: pass
+    finally: a.close(); b.close()'
+}
+if [ "$command" = start ]; then port=${3:-$(free_port_pair)}; else port=$(cat "$dir/port" 2>/dev/null || true); fi
 
 wait_gone() { for pid in "$@"; do for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; done; }
 wait_rgw() { for _ in $(seq 1 600); do curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && return 0; sleep 0.1; done; echo "radosgw did not answer on port $port" >&2; return 1; }

@@ -106,12 +106,16 @@ for copy in "${image_copies[@]}"; do # COPY --chown: the ownership the image get
   [ -z "$chown" ] || [ "$(stat -c %u:%g "$rootfs$dst")" = "$chown" ] || fail "$dst is not owned by $chown in the rootfs"
 done
 [ "$(stat -c %u:%g "$rootfs$image_volume")" = "$image_user" ] || fail "the volume $image_volume is not owned by $image_user"
+for variable in "${image_env[@]}"; do # the CA bundle the image's ENV names is in the image
+  case "$variable" in SSL_CERT_FILE=*) [ -s "$rootfs${variable#*=}" ] || fail "$variable: no such file in the image";; esac
+done
 image_bytes=$(du -sb "$rootfs" | cut -f1)
 image_files=$(find "$rootfs" -type f | wc -l)
 (cd "$rootfs" && find . | sort) >"$work/image.list"
 
 # Every ELF in the image resolves its shared objects from the image alone (the loader inside the chroot, no host paths).
-loader=$(cd "$rootfs" && ls lib64/ld-linux-*.so.* | head -1)
+loaders=("$rootfs"/lib64/ld-linux-*.so.*)
+loader=${loaders[0]#"$rootfs/"}
 while read -r elf; do
   listing=$("$chroot_bin" "$rootfs" "/$loader" --list "/$elf" 2>&1) || fail "/$elf does not load in the image: $listing"
   ! grep -q 'not found' <<<"$listing" || fail "/$elf misses shared objects in the image: $listing"

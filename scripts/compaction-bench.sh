@@ -34,7 +34,7 @@ for order in tags_time time; do
   pid=$!
   for _ in $(seq 1 100); do curl -fs "$url/ready" >/dev/null 2>&1 && break; sleep 0.1; done
   $load --url "$url" --token "$token" --dataset "$points" --hosts 1000 --hours 6 --lines 1000 --clients 4 --db bench
-  until curl -fs "$url/ready" | grep -q '"buffered_rows":0'; do sleep 0.2; done
+  until [[ $(curl -fs "$url/ready") == *'"buffered_rows":0'* ]]; do sleep 0.2; done
   sleep 2
   files_before=$(find "$work/data/arc/bench" -name '*.parquet' | wc -l)
   bytes_before=$(find "$work/data/arc/bench" -name '*.parquet' -printf '%s\n' | awk '{s+=$1} END {print s}')

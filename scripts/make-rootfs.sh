@@ -2,8 +2,8 @@
 # Assembles the root filesystem of the Dockerfile.aot image from a publish directory:
 #   /arc-native (+ the native libraries beside it, unless they are embedded), the shared objects `ldd` lists for them
 #   (and for embedded ones), OpenSSL (which .NET dlopens by name, invisible to ldd), the dynamic loader, /etc/passwd and
-#   /etc/group with the non-root user, /data (the volume, owned by that user) and /tmp. Nothing else: no shell, no
-#   package manager, no CA certificates, no ICU.
+#   /etc/group with the non-root user, /data (the volume, owned by that user), /tmp and the CA certificate bundle (for
+#   S3 storage over https; Dockerfile.aot points SSL_CERT_FILE at it). Nothing else: no shell, no package manager, no ICU.
 # Dockerfile.aot's build stage runs this script and its final stage copies the result into FROM scratch;
 # scripts/chroot-smoke.sh runs the same script, so the image CI proves and the image Docker builds cannot drift.
 # Usage: scripts/make-rootfs.sh PUBLISH_DIR ROOTFS_DIR        (run as root: the volume is chowned to the image user)
@@ -55,7 +55,8 @@ fi
 #    libcrypto.so.3 comes in as libssl's dependency.
 libraries=()
 if grep -q -a -F 'libssl.so.3' "$exe"; then
-  ssl=$(ldconfig -p | awk '$1 == "libssl.so.3" && /x86-64/ { print $NF; exit }') # publish-aot.sh builds linux-x64
+  # awk reads the whole listing (no early exit: under pipefail a SIGPIPE'd ldconfig would fail the script)
+  ssl=$(ldconfig -p | awk '$1 == "libssl.so.3" && /x86-64/ && !found { found = $NF } END { print found }') # linux-x64
   [ -n "$ssl" ] || die "the binary loads OpenSSL 3 at run time, but libssl.so.3 is not installed (apt-get install libssl3)"
   elves+=("$ssl")
   libraries+=("$ssl")
@@ -83,6 +84,14 @@ chmod 0644 "$rootfs/etc/passwd" "$rootfs/etc/group"
 chown $IMAGE_UID:$IMAGE_GID "$rootfs/data"
 chmod 0750 "$rootfs/data"
 chmod 1777 "$rootfs/tmp"
+
+# 6. The CA bundle: the object store is usually reached over https (AWS, GCS), and .NET verifies its certificate against
+#    the file SSL_CERT_FILE names (Dockerfile.aot sets it to this path).
+bundle=/etc/ssl/certs/ca-certificates.crt
+[ -s "$bundle" ] || die "$bundle not found (apt-get install ca-certificates)"
+mkdir -p "$rootfs/etc/ssl/certs"
+cp -L "$bundle" "$rootfs$bundle"
+chmod 0644 "$rootfs$bundle"
 
 echo "rootfs $rootfs: $(du -sh --apparent-size "$rootfs" | cut -f1) in $(find "$rootfs" -type f | wc -l) files"
 (cd "$rootfs" && find . -mindepth 1 -printf '  %M %4U:%-5G %10s  /%P\n' | sort -k4)

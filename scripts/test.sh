@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: build (warnings are errors), unit and functional tests, then the Native AOT
 # publish (failing on any IL2xxx/IL3xxx warning), smoke tests of both distribution layouts (libraries beside the
 # binary, and embedded in it), the node tests (MessagePack round trips, Arrow JS) against the published binary, and the
-# chroot test of the Dockerfile.aot image layout (needs root).
+# chroot test of the Dockerfile.aot image layout (needs root). The object-storage tests run against a real Ceph radosgw
+# on loopback (scripts/ceph-s3.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -12,11 +13,15 @@ missing=()
 for tool in curl:curl python3:python3 gzip:gzip chroot:coreutils mknod:coreutils mount:mount mountpoint:util-linux ldd:libc-bin; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
-ldconfig -p | grep -q 'libssl\.so\.3 ' || missing+=(libssl3) # .NET loads OpenSSL at run time; the image carries it
+[[ $(ldconfig -p) == *'libssl.so.3 '* ]] || missing+=(libssl3) # .NET loads OpenSSL at run time; the image carries it
+[ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates) # the image's CA bundle (S3 over https)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+echo "== Ceph (ceph-mon, ceph-osd, radosgw) for the object-storage tests, installed only when missing"
+scripts/ceph-s3.sh install
 
 echo "== npm packages for the tests (npm ci in each tests/js* folder with a lockfile)"
 for folder in tests/js*/; do
@@ -27,6 +32,9 @@ done
 
 echo "== build"
 dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary
+
+echo "== export test servers (Debian packages, installed when missing)"
+scripts/export-test-deps.sh
 
 echo "== tests"
 for project in tests/*/*.csproj; do
@@ -42,6 +50,8 @@ scripts/publish-aot.sh artifacts/publish
 echo "== AOT smoke test (native libraries beside the binary: the default layout)"
 scripts/smoke-aot.sh artifacts/publish/arc-native
 scripts/smoke-aot-query-outputs.sh artifacts/publish/arc-native
+scripts/smoke-aot-s3.sh artifacts/publish/arc-native
+scripts/smoke-aot-ops.sh artifacts/publish/arc-native
 
 echo "== MessagePack round trip with @msgpack/msgpack (node) against the AOT binary"
 ARC_BINARY="$PWD/artifacts/publish/arc-native" node --test tests/js/

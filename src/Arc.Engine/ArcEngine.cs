@@ -15,7 +15,7 @@ namespace Arc.Engine;
 /// The storage engine: write batches in, Parquet files out, SQL over them. One embedded DuckDB serves both the Parquet
 /// writers (on their own connections) and the query pool.
 /// </summary>
-public sealed class ArcEngine : IAsyncDisposable
+public sealed partial class ArcEngine : IAsyncDisposable
 {
     private readonly DuckDbDatabase _database;
     private readonly DuckDbConnection _ddl;
@@ -65,7 +65,8 @@ public sealed class ArcEngine : IAsyncDisposable
             _ddl.Execute($"SET allowed_directories = [{Names.QuoteLiteral(Store.Root + Path.DirectorySeparatorChar)}]");
             _ddl.Execute("SET enable_external_access = false");
             _ddl.Execute("SET lock_configuration = true");
-            _pool = new DuckDbConnectionPool(_database, options.QueryConnections);
+            _pool = new DuckDbConnectionPool(_database,
+                new QueryPriorityPool(options.QueryConnections, options.QueryQueueSize, options.QueryQueueTimeout));
             Query = new QueryEngine(_pool, catalog, Store, options);
             if (options.ObjectStore is { } objectStore)
             {

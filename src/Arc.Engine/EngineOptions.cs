@@ -65,6 +65,15 @@ public sealed record EngineOptions
     /// <summary>Queries that may run at once (<c>database.max_connections</c>).</summary>
     public int QueryConnections { get; init; } = Math.Max(2, Environment.ProcessorCount * 2);
 
+    /// <summary>
+    /// Queries that may wait for a connection when all are busy (<c>query.queue_size</c>); more get 503. Critical-priority
+    /// queries are not counted.
+    /// </summary>
+    public int QueryQueueSize { get; init; } = 256;
+
+    /// <summary>Longest a query waits for a connection before it gets 503 (<c>query.queue_timeout</c>).</summary>
+    public TimeSpan QueryQueueTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Longest a query may run (<c>query.timeout</c>).</summary>
     public TimeSpan QueryTimeout { get; init; } = TimeSpan.FromSeconds(300);
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Runtime.InteropServices;
 using Arc.Engine;
+using Arc.Engine.Export;
 using Arc.Native.Auth;
 using Arc.Native.Configuration;
 using Arc.Native.Http;
@@ -16,11 +17,14 @@ public sealed class ArcServer : IAsyncDisposable
     private readonly ServerState _state;
     private int _stopped;
 
-    private ArcServer(WebApplication app, ArcEngine engine, ServerState state)
+    private readonly ExportManager? _exports;
+
+    private ArcServer(WebApplication app, ArcEngine engine, ServerState state, ExportManager? exports)
     {
         _app = app;
         Engine = engine;
         _state = state;
+        _exports = exports;
     }
 
     public ArcEngine Engine { get; }
@@ -38,22 +42,7 @@ public sealed class ArcServer : IAsyncDisposable
         // No appsettings.json reload: its file watcher watches the content root (the working directory) recursively with
         // inotify, which from "/" in a container walks all of /proc and /data and cost ~0.45 s of startup (and watches).
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
-        builder.Logging.SetMinimumLevel(config.LogLevel switch
-        {
-            "trace" => LogLevel.Trace,
-            "debug" => LogLevel.Debug,
-            "warn" or "warning" => LogLevel.Warning,
-            "error" => LogLevel.Error,
-            _ => LogLevel.Information,
-        });
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        ServerLogging.Configure(builder.Logging, config);
         logging?.Invoke(builder.Logging);
 
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -95,18 +84,27 @@ public sealed class ArcServer : IAsyncDisposable
 
         builder.Services.AddRateLimiter(o =>
         {
-            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            Operations.ConfigureRateLimiter(o, config);
             AuthEndpoints.AddPolicies(o);
         });
+        builder.AddOperations(config);
         builder.Services.AddSingleton(sp => ArcEngine.Start(config.Engine, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton(config);
+        if (config.ExportEnabled)
+        {
+            builder.Services.AddSingleton(sp => new ExportManager(sp.GetRequiredService<ArcEngine>().Query, config.ResolvedExport,
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Arc.Engine.Export")));
+        }
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton<IngestStats>();
 
         var app = builder.Build();
         var engine = app.Services.GetRequiredService<ArcEngine>(); // opens storage and DuckDB now, so failures stop startup
         app.Lifetime.ApplicationStopping.Register(() => state.Ready = false);
+        app.UseRequestMiddleware();
         app.UseRouting();
+        app.UseConfiguredCors(config);
+        app.UseAuthFailureLimiter(config);
         if (config.AuthEnabled)
         {
             Bootstrap(app.Services.GetRequiredService<TokenStore>(), config, app.Logger);
@@ -121,7 +119,14 @@ public sealed class ArcServer : IAsyncDisposable
         IngestStats.Map(app);
         QueryEndpoints.Map(app);
         CompactionEndpoints.Map(app);
-        return new ArcServer(app, engine, state);
+        app.MapOperations(config);
+        var exports = config.ExportEnabled ? app.Services.GetRequiredService<ExportManager>() : null;
+        if (exports is not null)
+        {
+            ExportEndpoints.Map(app);
+        }
+
+        return new ArcServer(app, engine, state, exports);
     }
 
     /// <summary>Makes sure an admin token exists: the configured bootstrap token, or a new one printed once.</summary>
@@ -151,9 +156,27 @@ public sealed class ArcServer : IAsyncDisposable
         }
     }
 
+    /// <summary>A startup message: a plain console line, or a log entry when <c>log.format = json</c>.</summary>
+    public void Announce(string message, bool warning = false)
+    {
+        if (_app.Services.GetRequiredService<ArcConfig>().LogFormat != "json")
+        {
+            (warning ? Console.Error : Console.Out).WriteLine(warning ? "arc-native: " + message : message);
+        }
+        else if (warning)
+        {
+            _app.Logger.LogWarning("{Message}", message);
+        }
+        else
+        {
+            _app.Logger.LogInformation("{Message}", message);
+        }
+    }
+
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _exports?.Start();
         _state.Ready = true;
     }
 
@@ -169,7 +192,7 @@ public sealed class ArcServer : IAsyncDisposable
             context.Cancel = true;
             if (Interlocked.Increment(ref signals) == 1)
             {
-                Console.Error.WriteLine("arc-native: stopping: draining requests and flushing buffers (signal again to exit at once)");
+                Announce("stopping: draining requests and flushing buffers (signal again to exit at once)", warning: true);
                 _app.Lifetime.StopApplication();
                 return;
             }
@@ -198,6 +221,11 @@ public sealed class ArcServer : IAsyncDisposable
 
         _state.Ready = false;
         await _app.StopAsync().ConfigureAwait(false);
+        if (_exports is not null)
+        {
+            await _exports.DisposeAsync().ConfigureAwait(false); // runs stop before the engine they read from
+        }
+
         await Engine.DisposeAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
     }

@@ -73,13 +73,17 @@ namespace Arc.Native
                 return 1;
             }
 
+            // With log.format = json, these go through the logger too, so every line on the console is one JSON object.
             foreach (var ignored in config.Ignored)
             {
-                Console.Error.WriteLine($"arc-native: warning: ignoring {ignored}");
+                server.Announce($"warning: ignoring {ignored}", warning: true);
             }
 
-            Console.WriteLine($"arc-native {Http.ServerInfo.Version}: storage {server.Engine.Store.Root}, " +
-                              $"config {config.SourceFile ?? "(defaults and environment)"}");
+            var storage = config.Engine.ObjectStore is { } objectStore
+                ? $"{objectStore.Describe()}, local cache and WAL {server.Engine.Store.Root}"
+                : server.Engine.Store.Root;
+            server.Announce($"arc-native {Http.ServerInfo.Version}: storage {storage}, " +
+                            $"config {config.SourceFile ?? "(defaults and environment)"}");
             await server.RunAsync().ConfigureAwait(false);
             return 0;
         }

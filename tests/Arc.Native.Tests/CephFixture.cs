@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Arc.Engine.Storage.Remote;
 
 namespace Arc.Native.Tests;
@@ -22,9 +20,9 @@ public sealed class CephFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Port = FreePortPair();
-        var (code, output) = await RunAsync("start", _directory, Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var (code, output) = await RunAsync("start", _directory); // picks a free port (and the monitor's, the next one)
         Assert.True(code == 0, $"Ceph did not start (run scripts/ceph-s3.sh install as root first): {output}");
+        Port = int.Parse(await File.ReadAllTextAsync(Path.Combine(_directory, "port")), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     public async Task DisposeAsync() => await RunAsync("stop", _directory);
@@ -60,29 +58,6 @@ public sealed class CephFixture : IAsyncLifetime
         var error = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
         return (process.ExitCode, await output + await error);
-    }
-
-    /// <summary>A port whose successor is free too (radosgw's monitor uses port + 1).</summary>
-    private static int FreePortPair()
-    {
-        for (var attempt = 0; attempt < 50; attempt++)
-        {
-            using var first = new TcpListener(IPAddress.Loopback, 0);
-            first.Start();
-            var port = ((IPEndPoint)first.LocalEndpoint).Port;
-            try
-            {
-                using var second = new TcpListener(IPAddress.Loopback, port + 1);
-                second.Start();
-                return port;
-            }
-            catch (SocketException)
-            {
-                // Taken: try another.
-            }
-        }
-
-        throw new InvalidOperationException("no free pair of ports");
     }
 
     private static string RepositoryRoot()

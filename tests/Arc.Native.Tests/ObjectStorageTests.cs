@@ -191,6 +191,41 @@ public sealed class ObjectStorageTests(CephFixture ceph)
         accepted.ForEach(s => s.Dispose());
     }
 
+    [Fact]
+    public async Task LargeFilesGoUpInPartsAndDownloadsAreCheckedAgainstTheListing()
+    {
+        var options = ceph.NewBucket() with { MultipartThreshold = 6L << 20, PartSize = 5L << 20 };
+        using var store = new S3ObjectStore(options);
+        await store.EnsureBucketAsync(CancellationToken.None);
+        var directory = Directory.CreateTempSubdirectory("arc-multipart-");
+        try
+        {
+            var content = new byte[(12 << 20) + 12345];
+            new Random(42).NextBytes(content);
+            var source = Path.Combine(directory.FullName, "big.parquet");
+            await File.WriteAllBytesAsync(source, content);
+            var etag = await store.PutAsync("db/m/big.parquet", source, CancellationToken.None);
+            Assert.EndsWith("-3\"", etag, StringComparison.Ordinal); // three parts: 5 + 5 + 2 MiB
+
+            var listed = Assert.Single(await store.ListAsync("db/", CancellationToken.None));
+            Assert.Equal(new RemoteObject("db/m/big.parquet", content.Length, etag), listed);
+            var copy = Path.Combine(directory.FullName, "copy.parquet");
+            await store.GetAsync(listed, copy, CancellationToken.None);
+            Assert.Equal(content, await File.ReadAllBytesAsync(copy));
+
+            var stale = Path.Combine(directory.FullName, "stale.parquet");
+            var wrongSize = await Assert.ThrowsAsync<ObjectStoreException>(() => store.GetAsync(listed with { Size = 1 }, stale, CancellationToken.None));
+            Assert.Contains("the store lists 1", wrongSize.Message, StringComparison.Ordinal);
+            var replaced = await Assert.ThrowsAsync<ObjectStoreException>(() => store.GetAsync(listed with { ETag = "\"0\"" }, stale, CancellationToken.None));
+            Assert.Contains("changed in the store", replaced.Message, StringComparison.Ordinal);
+            Assert.Equal(["big.parquet", "copy.parquet"], directory.GetFiles().Select(f => f.Name).Order()); // no partial downloads left
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
     private static readonly string[] Queries =
     [
         "SELECT count(*), sum(usage_user), min(time), max(time) FROM cpu",

@@ -42,7 +42,8 @@ public sealed class TestServer : IAsyncDisposable
 
     public HttpClient Client { get; }
 
-    public static async Task<TestServer> StartAsync(Action<ArcConfig>? configure = null, string? root = null)
+    public static async Task<TestServer> StartAsync(Action<ArcConfig>? configure = null, string? root = null,
+        Action<Microsoft.Extensions.Logging.ILoggingBuilder>? logging = null)
     {
         root ??= Path.Combine(Path.GetTempPath(), "arc-test-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(root);
@@ -56,7 +57,7 @@ public sealed class TestServer : IAsyncDisposable
         };
         config.Engine = config.Engine with { DataPath = Path.Combine(root, "data"), MaxBufferAge = TimeSpan.FromMinutes(10) };
         configure?.Invoke(config);
-        var server = ArcServer.Create(config);
+        var server = ArcServer.Create(config, logging);
         await server.StartAsync();
         return new TestServer(server, config, root);
     }

@@ -121,6 +121,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                         placed.Delete(store);
                     }
                 });
+                catalog.Versions.Bump(candidate.Database, candidate.Measurement); // duplicates are gone: cached results may differ
             }
             finally
             {
@@ -251,6 +252,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         try
         {
             File.Move(file, target, overwrite: true);
+            catalog.Versions.Bump(candidate.Database, candidate.Measurement);
         }
         finally
         {

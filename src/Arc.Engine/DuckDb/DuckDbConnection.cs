@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Arc.Engine.Query;
 using DuckDB.NET.Native;
 
 namespace Arc.Engine.DuckDb;
@@ -13,6 +15,9 @@ public sealed class DuckDbConnection : IDisposable
 
     /// <summary>The default schema this connection resolves unqualified names in; cached to skip redundant SETs.</summary>
     internal string? SearchPath { get; set; }
+
+    /// <summary>When the pool handed this connection out (<see cref="Stopwatch"/> ticks), for the execution-time metrics.</summary>
+    internal long RentedAt { get; set; }
 
     /// <summary>Runs statements whose result is not needed.</summary>
     public void Execute(string sql)
@@ -126,51 +131,61 @@ internal static unsafe class DuckDbStrings
     public static string Read(byte* stringT) => System.Text.Encoding.UTF8.GetString(Span(stringT));
 }
 
-/// <summary>A pool of connections; at most <c>size</c> statements run at once.</summary>
+/// <summary>
+/// A pool of connections. Admission goes through a <see cref="QueryPriorityPool"/>: at most its size statements run at
+/// once, and waiting queries are served by priority, FIFO within one.
+/// </summary>
 public sealed class DuckDbConnectionPool : IDisposable
 {
     private readonly DuckDbDatabase _database;
-    private readonly SemaphoreSlim _slots;
+    private readonly QueryPriorityPool _slots;
     private readonly System.Collections.Concurrent.ConcurrentBag<DuckDbConnection> _idle = [];
     private readonly List<DuckDbConnection> _all = [];
 
-    public DuckDbConnectionPool(DuckDbDatabase database, int size)
+    public DuckDbConnectionPool(DuckDbDatabase database, QueryPriorityPool slots)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
         _database = database;
-        _slots = new SemaphoreSlim(size, size);
+        _slots = slots;
     }
 
-    public async ValueTask<DuckDbConnection> RentAsync(CancellationToken cancellationToken)
+    /// <summary>The admission gate (its queue, waits and execution times are the pool's metrics).</summary>
+    public QueryPriorityPool Slots => _slots;
+
+    /// <summary>Connections opened and not rented.</summary>
+    public int Idle => _idle.Count;
+
+    public ValueTask<DuckDbConnection> RentAsync(CancellationToken cancellationToken) => RentAsync(QueryPriority.Normal, cancellationToken);
+
+    public async ValueTask<DuckDbConnection> RentAsync(QueryPriority priority, CancellationToken cancellationToken)
     {
-        await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-        if (_idle.TryTake(out var connection))
+        await _slots.AcquireAsync(priority, cancellationToken).ConfigureAwait(false);
+        if (!_idle.TryTake(out var connection))
         {
-            return connection;
+            try
+            {
+                connection = _database.Connect();
+            }
+            catch
+            {
+                _slots.Release(TimeSpan.Zero);
+                throw;
+            }
+
+            lock (_all)
+            {
+                _all.Add(connection);
+            }
         }
 
-        try
-        {
-            connection = _database.Connect();
-        }
-        catch
-        {
-            _slots.Release();
-            throw;
-        }
-
-        lock (_all)
-        {
-            _all.Add(connection);
-        }
-
+        connection.RentedAt = Stopwatch.GetTimestamp();
         return connection;
     }
 
     public void Return(DuckDbConnection connection)
     {
+        var held = Stopwatch.GetElapsedTime(connection.RentedAt);
         _idle.Add(connection);
-        _slots.Release();
+        _slots.Release(held);
     }
 
     public void Dispose()
@@ -184,7 +199,5 @@ public sealed class DuckDbConnectionPool : IDisposable
 
             _all.Clear();
         }
-
-        _slots.Dispose();
     }
 }

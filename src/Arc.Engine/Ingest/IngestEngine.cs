@@ -32,6 +32,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     private long _bufferedBytes;
     private long _flushedRows;
     private long _flushFailures;
+    private long _flushes;
     private int _disposed;
 
     public IngestEngine(EngineOptions options, Catalog catalog, LocalStore store, ILogger logger)
@@ -53,6 +54,12 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     public long FlushedRows => Interlocked.Read(ref _flushedRows);
 
     public long FlushFailures => Interlocked.Read(ref _flushFailures);
+
+    /// <summary>Buffers written to Parquet since startup.</summary>
+    public long Flushes => Interlocked.Read(ref _flushes);
+
+    /// <summary>Seconds each successful flush took (staging the files, placing them, publishing the view).</summary>
+    public Metrics.Histogram FlushSeconds { get; } = new(Metrics.Histogram.LatencyBuckets);
 
     /// <summary>Bytes of buffer memory held by rows not yet in Parquet (active buffers and queued flushes).</summary>
     public long BufferedBytes => Interlocked.Read(ref _bufferedBytes);
@@ -202,6 +209,8 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
             }
         }
 
+        // After the rows are visible to new queries and before the commit is acknowledged (read-your-writes for cached results).
+        _catalog.Versions.Bump(set.Database, set.Measurement);
         if (full is not null)
         {
             Enqueue(full);
@@ -294,6 +303,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
         {
             try
             {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 using var staged = _flusher.Stage(data);
                 List<string> placed;
                 _catalog.Visibility.EnterWriteLock();
@@ -311,6 +321,8 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
                 Placed?.Invoke(placed);
 
                 Interlocked.Add(ref _flushedRows, data.RowCount);
+                Interlocked.Increment(ref _flushes);
+                FlushSeconds.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started));
                 return;
             }
             catch (Exception e) when (e is ParquetSharp.ParquetException or IOException or UnauthorizedAccessException)

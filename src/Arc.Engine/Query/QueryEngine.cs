@@ -41,8 +41,10 @@ public sealed partial class QueryEngine
     /// refused statements <see cref="QueryRejectedException"/>. The cursor must be disposed.
     /// </summary>
     /// <param name="allowedDatabases">For a database-scoped token, the databases it may read; null for any.</param>
+    /// <param name="priority">Where the query waits when every connection is busy (<see cref="QueryPriorityPool"/>).</param>
+    /// <param name="trackDependencies">Record the measurements the query reads and their versions (<see cref="QueryCursor.Dependencies"/>).</param>
     public async ValueTask<QueryCursor> OpenAsync(string sql, string? database, CancellationToken cancellationToken,
-        IReadOnlySet<string>? allowedDatabases = null)
+        IReadOnlySet<string>? allowedDatabases = null, QueryPriority priority = QueryPriority.Normal, bool trackDependencies = false)
     {
         var generated = false;
         if (ShowCommand.TryParse(sql, out var show))
@@ -56,7 +58,7 @@ public sealed partial class QueryEngine
             generated = true;
         }
 
-        var connection = await _pool.RentAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await _pool.RentAsync(priority, cancellationToken).ConfigureAwait(false);
         var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         DuckDBPreparedStatement? statement = null;
         CancellationTokenRegistration registration = default;
@@ -68,6 +70,9 @@ public sealed partial class QueryEngine
             {
                 QueryScope.Check(connection, sql, database, allowedDatabases);
             }
+
+            // Before binding: a change after this point moves a version, so a result cached under these is never stale.
+            var dependencies = trackDependencies && !generated ? CaptureDependencies(connection, sql, database) : null;
 
             timeout.CancelAfter(_options.QueryTimeout);
             if (Remote is not null && !generated)
@@ -98,7 +103,7 @@ public sealed partial class QueryEngine
                 _catalog.Visibility.ExitReadLock();
             }
 
-            return new QueryCursor(this, connection, statement, result, timeout, registration, epoch) { Files = files };
+            return new QueryCursor(this, connection, statement, result, timeout, registration, epoch) { Files = files, Dependencies = dependencies };
         }
         catch (Exception e)
         {
@@ -311,6 +316,9 @@ public sealed class QueryCursor : IDisposable
 
     /// <summary>The object-storage files this query pinned in the local cache.</summary>
     internal IDisposable? Files { get; init; }
+
+    /// <summary>The measurements read and their versions when the query bound, if tracked and the result may be cached.</summary>
+    public QueryDependencies? Dependencies { get; internal init; }
 
     private DuckDBDataChunk? _prefetched;
     private bool _hasPrefetched;

@@ -38,6 +38,9 @@ internal sealed class Catalog
     /// <summary>Which queries may still read files that compaction replaced.</summary>
     public QueryEpochs Epochs { get; } = new();
 
+    /// <summary>Per-measurement versions that move when data changes (commits, compaction), for the query result cache.</summary>
+    public Query.DataVersions Versions { get; } = new();
+
     /// <summary>Creates the views of the measurements already on storage (after the buffer function is registered).</summary>
     public void LoadExisting()
     {

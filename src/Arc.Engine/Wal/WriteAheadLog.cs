@@ -50,6 +50,9 @@ internal sealed class WriteAheadLog : IAsyncDisposable
     private long _offset;
     private long _lastLsn;
     private long _unsyncedBytes;
+    private long _appendedEntries;
+    private long _appendedBytes;
+    private long _writeFailures;
 
     /// <summary>Starts a new segment in <paramref name="directory"/>; LSNs continue after <paramref name="lastLsn"/>.</summary>
     public WriteAheadLog(string directory, WalSyncMode mode, long maxSegmentBytes, TimeSpan maxSegmentAge, long lastLsn,
@@ -85,6 +88,18 @@ internal sealed class WriteAheadLog : IAsyncDisposable
     }
 
     public long LastLsn => Interlocked.Read(ref _lastLsn);
+
+    /// <summary>Commits logged since startup.</summary>
+    public long AppendedEntries => Interlocked.Read(ref _appendedEntries);
+
+    /// <summary>Bytes of log entries written since startup.</summary>
+    public long AppendedBytes => Interlocked.Read(ref _appendedBytes);
+
+    /// <summary>Groups of commits that could not be written (their requests got 507).</summary>
+    public long WriteFailures => Interlocked.Read(ref _writeFailures);
+
+    /// <summary>Seconds each group write took, its sync included (<c>wal.sync_mode</c>).</summary>
+    public Metrics.Histogram WriteSeconds { get; } = new(Metrics.Histogram.LatencyBuckets);
 
     /// <summary>
     /// The first LSN still kept in a segment: a Parquet file holding only older commits can be rewritten (compacted) without
@@ -185,10 +200,15 @@ internal sealed class WriteAheadLog : IAsyncDisposable
 
             try
             {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 WriteAndSync(buffer.WrittenSpan);
+                WriteSeconds.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+                Interlocked.Add(ref _appendedEntries, group.Count);
+                Interlocked.Add(ref _appendedBytes, buffer.WrittenCount);
             }
             catch (IOException e)
             {
+                Interlocked.Increment(ref _writeFailures);
                 _logger.LogError(e, "Write-ahead log append of {Count} commits failed", group.Count);
                 var failure = new WalWriteException($"the write-ahead log could not be written: {e.Message}", e);
                 foreach (var pending in group)

@@ -2,6 +2,7 @@ using System.Collections;
 using System.Globalization;
 using Arc.Engine;
 using Arc.Engine.Compaction;
+using Arc.Engine.Export;
 using Arc.Engine.Wal;
 using Tomlyn;
 using Tomlyn.Model;
@@ -14,7 +15,7 @@ namespace Arc.Native.Configuration;
 /// dot), then every key overridable from the environment as <c>ARC_</c> + the key upper-cased with dots as underscores
 /// (<c>server.port</c> → <c>ARC_SERVER_PORT</c>). A bad value stops startup with a message naming the key.
 /// </summary>
-public sealed class ArcConfig
+public sealed partial class ArcConfig
 {
     private static readonly Dictionary<string, Action<ArcConfig, string, string>> Keys = new(StringComparer.Ordinal)
     {
@@ -102,6 +103,15 @@ public sealed class ArcConfig
         ["query.timeout"] = static (c, k, v) => c.Engine = c.Engine with { QueryTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)) },
         ["query.msgpack_spool_memory"] = static (c, k, v) => c.MsgPackSpoolMemoryBytes = ConfigValues.Size(k, v, 1024),
         ["query.msgpack_max_result_size"] = static (c, k, v) => c.MsgPackMaxResultBytes = ConfigValues.Size(k, v, 1024),
+        ["export.enabled"] = static (c, k, v) => c.ExportEnabled = ConfigValues.Bool(k, v),
+        ["export.db_path"] = static (c, k, v) => c.Export = c.Export with { DbPath = NonEmpty(k, v) },
+        ["export.max_concurrent"] = static (c, k, v) => c.Export = c.Export with { MaxConcurrent = ConfigValues.Int(k, v, 1, 64) },
+        ["export.min_age_seconds"] = static (c, k, v) =>
+            c.Export = c.Export with { DefaultMinAge = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 0, 31_536_000)) },
+        ["export.http_timeout"] = static (c, k, v) => c.Export = c.Export with { RequestTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 3600)) },
+        ["export.max_retries"] = static (c, k, v) => c.Export = c.Export with { MaxRetries = ConfigValues.Int(k, v, 0, 100) },
+        ["export.retry_backoff_ms"] = static (c, k, v) =>
+            c.Export = c.Export with { RetryBackoff = TimeSpan.FromMilliseconds(ConfigValues.Int(k, v, 1, 600_000)) },
         ["log.level"] = static (c, k, v) => c.LogLevel = ConfigValues.OneOf(k, v, "trace", "debug", "info", "warn", "warning", "error"),
     };
 
@@ -110,7 +120,6 @@ public sealed class ArcConfig
     {
         "server.write_timeout", "server.tls_enabled", "server.tls_cert_file", "server.tls_key_file",
         "server.storage_credentials_fail_ready", "database.enable_wal", "database.preserve_insertion_order",
-        "cache.enabled", "cache.max_size_mb", "cache.default_ttl",
         "ingest.use_dictionary", "ingest.numeric_dictionary", "ingest.write_statistics", "ingest.data_page_version",
         "ingest.flush_queue_size", "ingest.shard_count", "ingest.sort_keys", "ingest.default_sort_keys", "ingest.flush_timeout_seconds",
         "ingest.decimal_columns", "ingest.default_decimal_columns",
@@ -171,6 +180,19 @@ public sealed class ArcConfig
     public long MsgPackMaxResultBytes { get; set; } = 4L << 30;
 
     public EngineOptions Engine { get; set; } = new() { DataPath = "./data/arc" };
+
+    /// <summary>Export jobs and storage connections (<c>export.enabled</c>).</summary>
+    public bool ExportEnabled { get; set; } = true;
+
+    /// <summary>
+    /// The <c>export.*</c> settings. A <see cref="ExportOptions.DbPath"/> of null means <c>export.db</c> beside
+    /// <see cref="AuthDbPath"/> (by default <c>./data/export.db</c>), outside the storage root.
+    /// </summary>
+    public ExportOptions Export { get; set; } = new() { DbPath = null! };
+
+    internal ExportOptions ResolvedExport => Export.DbPath is null
+        ? Export with { DbPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(AuthDbPath))!, "export.db") }
+        : Export;
 
     /// <summary>Where the settings came from, for the startup log.</summary>
     public string? SourceFile { get; private set; }

@@ -13,6 +13,10 @@ public sealed record QueryRequest
     /// <summary>Default database for unqualified names; the <c>x-arc-database</c> header does the same.</summary>
     [JsonPropertyName("database")]
     public string? Database { get; init; }
+
+    /// <summary><c>low</c>, <c>normal</c> (default), <c>high</c> or <c>critical</c> (admin); the <c>x-arc-query-priority</c> header wins.</summary>
+    [JsonPropertyName("priority")]
+    public string? Priority { get; init; }
 }
 
 /// <summary>Arc's error body for queries and everything that is not a write.</summary>

@@ -5,11 +5,12 @@ using Arc.Native.Auth;
 namespace Arc.Native.Http;
 
 /// <summary>
-/// <c>POST /api/v1/query</c>: SQL in, Arc's JSON out, streamed chunk by chunk (gzip/zstd when the client accepts it).
-/// Errors found before the first row (syntax, unknown table, refused statement) are a 400 with DuckDB's message; a
-/// failure after the response started aborts the connection, so a client never mistakes a truncated result for a
-/// complete one. The other outputs are in <see cref="QueryOutputEndpoints"/>; the request handling is shared
-/// (<see cref="QueryRequests"/>).
+/// <c>POST /api/v1/query</c>: SQL in, Arc's JSON out (gzip/zstd when the client accepts it): from the result cache, or
+/// encoded in memory up to <c>query.result_buffer_size</c> and then streamed chunk by chunk (<see cref="QueryExecution"/>).
+/// Errors found before the response starts (syntax, unknown table, refused statement, a failure within the buffered part)
+/// are a 400 with DuckDB's message; a failure after the response started aborts the connection, so a client never
+/// mistakes a truncated result for a complete one. The other outputs are in <see cref="QueryOutputEndpoints"/>; the
+/// request handling is shared (<see cref="QueryRequests"/>).
 /// </summary>
 internal static class QueryEndpoints
 {
@@ -19,13 +20,6 @@ internal static class QueryEndpoints
         QueryOutputEndpoints.Map(app);
     }
 
-    private static async Task QueryAsync(HttpContext context, ArcEngine engine, ILoggerFactory loggers)
-    {
-        var start = Stopwatch.GetTimestamp();
-        using var cursor = await QueryRequests.OpenAsync(context, engine).ConfigureAwait(false);
-        if (cursor is not null)
-        {
-            await QueryRequests.WriteJsonAsync(context, cursor, start, loggers).ConfigureAwait(false);
-        }
-    }
+    private static Task QueryAsync(HttpContext context, ArcEngine engine) =>
+        QueryExecution.RunAsync(context, engine, QueryExecution.Json, Stopwatch.GetTimestamp());
 }

@@ -121,35 +121,8 @@ internal static class QueryOutputEndpoints
         }
     }
 
-    private static async Task CsvAsync(HttpContext context, ArcEngine engine, ILoggerFactory loggers)
-    {
-        using var cursor = await QueryRequests.OpenAsync(context, engine).ConfigureAwait(false);
-        if (cursor is null)
-        {
-            return;
-        }
-
-        ResponseBody? body = null;
-        try
-        {
-            QueryOutputs.EnsureSupportedTypes(cursor); // a 400, before any response header is set
-            context.Response.StatusCode = StatusCodes.Status200OK;
-            context.Response.ContentType = CsvContentType;
-            body = ResponseBody.Start(context);
-            var flushBody = body;
-            await CsvQueryOutput.WriteAsync(cursor, body.Writer, async () => await flushBody.FlushAsync(context.RequestAborted).ConfigureAwait(false))
-                .ConfigureAwait(false);
-            await body.CompleteAsync(context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (QueryRejectedException e) when (!context.Response.HasStarted && body is null)
-        {
-            await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, e.Message).ConfigureAwait(false);
-        }
-        catch (DuckDbException e)
-        {
-            QueryRequests.AbortStreaming(context, loggers, e);
-        }
-    }
+    private static Task CsvAsync(HttpContext context, ArcEngine engine) =>
+        QueryExecution.RunAsync(context, engine, QueryExecution.Csv, Stopwatch.GetTimestamp());
 
     private static async Task EstimateAsync(HttpContext context, ArcEngine engine)
     {
@@ -197,7 +170,7 @@ internal static class QueryOutputEndpoints
             .ConfigureAwait(false);
     }
 
-    private static async Task MeasurementAsync(HttpContext context, ArcEngine engine, ILoggerFactory loggers, string measurement)
+    private static async Task MeasurementAsync(HttpContext context, ArcEngine engine, string measurement)
     {
         var start = Stopwatch.GetTimestamp();
         var query = context.Request.Query;
@@ -231,6 +204,11 @@ internal static class QueryOutputEndpoints
             return;
         }
 
+        if (await Priorities.ResolveAsync(context).ConfigureAwait(false) is not { } priority)
+        {
+            return;
+        }
+
         var orderBy = query["order_by"].ToString();
         string sql;
         try
@@ -250,11 +228,7 @@ internal static class QueryOutputEndpoints
             return;
         }
 
-        using var cursor = await QueryRequests.OpenAsync(context, engine, sql, database).ConfigureAwait(false);
-        if (cursor is not null)
-        {
-            await QueryRequests.WriteJsonAsync(context, cursor, start, loggers).ConfigureAwait(false);
-        }
+        await QueryExecution.RunAsync(context, engine, sql, database, priority, QueryExecution.Json, start).ConfigureAwait(false);
     }
 
     private static async Task MeasurementsAsync(HttpContext context, ArcEngine engine)
@@ -295,8 +269,8 @@ internal static class QueryRequests
 {
     private const long MaxQueryBodyBytes = 1 << 20;
 
-    /// <summary>The parsed request, or null after writing the error response.</summary>
-    public static async Task<(string Sql, string Database)?> ReadAsync(HttpContext context)
+    /// <summary>The parsed request (priority from <c>x-arc-query-priority</c> or the body), or null after writing the error response.</summary>
+    public static async Task<(string Sql, string Database, QueryPriority Priority)?> ReadAsync(HttpContext context)
     {
         QueryRequest? request;
         try
@@ -330,22 +304,29 @@ internal static class QueryRequests
             database = request.Database ?? WriteEndpoints.DefaultDatabase;
         }
 
-        return (request.Sql, database);
+        return await Priorities.ResolveAsync(context, request.Priority).ConfigureAwait(false) is { } priority
+            ? (request.Sql, database, priority)
+            : null;
     }
 
     /// <summary>Reads the request and opens its query with the first chunk fetched; null after writing the error response.</summary>
     public static async Task<QueryCursor?> OpenAsync(HttpContext context, ArcEngine engine) =>
         await ReadAsync(context).ConfigureAwait(false) is { } request
-            ? await OpenAsync(context, engine, request.Sql, request.Database).ConfigureAwait(false)
+            ? await OpenAsync(context, engine, request.Sql, request.Database, request.Priority).ConfigureAwait(false)
             : null;
 
-    /// <summary>Opens <paramref name="sql"/> with the first chunk fetched; null after writing the error response.</summary>
-    public static async Task<QueryCursor?> OpenAsync(HttpContext context, ArcEngine engine, string sql, string database)
+    /// <summary>
+    /// Opens <paramref name="sql"/> with the first chunk fetched; null after writing the error response. A full query queue
+    /// throws <see cref="QueryPoolException"/>, which <see cref="RequestMiddleware"/> answers with 503.
+    /// </summary>
+    public static async Task<QueryCursor?> OpenAsync(HttpContext context, ArcEngine engine, string sql, string database,
+        QueryPriority priority, bool trackDependencies = false)
     {
         QueryCursor cursor;
         try
         {
-            cursor = await engine.Query.OpenAsync(sql, database, context.RequestAborted, context.Token()?.Databases).ConfigureAwait(false);
+            cursor = await engine.Query.OpenAsync(sql, database, context.RequestAborted, context.Token()?.Databases, priority, trackDependencies)
+                .ConfigureAwait(false);
         }
         catch (QueryForbiddenException e)
         {
@@ -374,31 +355,6 @@ internal static class QueryRequests
             cursor.Dispose();
             await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, e.Message).ConfigureAwait(false);
             return null;
-        }
-    }
-
-    /// <summary>Streams Arc's JSON response (compressed when asked), then completes the body.</summary>
-    public static async Task WriteJsonAsync(HttpContext context, QueryCursor cursor, long start, ILoggerFactory loggers)
-    {
-        ResponseBody? body = null;
-        try
-        {
-            QueryOutputs.EnsureSupportedTypes(cursor); // a 400, before any response header is set
-            context.Response.StatusCode = StatusCodes.Status200OK;
-            context.Response.ContentType = "application/json";
-            body = ResponseBody.Start(context);
-            var flushBody = body;
-            await JsonQueryOutput.WriteAsync(cursor, body.Writer, async () => await flushBody.FlushAsync(context.RequestAborted).ConfigureAwait(false), start)
-                .ConfigureAwait(false);
-            await body.CompleteAsync(context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (QueryRejectedException e) when (!context.Response.HasStarted && body is null)
-        {
-            await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, e.Message).ConfigureAwait(false);
-        }
-        catch (DuckDbException e)
-        {
-            AbortStreaming(context, loggers, e);
         }
     }
 

@@ -43,6 +43,9 @@ public sealed record ObjectStoreOptions
     public TimeSpan ListingTtl { get; init; } = TimeSpan.FromSeconds(30);
 
     public string KeyPrefix => Prefix.Length == 0 ? "" : Prefix.Trim('/') + "/";
+
+    /// <summary>For the startup line and logs: <c>s3://bucket/prefix/ (endpoint)</c>; never the credentials.</summary>
+    public string Describe() => $"s3://{Bucket}/{KeyPrefix}" + (Endpoint.Length > 0 ? $" at {Endpoint}" : $" (AWS {Region})");
 }
 
 /// <summary>An object as listed: key relative to the store's prefix, size and ETag.</summary>

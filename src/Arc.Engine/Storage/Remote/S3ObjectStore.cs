@@ -108,7 +108,15 @@ public sealed class S3ObjectStore : IDisposable
                 UploadId = upload.UploadId,
                 PartETags = parts,
             }, token), cancellationToken).ConfigureAwait(false);
-            return completed.ETag;
+            if (!string.IsNullOrEmpty(completed.ETag))
+            {
+                return completed.ETag;
+            }
+
+            // Ceph's completion answer carries no ETag the SDK reads; the object's metadata has it.
+            return await Call($"read the ETag of {key}", async token => (await _client.GetObjectMetadataAsync(
+                new GetObjectMetadataRequest { BucketName = _options.Bucket, Key = _options.KeyPrefix + key }, token).ConfigureAwait(false)).ETag,
+                cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -122,7 +130,7 @@ public sealed class S3ObjectStore : IDisposable
         }
     }
 
-    /// <summary>Downloads an object to <paramref name="path"/> (via a temporary name) and checks its size.</summary>
+    /// <summary>Downloads an object to <paramref name="path"/> (via a temporary name) and checks its ETag and size against the listing.</summary>
     public async Task GetAsync(RemoteObject remote, string path, CancellationToken cancellationToken)
     {
         var temp = path + ".download";
@@ -132,6 +140,11 @@ public sealed class S3ObjectStore : IDisposable
             {
                 using var response = await _client.GetObjectAsync(new GetObjectRequest { BucketName = _options.Bucket, Key = _options.KeyPrefix + remote.Key }, token)
                     .ConfigureAwait(false);
+                if (remote.ETag.Length > 0 && response.ETag != remote.ETag)
+                {
+                    throw new ObjectStoreException($"{remote.Key} changed in the store since it was listed (ETag {response.ETag}, listed {remote.ETag})");
+                }
+
                 var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
                 await using (stream.ConfigureAwait(false))
                 {

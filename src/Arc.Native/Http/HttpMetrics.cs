@@ -1,0 +1,56 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Arc.Engine.Metrics;
+
+namespace Arc.Native.Http;
+
+/// <summary>
+/// Request counters and latency histograms per (method, route pattern, status), filled by <see cref="RequestMiddleware"/>.
+/// Labels are bounded: the route is the endpoint's pattern (<c>/api/v1/query/{measurement}</c>, not the path), unknown
+/// methods are <c>OTHER</c>, and a client that went away before the answer is counted with status 499.
+/// </summary>
+internal sealed class HttpMetrics
+{
+    public const string Unmatched = "(unmatched)";
+
+    private static readonly string[] KnownMethods = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"];
+
+    private readonly ConcurrentDictionary<(string Method, string Route, int Status), StrongBox<long>> _requests = new();
+    private readonly ConcurrentDictionary<(string Method, string Route), Histogram> _durations = new();
+    private long _inFlight;
+    private long _rateLimited;
+
+    public void Started() => Interlocked.Increment(ref _inFlight);
+
+    public void Finished(string method, string route, int status, TimeSpan elapsed)
+    {
+        Interlocked.Decrement(ref _inFlight);
+        method = Array.IndexOf(KnownMethods, method) >= 0 ? method : "OTHER";
+        Interlocked.Increment(ref _requests.GetOrAdd((method, route, status), static _ => new StrongBox<long>()).Value);
+        _durations.GetOrAdd((method, route), static _ => new Histogram(Histogram.LatencyBuckets)).Observe(elapsed);
+    }
+
+    /// <summary>A request refused by the rate limiter (429).</summary>
+    public void RateLimited() => Interlocked.Increment(ref _rateLimited);
+
+    public void Write(PrometheusWriter writer)
+    {
+        writer.Gauge("arc_http_requests_in_flight", "HTTP requests being handled.", Interlocked.Read(ref _inFlight));
+        writer.Family("arc_http_requests_total", "counter", "HTTP requests answered, by method, route pattern and status (499: the client went away).");
+        foreach (var ((method, route, status), count) in _requests.OrderBy(r => r.Key.Route, StringComparer.Ordinal).ThenBy(r => r.Key.Method, StringComparer.Ordinal)
+                     .ThenBy(r => r.Key.Status))
+        {
+            writer.Sample("arc_http_requests_total", Interlocked.Read(ref count.Value),
+                ("method", method), ("route", route), ("status", status.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        writer.Family("arc_http_request_duration_seconds", "histogram", "Time from the request reaching the server to the end of its response, by method and route pattern.");
+        foreach (var ((method, route), histogram) in _durations.OrderBy(d => d.Key.Route, StringComparer.Ordinal).ThenBy(d => d.Key.Method, StringComparer.Ordinal))
+        {
+            writer.Histogram("arc_http_request_duration_seconds", histogram, ("method", method), ("route", route));
+        }
+
+        writer.Counter("arc_http_rate_limited_total", "Requests refused with 429 by the rate limiter (rate_limit.*, token creation).",
+            Interlocked.Read(ref _rateLimited));
+    }
+}

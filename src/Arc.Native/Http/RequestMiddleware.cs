@@ -1,0 +1,97 @@
+using System.Buffers;
+using System.Collections;
+using System.Diagnostics;
+using Arc.Engine.Query;
+using Arc.Native.Auth;
+using Arc.Native.Configuration;
+
+namespace Arc.Native.Http;
+
+/// <summary>
+/// The first middleware of every request: gives it an id (the client's <c>x-request-id</c> when it is a sane token,
+/// else a new one; echoed in the response and used as <see cref="HttpContext.TraceIdentifier"/>), opens a log scope
+/// carrying it, counts the request and its latency, turns a full query queue into 503 with Retry-After, and (with
+/// <c>log.requests</c>) logs one line per request. The line has the method, path (without the query string, where
+/// InfluxDB 1.x clients put the token as <c>p=</c>), status, time and token id; no header is ever logged.
+/// </summary>
+internal sealed partial class RequestMiddleware(RequestDelegate next, HttpMetrics metrics, ArcConfig config, ILogger<RequestMiddleware> logger)
+{
+    public const string RequestIdHeader = "x-request-id";
+    private const int MaxRequestIdLength = 128;
+
+    private static readonly SearchValues<char> RequestIdChars =
+        SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:");
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var id = RequestId(context.Request.Headers[RequestIdHeader].ToString());
+        context.TraceIdentifier = id;
+        context.Response.Headers[RequestIdHeader] = id;
+        metrics.Started();
+        var status = 0;
+        using var scope = logger.BeginScope(new RequestScope(id));
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        catch (QueryPoolException e) when (!context.Response.HasStarted)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await WriteEndpoints.Error(context, StatusCodes.Status503ServiceUnavailable, e.Message).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            status = 499;
+            throw;
+        }
+        catch
+        {
+            status = StatusCodes.Status500InternalServerError;
+            throw;
+        }
+        finally
+        {
+            if (status == 0)
+            {
+                status = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? 499 : context.Response.StatusCode;
+            }
+
+            var elapsed = Stopwatch.GetElapsedTime(start);
+            var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? HttpMetrics.Unmatched;
+            metrics.Finished(context.Request.Method, route, status, elapsed);
+            if (config.LogRequests)
+            {
+                LogRequest(logger, context.Request.Method, context.Request.Path.Value ?? "", status, Math.Round(elapsed.TotalMilliseconds, 3),
+                    context.Token()?.Id ?? "-");
+            }
+        }
+    }
+
+    /// <summary>The client's id when it is 1 to 128 characters of letters, digits and <c>-_.:</c>; otherwise a new one.</summary>
+    internal static string RequestId(string offered) =>
+        offered.Length is > 0 and <= MaxRequestIdLength && !offered.AsSpan().ContainsAnyExcept(RequestIdChars)
+            ? offered
+            : Guid.NewGuid().ToString("N");
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Method} {Path} {Status} {ElapsedMs} ms token={TokenId}")]
+    private static partial void LogRequest(ILogger logger, string method, string path, int status, double elapsedMs, string tokenId);
+
+    /// <summary>The log scope of a request: <c>RequestId</c> as a structured value (JSON logs show it under Scopes).</summary>
+    private sealed class RequestScope(string id) : IReadOnlyList<KeyValuePair<string, object?>>
+    {
+        public int Count => 1;
+
+        public KeyValuePair<string, object?> this[int index] =>
+            index == 0 ? new KeyValuePair<string, object?>("RequestId", id) : throw new ArgumentOutOfRangeException(nameof(index));
+
+        public IEnumerator<KeyValuePair<string, object?>> GetEnumerator()
+        {
+            yield return this[0];
+        }
+
+        IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public override string ToString() => $"RequestId:{id}";
+    }
+}
