@@ -20,7 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(readlink /usr/sbin/policy-rc.d 2>/dev/null)" = /usr/sbin/policy-rc.d.arc-bench ] && rm -f /usr/sbin/policy-rc.d
   rm -f /usr/sbin/policy-rc.d.arc-bench
 fi
-[ -x artifacts/publish/arc-native ] || scripts/publish-aot.sh artifacts/publish >/dev/null
+scripts/publish-aot.sh artifacts/publish >/dev/null # the checked-out code, not a stale binary
 dotnet build bench/Arc.IngestBench -c Release -nologo -v q -clp:NoSummary >/dev/null
-echo "== versions: $(artifacts/publish/arc-native --version 2>/dev/null | head -1); $(influxd version 2>/dev/null | head -1); victoria-metrics $(victoria-metrics -version 2>/dev/null | head -1)"
+# Whole outputs, first line by parameter expansion (no early-exiting reader in a pipeline under pipefail).
+first_line() { local text; text=$("$@" 2>/dev/null) || true; printf '%s' "${text%%$'\n'*}"; }
+echo "== versions: $(first_line artifacts/publish/arc-native --version); $(first_line influxd version); victoria-metrics $(first_line victoria-metrics -version)"
 exec dotnet bench/Arc.IngestBench/bin/Release/net10.0/Arc.IngestBench.dll --binary artifacts/publish/arc-native "$@"
