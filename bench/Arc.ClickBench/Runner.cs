@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Arc.ClickBench;
@@ -36,6 +37,9 @@ internal sealed class SystemRun(string name)
 internal static class Runner
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>The result files are read by people: <c>&gt;</c>, <c>+</c> and quotes as themselves, not <c>\u003E</c>.</summary>
+    private static readonly HarnessJson Readable = new(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 
     public static async Task<int> RunAsync(RunOptions options)
     {
@@ -195,13 +199,13 @@ internal static class Runner
     {
         var text = new StringBuilder();
         text.Append("{\n");
-        text.Append(CultureInfo.InvariantCulture, $"    \"system\": {JsonSerializer.Serialize(run.Name, HarnessJson.Default.String)},\n");
+        text.Append(CultureInfo.InvariantCulture, $"    \"system\": {JsonSerializer.Serialize(run.Name, Readable.String)},\n");
         text.Append(CultureInfo.InvariantCulture, $"    \"date\": \"{stamp[..4]}-{stamp[4..6]}-{stamp[6..]}\",\n");
-        text.Append(CultureInfo.InvariantCulture, $"    \"machine\": {JsonSerializer.Serialize(options.Machine, HarnessJson.Default.String)},\n");
+        text.Append(CultureInfo.InvariantCulture, $"    \"machine\": {JsonSerializer.Serialize(options.Machine, Readable.String)},\n");
         text.Append("    \"cluster_size\": 1,\n    \"proprietary\": \"no\",\n    \"tuned\": \"no\",\n");
-        text.Append(CultureInfo.InvariantCulture, $"    \"tags\": [{string.Join(", ", tags.Select(t => JsonSerializer.Serialize(t, HarnessJson.Default.String)))}],\n");
+        text.Append(CultureInfo.InvariantCulture, $"    \"tags\": [{string.Join(", ", tags.Select(t => JsonSerializer.Serialize(t, Readable.String)))}],\n");
         text.Append(CultureInfo.InvariantCulture, $"    \"rows\": {options.Rows},\n");
-        text.Append(CultureInfo.InvariantCulture, $"    \"comment\": {JsonSerializer.Serialize(comment, HarnessJson.Default.String)},\n");
+        text.Append(CultureInfo.InvariantCulture, $"    \"comment\": {JsonSerializer.Serialize(comment, Readable.String)},\n");
         text.Append(CultureInfo.InvariantCulture, $"    \"load_time\": {run.LoadTime.ToString("0.###", Inv)},\n");
         text.Append(CultureInfo.InvariantCulture, $"    \"data_size\": {run.DataSize},\n");
         text.Append("    \"result\": [\n");
