@@ -22,7 +22,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 scripts/publish-aot.sh artifacts/publish >/dev/null # the checked-out code, not a stale binary
 dotnet build bench/Arc.IngestBench -c Release -nologo -v q -clp:NoSummary >/dev/null
-# Whole outputs, first line by parameter expansion (no early-exiting reader in a pipeline under pipefail).
+# The whole output, first line by parameter expansion (no early-exiting reader in a pipeline under pipefail); the peers'
+# versions from dpkg (Debian's victoria-metrics build prints an empty -version).
 first_line() { local text; text=$("$@" 2>/dev/null) || true; printf '%s' "${text%%$'\n'*}"; }
-echo "== versions: $(first_line artifacts/publish/arc-native --version); $(first_line influxd version); victoria-metrics $(first_line victoria-metrics -version)"
+echo "== versions: $(first_line artifacts/publish/arc-native --version); $(first_line dpkg-query -W -f='influxdb ${Version}' influxdb); $(first_line dpkg-query -W -f='victoria-metrics ${Version}' victoria-metrics)"
 exec dotnet bench/Arc.IngestBench/bin/Release/net10.0/Arc.IngestBench.dll --binary artifacts/publish/arc-native "$@"
