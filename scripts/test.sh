@@ -41,6 +41,9 @@ for project in tests/*/*.csproj; do
   dotnet test "$project" -c Release --no-build --nologo --logger "console;verbosity=minimal"
 done
 
+echo "== allocation gate (BenchmarkDotNet MemoryDiagnoser, short in-process job: parsers and buffers allocate nothing per record)"
+dotnet bench/Arc.Benchmarks/bin/Release/net10.0/Arc.Benchmarks.dll --alloc-gate
+
 echo "== AOT publish"
 scripts/publish-aot.sh artifacts/publish
 
