@@ -1,10 +1,10 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
+using Arc.Testing;
 
 // Ingest benchmark against peers (scripts/ingest-bench.sh drives it). Pre-generates Telegraf-like `cpu` bodies (line
 // protocol and the same points as arc-native MessagePack columnar), then for each system: start it on loopback with its
@@ -201,12 +201,12 @@ internal sealed class Dataset
 
     private static byte[] Columnar((int Host, int Cpu, long Time)[] keys, double[,] values, int count)
     {
-        var w = new MsgPackWriter();
+        var w = new MsgPackBodyWriter();
         w.Map(3).Str("m").Str("cpu").Str("tags").Array(3).Str("cpu").Str("host").Str("region").Str("columns").Map(4 + Fields.Length);
         w.Str("time").Array(count);
         for (var i = 0; i < count; i++)
         {
-            w.Int(keys[i].Time);
+            w.Int64(keys[i].Time);
         }
 
         w.Str("cpu").Array(count);
@@ -232,7 +232,7 @@ internal sealed class Dataset
             w.Str(Fields[f]).Array(count);
             for (var i = 0; i < count; i++)
             {
-                w.Float(values[i, f]);
+                w.Float64(values[i, f]);
             }
         }
 
@@ -244,59 +244,6 @@ internal sealed class Dataset
         var total = random.Next(995, 1005);
         var part = (int)Math.Round(total * (min + (random.NextDouble() * (max - min))) / 100);
         return 100.0 * part / total;
-    }
-}
-
-/// <summary>Just enough MessagePack to build the bodies.</summary>
-internal sealed class MsgPackWriter
-{
-    private readonly MemoryStream _out = new();
-
-    public byte[] ToArray() => _out.ToArray();
-
-    public MsgPackWriter Map(int count) => Header(0x80, 0xdf, count);
-
-    public MsgPackWriter Array(int count) => Header(0x90, 0xdd, count);
-
-    public MsgPackWriter Str(string value)
-    {
-        var bytes = Encoding.UTF8.GetBytes(value);
-        _out.WriteByte((byte)(0xa0 | bytes.Length));
-        _out.Write(bytes);
-        return this;
-    }
-
-    public MsgPackWriter Int(long value)
-    {
-        Span<byte> bytes = stackalloc byte[9];
-        bytes[0] = 0xd3;
-        BinaryPrimitives.WriteInt64BigEndian(bytes[1..], value);
-        _out.Write(bytes);
-        return this;
-    }
-
-    public MsgPackWriter Float(double value)
-    {
-        Span<byte> bytes = stackalloc byte[9];
-        bytes[0] = 0xcb;
-        BinaryPrimitives.WriteDoubleBigEndian(bytes[1..], value);
-        _out.Write(bytes);
-        return this;
-    }
-
-    private MsgPackWriter Header(byte fix, byte code32, int count)
-    {
-        if (count < 16)
-        {
-            _out.WriteByte((byte)(fix | count));
-            return this;
-        }
-
-        Span<byte> bytes = stackalloc byte[5];
-        bytes[0] = code32;
-        BinaryPrimitives.WriteInt32BigEndian(bytes[1..], count);
-        _out.Write(bytes);
-        return this;
     }
 }
 
