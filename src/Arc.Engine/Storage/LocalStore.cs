@@ -66,7 +66,10 @@ public sealed class LocalStore
             : [];
     }
 
-    /// <summary>The Parquet files of a measurement, with their sizes.</summary>
+    /// <summary>
+    /// The Parquet files of a measurement, with their sizes read as they are listed. A file deleted between the directory
+    /// listing and its stat (compaction retiring its inputs while this runs) is left out instead of failing the caller.
+    /// </summary>
     public IEnumerable<FileInfo> Files(string database, string measurement)
     {
         var path = MeasurementDirectory(database, measurement);
@@ -80,7 +83,21 @@ public sealed class LocalStore
             RecurseSubdirectories = true,
             MaxRecursionDepth = 4,
             IgnoreInaccessible = true,
-        });
+        }).Where(Exists);
+    }
+
+    /// <summary>Stats the file now (FileInfo keeps the result, so its Length no longer throws); false when it is gone.</summary>
+    private static bool Exists(FileInfo file)
+    {
+        try
+        {
+            _ = file.Length;
+            return true;
+        }
+        catch (FileNotFoundException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Creates a directory and any missing parents, syncing each parent whose entries changed.</summary>

@@ -45,6 +45,14 @@ internal sealed partial class RequestMiddleware(RequestDelegate next, HttpMetric
             status = 499;
             throw;
         }
+        catch (Exception e) when (!context.Response.HasStarted)
+        {
+            // A bug, not bad input: logged with its stack (and the request id), answered with Arc's error body.
+            status = StatusCodes.Status500InternalServerError;
+            LogUnhandled(logger, e, context.Request.Method, context.Request.Path.Value ?? "");
+            await WriteEndpoints.Error(context, status, $"internal error ({e.GetType().Name}); the server log has the details under request id {id}")
+                .ConfigureAwait(false);
+        }
         catch
         {
             status = StatusCodes.Status500InternalServerError;
@@ -73,6 +81,9 @@ internal sealed partial class RequestMiddleware(RequestDelegate next, HttpMetric
         offered.Length is > 0 and <= MaxRequestIdLength && !offered.AsSpan().ContainsAnyExcept(RequestIdChars)
             ? offered
             : Guid.NewGuid().ToString("N");
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Unhandled exception in {Method} {Path}")]
+    private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Method} {Path} {Status} {ElapsedMs} ms token={TokenId}")]
     private static partial void LogRequest(ILogger logger, string method, string path, int status, double elapsedMs, string tokenId);
