@@ -1,11 +1,6 @@
 using System.Buffers;
 using Arc.Protocol.LineProtocol;
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
-using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Reports;
-using BenchmarkDotNet.Running;
-using BenchmarkDotNet.Validators;
 
 namespace Arc.Benchmarks.LineProtocol;
 
@@ -77,48 +72,10 @@ public class LineProtocolReaderBenchmarks
         public void OnError(in LineProtocolError error) => Errors++;
     }
 
-    private sealed class Config : ManualConfig
+    private sealed class Config : BenchmarkConfig
     {
-        public Config()
-        {
-            AddColumn(new ThroughputColumn());
-            AddValidator(JitOptimizationsValidator.FailOnError);
-        }
-    }
-
-    /// <summary>MB/s (10^6 bytes per second) of line-protocol text, from the mean time per line.</summary>
-    private sealed class ThroughputColumn : IColumn
-    {
-        public string Id => nameof(ThroughputColumn);
-
-        public string ColumnName => "MB/s";
-
-        public bool AlwaysShow => true;
-
-        public ColumnCategory Category => ColumnCategory.Custom;
-
-        public int PriorityInCategory => 0;
-
-        public bool IsNumeric => true;
-
-        public UnitType UnitType => UnitType.Dimensionless;
-
-        public string Legend => "Megabytes (10^6) of line protocol parsed per second";
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            var report = summary[benchmarkCase];
-            var nanosecondsPerLine = report?.ResultStatistics?.Mean;
-            return nanosecondsPerLine is > 0
-                ? (TelegrafCpuCorpus.BytesPerLine / nanosecondsPerLine.Value * 1000).ToString("N1", System.Globalization.CultureInfo.InvariantCulture)
-                : "NA";
-        }
-
-        public bool IsAvailable(Summary summary) => true;
-
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+        public Config() => AddColumn(new RateColumn("MB/s", "Megabytes (10^6) of line protocol parsed per second",
+            nanosecondsPerLine => TelegrafCpuCorpus.BytesPerLine / nanosecondsPerLine * 1000, "N1"));
     }
 
     private sealed class Segment : ReadOnlySequenceSegment<byte>

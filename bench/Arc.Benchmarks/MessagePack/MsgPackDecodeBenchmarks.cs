@@ -7,11 +7,6 @@ using Arc.Protocol.LineProtocol;
 using Arc.Protocol.MessagePack;
 using Arc.Testing;
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
-using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Reports;
-using BenchmarkDotNet.Running;
-using BenchmarkDotNet.Validators;
 
 namespace Arc.Benchmarks.MessagePack;
 
@@ -152,45 +147,9 @@ public class MsgPackDecodeBenchmarks
         public void WriteString(int row, scoped ReadOnlySpan<byte> value) => Checksum += value.Length;
     }
 
-    private sealed class Config : ManualConfig
+    private sealed class Config : BenchmarkConfig
     {
-        public Config()
-        {
-            AddColumn(new RecordsPerSecondColumn());
-            AddValidator(JitOptimizationsValidator.FailOnError);
-        }
-    }
-
-    /// <summary>Records per second, from the mean time per record.</summary>
-    private sealed class RecordsPerSecondColumn : IColumn
-    {
-        public string Id => nameof(RecordsPerSecondColumn);
-
-        public string ColumnName => "records/s";
-
-        public bool AlwaysShow => true;
-
-        public ColumnCategory Category => ColumnCategory.Custom;
-
-        public int PriorityInCategory => 0;
-
-        public bool IsNumeric => true;
-
-        public UnitType UnitType => UnitType.Dimensionless;
-
-        public string Legend => "Records decoded per second (one thread)";
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            var nanoseconds = summary[benchmarkCase]?.ResultStatistics?.Mean;
-            return nanoseconds is > 0 ? (1e9 / nanoseconds.Value).ToString("N0", CultureInfo.InvariantCulture) : "NA";
-        }
-
-        public bool IsAvailable(Summary summary) => true;
-
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+        public Config() => AddColumn(new RateColumn("records/s", "Records decoded per second (one thread)", nanoseconds => 1e9 / nanoseconds, "N0"));
     }
 }
 

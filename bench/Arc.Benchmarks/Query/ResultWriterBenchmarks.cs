@@ -6,8 +6,6 @@ using Arc.Engine.Ingest;
 using Arc.Engine.Query;
 using Arc.Protocol.LineProtocol;
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Validators;
 
 namespace Arc.Benchmarks.Query;
 
@@ -96,8 +94,5 @@ public class ResultWriterBenchmarks
         }
     }
 
-    private sealed class Config : ManualConfig
-    {
-        public Config() => AddValidator(JitOptimizationsValidator.FailOnError);
-    }
+    private sealed class Config : BenchmarkConfig;
 }

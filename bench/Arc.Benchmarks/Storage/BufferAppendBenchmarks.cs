@@ -1,7 +1,5 @@
 using Arc.Engine.Buffers;
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Validators;
 
 namespace Arc.Benchmarks.Storage;
 
@@ -85,8 +83,5 @@ public class BufferAppendBenchmarks
         }
     }
 
-    private sealed class Config : ManualConfig
-    {
-        public Config() => AddValidator(JitOptimizationsValidator.FailOnError);
-    }
+    private sealed class Config : BenchmarkConfig;
 }
