@@ -1,14 +1,13 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Arc.Benchmarking;
 
 namespace Arc.ClickBench;
 
 /// <summary>The published arc-native binary on loopback, with its data in <c>{work}/data</c>; started and stopped (SIGTERM) at will.</summary>
-internal sealed partial class ArcServer : IDisposable
+internal sealed class ArcServer : IDisposable
 {
     public const string Token = "arc_clickbench-harness-token-0123456789abcdef";
     public const string Database = "clickbench";
@@ -22,7 +21,7 @@ internal sealed partial class ArcServer : IDisposable
         _binary = binary;
         _work = work;
         _settings = settings;
-        Port = FreePort();
+        Port = ServerProcesses.FreePort();
         Http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 16, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(10) })
         {
             BaseAddress = new Uri($"http://127.0.0.1:{Port}"),
@@ -98,17 +97,7 @@ internal sealed partial class ArcServer : IDisposable
             return;
         }
 
-        if (!_process.HasExited)
-        {
-            _ = Kill(_process.Id, 15);
-            if (!_process.WaitForExit(TimeSpan.FromMinutes(5)))
-            {
-                _process.Kill();
-            }
-        }
-
-        _process.WaitForExit();
-        _process.Dispose();
+        ServerProcesses.Stop(_process, TimeSpan.FromMinutes(5));
         _process = null;
     }
 
@@ -171,16 +160,6 @@ internal sealed partial class ArcServer : IDisposable
         Stop();
         Http.Dispose();
     }
-
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
-
-    [LibraryImport("libc", EntryPoint = "kill")]
-    private static partial int Kill(int pid, int signal);
 }
 
 internal sealed record QueryRequest(

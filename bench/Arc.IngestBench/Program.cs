@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
+using Arc.Benchmarking;
 using Arc.Testing;
 
 // Ingest benchmark against peers (scripts/ingest-bench.sh drives it). Pre-generates Telegraf-like `cpu` bodies (line
@@ -317,13 +316,13 @@ internal interface ISystem : IDisposable
 }
 
 /// <summary>A server process on loopback, started with its data in a fresh directory and stopped with SIGTERM.</summary>
-internal abstract partial class ServerSystem(string name, string directory) : ISystem
+internal abstract class ServerSystem(string name, string directory) : ISystem
 {
     private Process? _process;
 
     public string Name { get; } = name;
 
-    public int Port { get; } = FreePort();
+    public int Port { get; } = ServerProcesses.FreePort();
 
     public Uri BaseAddress => new($"http://127.0.0.1:{Port}");
 
@@ -408,17 +407,7 @@ internal abstract partial class ServerSystem(string name, string directory) : IS
             return;
         }
 
-        if (!_process.HasExited)
-        {
-            _ = Kill(_process.Id, 15);
-            if (!_process.WaitForExit(TimeSpan.FromMinutes(3)))
-            {
-                _process.Kill();
-            }
-        }
-
-        _process.WaitForExit();
-        _process.Dispose();
+        ServerProcesses.Stop(_process, TimeSpan.FromMinutes(3));
         _process = null;
     }
 
@@ -451,16 +440,6 @@ internal abstract partial class ServerSystem(string name, string directory) : IS
 
         return sum;
     }
-
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
-
-    [LibraryImport("libc", EntryPoint = "kill")]
-    private static partial int Kill(int pid, int signal);
 }
 
 /// <summary>arc-native (the AOT binary) with its defaults: WAL on (fdatasync), ZSTD Parquet. Line protocol or MessagePack columnar.</summary>
@@ -529,7 +508,7 @@ internal sealed class ArcSystem(string binary, string directory, bool msgpack) :
 /// </summary>
 internal sealed class InfluxSystem(string directory) : ServerSystem("influxdb", directory)
 {
-    private readonly int _rpcPort = FreeTcpPort();
+    private readonly int _rpcPort = ServerProcesses.FreePort();
 
     public override string DataDirectory => Path.Combine(Directory, "influxdb");
 
@@ -566,13 +545,6 @@ internal sealed class InfluxSystem(string directory) : ServerSystem("influxdb", 
     {
         using var response = await http.PostAsync("/query?q=" + Uri.EscapeDataString("CREATE DATABASE bench"), null);
         response.EnsureSuccessStatusCode();
-    }
-
-    private static int FreeTcpPort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 }
 
