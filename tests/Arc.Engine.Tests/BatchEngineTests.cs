@@ -21,4 +21,28 @@ public abstract class BatchEngineTests : IAsyncLifetime
         await Engine.DisposeAsync();
         Directory.Delete(_directory, recursive: true);
     }
+
+    /// <summary>
+    /// Ingests bodies of 2,000 and 20,000 <paramref name="unit"/>s (each once first, so pools hold buffers of the sizes
+    /// needed) and asserts the larger allocates less than 4 KiB more: a fixed cost per request, none per record.
+    /// </summary>
+    protected static void AssertNothingAllocatedPerRecord(Func<int, byte[]> body, Action<byte[]> ingest, string unit)
+    {
+        var small = body(2_000);
+        var large = body(20_000);
+        ingest(small);
+        ingest(large);
+
+        var smallBytes = Measure(small, ingest);
+        var largeBytes = Measure(large, ingest);
+        Assert.True(largeBytes - smallBytes < 4096,
+            $"2,000 {unit}s allocated {smallBytes} B and 20,000 {unit}s {largeBytes} B: {(largeBytes - smallBytes) / 18_000.0:0.00} B per extra {unit}");
+    }
+
+    private static long Measure(byte[] body, Action<byte[]> ingest)
+    {
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        ingest(body);
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
 }
