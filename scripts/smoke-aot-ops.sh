@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Exercises the operations features on the published Native AOT binary: JSON console logs (every line one JSON object,
 # the request id in the scopes, no token anywhere), x-request-id, CORS preflight, the result cache, /metrics in
-# Prometheus text, /metrics/query-pool, /cache/stats and /cache/clear, the query priority header, and rate limiting
-# with 429 + Retry-After.
+# Prometheus text, /metrics/query-pool, /cache/stats and /cache/clear, the query priority header, rate limiting
+# with 429 + Retry-After, and the API description at /openapi.json.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 binary=$(realpath "${1:-artifacts/publish/arc-native}")
@@ -51,6 +51,8 @@ done
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/metrics")" = 401 ] || fail "/metrics without a token is not 401"
 pool=$(curl -fsS "${auth[@]}" "$url/metrics/query-pool")
 [[ "$pool" == *'"acquired_by_priority":{"low":0,"normal":'*'"high":1'* ]] || fail "/metrics/query-pool: $pool"
+openapi=$(curl -fsS "${auth[@]}" "$url/openapi.json") || fail "/openapi.json failed"
+[[ "$openapi" == *'"openapi": "3.'*'"/api/v1/query"'* ]] || fail "/openapi.json: ${openapi:0:300}"
 stats=$(curl -fsS "${auth[@]}" "$url/cache/stats")
 [[ "$stats" == *'"hits":1'* ]] || fail "/cache/stats: $stats"
 cleared=$(curl -fsS "${auth[@]}" -XPOST "$url/cache/clear")

@@ -97,6 +97,11 @@ public sealed class ArcServer : IAsyncDisposable
         }
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton<IngestStats>();
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info = new() { Title = "arc-native", Version = ServerInfo.Version, Description = "Arc's HTTP API: ingest, query, compaction, export, operations" };
+            return Task.CompletedTask;
+        }));
 
         var app = builder.Build();
         var engine = app.Services.GetRequiredService<ArcEngine>(); // opens storage and DuckDB now, so failures stop startup
@@ -120,6 +125,7 @@ public sealed class ArcServer : IAsyncDisposable
         QueryEndpoints.Map(app);
         CompactionEndpoints.Map(app);
         app.MapOperations(config);
+        app.MapOpenApi("/openapi.json").Requires(Permission.Read);
         var exports = config.ExportEnabled ? app.Services.GetRequiredService<ExportManager>() : null;
         if (exports is not null)
         {

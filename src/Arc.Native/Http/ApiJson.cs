@@ -75,6 +75,12 @@ public sealed record InfluxStatementResult([property: JsonPropertyName("statemen
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ReadyResponse))]
 [JsonSerializable(typeof(InfluxQueryResponse))]
+// The route parameters' types, for the schemas of /openapi.json (it asks the HTTP JSON options for every type it describes).
+[JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(bool?))]
+[JsonSerializable(typeof(int?))]
+[JsonSerializable(typeof(long?))]
+[JsonSerializable(typeof(double?))]
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 internal sealed partial class ApiJsonContext : JsonSerializerContext
 {
