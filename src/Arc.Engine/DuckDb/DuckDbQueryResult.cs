@@ -40,9 +40,9 @@ public sealed partial class DuckDbQueryResult : IDisposable
         var state = NativeMethods.Query.DuckDBQuery(connection.Handle, sql, out var result);
         if (state != DuckDBState.Success)
         {
-            var error = NativeMethods.Query.DuckDBResultError(ref result) ?? "query failed";
+            var error = Error(ref result);
             NativeMethods.Query.DuckDBDestroyResult(ref result);
-            throw new DuckDbException(error);
+            throw error;
         }
 
         return new DuckDbQueryResult(result);
@@ -54,9 +54,9 @@ public sealed partial class DuckDbQueryResult : IDisposable
         var state = NativeMethods.PreparedStatements.DuckDBExecutePreparedStreaming(statement, out var result);
         if (state != DuckDBState.Success)
         {
-            var error = NativeMethods.Query.DuckDBResultError(ref result) ?? "query failed";
+            var error = Error(ref result);
             NativeMethods.Query.DuckDBDestroyResult(ref result);
-            throw new DuckDbException(error);
+            throw error;
         }
 
         return new DuckDbQueryResult(result);
@@ -77,11 +77,13 @@ public sealed partial class DuckDbQueryResult : IDisposable
             chunk.Dispose();
             if (exhausted)
             {
-                var error = NativeMethods.Query.DuckDBResultError(ref _result);
-                return string.IsNullOrEmpty(error) ? null : throw new DuckDbException(error);
+                return string.IsNullOrEmpty(NativeMethods.Query.DuckDBResultError(ref _result)) ? null : throw Error(ref _result);
             }
         }
     }
+
+    private static DuckDbException Error(ref DuckDBResult result) =>
+        new(NativeMethods.Query.DuckDBResultError(ref result) ?? "query failed", NativeMethods.Query.DuckDBResultErrorType(ref result));
 
     public void Dispose()
     {

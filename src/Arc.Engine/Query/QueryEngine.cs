@@ -314,6 +314,9 @@ public sealed class QueryCursor : IDisposable
 
     public DuckDbQueryResult Result { get; }
 
+    /// <summary>The connection running the query (tests interrupt it as DuckDB's own error race does).</summary>
+    internal DuckDbConnection Connection => _connection;
+
     /// <summary>The object-storage files this query pinned in the local cache.</summary>
     internal IDisposable? Files { get; init; }
 
@@ -350,9 +353,56 @@ public sealed class QueryCursor : IDisposable
         }
         catch (DuckDbException) when (_timeout.IsCancellationRequested)
         {
-            throw new DuckDbException($"query exceeded the time limit of {_engine.Timeout.TotalSeconds:0} s (query.timeout) or was cancelled");
+            throw TimedOut();
+        }
+        catch (DuckDbException e) when (e.ErrorType == DuckDBErrorType.Interrupt)
+        {
+            throw RecoverLostError();
         }
     }
+
+    private DuckDbException TimedOut() =>
+        new($"query exceeded the time limit of {_engine.Timeout.TotalSeconds:0} s (query.timeout) or was cancelled");
+
+    /// <summary>
+    /// An interrupt nobody asked for: the only <see cref="DuckDbConnection.Interrupt"/> is the time limit's (or the client
+    /// leaving), and it has not fired. DuckDB 1.5.6 raises the interrupt flag to stop a failed query's other threads, and its
+    /// streaming result can see that flag before the worker's error, so it reports "Interrupted!" instead of the failure
+    /// (about 1 in 100 failing parallel queries here). The statement is run again, rows discarded, for its real error.
+    /// </summary>
+    private DuckDbException RecoverLostError()
+    {
+        for (var attempt = 0; attempt < LostErrorReruns; attempt++)
+        {
+            try
+            {
+                using var rerun = DuckDbQueryResult.ExecuteStreaming(_statement);
+                while (rerun.FetchChunk() is { } chunk)
+                {
+                    chunk.Dispose();
+                }
+
+                return new DuckDbException("the query was interrupted inside DuckDB without an error, and it succeeded when run again");
+            }
+            catch (DuckDbException) when (_timeout.IsCancellationRequested)
+            {
+                return TimedOut();
+            }
+            catch (DuckDbException e) when (e.ErrorType != DuckDBErrorType.Interrupt)
+            {
+                return e;
+            }
+            catch (DuckDbException)
+            {
+                // the same race again: one more run
+            }
+        }
+
+        return new DuckDbException($"the query failed inside DuckDB, which reported only 'Interrupted!' in {LostErrorReruns + 1} runs");
+    }
+
+    /// <summary>How often <see cref="RecoverLostError"/> runs a statement again for its error.</summary>
+    private const int LostErrorReruns = 3;
 
     /// <summary>Per-column value formats for the result writers; throws <see cref="QueryRejectedException"/> for unsupported types.</summary>
     internal ValueFormat[] Formats()
