@@ -79,9 +79,10 @@ public sealed class CrashRecoveryTests : IDisposable
                             }
                         }
                     }
-                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException or System.Net.Sockets.SocketException)
                     {
-                        // Killed mid-request: not acknowledged.
+                        // Killed mid-request: not acknowledged. A kill right after the connect can surface as a bare
+                        // SocketException ("Transport endpoint is not connected") rather than an HttpRequestException.
                     }
                 }
             })).ToArray();
