@@ -80,9 +80,9 @@ public sealed class ServerProcess : IAsyncDisposable
                     return server;
                 }
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or IOException or SocketException)
             {
-                // Not listening yet.
+                // Not listening yet (or the listener of a killed predecessor on the same port going away).
             }
 
             await Task.Delay(50);
