@@ -46,6 +46,44 @@ public sealed class CompactionTests
     }
 
     [Fact]
+    public async Task ConfiguredSortKeysOrderTheCompactedFile()
+    {
+        await using var server = await StartAsync((o, c) => c.Engine = c.Engine with
+        {
+            Compaction = o with
+            {
+                SortKeys = new Dictionary<string, IReadOnlyList<string>>(StringComparer.OrdinalIgnoreCase)
+                {
+                    ["hits"] = ["CounterID", "absent"], // a column no file has is skipped
+                    ["late"] = ["time", "k"],           // time listed: not appended again
+                },
+                DefaultSortKeys = ["k"],
+            },
+        });
+
+        // Tagless rows (no deduplication, so by default only time would order them), each file in descending key order.
+        string[] Lines(string measurement, int file) =>
+            [.. Enumerable.Range(0, 4).Select(i => $"{measurement} CounterID={(4 - i) * 10}i,k={4 - i}i,v={(file * 4) + i}i {T1 + (file * 4) + i}")];
+        foreach (var measurement in new[] { "hits", "other", "late" })
+        {
+            await WriteAndFlush(server, Lines(measurement, 0));
+            await WriteAndFlush(server, Lines(measurement, 1));
+        }
+
+        var jobs = await Trigger(server, "?tier=hourly&wait=true");
+        Assert.Equal(3, jobs.GetArrayLength());
+        Assert.All(jobs.EnumerateArray(), j => Assert.True(j.GetProperty("succeeded").GetBoolean(), j.ToString()));
+
+        string[] Order(string measurement) =>
+            [.. TestServer.ReadParquet($"SELECT v FROM '{server.ParquetFiles().Single(f => f.Contains(Path.DirectorySeparatorChar + measurement + Path.DirectorySeparatorChar, StringComparison.Ordinal))}'")
+                .Select(row => row[0]!)];
+        Assert.Equal(["3", "7", "2", "6", "1", "5", "0", "4"], Order("hits"));  // CounterID, then time
+        Assert.Equal(["3", "7", "2", "6", "1", "5", "0", "4"], Order("other")); // default_sort_keys: k, then time
+        Assert.Equal(["0", "1", "2", "3", "4", "5", "6", "7"], Order("late"));  // time first
+        Assert.Equal([["24", "28"]], await server.RowsAsync("SELECT count(*), sum(v)::BIGINT / 3 FROM (SELECT v FROM hits UNION ALL SELECT v FROM other UNION ALL SELECT v FROM late)", "c"));
+    }
+
+    [Fact]
     public async Task DailyCompactionMergesTheHoursOfADay()
     {
         await using var server = await StartAsync();

@@ -99,12 +99,36 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[server]\nmax_payload_size = \"lots\"\n", "server.max_payload_size")]
     [InlineData("[wal]\nsync_mode = \"sometimes\"\n", "wal.sync_mode")]
     [InlineData("[wal]\nenabled = \"maybe\"\n", "wal.enabled")]
+    [InlineData("[ingest]\nsort_keys = [\"host,region\"]\n", "ingest.sort_keys")]
+    [InlineData("[ingest]\nsort_keys = [\"cpu:\"]\n", "ingest.sort_keys")]
+    [InlineData("[ingest]\nsort_keys = [\":host\"]\n", "ingest.sort_keys")]
+    [InlineData("[ingest]\nsort_keys = [\"cpu:host\", \"CPU:region\"]\n", "ingest.sort_keys")]
     public void BadValuesNameTheKey(string toml, string key)
     {
         var path = Write("bad.toml", toml);
         var error = Assert.Throws<ConfigException>(() => ArcConfig.Load(path, new Hashtable()));
         Assert.Contains(key, error.Message, StringComparison.Ordinal);
         Assert.Contains(path, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SortKeysAreReadInArcsFormFromTheFileAndTheEnvironment()
+    {
+        var path = Write("sort.toml", """
+            [ingest]
+            sort_keys = ["cpu:host, region", "mem:host"]
+            default_sort_keys = "service"
+            """);
+        var compaction = ArcConfig.Load(path, new Hashtable()).Engine.Compaction;
+        Assert.Equal(["host", "region"], compaction.SortKeys["cpu"]);
+        Assert.Equal(["host"], compaction.SortKeys["MEM"]); // names are unique ignoring case, as measurements are
+        Assert.Equal(["service"], compaction.DefaultSortKeys);
+
+        compaction = ArcConfig.Load(path, new Hashtable { ["ARC_INGEST_SORT_KEYS"] = "hits:CounterID,EventDate,disk:device" }).Engine.Compaction;
+        Assert.Equal(["CounterID", "EventDate"], compaction.SortKeys["hits"]);
+        Assert.Equal(["device"], compaction.SortKeys["disk"]);
+        Assert.False(compaction.SortKeys.ContainsKey("cpu"));
+        Assert.Empty(ArcConfig.Load(Write("none.toml", ""), new Hashtable()).Engine.Compaction.DefaultSortKeys);
     }
 
     [Fact]

@@ -50,4 +50,18 @@ public sealed record CompactionOptions
     public string MemoryLimit { get; init; } = "";
 
     public CompactionSortOrder SortOrder { get; init; } = CompactionSortOrder.TagsThenTime;
+
+    /// <summary>
+    /// Arc's <c>ingest.sort_keys</c>: per measurement name (in every database), the columns compacted files are sorted by,
+    /// then time unless listed. Takes precedence over <see cref="DefaultSortKeys"/> and <see cref="SortOrder"/>.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> SortKeys { get; init; } =
+        new Dictionary<string, IReadOnlyList<string>>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Arc's <c>ingest.default_sort_keys</c>: the same for measurements without an entry; empty: <see cref="SortOrder"/>.</summary>
+    public IReadOnlyList<string> DefaultSortKeys { get; init; } = [];
+
+    /// <summary>The configured sort columns of <paramref name="measurement"/>; empty when <see cref="SortOrder"/> decides.</summary>
+    internal IReadOnlyList<string> SortKeysOf(string measurement) =>
+        SortKeys.TryGetValue(measurement, out var keys) ? keys : DefaultSortKeys;
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Storage;
 using Microsoft.Extensions.Logging;
@@ -166,7 +167,8 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         manifest.Write(store);
         try
         {
-            connection.Execute(MergeSql(list, Tags(connection, list), temp));
+            var tags = Tags(connection, list);
+            connection.Execute(MergeSql(list, tags, OrderBy(connection, list, candidate.Measurement, tags), temp));
             Durability.FsyncFile(temp);
             return (manifest, null);
         }
@@ -184,25 +186,50 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// The merge: rows ranked by write order (input position, then row within the file), duplicates of the same series
     /// and time reduced to the last write, sorted for compression and pruning.
     /// </summary>
-    private string MergeSql(string list, IReadOnlyList<string>? tags, string temp)
+    private static string MergeSql(string list, IReadOnlyList<string>? tags, string orderBy, string temp)
     {
         var sql = new StringBuilder("COPY (SELECT * EXCLUDE (filename, file_row_number, __arc_rank) FROM (SELECT *, list_position(")
             .Append(list).Append(", filename) AS __arc_rank FROM read_parquet(").Append(list)
             .Append(", union_by_name = true, filename = true, file_row_number = true))");
-        var tagColumns = tags is null ? "" : string.Concat(tags.Select(t => Names.QuoteIdentifier(t) + ", "));
         if (tags is not null)
         {
-            sql.Append(" QUALIFY row_number() OVER (PARTITION BY ").Append(tagColumns)
+            sql.Append(" QUALIFY row_number() OVER (PARTITION BY ").Append(TagColumns(tags))
                 .Append("time ORDER BY __arc_rank DESC, file_row_number DESC) = 1");
         }
 
-        sql.Append(" ORDER BY ").Append(options.SortOrder == CompactionSortOrder.TagsThenTime ? tagColumns : "").Append("time");
+        sql.Append(" ORDER BY ").Append(orderBy);
         var tagsJson = JsonSerializer.Serialize(tags?.ToList() ?? [], EngineJsonContext.Default.ListString);
         sql.Append(") TO ").Append(Names.QuoteLiteral(temp))
             .Append(" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, KV_METADATA {")
             .Append(ParquetFileWriter.TagsMetadataKey).Append(": ").Append(Names.QuoteLiteral(tagsJson)).Append("})");
         return sql.ToString();
     }
+
+    /// <summary>
+    /// The ORDER BY of the merge: the measurement's configured sort keys that exist in the inputs (a key naming an absent
+    /// column is skipped), then time unless listed; without configured keys, <see cref="CompactionOptions.SortOrder"/>.
+    /// </summary>
+    private string OrderBy(DuckDbConnection connection, string list, string measurement, IReadOnlyList<string>? tags)
+    {
+        var keys = options.SortKeysOf(measurement);
+        if (keys.Count == 0)
+        {
+            return (options.SortOrder == CompactionSortOrder.TagsThenTime && tags is not null ? TagColumns(tags) : "") + ColumnSet.TimeColumn;
+        }
+
+        var present = connection.QueryStrings($"SELECT DISTINCT name FROM parquet_schema({list})")
+            .Select(row => row[0]!).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var columns = keys.Where(present.Contains).ToList();
+        if (!columns.Contains(ColumnSet.TimeColumn, StringComparer.OrdinalIgnoreCase))
+        {
+            columns.Add(ColumnSet.TimeColumn);
+        }
+
+        return string.Join(", ", columns.Select(Names.QuoteIdentifier));
+    }
+
+    /// <summary>The tag columns, quoted, each followed by ", ".</summary>
+    private static string TagColumns(IReadOnlyList<string> tags) => string.Concat(tags.Select(t => Names.QuoteIdentifier(t) + ", "));
 
     /// <summary>The union of the inputs' tag columns, or null when any input does not say (then nothing is deduplicated).</summary>
     private static List<string>? Tags(DuckDbConnection connection, string list)

@@ -96,6 +96,8 @@ public sealed partial class ArcConfig
         {
             SortOrder = ConfigValues.OneOf(k, v, "tags_time", "time") == "time" ? CompactionSortOrder.Time : CompactionSortOrder.TagsThenTime,
         }),
+        ["ingest.sort_keys"] = static (c, k, v) => c.Compaction(o => o with { SortKeys = SortKeys(k, v) }),
+        ["ingest.default_sort_keys"] = static (c, k, v) => c.Compaction(o => o with { DefaultSortKeys = List(k, v, allowEmpty: true) }),
         ["database.thread_count"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbThreads = ConfigValues.Int(k, v, 0, 1024) },
         ["database.memory_limit"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbMemoryLimit = MemoryLimit(k, v) },
         ["database.max_connections"] = static (c, k, v) => c.Engine = c.Engine with { QueryConnections = ConfigValues.Int(k, v, 1, 1024) },
@@ -121,7 +123,7 @@ public sealed partial class ArcConfig
         "server.write_timeout", "server.tls_enabled", "server.tls_cert_file", "server.tls_key_file",
         "server.storage_credentials_fail_ready", "database.enable_wal", "database.preserve_insertion_order",
         "ingest.use_dictionary", "ingest.numeric_dictionary", "ingest.write_statistics", "ingest.data_page_version",
-        "ingest.flush_queue_size", "ingest.shard_count", "ingest.sort_keys", "ingest.default_sort_keys", "ingest.flush_timeout_seconds",
+        "ingest.flush_queue_size", "ingest.shard_count", "ingest.flush_timeout_seconds",
         "ingest.decimal_columns", "ingest.default_decimal_columns",
         "compaction.daily_skip_file_age_check_days", "compaction.temp_directory",
         "compaction.completion_watcher_interval_ms", "compaction.completion_dir", "compaction.completion_orphan_timeout_ms",
@@ -315,6 +317,41 @@ public sealed partial class ArcConfig
 
     private void Compaction(Func<CompactionOptions, CompactionOptions> change) =>
         Engine = Engine with { Compaction = change(Engine.Compaction) };
+
+    /// <summary>
+    /// Arc's <c>["measurement:col1,col2", ...]</c>. A TOML array arrives joined by commas (as the environment form is
+    /// written), so an item with a colon starts the next measurement's entry and the items after it are its columns.
+    /// </summary>
+    private static Dictionary<string, IReadOnlyList<string>> SortKeys(string key, string value)
+    {
+        var keys = new Dictionary<string, IReadOnlyList<string>>(StringComparer.OrdinalIgnoreCase);
+        List<string>? columns = null;
+        foreach (var item in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var colon = item.IndexOf(':', StringComparison.Ordinal);
+            if (colon < 0)
+            {
+                (columns ?? throw new ConfigException(
+                    $"{key}: expected entries such as \"cpu:host,region\" (measurement, colon, columns), got \"{item}\" first")).Add(item);
+                continue;
+            }
+
+            var measurement = item[..colon].Trim();
+            var first = item[(colon + 1)..].Trim();
+            if (measurement.Length == 0 || first.Length == 0)
+            {
+                throw new ConfigException($"{key}: \"{item}\" needs a measurement before the colon and a column after it");
+            }
+
+            columns = [first];
+            if (!keys.TryAdd(measurement, columns))
+            {
+                throw new ConfigException($"{key}: measurement \"{measurement}\" is listed twice");
+            }
+        }
+
+        return keys;
+    }
 
     private static string Cron(string key, string value)
     {
