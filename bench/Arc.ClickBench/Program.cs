@@ -4,7 +4,8 @@ using Arc.ClickBench;
 // ClickBench harness (scripts/clickbench/run.sh drives it):
 //   generate --rows N --out DIR [--body-rows 25000]        the data set only
 //   run --rows N --out DIR --binary PATH [--queries DIR] [--results DIR] [--machine NAME] [--tries 3] [--clients 2]
-//       [--no-drop-caches]                                  generate (or reuse), load, compact, query, compare, report
+//       [--no-drop-caches] [--sort-keys "hits:cols" | ""]   generate (or reuse), load, compact, query, compare, report
+//   (--sort-keys: arc-native's ingest.sort_keys; default ClickHouse's primary key, the order of the public hits files)
 var command = args.Length > 0 ? args[0] : "help";
 var options = new Dictionary<string, string>(StringComparer.Ordinal);
 for (var i = 1; i < args.Length; i++)
@@ -27,7 +28,7 @@ switch (command)
         return await Runner.RunAsync(new RunOptions(rows, output, Path.GetFullPath(Text("binary", "artifacts/publish/arc-native")),
             Path.GetFullPath(Text("queries", "scripts/clickbench")), Path.GetFullPath(Text("results", Path.Combine(output, "results"))),
             Text("machine", "local"), (int)Long("tries", 3), (int)Long("clients", 2), (int)Long("body-rows", 25_000),
-            !options.ContainsKey("no-drop-caches")));
+            !options.ContainsKey("no-drop-caches"), Text("sort-keys", "hits:CounterID,EventDate,UserID,EventTime,WatchID")));
     case "check":
         // The 43 queries once on raw DuckDB over the generated single file: row counts and the first rows (generator tuning).
         using (var duck = RawDuckDb.Open(Path.Combine(Generate.DataDirectory(output, rows), "hits.parquet")))
