@@ -47,17 +47,14 @@ public sealed class CephFixture : IAsyncLifetime
 
     private static async Task<(int Code, string Output)> RunAsync(params string[] arguments)
     {
-        var start = new ProcessStartInfo(Script) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(Script);
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
         }
 
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
-        return (process.ExitCode, await output + await error);
+        var (code, output, error) = await ChildProcess.RunAsync(start, TimeSpan.FromMinutes(3));
+        return (code, output + error);
     }
 
     private static string RepositoryRoot()

@@ -215,12 +215,7 @@ public sealed class ExportTargetServers : IAsyncLifetime
 
     private static async Task RunAsync(string file, string[] arguments, bool asPostgres = false)
     {
-        var start = new ProcessStartInfo(asPostgres && IsRoot ? "runuser" : file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        var start = new ProcessStartInfo(asPostgres && IsRoot ? "runuser" : file);
         if (asPostgres && IsRoot)
         {
             foreach (var prefix in new[] { "-u", "postgres", "--", file })
@@ -234,13 +229,10 @@ public sealed class ExportTargetServers : IAsyncLifetime
             start.ArgumentList.Add(argument);
         }
 
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
-        if (process.ExitCode != 0)
+        var (code, output, error) = await ChildProcess.RunAsync(start, TimeSpan.FromSeconds(120));
+        if (code != 0)
         {
-            throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} exited with {process.ExitCode}: {await output}{await error}");
+            throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} exited with {code}: {output}{error}");
         }
     }
 
