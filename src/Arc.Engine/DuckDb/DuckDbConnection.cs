@@ -27,7 +27,7 @@ public sealed class DuckDbConnection : IDisposable
         {
             if (state != DuckDBState.Success)
             {
-                throw new DuckDbException(NativeMethods.Query.DuckDBResultError(ref result) ?? "query failed");
+                throw DuckDbQueryResult.Error(ref result);
             }
         }
         finally

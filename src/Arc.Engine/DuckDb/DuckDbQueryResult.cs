@@ -82,7 +82,8 @@ public sealed partial class DuckDbQueryResult : IDisposable
         }
     }
 
-    private static DuckDbException Error(ref DuckDBResult result) =>
+    /// <summary>The failure a result reports: DuckDB's message and its error class.</summary>
+    internal static DuckDbException Error(ref DuckDBResult result) =>
         new(NativeMethods.Query.DuckDBResultError(ref result) ?? "query failed", NativeMethods.Query.DuckDBResultErrorType(ref result));
 
     public void Dispose()
