@@ -38,8 +38,9 @@ url="http://127.0.0.1:$port"
 token=arc_smoke-export-token-0123456789abcdefghijklm
 auth=(-H "Authorization: Bearer $token")
 start_server() {
+  # The token store beside the data, not in it: ./data/arc.db would lie inside a storage root of ./data (refused).
   (cd "$work" && exec env ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_AUTH_BOOTSTRAP_TOKEN=$token \
-    ARC_STORAGE_LOCAL_PATH="$1" "$binary" >"$log" 2>&1) &
+    ARC_AUTH_DB_PATH="$work/auth/arc.db" ARC_STORAGE_LOCAL_PATH="$1" "$binary" >"$log" 2>&1) &
   pid=$!
   wait_ready "$url" "$log"
 }

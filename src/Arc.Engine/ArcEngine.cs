@@ -62,6 +62,8 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
             // The SQL sandbox: user SQL may read only under the data directory and can change no setting. (Statements
             // other than SELECT/EXPLAIN are refused before this matters; this closes table functions like read_text.)
+            // DuckDB allows its temp_directory as well. The host refuses to start with a secret file (token store, keys)
+            // in either of them; a directory added here must be added to that check (ArcConfig.CheckSecretsAreUnreadable).
             _ddl.Execute($"SET allowed_directories = [{Names.QuoteLiteral(Store.Root + Path.DirectorySeparatorChar)}]");
             _ddl.Execute("SET enable_external_access = false");
             _ddl.Execute("SET lock_configuration = true");

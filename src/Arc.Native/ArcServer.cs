@@ -36,9 +36,14 @@ public sealed class ArcServer : IAsyncDisposable
     public IReadOnlyCollection<string> Addresses =>
         _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToList();
 
-    /// <summary>Builds the server: opens storage and DuckDB (throwing if either fails) and maps the endpoints.</summary>
+    /// <summary>
+    /// Builds the server: checks that no secret file lies where SQL can read it, opens storage and DuckDB (throwing if either
+    /// fails) and maps the endpoints.
+    /// </summary>
     public static ArcServer Create(ArcConfig config, Action<ILoggingBuilder>? logging = null)
     {
+        config.CheckSecretsAreUnreadable();
+
         // No appsettings.json reload: its file watcher watches the content root (the working directory) recursively with
         // inotify, which from "/" in a container walks all of /proc and /data and cost ~0.45 s of startup (and watches).
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
@@ -242,4 +247,30 @@ internal static partial class Posix
     /// <summary>Ends the process without running any more managed code (no shutdown handlers that could wait).</summary>
     [LibraryImport("libc", EntryPoint = "_exit")]
     internal static partial void Exit(int status);
+
+    /// <summary>The absolute path of an existing <paramref name="path"/> with every symlink resolved (realpath(3)); null if that fails.</summary>
+    internal static string? RealPath(string path)
+    {
+        var resolved = RealPath(path, 0);
+        if (resolved == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Marshal.PtrToStringUTF8(resolved);
+        }
+        finally
+        {
+            Free(resolved);
+        }
+    }
+
+    /// <summary>realpath(3) with a null buffer: the result is allocated with malloc and must be freed.</summary>
+    [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint RealPath(string path, nint resolved);
+
+    [LibraryImport("libc", EntryPoint = "free")]
+    private static partial void Free(nint pointer);
 }

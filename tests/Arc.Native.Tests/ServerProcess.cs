@@ -47,15 +47,17 @@ public sealed class ServerProcess : IAsyncDisposable
         start.Environment["ARC_SERVER_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         start.Environment["ARC_LOG_LEVEL"] = "warn";
         start.Environment["ARC_AUTH_BOOTSTRAP_TOKEN"] = TestServer.AdminToken;
-        foreach (var (key, value) in environment)
-        {
-            start.Environment[key] = value;
-        }
-
-        // Relative defaults (the token store ./data/arc.db) land beside the test's data, not in the shared bin folder.
+        // Relative defaults land beside the test's data, not in the shared bin folder; the token store goes beside the data
+        // directory too, not into it (./data/arc.db would be inside a storage.local_path of ./data, which stops startup).
         if (environment.TryGetValue("ARC_STORAGE_LOCAL_PATH", out var data))
         {
             start.WorkingDirectory = Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(data))!).FullName;
+            start.Environment["ARC_AUTH_DB_PATH"] = Path.Combine(start.WorkingDirectory, "auth", "arc.db");
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
         }
 
         var process = Process.Start(start)!;

@@ -30,6 +30,8 @@ export async function startServer(binary, env = {}) {
       ARC_SERVER_HOST: '127.0.0.1',
       ARC_SERVER_PORT: String(port),
       ARC_STORAGE_LOCAL_PATH: join(work, 'data'),
+      // Not ./data/arc.db, which would lie inside the storage root (the server refuses to start so).
+      ARC_AUTH_DB_PATH: join(work, 'auth', 'arc.db'),
       ARC_AUTH_BOOTSTRAP_TOKEN: token,
       ...env,
     },
