@@ -20,6 +20,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
     private readonly DuckDbDatabase _database;
     private readonly DuckDbConnection _ddl;
     private readonly DuckDbConnectionPool _pool;
+    private readonly Catalog _catalog;
     private readonly IngestEngine _ingest;
     private int _disposed;
 
@@ -55,10 +56,10 @@ public sealed partial class ArcEngine : IAsyncDisposable
         try
         {
             _ddl = _database.Connect();
-            var catalog = new Catalog(Store, _ddl, options, loggers.CreateLogger("Arc.Engine.Catalog"));
-            _ingest = new IngestEngine(options, catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
+            _catalog = new Catalog(Store, _ddl, options, loggers.CreateLogger("Arc.Engine.Catalog"));
+            _ingest = new IngestEngine(options, _catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
             BufferScan.Register(_ddl, _ingest);
-            catalog.LoadExisting();
+            _catalog.LoadExisting();
 
             // The SQL sandbox: user SQL may read only under the data directory and can change no setting. (Statements
             // other than SELECT/EXPLAIN are refused before this matters; this closes table functions like read_text.)
@@ -69,10 +70,10 @@ public sealed partial class ArcEngine : IAsyncDisposable
             _ddl.Execute("SET lock_configuration = true");
             _pool = new DuckDbConnectionPool(_database,
                 new QueryPriorityPool(options.QueryConnections, options.QueryQueueSize, options.QueryQueueTimeout));
-            Query = new QueryEngine(_pool, catalog, Store, options);
+            Query = new QueryEngine(_pool, _catalog, Store, options);
             if (options.ObjectStore is { } objectStore)
             {
-                Remote = StartRemote(objectStore, catalog, loggers);
+                Remote = StartRemote(objectStore, _catalog, loggers);
                 Query.Remote = Remote;
                 _ingest.Placed = Remote.Enqueue;
             }
@@ -82,7 +83,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
                 StartWal(loggers.CreateLogger("Arc.Engine.Wal"));
             }
 
-            Compaction = new CompactionManager(Store, catalog, options.Compaction,
+            Compaction = new CompactionManager(Store, _catalog, options.Compaction,
                 () => _ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, loggers.CreateLogger("Arc.Engine.Compaction"), Remote);
         }
         catch
@@ -162,6 +163,12 @@ public sealed partial class ArcEngine : IAsyncDisposable
     public long RecoveredRows { get; private set; }
 
     public EngineOptions Options { get; }
+
+    /// <summary>
+    /// The databases the catalog holds (written, on storage or in object storage), as they are named there. Names are unique
+    /// ignoring case, as DuckDB resolves them.
+    /// </summary>
+    public IEnumerable<string> Databases => _catalog.Databases;
 
     public LocalStore Store { get; }
 

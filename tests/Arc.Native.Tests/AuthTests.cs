@@ -166,6 +166,41 @@ public sealed class AuthTests : IAsyncLifetime
         Assert.DoesNotContain("beta", databases, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ADatabaseScopeTakesTheCatalogsNameAndIsComparedIgnoringCase()
+    {
+        Assert.Equal(HttpStatusCode.NoContent, (await _server.WriteAsync("/write?db=gamma", "cpu,host=g v=1 1700000000000000000\n")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await _server.WriteAsync("/write?db=delta", "cpu,host=d v=1 1700000000000000000\n")).StatusCode);
+
+        // GAMMA is the existing gamma; Epsilon does not exist yet and is kept as given.
+        var (id, token) = await CreateTokenWithId("gamma", ["read", "write"], null, ["GAMMA", "Epsilon"]);
+        var listed = JsonDocument.Parse(await (await _server.Client.GetAsync("/api/v1/auth/tokens")).Content.ReadAsStringAsync()).RootElement
+            .EnumerateArray().Single(t => t.GetProperty("id").GetString() == id);
+        Assert.Equal(["gamma", "Epsilon"], listed.GetProperty("databases").EnumerateArray().Select(d => d.GetString()));
+
+        using var client = _server.NewClient(token);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.PostAsync("/write?db=gamma", new StringContent("cpu,host=t v=2 1700000001000000000\n"))).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.PostAsync("/write?db=epsilon", new StringContent("cpu,host=t v=3\n"))).StatusCode);
+        foreach (var (sql, database) in new[] { ("SELECT count(*) FROM cpu", "gamma"), ("SELECT count(*) FROM GAMMA.cpu", "gamma"),
+                     ("SELECT count(*) FROM cpu", "GAMMA"), ("SELECT count(*) FROM cpu", "epsilon") })
+        {
+            var (status, body) = await Query(client, sql, database);
+            Assert.True(status == HttpStatusCode.OK, $"{sql} in {database}: {(int)status} {body}");
+        }
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.PostAsync("/write?db=delta", new StringContent("cpu,host=t v=4\n"))).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Query(client, "SELECT count(*) FROM cpu", "delta")).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Query(client, "SELECT count(*) FROM delta.cpu", "gamma")).Status);
+        var measurements = await (await client.GetAsync("/api/v1/measurements")).Content.ReadAsStringAsync();
+        Assert.Contains("\"gamma\"", measurements, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"delta\"", measurements, StringComparison.Ordinal);
+
+        using var duplicate = await _server.Client.PostAsync("/api/v1/auth/tokens",
+            new StringContent("{\"name\":\"d\",\"permissions\":[\"read\"],\"databases\":[\"gamma\",\"GAMMA\"]}", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, duplicate.StatusCode);
+        Assert.Contains("database 'GAMMA' is listed twice in databases", await duplicate.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("SELECT * FROM read_text('/etc/passwd')")]
     [InlineData("SELECT * FROM read_csv('/etc/passwd')")]

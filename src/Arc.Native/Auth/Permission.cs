@@ -50,6 +50,10 @@ public static class Permissions
 }
 
 /// <summary>A validated token, as the request handlers see it.</summary>
+/// <param name="Databases">
+/// The databases the token is scoped to (null: any), compared ignoring case as DuckDB resolves names: every check, here and
+/// in the query engine, goes through this set's comparer.
+/// </param>
 public sealed record TokenIdentity(string Id, string Name, Permission Permissions, IReadOnlySet<string>? Databases, DateTime? ExpiresAt)
 {
     public bool Has(Permission permission) => (Permissions & Permission.Admin) != 0 || (Permissions & permission) == permission;

@@ -154,7 +154,7 @@ public sealed class TokenStore : IDisposable
                 if (info.Active)
                 {
                     identity = new TokenIdentity(info.Id, info.Name, info.Permissions,
-                        info.Databases is null ? null : new HashSet<string>(info.Databases, StringComparer.Ordinal), info.ExpiresAt);
+                        info.Databases is null ? null : new HashSet<string>(info.Databases, StringComparer.OrdinalIgnoreCase), info.ExpiresAt);
                 }
             }
 

@@ -1,5 +1,8 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json.Serialization;
 using System.Threading.RateLimiting;
+using Arc.Engine;
+using Arc.Engine.Storage;
 using Arc.Native.Auth;
 
 namespace Arc.Native.Http;
@@ -30,7 +33,7 @@ internal static class AuthEndpoints
         tokens.MapGet("/{id}", (TokenStore store, string id) => store.Get(id) is { } token
             ? Results.Json(Item(token), AuthJsonContext.Api.TokenItem)
             : NotFound(id));
-        tokens.MapPost("/", (TokenStore store, CreateTokenRequest request) =>
+        tokens.MapPost("/", (TokenStore store, ArcEngine engine, CreateTokenRequest request) =>
         {
             if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > 128)
             {
@@ -42,9 +45,10 @@ internal static class AuthEndpoints
                 return Bad("permissions must be a non-empty list of read, write, delete, admin");
             }
 
-            if (request.Databases is { } databases && databases.FirstOrDefault(d => Engine.Storage.Names.ValidateDatabase(d) is not null) is { } invalid)
+            List<string>? databases = null;
+            if (request.Databases is { } requested && !TryScope(requested, engine.Databases, out databases, out var scopeError))
             {
-                return Bad($"invalid database '{invalid}' in databases");
+                return Bad(scopeError);
             }
 
             if (request.ExpiresInSeconds is <= 0)
@@ -53,7 +57,7 @@ internal static class AuthEndpoints
             }
 
             var expires = request.ExpiresInSeconds is { } seconds ? DateTime.UtcNow.AddSeconds(seconds) : (DateTime?)null;
-            var (info, secret) = store.Create(request.Name.Trim(), permissions, request.Databases, expires);
+            var (info, secret) = store.Create(request.Name.Trim(), permissions, databases, expires);
             return Results.Json(new CreatedTokenResponse(secret, Item(info)), AuthJsonContext.Api.CreatedTokenResponse,
                 statusCode: StatusCodes.Status201Created);
         }).RequireRateLimiting(CreatePolicy);
@@ -62,6 +66,43 @@ internal static class AuthEndpoints
             : NotFound(id));
         tokens.MapPost("/{id}/revoke", (TokenStore store, string id) => store.Revoke(id) ? Results.NoContent() : NotFound(id));
         tokens.MapDelete("/{id}", (TokenStore store, string id) => store.Revoke(id) ? Results.NoContent() : NotFound(id));
+    }
+
+    /// <summary>
+    /// A token's database scope as stored: each name as the catalog spells it when a database differing only in case
+    /// exists (DuckDB resolves names ignoring case, so <c>GAMMA</c> means <c>gamma</c>), else as given. Names that are
+    /// invalid, or listed twice ignoring case, are refused.
+    /// </summary>
+    private static bool TryScope(IReadOnlyList<string> requested, IEnumerable<string> existing, [NotNullWhen(true)] out List<string>? scope,
+        [NotNullWhen(false)] out string? error)
+    {
+        var catalog = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var name in existing)
+        {
+            catalog.TryAdd(name, name);
+        }
+
+        scope = [];
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var name in requested)
+        {
+            if (Names.ValidateDatabase(name) is not null)
+            {
+                error = $"invalid database '{name}' in databases";
+                return false;
+            }
+
+            if (!seen.Add(name))
+            {
+                error = $"database '{name}' is listed twice in databases (names are compared ignoring case)";
+                return false;
+            }
+
+            scope.Add(catalog.GetValueOrDefault(name, name));
+        }
+
+        error = null;
+        return true;
     }
 
     private static List<string> Words(Permission permissions) => Permissions.Format(permissions).Split(',', StringSplitOptions.RemoveEmptyEntries).ToList();
