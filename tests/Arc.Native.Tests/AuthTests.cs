@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Arc.Native.Auth;
+using Arc.Native.Http;
 using Microsoft.AspNetCore.Routing;
 
 namespace Arc.Native.Tests;
@@ -129,6 +130,45 @@ public sealed class AuthTests : IAsyncLifetime
         Assert.True(statuses.Count(s => s == HttpStatusCode.Created) <= 10);
     }
 
+    [Theory]
+    [InlineData("9223372036854775807")]
+    [InlineData("3153600001")]
+    [InlineData("0")]
+    [InlineData("-9223372036854775808")]
+    public async Task AnExpiryOutOfRangeIsRefusedNamingTheField(string seconds)
+    {
+        using var response = await _server.Client.PostAsync("/api/v1/auth/tokens",
+            new StringContent($"{{\"name\":\"x\",\"permissions\":[\"read\"],\"expires_in_seconds\":{seconds}}}", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("expires_in_seconds must be from 1 to 3153600000 (100 years); leave it out for a token that does not expire",
+            JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString());
+    }
+
+    [Theory]
+    [InlineData("9223372036854775808")] // beyond a 64-bit integer
+    [InlineData("1e300")]
+    [InlineData("1.5")]
+    public async Task AnExpiryThatIsNoIntegerIsABadRequest(string seconds)
+    {
+        using var response = await _server.Client.PostAsync("/api/v1/auth/tokens",
+            new StringContent($"{{\"name\":\"x\",\"permissions\":[\"read\"],\"expires_in_seconds\":{seconds}}}", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task TheLongestExpiryIsAccepted()
+    {
+        var (id, _) = await CreateTokenWithId("century", ["read"], AuthEndpoints.MaxExpiresInSeconds);
+
+        var token = JsonDocument.Parse(await (await _server.Client.GetAsync($"/api/v1/auth/tokens/{id}")).Content.ReadAsStringAsync()).RootElement;
+        var expires = token.GetProperty("expires_at").GetDateTime();
+        var expected = DateTime.UtcNow.AddSeconds(AuthEndpoints.MaxExpiresInSeconds);
+        Assert.InRange(expires, expected.AddMinutes(-1), expected);
+        Assert.True(token.GetProperty("active").GetBoolean());
+    }
+
     [Fact]
     public async Task AScopedTokenCannotReachAnotherDatabaseByAnySqlRoute()
     {
@@ -238,7 +278,7 @@ public sealed class AuthTests : IAsyncLifetime
     private async Task<string> CreateToken(string name, string[] permissions, string[]? databases = null) =>
         (await CreateTokenWithId(name, permissions, null, databases)).Secret;
 
-    private async Task<(string Id, string Secret)> CreateTokenWithId(string name, string[] permissions, int? expiresIn, string[]? databases = null)
+    private async Task<(string Id, string Secret)> CreateTokenWithId(string name, string[] permissions, long? expiresIn, string[]? databases = null)
     {
         var json = new StringBuilder($"{{\"name\":\"{name}\",\"permissions\":[{string.Join(',', permissions.Select(p => $"\"{p}\""))}]");
         if (databases is not null)

@@ -88,7 +88,8 @@ public static class ExportTestData
     }
 
     /// <summary>Writes <c>"source": {...}</c> and the common job settings.</summary>
-    public static void Source(Utf8JsonWriter writer, string name, string database, string measurement, int batchSize, string? filter = null)
+    public static void Source(Utf8JsonWriter writer, string name, string database, string measurement, long batchSize, string? filter = null,
+        long minAgeSeconds = 0)
     {
         writer.WriteString("name", name);
         writer.WriteStartObject("source");
@@ -101,7 +102,7 @@ public static class ExportTestData
 
         writer.WriteEndObject();
         writer.WriteNumber("batch_size", batchSize);
-        writer.WriteNumber("min_age_seconds", 0);
+        writer.WriteNumber("min_age_seconds", minAgeSeconds);
     }
 
     public static async Task<JsonElement> GetJobAsync(HttpClient client, string id)

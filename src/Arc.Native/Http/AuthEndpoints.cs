@@ -12,6 +12,9 @@ internal static class AuthEndpoints
 {
     public const string CreatePolicy = "token-create";
 
+    /// <summary>The longest lifetime a token may be given (100 years); a token without one never expires.</summary>
+    public const long MaxExpiresInSeconds = 100L * 365 * 86_400;
+
     public static void AddPolicies(Microsoft.AspNetCore.RateLimiting.RateLimiterOptions options)
     {
         // Token creation is rate-limited per token (10 a minute), so a leaked admin token cannot mint thousands.
@@ -51,9 +54,9 @@ internal static class AuthEndpoints
                 return Bad(scopeError);
             }
 
-            if (request.ExpiresInSeconds is <= 0)
+            if (request.ExpiresInSeconds is <= 0 or > MaxExpiresInSeconds)
             {
-                return Bad("expires_in_seconds must be positive");
+                return Bad($"expires_in_seconds must be from 1 to {MaxExpiresInSeconds} (100 years); leave it out for a token that does not expire");
             }
 
             var expires = request.ExpiresInSeconds is { } seconds ? DateTime.UtcNow.AddSeconds(seconds) : (DateTime?)null;
