@@ -90,7 +90,7 @@ public sealed partial class ArcConfig
     }
 
     /// <summary>Whether the resolved <paramref name="path"/> is <paramref name="directory"/> or lies below it.</summary>
-    internal static bool IsInside(string path, string directory)
+    private static bool IsInside(string path, string directory)
     {
         // Linux file names are case-sensitive; elsewhere (macOS, Windows) the usual file systems are not.
         var comparison = OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase;
