@@ -73,7 +73,7 @@ internal static class MsgPackEndpoints
                 return;
             }
 
-            var compression = await RequestBodies.DetectAsync(context.Request.BodyReader, context.RequestAborted).ConfigureAwait(false);
+            var compression = await RequestBodies.DetectAsync(context.Request.BodyReader).ConfigureAwait(false);
             received = new LimitedReadStream(context.Request.Body, config.MaxPayloadBytes, "the body", "server.max_payload_size");
             var limit = Math.Min(config.MaxDecompressedBytes, Array.MaxLength - 1L);
             using var body = new LimitedReadStream(compression == BodyCompression.None ? received : RequestBodies.Decompress(received, compression),
@@ -81,7 +81,7 @@ internal static class MsgPackEndpoints
             var expected = context.Request.ContentLength ?? InitialBuffer;
             using var buffer = new NativeBodyBuffer(compression == BodyCompression.None ? expected + 1 : Math.Max(expected * 4, InitialBuffer),
                 (int)limit + 1);
-            await ReadWholeAsync(body, buffer, context.RequestAborted).ConfigureAwait(false);
+            await ReadWholeAsync(body, buffer).ConfigureAwait(false);
 
             var options = new MsgPackDecoderOptions
             {
@@ -152,13 +152,14 @@ internal static class MsgPackEndpoints
 
     /// <summary>
     /// Reads <paramref name="body"/> to its end into <paramref name="buffer"/>. The body's <see cref="LimitedReadStream"/>
-    /// throws once it passes its limit, which is one byte below the buffer's maximum, so the buffer never fills up.
+    /// throws once it passes its limit, which is one byte below the buffer's maximum, so the buffer never fills up. No
+    /// cancellation token (see <see cref="RequestBodies.DetectAsync"/>).
     /// </summary>
-    private static async Task ReadWholeAsync(Stream body, NativeBodyBuffer buffer, CancellationToken cancellationToken)
+    private static async Task ReadWholeAsync(Stream body, NativeBodyBuffer buffer)
     {
         while (true)
         {
-            var read = await body.ReadAsync(buffer.GetFreeMemory(), cancellationToken).ConfigureAwait(false);
+            var read = await body.ReadAsync(buffer.GetFreeMemory()).ConfigureAwait(false);
             if (read == 0)
             {
                 return;

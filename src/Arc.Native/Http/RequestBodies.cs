@@ -28,11 +28,17 @@ internal static class RequestBodies
     /// The compression of the body from its first bytes, which are left unread. Reads until four bytes have arrived (or
     /// the body ended), so a body sent a byte at a time is recognised too.
     /// </summary>
-    public static async ValueTask<BodyCompression> DetectAsync(PipeReader reader, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Request body reads take no cancellation token, here and in the endpoints: Kestrel fails them itself when the
+    /// connection goes (and a slow body with its minimum data rate), while a read cancelled through a token leaves
+    /// Kestrel's connection pipe in its reading state, so the connection then ends with a "Reading is already in progress"
+    /// warning (dotnet/aspnetcore#17840).
+    /// </remarks>
+    public static async ValueTask<BodyCompression> DetectAsync(PipeReader reader)
     {
         while (true)
         {
-            var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var result = await reader.ReadAsync().ConfigureAwait(false);
             var buffer = result.Buffer;
             if (buffer.Length >= 4 || result.IsCompleted)
             {

@@ -108,7 +108,7 @@ internal static class WriteEndpoints
             {
                 "gzip" or "x-gzip" => BodyCompression.Gzip,
                 "zstd" => BodyCompression.Zstd,
-                _ => await RequestBodies.DetectAsync(context.Request.BodyReader, context.RequestAborted).ConfigureAwait(false),
+                _ => await RequestBodies.DetectAsync(context.Request.BodyReader).ConfigureAwait(false),
             };
             var body = compression == BodyCompression.None
                 ? context.Request.BodyReader
@@ -176,7 +176,7 @@ internal static class WriteEndpoints
         {
             while (true)
             {
-                var result = await body.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var result = await body.ReadAsync().ConfigureAwait(false); // no token: see RequestBodies.DetectAsync
                 state = Parse(result.Buffer, result.IsCompleted, state, batch, out var consumed);
                 body.AdvanceTo(consumed, result.Buffer.End);
                 if (batch.PendingRows >= engine.Options.MaxBufferRows)
