@@ -25,7 +25,8 @@ public sealed class CompressedBodyTests
     public async Task LineProtocolTakesGzipAndZstdDeclaredOrRecognised(string compression, string? contentEncoding)
     {
         await using var server = await TestServer.StartAsync();
-        var body = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Range(0, 1000).Select(i => $"c,host=h{i % 3} v={i} {1700000000000000000L + i}\n")));
+        var body = Encoding.UTF8.GetBytes(
+            string.Concat(Enumerable.Range(0, 1000).Select(i => $"c,host=h{i % 3} v={i} {1700000000000000000L + i}\n")));
         using (var response = await server.SendAsync("/api/v1/write/line-protocol", new ByteArrayContent(Compress(compression, body)),
                    contentEncoding, "lpz"))
         {

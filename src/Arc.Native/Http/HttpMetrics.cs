@@ -66,7 +66,8 @@ internal sealed class HttpMetrics
         writer.Counter("arc_http_rate_limited_total", "Requests refused with 429 by the rate limiter (rate_limit.*, token creation).",
             Interlocked.Read(ref _rateLimited));
         writer.Family("arc_http_requests_aborted_total", "counter",
-            "Requests their client abandoned, by reason: incomplete (the body ended early or its framing broke), too_slow (the body came below the minimum data rate), client_closed (the connection went away before the answer).");
+            "Requests their client abandoned, by reason: incomplete (the body ended early or its framing broke), " +
+            "too_slow (the body came below the minimum data rate), client_closed (the connection went away before the answer).");
         for (var i = 0; i < AbortReasons.Length; i++)
         {
             writer.Sample("arc_http_requests_aborted_total", Interlocked.Read(ref _aborted[i]), ("reason", AbortReasons[i]));

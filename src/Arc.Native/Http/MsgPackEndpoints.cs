@@ -13,9 +13,10 @@ namespace Arc.Native.Http;
 /// is decompressed as it arrives when its first bytes are gzip's or zstd's magic (whatever the headers say), read whole
 /// into native memory (<see cref="NativeBodyBuffer"/>: released to the operating system after the request) up to
 /// <c>ingest.max_decompressed_size</c> (413 past it, while inflating, so a compression bomb costs at most that), and
-/// decoded by <see cref="MsgPackDecoder"/> straight into a write batch. All or nothing: a body with any error is answered 400 with the byte offset and writes nothing; a good one is
-/// committed (through the WAL when it is on) and answered 204; like line protocol, 503 when the write buffers are over
-/// their memory budget and 507 when the WAL cannot be written. <c>GET /api/v1/write/msgpack/spec</c> describes the format.
+/// decoded by <see cref="MsgPackDecoder"/> straight into a write batch. All or nothing: a body with any error is answered
+/// 400 with the byte offset and writes nothing; a good one is committed (through the WAL when it is on) and answered 204;
+/// like line protocol, 503 when the write buffers are over their memory budget and 507 when the WAL cannot be written.
+/// <c>GET /api/v1/write/msgpack/spec</c> describes the format.
 /// </summary>
 internal static class MsgPackEndpoints
 {

@@ -11,8 +11,9 @@ namespace Arc.Native.Http;
 /// The first middleware of every request: gives it an id (the client's <c>x-request-id</c> when it is a sane token,
 /// else a new one; echoed in the response and used as <see cref="HttpContext.TraceIdentifier"/>), opens a log scope
 /// carrying it, counts the request and its latency, turns a full query queue into 503 with Retry-After, answers requests
-/// their client abandoned quietly (<see cref="AbortReason"/>), and (with <c>log.requests</c>) logs one line per request. The line has the method, path (without the query string, where
-/// InfluxDB 1.x clients put the token as <c>p=</c>), status, time and token id; no header is ever logged.
+/// their client abandoned quietly (<see cref="AbortReason"/>), and (with <c>log.requests</c>) logs one line per request.
+/// The line has the method, path (without the query string, where InfluxDB 1.x clients put the token as <c>p=</c>),
+/// status, time and token id; no header is ever logged.
 /// </summary>
 internal sealed partial class RequestMiddleware(RequestDelegate next, HttpMetrics metrics, ArcConfig config, ILogger<RequestMiddleware> logger)
 {
