@@ -52,6 +52,7 @@ scripts/smoke-aot.sh artifacts/publish/arc-native
 scripts/smoke-aot-query-outputs.sh artifacts/publish/arc-native
 scripts/smoke-aot-s3.sh artifacts/publish/arc-native
 scripts/smoke-aot-ops.sh artifacts/publish/arc-native
+scripts/smoke-aot-bombs.sh artifacts/publish/arc-native
 scripts/smoke-aot-export.sh artifacts/publish/arc-native
 
 echo "== MessagePack round trip with @msgpack/msgpack (node) against the AOT binary"

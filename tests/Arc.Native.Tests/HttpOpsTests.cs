@@ -8,12 +8,12 @@ using Microsoft.Extensions.Logging;
 
 namespace Arc.Native.Tests;
 
-/// <summary>Keeps every log entry (message, structured state, scopes, exception) a server writes.</summary>
+/// <summary>Keeps every log entry (level, message, structured state, scopes, exception) a server writes.</summary>
 public sealed class CapturingLoggerProvider : ILoggerProvider, ISupportExternalScope
 {
     private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
 
-    public ConcurrentQueue<(string Category, string Text, List<string> Scopes)> Entries { get; } = new();
+    public ConcurrentQueue<(string Category, LogLevel Level, string Text, List<string> Scopes)> Entries { get; } = new();
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
@@ -56,7 +56,7 @@ public sealed class CapturingLoggerProvider : ILoggerProvider, ISupportExternalS
 
                 list.Add(entry.ToString());
             }, scopes);
-            provider.Entries.Enqueue((category, text.ToString(), scopes));
+            provider.Entries.Enqueue((category, logLevel, text.ToString(), scopes));
         }
     }
 }
@@ -227,7 +227,8 @@ public sealed class HttpOpsTests(HttpOpsFixture fixture) : IClassFixture<HttpOps
         Assert.Equal(["low", "normal", "high", "critical"], json.GetProperty("queue_depth_by_priority").EnumerateObject().Select(p => p.Name));
     }
 
-    private async Task<(string Category, string Text, List<string> Scopes)> WaitForLog(Func<(string Category, string Text, List<string> Scopes), bool> match)
+    private async Task<(string Category, LogLevel Level, string Text, List<string> Scopes)> WaitForLog(
+        Func<(string Category, LogLevel Level, string Text, List<string> Scopes), bool> match)
     {
         for (var i = 0; i < 200; i++)
         {

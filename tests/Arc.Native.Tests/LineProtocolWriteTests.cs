@@ -186,7 +186,8 @@ public sealed class LineProtocolWriteTests
         var bomb = string.Concat(Enumerable.Repeat("b v=1 1700000000000000000\n", 10_000));
         using var rejected = await server.SendAsync("/write?db=z", new ByteArrayContent(Gzip(bomb)), "gzip");
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, rejected.StatusCode);
-        Assert.Contains("decompressed body is larger than 65536 bytes", await rejected.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains("the decompressed body is larger than ingest.max_decompressed_size (65536 bytes)", await rejected.Content.ReadAsStringAsync(),
+            StringComparison.Ordinal);
 
         using var brotli = await server.SendAsync("/write?db=z", new ByteArrayContent([1, 2, 3]), "br");
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, brotli.StatusCode);

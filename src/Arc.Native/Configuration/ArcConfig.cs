@@ -139,7 +139,11 @@ public sealed partial class ArcConfig
 
     public long MaxPayloadBytes { get; set; } = 1L << 30;
 
-    public long MaxDecompressedBytes { get; set; } = 1L << 30;
+    /// <summary>
+    /// <c>ingest.max_decompressed_size</c>, 256 MiB: a MessagePack body is held whole after decompression (all or
+    /// nothing), so this is what one compression bomb can make the server hold for a moment.
+    /// </summary>
+    public long MaxDecompressedBytes { get; set; } = 256L << 20;
 
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

@@ -7,7 +7,9 @@ namespace Arc.Native.Http;
 /// <summary>
 /// Request counters and latency histograms per (method, route pattern, status), filled by <see cref="RequestMiddleware"/>.
 /// Labels are bounded: the route is the endpoint's pattern (<c>/api/v1/query/{measurement}</c>, not the path), unknown
-/// methods are <c>OTHER</c>, and a client that went away before the answer is counted with status 499.
+/// methods are <c>OTHER</c>, and a client that went away before the answer is counted with status 499. Requests their
+/// client abandoned (the body never arrived whole, or the connection went away) are also counted by reason
+/// (<see cref="Aborted"/>).
 /// </summary>
 internal sealed class HttpMetrics
 {
@@ -17,8 +19,16 @@ internal sealed class HttpMetrics
 
     private readonly ConcurrentDictionary<(string Method, string Route, int Status), StrongBox<long>> _requests = new();
     private readonly ConcurrentDictionary<(string Method, string Route), Histogram> _durations = new();
+    private readonly long[] _aborted = new long[AbortReasons.Length];
     private long _inFlight;
     private long _rateLimited;
+
+    /// <summary>
+    /// Why a request was abandoned by its client: <c>incomplete</c> (the body ended before its length, or its framing
+    /// broke), <c>too_slow</c> (it arrived slower than Kestrel's minimum data rate), <c>client_closed</c> (the connection
+    /// went away).
+    /// </summary>
+    public static readonly string[] AbortReasons = ["incomplete", "too_slow", "client_closed"];
 
     public void Started() => Interlocked.Increment(ref _inFlight);
 
@@ -32,6 +42,9 @@ internal sealed class HttpMetrics
 
     /// <summary>A request refused by the rate limiter (429).</summary>
     public void RateLimited() => Interlocked.Increment(ref _rateLimited);
+
+    /// <summary>A request its client abandoned, for one of <see cref="AbortReasons"/>.</summary>
+    public void Aborted(string reason) => Interlocked.Increment(ref _aborted[Array.IndexOf(AbortReasons, reason)]);
 
     public void Write(PrometheusWriter writer)
     {
@@ -52,5 +65,12 @@ internal sealed class HttpMetrics
 
         writer.Counter("arc_http_rate_limited_total", "Requests refused with 429 by the rate limiter (rate_limit.*, token creation).",
             Interlocked.Read(ref _rateLimited));
+        writer.Family("arc_http_requests_aborted_total", "counter",
+            "Requests their client abandoned, by reason: incomplete (the body ended early or its framing broke), " +
+            "too_slow (the body came below the minimum data rate), client_closed (the connection went away before the answer).");
+        for (var i = 0; i < AbortReasons.Length; i++)
+        {
+            writer.Sample("arc_http_requests_aborted_total", Interlocked.Read(ref _aborted[i]), ("reason", AbortReasons[i]));
+        }
     }
 }

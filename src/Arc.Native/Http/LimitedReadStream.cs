@@ -3,8 +3,12 @@ namespace Arc.Native.Http;
 /// <summary>Thrown when a request body (after decompression) exceeds its configured limit; answered with 413.</summary>
 public sealed class PayloadTooLargeException(string message) : Exception(message);
 
-/// <summary>A read-only stream that fails once more than <c>limit</c> bytes were read (gzip and zstd bombs stop here).</summary>
-internal sealed class LimitedReadStream(Stream inner, long limit, string what) : Stream
+/// <summary>
+/// A read-only stream that counts the bytes read through it (<see cref="Position"/>) and fails with 413 once more than
+/// <c>limit</c> were read, naming <c>what</c> and the <c>setting</c> that sets the limit, if one does (gzip and zstd
+/// bombs stop here).
+/// </summary>
+internal sealed class LimitedReadStream(Stream inner, long limit, string what, string? setting = null) : Stream
 {
     private long _read;
 
@@ -57,7 +61,9 @@ internal sealed class LimitedReadStream(Stream inner, long limit, string what) :
         _read += read;
         if (_read > limit)
         {
-            throw new PayloadTooLargeException($"{what} is larger than {limit} bytes");
+            throw new PayloadTooLargeException(setting is null
+                ? $"{what} is larger than {limit} bytes"
+                : $"{what} is larger than {setting} ({limit} bytes)");
         }
 
         return read;

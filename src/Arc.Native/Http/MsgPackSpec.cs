@@ -39,7 +39,7 @@ internal static class MsgPackSpec
               "note": "{\"batch\": [...]} or a top-level array; items are columnar or row records"
             }
           },
-          "time": "an integer or float epoch whose unit is detected from its magnitude, value by value: below 1e10 seconds, below 1e13 milliseconds, below 1e16 microseconds, else nanoseconds; or a MessagePack timestamp (extension -1). A nil or non-numeric time in a time column is an error",
+          "time": "an integer or float epoch whose unit is detected from its absolute value, value by value: below 1e10 seconds, below 1e13 milliseconds, below 1e16 microseconds, else nanoseconds; or a MessagePack timestamp (extension -1). A nil or non-numeric time in a time column is an error, and so is a time outside 1677-09-22 to 2262-04-11 (what a nanosecond timestamp holds)",
           "types": {
             "integer": "any int/uint width: a BIGINT field, or UBIGINT when a value exceeds 2^63-1",
             "float": "float32/float64: a DOUBLE field; a column with any float is all DOUBLE (its integers are converted)",

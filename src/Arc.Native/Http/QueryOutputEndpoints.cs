@@ -278,7 +278,8 @@ internal static class QueryRequests
             var body = new LimitedReadStream(context.Request.Body, MaxQueryBodyBytes, "the query body");
             await using (body.ConfigureAwait(false))
             {
-                request = await JsonSerializer.DeserializeAsync(body, ApiJsonContext.Api.QueryRequest, context.RequestAborted).ConfigureAwait(false);
+                // No cancellation token for a body read: see RequestBodies.DetectAsync.
+                request = await JsonSerializer.DeserializeAsync(body, ApiJsonContext.Api.QueryRequest).ConfigureAwait(false);
             }
         }
         catch (JsonException e)

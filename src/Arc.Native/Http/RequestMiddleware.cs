@@ -10,9 +10,10 @@ namespace Arc.Native.Http;
 /// <summary>
 /// The first middleware of every request: gives it an id (the client's <c>x-request-id</c> when it is a sane token,
 /// else a new one; echoed in the response and used as <see cref="HttpContext.TraceIdentifier"/>), opens a log scope
-/// carrying it, counts the request and its latency, turns a full query queue into 503 with Retry-After, and (with
-/// <c>log.requests</c>) logs one line per request. The line has the method, path (without the query string, where
-/// InfluxDB 1.x clients put the token as <c>p=</c>), status, time and token id; no header is ever logged.
+/// carrying it, counts the request and its latency, turns a full query queue into 503 with Retry-After, answers requests
+/// their client abandoned quietly (<see cref="AbortReason"/>), and (with <c>log.requests</c>) logs one line per request.
+/// The line has the method, path (without the query string, where InfluxDB 1.x clients put the token as <c>p=</c>),
+/// status, time and token id; no header is ever logged.
 /// </summary>
 internal sealed partial class RequestMiddleware(RequestDelegate next, HttpMetrics metrics, ArcConfig config, ILogger<RequestMiddleware> logger)
 {
@@ -40,10 +41,26 @@ internal sealed partial class RequestMiddleware(RequestDelegate next, HttpMetric
             context.Response.Headers.RetryAfter = "1";
             await WriteEndpoints.Error(context, StatusCodes.Status503ServiceUnavailable, e.Message).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (AbortReason(e, context) is { } reason)
         {
-            status = 499;
-            throw;
+            // The client's doing, not a bug: counted and logged at debug level, no stack trace, no 500.
+            metrics.Aborted(reason);
+            LogAborted(logger, context.Request.Method, context.Request.Path.Value ?? "", reason, e.Message);
+            if (context.RequestAborted.IsCancellationRequested)
+            {
+                status = 499; // the connection is gone: nobody to answer
+            }
+            else if (context.Response.HasStarted)
+            {
+                status = 499;
+                context.Abort(); // too late for a status, and a started response must not look complete
+            }
+            else
+            {
+                status = e is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status400BadRequest;
+                var what = reason == "too_slow" ? "the request body arrived too slowly" : "the request body is incomplete";
+                await WriteEndpoints.Error(context, status, $"{what}: {e.Message}").ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (!context.Response.HasStarted)
         {
@@ -81,6 +98,23 @@ internal sealed partial class RequestMiddleware(RequestDelegate next, HttpMetric
         offered.Length is > 0 and <= MaxRequestIdLength && !offered.AsSpan().ContainsAnyExcept(RequestIdChars)
             ? offered
             : Guid.NewGuid().ToString("N");
+
+    /// <summary>
+    /// Why the client abandoned the request, or null if <paramref name="e"/> is not that: Kestrel's verdicts on the body
+    /// (400: it ended before its Content-Length or its chunked framing broke; 408: it came slower than
+    /// <c>MinRequestBodyDataRate</c>), or the connection gone (a read or write cancelled or failed once the request was
+    /// aborted).
+    /// </summary>
+    internal static string? AbortReason(Exception e, HttpContext context) => e switch
+    {
+        BadHttpRequestException { StatusCode: StatusCodes.Status408RequestTimeout } => "too_slow",
+        BadHttpRequestException { StatusCode: StatusCodes.Status400BadRequest } => "incomplete",
+        OperationCanceledException or IOException when context.RequestAborted.IsCancellationRequested => "client_closed",
+        _ => null,
+    };
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "{Method} {Path}: the client abandoned the request ({Reason}): {Detail}")]
+    private static partial void LogAborted(ILogger logger, string method, string path, string reason, string detail);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Unhandled exception in {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Globalization;
-using System.IO.Compression;
 using System.IO.Pipelines;
 using Arc.Engine;
 using Arc.Engine.Ingest;
@@ -15,8 +14,10 @@ namespace Arc.Native.Http;
 /// <summary>
 /// Line-protocol writes on the three URL shapes clients use: InfluxDB 1.x (<c>/write?db=</c>), InfluxDB 2.x
 /// (<c>/api/v2/write?bucket=</c>) and Arc's own (<c>/api/v1/write/line-protocol</c> with <c>x-arc-database</c>). The body is
-/// read from the request's PipeReader and parsed as it arrives; valid lines are stored even when others are rejected
-/// (InfluxDB's partial-write semantics), and the response lists each rejected line with its position.
+/// read from the request's PipeReader and parsed as it arrives (gzip or zstd, declared by Content-Encoding or recognised
+/// from the first bytes, is decompressed on the way, up to <c>ingest.max_decompressed_size</c>); valid lines are stored
+/// even when others are rejected (InfluxDB's partial-write semantics), and the response lists each rejected line with
+/// its position. Past a size limit the answer is 413 and the lines before it stay stored.
 /// </summary>
 internal static class WriteEndpoints
 {
@@ -77,22 +78,12 @@ internal static class WriteEndpoints
             return;
         }
 
-        PipeReader body;
-        switch (context.Request.Headers.ContentEncoding.ToString().ToLowerInvariant())
+        var encoding = context.Request.Headers.ContentEncoding.ToString().Trim().ToLowerInvariant();
+        if (encoding is not ("" or "identity" or "gzip" or "x-gzip" or "zstd"))
         {
-            case "" or "identity":
-                body = context.Request.BodyReader;
-                break;
-            case "gzip":
-                body = PipeReader.Create(
-                    new LimitedReadStream(new GZipStream(context.Request.Body, CompressionMode.Decompress, leaveOpen: true),
-                        config.MaxDecompressedBytes, "the decompressed body"),
-                    new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: false));
-                break;
-            default:
-                await Error(context, StatusCodes.Status415UnsupportedMediaType,
-                    $"unsupported Content-Encoding '{context.Request.Headers.ContentEncoding}': use gzip or none").ConfigureAwait(false);
-                return;
+            await Error(context, StatusCodes.Status415UnsupportedMediaType,
+                $"unsupported Content-Encoding '{context.Request.Headers.ContentEncoding}': use gzip, zstd or none").ConfigureAwait(false);
+            return;
         }
 
         var options = new LineProtocolOptions
@@ -112,6 +103,19 @@ internal static class WriteEndpoints
         var batch = engine.RentBatch(database);
         try
         {
+            // A declared encoding is trusted; without one the body's first bytes tell (as Arc does).
+            var compression = encoding switch
+            {
+                "gzip" or "x-gzip" => BodyCompression.Gzip,
+                "zstd" => BodyCompression.Zstd,
+                _ => await RequestBodies.DetectAsync(context.Request.BodyReader).ConfigureAwait(false),
+            };
+            var body = compression == BodyCompression.None
+                ? context.Request.BodyReader
+                : PipeReader.Create(
+                    new LimitedReadStream(RequestBodies.Decompress(context.Request.Body, compression), config.MaxDecompressedBytes,
+                        "the decompressed body", RequestBodies.MaxDecompressedKey),
+                    new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: false));
             await ReadBodyAsync(body, options, batch, engine, context.RequestAborted).ConfigureAwait(false);
             await engine.CommitAsync(batch).ConfigureAwait(false);
             await Respond(context, batch).ConfigureAwait(false);
@@ -131,6 +135,11 @@ internal static class WriteEndpoints
         {
             await engine.CommitAsync(batch).ConfigureAwait(false);
             await Error(context, StatusCodes.Status400BadRequest, $"invalid gzip body: {e.Message}{PartialNote(batch)}").ConfigureAwait(false);
+        }
+        catch (Exception e) when (RequestBodies.IsCorruptZstd(e))
+        {
+            await engine.CommitAsync(batch).ConfigureAwait(false);
+            await Error(context, StatusCodes.Status400BadRequest, $"invalid zstd body: {e.Message}{PartialNote(batch)}").ConfigureAwait(false);
         }
         catch (WalWriteException e)
         {
@@ -167,7 +176,7 @@ internal static class WriteEndpoints
         {
             while (true)
             {
-                var result = await body.ReadAsync(cancellationToken).ConfigureAwait(false);
+                var result = await body.ReadAsync().ConfigureAwait(false); // no token: see RequestBodies.DetectAsync
                 state = Parse(result.Buffer, result.IsCompleted, state, batch, out var consumed);
                 body.AdvanceTo(consumed, result.Buffer.End);
                 if (batch.PendingRows >= engine.Options.MaxBufferRows)

@@ -304,9 +304,10 @@ internal struct LineParser
                 return Fail(ref handler, lineNumber, tsStart, LineErrorKind.InvalidTimestamp, null, "invalid timestamp");
             }
 
-            if (status == NumberStatus.OutOfRange || !TryScale(ts, _nanosecondsPerUnit, out ts))
+            if (status == NumberStatus.OutOfRange || !TryScale(ts, _nanosecondsPerUnit, out ts) || !TimestampRange.Contains(ts))
             {
-                return Fail(ref handler, lineNumber, tsStart, LineErrorKind.TimestampOutOfRange, null, "timestamp out of range");
+                return Fail(ref handler, lineNumber, tsStart, LineErrorKind.TimestampOutOfRange, null,
+                    "timestamp out of range (it must fall between 1677-09-22 and 2262-04-11 in nanoseconds)");
             }
 
             i = SkipWhitespace(line, i);

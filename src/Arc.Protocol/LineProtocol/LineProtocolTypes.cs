@@ -47,7 +47,7 @@ public enum LineErrorKind : byte
     UnterminatedString,
     /// <summary>The timestamp is not an integer.</summary>
     InvalidTimestamp,
-    /// <summary>The timestamp, scaled to nanoseconds, does not fit in a signed 64-bit integer.</summary>
+    /// <summary>The timestamp, scaled to nanoseconds, is outside <see cref="TimestampRange"/> (or does not fit in 64 bits).</summary>
     TimestampOutOfRange,
     /// <summary>Something other than whitespace follows the timestamp.</summary>
     TrailingCharacters,

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text.Unicode;
@@ -542,31 +543,34 @@ public static class MsgPackDecoder
         }
     }
 
-    /// <summary>A time value in Unix nanoseconds: an integer or float epoch (unit from its magnitude), or a timestamp.</summary>
+    /// <summary>
+    /// A time value in Unix nanoseconds: an integer or float epoch (unit from its absolute value), or a timestamp; it must
+    /// fall in <see cref="TimestampRange"/> (what DuckDB's <c>TIMESTAMP_NS</c> holds, its infinities excluded).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static long ReadTime(ref MsgPackReader reader, string what)
     {
         var offset = reader.Position;
         var code = reader.PeekCode();
         long time;
+        bool converted;
         if (code is Codes.Int64 or Codes.UInt64 or <= 0x7f or >= 0xe0 || TypeOf(code) == MsgPackType.Integer)
         {
             var bits = reader.ReadIntegerBits(out var large);
-            if (!large && MsgPackTime.TryFromInteger((long)bits, out time))
-            {
-                return time;
-            }
+            converted = MsgPackTime.TryFromInteger((long)bits, out time) && !large;
         }
         else
         {
             switch (TypeOf(code))
             {
                 case MsgPackType.Float:
-                    if (MsgPackTime.TryFromDouble(reader.ReadDouble(), out time))
+                    var value = reader.ReadDouble();
+                    if (!double.IsFinite(value))
                     {
-                        return time;
+                        MsgPackThrow.Malformed(offset, $"{what} must be a finite number, got {value.ToString(CultureInfo.InvariantCulture)}");
                     }
 
+                    converted = MsgPackTime.TryFromDouble(value, out time);
                     break;
                 case MsgPackType.Extension:
                     var data = reader.ReadExtension(out var type);
@@ -575,21 +579,25 @@ public static class MsgPackDecoder
                         MsgPackThrow.Malformed(offset, $"{what} must be a number or a timestamp, got extension type {type}");
                     }
 
-                    if (MsgPackTime.TryFromExtension(data, out time))
+                    if (!MsgPackTime.TryFromExtension(data, out time))
                     {
-                        return time;
+                        MsgPackThrow.Malformed(offset, $"{what} is not a valid timestamp extension value");
                     }
 
-                    MsgPackThrow.Malformed(offset, $"{what} is not a valid timestamp extension value");
+                    converted = true;
                     break;
                 default:
                     MsgPackThrow.Malformed(offset, $"{what} must be a number (epoch s, ms, µs or ns), got {DescribeCode(code)}");
-                    break;
+                    return 0;
             }
         }
 
-        MsgPackThrow.Malformed(offset, $"{what} is out of range (it must fall between the years 1677 and 2262 in nanoseconds)");
-        return 0;
+        if (!converted || !TimestampRange.Contains(time))
+        {
+            MsgPackThrow.Malformed(offset, $"{what} is out of range (it must fall between 1677-09-22 and 2262-04-11 in nanoseconds)");
+        }
+
+        return time;
     }
 
     /// <summary>Reads <paramref name="rows"/> values as <paramref name="type"/> (the validation pass proved they fit).</summary>

@@ -4,8 +4,10 @@ namespace Arc.Protocol.MessagePack;
 
 /// <summary>
 /// Times of MessagePack records. An integer or float epoch has its unit detected from its magnitude, value by value (as
-/// Arc does): below 1e10 seconds, below 1e13 milliseconds, below 1e16 microseconds, else nanoseconds. The timestamp
-/// extension (type -1, as JavaScript and other encoders write dates) is exact. Everything becomes Unix nanoseconds.
+/// Arc does): below 1e10 seconds, below 1e13 milliseconds, below 1e16 microseconds, else nanoseconds. The magnitude is the
+/// absolute value, so a negative epoch has the unit of its positive mirror (−1e12 is milliseconds like 1e12: both sides of
+/// the epoch by the same span). The timestamp extension (type -1, as JavaScript and other encoders write dates) is exact.
+/// Everything becomes Unix nanoseconds; the decoder then keeps only times in <see cref="TimestampRange"/>.
 /// </summary>
 public static class MsgPackTime
 {
@@ -50,7 +52,11 @@ public static class MsgPackTime
         return (fraction >= 0) == (nanoseconds >= wholeNanoseconds);
     }
 
-    /// <summary>Nanoseconds from the data of a timestamp extension (4, 8 or 12 bytes).</summary>
+    /// <summary>
+    /// Nanoseconds from the data of a timestamp extension (4, 8 or 12 bytes); false when the data is malformed. An instant
+    /// beyond 64-bit nanoseconds saturates to <see cref="long.MinValue"/> or <see cref="long.MaxValue"/> (both outside
+    /// <see cref="TimestampRange"/>, so the caller reports it as out of range, not as malformed).
+    /// </summary>
     public static bool TryFromExtension(ReadOnlySpan<byte> data, out long nanoseconds)
     {
         nanoseconds = 0;
@@ -81,13 +87,10 @@ public static class MsgPackTime
         }
 
         var high = Math.BigMul(seconds, 1_000_000_000L, out var low);
-        if (high != (low >> 63))
-        {
-            return false;
-        }
-
-        nanoseconds = low + nanos;
-        return nanoseconds >= low; // no overflow (nanos >= 0)
+        nanoseconds = high != (low >> 63) ? (seconds < 0 ? long.MinValue : long.MaxValue)
+            : low > long.MaxValue - nanos ? long.MaxValue // nanos >= 0
+            : low + nanos;
+        return true;
     }
 
     private static long Scale(ulong magnitude) => magnitude switch

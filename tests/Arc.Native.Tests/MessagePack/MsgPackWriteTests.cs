@@ -145,7 +145,8 @@ public sealed class MsgPackWriteTests
             Assert.True(compressed.Length < 16 * 1024, $"{compressed.Length} bytes");
             using var response = await Post(server, compressed, database: "z");
             Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
-            Assert.Contains("decompressed body is larger than 65536 bytes", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.Contains("the decompressed body is larger than ingest.max_decompressed_size (65536 bytes)", await response.Content.ReadAsStringAsync(),
+                StringComparison.Ordinal);
         }
 
         using (var raw = await Post(server, bomb, database: "z"))

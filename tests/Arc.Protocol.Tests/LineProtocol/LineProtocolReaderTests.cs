@@ -247,11 +247,8 @@ public class LineProtocolReaderTests
     [InlineData(TimestampPrecision.Seconds, "-2", "-2000000000")]
     [InlineData(TimestampPrecision.Minutes, "2", "120000000000")]
     [InlineData(TimestampPrecision.Hours, "2", "7200000000000")]
-    [InlineData(TimestampPrecision.Nanoseconds, "9223372036854775807", "9223372036854775807")]
-    [InlineData(TimestampPrecision.Nanoseconds, "-9223372036854775808", "-9223372036854775808")]
     [InlineData(TimestampPrecision.Seconds, "9223372036", "9223372036000000000")]
     [InlineData(TimestampPrecision.Hours, "2562047", "9223369200000000000")]
-    [InlineData(TimestampPrecision.Hours, "-2562047", "-9223369200000000000")]
     public void ScalesTimestampsByPrecision(TimestampPrecision precision, string timestamp, string nanoseconds)
     {
         var options = new LineProtocolOptions { Precision = precision };
@@ -272,6 +269,33 @@ public class LineProtocolReaderTests
     {
         var options = new LineProtocolOptions { Precision = precision };
         AssertParsed($"m f=1 {timestamp}\nm f=1\n", options, 2, "E1:7 TimestampOutOfRange", "P2 m f@3=F1 default=0");
+    }
+
+    [Theory]
+    [InlineData(TimestampPrecision.Nanoseconds, "9223372036854775807")] // 2^63-1: DuckDB's +infinity
+    [InlineData(TimestampPrecision.Nanoseconds, "-9223372036854775807")] // its -infinity
+    [InlineData(TimestampPrecision.Nanoseconds, "-9223372036854775808")]
+    [InlineData(TimestampPrecision.Nanoseconds, "-9223286400000000001")] // 1677-09-21T23:59:59.999999999Z
+    [InlineData(TimestampPrecision.Seconds, "-9223286401")]
+    [InlineData(TimestampPrecision.Microseconds, "-9223286400000001")]
+    [InlineData(TimestampPrecision.Hours, "-2562047")] // 1677-09-21T04:00:00Z
+    public void RejectsTimestampsOutsideWhatDuckDbStoresAsTimestampNs(TimestampPrecision precision, string timestamp)
+    {
+        var options = new LineProtocolOptions { Precision = precision };
+        AssertParsed($"m f=1 {timestamp}\nm f=1\n", options, 2, "E1:7 TimestampOutOfRange", "P2 m f@3=F1 default=0");
+        var error = Assert.Single(LineProtocolFeeder.Parse($"m f=1 {timestamp}\n", options), e => e[0] == 'E');
+        Assert.Contains("timestamp out of range (it must fall between 1677-09-22 and 2262-04-11", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(TimestampPrecision.Nanoseconds, "9223372036854775806", "9223372036854775806")] // 2262-04-11T23:47:16.854775806Z
+    [InlineData(TimestampPrecision.Nanoseconds, "-9223286400000000000", "-9223286400000000000")] // 1677-09-22T00:00:00Z
+    [InlineData(TimestampPrecision.Seconds, "-9223286400", "-9223286400000000000")]
+    [InlineData(TimestampPrecision.Seconds, "9223372036", "9223372036000000000")]
+    public void AcceptsTimestampsAtTheEdgesOfDuckDbsRange(TimestampPrecision precision, string timestamp, string nanoseconds)
+    {
+        var options = new LineProtocolOptions { Precision = precision };
+        AssertParsed($"m f=1 {timestamp}\n", options, 1, $"P1 m f@3=F1 ts={nanoseconds}");
     }
 
     [Theory]

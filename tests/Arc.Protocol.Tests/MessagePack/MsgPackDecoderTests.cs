@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Arc.Protocol;
 using Arc.Protocol.MessagePack;
 using MessagePack;
 using static Arc.Protocol.Tests.MessagePack.Pack;
@@ -53,12 +54,81 @@ public sealed class MsgPackDecoderTests
         Assert.Equal(expected, Assert.Single(rows).Time);
     }
 
+    /// <summary>
+    /// One rule for both signs: the unit comes from the absolute value, so -x is the instant as far before the epoch as x
+    /// is after it. Each unit boundary (1e10 ms, 1e13 µs, 1e16 ns) and the value below it are checked with both signs.
+    /// </summary>
     [Theory]
-    [InlineData(9_999_999_999_999L)] // milliseconds past the year 2262 in nanoseconds
+    [InlineData(1L, 1_000_000_000L)] // seconds
+    [InlineData(1_000_000_000_000L, 1_000_000_000_000_000_000L)] // 1e12: milliseconds
+    [InlineData(1_000_000_000_000_000L, 1_000_000_000_000_000_000L)] // 1e15: microseconds, the same instant
+    [InlineData(1_000_000_000_000_000_000L, 1_000_000_000_000_000_000L)] // 1e18: nanoseconds
+    [InlineData(9_223_286_400L, 9_223_286_400_000_000_000L)] // the largest magnitude in seconds that fits both ways (1677-09-22)
+    [InlineData(10_000_000_000L, 10_000_000_000_000_000L)] // 1e10: milliseconds
+    [InlineData(10_000_000_000_000L, 10_000_000_000_000_000L)] // 1e13: microseconds
+    [InlineData(10_000_000_000_000_000L, 10_000_000_000_000_000L)] // 1e16: nanoseconds
+    public void NegativeEpochsMirrorPositiveOnes(long time, long expected)
+    {
+        foreach (var (value, nanoseconds) in new[] { (time, expected), (-time, -expected) })
+        {
+            var body = Serialize(Map(("m", "t"), ("columns", Map(("time", Array(value, (double)value)), ("v", Array(1.0, 2.0))))));
+            Assert.Equal([nanoseconds, nanoseconds], Decode(body, out _).Select(r => r.Time));
+        }
+    }
+
+    [Theory]
+    [InlineData(9_999_999_999L)] // 1e10-1 is seconds: year 2286
+    [InlineData(9_999_999_999_999L)] // 1e13-1 is milliseconds: past 2262 in nanoseconds
+    [InlineData(9_999_999_999_999_999L)] // 1e16-1 is microseconds: past 2262
     [InlineData(9_300_000_000L)] // seconds past 2262
-    [InlineData(-9_300_000_000L)]
-    public void TimesThatDoNotFitInNanosecondsAreRejected(long time) =>
-        AssertRejected(Serialize(Map(("m", "t"), ("columns", Map(("time", Array(time)), ("v", Array(1.0)))))), "out of range");
+    public void TimesOutsideTheRangeAreRejectedWithEitherSign(long time)
+    {
+        foreach (var value in new[] { time, -time })
+        {
+            AssertRejected(Serialize(Map(("m", "t"), ("columns", Map(("time", Array(value)), ("v", Array(1.0)))))),
+                "'time' is out of range (it must fall between 1677-09-22 and 2262-04-11 in nanoseconds)");
+            if ((long)(double)value == value) // 1e16-1 has no double: it rounds to 1e16, nanoseconds
+            {
+                AssertRejected(Serialize(Map(("m", "t"), ("columns", Map(("time", Array((double)value)), ("v", Array(1.0)))))), "out of range");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(long.MaxValue)] // DuckDB's +infinity as TIMESTAMP_NS
+    [InlineData(-long.MaxValue)] // its -infinity
+    [InlineData(long.MinValue)]
+    [InlineData(TimestampRange.MinNanoseconds - 1)]
+    [InlineData(-9_223_286_401L)] // seconds: one second before 1677-09-22 (its mirror, 9_223_286_401, is in 2262)
+    public void TimesThatDuckDbCannotHoldAreRejected(long time) =>
+        AssertRejected(Serialize(Map(("m", "t"), ("columns", Map(("time", Array(time)), ("v", Array(1.0)))))), "'time' is out of range");
+
+    [Theory]
+    [InlineData(double.NaN, "NaN")]
+    [InlineData(double.PositiveInfinity, "Infinity")]
+    [InlineData(double.NegativeInfinity, "-Infinity")]
+    public void NonFiniteFloatTimesAreRejected(double time, string shown)
+    {
+        var body = Serialize(Map(("m", "t"), ("columns", Map(("time", Array(1.5e9, time)), ("v", Array(1.0, 2.0))))));
+        var error = AssertRejected(body, $"'time' must be a finite number, got {shown}");
+        Assert.Equal(0xcb, body[error.Offset]); // the float64
+    }
+
+    [Fact]
+    public void NanosecondTimesAtTheEdgesOfTheRangeAreKept()
+    {
+        var body = Serialize(Map(("m", "t"), ("columns", Map(
+            ("time", Array(TimestampRange.MinNanoseconds, TimestampRange.MaxNanoseconds)), ("v", Array(1.0, 2.0))))));
+        Assert.Equal([TimestampRange.MinNanoseconds, TimestampRange.MaxNanoseconds], Decode(body, out _).Select(r => r.Time));
+    }
+
+    [Fact]
+    public void TimestampExtensionsOutsideTheRangeAreRejected()
+    {
+        var year2300 = new DateTime(2300, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        AssertRejected(Serialize(Map(("m", "t"), ("columns", Map(("time", Array(year2300)), ("v", Array(1.0)))))), "'time' is out of range");
+        AssertRejected(Serialize(Map(("m", "t"), ("t", year2300), ("fields", Map(("v", 1.0))))), "'t' is out of range");
+    }
 
     [Fact]
     public void FloatTimesAndTimestampExtensionsAreAccepted()
