@@ -28,23 +28,25 @@ public sealed partial class ArcEngine : IAsyncDisposable
     {
         Options = options;
         Store = new LocalStore(options.DataPath);
+        var tempDirectory = string.IsNullOrEmpty(options.DuckDbTempDirectory)
+            ? Path.Combine(Store.TempDirectory, "duckdb")
+            : options.DuckDbTempDirectory;
         var settings = new Dictionary<string, string>
         {
-            ["temp_directory"] = string.IsNullOrEmpty(options.DuckDbTempDirectory)
-                ? Path.Combine(Store.TempDirectory, "duckdb")
-                : options.DuckDbTempDirectory,
+            ["temp_directory"] = tempDirectory,
             ["preserve_insertion_order"] = "false",
             ["autoinstall_known_extensions"] = "false",
             ["autoload_known_extensions"] = "false",
+            ["memory_limit"] = string.IsNullOrEmpty(options.DuckDbMemoryLimit)
+                ? Bytes(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2)
+                : options.DuckDbMemoryLimit,
+            ["max_temp_directory_size"] = string.IsNullOrEmpty(options.DuckDbMaxTempDirectorySize)
+                ? Bytes(FreeSpace(tempDirectory) / 2)
+                : options.DuckDbMaxTempDirectorySize,
         };
         if (options.DuckDbThreads > 0)
         {
             settings["threads"] = options.DuckDbThreads.ToString(CultureInfo.InvariantCulture);
-        }
-
-        if (!string.IsNullOrEmpty(options.DuckDbMemoryLimit))
-        {
-            settings["memory_limit"] = options.DuckDbMemoryLimit;
         }
 
         if (options.ObjectStore is null)
@@ -59,6 +61,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
             _catalog = new Catalog(Store, _ddl, options, loggers.CreateLogger("Arc.Engine.Catalog"));
             _ingest = new IngestEngine(options, _catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
             BufferScan.Register(_ddl, _ingest);
+            var functions = FunctionPolicy.Load(_ddl);
             _catalog.LoadExisting();
 
             // The SQL sandbox: user SQL may read only under the data directory and can change no setting. (Statements
@@ -70,7 +73,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
             _ddl.Execute("SET lock_configuration = true");
             _pool = new DuckDbConnectionPool(_database,
                 new QueryPriorityPool(options.QueryConnections, options.QueryQueueSize, options.QueryQueueTimeout));
-            Query = new QueryEngine(_pool, _catalog, Store, options);
+            Query = new QueryEngine(_pool, _catalog, Store, options, functions);
             if (options.ObjectStore is { } objectStore)
             {
                 Remote = StartRemote(objectStore, _catalog, loggers);
@@ -146,6 +149,20 @@ public sealed partial class ArcEngine : IAsyncDisposable
         }
 
         return remote;
+    }
+
+    private static string Bytes(long bytes) => bytes.ToString(CultureInfo.InvariantCulture) + "B";
+
+    /// <summary>Free bytes on the file system that will hold <paramref name="directory"/> (its nearest existing ancestor).</summary>
+    private static long FreeSpace(string directory)
+    {
+        var path = Path.GetFullPath(directory);
+        while (!Directory.Exists(path) && Path.GetDirectoryName(path) is { } parent)
+        {
+            path = parent;
+        }
+
+        return new DriveInfo(path).AvailableFreeSpace;
     }
 
     /// <summary>Object storage behind the local tree (null for the local backend).</summary>

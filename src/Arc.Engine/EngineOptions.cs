@@ -56,8 +56,18 @@ public sealed record EngineOptions
     /// <summary>DuckDB worker threads (<c>database.thread_count</c>); 0 lets DuckDB decide.</summary>
     public int DuckDbThreads { get; init; }
 
-    /// <summary>DuckDB memory limit such as <c>4GB</c> (<c>database.memory_limit</c>); empty lets DuckDB decide.</summary>
+    /// <summary>
+    /// DuckDB memory limit such as <c>4GB</c> (<c>database.memory_limit</c>); empty: half of the memory available to the
+    /// process (DuckDB's own default, 80%, leaves too little beside the write buffers and result spools). Operators beyond it
+    /// spill to <see cref="DuckDbTempDirectory"/> or fail with DuckDB's out-of-memory error (a 400).
+    /// </summary>
     public string DuckDbMemoryLimit { get; init; } = "";
+
+    /// <summary>
+    /// Most bytes DuckDB may spill to its temp directory (<c>database.max_temp_directory_size</c>), such as <c>20GB</c>;
+    /// empty: half of the free space of that directory's file system when the server starts (DuckDB's own default is 90%).
+    /// </summary>
+    public string DuckDbMaxTempDirectorySize { get; init; } = "";
 
     /// <summary>Where DuckDB spills (<c>database.temp_directory</c>); empty: under the data path.</summary>
     public string DuckDbTempDirectory { get; init; } = "";
@@ -73,6 +83,15 @@ public sealed record EngineOptions
 
     /// <summary>Longest a query waits for a connection before it gets 503 (<c>query.queue_timeout</c>).</summary>
     public TimeSpan QueryQueueTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Longest SQL text accepted, in characters (<c>query.max_sql_length</c>); longer gets 413.</summary>
+    public int MaxSqlLength { get; init; } = 1 << 20;
+
+    /// <summary>
+    /// Most query blocks (SELECTs, set operations, CTEs, subqueries) and table references in one statement's parse tree
+    /// (<c>query.max_query_blocks</c>); more gets 400 before DuckDB plans it, as planning cannot be interrupted.
+    /// </summary>
+    public int MaxQueryBlocks { get; init; } = 1000;
 
     /// <summary>Longest a query may run (<c>query.timeout</c>).</summary>
     public TimeSpan QueryTimeout { get; init; } = TimeSpan.FromSeconds(300);

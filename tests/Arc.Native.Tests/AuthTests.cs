@@ -190,7 +190,6 @@ public sealed class AuthTests : IAsyncLifetime
             "DESCRIBE beta.cpu",
             $"SELECT * FROM read_parquet('{dataPath}/beta/cpu/*/*/*/*/*.parquet')",
             $"SELECT * FROM '{dataPath}/beta/cpu/2023/11/14/22/x.parquet'",
-            "SELECT * FROM arc_buffer('beta', 'cpu')",
             "SELECT * FROM glob('/etc/*')",
             "SHOW TABLES FROM beta",
         ];

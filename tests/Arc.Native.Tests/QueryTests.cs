@@ -108,7 +108,7 @@ public sealed class QueryTests : IAsyncLifetime
     [InlineData("CREATE TEMP TABLE t AS SELECT 1", "CREATE")]
     [InlineData("UPDATE t SET a = 1", "")]
     [InlineData("CALL pragma_version()", "CALL")]
-    [InlineData("USE other", "SET")]
+    [InlineData("USE other", "USE")]
     [InlineData("DETACH memory", "DETACH")]
     [InlineData("LOAD httpfs", "LOAD")]
     [InlineData("INSTALL httpfs", "")]

@@ -53,35 +53,34 @@ public sealed partial class QueryEngine
     /// DuckDB's own parse tree, <c>json_serialize_sql</c>). The query must be a SELECT; errors are those of the real query.
     /// </summary>
     public async ValueTask<QueryEstimate> EstimateAsync(string sql, string? database, CancellationToken cancellationToken,
-        IReadOnlySet<string>? allowedDatabases = null)
+        QueryAccess? access = null)
     {
+        access ??= QueryAccess.Full;
         var generated = false;
         if (ShowCommand.TryParse(sql, out var show))
         {
-            sql = ShowSql(show, database, allowedDatabases);
+            sql = ShowSql(show, database, access.Databases);
             generated = true;
+        }
+
+        if (database is not null && !access.MayRead(database))
+        {
+            throw new QueryForbiddenException($"this token may not read database '{database}'");
         }
 
         var connection = await _pool.RentAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             UseDatabase(connection, database);
-            if (allowedDatabases is not null && !generated)
+            var statement = generated ? null : StatementGuard.Check(connection, sql, database, access, _catalog, _functions, _options);
+            if (statement is { IsExplain: true })
             {
-                QueryScope.Check(connection, sql, database, allowedDatabases);
+                throw new QueryRejectedException("only SELECT queries can be estimated");
             }
 
-            using (var statement = Prepare(connection, sql))
-            {
-                if (DuckDbExtra.PreparedStatementType(statement.DangerousGetHandle()) != DuckDbExtra.StatementTypeSelect)
-                {
-                    throw new QueryRejectedException("only SELECT queries can be estimated");
-                }
-            }
-
-            // The text was just parsed as exactly one SELECT, so prefixing EXPLAIN yields exactly one EXPLAIN (checked again).
+            // The text was parsed as exactly one SELECT, so prefixing EXPLAIN yields exactly one EXPLAIN (checked again).
             long rows;
-            using (var explain = Prepare(connection, "EXPLAIN (FORMAT json) " + sql))
+            using (var explain = Prepare(connection, "EXPLAIN (FORMAT json) " + sql, explain: true))
             using (var result = DuckDbQueryResult.ExecuteStreaming(explain))
             {
                 var plan = new StringBuilder();
@@ -96,18 +95,7 @@ public sealed partial class QueryEngine
                     : 0;
             }
 
-            var searchDatabase = connection.SearchPath == "main" ? null : database;
-            var measurements = new List<MeasurementFiles>();
-            foreach (var (schema, table) in ReferencedTables(connection, sql))
-            {
-                var db = schema.Length > 0 ? schema : searchDatabase;
-                var entry = db is null ? null : _catalog.Measurements(db).FirstOrDefault(m => m.Name.Equals(table, StringComparison.OrdinalIgnoreCase));
-                if (entry is not null && !measurements.Any(m => m.Database == entry.Database && m.Measurement == entry.Name))
-                {
-                    measurements.Add(Files(entry.Database, entry.Name));
-                }
-            }
-
+            var measurements = (statement?.Measurements ?? []).Select(m => Files(m.Database, m.Measurement)).ToList();
             return new QueryEstimate(rows, measurements);
         }
         finally
@@ -151,69 +139,6 @@ public sealed partial class QueryEngine
             && long.TryParse(value.ValueKind == JsonValueKind.String ? value.GetString() : value.GetRawText(), NumberStyles.None, CultureInfo.InvariantCulture, out var number)
                 ? number
                 : null;
-    }
-
-    /// <summary>The (schema, table) names of every base-table reference in the query, less references to its own CTEs.</summary>
-    private static List<(string Schema, string Table)> ReferencedTables(DuckDbConnection connection, string sql)
-    {
-        var json = ScalarString(connection, "SELECT json_serialize_sql($1::VARCHAR)", sql);
-        var tables = new List<(string, string)>();
-        if (json is null)
-        {
-            return tables;
-        }
-
-        var ctes = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        using var document = JsonDocument.Parse(json);
-        if (document.RootElement.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.True)
-        {
-            return tables;
-        }
-
-        Walk(document.RootElement, tables, ctes);
-        tables.RemoveAll(t => t.Item1.Length == 0 && ctes.Contains(t.Item2));
-        return tables;
-
-        static void Walk(JsonElement element, List<(string, string)> tables, HashSet<string> ctes)
-        {
-            if (element.ValueKind == JsonValueKind.Array)
-            {
-                foreach (var item in element.EnumerateArray())
-                {
-                    Walk(item, tables, ctes);
-                }
-
-                return;
-            }
-
-            if (element.ValueKind != JsonValueKind.Object)
-            {
-                return;
-            }
-
-            if (element.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "BASE_TABLE"
-                && element.TryGetProperty("table_name", out var table))
-            {
-                var schema = element.TryGetProperty("schema_name", out var s) ? s.GetString() ?? "" : "";
-                tables.Add((schema, table.GetString() ?? ""));
-            }
-
-            if (element.TryGetProperty("cte_map", out var cteMap) && cteMap.TryGetProperty("map", out var map) && map.ValueKind == JsonValueKind.Array)
-            {
-                foreach (var cte in map.EnumerateArray())
-                {
-                    if (cte.TryGetProperty("key", out var key) && key.GetString() is { } cteName)
-                    {
-                        ctes.Add(cteName);
-                    }
-                }
-            }
-
-            foreach (var property in element.EnumerateObject())
-            {
-                Walk(property.Value, tables, ctes);
-            }
-        }
     }
 
     /// <summary>
@@ -287,7 +212,7 @@ public sealed partial class QueryEngine
     }
 
     /// <summary>Validates <paramref name="where"/> as described on <see cref="MeasurementSqlAsync"/>; returns DuckDB's SQL of the filtered scan.</summary>
-    private static string FilterSql(DuckDbConnection connection, string where, string database, string measurement)
+    private string FilterSql(DuckDbConnection connection, string where, string database, string measurement)
     {
         if (where.Length > MaxWhereLength)
         {
@@ -341,8 +266,11 @@ public sealed partial class QueryEngine
 
     private static string? Text(JsonNode? node) => node?.GetValueKind() == JsonValueKind.String ? node.GetValue<string>() : null;
 
-    /// <summary>The first construct an expression may not contain: a subquery, a parameter, a window or a star.</summary>
-    private static string? FindForbidden(JsonNode? node)
+    /// <summary>
+    /// The first construct an expression may not contain: a subquery, a parameter, a window, a star, or a function not on
+    /// <see cref="FunctionPolicy"/>'s list.
+    /// </summary>
+    private string? FindForbidden(JsonNode? node)
     {
         switch (node)
         {
@@ -357,6 +285,11 @@ public sealed partial class QueryEngine
                         return "a window function";
                     case "STAR":
                         return "*";
+                    case "FUNCTION" when Text(obj["function_name"]) is { } name && Text(obj["schema"]) is "" or "main" or null
+                                         && _functions.Scalar(name) is FunctionUse.Pure or FunctionUse.Volatile:
+                        break;
+                    case "FUNCTION":
+                        return $"function {Text(obj["function_name"])}()";
                 }
 
                 foreach (var (_, value) in obj)
@@ -384,7 +317,7 @@ public sealed partial class QueryEngine
     }
 
     /// <summary>Runs a one-parameter statement and returns the first column of its first row as text.</summary>
-    private static string? ScalarString(DuckDbConnection connection, string sql, string parameter)
+    internal static string? ScalarString(DuckDbConnection connection, string sql, string parameter)
     {
         if (NativeMethods.PreparedStatements.DuckDBPrepare(connection.Handle, sql, out var statement) != DuckDBState.Success)
         {

@@ -27,35 +27,44 @@ public sealed partial class QueryEngine
     private readonly Catalog _catalog;
     private readonly LocalStore _store;
     private readonly EngineOptions _options;
+    private readonly FunctionPolicy _functions;
 
-    internal QueryEngine(DuckDbConnectionPool pool, Catalog catalog, LocalStore store, EngineOptions options)
+    internal QueryEngine(DuckDbConnectionPool pool, Catalog catalog, LocalStore store, EngineOptions options, FunctionPolicy functions)
     {
         _pool = pool;
         _catalog = catalog;
         _store = store;
         _options = options;
+        _functions = functions;
     }
 
     /// <summary>
-    /// Prepares and starts <paramref name="sql"/>; DuckDB errors (syntax, unknown table, ...) throw <see cref="DuckDbException"/>,
-    /// refused statements <see cref="QueryRejectedException"/>. The cursor must be disposed.
+    /// Checks <paramref name="sql"/> (<see cref="StatementGuard"/>), then prepares and starts it; DuckDB errors (syntax,
+    /// unknown column, ...) throw <see cref="DuckDbException"/>, refused statements <see cref="QueryRejectedException"/>
+    /// (<see cref="QueryForbiddenException"/> beyond the caller's access). The cursor must be disposed.
     /// </summary>
-    /// <param name="allowedDatabases">For a database-scoped token, the databases it may read; null for any.</param>
+    /// <param name="access">What the caller may read; null for everything (admin, or authentication off).</param>
     /// <param name="priority">Where the query waits when every connection is busy (<see cref="QueryPriorityPool"/>).</param>
     /// <param name="trackDependencies">Record the measurements the query reads and their versions (<see cref="QueryCursor.Dependencies"/>).</param>
     public async ValueTask<QueryCursor> OpenAsync(string sql, string? database, CancellationToken cancellationToken,
-        IReadOnlySet<string>? allowedDatabases = null, QueryPriority priority = QueryPriority.Normal, bool trackDependencies = false)
+        QueryAccess? access = null, QueryPriority priority = QueryPriority.Normal, bool trackDependencies = false)
     {
+        access ??= QueryAccess.Full;
         var generated = false;
         if (ShowCommand.TryParse(sql, out var show))
         {
-            if (allowedDatabases is not null && show.Kind == ShowKind.Tables && !allowedDatabases.Contains(show.Database ?? database ?? "default"))
+            if (show.Kind == ShowKind.Tables && !access.MayRead(show.Database ?? database ?? "default"))
             {
                 throw new QueryForbiddenException($"this token may not read database '{show.Database ?? database}'");
             }
 
-            sql = ShowSql(show, database, allowedDatabases);
+            sql = ShowSql(show, database, access.Databases);
             generated = true;
+        }
+
+        if (database is not null && !access.MayRead(database))
+        {
+            throw new QueryForbiddenException($"this token may not read database '{database}'");
         }
 
         var connection = await _pool.RentAsync(priority, cancellationToken).ConfigureAwait(false);
@@ -65,22 +74,19 @@ public sealed partial class QueryEngine
         IDisposable? files = null;
         try
         {
+            // The time limit covers checking, preparing (binding, planning) and running.
+            timeout.CancelAfter(_options.QueryTimeout);
+            registration = timeout.Token.UnsafeRegister(static state => ((DuckDbConnection)state!).Interrupt(), connection);
             UseDatabase(connection, database);
-            if (allowedDatabases is not null && !generated)
-            {
-                QueryScope.Check(connection, sql, database, allowedDatabases);
-            }
+            var checkedStatement = generated ? null : StatementGuard.Check(connection, sql, database, access, _catalog, _functions, _options);
 
             // Before binding: a change after this point moves a version, so a result cached under these is never stale.
-            var dependencies = trackDependencies && !generated ? CaptureDependencies(connection, sql, database) : null;
-
-            timeout.CancelAfter(_options.QueryTimeout);
-            if (Remote is not null && !generated)
+            var dependencies = trackDependencies && checkedStatement is not null ? Dependencies(checkedStatement) : null;
+            if (Remote is not null && checkedStatement is not null)
             {
-                files = await FetchAsync(connection, sql, database, timeout.Token).ConfigureAwait(false);
+                files = await FetchAsync(connection, checkedStatement, timeout.Token).ConfigureAwait(false);
             }
 
-            registration = timeout.Token.UnsafeRegister(static state => ((DuckDbConnection)state!).Interrupt(), connection);
             DuckDbQueryResult result;
             long epoch;
 
@@ -90,7 +96,8 @@ public sealed partial class QueryEngine
             epoch = _catalog.Epochs.Enter();
             try
             {
-                statement = Prepare(connection, sql);
+                statement = Prepare(connection, checkedStatement?.Sql ?? sql, checkedStatement?.IsExplain ?? false);
+                ThrowIfTimedOut(timeout, cancellationToken);
                 result = DuckDbQueryResult.ExecuteStreaming(statement);
             }
             catch
@@ -113,12 +120,24 @@ public sealed partial class QueryEngine
             var timedOut = timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested;
             timeout.Dispose();
             _pool.Return(connection);
-            if (timedOut && e is DuckDbException)
+            if (timedOut && e is DuckDbException or QueryRejectedException or OperationCanceledException)
             {
                 throw new DuckDbException($"query exceeded the time limit of {_options.QueryTimeout.TotalSeconds:0} s (query.timeout)");
             }
 
             throw;
+        }
+    }
+
+    /// <summary>
+    /// DuckDB checks its interrupt flag while executing, not while binding and planning: a limit that passed during
+    /// <see cref="Prepare"/> is reported here rather than by a run that would start anyway.
+    /// </summary>
+    private static void ThrowIfTimedOut(CancellationTokenSource timeout, CancellationToken request)
+    {
+        if (timeout.IsCancellationRequested && !request.IsCancellationRequested)
+        {
+            throw new DuckDbException("timed out while planning");
         }
     }
 
@@ -148,9 +167,9 @@ public sealed partial class QueryEngine
     /// Fetches the object-storage files of the partitions the statement reads (pinned until the query ends) and makes the
     /// measurements' views cover files once they have some locally.
     /// </summary>
-    private async Task<IDisposable> FetchAsync(DuckDbConnection connection, string sql, string? database, CancellationToken cancellationToken)
+    private async Task<IDisposable> FetchAsync(DuckDbConnection connection, CheckedStatement statement, CancellationToken cancellationToken)
     {
-        var ranges = QueryFiles.Plan(connection, sql, database);
+        var ranges = QueryFiles.Plan(connection, statement);
         try
         {
             var lease = await Remote!.EnsureLocalAsync(ranges.Select(r => (r.Database, r.Measurement, r.FromHour, r.ToHour)), cancellationToken)
@@ -178,80 +197,39 @@ public sealed partial class QueryEngine
         _catalog.Epochs.Exit(epoch);
     }
 
+    /// <summary>
+    /// Sets the connection's search path to the request's database (or <c>main</c> when it has no measurements) on every
+    /// rent, whatever the connection carried back: a pooled connection's state never reaches the next request.
+    /// </summary>
     private void UseDatabase(DuckDbConnection connection, string? database)
     {
-        var path = database is not null && _catalog.Measurements(database).Any() ? Names.QuoteIdentifier(database) : "main";
-        if (connection.SearchPath != path)
-        {
-            connection.Execute($"SET search_path = {Names.QuoteLiteral(path)}");
-            connection.SearchPath = path;
-        }
+        var path = database is not null && _catalog.HasDatabase(database) ? Names.QuoteIdentifier(database) : "main";
+        connection.Execute($"SET search_path = {Names.QuoteLiteral(path)}");
+        connection.SearchPath = path;
     }
 
-    private static DuckDBPreparedStatement Prepare(DuckDbConnection connection, string sql)
+    /// <summary>
+    /// Prepares a statement <see cref="StatementGuard"/> passed (or the server generated). Its type is checked again
+    /// after preparing, as a second line: a SELECT, or an EXPLAIN when one was asked for.
+    /// </summary>
+    private static DuckDBPreparedStatement Prepare(DuckDbConnection connection, string sql, bool explain)
     {
-        var count = NativeMethods.ExtractStatements.DuckDBExtractStatements(connection.Handle, sql, out var extracted);
-        using (extracted)
+        if (NativeMethods.PreparedStatements.DuckDBPrepare(connection.Handle, sql, out var statement) != DuckDBState.Success)
         {
-            if (count == 0)
-            {
-                var error = NativeMethods.ExtractStatements.DuckDBExtractStatementsError(extracted);
-                throw string.IsNullOrEmpty(error) ? new QueryRejectedException("the query is empty") : new DuckDbException(error);
-            }
-
-            if (count > 1)
-            {
-                throw new QueryRejectedException($"one statement per query is accepted; this query has {count}");
-            }
-
-            if (NativeMethods.ExtractStatements.DuckDBPrepareExtractedStatement(connection.Handle, extracted, 0, out var statement) != DuckDBState.Success)
-            {
-                var error = NativeMethods.PreparedStatements.DuckDBPrepareError(statement);
-                statement.Dispose();
-                throw new DuckDbException(error ?? "could not prepare the query");
-            }
-
-            var type = DuckDbExtra.PreparedStatementType(statement.DangerousGetHandle());
-            if (type is not (DuckDbExtra.StatementTypeSelect or DuckDbExtra.StatementTypeExplain))
-            {
-                statement.Dispose();
-                throw new QueryRejectedException(
-                    $"only read-only queries are accepted (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW); this is a {StatementName(type)} statement");
-            }
-
-            return statement;
+            var error = NativeMethods.PreparedStatements.DuckDBPrepareError(statement);
+            statement.Dispose();
+            throw new DuckDbException(error ?? "could not prepare the query");
         }
-    }
 
-    /// <summary>duckdb.h's duckdb_statement_type names.</summary>
-    private static string StatementName(int type) => type switch
-    {
-        2 => "INSERT",
-        3 => "UPDATE",
-        5 => "DELETE",
-        6 => "PREPARE",
-        7 => "CREATE",
-        8 => "EXECUTE",
-        9 => "ALTER",
-        10 => "transaction",
-        11 => "COPY",
-        12 => "ANALYZE",
-        13 => "SET variable",
-        14 => "CREATE FUNCTION",
-        15 => "DROP",
-        16 => "EXPORT",
-        17 => "PRAGMA",
-        18 => "VACUUM",
-        19 => "CALL",
-        20 => "SET",
-        21 => "LOAD",
-        22 => "relation",
-        23 => "extension",
-        24 => "logical plan",
-        25 => "ATTACH",
-        26 => "DETACH",
-        _ => $"type-{type.ToString(CultureInfo.InvariantCulture)}",
-    };
+        var type = DuckDbExtra.PreparedStatementType(statement.DangerousGetHandle());
+        if (type != (explain ? DuckDbExtra.StatementTypeExplain : DuckDbExtra.StatementTypeSelect))
+        {
+            statement.Dispose();
+            throw new QueryRejectedException("only read-only queries are accepted (SELECT, WITH, EXPLAIN, DESCRIBE, SHOW)");
+        }
+
+        return statement;
+    }
 
     /// <summary>The listing as a VALUES query, so it flows through the same result writers as any other query.</summary>
     private string ShowSql(ShowCommand show, string? database, IReadOnlySet<string>? allowed)

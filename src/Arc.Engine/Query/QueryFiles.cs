@@ -20,26 +20,17 @@ internal static class QueryFiles
 {
     private const string EmptyFrom = """{"type":"EMPTY","alias":"","sample":null,"query_location":18446744073709551615}""";
 
-    public static List<MeasurementRange> Plan(DuckDbConnection connection, string sql, string? database)
+    public static List<MeasurementRange> Plan(DuckDbConnection connection, CheckedStatement statement)
     {
-        var json = connection.QueryStrings($"SELECT json_serialize_sql({Names.QuoteLiteral(sql)})")[0][0];
-        if (json is null || JsonNode.Parse(json) is not JsonObject root || root["error"]?.GetValue<bool>() == true)
+        if (statement.Measurements.Count != 1)
         {
-            return [];
+            return statement.Measurements.Select(t => new MeasurementRange(t.Database, t.Measurement, long.MinValue, long.MaxValue)).ToList();
         }
 
-        var ctes = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        var tables = new HashSet<(string Database, string Measurement)>();
-        Walk(root, ctes, tables, database, collectCtes: true);
-        Walk(root, ctes, tables, database, collectCtes: false);
-        if (tables.Count != 1)
-        {
-            return tables.Select(t => new MeasurementRange(t.Database, t.Measurement, long.MinValue, long.MaxValue)).ToList();
-        }
-
-        var (db, measurement) = tables.First();
+        var (db, measurement) = statement.Measurements[0];
         var (low, high) = (long.MinValue, long.MaxValue);
-        if (root["statements"]?[0]?["node"] is JsonObject node && node["type"]?.GetValue<string>() == "SELECT_NODE"
+        var node = statement.Node;
+        if (node["type"]?.GetValue<string>() == "SELECT_NODE"
             && node["from_table"] is JsonObject from && from["type"]?.GetValue<string>() == "BASE_TABLE" && node["where_clause"] is JsonObject where)
         {
             var names = new[] { from["alias"]?.GetValue<string>() ?? "", from["table_name"]?.GetValue<string>() ?? "" };
@@ -67,49 +58,6 @@ internal static class QueryFiles
         return [new MeasurementRange(db, measurement,
             low == long.MinValue ? long.MinValue : LocalStore.HourOf(low),
             high == long.MaxValue ? long.MaxValue : LocalStore.HourOf(high))];
-    }
-
-    private static void Walk(JsonNode? node, HashSet<string> ctes, HashSet<(string, string)> tables, string? database, bool collectCtes)
-    {
-        switch (node)
-        {
-            case JsonObject obj:
-                if (collectCtes && obj["cte_map"]?["map"] is JsonArray map)
-                {
-                    foreach (var entry in map)
-                    {
-                        if (entry?["key"]?.GetValue<string>() is { } name)
-                        {
-                            ctes.Add(name);
-                        }
-                    }
-                }
-
-                if (!collectCtes && obj["type"]?.GetValueKind() == JsonValueKind.String && obj["type"]!.GetValue<string>() == "BASE_TABLE")
-                {
-                    var schema = obj["schema_name"]?.GetValue<string>() ?? "";
-                    var table = obj["table_name"]?.GetValue<string>() ?? "";
-                    var owner = schema.Length > 0 ? schema : database;
-                    if (!(schema.Length == 0 && ctes.Contains(table)) && owner is not null && Names.IsValidDatabase(owner) && Names.IsValidMeasurement(table))
-                    {
-                        tables.Add((owner, table));
-                    }
-                }
-
-                foreach (var (_, child) in obj)
-                {
-                    Walk(child, ctes, tables, database, collectCtes);
-                }
-
-                break;
-            case JsonArray array:
-                foreach (var child in array)
-                {
-                    Walk(child, ctes, tables, database, collectCtes);
-                }
-
-                break;
-        }
     }
 
     private static IEnumerable<JsonObject> Conjuncts(JsonObject expression)

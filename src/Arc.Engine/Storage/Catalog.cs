@@ -63,6 +63,15 @@ internal sealed class Catalog
             ? entry.Measurements.Values.Where(m => m.View != ViewKind.None).OrderBy(m => m.Name, StringComparer.Ordinal)
             : [];
 
+    /// <summary>The queryable measurement <paramref name="name"/> of <paramref name="database"/>, matched ignoring case as DuckDB does.</summary>
+    public MeasurementEntry? FindMeasurement(string database, string name) =>
+        _databases.TryGetValue(database, out var db) && db.Measurements.TryGetValue(name, out var entry) && entry.View != ViewKind.None
+            ? entry
+            : null;
+
+    /// <summary>Whether <paramref name="database"/> has a queryable measurement (its schema exists in DuckDB).</summary>
+    public bool HasDatabase(string database) => Measurements(database).Any();
+
     /// <summary>The entry of a measurement, created on first use; null with a reason if the name collides with another's case.</summary>
     public MeasurementEntry? ResolveMeasurement(string database, string measurement, out string? error)
     {

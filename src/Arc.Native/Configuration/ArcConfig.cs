@@ -100,6 +100,12 @@ public sealed partial class ArcConfig
         ["ingest.default_sort_keys"] = static (c, k, v) => c.Compaction(o => o with { DefaultSortKeys = List(k, v, allowEmpty: true) }),
         ["database.thread_count"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbThreads = ConfigValues.Int(k, v, 0, 1024) },
         ["database.memory_limit"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbMemoryLimit = MemoryLimit(k, v) },
+        ["database.max_temp_directory_size"] = static (c, k, v) => c.Engine = c.Engine with
+        {
+            DuckDbMaxTempDirectorySize = v.Trim().Length == 0 ? "" : ConfigValues.Size(k, v, 0).ToString(CultureInfo.InvariantCulture) + "B",
+        },
+        ["query.max_sql_length"] = static (c, k, v) => c.Engine = c.Engine with { MaxSqlLength = ConfigValues.Int(k, v, 1024, 64 << 20) },
+        ["query.max_query_blocks"] = static (c, k, v) => c.Engine = c.Engine with { MaxQueryBlocks = ConfigValues.Int(k, v, 1, 100_000) },
         ["database.max_connections"] = static (c, k, v) => c.Engine = c.Engine with { QueryConnections = ConfigValues.Int(k, v, 1, 1024) },
         ["database.temp_directory"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbTempDirectory = v.Trim() },
         ["query.timeout"] = static (c, k, v) => c.Engine = c.Engine with { QueryTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)) },

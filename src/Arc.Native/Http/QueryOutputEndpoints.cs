@@ -135,8 +135,13 @@ internal static class QueryOutputEndpoints
         QueryEstimate estimate;
         try
         {
-            estimate = await engine.Query.EstimateAsync(request.Sql, request.Database, context.RequestAborted, context.Token()?.Databases)
+            estimate = await engine.Query.EstimateAsync(request.Sql, request.Database, context.RequestAborted, context.QueryAccess())
                 .ConfigureAwait(false);
+        }
+        catch (QueryTooLargeException e)
+        {
+            await WriteEndpoints.Error(context, StatusCodes.Status413PayloadTooLarge, e.Message).ConfigureAwait(false);
+            return;
         }
         catch (QueryForbiddenException e)
         {
@@ -267,15 +272,16 @@ internal static class QueryOutputEndpoints
 /// </summary>
 internal static class QueryRequests
 {
-    private const long MaxQueryBodyBytes = 1 << 20;
-
     /// <summary>The parsed request (priority from <c>x-arc-query-priority</c> or the body), or null after writing the error response.</summary>
     public static async Task<(string Sql, string Database, QueryPriority Priority)?> ReadAsync(HttpContext context)
     {
         QueryRequest? request;
         try
         {
-            var body = new LimitedReadStream(context.Request.Body, MaxQueryBodyBytes, "the query body");
+            // Room for the longest SQL the engine accepts, escaped as JSON (up to 6 bytes a character), and the other fields; the
+            // engine then checks the SQL's own length (query.max_sql_length) with its own message.
+            var maxSql = context.RequestServices.GetRequiredService<ArcConfig>().Engine.MaxSqlLength;
+            var body = new LimitedReadStream(context.Request.Body, (6L * maxSql) + 65_536, "the query body (query.max_sql_length)");
             await using (body.ConfigureAwait(false))
             {
                 // No cancellation token for a body read: see RequestBodies.DetectAsync.
@@ -326,8 +332,13 @@ internal static class QueryRequests
         QueryCursor cursor;
         try
         {
-            cursor = await engine.Query.OpenAsync(sql, database, context.RequestAborted, context.Token()?.Databases, priority, trackDependencies)
+            cursor = await engine.Query.OpenAsync(sql, database, context.RequestAborted, context.QueryAccess(), priority, trackDependencies)
                 .ConfigureAwait(false);
+        }
+        catch (QueryTooLargeException e)
+        {
+            await WriteEndpoints.Error(context, StatusCodes.Status413PayloadTooLarge, e.Message).ConfigureAwait(false);
+            return null;
         }
         catch (QueryForbiddenException e)
         {
