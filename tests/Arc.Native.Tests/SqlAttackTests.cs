@@ -124,7 +124,7 @@ public sealed class SqlAttackTests : IAsyncLifetime
         _server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false } });
         foreach (var (database, line) in new[]
                  {
-                     ("alpha", "cpu,host=a v=1 1700000000000000000"), ("beta", "secret,host=b v=42 1700000000000000000"),
+                     ("alpha", "cpu,host=a v=1 1700000000000000000"), ("beta", "secret,host=b v=42,word=\"zebra\" 1700000000000000000"),
                      ("victim", "m,host=c v=3 1700000000000000000"), ("prod", "x,host=d v=4 1700000000000000000"),
                      ("default", "mem,host=e v=5 1700000000000000000"),
                  })
@@ -194,7 +194,7 @@ public sealed class SqlAttackTests : IAsyncLifetime
         {
             var (status, body) = await Query(_default, "/api/v1/query", "SELECT * FROM secret", "default");
             Assert.True(status is HttpStatusCode.BadRequest or HttpStatusCode.Forbidden, $"{(int)status} {body}");
-            Assert.DoesNotContain("42", body, StringComparison.Ordinal);
+            Assert.DoesNotContain("zebra", body, StringComparison.Ordinal);
         }
 
         var restarted = await _server.RestartAsync(c => c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false } });
@@ -213,7 +213,7 @@ public sealed class SqlAttackTests : IAsyncLifetime
                 {
                     var (status, body) = await Query(token, endpoint, sql, database);
                     Assert.True(status is HttpStatusCode.BadRequest or HttpStatusCode.Forbidden, $"{endpoint} {sql}: {(int)status} {body}");
-                    Assert.DoesNotContain("42", body, StringComparison.Ordinal);
+                    Assert.DoesNotContain("zebra", body, StringComparison.Ordinal);
                     if (!sql.Contains("{root}", StringComparison.Ordinal))
                     {
                         Assert.DoesNotContain(_server.DataPath, body, StringComparison.Ordinal);
@@ -268,6 +268,22 @@ public sealed class SqlAttackTests : IAsyncLifetime
             var (status, body) = await Query(_alpha, "/api/v1/query", sql, "alpha");
             Assert.True(status == HttpStatusCode.Forbidden, $"{sql}: {(int)status} {body}");
         }
+    }
+
+    [Theory]
+    [InlineData("setseed(0.5) IS NULL", "setseed")]
+    [InlineData("getvariable('x') IS NULL", "getvariable")]
+    [InlineData("current_setting('allowed_directories') IS NULL", "current_setting")]
+    [InlineData("pg_get_viewdef(1) IS NULL", "pg_get_viewdef")]
+    public async Task MeasurementFiltersCallOnlyAllowedFunctions(string where, string function)
+    {
+        using var client = _server.NewClient(_read);
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/query/cpu?where={Uri.EscapeDataString(where)}");
+        request.Headers.Add("x-arc-database", "alpha");
+        using var response = await client.SendAsync(request);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{(int)response.StatusCode} {body}");
+        Assert.Contains($"function {function}()", body, StringComparison.Ordinal);
     }
 
     [Fact]
