@@ -5,7 +5,9 @@
 # once. Each must be answered 413 naming ingest.max_decompressed_size within BOMB_SECONDS; the server's peak resident
 # memory (VmHWM from /proc/PID/status, reset before each round through /proc/PID/clear_refs) may grow by less than
 # BOMB_PEAK_MB over the idle level per bomb in flight; afterwards its resident memory (VmRSS) must come back within
-# BOMB_RETURN_MB of that level, and the server must still take writes.
+# BOMB_RETURN_MB of that level, and the server must still take writes. Then the huge plan: a 20,000-branch UNION ALL
+# (inside DuckDB alone 79 s and 7.5 GB to plan and start) under query.timeout = 5, alone and two at once, must be
+# answered 400 within 15 s with the same peak bound.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 binary=$(realpath "${1:-artifacts/publish/arc-native}")
@@ -41,7 +43,7 @@ echo "bombs: 2 GiB of zeros as gzip ($(stat -c %s "$work/zeros.gz") bytes) and z
 port=$(free_port)
 cd "$work"
 token=arc_smoke-bombs-token-0123456789abcdefghijklmnop
-ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_AUTH_BOOTSTRAP_TOKEN=$token "$binary" >"$log" 2>&1 &
+ARC_SERVER_HOST=127.0.0.1 ARC_SERVER_PORT=$port ARC_AUTH_BOOTSTRAP_TOKEN=$token ARC_QUERY_TIMEOUT=5 "$binary" >"$log" 2>&1 &
 pid=$!
 url="http://127.0.0.1:$port"
 wait_ready "$url" "$log"
@@ -112,10 +114,37 @@ done
 echo "RSS after the bombs: $after MB (idle $idle MB)"
 [ $((after - idle)) -lt "$return_limit_mb" ] || fail "RSS stayed at $after MB after the bombs (idle $idle MB)"
 
+# Huge plans: refused before DuckDB plans them (query.max_query_blocks), well inside the time limit.
+python3 -c 'import json; print(json.dumps({"sql": " UNION ALL ".join(["SELECT 1"] * 20000)}))' >"$work/union.json"
+plan() {
+  local name=$1 start code elapsed
+  start=$(now_ms)
+  code=$(curl -sS -o "$work/$name.out" -w '%{http_code}' -XPOST "$url/api/v1/query" -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' --data-binary @"$work/union.json") || fail "$name: curl failed"
+  elapsed=$(($(now_ms) - start))
+  [ "$code" = 400 ] && grep -q 'query.max_query_blocks' "$work/$name.out" ||
+    fail "$name: status $code: $(head -c 300 "$work/$name.out")"
+  [ "$elapsed" -le 15000 ] || fail "$name: answered after $elapsed ms (limit 15 s)"
+  echo "$elapsed"
+}
+echo 5 >"/proc/$pid/clear_refs"
+ms=$(plan union-1)
+peak=$(mb VmHWM)
+echo "20,000-branch UNION: 400 in $ms ms, peak RSS +$((peak - idle)) MB"
+[ $((peak - idle)) -lt "$peak_limit_mb" ] || fail "huge plan: peak RSS grew by $((peak - idle)) MB"
+echo 5 >"/proc/$pid/clear_refs"
+plan union-2 >/dev/null &
+first=$!
+plan union-3 >/dev/null || fail "huge plan (two at once) failed"
+wait "$first" || fail "huge plan (two at once) failed"
+peak=$(mb VmHWM)
+echo "two at once: peak RSS +$((peak - idle)) MB"
+[ $((peak - idle)) -lt $((2 * peak_limit_mb)) ] || fail "two huge plans: peak RSS grew by $((peak - idle)) MB"
+
 code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$url/api/v1/write/line-protocol" -H "Authorization: Bearer $token" \
   --data-binary 'after v=1')
 [ "$code" = 204 ] || fail "a write after the bombs got $code"
 kill -TERM "$pid"
 wait "$pid" || fail "server exited with an error after SIGTERM"
 pid=""
-echo "AOT bomb smoke test passed: 2 GiB gzip and zstd bombs answered 413 on both endpoints, peak under +$peak_limit_mb MB each, memory returned"
+echo "AOT bomb smoke test passed: 2 GiB gzip and zstd bombs answered 413 on both endpoints, peak under +$peak_limit_mb MB each, memory returned; huge plans refused in time"
