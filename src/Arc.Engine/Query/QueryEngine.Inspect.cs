@@ -80,7 +80,7 @@ public sealed partial class QueryEngine
 
             // The text was parsed as exactly one SELECT, so prefixing EXPLAIN yields exactly one EXPLAIN (checked again).
             long rows;
-            using (var explain = Prepare(connection, "EXPLAIN (FORMAT json) " + sql, explain: true))
+            using (var explain = PrepareExplain(connection, statement?.Sql ?? sql, statement?.FallbackSql))
             using (var result = DuckDbQueryResult.ExecuteStreaming(explain))
             {
                 var plan = new StringBuilder();
@@ -101,6 +101,18 @@ public sealed partial class QueryEngine
         finally
         {
             _pool.Return(connection);
+        }
+    }
+
+    private static DuckDBPreparedStatement PrepareExplain(DuckDbConnection connection, string sql, string? fallback)
+    {
+        try
+        {
+            return Prepare(connection, "EXPLAIN (FORMAT json) " + sql, explain: true);
+        }
+        catch (DuckDbException) when (fallback is not null)
+        {
+            return Prepare(connection, "EXPLAIN (FORMAT json) " + fallback, explain: true);
         }
     }
 

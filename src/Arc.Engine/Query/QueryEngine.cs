@@ -96,7 +96,7 @@ public sealed partial class QueryEngine
             epoch = _catalog.Epochs.Enter();
             try
             {
-                statement = Prepare(connection, checkedStatement?.Sql ?? sql, checkedStatement?.IsExplain ?? false);
+                statement = checkedStatement is null ? Prepare(connection, sql, explain: false) : Prepare(connection, checkedStatement);
                 ThrowIfTimedOut(timeout, cancellationToken);
                 result = DuckDbQueryResult.ExecuteStreaming(statement);
             }
@@ -206,6 +206,22 @@ public sealed partial class QueryEngine
         var path = database is not null && _catalog.HasDatabase(database) ? Names.QuoteIdentifier(database) : "main";
         connection.Execute($"SET search_path = {Names.QuoteLiteral(path)}");
         connection.SearchPath = path;
+    }
+
+    /// <summary>
+    /// Prepares a checked statement: its SQL, or the client's own text when that is DuckDB's rendering and does not prepare
+    /// (an error is then the client's text's own, with positions in what the client sent).
+    /// </summary>
+    private static DuckDBPreparedStatement Prepare(DuckDbConnection connection, CheckedStatement statement)
+    {
+        try
+        {
+            return Prepare(connection, statement.Sql, statement.IsExplain);
+        }
+        catch (DuckDbException) when (statement.FallbackSql is { } original)
+        {
+            return Prepare(connection, original, statement.IsExplain);
+        }
     }
 
     /// <summary>

@@ -29,8 +29,14 @@ public sealed class QueryTooLargeException(string message) : QueryRejectedExcept
 /// <summary>A statement that passed <see cref="StatementGuard"/>: what to prepare, and what it reads.</summary>
 internal sealed class CheckedStatement
 {
-    /// <summary>The text to prepare: the client's SELECT, or the EXPLAIN rebuilt around it.</summary>
+    /// <summary>
+    /// The text to prepare: the client's SELECT, or the EXPLAIN rebuilt around it; DuckDB's rendering of the tree when
+    /// <see cref="TimeComparisons"/> changed it.
+    /// </summary>
     public required string Sql { get; init; }
+
+    /// <summary>The client's own text (EXPLAIN rebuilt), to prepare when <see cref="Sql"/> is a rendering that does not.</summary>
+    public required string? FallbackSql { get; init; }
 
     /// <summary>The SELECT's query node in DuckDB's parse tree (the explained statement for EXPLAIN).</summary>
     public required JsonObject Node { get; init; }
@@ -107,14 +113,41 @@ internal static class StatementGuard
 
         var walker = new Walker(database, access, catalog, functions, options.MaxQueryBlocks);
         walker.Walk(node, null, 0);
+        var explainText = explain is { } e ? e.Render() : "";
+        var rendered = RenderWithTimeCasts(connection, node);
         return new CheckedStatement
         {
-            Sql = explain is { } e ? e.Render() + text : sql,
+            Sql = explainText + (rendered ?? text),
+            FallbackSql = rendered is null ? null : explainText + text,
             Node = node,
             IsExplain = explain is not null,
             Measurements = walker.Measurements,
             OnlyMeasurements = walker.OnlyMeasurements && !walker.Volatile && walker.Measurements.Count > 0,
         };
+    }
+
+    /// <summary>DuckDB's SQL for the statement with <see cref="TimeComparisons"/> applied; null when nothing needed it.</summary>
+    private static string? RenderWithTimeCasts(DuckDbConnection connection, JsonObject node)
+    {
+        var copy = node.DeepClone();
+        if (!TimeComparisons.Rewrite(copy))
+        {
+            return null;
+        }
+
+        var statement = new JsonObject
+        {
+            ["error"] = false,
+            ["statements"] = new JsonArray(new JsonObject { ["node"] = copy, ["named_param_map"] = new JsonArray() }),
+        };
+        try
+        {
+            return QueryEngine.ScalarString(connection, "SELECT json_deserialize_sql($1::JSON)", statement.ToJsonString());
+        }
+        catch (DuckDbException)
+        {
+            return null; // DuckDB could not render it: the client's text runs as written
+        }
     }
 
     private static string Article(string word) => word.Length == 0 ? "another" : $"a {word}";
