@@ -62,6 +62,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
             _ingest = new IngestEngine(options, _catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
             BufferScan.Register(_ddl, _ingest);
             var functions = FunctionPolicy.Load(_ddl);
+            FileListFunction.Register(_ddl, _catalog); // after the allowlist was read: user SQL cannot call it
             _catalog.LoadExisting();
 
             // The SQL sandbox: user SQL may read only under the data directory and can change no setting. (Statements
@@ -138,13 +139,14 @@ public sealed partial class ArcEngine : IAsyncDisposable
         var logger = loggers.CreateLogger("Arc.Engine.Storage");
         var remote = RemoteStore.StartAsync(objectStore, Store, catalog, logger).GetAwaiter().GetResult();
         CompactionManifest.RecoverAsync(Store, loggers.CreateLogger("Arc.Engine.Compaction"), remote).GetAwaiter().GetResult();
+        catalog.Manifest.Rebuild(); // recovery may have moved files
         try
         {
             foreach (var (database, measurement) in remote.MeasurementsAsync(CancellationToken.None).GetAwaiter().GetResult())
             {
                 if (catalog.ResolveMeasurement(database, measurement, out _) is { } entry)
                 {
-                    catalog.EnsureView(entry, withFiles: Store.Files(database, measurement).Any());
+                    catalog.EnsureView(entry, withFiles: catalog.Manifest.Files(database, measurement).Length > 0);
                 }
             }
         }

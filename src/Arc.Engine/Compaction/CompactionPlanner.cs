@@ -32,7 +32,7 @@ public sealed record CompactionCandidate(
 /// </summary>
 internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, CompactionOptions options, Storage.Remote.RemoteStore? remote)
 {
-    public const string DailyDirectory = "daily";
+    public const string DailyDirectory = LocalStore.DailyDirectory;
     public const string CompactedSuffix = "_compacted.parquet";
     public const string DailySuffix = "_daily.parquet";
 

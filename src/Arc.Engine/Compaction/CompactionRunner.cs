@@ -114,6 +114,8 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 File.Move(temp, output, overwrite: false);
                 placing = null;
                 Durability.FsyncDirectory(candidate.Directory);
+                catalog.Manifest.Added([output]);
+                catalog.Manifest.Removed(inputs);
                 var placed = manifest;
                 catalog.Epochs.Retire(inputs, () =>
                 {
@@ -279,6 +281,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         try
         {
             File.Move(file, target, overwrite: true);
+            catalog.Manifest.Removed([file]);
             catalog.Versions.Bump(candidate.Database, candidate.Measurement);
         }
         finally

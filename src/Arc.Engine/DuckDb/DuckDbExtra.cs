@@ -6,7 +6,7 @@ namespace Arc.Engine.DuckDb;
 /// C API entry points that DuckDB.NET.Bindings does not expose (or exposes only with an owning SafeHandle). Kept to the
 /// minimum the design needs: registering an Arrow stream as a view (<c>duckdb_arrow_scan</c>), reading a prepared
 /// statement's type before it runs (<c>duckdb_prepared_statement_type</c>), and filling the chunks DuckDB lends to the
-/// buffer table function.
+/// buffer table function and the file list function.
 /// </summary>
 internal static partial class DuckDbExtra
 {
@@ -25,6 +25,9 @@ internal static partial class DuckDbExtra
     // The bindings take a SafeHandle for data chunks, which would free a chunk DuckDB lends to a table function callback.
     [LibraryImport(Library, EntryPoint = "duckdb_data_chunk_get_vector")]
     internal static partial IntPtr DataChunkGetVector(IntPtr chunk, ulong columnIndex);
+
+    [LibraryImport(Library, EntryPoint = "duckdb_data_chunk_get_size")]
+    internal static partial ulong DataChunkGetSize(IntPtr chunk);
 
     [LibraryImport(Library, EntryPoint = "duckdb_data_chunk_set_size")]
     internal static partial void DataChunkSetSize(IntPtr chunk, ulong size);

@@ -311,7 +311,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
                 {
                     placed = ParquetFlusher.Place(staged);
                     job.Owner.Publish(job);
-                    MakeFilesQueryable(data);
+                    MakeFilesQueryable(data, placed);
                 }
                 finally
                 {
@@ -336,19 +336,25 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
         }
     }
 
-    /// <summary>The files are in place whatever happens here; a view that cannot be updated now is retried by the next flush.</summary>
-    private void MakeFilesQueryable(ColumnSet data)
+    /// <summary>
+    /// Lists the placed files in the manifest and makes them queryable (schema file, view). The files are in place whatever
+    /// happens here; a view or schema file that cannot be updated now is retried by the next flush.
+    /// </summary>
+    private void MakeFilesQueryable(ColumnSet data, List<string> placed)
     {
+        if (_catalog.ResolveMeasurement(data.Database, data.Measurement, out _) is not { } entry)
+        {
+            _catalog.Manifest.Added(placed);
+            return;
+        }
+
         try
         {
-            if (_catalog.ResolveMeasurement(data.Database, data.Measurement, out _) is { } entry)
-            {
-                _catalog.EnsureView(entry, withFiles: true);
-            }
+            _catalog.FilesPlaced(entry, placed, data.Columns.Select(c => c.Name));
         }
         catch (DuckDbException e)
         {
-            _logger.LogError(e, "Could not update the view of {Database}.{Measurement}", data.Database, data.Measurement);
+            _logger.LogError(e, "Could not update the schema file or view of {Database}.{Measurement}", data.Database, data.Measurement);
         }
     }
 

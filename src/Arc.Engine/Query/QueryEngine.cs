@@ -82,9 +82,10 @@ public sealed partial class QueryEngine
 
             // Before binding: a change after this point moves a version, so a result cached under these is never stale.
             var dependencies = trackDependencies && checkedStatement is not null ? Dependencies(checkedStatement) : null;
-            if (Remote is not null && checkedStatement is not null)
+            var scope = Scope(connection, checkedStatement, out var ranges);
+            if (Remote is not null && ranges.Count > 0)
             {
-                files = await FetchAsync(connection, checkedStatement, timeout.Token).ConfigureAwait(false);
+                files = await FetchAsync(ranges, timeout.Token).ConfigureAwait(false);
             }
 
             DuckDbQueryResult result;
@@ -96,9 +97,12 @@ public sealed partial class QueryEngine
             epoch = _catalog.Epochs.Enter();
             try
             {
-                statement = checkedStatement is null ? Prepare(connection, sql, explain: false) : Prepare(connection, checkedStatement);
-                ThrowIfTimedOut(timeout, cancellationToken);
-                result = DuckDbQueryResult.ExecuteStreaming(statement);
+                using (scope.Activate())
+                {
+                    statement = checkedStatement is null ? Prepare(connection, sql, explain: false) : Prepare(connection, checkedStatement);
+                    ThrowIfTimedOut(timeout, cancellationToken);
+                    result = DuckDbQueryResult.ExecuteStreaming(statement);
+                }
             }
             catch
             {
@@ -110,7 +114,10 @@ public sealed partial class QueryEngine
                 _catalog.Visibility.ExitReadLock();
             }
 
-            return new QueryCursor(this, connection, statement, result, timeout, registration, epoch) { Files = files, Dependencies = dependencies };
+            return new QueryCursor(this, connection, statement, result, timeout, registration, epoch)
+            {
+                Files = files, Dependencies = dependencies, FilesListed = scope.Listed, FilesPruned = scope.Pruned,
+            };
         }
         catch (Exception e)
         {
@@ -127,6 +134,30 @@ public sealed partial class QueryEngine
 
             throw;
         }
+    }
+
+    /// <summary>
+    /// The files each measurement of the statement needs (<see cref="QueryFiles"/>): the scope the file list function reads
+    /// while the statement binds, and the ranges object storage must have local.
+    /// </summary>
+    private static QueryFileScope Scope(DuckDbConnection connection, CheckedStatement? statement, out List<MeasurementRange> ranges)
+    {
+        if (statement is null)
+        {
+            ranges = [];
+            return new QueryFileScope();
+        }
+
+        var scope = new QueryFileScope { SchemaOnly = statement.DescribesOnly };
+        ranges = scope.SchemaOnly
+            ? []
+            : QueryFiles.Plan(connection, statement);
+        foreach (var range in ranges)
+        {
+            scope.Bound(range.Database, range.Measurement, range.Low, range.High);
+        }
+
+        return scope;
     }
 
     /// <summary>
@@ -148,8 +179,8 @@ public sealed partial class QueryEngine
     {
         if (Remote is null)
         {
-            var files = _store.Files(database, measurement).ToList();
-            return (files.Count, files.Sum(f => f.Length));
+            var files = _catalog.Manifest.Files(database, measurement);
+            return (files.Length, files.Sum(f => f.Bytes));
         }
 
         var all = Remote.AllFilesAsync(database, measurement, CancellationToken.None).GetAwaiter().GetResult();
@@ -164,25 +195,15 @@ public sealed partial class QueryEngine
     internal Storage.Remote.RemoteStore? Remote { get; set; }
 
     /// <summary>
-    /// Fetches the object-storage files of the partitions the statement reads (pinned until the query ends) and makes the
-    /// measurements' views cover files once they have some locally.
+    /// Fetches the object-storage files of the time ranges the statement reads (pinned until the query ends); the store
+    /// puts what it fetched in the manifest and the views.
     /// </summary>
-    private async Task<IDisposable> FetchAsync(DuckDbConnection connection, CheckedStatement statement, CancellationToken cancellationToken)
+    private async Task<IDisposable> FetchAsync(List<MeasurementRange> ranges, CancellationToken cancellationToken)
     {
-        var ranges = QueryFiles.Plan(connection, statement);
         try
         {
-            var lease = await Remote!.EnsureLocalAsync(ranges.Select(r => (r.Database, r.Measurement, r.FromHour, r.ToHour)), cancellationToken)
+            return await Remote!.EnsureLocalAsync(ranges.Select(r => (r.Database, r.Measurement, r.FromHour, r.ToHour)), cancellationToken)
                 .ConfigureAwait(false);
-            foreach (var range in ranges)
-            {
-                if (_store.Files(range.Database, range.Measurement).Any() && _catalog.ResolveMeasurement(range.Database, range.Measurement, out _) is { } entry)
-                {
-                    _catalog.EnsureView(entry, withFiles: true);
-                }
-            }
-
-            return lease;
         }
         catch (Storage.Remote.ObjectStoreException e)
         {
@@ -313,6 +334,12 @@ public sealed class QueryCursor : IDisposable
 
     /// <summary>The object-storage files this query pinned in the local cache.</summary>
     internal IDisposable? Files { get; init; }
+
+    /// <summary>Parquet files the statement's measurements listed to DuckDB (the schema files not counted).</summary>
+    public int FilesListed { get; internal init; }
+
+    /// <summary>Parquet files left out because their time range is outside the statement's filter.</summary>
+    public int FilesPruned { get; internal init; }
 
     /// <summary>The measurements read and their versions when the query bound, if tracked and the result may be cached.</summary>
     public QueryDependencies? Dependencies { get; internal init; }

@@ -6,15 +6,20 @@ using Arc.Engine.Storage;
 
 namespace Arc.Engine.Query;
 
-/// <summary>One measurement a query reads and the hours of it that it needs (all hours when unknown).</summary>
-internal readonly record struct MeasurementRange(string Database, string Measurement, long FromHour, long ToHour);
+/// <summary>One measurement a query reads and the time range of it that it needs (Unix ns, inclusive; all when unknown).</summary>
+internal readonly record struct MeasurementRange(string Database, string Measurement, long Low, long High)
+{
+    public long FromHour => Low == long.MinValue ? long.MinValue : LocalStore.HourOf(Low);
+
+    public long ToHour => High == long.MaxValue ? long.MaxValue : LocalStore.HourOf(High);
+}
 
 /// <summary>
-/// Which measurements a statement reads and which hours of them, from DuckDB's parse tree (<c>json_serialize_sql</c>), so
-/// object-storage files can be fetched before DuckDB binds. Time bounds are taken only where they are certain: a query
-/// over exactly one measurement, from the top-level AND of its WHERE clause, comparing <c>time</c> with an expression
-/// DuckDB evaluates to a constant (literals, casts, <c>now() - INTERVAL …</c>). Anything else means every hour, which is
-/// always correct, only slower the first time.
+/// Which measurements a statement reads and which time range of each, from DuckDB's parse tree, so a query lists only the
+/// files it needs (<see cref="FileListFunction"/>) and object storage fetches only those. A range is taken only where it
+/// is certain: a measurement named exactly once in the statement, as the FROM of the top-level SELECT (not through a CTE),
+/// bounded by the top-level AND of that SELECT's WHERE, comparing <c>time</c> with an expression DuckDB evaluates to a
+/// constant (literals, casts, <c>now() - INTERVAL …</c>). Anything else means all of it, which is always correct.
 /// </summary>
 internal static class QueryFiles
 {
@@ -22,16 +27,21 @@ internal static class QueryFiles
 
     public static List<MeasurementRange> Plan(DuckDbConnection connection, CheckedStatement statement)
     {
-        if (statement.Measurements.Count != 1)
+        var ranges = statement.Measurements.Select(m => new MeasurementRange(m.Database, m.Measurement, long.MinValue, long.MaxValue)).ToList();
+        var node = statement.Node;
+        if (node["from_table"] is not JsonObject from || statement.References.Count(r => r.Table == from) != 1)
         {
-            return statement.Measurements.Select(t => new MeasurementRange(t.Database, t.Measurement, long.MinValue, long.MaxValue)).ToList();
+            return ranges;
         }
 
-        var (db, measurement) = statement.Measurements[0];
+        var (_, db, measurement) = statement.References.First(r => r.Table == from);
+        if (statement.References.Count(r => MeasurementNames.Comparer.Equals((r.Database, r.Measurement), (db, measurement))) != 1)
+        {
+            return ranges; // named again elsewhere (a subquery, a join): the filter does not bound that reference
+        }
+
         var (low, high) = (long.MinValue, long.MaxValue);
-        var node = statement.Node;
-        if (node["type"]?.GetValue<string>() == "SELECT_NODE"
-            && node["from_table"] is JsonObject from && from["type"]?.GetValue<string>() == "BASE_TABLE" && node["where_clause"] is JsonObject where)
+        if (node["type"]?.GetValue<string>() == "SELECT_NODE" && node["where_clause"] is JsonObject where)
         {
             var names = new[] { from["alias"]?.GetValue<string>() ?? "", from["table_name"]?.GetValue<string>() ?? "" };
             foreach (var conjunct in Conjuncts(where))
@@ -55,9 +65,9 @@ internal static class QueryFiles
             }
         }
 
-        return [new MeasurementRange(db, measurement,
-            low == long.MinValue ? long.MinValue : LocalStore.HourOf(low),
-            high == long.MaxValue ? long.MaxValue : LocalStore.HourOf(high))];
+        var index = ranges.FindIndex(r => MeasurementNames.Comparer.Equals((r.Database, r.Measurement), (db, measurement)));
+        ranges[index] = ranges[index] with { Low = low, High = high };
+        return ranges;
     }
 
     private static IEnumerable<JsonObject> Conjuncts(JsonObject expression)

@@ -46,6 +46,14 @@ internal sealed class CheckedStatement
     /// <summary>The measurements the statement reads (distinct), as the catalog names them.</summary>
     public required IReadOnlyList<(string Database, string Measurement)> Measurements { get; init; }
 
+    /// <summary>Every reference to a measurement in the parse tree (a measurement named twice appears twice).</summary>
+    public required IReadOnlyList<(JsonObject Table, string Database, string Measurement)> References { get; init; }
+
+    /// <summary>A <c>DESCRIBE</c>: it binds its measurements for their columns and reads no row.</summary>
+    public bool DescribesOnly => Text(Node["from_table"]?["type"]) == "SHOW_REF" && Text(Node["from_table"]?["show_type"]) == "DESCRIBE";
+
+    private static string? Text(JsonNode? node) => StatementGuard.Text(node);
+
     /// <summary>Whether the result depends only on measurement data and the time: no catalog, file or volatile function.</summary>
     public required bool OnlyMeasurements { get; init; }
 }
@@ -122,6 +130,7 @@ internal static class StatementGuard
             Node = node,
             IsExplain = explain is not null,
             Measurements = walker.Measurements,
+            References = walker.References,
             OnlyMeasurements = walker.OnlyMeasurements && !walker.Volatile && walker.Measurements.Count > 0,
         };
     }
@@ -217,6 +226,8 @@ internal static class StatementGuard
         private int _blocks;
 
         public List<(string Database, string Measurement)> Measurements { get; } = [];
+
+        public List<(JsonObject Table, string Database, string Measurement)> References { get; } = [];
 
         public bool OnlyMeasurements { get; private set; } = true;
 
@@ -377,6 +388,7 @@ internal static class StatementGuard
                     throw new QueryForbiddenException($"this token may not read database '{entry.Database}'");
                 }
 
+                References.Add((table, entry.Database, entry.Name));
                 if (!Measurements.Contains((entry.Database, entry.Name)))
                 {
                     Measurements.Add((entry.Database, entry.Name));

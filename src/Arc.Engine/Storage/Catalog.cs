@@ -27,7 +27,21 @@ internal sealed class Catalog
         _ddl = ddl;
         _options = options;
         _logger = logger;
+        Manifest = new FileManifest(store);
     }
+
+    /// <summary>Every measurement's Parquet files (what queries read instead of globbing the directory tree).</summary>
+    public FileManifest Manifest { get; }
+
+    /// <summary>
+    /// A measurement's schema file: an empty Parquet file with every column its data files have (DuckDB's union by name of
+    /// them) and the tag names, listed first to every query (<see cref="Query.FileListFunction"/>) so the view's columns
+    /// never depend on which files a query needs. Not a <c>.parquet</c> name: nothing that lists data files sees it.
+    /// </summary>
+    public string SchemaFile(string database, string measurement) =>
+        Path.Combine(_store.MeasurementDirectory(database, measurement), SchemaFileName);
+
+    public const string SchemaFileName = "_arc_schema.pqs";
 
     /// <summary>
     /// Held for reading while a query binds (expanding Parquet globs and copying buffers) and for writing while a flush
@@ -41,18 +55,82 @@ internal sealed class Catalog
     /// <summary>Per-measurement versions that move when data changes (commits, compaction), for the query result cache.</summary>
     public Query.DataVersions Versions { get; } = new();
 
-    /// <summary>Creates the views of the measurements already on storage (after the buffer function is registered).</summary>
+    /// <summary>
+    /// Lists the files on storage into the manifest, writes each measurement's schema file from its files, and creates the
+    /// views (after the buffer and file list functions are registered).
+    /// </summary>
     public void LoadExisting()
     {
+        Manifest.Rebuild();
         foreach (var database in _store.Databases())
         {
             foreach (var measurement in _store.Measurements(database))
             {
-                if (_store.Files(database, measurement).Any() && ResolveMeasurement(database, measurement, out _) is { } entry)
+                var files = Manifest.Files(database, measurement);
+                if (files.Length > 0 && ResolveMeasurement(database, measurement, out _) is { } entry)
                 {
+                    WriteSchemaFile(entry, files.Select(f => f.Path).ToList(), replace: true);
                     EnsureView(entry, withFiles: true);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Records files that were just placed (a flush's parts, files fetched from object storage) and makes them queryable:
+    /// the manifest lists them, the schema file gains any column they add, the view covers files. Call under
+    /// <see cref="Visibility"/> held for writing.
+    /// </summary>
+    public void FilesPlaced(MeasurementEntry entry, IReadOnlyList<string> paths, IEnumerable<string>? columns)
+    {
+        Manifest.Added(paths);
+        if (entry.SchemaStale)
+        {
+            WriteSchemaFile(entry, Manifest.Files(entry.Database, entry.Name).Select(f => f.Path).ToList(), replace: true);
+        }
+        else if (columns is null || !File.Exists(SchemaFile(entry.Database, entry.Name)) || columns.Any(c => !entry.FileColumns.Contains(c)))
+        {
+            WriteSchemaFile(entry, paths, replace: false);
+        }
+
+        EnsureView(entry, withFiles: true);
+    }
+
+    /// <summary>
+    /// (Re)writes a measurement's schema file: the union by name of <paramref name="files"/> and, unless
+    /// <paramref name="replace"/>, the current schema file, with zero rows and the union of their tag names.
+    /// </summary>
+    private void WriteSchemaFile(MeasurementEntry entry, IReadOnlyList<string> files, bool replace)
+    {
+        var target = SchemaFile(entry.Database, entry.Name);
+        var sources = (!replace && File.Exists(target) ? files.Prepend(target) : files).ToList();
+        if (sources.Count == 0)
+        {
+            return;
+        }
+
+        var list = "[" + string.Join(", ", sources.Select(Names.QuoteLiteral)) + "]";
+        var temp = Path.Combine(_store.TempDirectory, $"schema-{Guid.NewGuid():N}.pqs");
+        lock (_ddlLock)
+        {
+            entry.SchemaStale = true; // until the new file is in place: a failure makes the next write start from every file
+            var tags = new SortedSet<string>(StringComparer.Ordinal);
+            foreach (var row in _ddl.QueryStrings(
+                         $"SELECT DISTINCT decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) = '{ParquetFileWriter.TagsMetadataKey}'"))
+            {
+                if (row[0] is { } json && JsonSerializer.Deserialize(json, EngineJsonContext.Default.ListString) is { } names)
+                {
+                    tags.UnionWith(names);
+                }
+            }
+
+            var tagJson = JsonSerializer.Serialize(tags.ToList(), EngineJsonContext.Default.ListString);
+            _ddl.Execute($"COPY (SELECT * FROM read_parquet({list}, union_by_name = true) LIMIT 0) TO {Names.QuoteLiteral(temp)} " +
+                         $"(FORMAT parquet, KV_METADATA {{{ParquetFileWriter.TagsMetadataKey}: {Names.QuoteLiteral(tagJson)}}})");
+            var columns = _ddl.QueryStrings($"SELECT name FROM parquet_schema({Names.QuoteLiteral(temp)}) WHERE num_children IS NULL");
+            File.Move(temp, target, overwrite: true);
+            entry.FileColumns = columns.Select(r => r[0]!).ToHashSet(StringComparer.Ordinal);
+            entry.SchemaStale = false;
         }
     }
 
@@ -96,7 +174,8 @@ internal sealed class Catalog
 
     /// <summary>
     /// Makes the measurement queryable: a view over its buffered rows, and once it has files (<paramref name="withFiles"/>)
-    /// over its Parquet files too. Idempotent; a flush calls it while holding <see cref="Visibility"/> for writing.
+    /// over its Parquet files too, as the file list function names them for the statement being bound. Idempotent; a flush
+    /// calls it while holding <see cref="Visibility"/> for writing.
     /// </summary>
     public void EnsureView(MeasurementEntry entry, bool withFiles)
     {
@@ -115,7 +194,8 @@ internal sealed class Catalog
 
             var schema = Names.QuoteIdentifier(entry.Database);
             var buffer = $"SELECT * FROM {Query.BufferScan.FunctionName}({Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)})";
-            var files = $"SELECT * FROM read_parquet({Names.QuoteLiteral(_store.Glob(entry.Database, entry.Name))}, union_by_name = true)";
+            var files = $"SELECT * FROM read_parquet({Query.FileListFunction.FunctionName}({Names.QuoteLiteral(entry.Database)}, " +
+                        $"{Names.QuoteLiteral(entry.Name)}), union_by_name = true)";
             _ddl.Execute($"CREATE SCHEMA IF NOT EXISTS {schema}");
             _ddl.Execute($"CREATE OR REPLACE VIEW {schema}.{Names.QuoteIdentifier(entry.Name)} AS " +
                          (withFiles ? $"{files} UNION ALL BY NAME {buffer}" : buffer));
@@ -123,20 +203,21 @@ internal sealed class Catalog
         }
     }
 
-    /// <summary>Reads the column kinds of a measurement's existing files (once per process, on its first write).</summary>
+    /// <summary>Reads the column kinds of a measurement's files from its schema file (once per process, on its first write).</summary>
     private void Seed(MeasurementSchema schema)
     {
-        if (!_store.Files(schema.Database, schema.Measurement).Any())
+        var file = SchemaFile(schema.Database, schema.Measurement);
+        if (!File.Exists(file))
         {
             return;
         }
 
-        var glob = Names.QuoteLiteral(_store.Glob(schema.Database, schema.Measurement));
+        var path = Names.QuoteLiteral(file);
         lock (_ddlLock)
         {
             var tags = new HashSet<string>(StringComparer.Ordinal);
             foreach (var row in _ddl.QueryStrings(
-                         $"SELECT DISTINCT decode(value) FROM parquet_kv_metadata({glob}) WHERE decode(key) = '{ParquetFileWriter.TagsMetadataKey}'"))
+                         $"SELECT decode(value) FROM parquet_kv_metadata({path}) WHERE decode(key) = '{ParquetFileWriter.TagsMetadataKey}'"))
             {
                 if (row[0] is { } json && JsonSerializer.Deserialize(json, EngineJsonContext.Default.ListString) is { } names)
                 {
@@ -144,7 +225,7 @@ internal sealed class Catalog
                 }
             }
 
-            foreach (var row in _ddl.QueryStrings($"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet({glob}, union_by_name = true))"))
+            foreach (var row in _ddl.QueryStrings($"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet({path}))"))
             {
                 var name = row[0]!;
                 if (name.Equals(ColumnSet.TimeColumn, StringComparison.OrdinalIgnoreCase))
@@ -192,6 +273,12 @@ internal sealed class Catalog
 
         /// <summary>What the measurement's view currently covers.</summary>
         public ViewKind View { get; set; }
+
+        /// <summary>The columns of its schema file (set when that is written); a flush with another column rewrites it.</summary>
+        public HashSet<string> FileColumns { get; set; } = [];
+
+        /// <summary>A schema file write failed: the next one is made from every file of the manifest.</summary>
+        public bool SchemaStale { get; set; }
     }
 
     internal enum ViewKind

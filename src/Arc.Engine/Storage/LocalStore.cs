@@ -10,6 +10,9 @@ public sealed class LocalStore
 {
     public const long NanosPerHour = 3_600_000_000_000;
 
+    /// <summary>The directory of a day's compacted file, beside its hour directories: <c>…/YYYY/MM/DD/daily/</c>.</summary>
+    public const string DailyDirectory = "daily";
+
     public LocalStore(string root)
     {
         Root = Path.GetFullPath(root);

@@ -247,7 +247,8 @@ internal sealed class RemoteStore : IAsyncDisposable
         var lease = Pin(keys);
         try
         {
-            await Task.WhenAll(fetch.Select(item => FetchAsync(item, cancellationToken))).ConfigureAwait(false);
+            var fetched = await Task.WhenAll(fetch.Select(item => FetchAsync(item, cancellationToken))).ConfigureAwait(false);
+            Register(fetched.OfType<string>().ToList());
         }
         catch
         {
@@ -311,7 +312,40 @@ internal sealed class RemoteStore : IAsyncDisposable
     public IEnumerable<string> FileNames(string database, string measurement) =>
         ObjectsAsync(database, measurement, CancellationToken.None).GetAwaiter().GetResult().Select(o => Path.GetFileName(o.Key));
 
-    private async Task FetchAsync(RemoteObject item, CancellationToken cancellationToken)
+    /// <summary>
+    /// Puts fetched files in the catalog's manifest (and their columns in the schema file) in one step per measurement,
+    /// under the visibility lock. They are pinned by the caller's lease, so eviction cannot take them meanwhile.
+    /// </summary>
+    private void Register(List<string> paths)
+    {
+        if (paths.Count == 0)
+        {
+            return;
+        }
+
+        _catalog.Visibility.EnterWriteLock();
+        try
+        {
+            foreach (var group in paths.GroupBy(p => Split(Key(p)) ?? ("", ""), MeasurementNames.Comparer))
+            {
+                if (group.Key.Database.Length > 0 && _catalog.ResolveMeasurement(group.Key.Database, group.Key.Measurement, out _) is { } entry)
+                {
+                    _catalog.FilesPlaced(entry, group.ToList(), columns: null);
+                }
+                else
+                {
+                    _catalog.Manifest.Added(group);
+                }
+            }
+        }
+        finally
+        {
+            _catalog.Visibility.ExitWriteLock();
+        }
+    }
+
+    /// <summary>Downloads one object into the cache; its local path when this call placed it, null if it was already there.</summary>
+    private async Task<string?> FetchAsync(RemoteObject item, CancellationToken cancellationToken)
     {
         var path = Path.Combine(_store.Root, item.Key);
         await _transfers.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -319,7 +353,7 @@ internal sealed class RemoteStore : IAsyncDisposable
         {
             if (File.Exists(path) || IsTombstoned(item.Key))
             {
-                return;
+                return null;
             }
 
             LocalStore.EnsureDirectory(Path.GetDirectoryName(path)!);
@@ -331,12 +365,14 @@ internal sealed class RemoteStore : IAsyncDisposable
                 if (_tombstones.ContainsKey(item.Key) || File.Exists(path))
                 {
                     File.Delete(temp);
-                    return;
+                    return null;
                 }
 
                 File.Move(temp, path);
                 _cached[item.Key] = new CachedFile(item.Size, DateTime.UtcNow.Ticks);
             }
+
+            return path;
         }
         finally
         {
@@ -512,7 +548,9 @@ internal sealed class RemoteStore : IAsyncDisposable
         _catalog.Visibility.EnterWriteLock();
         try
         {
-            _catalog.Epochs.Retire(victims.Select(k => Path.Combine(_store.Root, k)).ToList(), () => { });
+            var paths = victims.Select(k => Path.Combine(_store.Root, k)).ToList();
+            _catalog.Manifest.Removed(paths);
+            _catalog.Epochs.Retire(paths, () => { });
         }
         finally
         {

@@ -1,0 +1,171 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Arc.Engine.DuckDb;
+using Arc.Engine.Storage;
+using DuckDB.NET.Native;
+
+namespace Arc.Engine.Query;
+
+/// <summary>
+/// What the statement being bound on this thread needs of each measurement: the time range its filter allows (Unix ns,
+/// inclusive) and whether it reads rows at all (<c>DESCRIBE</c> does not). Set by the query engine around preparing and
+/// starting a statement; <see cref="FileListFunction"/> reads it while DuckDB binds the measurements' views on the same
+/// thread. Without a scope (the server's own queries) every file is listed.
+/// </summary>
+internal sealed class QueryFileScope
+{
+    [ThreadStatic]
+    private static QueryFileScope? t_current;
+
+    private readonly Dictionary<(string, string), (long Low, long High)> _bounds = new(MeasurementNames.Comparer);
+
+    public static QueryFileScope? Current => t_current;
+
+    /// <summary>Only the schema matters (DESCRIBE): no data file is listed.</summary>
+    public bool SchemaOnly { get; init; }
+
+    /// <summary>Files listed to DuckDB for this statement.</summary>
+    public int Listed { get; set; }
+
+    /// <summary>Files left out because their time range is outside the statement's filter.</summary>
+    public int Pruned { get; set; }
+
+    public void Bound(string database, string measurement, long low, long high) => _bounds[(database, measurement)] = (low, high);
+
+    public (long Low, long High) BoundsOf(string database, string measurement) =>
+        _bounds.GetValueOrDefault((database, measurement), (long.MinValue, long.MaxValue));
+
+    /// <summary>Makes this the scope of the current thread until the result is disposed.</summary>
+    public Activation Activate()
+    {
+        var previous = t_current;
+        t_current = this;
+        return new Activation(previous);
+    }
+
+    public readonly struct Activation(QueryFileScope? previous) : IDisposable
+    {
+        public void Dispose() => t_current = previous;
+    }
+}
+
+/// <summary>
+/// The scalar function <c>arc_files(database, measurement)</c> each measurement's view reads its Parquet files through
+/// (<c>read_parquet(arc_files('db', 'm'), union_by_name = true)</c>): the measurement's schema file first (an empty
+/// Parquet file with every column, so the view's columns never depend on which files a query needs), then the files of the
+/// manifest whose partition meets the time range of the statement being bound (<see cref="QueryFileScope"/>). DuckDB
+/// evaluates it while binding, on the thread that prepares, under the catalog's visibility lock. It is registered after
+/// the function allowlist is read, so user SQL cannot call it.
+/// </summary>
+internal static unsafe class FileListFunction
+{
+    public const string FunctionName = "arc_files";
+
+    private static long s_listed;
+    private static long s_pruned;
+
+    /// <summary>Files listed to DuckDB by every query so far (the <c>arc_query_files_total</c> metric).</summary>
+    public static long Listed => Interlocked.Read(ref s_listed);
+
+    /// <summary>Files left out by time pruning so far.</summary>
+    public static long Pruned => Interlocked.Read(ref s_pruned);
+
+    public static void Register(DuckDbConnection connection, Catalog catalog)
+    {
+        var function = NativeMethods.ScalarFunction.DuckDBCreateScalarFunction();
+        try
+        {
+            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetName(function, FunctionName);
+            using (var varchar = NativeMethods.LogicalType.DuckDBCreateLogicalType(DuckDBType.Varchar))
+            {
+                NativeMethods.ScalarFunction.DuckDBScalarFunctionAddParameter(function, varchar);
+                NativeMethods.ScalarFunction.DuckDBScalarFunctionAddParameter(function, varchar);
+                using var list = NativeMethods.LogicalType.DuckDBCreateListType(varchar);
+                NativeMethods.ScalarFunction.DuckDBScalarFunctionSetReturnType(function, list);
+            }
+
+            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetExtraInfo(function, GCHandle.ToIntPtr(GCHandle.Alloc(catalog)), &FreeHandle);
+            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetFunction(function, &Invoke);
+            if (NativeMethods.ScalarFunction.DuckDBRegisterScalarFunction(connection.Handle, function) != DuckDBState.Success)
+            {
+                throw new DuckDbException($"could not register the {FunctionName} function");
+            }
+        }
+        finally
+        {
+            NativeMethods.ScalarFunction.DuckDBDestroyScalarFunction(ref function);
+        }
+    }
+
+    /// <summary>The paths one call lists for a measurement under the current scope.</summary>
+    internal static List<string> List(Catalog catalog, string database, string measurement)
+    {
+        var paths = new List<string> { catalog.SchemaFile(database, measurement) };
+        var scope = QueryFileScope.Current;
+        var all = catalog.Manifest.Files(database, measurement);
+        if (scope?.SchemaOnly == true)
+        {
+            Count(scope, 0, all.Length);
+            return paths;
+        }
+
+        var (low, high) = scope?.BoundsOf(database, measurement) ?? (long.MinValue, long.MaxValue);
+        var files = catalog.Manifest.Overlapping(database, measurement, low, high);
+        paths.AddRange(files.Select(f => f.Path));
+        Count(scope, files.Count, all.Length - files.Count);
+        return paths;
+
+        static void Count(QueryFileScope? scope, int listed, int pruned)
+        {
+            Interlocked.Add(ref s_listed, listed);
+            Interlocked.Add(ref s_pruned, pruned);
+            if (scope is not null)
+            {
+                scope.Listed += listed;
+                scope.Pruned += pruned;
+            }
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void Invoke(IntPtr info, IntPtr input, IntPtr output)
+    {
+        try
+        {
+            var catalog = (Catalog)GCHandle.FromIntPtr(NativeMethods.ScalarFunction.DuckDBScalarFunctionGetExtraInfo(info)).Target!;
+            var rows = (int)DuckDbExtra.DataChunkGetSize(input);
+            var databases = DuckDbExtra.DataChunkGetVector(input, 0);
+            var measurements = DuckDbExtra.DataChunkGetVector(input, 1);
+            var entries = (ulong*)NativeMethods.Vectors.DuckDBVectorGetData(output);
+            ulong size = 0;
+            for (var row = 0; row < rows; row++)
+            {
+                var database = VectorText.Format(databases, DuckDBType.Varchar, row);
+                var measurement = VectorText.Format(measurements, DuckDBType.Varchar, row);
+                var paths = database is null || measurement is null ? [] : List(catalog, database, measurement);
+                if (NativeMethods.Vectors.DuckDBListVectorReserve(output, size + (ulong)paths.Count) != DuckDBState.Success)
+                {
+                    throw new InvalidOperationException("could not grow the file list");
+                }
+
+                var child = NativeMethods.Vectors.DuckDBListVectorGetChild(output); // after reserving: it may have moved
+                for (var i = 0; i < paths.Count; i++)
+                {
+                    NativeMethods.Vectors.DuckDBVectorAssignStringElement(child, size + (ulong)i, paths[i]);
+                }
+
+                entries[row * 2] = size;
+                entries[(row * 2) + 1] = (ulong)paths.Count;
+                size += (ulong)paths.Count;
+                NativeMethods.Vectors.DuckDBListVectorSetSize(output, size);
+            }
+        }
+        catch (Exception e)
+        {
+            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetError(info, $"{FunctionName}: {e.Message}");
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void FreeHandle(IntPtr handle) => GCHandle.FromIntPtr(handle).Free();
+}

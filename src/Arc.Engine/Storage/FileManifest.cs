@@ -1,0 +1,165 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Globalization;
+
+namespace Arc.Engine.Storage;
+
+/// <summary>A Parquet file of a measurement: where it is, the time range its partition bounds, and its size.</summary>
+/// <param name="MinTime">Earliest time (Unix ns) a row of the file can have: the start of its hour or day partition.</param>
+/// <param name="MaxTime">Latest time (Unix ns) a row can have: the last nanosecond of its partition.</param>
+internal sealed record ManifestFile(string Path, long MinTime, long MaxTime, long Bytes);
+
+/// <summary>
+/// The engine's own list of every measurement's Parquet files, so a query never globs the directory tree: rebuilt from the
+/// files at startup, then kept by whatever adds or removes a file — a flush placing its parts, compaction placing its
+/// output and retiring its inputs, quarantine, object storage fetching into or evicting from its cache — each under the
+/// catalog's visibility write lock, so a query binding under the read lock sees a file list that never holds a row twice.
+/// A file's time range comes from its partition (<c>…/YYYY/MM/DD/HH/</c> an hour, <c>…/YYYY/MM/DD/daily/</c> a day), which
+/// flushes and compaction guarantee; a file elsewhere counts as covering all time. Readers take an immutable snapshot.
+/// </summary>
+internal sealed class FileManifest(LocalStore store)
+{
+    private const long NanosPerDay = 24 * LocalStore.NanosPerHour;
+
+    private readonly ConcurrentDictionary<(string Database, string Measurement), ImmutableArray<ManifestFile>> _files =
+        new(MeasurementNames.Comparer);
+
+    private readonly Lock _lock = new();
+
+    /// <summary>Lists every measurement's files from disk (startup, after crash recovery finished its renames).</summary>
+    public void Rebuild()
+    {
+        lock (_lock)
+        {
+            _files.Clear();
+            foreach (var database in store.Databases())
+            {
+                foreach (var measurement in store.Measurements(database))
+                {
+                    var files = store.Files(database, measurement).Select(f => Describe(f.FullName, f.Length)).OfType<ManifestFile>();
+                    var sorted = Sorted(files);
+                    if (sorted.Length > 0)
+                    {
+                        _files[(database, measurement)] = sorted;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Records files that were just placed (paths under the storage root).</summary>
+    public void Added(IEnumerable<string> paths)
+    {
+        lock (_lock)
+        {
+            foreach (var group in paths.Select(p => Describe(p, new FileInfo(p).Length)).OfType<ManifestFile>().GroupBy(f => Key(f.Path)))
+            {
+                var current = _files.GetValueOrDefault(group.Key, []);
+                var known = current.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
+                _files[group.Key] = Sorted(current.Concat(group.Where(f => known.Add(f.Path))));
+            }
+        }
+    }
+
+    /// <summary>Forgets files that were replaced or removed (their deletion may wait for running queries).</summary>
+    public void Removed(IEnumerable<string> paths)
+    {
+        lock (_lock)
+        {
+            foreach (var group in paths.Select(Path.GetFullPath).GroupBy(Key))
+            {
+                if (_files.TryGetValue(group.Key, out var current))
+                {
+                    var gone = group.ToHashSet(StringComparer.Ordinal);
+                    var kept = current.RemoveAll(f => gone.Contains(f.Path));
+                    if (kept.Length == 0)
+                    {
+                        _files.TryRemove(group.Key, out _);
+                    }
+                    else
+                    {
+                        _files[group.Key] = kept;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>A measurement's files, ordered by the start of their time range.</summary>
+    public ImmutableArray<ManifestFile> Files(string database, string measurement) =>
+        _files.GetValueOrDefault((database, measurement), []);
+
+    /// <summary>The files whose time range meets [<paramref name="low"/>, <paramref name="high"/>] (Unix ns, inclusive).</summary>
+    public List<ManifestFile> Overlapping(string database, string measurement, long low, long high)
+    {
+        var files = Files(database, measurement);
+        var result = new List<ManifestFile>();
+        foreach (var file in files)
+        {
+            if (file.MinTime > high)
+            {
+                break; // ordered by MinTime: nothing later can overlap
+            }
+
+            if (file.MaxTime >= low)
+            {
+                result.Add(file);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>The database and measurement a path under the root belongs to (its first two directories).</summary>
+    private (string, string) Key(string path)
+    {
+        var parts = Path.GetRelativePath(store.Root, path).Split(Path.DirectorySeparatorChar);
+        return parts.Length >= 3 ? (parts[0], parts[1]) : ("", "");
+    }
+
+    private ManifestFile? Describe(string path, long bytes)
+    {
+        var full = Path.GetFullPath(path);
+        var parts = Path.GetRelativePath(store.Root, full).Split(Path.DirectorySeparatorChar);
+        if (parts.Length < 3 || parts[0].StartsWith('.'))
+        {
+            return null;
+        }
+
+        var (min, max) = (long.MinValue, long.MaxValue);
+        if (parts.Length == 7 && Number(parts[2]) is { } year && Number(parts[3]) is { } month && Number(parts[4]) is { } day
+            && year is >= 1 and <= 9999 && month is >= 1 and <= 12 && day >= 1 && day <= DateTime.DaysInMonth(year, month))
+        {
+            var dayStart = (new DateTime(year, month, day, 0, 0, 0, DateTimeKind.Utc) - DateTime.UnixEpoch).Ticks * 100;
+            if (parts[5] == LocalStore.DailyDirectory)
+            {
+                (min, max) = (dayStart, dayStart + NanosPerDay - 1);
+            }
+            else if (Number(parts[5]) is { } hour and >= 0 and < 24)
+            {
+                min = dayStart + (hour * LocalStore.NanosPerHour);
+                max = min + LocalStore.NanosPerHour - 1;
+            }
+        }
+
+        return new ManifestFile(full, min, max, bytes);
+
+        static int? Number(string text) =>
+            int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
+    }
+
+    private static ImmutableArray<ManifestFile> Sorted(IEnumerable<ManifestFile> files) =>
+        [.. files.OrderBy(f => f.MinTime).ThenBy(f => f.Path, StringComparer.Ordinal)];
+}
+
+/// <summary>Database and measurement names compare ignoring case, as DuckDB and the catalog resolve them.</summary>
+internal sealed class MeasurementNames : IEqualityComparer<(string Database, string Measurement)>
+{
+    public static readonly MeasurementNames Comparer = new();
+
+    public bool Equals((string Database, string Measurement) x, (string Database, string Measurement) y) =>
+        StringComparer.OrdinalIgnoreCase.Equals(x.Database, y.Database) && StringComparer.OrdinalIgnoreCase.Equals(x.Measurement, y.Measurement);
+
+    public int GetHashCode((string Database, string Measurement) key) =>
+        HashCode.Combine(StringComparer.OrdinalIgnoreCase.GetHashCode(key.Database), StringComparer.OrdinalIgnoreCase.GetHashCode(key.Measurement));
+}
