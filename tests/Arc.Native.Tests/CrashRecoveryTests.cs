@@ -94,6 +94,7 @@ public sealed class CrashRecoveryTests : IDisposable
         }
 
         await using var final = await ServerProcess.StartAsync(environment, port);
+        await ManifestAssertions.MatchesDiskAsync(final.Client, environment["ARC_STORAGE_LOCAL_PATH"], "crash", "p");
         var response = await final.Client.PostAsync("/api/v1/query", new StringContent(
             "{\"sql\": \"SELECT writer, seq, count(*) AS n FROM crash.p GROUP BY ALL\"}", Encoding.UTF8, "application/json"));
         var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;

@@ -18,17 +18,20 @@ internal sealed class QueryFileScope
     private static QueryFileScope? t_current;
 
     private readonly Dictionary<(string, string), (long Low, long High)> _bounds = new(MeasurementNames.Comparer);
+    private readonly Dictionary<(string, string), (int Listed, int Pruned)> _counts = new(MeasurementNames.Comparer);
 
     public static QueryFileScope? Current => t_current;
 
     /// <summary>Only the schema matters (DESCRIBE): no data file is listed.</summary>
     public bool SchemaOnly { get; init; }
 
-    /// <summary>Files listed to DuckDB for this statement.</summary>
-    public int Listed { get; set; }
+    /// <summary>Files listed to DuckDB for this statement (DuckDB may evaluate a view's list more than once while binding).</summary>
+    public int Listed => _counts.Values.Sum(c => c.Listed);
 
     /// <summary>Files left out because their time range is outside the statement's filter.</summary>
-    public int Pruned { get; set; }
+    public int Pruned => _counts.Values.Sum(c => c.Pruned);
+
+    public void Counted(string database, string measurement, int listed, int pruned) => _counts[(database, measurement)] = (listed, pruned);
 
     public void Bound(string database, string measurement, long low, long high) => _bounds[(database, measurement)] = (low, high);
 
@@ -70,6 +73,13 @@ internal static unsafe class FileListFunction
     /// <summary>Files left out by time pruning so far.</summary>
     public static long Pruned => Interlocked.Read(ref s_pruned);
 
+    /// <summary>Adds a bound statement's counts to the process-wide ones (once per statement).</summary>
+    public static void Account(QueryFileScope scope)
+    {
+        Interlocked.Add(ref s_listed, scope.Listed);
+        Interlocked.Add(ref s_pruned, scope.Pruned);
+    }
+
     public static void Register(DuckDbConnection connection, Catalog catalog)
     {
         var function = NativeMethods.ScalarFunction.DuckDBCreateScalarFunction();
@@ -105,26 +115,15 @@ internal static unsafe class FileListFunction
         var all = catalog.Manifest.Files(database, measurement);
         if (scope?.SchemaOnly == true)
         {
-            Count(scope, 0, all.Length);
+            scope.Counted(database, measurement, 0, all.Length);
             return paths;
         }
 
         var (low, high) = scope?.BoundsOf(database, measurement) ?? (long.MinValue, long.MaxValue);
         var files = catalog.Manifest.Overlapping(database, measurement, low, high);
         paths.AddRange(files.Select(f => f.Path));
-        Count(scope, files.Count, all.Length - files.Count);
+        scope?.Counted(database, measurement, files.Count, all.Length - files.Count);
         return paths;
-
-        static void Count(QueryFileScope? scope, int listed, int pruned)
-        {
-            Interlocked.Add(ref s_listed, listed);
-            Interlocked.Add(ref s_pruned, pruned);
-            if (scope is not null)
-            {
-                scope.Listed += listed;
-                scope.Pruned += pruned;
-            }
-        }
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]

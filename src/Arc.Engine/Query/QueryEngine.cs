@@ -103,6 +103,8 @@ public sealed partial class QueryEngine
                     ThrowIfTimedOut(timeout, cancellationToken);
                     result = DuckDbQueryResult.ExecuteStreaming(statement);
                 }
+
+                FileListFunction.Account(scope);
             }
             catch
             {
@@ -173,6 +175,12 @@ public sealed partial class QueryEngine
     }
 
     internal TimeSpan Timeout => _options.QueryTimeout;
+
+    /// <summary>Parquet files listed to DuckDB by queries so far, in this process.</summary>
+    public static long FilesListed => FileListFunction.Listed;
+
+    /// <summary>Parquet files queries left out by time so far, in this process.</summary>
+    public static long FilesPruned => FileListFunction.Pruned;
 
     /// <summary>A measurement's Parquet files and bytes: local, or in object storage (plus files not uploaded yet).</summary>
     internal (int Count, long Bytes) FileStats(string database, string measurement)

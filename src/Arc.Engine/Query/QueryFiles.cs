@@ -44,23 +44,22 @@ internal static class QueryFiles
         if (node["type"]?.GetValue<string>() == "SELECT_NODE" && node["where_clause"] is JsonObject where)
         {
             var names = new[] { from["alias"]?.GetValue<string>() ?? "", from["table_name"]?.GetValue<string>() ?? "" };
-            foreach (var conjunct in Conjuncts(where))
+            var bounds = Conjuncts(where).SelectMany(c => TimeBounds(c, names)).ToList();
+            var values = Evaluate(connection, statement.Sql, bounds.Select(b => b.Expression).ToList());
+            for (var i = 0; i < bounds.Count; i++)
             {
-                foreach (var (isLower, strict, expression) in TimeBounds(conjunct, names))
+                if (values[i] is not { } value)
                 {
-                    if (Evaluate(connection, expression) is not { } value)
-                    {
-                        continue;
-                    }
+                    continue;
+                }
 
-                    if (isLower)
-                    {
-                        low = Math.Max(low, strict && value < long.MaxValue ? value + 1 : value);
-                    }
-                    else
-                    {
-                        high = Math.Min(high, strict && value > long.MinValue ? value - 1 : value);
-                    }
+                if (bounds[i].Lower)
+                {
+                    low = Math.Max(low, bounds[i].Strict && value < long.MaxValue ? value + 1 : value);
+                }
+                else
+                {
+                    high = Math.Min(high, bounds[i].Strict && value > long.MinValue ? value - 1 : value);
                 }
             }
         }
@@ -131,29 +130,104 @@ internal static class QueryFiles
         && parts.Count is 1 or 2 && string.Equals(parts[^1]?.GetValue<string>(), "time", StringComparison.OrdinalIgnoreCase)
         && (parts.Count == 1 || names.Contains(parts[0]?.GetValue<string>() ?? "", StringComparer.OrdinalIgnoreCase));
 
-    /// <summary>The expression as Unix nanoseconds, evaluated by DuckDB; null when it is not a constant timestamp.</summary>
-    private static long? Evaluate(DuckDbConnection connection, JsonNode expression)
+    /// <summary>
+    /// The SELECT that evaluates a statement's bound expressions as Unix nanoseconds, by statement text: the rendering is
+    /// the same for every run of the text, only the values (<c>now()</c>) change.
+    /// </summary>
+    private static readonly TextCache<string?> BoundQueries = new(16 << 20);
+
+    /// <summary>
+    /// The expressions as Unix nanoseconds, evaluated by DuckDB in one query (their SQL rendered once per statement text);
+    /// null for one that is not a constant timestamp (it names a column, or is no time): no bound from it.
+    /// </summary>
+    private static long?[] Evaluate(DuckDbConnection connection, string text, List<JsonNode> expressions)
+    {
+        var values = new long?[expressions.Count];
+        var constant = Enumerable.Range(0, expressions.Count).Where(i => IsConstant(expressions[i])).ToList();
+        if (constant.Count == 0)
+        {
+            return values;
+        }
+
+        var sql = BoundQueries.GetOrAdd(text, _ => Render(connection, constant.Select(i => expressions[i])));
+        if (sql is null)
+        {
+            return values;
+        }
+
+        try
+        {
+            var row = connection.QueryStrings(sql)[0];
+            for (var i = 0; i < constant.Count; i++)
+            {
+                values[constant[i]] = row[i] is { } value ? long.Parse(value, CultureInfo.InvariantCulture) : null;
+            }
+        }
+        catch (DuckDbException)
+        {
+            // One of them is no time (say an integer): each alone, so the others still bound the query.
+            foreach (var i in constant)
+            {
+                values[i] = Render(connection, [expressions[i]]) is { } single && TryScalar(connection, single) is { } value ? value : null;
+            }
+        }
+
+        return values;
+    }
+
+    private static long? TryScalar(DuckDbConnection connection, string sql)
+    {
+        try
+        {
+            return connection.QueryStrings(sql)[0][0] is { } value ? long.Parse(value, CultureInfo.InvariantCulture) : null;
+        }
+        catch (DuckDbException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary><c>SELECT epoch_ns(CAST((e1) AS TIMESTAMP_NS)), …</c> as DuckDB renders it; null if it cannot.</summary>
+    private static string? Render(DuckDbConnection connection, IEnumerable<JsonNode> expressions)
     {
         var statement = JsonNode.Parse($$"""
             {"error":false,"statements":[{"node":{"type":"SELECT_NODE","modifiers":[],"cte_map":{"map":[]},"select_list":[],
             "from_table":{{EmptyFrom}},"where_clause":null,"group_expressions":[],"group_sets":[],"aggregate_handling":"STANDARD_HANDLING",
             "having":null,"sample":null,"qualify":null},"named_param_map":[]}]}
             """)!;
-        statement["statements"]![0]!["node"]!["select_list"]!.AsArray().Add(expression.DeepClone());
+        var list = statement["statements"]![0]!["node"]!["select_list"]!.AsArray();
+        foreach (var expression in expressions)
+        {
+            list.Add((JsonNode)new JsonObject
+            {
+                ["class"] = "FUNCTION", ["type"] = "FUNCTION", ["alias"] = "", ["query_location"] = 18446744073709551615UL,
+                ["function_name"] = "epoch_ns", ["schema"] = "", ["catalog"] = "",
+                ["children"] = new JsonArray(new JsonObject
+                {
+                    ["class"] = "CAST", ["type"] = "OPERATOR_CAST", ["alias"] = "", ["query_location"] = 18446744073709551615UL,
+                    ["child"] = expression.DeepClone(), ["cast_type"] = new JsonObject { ["id"] = "TIMESTAMP_NS", ["type_info"] = null },
+                    ["try_cast"] = false,
+                }),
+                ["filter"] = null, ["order_bys"] = new JsonObject { ["type"] = "ORDER_MODIFIER", ["orders"] = new JsonArray() },
+                ["distinct"] = false, ["is_operator"] = false, ["export_state"] = false,
+            });
+        }
+
         try
         {
-            var select = connection.QueryStrings($"SELECT json_deserialize_sql({Names.QuoteLiteral(statement.ToJsonString())})")[0][0];
-            if (select is null || !select.StartsWith("SELECT ", StringComparison.Ordinal))
-            {
-                return null;
-            }
-
-            var value = connection.QueryStrings($"SELECT epoch_ns(CAST(({select["SELECT ".Length..]}) AS TIMESTAMP_NS))")[0][0];
-            return value is null ? null : long.Parse(value, CultureInfo.InvariantCulture);
+            return QueryEngine.ScalarString(connection, "SELECT json_deserialize_sql($1::JSON)", statement.ToJsonString());
         }
         catch (DuckDbException)
         {
-            return null; // refers to columns, or is not a time: no bound from it
+            return null;
         }
     }
+
+    /// <summary>Whether an expression can be a constant: it names no column and holds no subquery.</summary>
+    private static bool IsConstant(JsonNode? node) => node switch
+    {
+        JsonObject obj => StatementGuard.Text(obj["class"]) is not ("COLUMN_REF" or "SUBQUERY") && obj.All(p => IsConstant(p.Value)),
+        JsonArray array => array.All(IsConstant),
+        _ => true,
+    };
 }

@@ -89,7 +89,7 @@ internal static class StatementGuard
                 $"the query is {sql.Length} characters long; the limit is {options.MaxSqlLength} (query.max_sql_length)");
         }
 
-        var count = CountStatements(connection, sql);
+        var count = Parsed.GetOrAdd(sql, text => new ParsedText(CountStatements(connection, text))).Statements;
         if (count > 1)
         {
             throw new QueryRejectedException($"one statement per query is accepted; this query has {count}");
@@ -122,7 +122,7 @@ internal static class StatementGuard
         var walker = new Walker(database, access, catalog, functions, options.MaxQueryBlocks);
         walker.Walk(node, null, 0);
         var explainText = explain is { } e ? e.Render() : "";
-        var rendered = RenderWithTimeCasts(connection, node);
+        var rendered = Renderings.GetOrAdd(text, _ => RenderWithTimeCasts(connection, node));
         return new CheckedStatement
         {
             Sql = explainText + (rendered ?? text),
@@ -177,10 +177,20 @@ internal static class StatementGuard
         }
     }
 
+    /// <summary>What DuckDB's parser said of a text: how many statements.</summary>
+    private sealed record ParsedText(int Statements);
+
+    /// <summary>Parse results by text (up to 16 M characters of texts): the same dashboard query is parsed once.</summary>
+    private static readonly TextCache<ParsedText> Parsed = new(16 << 20);
+
+    private static readonly TextCache<string> Trees = new(16 << 20);
+
+    private static readonly TextCache<string?> Renderings = new(16 << 20);
+
     /// <summary>The SELECT's query node, or null when DuckDB's parser says the text is not a SELECT.</summary>
     private static JsonObject? Parse(DuckDbConnection connection, string sql)
     {
-        var json = ParseTree.Serialize(connection, sql);
+        var json = Trees.GetOrAdd(sql, text => ParseTree.Serialize(connection, text));
         JsonObject root;
         try
         {

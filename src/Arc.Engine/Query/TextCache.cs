@@ -1,0 +1,38 @@
+using System.Collections.Concurrent;
+
+namespace Arc.Engine.Query;
+
+/// <summary>
+/// Results that depend only on a SQL text (DuckDB's parse tree of it, its rendering), kept so the same dashboard query
+/// sent again is not parsed again. Bounded by the characters of the keys it holds: when a new entry would pass the budget
+/// the cache starts over (dashboards repeat a small set of texts; a burst of one-off texts only costs the parse again).
+/// Texts longer than a sixteenth of the budget are never kept.
+/// </summary>
+internal sealed class TextCache<TValue>(long budgetChars)
+{
+    private readonly ConcurrentDictionary<string, TValue> _entries = new(StringComparer.Ordinal);
+    private long _chars;
+
+    public TValue GetOrAdd(string text, Func<string, TValue> create)
+    {
+        if (_entries.TryGetValue(text, out var value))
+        {
+            return value;
+        }
+
+        value = create(text);
+        if (text.Length > budgetChars / 16)
+        {
+            return value;
+        }
+
+        if (Interlocked.Add(ref _chars, text.Length) > budgetChars)
+        {
+            _entries.Clear();
+            Interlocked.Exchange(ref _chars, text.Length);
+        }
+
+        _entries[text] = value;
+        return value;
+    }
+}
