@@ -39,6 +39,13 @@ internal sealed class Answer
         return new Answer(rows);
     }
 
+    /// <summary>The <c>execution_time_ms</c> arc-native reports in its JSON answer.</summary>
+    public static double ArcExecutionMs(byte[] body)
+    {
+        using var json = JsonDocument.Parse(body);
+        return json.RootElement.TryGetProperty("execution_time_ms", out var ms) ? ms.GetDouble() : double.NaN;
+    }
+
     /// <summary>InfluxDB 1.x's JSON (<c>epoch=ms</c>): a series per host for per-host panels; an error in the body is thrown.</summary>
     public static Answer FromInflux(Panel panel, byte[] body)
     {

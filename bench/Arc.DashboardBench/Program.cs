@@ -199,6 +199,10 @@ async Task<(HistoryReport Report, bool Ok)> RunHistoryAsync(int days)
                             var sql = panel.Arc(form, to, host);
                             (seconds, var body) = await arc.QueryAsync(sql);
                             answer = Answer.FromArc(panel, body);
+                            if (iteration >= 0)
+                            {
+                                check.ArcExecution.Seconds.Add(Answer.ArcExecutionMs(body) / 1000);
+                            }
                             check.ArcSql ??= iteration == 0 ? sql : null;
                             break;
                         }
@@ -277,7 +281,7 @@ async Task<(HistoryReport Report, bool Ok)> RunHistoryAsync(int days)
         panelReports.Add(new PanelReport(panel.Id, panel.Title, check.ArcSql ?? panel.ArcSql, check.InfluxQl ?? panel.InfluxQl, check.DuckSql ?? "",
             check.Rows, check.FilesMin == int.MaxValue ? 0 : check.FilesMin, check.FilesMax,
             perSystem.ToDictionary(x => x.Key, x => x.Value.ToReport()), RatioOf(Summary.Influx, 50), RatioOf(Summary.Influx, 99),
-            RatioOf(Summary.Duck, 50), RatioOf(Summary.Duck, 99), check.Compared, check.NotCompared, check.Mismatches, check.FirstMismatch));
+            RatioOf(Summary.Duck, 50), RatioOf(Summary.Duck, 99), check.ArcExecution.ToReport().P50Ms, check.Compared, check.NotCompared, check.Mismatches, check.FirstMismatch));
         var line = string.Join("; ", systems.Select(s => string.Create(inv,
             $"{s} {perSystem[s].Percentile(50) * 1000:F1} / {perSystem[s].Percentile(99) * 1000:F1} ms")));
         Console.WriteLine($"{days} d, {panel.Id}: {check.Rows} rows; p50 / p99: {line}; answers compared {check.Compared}, mismatched {check.Mismatches}");
@@ -384,6 +388,9 @@ internal sealed class PanelCheck
     public string? InfluxQl { get; set; }
 
     public string? DuckSql { get; set; }
+
+    /// <summary>arc-native's own <c>execution_time_ms</c> per measured request (the rest is HTTP, JSON and the client).</summary>
+    public Samples ArcExecution { get; } = new();
 
     public int FilesMin { get; private set; } = int.MaxValue;
 

@@ -26,7 +26,7 @@ internal sealed record StorageReport(
 internal sealed record PanelReport(
     string Id, string Title, string ArcSql, string Influxql, string DuckdbSql, int Rows, int DuckdbFilesMin, int DuckdbFilesMax,
     Dictionary<string, LatencyReport> Systems, double? ArcOverInfluxdbP50, double? ArcOverInfluxdbP99, double? ArcOverDuckdbP50,
-    double? ArcOverDuckdbP99, int Compared, int NotCompared, int Mismatches, string? FirstMismatch);
+    double? ArcOverDuckdbP99, double? ArcExecutionTimeP50Ms, int Compared, int NotCompared, int Mismatches, string? FirstMismatch);
 
 internal sealed record LatencyReport(double? P50Ms, double? P99Ms, double? MeanMs, double? MinMs, double? MaxMs, int Failures, string? Error, List<double> SamplesMs);
 
@@ -96,7 +96,7 @@ internal static class Summary
         }
 
         s.Append("\np50 / p99 in ms:\n\n");
-        s.Append("| panel | history | rows | arc-native | InfluxDB | DuckDB floor (files) | arc / InfluxDB p50 (p99) | arc / floor p50 (p99) | answers |\n");
+        s.Append("| panel | history | rows | arc-native (its execution_time_ms p50) | InfluxDB | DuckDB floor (files) | arc / InfluxDB p50 (p99) | arc / floor p50 (p99) | answers |\n");
         s.Append("|---|---|---|---|---|---|---|---|---|\n");
         var panels = run.Histories.SelectMany(h => h.Panels.Select(p => (h.Days, Panel: p))).GroupBy(x => x.Panel.Id);
         foreach (var group in panels)
@@ -105,7 +105,7 @@ internal static class Summary
             {
                 var files = p.DuckdbFilesMin == p.DuckdbFilesMax ? p.DuckdbFilesMin.ToString(inv) : $"{p.DuckdbFilesMin}–{p.DuckdbFilesMax}";
                 var check = p.Mismatches > 0 ? $"**{p.Mismatches} MISMATCHED**" : $"{p.Compared} compared" + (p.NotCompared > 0 ? $", {p.NotCompared} not (a point on the range's edge)" : "");
-                s.Append(inv, $"| {p.Title} | {historyDays} d | {p.Rows:N0} | {Cell(p.Systems, Arc)} | {Cell(p.Systems, Influx)} | {Cell(p.Systems, Duck)} ({files}) | ");
+                s.Append(inv, $"| {p.Title} | {historyDays} d | {p.Rows:N0} | {Cell(p.Systems, Arc)}{(p.ArcExecutionTimeP50Ms is { } e ? $" ({e:0.0})" : "")} | {Cell(p.Systems, Influx)} | {Cell(p.Systems, Duck)} ({files}) | ");
                 s.Append(inv, $"{Ratio(p.ArcOverInfluxdbP50)} ({Ratio(p.ArcOverInfluxdbP99)}) | {Ratio(p.ArcOverDuckdbP50)} ({Ratio(p.ArcOverDuckdbP99)}) | {check} |\n");
             }
         }
