@@ -37,7 +37,7 @@ var form = options.ContainsKey("now-form") ? TimeFilterForm.Now : Text("time-fil
     "now" => TimeFilterForm.Now,
     var other => throw new ArgumentException("--time-filter is literal, cast or now, not " + other),
 };
-var systems = Text("systems", $"{Summary.Arc},{Summary.Influx},{Summary.Duck}").Split(',').ToList();
+var systems = Text("systems", $"{Summary.Arc},{Summary.Influx},{Summary.Duck},{Summary.Glob}").Split(',').ToList();
 if (!systems.Contains(Summary.Arc))
 {
     throw new ArgumentException("--systems must include arc-native (the floor reads its files)");
@@ -166,10 +166,12 @@ async Task<(HistoryReport Report, bool Ok)> RunHistoryAsync(int days)
     await arc.WaitFlushedAsync();
     var index = PartitionIndex.Build(arc.MeasurementDirectory);
     var (arcBytes, arcFiles) = ServerProcess.Usage(arc.MeasurementDirectory, ".parquet");
+    var directories = Directory.GetDirectories(arc.MeasurementDirectory, "*", SearchOption.AllDirectories);
+    var emptyDirectories = directories.Count(d => !Directory.EnumerateFileSystemEntries(d).Any());
     var points = bulkPoints + tailPoints;
-    Console.WriteLine(string.Create(inv, $"{days} d: {tailPoints:N0} recent points up to {Iso(end - 1)}; arc-native now {arcFiles} files ({index.Describe()}), {arcBytes:N0} B"));
+    Console.WriteLine(string.Create(inv, $"{days} d: {tailPoints:N0} recent points up to {Iso(end - 1)}; arc-native now {arcFiles} files ({index.Describe()}), {arcBytes:N0} B, in {directories.Length:N0} directories of which {emptyDirectories:N0} are empty"));
 
-    using var duck = systems.Contains(Summary.Duck) ? RawDuckDb.Open(index.All) : null;
+    using var duck = systems.Contains(Summary.Duck) || systems.Contains(Summary.Glob) ? RawDuckDb.Open(index.All) : null;
     await CheckCountsAsync(arc, influx, duck, points);
     var loadBefore = LoadAverage();
 
@@ -216,6 +218,20 @@ async Task<(HistoryReport Report, bool Ok)> RunHistoryAsync(int days)
                             break;
                         }
 
+                        case Summary.Glob:
+                        {
+                            // What arc-native's view reads: every file of the measurement through a glob, by name.
+                            var glob = $"read_parquet('{arc.MeasurementDirectory}/**/*.parquet', union_by_name = true)";
+                            var sql = panel.Range is null
+                                ? $"SELECT 'cpu' AS name, count(*) AS file_count FROM glob('{arc.MeasurementDirectory}/**/*.parquet')"
+                                : RawDuckDb.ReplaceFrom(panel.Arc(form == TimeFilterForm.Now ? TimeFilterForm.Cast : form, to, host), glob);
+                            var (duckSeconds, columns, rows) = duck!.Run(sql);
+                            seconds = duckSeconds;
+                            answer = Answer.FromText(panel, columns, rows);
+                            check.GlobSql ??= iteration == 0 ? sql.Replace(arc.DataDirectory, "<data>", StringComparison.Ordinal) : null;
+                            break;
+                        }
+
                         default:
                         {
                             // DuckDB 1.5.6 itself does not bind TIMESTAMP_NS > now() - INTERVAL (TIMESTAMP WITH TIME ZONE): with
@@ -235,7 +251,7 @@ async Task<(HistoryReport Report, bool Ok)> RunHistoryAsync(int days)
                             seconds = duckSeconds;
                             answer = Answer.FromText(panel, columns, rows);
                             check.Files(files.Count);
-                            check.DuckSql ??= iteration == 0 ? RawDuckDb.Shorten(sql) : null;
+                            check.DuckSql ??= iteration == 0 ? RawDuckDb.Shorten(sql.Replace(arc.DataDirectory, "<data>", StringComparison.Ordinal)) : null;
                             break;
                         }
                     }
@@ -278,7 +294,7 @@ async Task<(HistoryReport Report, bool Ok)> RunHistoryAsync(int days)
         var check = checks[panel.Id];
         double? RatioOf(string other, double p) =>
             perSystem.TryGetValue(other, out var o) && o.Percentile(p) is { } b && perSystem[Summary.Arc].Percentile(p) is { } a ? Math.Round(a / b, 2) : null;
-        panelReports.Add(new PanelReport(panel.Id, panel.Title, check.ArcSql ?? panel.ArcSql, check.InfluxQl ?? panel.InfluxQl, check.DuckSql ?? "",
+        panelReports.Add(new PanelReport(panel.Id, panel.Title, check.ArcSql ?? panel.ArcSql, check.InfluxQl ?? panel.InfluxQl, check.DuckSql ?? "", check.GlobSql ?? "",
             check.Rows, check.FilesMin == int.MaxValue ? 0 : check.FilesMin, check.FilesMax,
             perSystem.ToDictionary(x => x.Key, x => x.Value.ToReport()), RatioOf(Summary.Influx, 50), RatioOf(Summary.Influx, 99),
             RatioOf(Summary.Duck, 50), RatioOf(Summary.Duck, 99), check.ArcExecution.ToReport().P50Ms, check.Compared, check.NotCompared, check.Mismatches, check.FirstMismatch));
@@ -295,7 +311,7 @@ async Task<(HistoryReport Report, bool Ok)> RunHistoryAsync(int days)
     var report = new HistoryReport(days, points, Iso(start), Iso(end - 1),
         new LoadReport(Math.Round(arcIngest, 2), Math.Round(influxIngest, 2), Math.Round(flush, 2), Math.Round(restart, 2), Math.Round(compaction, 2),
             jobs, left, Math.Round(settle, 1), tailPoints),
-        new StorageReport(flushedFiles, flushedBytes, compactedFiles, compactedBytes, arcFiles, arcBytes, index.Describe(), influxBytes, tsmFiles, tsmBytes),
+        new StorageReport(flushedFiles, flushedBytes, compactedFiles, compactedBytes, arcFiles, arcBytes, index.Describe(), directories.Length, emptyDirectories, influxBytes, tsmFiles, tsmBytes),
         loadBefore, loadAfter, panelReports);
     if (!keep)
     {
@@ -388,6 +404,8 @@ internal sealed class PanelCheck
     public string? InfluxQl { get; set; }
 
     public string? DuckSql { get; set; }
+
+    public string? GlobSql { get; set; }
 
     /// <summary>arc-native's own <c>execution_time_ms</c> per measured request (the rest is HTTP, JSON and the client).</summary>
     public Samples ArcExecution { get; } = new();

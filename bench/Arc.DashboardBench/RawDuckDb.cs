@@ -60,10 +60,14 @@ internal sealed partial class RawDuckDb : IDisposable
             return FromCpu().Replace(sql, "FROM (SELECT * FROM cpu WHERE false)", 1);
         }
 
-        var replaced = FromCpu().Replace(sql, "FROM " + ReadParquet(files), 1);
-        return ReferenceEquals(replaced, sql) || replaced == sql
-            ? throw new ArgumentException("the panel SQL has no 'FROM cpu' for raw DuckDB to replace: " + sql)
-            : replaced;
+        return ReplaceFrom(sql, ReadParquet(files));
+    }
+
+    /// <summary>The panel's SQL reading <paramref name="source"/> where it says <c>FROM cpu</c>.</summary>
+    public static string ReplaceFrom(string sql, string source)
+    {
+        var replaced = FromCpu().Replace(sql, "FROM " + source, 1);
+        return replaced == sql ? throw new ArgumentException("the panel SQL has no 'FROM cpu' for raw DuckDB to replace: " + sql) : replaced;
     }
 
     /// <summary>Runs a statement; the time covers <c>duckdb_query</c> (planning, execution, materialized result) only.</summary>
