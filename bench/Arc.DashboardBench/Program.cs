@@ -298,8 +298,9 @@ async Task<(HistoryReport Report, bool Ok)> RunHistoryAsync(int days)
             check.Rows, check.FilesMin == int.MaxValue ? 0 : check.FilesMin, check.FilesMax,
             perSystem.ToDictionary(x => x.Key, x => x.Value.ToReport()), RatioOf(Summary.Influx, 50), RatioOf(Summary.Influx, 99),
             RatioOf(Summary.Duck, 50), RatioOf(Summary.Duck, 99), check.ArcExecution.ToReport().P50Ms, check.Compared, check.NotCompared, check.Mismatches, check.FirstMismatch));
-        var line = string.Join("; ", systems.Select(s => string.Create(inv,
-            $"{s} {perSystem[s].Percentile(50) * 1000:F1} / {perSystem[s].Percentile(99) * 1000:F1} ms")));
+        var line = string.Join("; ", systems.Select(s => perSystem[s].Seconds.Count == 0
+            ? $"{s} failed"
+            : string.Create(inv, $"{s} {perSystem[s].Percentile(50) * 1000:F1} / {perSystem[s].Percentile(99) * 1000:F1} ms")));
         Console.WriteLine($"{days} d, {panel.Id}: {check.Rows} rows; p50 / p99: {line}; answers compared {check.Compared}, mismatched {check.Mismatches}");
     }
 
