@@ -84,6 +84,33 @@ public sealed class PruningTests : IAsyncLifetime
         Assert.Equal(await _server.RowsAsync(full, "p"), await _server.RowsAsync(sql, "p"));
     }
 
+    [Theory]
+    [InlineData("Z", 0)]
+    [InlineData("+02:00", 2)]
+    [InlineData("-0530", -5.5)]
+    [InlineData("", 0)]
+    public async Task GrafanaLiteralBoundsPruneAndAnswerExactly(string zone, double offsetHours)
+    {
+        // $__timeFilter sends RFC 3339 literals; the engine reads them itself (no round trip to DuckDB) to prune.
+        var from = DateTimeOffset.UtcNow.AddHours(-3).ToOffset(TimeSpan.FromHours(offsetHours));
+        var to = DateTimeOffset.UtcNow.AddHours(-1).ToOffset(TimeSpan.FromHours(offsetHours));
+        string Literal(DateTimeOffset t) => t.ToString("yyyy-MM-ddTHH:mm:ss.fff", CultureInfo.InvariantCulture) + zone;
+        var filter = zone.Length == 0
+            ? $"time BETWEEN '{Literal(from.ToUniversalTime())}' AND '{Literal(to.ToUniversalTime())}'"
+            : $"time >= '{Literal(from)}' AND time < '{Literal(to)}'";
+        var sql = $"SELECT count(*), sum(v) FROM cpu WHERE {filter}";
+        using (var cursor = await _server.Server.Engine.Query.OpenAsync(sql, "p", CancellationToken.None))
+        {
+            Assert.InRange(cursor.FilesListed, 1, 8);
+            Assert.True(cursor.FilesPruned > Hours / 2, $"{cursor.FilesPruned} pruned");
+        }
+
+        var full = $"WITH cpu AS (SELECT * FROM p.cpu WHERE time IS NOT NULL OR true) {sql}";
+        var rows = await _server.RowsAsync(sql, "p");
+        Assert.Equal(await _server.RowsAsync(full, "p"), rows);
+        Assert.Equal("12", rows[0][0]);
+    }
+
     [Fact]
     public async Task ColumnsDoNotDependOnTheFilesRead()
     {

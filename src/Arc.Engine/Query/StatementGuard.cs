@@ -89,15 +89,14 @@ internal static class StatementGuard
                 $"the query is {sql.Length} characters long; the limit is {options.MaxSqlLength} (query.max_sql_length)");
         }
 
-        var count = Parsed.GetOrAdd(sql, text => new ParsedText(CountStatements(connection, text))).Statements;
-        if (count > 1)
+        var text = sql;
+        ExplainPrefix? explain = null;
+        var node = Parse(connection, text);
+        if (node is null && CountStatements(connection, sql) is > 1 and var count)
         {
             throw new QueryRejectedException($"one statement per query is accepted; this query has {count}");
         }
 
-        var text = sql;
-        ExplainPrefix? explain = null;
-        var node = Parse(connection, text);
         if (node is null && ExplainPrefix.TryParse(sql, out var prefix, out var inner, out var explainError))
         {
             if (explainError is not null)
@@ -177,12 +176,7 @@ internal static class StatementGuard
         }
     }
 
-    /// <summary>What DuckDB's parser said of a text: how many statements.</summary>
-    private sealed record ParsedText(int Statements);
-
-    /// <summary>Parse results by text (up to 16 M characters of texts): the same dashboard query is parsed once.</summary>
-    private static readonly TextCache<ParsedText> Parsed = new(16 << 20);
-
+    /// <summary>DuckDB's parse trees by text (up to 16 M characters of texts): the same dashboard query is parsed once.</summary>
     private static readonly TextCache<string> Trees = new(16 << 20);
 
     private static readonly TextCache<string?> Renderings = new(16 << 20);
@@ -209,9 +203,13 @@ internal static class StatementGuard
             return type == "not implemented" ? null : throw new DuckDbException($"Parser Error: {message}");
         }
 
-        return root["statements"] is JsonArray { Count: 1 } statements && statements[0]?["node"] is JsonObject node
-            ? node
-            : throw new QueryRejectedException("one statement per query is accepted");
+        return root["statements"] switch
+        {
+            JsonArray { Count: 1 } statements when statements[0]?["node"] is JsonObject node => node,
+            JsonArray { Count: 0 } => throw new QueryRejectedException("the query is empty"),
+            JsonArray statements => throw new QueryRejectedException($"one statement per query is accepted; this query has {statements.Count}"),
+            _ => throw new QueryRejectedException("DuckDB could not parse the query"),
+        };
     }
 
     /// <summary>The CTE names visible at a point of the tree: a chain from the innermost definition outwards.</summary>

@@ -67,7 +67,7 @@ internal static class TimeComparisons
 
     private static bool Wrap(JsonObject parent, string property)
     {
-        if (parent[property] is not JsonObject expression || IsCastToNanos(expression))
+        if (parent[property] is not JsonObject expression || NeedsNoCast(expression))
         {
             return false;
         }
@@ -79,7 +79,7 @@ internal static class TimeComparisons
 
     private static bool WrapAt(JsonArray parent, int index)
     {
-        if (parent[index] is not JsonObject expression || IsCastToNanos(expression))
+        if (parent[index] is not JsonObject expression || NeedsNoCast(expression))
         {
             return false;
         }
@@ -104,8 +104,13 @@ internal static class TimeComparisons
         };
     }
 
-    private static bool IsCastToNanos(JsonObject expression) =>
-        StatementGuard.Text(expression["class"]) == "CAST" && StatementGuard.Text(expression["cast_type"]?["id"]) == "TIMESTAMP_NS";
+    /// <summary>
+    /// Already a TIMESTAMP_NS cast, or a plain constant (an RFC 3339 string as Grafana sends, a number): DuckDB casts those
+    /// to the column's type itself, so the text can run as written.
+    /// </summary>
+    private static bool NeedsNoCast(JsonObject expression) =>
+        StatementGuard.Text(expression["class"]) == "CONSTANT"
+        || (StatementGuard.Text(expression["class"]) == "CAST" && StatementGuard.Text(expression["cast_type"]?["id"]) == "TIMESTAMP_NS");
 
     /// <summary>A column reference named <c>time</c>, qualified or not.</summary>
     internal static bool IsTime(JsonNode? node) =>
