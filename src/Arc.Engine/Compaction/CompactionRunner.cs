@@ -114,7 +114,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 File.Move(temp, output, overwrite: false);
                 placing = null;
                 Durability.FsyncDirectory(candidate.Directory);
-                catalog.Manifest.Added([output]);
+                catalog.Manifest.Added([output], catalog.Manifest.ColumnsOf(candidate.Database, candidate.Measurement, inputs));
                 catalog.Manifest.Removed(inputs);
                 var placed = manifest;
                 catalog.Epochs.Retire(inputs, () =>

@@ -350,7 +350,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
 
         try
         {
-            _catalog.FilesPlaced(entry, placed, data.Columns.Select(c => c.Name));
+            _catalog.FilesPlaced(entry, placed, data.Columns.Select(c => c.Name).ToHashSet(StringComparer.Ordinal));
         }
         catch (DuckDbException e)
         {

@@ -80,25 +80,46 @@ internal static unsafe class FileListFunction
         Interlocked.Add(ref s_pruned, scope.Pruned);
     }
 
+    /// <summary>
+    /// <c>arc_union(database, measurement)</c>, the view's <c>union_by_name</c>: false when every file <c>arc_files</c> lists
+    /// for the statement has all the schema file's columns (DuckDB then maps them by name from the schema file's columns
+    /// and skips the by-name union), true otherwise.
+    /// </summary>
+    public const string UnionFunctionName = "arc_union";
+
     public static void Register(DuckDbConnection connection, Catalog catalog)
+    {
+        using var varchar = NativeMethods.LogicalType.DuckDBCreateLogicalType(DuckDBType.Varchar);
+        using (var list = NativeMethods.LogicalType.DuckDBCreateListType(varchar))
+        {
+            Register(connection, catalog, FunctionName, list, &Invoke);
+        }
+
+        using (var boolean = NativeMethods.LogicalType.DuckDBCreateLogicalType(DuckDBType.Boolean))
+        {
+            Register(connection, catalog, UnionFunctionName, boolean, &InvokeUnion);
+        }
+    }
+
+    private static void Register(DuckDbConnection connection, Catalog catalog, string name, DuckDBLogicalType returns,
+        delegate* unmanaged[Cdecl]<IntPtr, IntPtr, IntPtr, void> callback)
     {
         var function = NativeMethods.ScalarFunction.DuckDBCreateScalarFunction();
         try
         {
-            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetName(function, FunctionName);
+            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetName(function, name);
             using (var varchar = NativeMethods.LogicalType.DuckDBCreateLogicalType(DuckDBType.Varchar))
             {
                 NativeMethods.ScalarFunction.DuckDBScalarFunctionAddParameter(function, varchar);
                 NativeMethods.ScalarFunction.DuckDBScalarFunctionAddParameter(function, varchar);
-                using var list = NativeMethods.LogicalType.DuckDBCreateListType(varchar);
-                NativeMethods.ScalarFunction.DuckDBScalarFunctionSetReturnType(function, list);
             }
 
+            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetReturnType(function, returns);
             NativeMethods.ScalarFunction.DuckDBScalarFunctionSetExtraInfo(function, GCHandle.ToIntPtr(GCHandle.Alloc(catalog)), &FreeHandle);
-            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetFunction(function, &Invoke);
+            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetFunction(function, callback);
             if (NativeMethods.ScalarFunction.DuckDBRegisterScalarFunction(connection.Handle, function) != DuckDBState.Success)
             {
-                throw new DuckDbException($"could not register the {FunctionName} function");
+                throw new DuckDbException($"could not register the {name} function");
             }
         }
         finally
@@ -107,23 +128,25 @@ internal static unsafe class FileListFunction
         }
     }
 
-    /// <summary>The paths one call lists for a measurement under the current scope.</summary>
-    internal static List<string> List(Catalog catalog, string database, string measurement)
+    /// <summary>The data files a statement needs of a measurement under the current scope (none for DESCRIBE).</summary>
+    private static List<ManifestFile> Needed(Catalog catalog, string database, string measurement)
     {
-        var paths = new List<string> { catalog.SchemaFile(database, measurement) };
         var scope = QueryFileScope.Current;
-        var all = catalog.Manifest.Files(database, measurement);
         if (scope?.SchemaOnly == true)
         {
-            scope.Counted(database, measurement, 0, all.Length);
-            return paths;
+            return [];
         }
 
         var (low, high) = scope?.BoundsOf(database, measurement) ?? (long.MinValue, long.MaxValue);
-        var files = catalog.Manifest.Overlapping(database, measurement, low, high);
-        paths.AddRange(files.Select(f => f.Path));
-        scope?.Counted(database, measurement, files.Count, all.Length - files.Count);
-        return paths;
+        return catalog.Manifest.Overlapping(database, measurement, low, high);
+    }
+
+    /// <summary>The paths one call lists for a measurement under the current scope.</summary>
+    internal static List<string> List(Catalog catalog, string database, string measurement)
+    {
+        var files = Needed(catalog, database, measurement);
+        QueryFileScope.Current?.Counted(database, measurement, files.Count, catalog.Manifest.Files(database, measurement).Length - files.Count);
+        return [catalog.SchemaFile(database, measurement), .. files.Select(f => f.Path)];
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
@@ -162,6 +185,30 @@ internal static unsafe class FileListFunction
         catch (Exception e)
         {
             NativeMethods.ScalarFunction.DuckDBScalarFunctionSetError(info, $"{FunctionName}: {e.Message}");
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void InvokeUnion(IntPtr info, IntPtr input, IntPtr output)
+    {
+        try
+        {
+            var catalog = (Catalog)GCHandle.FromIntPtr(NativeMethods.ScalarFunction.DuckDBScalarFunctionGetExtraInfo(info)).Target!;
+            var rows = (int)DuckDbExtra.DataChunkGetSize(input);
+            var databases = DuckDbExtra.DataChunkGetVector(input, 0);
+            var measurements = DuckDbExtra.DataChunkGetVector(input, 1);
+            var results = (byte*)NativeMethods.Vectors.DuckDBVectorGetData(output);
+            for (var row = 0; row < rows; row++)
+            {
+                var database = VectorText.Format(databases, DuckDBType.Varchar, row);
+                var measurement = VectorText.Format(measurements, DuckDBType.Varchar, row);
+                var entry = database is null || measurement is null ? null : catalog.FindMeasurement(database, measurement);
+                results[row] = (byte)(entry is null || catalog.UnionNeeded(entry, Needed(catalog, entry.Database, entry.Name)) ? 1 : 0);
+            }
+        }
+        catch (Exception e)
+        {
+            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetError(info, $"{UnionFunctionName}: {e.Message}");
         }
     }
 

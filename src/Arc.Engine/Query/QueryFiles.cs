@@ -54,13 +54,6 @@ internal static partial class QueryFiles
                     continue;
                 }
 
-                if (LiteralInstant(bounds[i].Expression) is not null)
-                {
-                    // Read here, not by DuckDB: widened by a minute, so a reading that differs from DuckDB's in a detail
-                    // can only list a partition more, never one less (partitions are hours).
-                    value = bounds[i].Lower ? value - LiteralMargin : value + LiteralMargin;
-                }
-
                 if (bounds[i].Lower)
                 {
                     low = Math.Max(low, bounds[i].Strict && value < long.MaxValue ? value + 1 : value);
@@ -236,15 +229,15 @@ internal static partial class QueryFiles
         }
     }
 
-    private const long LiteralMargin = 60_000_000_000;
-
     /// <summary>An RFC 3339 / ISO 8601 instant, or a date, written out in full.</summary>
     [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$")]
     private static partial Regex IsoInstant();
 
     /// <summary>
     /// A string constant that is a plain ISO 8601 instant (Grafana's <c>$__timeFilter</c> bounds), read without a round trip
-    /// to DuckDB, as Unix ns (UTC when no offset is written, as DuckDB reads it into TIMESTAMP_NS); null for anything else.
+    /// to DuckDB, as Unix ns (UTC when no offset is written, as DuckDB reads it into TIMESTAMP_NS); null for anything else,
+    /// which DuckDB then evaluates. Digits beyond the 100 ns .NET keeps are dropped, which moves a bound by less than 100 ns
+    /// toward the start of its own hour, never across an hour boundary: the partitions listed are the same.
     /// </summary>
     private static long? LiteralInstant(JsonNode expression)
     {

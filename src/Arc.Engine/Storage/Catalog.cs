@@ -69,7 +69,9 @@ internal sealed class Catalog
                 var files = Manifest.Files(database, measurement);
                 if (files.Length > 0 && ResolveMeasurement(database, measurement, out _) is { } entry)
                 {
-                    WriteSchemaFile(entry, files.Select(f => f.Path).ToList(), replace: true);
+                    var paths = files.Select(f => f.Path).ToList();
+                    WriteSchemaFile(entry, paths, replace: true);
+                    Manifest.SetColumns(ReadColumns(paths));
                     EnsureView(entry, withFiles: true);
                 }
             }
@@ -81,9 +83,14 @@ internal sealed class Catalog
     /// the manifest lists them, the schema file gains any column they add, the view covers files. Call under
     /// <see cref="Visibility"/> held for writing.
     /// </summary>
-    public void FilesPlaced(MeasurementEntry entry, IReadOnlyList<string> paths, IEnumerable<string>? columns)
+    public void FilesPlaced(MeasurementEntry entry, IReadOnlyList<string> paths, IReadOnlySet<string>? columns)
     {
-        Manifest.Added(paths);
+        Manifest.Added(paths, columns);
+        if (columns is null)
+        {
+            Manifest.SetColumns(ReadColumns(paths));
+        }
+
         if (entry.SchemaStale)
         {
             WriteSchemaFile(entry, Manifest.Files(entry.Database, entry.Name).Select(f => f.Path).ToList(), replace: true);
@@ -95,6 +102,35 @@ internal sealed class Catalog
 
         EnsureView(entry, withFiles: true);
     }
+
+    /// <summary>The column names of each file, from its footer (DuckDB's <c>parquet_schema</c>).</summary>
+    private Dictionary<string, IReadOnlySet<string>> ReadColumns(IReadOnlyList<string> paths)
+    {
+        var result = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
+        if (paths.Count == 0)
+        {
+            return result;
+        }
+
+        var list = "[" + string.Join(", ", paths.Select(Names.QuoteLiteral)) + "]";
+        lock (_ddlLock)
+        {
+            foreach (var group in _ddl.QueryStrings($"SELECT file_name, name FROM parquet_schema({list}) WHERE num_children IS NULL")
+                         .GroupBy(r => r[0]!, StringComparer.Ordinal))
+            {
+                result[Path.GetFullPath(group.Key)] = group.Select(r => r[1]!).ToHashSet(StringComparer.Ordinal);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Whether files must be read by name: some file lacks a column of the measurement's schema file. Files that have
+    /// them all are read by position of the schema file's columns, without DuckDB's by-name union (a footer each less).
+    /// </summary>
+    public bool UnionNeeded(MeasurementEntry entry, IEnumerable<ManifestFile> files) =>
+        entry.SchemaStale || files.Any(f => f.Columns is null || !entry.FileColumns.IsSubsetOf(f.Columns));
 
     /// <summary>
     /// (Re)writes a measurement's schema file: the union by name of <paramref name="files"/> and, unless
@@ -195,7 +231,8 @@ internal sealed class Catalog
             var schema = Names.QuoteIdentifier(entry.Database);
             var buffer = $"SELECT * FROM {Query.BufferScan.FunctionName}({Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)})";
             var files = $"SELECT * FROM read_parquet({Query.FileListFunction.FunctionName}({Names.QuoteLiteral(entry.Database)}, " +
-                        $"{Names.QuoteLiteral(entry.Name)}), union_by_name = true)";
+                        $"{Names.QuoteLiteral(entry.Name)}), union_by_name = {Query.FileListFunction.UnionFunctionName}(" +
+                        $"{Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)}))";
             _ddl.Execute($"CREATE SCHEMA IF NOT EXISTS {schema}");
             _ddl.Execute($"CREATE OR REPLACE VIEW {schema}.{Names.QuoteIdentifier(entry.Name)} AS " +
                          (withFiles ? $"{files} UNION ALL BY NAME {buffer}" : buffer));

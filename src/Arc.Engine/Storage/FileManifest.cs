@@ -4,10 +4,11 @@ using System.Globalization;
 
 namespace Arc.Engine.Storage;
 
-/// <summary>A Parquet file of a measurement: where it is, the time range its partition bounds, and its size.</summary>
+/// <summary>A Parquet file of a measurement: where it is, the time range its partition bounds, its size and its columns.</summary>
 /// <param name="MinTime">Earliest time (Unix ns) a row of the file can have: the start of its hour or day partition.</param>
 /// <param name="MaxTime">Latest time (Unix ns) a row can have: the last nanosecond of its partition.</param>
-internal sealed record ManifestFile(string Path, long MinTime, long MaxTime, long Bytes);
+/// <param name="Columns">The file's column names, when known (null: read it by name like a file of another schema).</param>
+internal sealed record ManifestFile(string Path, long MinTime, long MaxTime, long Bytes, IReadOnlySet<string>? Columns);
 
 /// <summary>
 /// The engine's own list of every measurement's Parquet files, so a query never globs the directory tree: rebuilt from the
@@ -36,7 +37,7 @@ internal sealed class FileManifest(LocalStore store)
             {
                 foreach (var measurement in store.Measurements(database))
                 {
-                    var files = store.Files(database, measurement).Select(f => Describe(f.FullName, f.Length)).OfType<ManifestFile>();
+                    var files = store.Files(database, measurement).Select(f => Describe(f.FullName, f.Length, null)).OfType<ManifestFile>();
                     var sorted = Sorted(files);
                     if (sorted.Length > 0)
                     {
@@ -47,18 +48,51 @@ internal sealed class FileManifest(LocalStore store)
         }
     }
 
-    /// <summary>Records files that were just placed (paths under the storage root).</summary>
-    public void Added(IEnumerable<string> paths)
+    /// <summary>Records files that were just placed (paths under the storage root), with their columns when known.</summary>
+    public void Added(IEnumerable<string> paths, IReadOnlySet<string>? columns = null)
     {
         lock (_lock)
         {
-            foreach (var group in paths.Select(p => Describe(p, new FileInfo(p).Length)).OfType<ManifestFile>().GroupBy(f => Key(f.Path)))
+            foreach (var group in paths.Select(p => Describe(p, new FileInfo(p).Length, columns)).OfType<ManifestFile>().GroupBy(f => Key(f.Path)))
             {
                 var current = _files.GetValueOrDefault(group.Key, []);
                 var known = current.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
                 _files[group.Key] = Sorted(current.Concat(group.Where(f => known.Add(f.Path))));
             }
         }
+    }
+
+    /// <summary>Records the columns of files read from their footers (startup, fetched files).</summary>
+    public void SetColumns(IReadOnlyDictionary<string, IReadOnlySet<string>> columns)
+    {
+        lock (_lock)
+        {
+            foreach (var (key, files) in _files.ToList())
+            {
+                if (files.Any(f => columns.ContainsKey(f.Path)))
+                {
+                    _files[key] = [.. files.Select(f => columns.TryGetValue(f.Path, out var c) ? f with { Columns = c } : f)];
+                }
+            }
+        }
+    }
+
+    /// <summary>The union of the columns of <paramref name="paths"/>; null unless every one of them is known.</summary>
+    public IReadOnlySet<string>? ColumnsOf(string database, string measurement, IEnumerable<string> paths)
+    {
+        var byPath = Files(database, measurement).ToDictionary(f => f.Path, StringComparer.Ordinal);
+        var union = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var path in paths)
+        {
+            if (!byPath.TryGetValue(Path.GetFullPath(path), out var file) || file.Columns is null)
+            {
+                return null;
+            }
+
+            union.UnionWith(file.Columns);
+        }
+
+        return union;
     }
 
     /// <summary>Forgets files that were replaced or removed (their deletion may wait for running queries).</summary>
@@ -117,7 +151,7 @@ internal sealed class FileManifest(LocalStore store)
         return parts.Length >= 3 ? (parts[0], parts[1]) : ("", "");
     }
 
-    private ManifestFile? Describe(string path, long bytes)
+    private ManifestFile? Describe(string path, long bytes, IReadOnlySet<string>? columns)
     {
         var full = Path.GetFullPath(path);
         var parts = Path.GetRelativePath(store.Root, full).Split(Path.DirectorySeparatorChar);
@@ -142,7 +176,7 @@ internal sealed class FileManifest(LocalStore store)
             }
         }
 
-        return new ManifestFile(full, min, max, bytes);
+        return new ManifestFile(full, min, max, bytes, columns);
 
         static int? Number(string text) =>
             int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
