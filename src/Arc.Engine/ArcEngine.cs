@@ -109,7 +109,8 @@ public sealed partial class ArcEngine : IAsyncDisposable
     private void StartWal(ILogger logger)
     {
         var directory = Path.GetFullPath(Options.WalPath);
-        var (lastLsn, replays, segments) = WalRecovery.Read(directory, Store, logger, Remote is { } remote ? remote.FileNames : null);
+        var (lastLsn, replays, segments, deleted) = WalRecovery.Read(directory, Store, logger, Remote is { } remote ? remote.FileNames : null);
+        _catalog.Manifest.Removed(deleted); // the catalog was loaded before: queries must not list them
         if (replays.Count > 0)
         {
             var rows = replays.Sum(r => r.Sets.Sum(s => (long)s.RowCount));

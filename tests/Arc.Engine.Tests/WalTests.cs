@@ -121,13 +121,18 @@ public sealed class WalTests : IDisposable
         File.WriteAllText(Path.Combine(hour, new ParquetFileName("m", "19700101_000000_000", 10, 10, 1, 1, "aaaaaaaa").ToString()), "");
         var partial = Path.Combine(hour, new ParquetFileName("m", "19700101_000001_000", 11, 12, 1, 2, "bbbbbbbb").ToString());
         File.WriteAllText(partial, "");
+        // A flush older than the log (LSNs 3-5) lost a part to compaction: complete when it was placed, so kept.
+        var compactedAway = Path.Combine(hour, new ParquetFileName("m", "19700101_000000_000", 3, 5, 2, 3, "cccccccc").ToString());
+        File.WriteAllText(compactedAway, "");
 
-        var (lastLsn, replays, segments) = WalRecovery.Read(wal, store, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var (lastLsn, replays, segments, deleted) = WalRecovery.Read(wal, store, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         Assert.Equal(12, lastLsn);
         Assert.Single(segments);
         Assert.Equal([11L, 12L], replays.Select(r => r.Lsn));
         Assert.All(replays, r => Assert.Equal(3, Assert.Single(r.Sets).RowCount));
         Assert.False(File.Exists(partial));
+        Assert.Equal([partial], deleted);
+        Assert.True(File.Exists(compactedAway));
         replays.ForEach(r => r.Sets.ForEach(s => s.Dispose()));
     }
 

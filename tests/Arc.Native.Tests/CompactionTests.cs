@@ -142,6 +142,40 @@ public sealed class CompactionTests
     }
 
     [Fact]
+    public async Task ARestartKeepsTheOtherPartsOfAFlushWhoseFirstPartWasCompacted()
+    {
+        var first = await StartAsync();
+        // One flush over three hours places three parts; the first hour gets a second file and is compacted, so that
+        // flush's first part is gone while the write-ahead log holds a later entry of the same measurement.
+        await WriteAndFlush(first, [$"p,host=a v=1 {T1}", $"p,host=a v=2 {T1 + Hour}", $"p,host=a v=3 {T1 + (2 * Hour)}"], checkpoint: true);
+        await WriteAndFlush(first, $"p,host=b v=4 {T1}", checkpoint: true);
+        Assert.Equal(4, first.ParquetFiles().Length);
+        Assert.True(Assert.Single((await Trigger(first, "?tier=hourly&wait=true")).EnumerateArray()).GetProperty("succeeded").GetBoolean());
+        await WriteAndFlush(first, $"p,host=c v=5 {T1 + (3 * Hour)}", checkpoint: false);
+
+        await using var server = await first.RestartAsync(c => c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false } });
+        Assert.Equal([["5", "15"]], await server.RowsAsync("SELECT count(*), sum(v)::BIGINT FROM p", "c"));
+        Assert.Equal(4, server.ParquetFiles().Length);
+        await ManifestAssertions.MatchesDiskAsync(server.Client, server.DataPath, "c", "p");
+    }
+
+    [Fact]
+    public async Task ARestartAfterAFlushCutShortReplaysItOnceAndQueriesOnlyFilesOnDisk()
+    {
+        var first = await StartAsync();
+        await WriteAndFlush(first, [$"s,host=a v=1 {T1}", $"s,host=a v=2 {T1 + Hour}"], checkpoint: false);
+        var parts = first.ParquetFiles().Order().ToArray();
+        Assert.Equal(2, parts.Length);
+        await first.Server.DisposeAsync();
+        File.Delete(parts[1]); // the state a crash leaves between placing the first part and the second
+
+        await using var server = await first.RestartAsync(c => c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false } });
+        Assert.Equal([["2", "3"]], await server.RowsAsync("SELECT count(*), sum(v)::BIGINT FROM s", "c"));
+        Assert.DoesNotContain(parts[0], server.ParquetFiles());
+        await ManifestAssertions.MatchesDiskAsync(server.Client, server.DataPath, "c", "s");
+    }
+
+    [Fact]
     public async Task QueriesDuringCompactionSeeEveryRowExactlyOnce()
     {
         await using var server = await StartAsync((o, c) => c.Engine = c.Engine with { Compaction = o with { MaxFilesPerBatch = 2 } });

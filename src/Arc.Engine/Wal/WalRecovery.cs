@@ -11,18 +11,24 @@ internal sealed record WalReplay(long Lsn, List<ColumnSet> Sets);
 /// Startup recovery: reads every WAL segment, drops a torn last entry (it was never acknowledged), and keeps, per entry and
 /// measurement, only the rows no complete Parquet flush covers (by the LSN ranges in the file names). Incomplete flushes
 /// (some parts renamed before a crash) are deleted, since their rows are replayed whole. So every acknowledged row ends up
-/// in Parquet exactly once.
+/// in Parquet exactly once. Only a flush whose LSNs the WAL still holds can be incomplete: an older one finished before its
+/// segment was deleted, and compaction may since have merged some of its parts away (it takes only files older than the
+/// oldest segment), so a missing part there is no sign of a crash and its other parts are kept.
 /// </summary>
 internal static class WalRecovery
 {
     /// <param name="remoteNames">With object storage, the file names the store holds for a measurement (flushed files may have
     /// left the local cache).</param>
-    public static (long LastLsn, List<WalReplay> Replays, List<string> Segments) Read(string directory, LocalStore store, ILogger logger,
-        Func<string, string, IEnumerable<string>>? remoteNames = null)
+    /// <returns>The last LSN logged, the rows to replay, the segments read, and the local files of incomplete flushes it
+    /// deleted.</returns>
+    public static (long LastLsn, List<WalReplay> Replays, List<string> Segments, List<string> Deleted) Read(string directory, LocalStore store,
+        ILogger logger, Func<string, string, IEnumerable<string>>? remoteNames = null)
     {
         var segments = WalSegment.List(directory);
         var replays = new List<WalReplay>();
         var coverage = new Dictionary<(string, string), List<(long First, long Last)>>();
+        var oldestLsn = segments.Count > 0 ? segments[0].FirstLsn : long.MaxValue;
+        var deleted = new List<string>();
         long lastLsn = 0;
         for (var s = 0; s < segments.Count; s++)
         {
@@ -48,7 +54,7 @@ internal static class WalRecovery
                 var keep = new List<ColumnSet>();
                 foreach (var set in sets)
                 {
-                    if (IsCovered(store, remoteNames, coverage, set.Database, set.Measurement, lsn))
+                    if (IsCovered(store, remoteNames, coverage, oldestLsn, deleted, set.Database, set.Measurement, lsn))
                     {
                         set.Dispose();
                     }
@@ -65,15 +71,16 @@ internal static class WalRecovery
             }
         }
 
-        return (lastLsn, replays, segments.Select(s => s.Path).ToList());
+        return (lastLsn, replays, segments.Select(s => s.Path).ToList(), deleted);
     }
 
     private static bool IsCovered(LocalStore store, Func<string, string, IEnumerable<string>>? remoteNames,
-        Dictionary<(string, string), List<(long First, long Last)>> coverage, string database, string measurement, long lsn)
+        Dictionary<(string, string), List<(long First, long Last)>> coverage, long oldestLsn, List<string> deleted, string database,
+        string measurement, long lsn)
     {
         if (!coverage.TryGetValue((database, measurement), out var ranges))
         {
-            ranges = CompleteFlushes(store, remoteNames?.Invoke(database, measurement) ?? [], database, measurement);
+            ranges = CompleteFlushes(store, remoteNames?.Invoke(database, measurement) ?? [], oldestLsn, deleted, database, measurement);
             coverage[(database, measurement)] = ranges;
         }
 
@@ -88,8 +95,12 @@ internal static class WalRecovery
         return false;
     }
 
-    /// <summary>The LSN ranges of the measurement's complete flushes; parts of incomplete ones are deleted.</summary>
-    private static List<(long, long)> CompleteFlushes(LocalStore store, IEnumerable<string> remoteNames, string database, string measurement)
+    /// <summary>
+    /// The LSN ranges of the measurement's complete flushes; parts of incomplete ones (some parts missing, LSNs still in the
+    /// WAL from <paramref name="oldestLsn"/>) are deleted.
+    /// </summary>
+    private static List<(long, long)> CompleteFlushes(LocalStore store, IEnumerable<string> remoteNames, long oldestLsn, List<string> deleted,
+        string database, string measurement)
     {
         var flushes = new Dictionary<string, (ParquetFileName Name, HashSet<int> Parts, List<string> LocalPaths)>();
         void Add(string fileName, string? localPath)
@@ -122,13 +133,14 @@ internal static class WalRecovery
         var ranges = new List<(long, long)>();
         foreach (var (name, parts, localPaths) in flushes.Values)
         {
-            if (parts.Count == name.Parts)
+            if (parts.Count == name.Parts || name.LastLsn < oldestLsn)
             {
                 ranges.Add((name.FirstLsn, name.LastLsn));
             }
             else
             {
                 localPaths.ForEach(File.Delete);
+                deleted.AddRange(localPaths);
             }
         }
 
