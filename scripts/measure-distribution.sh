@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures the two ways the native libraries can travel (README, "Distribution"):
+# Measures the two ways the native libraries can travel (docs/distribution.md):
 #   beside    - dotnet publish (default): arc-native + libduckdb.so + ParquetSharpNative.so in one directory
 #   embedded  - dotnet publish -p:ArcEmbedNativeLibraries=true: one file, libraries appended to the executable and loaded
 #               from a memfd at startup (embedded-tempfile: the same file with ARC_NATIVE_EXTRACT=tempfile, the fallback)

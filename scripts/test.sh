@@ -10,7 +10,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 
 # Tools the smoke tests use; installed only when missing (Debian package names).
 missing=()
-for tool in curl:curl python3:python3 gzip:gzip chroot:coreutils mknod:coreutils mount:mount mountpoint:util-linux ldd:libc-bin; do
+for tool in curl:curl jq:jq python3:python3 gzip:gzip chroot:coreutils mknod:coreutils mount:mount mountpoint:util-linux ldd:libc-bin; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 [[ $(ldconfig -p) == *'libssl.so.3 '* ]] || missing+=(libssl3) # .NET loads OpenSSL at run time; the image carries it
@@ -30,8 +30,11 @@ for folder in tests/js*/; do
   fi
 done
 
-echo "== build"
+echo "== build (warnings are errors; code style and unused usings, IDE0005, are enforced by the build)"
 dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary
+
+echo "== format (dotnet format whitespace --verify-no-changes; 'dotnet format arc-native.sln' fixes it)"
+dotnet format whitespace arc-native.sln --verify-no-changes
 
 echo "== export test servers (Debian packages, installed when missing)"
 scripts/export-test-deps.sh

@@ -197,63 +197,63 @@ async Task<(HistoryReport Report, bool Ok)> RunHistoryAsync(int days)
                     switch (system)
                     {
                         case Summary.Arc:
-                        {
-                            var sql = panel.Arc(form, to, host);
-                            (seconds, var body) = await arc.QueryAsync(sql);
-                            answer = Answer.FromArc(panel, body);
-                            if (iteration >= 0)
                             {
-                                check.ArcExecution.Seconds.Add(Answer.ArcExecutionMs(body) / 1000);
+                                var sql = panel.Arc(form, to, host);
+                                (seconds, var body) = await arc.QueryAsync(sql);
+                                answer = Answer.FromArc(panel, body);
+                                if (iteration >= 0)
+                                {
+                                    check.ArcExecution.Seconds.Add(Answer.ArcExecutionMs(body) / 1000);
+                                }
+                                check.ArcSql ??= iteration == 0 ? sql : null;
+                                break;
                             }
-                            check.ArcSql ??= iteration == 0 ? sql : null;
-                            break;
-                        }
 
                         case Summary.Influx:
-                        {
-                            var query = panel.Influx(form, to, host);
-                            (seconds, var body) = await influx!.QueryAsync(query);
-                            answer = Answer.FromInflux(panel, body);
-                            check.InfluxQl ??= iteration == 0 ? query : null;
-                            break;
-                        }
-
-                        case Summary.Glob:
-                        {
-                            // What arc-native's view reads: every file of the measurement through a glob, by name.
-                            var glob = $"read_parquet('{arc.MeasurementDirectory}/**/*.parquet', union_by_name = true)";
-                            var sql = panel.Range is null
-                                ? $"SELECT 'cpu' AS name, count(*) AS file_count FROM glob('{arc.MeasurementDirectory}/**/*.parquet')"
-                                : RawDuckDb.ReplaceFrom(panel.Arc(form == TimeFilterForm.Now ? TimeFilterForm.Cast : form, to, host), glob);
-                            var (duckSeconds, columns, rows) = duck!.Run(sql);
-                            seconds = duckSeconds;
-                            answer = Answer.FromText(panel, columns, rows);
-                            check.GlobSql ??= iteration == 0 ? sql.Replace(arc.DataDirectory, "<data>", StringComparison.Ordinal) : null;
-                            break;
-                        }
-
-                        default:
-                        {
-                            // DuckDB 1.5.6 itself does not bind TIMESTAMP_NS > now() - INTERVAL (TIMESTAMP WITH TIME ZONE): with
-                            // --now-form the floor runs the cast form, the same range.
-                            var sql = panel.Arc(form == TimeFilterForm.Now ? TimeFilterForm.Cast : form, to, host);
-                            List<string> files = [];
-                            if (panel.Range is { } range)
                             {
-                                // The literal form's range; with now() DuckDB's now is a moment later (a superset of the files).
-                                files = form == TimeFilterForm.Literal
-                                    ? index.Overlapping(to - range, to)
-                                    : index.Overlapping(DateTime.UtcNow - range, DateTime.MaxValue);
-                                sql = RawDuckDb.OverFiles(sql, files);
+                                var query = panel.Influx(form, to, host);
+                                (seconds, var body) = await influx!.QueryAsync(query);
+                                answer = Answer.FromInflux(panel, body);
+                                check.InfluxQl ??= iteration == 0 ? query : null;
+                                break;
                             }
 
-                            var (duckSeconds, columns, rows) = duck!.Run(sql);
-                            seconds = duckSeconds;
-                            answer = Answer.FromText(panel, columns, rows);
-                            check.Files(files.Count);
-                            check.DuckSql ??= iteration == 0 ? RawDuckDb.Shorten(sql.Replace(arc.DataDirectory, "<data>", StringComparison.Ordinal)) : null;
-                            break;
-                        }
+                        case Summary.Glob:
+                            {
+                                // What arc-native's view reads: every file of the measurement through a glob, by name.
+                                var glob = $"read_parquet('{arc.MeasurementDirectory}/**/*.parquet', union_by_name = true)";
+                                var sql = panel.Range is null
+                                    ? $"SELECT 'cpu' AS name, count(*) AS file_count FROM glob('{arc.MeasurementDirectory}/**/*.parquet')"
+                                    : RawDuckDb.ReplaceFrom(panel.Arc(form == TimeFilterForm.Now ? TimeFilterForm.Cast : form, to, host), glob);
+                                var (duckSeconds, columns, rows) = duck!.Run(sql);
+                                seconds = duckSeconds;
+                                answer = Answer.FromText(panel, columns, rows);
+                                check.GlobSql ??= iteration == 0 ? sql.Replace(arc.DataDirectory, "<data>", StringComparison.Ordinal) : null;
+                                break;
+                            }
+
+                        default:
+                            {
+                                // DuckDB 1.5.6 itself does not bind TIMESTAMP_NS > now() - INTERVAL (TIMESTAMP WITH TIME ZONE): with
+                                // --now-form the floor runs the cast form, the same range.
+                                var sql = panel.Arc(form == TimeFilterForm.Now ? TimeFilterForm.Cast : form, to, host);
+                                List<string> files = [];
+                                if (panel.Range is { } range)
+                                {
+                                    // The literal form's range; with now() DuckDB's now is a moment later (a superset of the files).
+                                    files = form == TimeFilterForm.Literal
+                                        ? index.Overlapping(to - range, to)
+                                        : index.Overlapping(DateTime.UtcNow - range, DateTime.MaxValue);
+                                    sql = RawDuckDb.OverFiles(sql, files);
+                                }
+
+                                var (duckSeconds, columns, rows) = duck!.Run(sql);
+                                seconds = duckSeconds;
+                                answer = Answer.FromText(panel, columns, rows);
+                                check.Files(files.Count);
+                                check.DuckSql ??= iteration == 0 ? RawDuckDb.Shorten(sql.Replace(arc.DataDirectory, "<data>", StringComparison.Ordinal)) : null;
+                                break;
+                            }
                     }
 
                     answers[system] = answer;

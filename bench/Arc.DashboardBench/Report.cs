@@ -83,7 +83,7 @@ internal static class Summary
         s.Append("p50 and p99 are nearest-rank (with fewer than 100 samples p99 is the slowest). arc-native and InfluxDB over HTTP on loopback (request to last byte); ");
         s.Append(inv, $"the floor is DuckDB's `duckdb_query` alone. arc-native result cache {(run.ArcResultCache ? "ON" : "off")}. ");
         s.Append("\"DuckDB, all files by glob\" is a diagnostic, not a baseline: the same SQL on the same raw DuckDB over ")
-            .Append("`read_parquet('…/cpu/**/*.parquet', union_by_name = true)`, what arc-native's view reads (for SHOW TABLES, counting the files with `glob()`). ");
+            .Append("`read_parquet('…/cpu/**/*.parquet', union_by_name = true)`, what arc-native's view read before it kept a file manifest (for SHOW TABLES, counting the files with `glob()`). ");
         s.Append("Load average (1/5/15 min) before → after the panels: ")
             .AppendJoin("; ", run.Histories.Select(h => $"{h.Days} d {h.LoadAverageBefore} → {h.LoadAverageAfter}")).Append(". ");
         s.Append(run.Note).Append("\n\n");

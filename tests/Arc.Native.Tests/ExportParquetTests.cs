@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Text.Json;
 using static Arc.Native.Tests.ExportTestData;
 
 namespace Arc.Native.Tests;

@@ -89,10 +89,10 @@ public sealed class ObjectStorageTests(CephFixture ceph)
     {
         var bucket = ceph.NewBucket();
         await using (var server = await TestServer.StartAsync(c => c.Engine = c.Engine with
-                     {
-                         ObjectStore = bucket,
-                         Compaction = c.Engine.Compaction with { Enabled = false, HourlyMinFiles = 2 },
-                     }))
+        {
+            ObjectStore = bucket,
+            Compaction = c.Engine.Compaction with { Enabled = false, HourlyMinFiles = 2 },
+        }))
         {
             for (var i = 0; i < 4; i++)
             {
@@ -121,10 +121,10 @@ public sealed class ObjectStorageTests(CephFixture ceph)
         var bucket = ceph.NewBucket();
         var written = 0;
         await using (var server = await TestServer.StartAsync(c => c.Engine = c.Engine with
-                     {
-                         ObjectStore = bucket with { Timeout = TimeSpan.FromSeconds(3) },
-                         MaxBufferRows = 50,
-                     }))
+        {
+            ObjectStore = bucket with { Timeout = TimeSpan.FromSeconds(3) },
+            MaxBufferRows = 50,
+        }))
         {
             for (var round = 0; round < 3; round++)
             {

@@ -141,45 +141,45 @@ internal static class QueryOutputHelpers
             case MessagePackType.Binary:
                 return reader.ReadBytes()!.Value.ToArray();
             case MessagePackType.Array:
-            {
-                var count = reader.ReadArrayHeader();
-                var list = new List<object?>(count);
-                for (var i = 0; i < count; i++)
                 {
-                    list.Add(Read(ref reader));
-                }
+                    var count = reader.ReadArrayHeader();
+                    var list = new List<object?>(count);
+                    for (var i = 0; i < count; i++)
+                    {
+                        list.Add(Read(ref reader));
+                    }
 
-                return list;
-            }
+                    return list;
+                }
 
             case MessagePackType.Map:
-            {
-                var count = reader.ReadMapHeader();
-                var map = new List<KeyValuePair<object?, object?>>(count);
-                for (var i = 0; i < count; i++)
                 {
-                    var key = Read(ref reader);
-                    map.Add(new KeyValuePair<object?, object?>(key, Read(ref reader)));
+                    var count = reader.ReadMapHeader();
+                    var map = new List<KeyValuePair<object?, object?>>(count);
+                    for (var i = 0; i < count; i++)
+                    {
+                        var key = Read(ref reader);
+                        map.Add(new KeyValuePair<object?, object?>(key, Read(ref reader)));
+                    }
+
+                    return map;
                 }
 
-                return map;
-            }
-
             case MessagePackType.Extension:
-            {
-                var header = reader.ReadExtensionFormatHeader();
-                Assert.Equal(-1, header.TypeCode);
-                var data = reader.ReadRaw(header.Length).ToArray();
-                return data.Length switch
                 {
-                    4 => new MsgPackTimestamp(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(data), 0),
-                    8 => new MsgPackTimestamp((long)(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(data) & 0x3_ffff_ffffUL),
-                        (uint)(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(data) >> 34)),
-                    12 => new MsgPackTimestamp(System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(data.AsSpan(4)),
-                        System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(data)),
-                    _ => throw new InvalidDataException($"timestamp extension of {data.Length} bytes"),
-                };
-            }
+                    var header = reader.ReadExtensionFormatHeader();
+                    Assert.Equal(-1, header.TypeCode);
+                    var data = reader.ReadRaw(header.Length).ToArray();
+                    return data.Length switch
+                    {
+                        4 => new MsgPackTimestamp(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(data), 0),
+                        8 => new MsgPackTimestamp((long)(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(data) & 0x3_ffff_ffffUL),
+                            (uint)(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(data) >> 34)),
+                        12 => new MsgPackTimestamp(System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(data.AsSpan(4)),
+                            System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(data)),
+                        _ => throw new InvalidDataException($"timestamp extension of {data.Length} bytes"),
+                    };
+                }
 
             default:
                 throw new InvalidDataException($"unexpected MessagePack type {reader.NextMessagePackType}");

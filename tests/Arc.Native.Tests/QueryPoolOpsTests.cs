@@ -147,9 +147,9 @@ public sealed class QueryPoolOpsTests(QueryPoolOpsFixture fixture) : IClassFixtu
 
         Assert.Equal(before + 1, (await Pool(_server)).GetProperty("acquired_by_priority").GetProperty("critical").GetInt64());
         using (var measurement = await _server.Client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/api/v1/query/cpu")
-               {
-                   Headers = { { "x-arc-query-priority", "nope" } },
-               }))
+        {
+            Headers = { { "x-arc-query-priority", "nope" } },
+        }))
         {
             Assert.Equal(HttpStatusCode.BadRequest, measurement.StatusCode);
         }

@@ -1,4 +1,3 @@
-using Apache.Arrow;
 using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Storage;

@@ -3,7 +3,7 @@ namespace Arc.Engine.Compaction;
 /// <summary>How rows are ordered inside compacted files (<c>compaction.sort_order</c>).</summary>
 public enum CompactionSortOrder
 {
-    /// <summary>By the measurement's tag columns, then time: each series' rows sit together (the default; see README).</summary>
+    /// <summary>By the measurement's tag columns, then time: each series' rows sit together (the default; see docs/storage.md, Compaction).</summary>
     TagsThenTime,
     /// <summary>By time only.</summary>
     Time,

@@ -11,7 +11,7 @@ namespace Arc.Engine.Ingest;
 public readonly record struct WriteError(long Line, int Column, string Message);
 
 /// <summary>
-/// The rows of one write request, per measurement, before they join the shared buffers (<see cref="IngestEngine.Commit"/>).
+/// The rows of one write request, per measurement, before they join the shared buffers (<see cref="IngestEngine.CommitAsync"/>).
 /// Every point is checked whole (names, UTF-8, the measurement's schema) before any of it is written, so a rejected point
 /// leaves no trace. Pooled by the engine: rent, fill, commit, return. Not thread-safe.
 /// </summary>

@@ -15,12 +15,12 @@ namespace Arc.Engine.Query;
 internal sealed class QueryFileScope
 {
     [ThreadStatic]
-    private static QueryFileScope? t_current;
+    private static QueryFileScope? _current;
 
     private readonly Dictionary<(string, string), (long Low, long High)> _bounds = new(MeasurementNames.Comparer);
     private readonly Dictionary<(string, string), (int Listed, int Pruned)> _counts = new(MeasurementNames.Comparer);
 
-    public static QueryFileScope? Current => t_current;
+    public static QueryFileScope? Current => _current;
 
     /// <summary>Only the schema matters (DESCRIBE): no data file is listed.</summary>
     public bool SchemaOnly { get; init; }
@@ -41,14 +41,14 @@ internal sealed class QueryFileScope
     /// <summary>Makes this the scope of the current thread until the result is disposed.</summary>
     public Activation Activate()
     {
-        var previous = t_current;
-        t_current = this;
+        var previous = _current;
+        _current = this;
         return new Activation(previous);
     }
 
     public readonly struct Activation(QueryFileScope? previous) : IDisposable
     {
-        public void Dispose() => t_current = previous;
+        public void Dispose() => _current = previous;
     }
 }
 
@@ -64,20 +64,20 @@ internal static unsafe class FileListFunction
 {
     public const string FunctionName = "arc_files";
 
-    private static long s_listed;
-    private static long s_pruned;
+    private static long _listed;
+    private static long _pruned;
 
     /// <summary>Files listed to DuckDB by every query so far (the <c>arc_query_files_total</c> metric).</summary>
-    public static long Listed => Interlocked.Read(ref s_listed);
+    public static long Listed => Interlocked.Read(ref _listed);
 
     /// <summary>Files left out by time pruning so far.</summary>
-    public static long Pruned => Interlocked.Read(ref s_pruned);
+    public static long Pruned => Interlocked.Read(ref _pruned);
 
     /// <summary>Adds a bound statement's counts to the process-wide ones (once per statement).</summary>
     public static void Account(QueryFileScope scope)
     {
-        Interlocked.Add(ref s_listed, scope.Listed);
-        Interlocked.Add(ref s_pruned, scope.Pruned);
+        Interlocked.Add(ref _listed, scope.Listed);
+        Interlocked.Add(ref _pruned, scope.Pruned);
     }
 
     /// <summary>

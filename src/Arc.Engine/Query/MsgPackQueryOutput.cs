@@ -382,19 +382,19 @@ internal static unsafe class MsgPackValueWriter
                 WriteInteger(output, ScalarText.ReadInt128(data, row));
                 break;
             case DuckDBType.UnsignedHugeInt:
-            {
-                var value = ((UInt128*)data)[row];
-                if (value <= ulong.MaxValue)
                 {
-                    output.WriteUInt((ulong)value);
-                }
-                else
-                {
-                    output.WriteFloat64((double)value);
-                }
+                    var value = ((UInt128*)data)[row];
+                    if (value <= ulong.MaxValue)
+                    {
+                        output.WriteUInt((ulong)value);
+                    }
+                    else
+                    {
+                        output.WriteFloat64((double)value);
+                    }
 
-                break;
-            }
+                    break;
+                }
 
             case DuckDBType.Float:
                 output.WriteFloat32(((float*)data)[row]);
@@ -430,40 +430,40 @@ internal static unsafe class MsgPackValueWriter
                 output.WriteTimestamp(((long*)data)[row], 0);
                 break;
             case DuckDBType.Time:
-            {
-                Span<byte> text = stackalloc byte[ScalarText.MaxLength];
-                output.WriteString(text[..TemporalFormat.FormatMicrosOfDay(((long*)data)[row], text)]);
-                break;
-            }
+                {
+                    Span<byte> text = stackalloc byte[ScalarText.MaxLength];
+                    output.WriteString(text[..TemporalFormat.FormatMicrosOfDay(((long*)data)[row], text)]);
+                    break;
+                }
 
             case DuckDBType.Interval:
-            {
-                Span<byte> text = stackalloc byte[ScalarText.MaxLength];
-                output.WriteString(text[..ScalarText.Interval(data + (row * 16), text)]);
-                break;
-            }
+                {
+                    Span<byte> text = stackalloc byte[ScalarText.MaxLength];
+                    output.WriteString(text[..ScalarText.Interval(data + (row * 16), text)]);
+                    break;
+                }
 
             case DuckDBType.Uuid:
-            {
-                Span<byte> text = stackalloc byte[ScalarText.MaxLength];
-                output.WriteString(text[..ScalarText.Uuid(ScalarText.ReadInt128(data, row), text)]);
-                break;
-            }
+                {
+                    Span<byte> text = stackalloc byte[ScalarText.MaxLength];
+                    output.WriteString(text[..ScalarText.Uuid(ScalarText.ReadInt128(data, row), text)]);
+                    break;
+                }
 
             case DuckDBType.List or DuckDBType.Map:
                 WriteList(output, format, view, row);
                 break;
             case DuckDBType.Array:
-            {
-                var child = new VectorView(NativeMethods.Vectors.DuckDBArrayVectorGetChild(view.Vector));
-                output.WriteArrayHeader(format.ArraySize);
-                for (var i = 0; i < format.ArraySize; i++)
                 {
-                    WriteValue(output, format.Children[0], child, (row * format.ArraySize) + i);
-                }
+                    var child = new VectorView(NativeMethods.Vectors.DuckDBArrayVectorGetChild(view.Vector));
+                    output.WriteArrayHeader(format.ArraySize);
+                    for (var i = 0; i < format.ArraySize; i++)
+                    {
+                        WriteValue(output, format.Children[0], child, (row * format.ArraySize) + i);
+                    }
 
-                break;
-            }
+                    break;
+                }
 
             case DuckDBType.Struct:
                 output.WriteMapHeader(format.Children.Length);

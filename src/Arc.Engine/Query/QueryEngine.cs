@@ -118,7 +118,10 @@ public sealed partial class QueryEngine
 
             return new QueryCursor(this, connection, statement, result, timeout, registration, epoch)
             {
-                Files = files, Dependencies = dependencies, FilesListed = scope.Listed, FilesPruned = scope.Pruned,
+                Files = files,
+                Dependencies = dependencies,
+                FilesListed = scope.Listed,
+                FilesPruned = scope.Pruned,
             };
         }
         catch (Exception e)
@@ -164,7 +167,7 @@ public sealed partial class QueryEngine
 
     /// <summary>
     /// DuckDB checks its interrupt flag while executing, not while binding and planning: a limit that passed during
-    /// <see cref="Prepare"/> is reported here rather than by a run that would start anyway.
+    /// <see cref="Prepare(DuckDbConnection, CheckedStatement)"/> is reported here rather than by a run that would start anyway.
     /// </summary>
     private static void ThrowIfTimedOut(CancellationTokenSource timeout, CancellationToken request)
     {

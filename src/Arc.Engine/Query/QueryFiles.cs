@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Arc.Engine.DuckDb;
@@ -206,16 +205,28 @@ internal static partial class QueryFiles
         {
             list.Add((JsonNode)new JsonObject
             {
-                ["class"] = "FUNCTION", ["type"] = "FUNCTION", ["alias"] = "", ["query_location"] = 18446744073709551615UL,
-                ["function_name"] = "epoch_ns", ["schema"] = "", ["catalog"] = "",
+                ["class"] = "FUNCTION",
+                ["type"] = "FUNCTION",
+                ["alias"] = "",
+                ["query_location"] = 18446744073709551615UL,
+                ["function_name"] = "epoch_ns",
+                ["schema"] = "",
+                ["catalog"] = "",
                 ["children"] = new JsonArray(new JsonObject
                 {
-                    ["class"] = "CAST", ["type"] = "OPERATOR_CAST", ["alias"] = "", ["query_location"] = 18446744073709551615UL,
-                    ["child"] = expression.DeepClone(), ["cast_type"] = new JsonObject { ["id"] = "TIMESTAMP_NS", ["type_info"] = null },
+                    ["class"] = "CAST",
+                    ["type"] = "OPERATOR_CAST",
+                    ["alias"] = "",
+                    ["query_location"] = 18446744073709551615UL,
+                    ["child"] = expression.DeepClone(),
+                    ["cast_type"] = new JsonObject { ["id"] = "TIMESTAMP_NS", ["type_info"] = null },
                     ["try_cast"] = false,
                 }),
-                ["filter"] = null, ["order_bys"] = new JsonObject { ["type"] = "ORDER_MODIFIER", ["orders"] = new JsonArray() },
-                ["distinct"] = false, ["is_operator"] = false, ["export_state"] = false,
+                ["filter"] = null,
+                ["order_bys"] = new JsonObject { ["type"] = "ORDER_MODIFIER", ["orders"] = new JsonArray() },
+                ["distinct"] = false,
+                ["is_operator"] = false,
+                ["export_state"] = false,
             });
         }
 

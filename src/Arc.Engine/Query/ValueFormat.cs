@@ -53,55 +53,55 @@ internal sealed class ValueFormat
                     TypeName = $"decimal({NativeMethods.LogicalType.DuckDBDecimalWidth(type)},{NativeMethods.LogicalType.DuckDBDecimalScale(type)})",
                 };
             case DuckDBType.Enum:
-            {
-                var size = NativeMethods.LogicalType.DuckDBEnumDictionarySize(type);
-                var values = new byte[size][];
-                for (var i = 0; i < size; i++)
                 {
-                    values[i] = Encoding.UTF8.GetBytes(NativeMethods.LogicalType.DuckDBEnumDictionaryValue(type, i));
-                }
+                    var size = NativeMethods.LogicalType.DuckDBEnumDictionarySize(type);
+                    var values = new byte[size][];
+                    for (var i = 0; i < size; i++)
+                    {
+                        values[i] = Encoding.UTF8.GetBytes(NativeMethods.LogicalType.DuckDBEnumDictionaryValue(type, i));
+                    }
 
-                return new ValueFormat(id) { Storage = NativeMethods.LogicalType.DuckDBEnumInternalType(type), EnumValues = values, TypeName = "enum" };
-            }
+                    return new ValueFormat(id) { Storage = NativeMethods.LogicalType.DuckDBEnumInternalType(type), EnumValues = values, TypeName = "enum" };
+                }
 
             case DuckDBType.List:
-            {
-                using var child = NativeMethods.LogicalType.DuckDBListTypeChildType(type);
-                var format = Create(child);
-                return new ValueFormat(id) { Children = [format], TypeName = $"list<{format.TypeName}>" };
-            }
-
-            case DuckDBType.Array:
-            {
-                using var child = NativeMethods.LogicalType.DuckDBArrayTypeChildType(type);
-                var format = Create(child);
-                var size = (int)NativeMethods.LogicalType.DuckDBArrayVectorGetSize(type);
-                return new ValueFormat(id) { Children = [format], ArraySize = size, TypeName = $"{format.TypeName}[{size}]" };
-            }
-
-            case DuckDBType.Map:
-            {
-                using var key = NativeMethods.LogicalType.DuckDBMapTypeKeyType(type);
-                using var value = NativeMethods.LogicalType.DuckDBMapTypeValueType(type);
-                var keyFormat = Create(key);
-                var valueFormat = Create(value);
-                return new ValueFormat(id) { Children = [keyFormat, valueFormat], TypeName = $"map<{keyFormat.TypeName},{valueFormat.TypeName}>" };
-            }
-
-            case DuckDBType.Struct:
-            {
-                var count = (int)NativeMethods.LogicalType.DuckDBStructTypeChildCount(type);
-                var children = new ValueFormat[count];
-                var names = new string[count];
-                for (var i = 0; i < count; i++)
                 {
-                    names[i] = NativeMethods.LogicalType.DuckDBStructTypeChildName(type, i);
-                    using var child = NativeMethods.LogicalType.DuckDBStructTypeChildType(type, i);
-                    children[i] = Create(child);
+                    using var child = NativeMethods.LogicalType.DuckDBListTypeChildType(type);
+                    var format = Create(child);
+                    return new ValueFormat(id) { Children = [format], TypeName = $"list<{format.TypeName}>" };
                 }
 
-                return new ValueFormat(id) { Children = children, ChildNames = names, TypeName = "struct" };
-            }
+            case DuckDBType.Array:
+                {
+                    using var child = NativeMethods.LogicalType.DuckDBArrayTypeChildType(type);
+                    var format = Create(child);
+                    var size = (int)NativeMethods.LogicalType.DuckDBArrayVectorGetSize(type);
+                    return new ValueFormat(id) { Children = [format], ArraySize = size, TypeName = $"{format.TypeName}[{size}]" };
+                }
+
+            case DuckDBType.Map:
+                {
+                    using var key = NativeMethods.LogicalType.DuckDBMapTypeKeyType(type);
+                    using var value = NativeMethods.LogicalType.DuckDBMapTypeValueType(type);
+                    var keyFormat = Create(key);
+                    var valueFormat = Create(value);
+                    return new ValueFormat(id) { Children = [keyFormat, valueFormat], TypeName = $"map<{keyFormat.TypeName},{valueFormat.TypeName}>" };
+                }
+
+            case DuckDBType.Struct:
+                {
+                    var count = (int)NativeMethods.LogicalType.DuckDBStructTypeChildCount(type);
+                    var children = new ValueFormat[count];
+                    var names = new string[count];
+                    for (var i = 0; i < count; i++)
+                    {
+                        names[i] = NativeMethods.LogicalType.DuckDBStructTypeChildName(type, i);
+                        using var child = NativeMethods.LogicalType.DuckDBStructTypeChildType(type, i);
+                        children[i] = Create(child);
+                    }
+
+                    return new ValueFormat(id) { Children = children, ChildNames = names, TypeName = "struct" };
+                }
 
             default:
                 throw new NotSupportedException($"DuckDB type {id} is not supported in query results; CAST the column to VARCHAR");

@@ -72,7 +72,7 @@ public enum MsgPackColumnType : byte
 }
 
 /// <summary>
-/// The type rules for MessagePack columns (see README, "MessagePack ingest"): a column holds values of one category —
+/// The type rules for MessagePack columns (see docs/api.md, "MessagePack ingest"): a column holds values of one category —
 /// numbers, booleans or strings — plus <c>nil</c>s. Numbers are stored as integers when all are integers (unsigned when one
 /// exceeds 2^63-1), and as floats as soon as one of them is a float. An existing column of another numeric type may take
 /// the values when they fit: integers go into a float column, non-negative integers into an unsigned one.

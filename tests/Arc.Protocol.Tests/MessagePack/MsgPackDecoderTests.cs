@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text;
-using Arc.Protocol;
 using Arc.Protocol.MessagePack;
 using MessagePack;
 using static Arc.Protocol.Tests.MessagePack.Pack;
