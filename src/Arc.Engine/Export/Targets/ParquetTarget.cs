@@ -22,7 +22,7 @@ internal sealed class ParquetTarget : IExportTarget
     private readonly string _jobId;
     private readonly string _measurement;
     private readonly ParquetFileWriter _writer = new("zstd", RowGroupSize);
-    private readonly S3ObjectStore? _objectStore;
+    private readonly IObjectStore? _objectStore;
 
     public ParquetTarget(StorageConnectionSpec connection, string jobId, string measurement, TimeSpan timeout)
     {

@@ -44,6 +44,12 @@ public sealed record ObjectStoreOptions
 
     public string KeyPrefix => Prefix.Length == 0 ? "" : Prefix.Trim('/') + "/";
 
+    /// <summary>
+    /// The store to use instead of connecting to S3 with these options (an in-memory store in tests); the engine owns it
+    /// from then on and disposes it when it stops.
+    /// </summary>
+    public IObjectStore? Store { get; init; }
+
     /// <summary>For the startup line and logs: <c>s3://bucket/prefix/ (endpoint)</c>; never the credentials.</summary>
     public string Describe() => $"s3://{Bucket}/{KeyPrefix}" + (Endpoint.Length > 0 ? $" at {Endpoint}" : $" (AWS {Region})");
 }

@@ -20,7 +20,7 @@ internal sealed class RemoteStore : IAsyncDisposable
     private readonly LocalStore _store;
     private readonly Catalog _catalog;
     private readonly ILogger _logger;
-    private readonly S3ObjectStore _s3;
+    private readonly IObjectStore _s3;
     private readonly Channel<string> _uploads = Channel.CreateUnbounded<string>();
     private readonly ConcurrentDictionary<(string Database, string Measurement), Listing> _listings = new();
     private readonly Lock _lock = new();
@@ -42,7 +42,7 @@ internal sealed class RemoteStore : IAsyncDisposable
         _store = store;
         _catalog = catalog;
         _logger = logger;
-        _s3 = new S3ObjectStore(options);
+        _s3 = options.Store ?? new S3ObjectStore(options);
         _transfers = new SemaphoreSlim(Math.Max(1, options.Concurrency));
     }
 

@@ -10,7 +10,7 @@ namespace Arc.Engine.Storage.Remote;
 /// addressing and plain HTTP, checksums only when the operation requires them, no chunked (streaming) signing, and a
 /// timeout on every call so a hung store fails a request instead of hanging it.
 /// </summary>
-public sealed class S3ObjectStore : IDisposable
+public sealed class S3ObjectStore : IObjectStore
 {
     private readonly AmazonS3Client _client;
     private readonly ObjectStoreOptions _options;

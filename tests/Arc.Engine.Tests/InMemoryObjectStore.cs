@@ -1,0 +1,127 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Arc.Engine.Storage.Remote;
+
+namespace Arc.Engine.Tests;
+
+/// <summary>
+/// An object store in memory, with the faults a real one has: latency on every call, calls that fail before doing
+/// anything, calls whose work is done but whose answer is lost (the client sees a failure), and a store that is down.
+/// Counts every call by kind, so tests can say what the engine asked for. It outlives an engine (its Dispose is a no-op),
+/// so a second engine can start on the same "bucket".
+/// </summary>
+internal sealed class InMemoryObjectStore : IObjectStore
+{
+    private readonly ConcurrentDictionary<string, (byte[] Bytes, string ETag)> _objects = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _calls = new(StringComparer.Ordinal);
+    private int _failNext;
+    private int _loseNext;
+
+    /// <summary>Added to every call.</summary>
+    public TimeSpan Latency { get; set; }
+
+    /// <summary>While set, every call fails.</summary>
+    public bool Down { get; set; }
+
+    /// <summary>The next <paramref name="calls"/> calls fail before doing anything.</summary>
+    public void FailNext(int calls) => Interlocked.Exchange(ref _failNext, calls);
+
+    /// <summary>The next <paramref name="calls"/> uploads or deletes take effect, then report a failure (a lost response).</summary>
+    public void LoseNext(int calls) => Interlocked.Exchange(ref _loseNext, calls);
+
+    public IReadOnlyCollection<string> Keys => _objects.Keys.Order(StringComparer.Ordinal).ToList();
+
+    public int Calls(string kind) => _calls.GetValueOrDefault(kind);
+
+    public Task EnsureBucketAsync(CancellationToken cancellationToken) => EnterAsync("bucket", cancellationToken);
+
+    public async Task<string> PutAsync(string key, string path, CancellationToken cancellationToken)
+    {
+        await EnterAsync("put", cancellationToken).ConfigureAwait(false);
+        var bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        var etag = "\"" + Convert.ToHexStringLower(MD5.HashData(bytes)) + "\"";
+        _objects[key] = (bytes, etag);
+        LoseAnswer("put " + key);
+        return etag;
+    }
+
+    public async Task GetAsync(RemoteObject remote, string path, CancellationToken cancellationToken)
+    {
+        await EnterAsync("get", cancellationToken).ConfigureAwait(false);
+        if (!_objects.TryGetValue(remote.Key, out var stored))
+        {
+            throw new ObjectStoreException($"object storage refused to download {remote.Key}: NoSuchKey");
+        }
+
+        if (remote.ETag.Length > 0 && stored.ETag != remote.ETag)
+        {
+            throw new ObjectStoreException($"{remote.Key} changed in the store since it was listed");
+        }
+
+        var temp = path + ".download";
+        await File.WriteAllBytesAsync(temp, stored.Bytes, cancellationToken).ConfigureAwait(false);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    public async Task<List<RemoteObject>> ListAsync(string prefix, CancellationToken cancellationToken)
+    {
+        await EnterAsync("list", cancellationToken).ConfigureAwait(false);
+        return _objects.Where(o => o.Key.StartsWith(prefix, StringComparison.Ordinal))
+            .OrderBy(o => o.Key, StringComparer.Ordinal)
+            .Select(o => new RemoteObject(o.Key, o.Value.Bytes.Length, o.Value.ETag))
+            .ToList();
+    }
+
+    public async Task<List<string>> ListPrefixesAsync(string prefix, CancellationToken cancellationToken)
+    {
+        await EnterAsync("list", cancellationToken).ConfigureAwait(false);
+        return _objects.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && k.IndexOf('/', prefix.Length) > 0)
+            .Select(k => k[prefix.Length..k.IndexOf('/', prefix.Length)])
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+    }
+
+    public async Task DeleteAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        await EnterAsync("delete", cancellationToken).ConfigureAwait(false);
+        foreach (var key in keys)
+        {
+            _objects.TryRemove(key, out _);
+        }
+
+        LoseAnswer("delete");
+    }
+
+    public void Dispose()
+    {
+    }
+
+    private async Task EnterAsync(string kind, CancellationToken cancellationToken)
+    {
+        _calls.AddOrUpdate(kind, 1, (_, n) => n + 1);
+        if (Latency > TimeSpan.Zero)
+        {
+            await Task.Delay(Latency, cancellationToken).ConfigureAwait(false);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (Down)
+        {
+            throw new ObjectStoreException($"object storage is unreachable ({kind}): connection refused");
+        }
+
+        if (Interlocked.Decrement(ref _failNext) >= 0)
+        {
+            throw new ObjectStoreException($"object storage refused to {kind}: SlowDown");
+        }
+    }
+
+    private void LoseAnswer(string what)
+    {
+        if (Interlocked.Decrement(ref _loseNext) >= 0)
+        {
+            throw new ObjectStoreException($"object storage did not answer ({what}): the connection was reset");
+        }
+    }
+}

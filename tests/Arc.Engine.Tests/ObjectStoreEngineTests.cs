@@ -1,0 +1,137 @@
+using System.Buffers;
+using System.Text;
+using Arc.Engine.Ingest;
+using Arc.Engine.Query;
+using Arc.Engine.Storage.Remote;
+using Arc.Protocol.LineProtocol;
+
+namespace Arc.Engine.Tests;
+
+/// <summary>
+/// Object storage at engine level, over <see cref="InMemoryObjectStore"/>: uploads, the local cache, queries that fetch
+/// evicted files, and the store's faults (errors, lost answers, latency, a store that is down). The same behaviour runs
+/// against Ceph in <c>Arc.Native.Tests.ObjectStorageTests</c>; here each case takes milliseconds.
+/// </summary>
+public sealed class ObjectStoreEngineTests : IAsyncLifetime
+{
+    private const long Hour = 3_600_000_000_000;
+    private const long T0 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-remote-" + Guid.NewGuid().ToString("N"));
+    private readonly InMemoryObjectStore _bucket = new();
+    private readonly List<ArcEngine> _engines = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var engine in _engines)
+        {
+            await engine.DisposeAsync();
+        }
+
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task UploadsRetryThroughErrorsAndLostAnswersAndEndInTheBucketOnce()
+    {
+        var engine = Start("a");
+        _bucket.FailNext(2);
+        _bucket.LoseNext(1);
+        await WriteAsync(engine, Lines(3, T0));
+        await engine.FlushAsync();
+        Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)), "uploads did not drain");
+
+        var keys = _bucket.Keys.Where(k => k.EndsWith(".parquet", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, keys.Count); // one file per hour, each once whatever the retries
+        Assert.All(keys, k => Assert.StartsWith("db/cpu/2023/11/", k, StringComparison.Ordinal));
+        Assert.True(engine.ObjectStorage!.UploadFailures >= 3, $"{engine.ObjectStorage.UploadFailures} failures counted");
+        Assert.Equal(0, engine.ObjectStorage.PendingUploads);
+        Assert.Equal("3", await ScalarAsync(engine, "SELECT count(*) FROM cpu"));
+    }
+
+    [Fact]
+    public async Task QueriesFetchEvictedFilesAndOnlyTheHoursTheyNeed()
+    {
+        var engine = Start("b", cacheBytes: 1); // uploaded files leave the local cache at once, but a measurement's newest
+        await WriteAsync(engine, Lines(3, T0));
+        await engine.FlushAsync();
+        Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
+        var local = Directory.GetFiles(Path.Combine(_directory, "b"), "*.parquet", SearchOption.AllDirectories)
+            .Where(f => !f.Contains("_arc_schema", StringComparison.Ordinal));
+        Assert.Contains("/2023/11/15/00/", Assert.Single(local), StringComparison.Ordinal);
+
+        _bucket.Latency = TimeSpan.FromMilliseconds(20);
+        var gets = _bucket.Calls("get");
+        Assert.Equal("1", await ScalarAsync(engine, $"SELECT count(*) FROM cpu WHERE time >= '2023-11-14T23:00:00Z' AND time < '2023-11-15T00:00:00Z'"));
+        Assert.Equal(1, _bucket.Calls("get") - gets); // the one hour the filter names
+        Assert.Equal("3", await ScalarAsync(engine, "SELECT count(*) FROM cpu"));
+    }
+
+    [Fact]
+    public async Task AStoreThatIsDownFailsTheQueryClearlyAndTheDataIsBackWhenItReturns()
+    {
+        var engine = Start("c", cacheBytes: 1);
+        await WriteAsync(engine, Lines(2, T0));
+        await engine.FlushAsync();
+        Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
+
+        _bucket.Down = true;
+        var error = await Assert.ThrowsAsync<QueryUnavailableException>(() => ScalarAsync(engine, "SELECT count(*) FROM cpu"));
+        Assert.Contains("cannot read the data from object storage", error.Message, StringComparison.Ordinal);
+        Assert.Contains("unreachable", error.Message, StringComparison.Ordinal);
+
+        _bucket.Down = false;
+        Assert.Equal("2", await ScalarAsync(engine, "SELECT count(*) FROM cpu"));
+    }
+
+    [Fact]
+    public async Task ANewEngineOnAnEmptyDiskReadsWhatTheBucketHolds()
+    {
+        var first = Start("d");
+        await WriteAsync(first, Lines(4, T0));
+        await first.FlushAsync();
+        Assert.True(await first.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
+        await first.DisposeAsync();
+        _engines.Remove(first);
+
+        var second = Start("e"); // another machine: nothing local, the same bucket
+        Assert.Equal("4", await ScalarAsync(second, "SELECT count(*) FROM db.cpu"));
+    }
+
+    private ArcEngine Start(string local, long cacheBytes = 1L << 30)
+    {
+        var engine = ArcEngine.Start(new EngineOptions
+        {
+            DataPath = Path.Combine(_directory, local),
+            MaxBufferAge = TimeSpan.FromHours(1),
+            ObjectStore = new ObjectStoreOptions { Bucket = "test", CacheBytes = cacheBytes, Store = _bucket },
+        });
+        _engines.Add(engine);
+        return engine;
+    }
+
+    /// <summary>One point per hour from <paramref name="start"/>: <paramref name="hours"/> points in as many hourly files.</summary>
+    private static string Lines(int hours, long start) =>
+        string.Concat(Enumerable.Range(0, hours).Select(h => $"cpu,host=h{h} v={h}.5 {start + (h * Hour)}\n"));
+
+    private static async Task WriteAsync(ArcEngine engine, string lines)
+    {
+        var batch = engine.RentBatch("db");
+        var handler = new LineProtocolBatchHandler(batch);
+        var reader = new LineProtocolReader(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(lines)), true,
+            new LineProtocolReaderState(new LineProtocolOptions { DefaultTimestamp = 1 }));
+        reader.Read(ref handler);
+        Assert.Equal(0, batch.Rejected);
+        await engine.CommitAsync(batch);
+    }
+
+    private static async Task<string> ScalarAsync(ArcEngine engine, string sql)
+    {
+        using var cursor = await engine.Query.OpenAsync(sql, "db", CancellationToken.None);
+        var output = new ArrayBufferWriter<byte>();
+        await JsonQueryOutput.WriteAsync(cursor, output, () => ValueTask.CompletedTask, 0);
+        using var json = System.Text.Json.JsonDocument.Parse(output.WrittenMemory);
+        return json.RootElement.GetProperty("data")[0][0].ToString();
+    }
+}
