@@ -24,10 +24,11 @@ public sealed partial class ArcEngine : IAsyncDisposable
     private readonly IngestEngine _ingest;
     private int _disposed;
 
-    private ArcEngine(EngineOptions options, ILoggerFactory loggers)
+    /// <summary>The synchronous part of the start: DuckDB, the catalog, the buffers and the query engine (no I/O to wait on).</summary>
+    private ArcEngine(EngineOptions options, LocalStore store, ILoggerFactory loggers)
     {
         Options = options;
-        Store = new LocalStore(options.DataPath);
+        Store = store;
         var tempDirectory = string.IsNullOrEmpty(options.DuckDbTempDirectory)
             ? Path.Combine(Store.TempDirectory, "duckdb")
             : options.DuckDbTempDirectory;
@@ -47,11 +48,6 @@ public sealed partial class ArcEngine : IAsyncDisposable
         if (options.DuckDbThreads > 0)
         {
             settings["threads"] = options.DuckDbThreads.ToString(CultureInfo.InvariantCulture);
-        }
-
-        if (options.ObjectStore is null)
-        {
-            CompactionManifest.RecoverAsync(Store, loggers.CreateLogger("Arc.Engine.Compaction"), null).GetAwaiter().GetResult();
         }
 
         _database = DuckDbDatabase.Open(null, settings);
@@ -80,20 +76,6 @@ public sealed partial class ArcEngine : IAsyncDisposable
             _pool = new DuckDbConnectionPool(_database,
                 new QueryPriorityPool(options.QueryConnections, options.QueryQueueSize, options.QueryQueueTimeout));
             Query = new QueryEngine(_pool, _catalog, Store, options, functions);
-            if (options.ObjectStore is { } objectStore)
-            {
-                Remote = StartRemote(objectStore, _catalog, loggers);
-                Query.Remote = Remote;
-                _ingest.Placed = Remote.Enqueue;
-            }
-
-            if (options.WalEnabled)
-            {
-                StartWal(loggers.CreateLogger("Arc.Engine.Wal"));
-            }
-
-            Compaction = new CompactionManager(Store, _catalog, options.Compaction,
-                () => _ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, loggers.CreateLogger("Arc.Engine.Compaction"), Remote);
         }
         catch
         {
@@ -103,10 +85,51 @@ public sealed partial class ArcEngine : IAsyncDisposable
     }
 
     /// <summary>
+    /// Starts an engine: finishes interrupted compactions, opens DuckDB and the catalog, connects object storage, replays
+    /// the write-ahead log, then starts compaction. The only place the engine's parts are wired together. If a step
+    /// fails, everything already started (workers, uploaders, the log, DuckDB) is stopped before the exception leaves.
+    /// </summary>
+    public static async Task<ArcEngine> StartAsync(EngineOptions options, ILoggerFactory? loggers = null, CancellationToken cancellationToken = default)
+    {
+        loggers ??= NullLoggerFactory.Instance;
+        var store = new LocalStore(options.DataPath);
+        if (options.ObjectStore is null)
+        {
+            await CompactionManifest.RecoverAsync(store, loggers.CreateLogger("Arc.Engine.Compaction"), null).ConfigureAwait(false);
+        }
+
+        var engine = new ArcEngine(options, store, loggers);
+        try
+        {
+            if (options.ObjectStore is { } objectStore)
+            {
+                var remote = await engine.StartRemoteAsync(objectStore, loggers, cancellationToken).ConfigureAwait(false);
+                engine.Remote = remote;
+                engine.Query.Remote = remote;
+                engine._ingest.Placed = remote.Enqueue;
+            }
+
+            if (options.WalEnabled)
+            {
+                await engine.StartWalAsync(loggers.CreateLogger("Arc.Engine.Wal")).ConfigureAwait(false);
+            }
+
+            engine.Compaction = new CompactionManager(store, engine._catalog, options.Compaction,
+                () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote);
+            return engine;
+        }
+        catch
+        {
+            await engine.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Replays what the WAL holds beyond Parquet, flushes it, removes the old segments and starts a new one. Runs before
     /// the engine takes writes, so recovery and new commits never interleave.
     /// </summary>
-    private void StartWal(ILogger logger)
+    private async Task StartWalAsync(ILogger logger)
     {
         var directory = Path.GetFullPath(Options.WalPath);
         var (lastLsn, replays, segments, deleted) = WalRecovery.Read(directory, Store, logger, Remote is { } remote ? remote.FileNames : null);
@@ -116,7 +139,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
             var rows = replays.Sum(r => r.Sets.Sum(s => (long)s.RowCount));
             logger.LogWarning("Recovering {Rows} acknowledged rows from {Entries} write-ahead log entries", rows, replays.Count);
             _ingest.Replay(replays);
-            _ingest.FlushAllAsync().GetAwaiter().GetResult();
+            await _ingest.FlushAllAsync().ConfigureAwait(false);
             RecoveredRows = rows;
         }
 
@@ -135,15 +158,25 @@ public sealed partial class ArcEngine : IAsyncDisposable
     /// Connects object storage: queues local files it lacks, finishes interrupted compactions there, and registers the
     /// measurements it holds so SQL resolves them even while none of their files is cached.
     /// </summary>
-    private RemoteStore StartRemote(ObjectStoreOptions objectStore, Catalog catalog, ILoggerFactory loggers)
+    private async Task<RemoteStore> StartRemoteAsync(ObjectStoreOptions objectStore, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
+        var catalog = _catalog;
         var logger = loggers.CreateLogger("Arc.Engine.Storage");
-        var remote = RemoteStore.StartAsync(objectStore, Store, catalog, logger).GetAwaiter().GetResult();
-        CompactionManifest.RecoverAsync(Store, loggers.CreateLogger("Arc.Engine.Compaction"), remote).GetAwaiter().GetResult();
+        var remote = await RemoteStore.StartAsync(objectStore, Store, catalog, logger, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await CompactionManifest.RecoverAsync(Store, loggers.CreateLogger("Arc.Engine.Compaction"), remote).ConfigureAwait(false);
+        }
+        catch
+        {
+            await remote.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         catalog.Manifest.Rebuild(); // recovery may have moved files
         try
         {
-            foreach (var (database, measurement) in remote.MeasurementsAsync(CancellationToken.None).GetAwaiter().GetResult())
+            foreach (var (database, measurement) in await remote.MeasurementsAsync(cancellationToken).ConfigureAwait(false))
             {
                 if (catalog.ResolveMeasurement(database, measurement, out _) is { } entry)
                 {
@@ -174,7 +207,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
     }
 
     /// <summary>Object storage behind the local tree (null for the local backend).</summary>
-    internal RemoteStore? Remote { get; }
+    internal RemoteStore? Remote { get; private set; }
 
     /// <summary>Upload backlog and cache of object storage; null for the local backend.</summary>
     public ObjectStorageStatus? ObjectStorage => Remote is { } remote
@@ -199,13 +232,11 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
     public QueryEngine Query { get; }
 
-    public CompactionManager Compaction { get; }
+    /// <summary>Compaction (started last, once recovery is done); null only while <see cref="StartAsync"/> runs.</summary>
+    public CompactionManager Compaction { get; private set; } = null!;
 
     public static string DuckDbVersion => DuckDbDatabase.LibraryVersion;
 
-    /// <summary>Opens storage and DuckDB; throws if either is unusable.</summary>
-    public static ArcEngine Start(EngineOptions options, ILoggerFactory? loggers = null) =>
-        new(options, loggers ?? NullLoggerFactory.Instance);
 
     public long FlushedRows => _ingest.FlushedRows;
 
@@ -251,7 +282,11 @@ public sealed partial class ArcEngine : IAsyncDisposable
             return;
         }
 
-        await Compaction.DisposeAsync().ConfigureAwait(false);
+        if (Compaction is not null) // null when the start failed before it
+        {
+            await Compaction.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _ingest.DisposeAsync().ConfigureAwait(false);
         if (Remote is not null)
         {

@@ -40,7 +40,7 @@ public sealed class ArcServer : IAsyncDisposable
     /// Builds the server: checks that no secret file lies where SQL can read it, opens storage and DuckDB (throwing if either
     /// fails) and maps the endpoints.
     /// </summary>
-    public static ArcServer Create(ArcConfig config, Action<ILoggingBuilder>? logging = null)
+    public static async Task<ArcServer> CreateAsync(ArcConfig config, Action<ILoggingBuilder>? logging = null)
     {
         config.CheckSecretsAreUnreadable();
 
@@ -93,7 +93,8 @@ public sealed class ArcServer : IAsyncDisposable
             AuthEndpoints.AddPolicies(o);
         });
         builder.AddOperations(config);
-        builder.Services.AddSingleton(sp => ArcEngine.Start(config.Engine, sp.GetRequiredService<ILoggerFactory>()));
+        ArcEngine? started = null; // started once the host's logging exists (below), before anything resolves it
+        builder.Services.AddSingleton(_ => started ?? throw new InvalidOperationException("the engine is not started yet"));
         builder.Services.AddSingleton(config);
         if (config.ExportEnabled)
         {
@@ -109,7 +110,22 @@ public sealed class ArcServer : IAsyncDisposable
         }));
 
         var app = builder.Build();
-        var engine = app.Services.GetRequiredService<ArcEngine>(); // opens storage and DuckDB now, so failures stop startup
+        var engine = started = await ArcEngine.StartAsync(config.Engine, app.Services.GetRequiredService<ILoggerFactory>()).ConfigureAwait(false);
+        try
+        {
+            return Build(app, engine, config, state);
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            await engine.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Middleware, endpoints and the token bootstrap over a started engine.</summary>
+    private static ArcServer Build(WebApplication app, ArcEngine engine, ArcConfig config, ServerState state)
+    {
         app.Lifetime.ApplicationStopping.Register(() => state.Ready = false);
         app.UseRequestMiddleware();
         app.UseRouting();

@@ -60,7 +60,7 @@ namespace Arc.Native
             ArcServer server;
             try
             {
-                server = ArcServer.Create(config);
+                server = await ArcServer.CreateAsync(config).ConfigureAwait(false);
             }
             catch (ConfigException e)
             {

@@ -10,11 +10,8 @@ public abstract class BatchEngineTests : IAsyncLifetime
 
     protected ArcEngine Engine { get; private set; } = null!;
 
-    public Task InitializeAsync()
-    {
-        Engine = ArcEngine.Start(new EngineOptions { DataPath = _directory, MaxBufferAge = TimeSpan.FromHours(1), MaxBufferRows = 10_000_000 });
-        return Task.CompletedTask;
-    }
+    public async Task InitializeAsync() =>
+        Engine = await ArcEngine.StartAsync(new EngineOptions { DataPath = _directory, MaxBufferAge = TimeSpan.FromHours(1), MaxBufferRows = 10_000_000 });
 
     public async Task DisposeAsync()
     {
@@ -24,7 +21,9 @@ public abstract class BatchEngineTests : IAsyncLifetime
 
     /// <summary>
     /// Ingests bodies of 2,000 and 20,000 <paramref name="unit"/>s (each once first, so pools hold buffers of the sizes
-    /// needed) and asserts the larger allocates less than 4 KiB more: a fixed cost per request, none per record.
+    /// needed) and asserts the larger allocates less than 4 KiB more: a fixed cost per request, none per record. Each size
+    /// is measured three times and the least counts: a cost per record shows in every run, while a pooled array another
+    /// thread took from <c>ArrayPool.Shared</c> in between (background work of other engines) shows in one.
     /// </summary>
     protected static void AssertNothingAllocatedPerRecord(Func<int, byte[]> body, Action<byte[]> ingest, string unit)
     {
@@ -33,8 +32,8 @@ public abstract class BatchEngineTests : IAsyncLifetime
         ingest(small);
         ingest(large);
 
-        var smallBytes = Measure(small, ingest);
-        var largeBytes = Measure(large, ingest);
+        var smallBytes = Enumerable.Range(0, 3).Min(_ => Measure(small, ingest));
+        var largeBytes = Enumerable.Range(0, 3).Min(_ => Measure(large, ingest));
         Assert.True(largeBytes - smallBytes < 4096,
             $"2,000 {unit}s allocated {smallBytes} B and 20,000 {unit}s {largeBytes} B: {(largeBytes - smallBytes) / 18_000.0:0.00} B per extra {unit}");
     }

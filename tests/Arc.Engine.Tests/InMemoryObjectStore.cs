@@ -7,8 +7,8 @@ namespace Arc.Engine.Tests;
 /// <summary>
 /// An object store in memory, with the faults a real one has: latency on every call, calls that fail before doing
 /// anything, calls whose work is done but whose answer is lost (the client sees a failure), and a store that is down.
-/// Counts every call by kind, so tests can say what the engine asked for. It outlives an engine (its Dispose is a no-op),
-/// so a second engine can start on the same "bucket".
+/// Counts every call by kind, so tests can say what the engine asked for. It outlives an engine (Dispose only counts),
+/// so a second engine can start on the same "bucket"; it counts the times an engine let go of it.
 /// </summary>
 internal sealed class InMemoryObjectStore : IObjectStore
 {
@@ -93,9 +93,10 @@ internal sealed class InMemoryObjectStore : IObjectStore
         LoseAnswer("delete");
     }
 
-    public void Dispose()
-    {
-    }
+    /// <summary>How many times an engine let go of the store (it stays usable).</summary>
+    public int Disposals { get; private set; }
+
+    public void Dispose() => Disposals++;
 
     private async Task EnterAsync(string kind, CancellationToken cancellationToken)
     {

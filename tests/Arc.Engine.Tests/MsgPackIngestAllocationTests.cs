@@ -8,6 +8,7 @@ namespace Arc.Engine.Tests;
 /// MessagePack bodies decode into a write batch without allocating per record or per value once pools are warm: only
 /// per-request objects (the batch's column sets, the plan) are allocated, so 10× the records costs no more.
 /// </summary>
+[Collection(AllocationSensitiveCollection.Name)]
 public sealed class MsgPackIngestAllocationTests : BatchEngineTests
 {
     [Theory]

@@ -35,7 +35,7 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
     [Fact]
     public async Task UploadsRetryThroughErrorsAndLostAnswersAndEndInTheBucketOnce()
     {
-        var engine = Start("a");
+        var engine = await StartAsync("a");
         _bucket.FailNext(2);
         _bucket.LoseNext(1);
         await WriteAsync(engine, Lines(3, T0));
@@ -53,7 +53,7 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
     [Fact]
     public async Task QueriesFetchEvictedFilesAndOnlyTheHoursTheyNeed()
     {
-        var engine = Start("b", cacheBytes: 1); // uploaded files leave the local cache at once, but a measurement's newest
+        var engine = await StartAsync("b", cacheBytes: 1); // uploaded files leave the local cache at once, but a measurement's newest
         await WriteAsync(engine, Lines(3, T0));
         await engine.FlushAsync();
         Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
@@ -71,7 +71,7 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
     [Fact]
     public async Task AStoreThatIsDownFailsTheQueryClearlyAndTheDataIsBackWhenItReturns()
     {
-        var engine = Start("c", cacheBytes: 1);
+        var engine = await StartAsync("c", cacheBytes: 1);
         await WriteAsync(engine, Lines(2, T0));
         await engine.FlushAsync();
         Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
@@ -88,20 +88,38 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
     [Fact]
     public async Task ANewEngineOnAnEmptyDiskReadsWhatTheBucketHolds()
     {
-        var first = Start("d");
+        var first = await StartAsync("d");
         await WriteAsync(first, Lines(4, T0));
         await first.FlushAsync();
         Assert.True(await first.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
         await first.DisposeAsync();
         _engines.Remove(first);
 
-        var second = Start("e"); // another machine: nothing local, the same bucket
+        var second = await StartAsync("e"); // another machine: nothing local, the same bucket
         Assert.Equal("4", await ScalarAsync(second, "SELECT count(*) FROM db.cpu"));
     }
 
-    private ArcEngine Start(string local, long cacheBytes = 1L << 30)
+    [Fact]
+    public async Task AStartThatFailsStopsWhatItStarted()
     {
-        var engine = ArcEngine.Start(new EngineOptions
+        var wal = Path.Combine(_directory, "wal-is-a-file");
+        Directory.CreateDirectory(_directory);
+        await File.WriteAllTextAsync(wal, "not a directory");
+        await Assert.ThrowsAnyAsync<IOException>(() => ArcEngine.StartAsync(new EngineOptions
+        {
+            DataPath = Path.Combine(_directory, "f"),
+            WalDirectory = wal, // the log starts after object storage: its uploaders and DuckDB are running when this fails
+            ObjectStore = new ObjectStoreOptions { Bucket = "test", Store = _bucket },
+        }));
+        Assert.Equal(1, _bucket.Disposals);
+
+        var engine = await StartAsync("f"); // the same data directory starts cleanly afterwards
+        Assert.Equal(0, engine.BufferedRows);
+    }
+
+    private async Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30)
+    {
+        var engine = await ArcEngine.StartAsync(new EngineOptions
         {
             DataPath = Path.Combine(_directory, local),
             MaxBufferAge = TimeSpan.FromHours(1),

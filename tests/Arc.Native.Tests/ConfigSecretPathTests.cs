@@ -122,7 +122,7 @@ public sealed class ConfigSecretPathTests : IDisposable
     [InlineData("Data", "data/arc.db", null, null)]                                  // Linux paths differ by case
     public async Task SecretsBesideTheReadableDirectoriesStart(string data, string auth, string? export, string? temp)
     {
-        await using var server = ArcServer.Create(Config(data, auth, export, temp));
+        await using var server = await ArcServer.CreateAsync(Config(data, auth, export, temp));
         await server.StartAsync();
         Assert.True(File.Exists(Path.Combine(_root, auth + ".key")));
     }
@@ -163,5 +163,7 @@ public sealed class ConfigSecretPathTests : IDisposable
         return config;
     }
 
-    private static string StartupError(ArcConfig config) => Assert.Throws<ConfigException>(() => ArcServer.Create(config)).Message;
+    /// <summary>The check runs before anything is started: the returned task has already failed.</summary>
+    private static string StartupError(ArcConfig config) =>
+        Assert.Throws<ConfigException>(() => ArcServer.CreateAsync(config).GetAwaiter().GetResult()).Message;
 }

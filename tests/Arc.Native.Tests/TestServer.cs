@@ -58,7 +58,7 @@ public sealed class TestServer : IAsyncDisposable
         };
         config.Engine = config.Engine with { DataPath = Path.Combine(root, "data"), MaxBufferAge = TimeSpan.FromMinutes(10) };
         configure?.Invoke(config);
-        var server = ArcServer.Create(config, logging);
+        var server = await ArcServer.CreateAsync(config, logging);
         await server.StartAsync();
         return new TestServer(server, config, root);
     }

@@ -31,7 +31,7 @@ public class MsgPackDecodeBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _engine = ArcEngine.Start(new EngineOptions { DataPath = _directory, MaxBufferAge = TimeSpan.FromHours(1), MaxBufferRows = 100_000_000 });
+        _engine = ArcEngine.StartAsync(new EngineOptions { DataPath = _directory, MaxBufferAge = TimeSpan.FromHours(1), MaxBufferRows = 100_000_000 }).GetAwaiter().GetResult();
         _columnar = Corpus.Columnar(Records);
         _rows = Corpus.Rows(Records);
         _lineProtocol = Corpus.LineProtocol(Records);

@@ -27,7 +27,7 @@ public class ResultWriterBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _engine = ArcEngine.Start(new EngineOptions { DataPath = _directory, WalEnabled = false, MaxBufferRows = 1_000_000 });
+        _engine = ArcEngine.StartAsync(new EngineOptions { DataPath = _directory, WalEnabled = false, MaxBufferRows = 1_000_000 }).GetAwaiter().GetResult();
         var body = new StringBuilder();
         for (var i = 0; i < Rows; i++)
         {

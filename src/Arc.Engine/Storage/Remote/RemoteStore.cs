@@ -89,19 +89,25 @@ internal sealed class RemoteStore : IAsyncDisposable
     /// Connects, lists the store, queues every local file the store does not have, and starts the uploaders. Fails
     /// startup only if the configuration is unusable; an unreachable store just leaves the uploads queued.
     /// </summary>
-    public static async Task<RemoteStore> StartAsync(ObjectStoreOptions options, LocalStore store, Catalog catalog, ILogger logger)
+    public static async Task<RemoteStore> StartAsync(ObjectStoreOptions options, LocalStore store, Catalog catalog, ILogger logger,
+        CancellationToken cancellationToken)
     {
         var remote = new RemoteStore(options, store, catalog, logger);
         try
         {
-            await remote._s3.EnsureBucketAsync(CancellationToken.None).ConfigureAwait(false);
-            var objects = await remote._s3.ListAsync("", CancellationToken.None).ConfigureAwait(false);
+            await remote._s3.EnsureBucketAsync(cancellationToken).ConfigureAwait(false);
+            var objects = await remote._s3.ListAsync("", cancellationToken).ConfigureAwait(false);
             remote.Reconcile(objects);
         }
         catch (ObjectStoreException e)
         {
             logger.LogError(e, "Object storage is not reachable at startup; local files will be uploaded once it is");
             remote.Reconcile(null);
+        }
+        catch
+        {
+            remote._s3.Dispose(); // cancelled: nothing else was started
+            throw;
         }
 
         remote._uploaders = Enumerable.Range(0, Math.Max(1, options.Concurrency))
