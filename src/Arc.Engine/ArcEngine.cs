@@ -115,7 +115,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
             }
 
             engine.Compaction = new CompactionManager(store, engine._catalog, options.Compaction,
-                () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote);
+                () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, options.Time, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote);
             return engine;
         }
         catch
@@ -149,9 +149,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
         }
 
         // LSNs only grow, across restarts too: a wiped WAL directory must not reuse LSNs that Parquet file names cover.
-        var unixMicros = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / 10;
+        var unixMicros = (Options.Time.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / 10;
         _ingest.AttachWal(new WriteAheadLog(directory, Options.WalSyncMode, Options.WalMaxSegmentBytes, Options.WalMaxSegmentAge,
-            Math.Max(lastLsn, unixMicros), _ingest.Apply, logger));
+            Math.Max(lastLsn, unixMicros), _ingest.Apply, Options.Time, logger));
     }
 
     /// <summary>
@@ -162,7 +162,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
     {
         var catalog = _catalog;
         var logger = loggers.CreateLogger("Arc.Engine.Storage");
-        var remote = await RemoteStore.StartAsync(objectStore, Store, catalog, logger, cancellationToken).ConfigureAwait(false);
+        var remote = await RemoteStore.StartAsync(objectStore, Store, catalog, Options.Time, logger, cancellationToken).ConfigureAwait(false);
         try
         {
             await CompactionManifest.RecoverAsync(Store, loggers.CreateLogger("Arc.Engine.Compaction"), remote).ConfigureAwait(false);

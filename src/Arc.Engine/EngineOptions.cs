@@ -108,6 +108,9 @@ public sealed record EngineOptions
     /// <summary>Object storage (<c>storage.backend</c> other than local); null keeps everything on local disk.</summary>
     public Storage.Remote.ObjectStoreOptions? ObjectStore { get; init; }
 
+    /// <summary>The clock: schedules, ages and timestamps of compaction, object storage and the log (tests pass a fake one).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Compaction settings (<c>compaction.*</c>).</summary>
     public Compaction.CompactionOptions Compaction { get; init; } = new();
 

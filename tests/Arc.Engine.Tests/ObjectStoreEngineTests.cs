@@ -1,9 +1,5 @@
-using System.Buffers;
-using System.Text;
-using Arc.Engine.Ingest;
 using Arc.Engine.Query;
 using Arc.Engine.Storage.Remote;
-using Arc.Protocol.LineProtocol;
 
 namespace Arc.Engine.Tests;
 
@@ -14,7 +10,6 @@ namespace Arc.Engine.Tests;
 /// </summary>
 public sealed class ObjectStoreEngineTests : IAsyncLifetime
 {
-    private const long Hour = 3_600_000_000_000;
     private const long T0 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-remote-" + Guid.NewGuid().ToString("N"));
     private readonly InMemoryObjectStore _bucket = new();
@@ -38,7 +33,7 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
         var engine = await StartAsync("a");
         _bucket.FailNext(2);
         _bucket.LoseNext(1);
-        await WriteAsync(engine, Lines(3, T0));
+        await EngineData.WriteAsync(engine, Lines(3, T0));
         await engine.FlushAsync();
         Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)), "uploads did not drain");
 
@@ -47,14 +42,14 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
         Assert.All(keys, k => Assert.StartsWith("db/cpu/2023/11/", k, StringComparison.Ordinal));
         Assert.True(engine.ObjectStorage!.UploadFailures >= 3, $"{engine.ObjectStorage.UploadFailures} failures counted");
         Assert.Equal(0, engine.ObjectStorage.PendingUploads);
-        Assert.Equal("3", await ScalarAsync(engine, "SELECT count(*) FROM cpu"));
+        Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
     }
 
     [Fact]
     public async Task QueriesFetchEvictedFilesAndOnlyTheHoursTheyNeed()
     {
         var engine = await StartAsync("b", cacheBytes: 1); // uploaded files leave the local cache at once, but a measurement's newest
-        await WriteAsync(engine, Lines(3, T0));
+        await EngineData.WriteAsync(engine, Lines(3, T0));
         await engine.FlushAsync();
         Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
         var local = Directory.GetFiles(Path.Combine(_directory, "b"), "*.parquet", SearchOption.AllDirectories)
@@ -63,40 +58,40 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
 
         _bucket.Latency = TimeSpan.FromMilliseconds(20);
         var gets = _bucket.Calls("get");
-        Assert.Equal("1", await ScalarAsync(engine, $"SELECT count(*) FROM cpu WHERE time >= '2023-11-14T23:00:00Z' AND time < '2023-11-15T00:00:00Z'"));
+        Assert.Equal("1", await EngineData.ScalarAsync(engine, $"SELECT count(*) FROM cpu WHERE time >= '2023-11-14T23:00:00Z' AND time < '2023-11-15T00:00:00Z'"));
         Assert.Equal(1, _bucket.Calls("get") - gets); // the one hour the filter names
-        Assert.Equal("3", await ScalarAsync(engine, "SELECT count(*) FROM cpu"));
+        Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
     }
 
     [Fact]
     public async Task AStoreThatIsDownFailsTheQueryClearlyAndTheDataIsBackWhenItReturns()
     {
         var engine = await StartAsync("c", cacheBytes: 1);
-        await WriteAsync(engine, Lines(2, T0));
+        await EngineData.WriteAsync(engine, Lines(2, T0));
         await engine.FlushAsync();
         Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
 
         _bucket.Down = true;
-        var error = await Assert.ThrowsAsync<QueryUnavailableException>(() => ScalarAsync(engine, "SELECT count(*) FROM cpu"));
+        var error = await Assert.ThrowsAsync<QueryUnavailableException>(() => EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
         Assert.Contains("cannot read the data from object storage", error.Message, StringComparison.Ordinal);
         Assert.Contains("unreachable", error.Message, StringComparison.Ordinal);
 
         _bucket.Down = false;
-        Assert.Equal("2", await ScalarAsync(engine, "SELECT count(*) FROM cpu"));
+        Assert.Equal("2", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
     }
 
     [Fact]
     public async Task ANewEngineOnAnEmptyDiskReadsWhatTheBucketHolds()
     {
         var first = await StartAsync("d");
-        await WriteAsync(first, Lines(4, T0));
+        await EngineData.WriteAsync(first, Lines(4, T0));
         await first.FlushAsync();
         Assert.True(await first.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
         await first.DisposeAsync();
         _engines.Remove(first);
 
         var second = await StartAsync("e"); // another machine: nothing local, the same bucket
-        Assert.Equal("4", await ScalarAsync(second, "SELECT count(*) FROM db.cpu"));
+        Assert.Equal("4", await EngineData.ScalarAsync(second, "SELECT count(*) FROM db.cpu"));
     }
 
     [Fact]
@@ -131,25 +126,5 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
 
     /// <summary>One point per hour from <paramref name="start"/>: <paramref name="hours"/> points in as many hourly files.</summary>
     private static string Lines(int hours, long start) =>
-        string.Concat(Enumerable.Range(0, hours).Select(h => $"cpu,host=h{h} v={h}.5 {start + (h * Hour)}\n"));
-
-    private static async Task WriteAsync(ArcEngine engine, string lines)
-    {
-        var batch = engine.RentBatch("db");
-        var handler = new LineProtocolBatchHandler(batch);
-        var reader = new LineProtocolReader(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(lines)), true,
-            new LineProtocolReaderState(new LineProtocolOptions { DefaultTimestamp = 1 }));
-        reader.Read(ref handler);
-        Assert.Equal(0, batch.Rejected);
-        await engine.CommitAsync(batch);
-    }
-
-    private static async Task<string> ScalarAsync(ArcEngine engine, string sql)
-    {
-        using var cursor = await engine.Query.OpenAsync(sql, "db", CancellationToken.None);
-        var output = new ArrayBufferWriter<byte>();
-        await JsonQueryOutput.WriteAsync(cursor, output, () => ValueTask.CompletedTask, 0);
-        using var json = System.Text.Json.JsonDocument.Parse(output.WrittenMemory);
-        return json.RootElement.GetProperty("data")[0][0].ToString();
-    }
+        string.Concat(Enumerable.Range(0, hours).Select(h => $"cpu,host=h{h} v={h}.5 {start + (h * EngineData.Hour)}\n"));
 }

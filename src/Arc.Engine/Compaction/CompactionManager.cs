@@ -30,6 +30,7 @@ public sealed class CompactionManager : IAsyncDisposable
     private readonly CompactionRunner _runner;
     private readonly DuckDbDatabase _database;
     private readonly Func<long> _oldestWalLsn;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _slots;
     private readonly Dictionary<string, CompactionJob> _running = [];
@@ -38,11 +39,12 @@ public sealed class CompactionManager : IAsyncDisposable
     private readonly Task[] _schedules;
     private long _completed, _failed, _files, _bytesBefore, _bytesAfter, _quarantined;
 
-    internal CompactionManager(LocalStore store, Catalog catalog, CompactionOptions options, Func<long> oldestWalLsn, ILogger logger,
-        Storage.Remote.RemoteStore? remote = null)
+    internal CompactionManager(LocalStore store, Catalog catalog, CompactionOptions options, Func<long> oldestWalLsn, TimeProvider time,
+        ILogger logger, Storage.Remote.RemoteStore? remote = null)
     {
         _options = options;
         _oldestWalLsn = oldestWalLsn;
+        _time = time;
         _logger = logger;
         _slots = new SemaphoreSlim(Math.Max(1, options.MaxConcurrent));
         _planner = new CompactionPlanner(store, catalog.Epochs, options, remote);
@@ -56,7 +58,7 @@ public sealed class CompactionManager : IAsyncDisposable
             ["autoinstall_known_extensions"] = "false",
             ["autoload_known_extensions"] = "false",
         });
-        _runner = new CompactionRunner(store, catalog, _database, options, logger, remote);
+        _runner = new CompactionRunner(store, catalog, _database, options, time, logger, remote);
         HourlyCron = CronExpression.Parse(options.HourlySchedule);
         DailyCron = CronExpression.Parse(options.DailySchedule);
         _schedules = options.Enabled
@@ -83,7 +85,7 @@ public sealed class CompactionManager : IAsyncDisposable
 
     public DateTime? NextRun(CompactionTier tier) =>
         _options.Enabled && (tier == CompactionTier.Hourly ? _options.HourlyEnabled : _options.DailyEnabled)
-            ? (tier == CompactionTier.Hourly ? HourlyCron : DailyCron).GetNextOccurrence(DateTime.UtcNow)
+            ? (tier == CompactionTier.Hourly ? HourlyCron : DailyCron).GetNextOccurrence(Now)
             : null;
 
     public CompactionStats Stats => new(Interlocked.Read(ref _completed), Interlocked.Read(ref _failed), Interlocked.Read(ref _files),
@@ -103,7 +105,7 @@ public sealed class CompactionManager : IAsyncDisposable
     }
 
     public IReadOnlyList<CompactionCandidate> Candidates(CompactionTier? tier = null, string? database = null, string? measurement = null) =>
-        _planner.Find(DateTime.UtcNow, _oldestWalLsn(), tier, database, measurement);
+        _planner.Find(Now, _oldestWalLsn(), tier, database, measurement);
 
     /// <summary>
     /// Compacts every candidate (repeating while partitions still have more files than one batch takes) and returns the
@@ -112,7 +114,7 @@ public sealed class CompactionManager : IAsyncDisposable
     public async Task<IReadOnlyList<CompactionResult>> RunAsync(CompactionTier? tier = null, string? database = null, string? measurement = null,
         CancellationToken cancellationToken = default)
     {
-        LastRunStarted = DateTime.UtcNow;
+        LastRunStarted = Now;
         var results = new List<CompactionResult>();
         for (var round = 0; round < 100; round++)
         {
@@ -131,7 +133,7 @@ public sealed class CompactionManager : IAsyncDisposable
             }
         }
 
-        LastRunFinished = DateTime.UtcNow;
+        LastRunFinished = Now;
         return results;
     }
 
@@ -144,7 +146,7 @@ public sealed class CompactionManager : IAsyncDisposable
                 return null;
             }
 
-            _running[candidate.Key] = new CompactionJob(candidate.Key, candidate.Tier, candidate.Files.Count, candidate.Bytes, DateTime.UtcNow);
+            _running[candidate.Key] = new CompactionJob(candidate.Key, candidate.Tier, candidate.Files.Count, candidate.Bytes, Now);
         }
 
         return Task.Run(async () =>
@@ -188,11 +190,13 @@ public sealed class CompactionManager : IAsyncDisposable
         }
     }
 
+    private DateTime Now => _time.GetUtcNow().UtcDateTime;
+
     private async Task ScheduleLoop(CompactionTier tier, CronExpression schedule)
     {
         while (!_stopping.IsCancellationRequested)
         {
-            var next = schedule.GetNextOccurrence(DateTime.UtcNow);
+            var next = schedule.GetNextOccurrence(Now);
             if (next is null)
             {
                 return;
@@ -200,7 +204,8 @@ public sealed class CompactionManager : IAsyncDisposable
 
             try
             {
-                await Task.Delay(next.Value - DateTime.UtcNow, _stopping.Token).ConfigureAwait(false);
+                var wait = next.Value - Now;
+                await Task.Delay(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, _time, _stopping.Token).ConfigureAwait(false);
                 var results = await RunAsync(tier, cancellationToken: _stopping.Token).ConfigureAwait(false);
                 if (results.Count > 0)
                 {

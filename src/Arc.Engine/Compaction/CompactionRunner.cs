@@ -32,13 +32,13 @@ public sealed record CompactionResult(
 /// the inputs or the output, never both or neither), inputs deleted once no running query can still read them.
 /// Unreadable inputs are moved to a quarantine folder with the reason, and the rest is compacted.
 /// </summary>
-internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDbDatabase database, CompactionOptions options, ILogger logger,
-    Storage.Remote.RemoteStore? remote)
+internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDbDatabase database, CompactionOptions options, TimeProvider time,
+    ILogger logger, Storage.Remote.RemoteStore? remote)
 {
     public CompactionResult Run(CompactionCandidate candidate)
     {
-        var id = $"{DateTime.UtcNow:yyyyMMddHHmmssfff}-{Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()))}";
-        var started = DateTime.UtcNow;
+        var id = $"{time.GetUtcNow().UtcDateTime:yyyyMMddHHmmssfff}-{Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()))}";
+        var started = time.GetUtcNow().UtcDateTime;
         var quarantined = new List<string>();
         using var connection = database.Connect();
         CompactionManifest? placing = null;
@@ -133,7 +133,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
             logger.LogInformation("Compacted {Count} files of {Key} ({In} bytes, {RowsIn} rows) into {Output} ({Out} bytes, {RowsOut} rows)",
                 inputs.Count, candidate.Key, bytesIn, rowsIn, output, bytesOut, rowsOut);
-            return new CompactionResult(id, candidate, started, DateTime.UtcNow, true, inputs.Count, bytesIn, rowsIn, rowsOut, bytesOut, output, quarantined, null);
+            return new CompactionResult(id, candidate, started, time.GetUtcNow().UtcDateTime, true, inputs.Count, bytesIn, rowsIn, rowsOut, bytesOut, output, quarantined, null);
         }
         catch (Exception e) when (e is DuckDbException or IOException or UnauthorizedAccessException)
         {
@@ -153,7 +153,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         }
 
         CompactionResult Result(bool ok, string? error) =>
-            new(id, candidate, started, DateTime.UtcNow, ok, inputs.Count, 0, 0, 0, 0, null, quarantined, error);
+            new(id, candidate, started, time.GetUtcNow().UtcDateTime, ok, inputs.Count, 0, 0, 0, 0, null, quarantined, error);
     }
 
     /// <summary>

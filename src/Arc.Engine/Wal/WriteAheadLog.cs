@@ -43,8 +43,9 @@ internal sealed class WriteAheadLog : IAsyncDisposable
     private readonly Action<WriteBatch, long> _apply;
     private readonly ILogger _logger;
     private readonly Task _writer;
-    private readonly Timer? _asyncSync;
-    private readonly Timer _rotation;
+    private readonly ITimer? _asyncSync;
+    private readonly ITimer _rotation;
+    private readonly TimeProvider _time;
     private Segment _active;
     private SafeFileHandle _handle;
     private long _offset;
@@ -56,9 +57,10 @@ internal sealed class WriteAheadLog : IAsyncDisposable
 
     /// <summary>Starts a new segment in <paramref name="directory"/>; LSNs continue after <paramref name="lastLsn"/>.</summary>
     public WriteAheadLog(string directory, WalSyncMode mode, long maxSegmentBytes, TimeSpan maxSegmentAge, long lastLsn,
-        Action<WriteBatch, long> apply, ILogger logger)
+        Action<WriteBatch, long> apply, TimeProvider time, ILogger logger)
     {
         _directory = directory;
+        _time = time;
         _mode = mode;
         _maxSegmentBytes = maxSegmentBytes;
         _maxSegmentAge = maxSegmentAge;
@@ -70,14 +72,14 @@ internal sealed class WriteAheadLog : IAsyncDisposable
         _offset = WalSegment.HeaderSize;
         if (mode == WalSyncMode.Async)
         {
-            _asyncSync = new Timer(_ => SyncQuietly(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+            _asyncSync = time.CreateTimer(_ => SyncQuietly(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         }
 
         _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
 
         // An idle log still rotates on age, so flushed commits leave it and their files become compactable.
         var check = TimeSpan.FromMilliseconds(Math.Clamp(maxSegmentAge.TotalMilliseconds / 4, 250, 15_000));
-        _rotation = new Timer(_ => _queue.Writer.TryWrite(Pending.RotateIfDue), null, check, check);
+        _rotation = time.CreateTimer(_ => _queue.Writer.TryWrite(Pending.RotateIfDue), null, check, check);
     }
 
     /// <summary>Closes the active segment now if it holds any entry (tests and compaction triggers use it).</summary>
@@ -172,7 +174,7 @@ internal sealed class WriteAheadLog : IAsyncDisposable
             {
                 if (pending.Batch is null)
                 {
-                    rotate |= pending != Pending.RotateIfDue || DateTime.UtcNow - _active.Created >= _maxSegmentAge;
+                    rotate |= pending != Pending.RotateIfDue || _time.GetUtcNow() - _active.Created >= _maxSegmentAge;
                     if (pending != Pending.RotateIfDue)
                     {
                         rotateRequests.Add(pending);
@@ -235,7 +237,7 @@ internal sealed class WriteAheadLog : IAsyncDisposable
                 }
             }
 
-            RotateIfNeeded(rotate || _offset >= _maxSegmentBytes || DateTime.UtcNow - _active.Created >= _maxSegmentAge);
+            RotateIfNeeded(rotate || _offset >= _maxSegmentBytes || _time.GetUtcNow() - _active.Created >= _maxSegmentAge);
             rotateRequests.ForEach(r => r.Done.TrySetResult());
         }
     }
@@ -319,7 +321,7 @@ internal sealed class WriteAheadLog : IAsyncDisposable
         var handle = WalSegment.Create(path);
         Durability.Sync(handle, dataOnly: false);
         Durability.FsyncDirectory(_directory);
-        return (new Segment(path, firstLsn), handle);
+        return (new Segment(path, firstLsn, _time.GetUtcNow()), handle);
     }
 
     private void ReclaimLocked()
@@ -367,7 +369,7 @@ internal sealed class WriteAheadLog : IAsyncDisposable
     }
 
     /// <summary>What a segment holds: per measurement, the last LSN that wrote to it.</summary>
-    private sealed class Segment(string path, long firstLsn)
+    private sealed class Segment(string path, long firstLsn, DateTimeOffset created)
     {
         private readonly Dictionary<(string, string), long> _lastLsn = [];
 
@@ -375,7 +377,7 @@ internal sealed class WriteAheadLog : IAsyncDisposable
 
         public long FirstLsn { get; } = firstLsn;
 
-        public DateTime Created { get; } = DateTime.UtcNow;
+        public DateTimeOffset Created { get; } = created;
 
         public void Track(WriteBatch batch, long lsn)
         {

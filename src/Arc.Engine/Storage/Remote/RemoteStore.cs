@@ -20,6 +20,7 @@ internal sealed class RemoteStore : IAsyncDisposable
     private readonly LocalStore _store;
     private readonly Catalog _catalog;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly IObjectStore _s3;
     private readonly Channel<string> _uploads = Channel.CreateUnbounded<string>();
     private readonly ConcurrentDictionary<(string Database, string Measurement), Listing> _listings = new();
@@ -36,9 +37,10 @@ internal sealed class RemoteStore : IAsyncDisposable
     private string? _lastError;
     private DateTime _fullListing = DateTime.MinValue;
 
-    private RemoteStore(ObjectStoreOptions options, LocalStore store, Catalog catalog, ILogger logger)
+    private RemoteStore(ObjectStoreOptions options, LocalStore store, Catalog catalog, TimeProvider time, ILogger logger)
     {
         _options = options;
+        _time = time;
         _store = store;
         _catalog = catalog;
         _logger = logger;
@@ -89,10 +91,10 @@ internal sealed class RemoteStore : IAsyncDisposable
     /// Connects, lists the store, queues every local file the store does not have, and starts the uploaders. Fails
     /// startup only if the configuration is unusable; an unreachable store just leaves the uploads queued.
     /// </summary>
-    public static async Task<RemoteStore> StartAsync(ObjectStoreOptions options, LocalStore store, Catalog catalog, ILogger logger,
-        CancellationToken cancellationToken)
+    public static async Task<RemoteStore> StartAsync(ObjectStoreOptions options, LocalStore store, Catalog catalog, TimeProvider time,
+        ILogger logger, CancellationToken cancellationToken)
     {
-        var remote = new RemoteStore(options, store, catalog, logger);
+        var remote = new RemoteStore(options, store, catalog, time, logger);
         try
         {
             await remote._s3.EnsureBucketAsync(cancellationToken).ConfigureAwait(false);
@@ -114,6 +116,8 @@ internal sealed class RemoteStore : IAsyncDisposable
             .Select(_ => Task.Run(remote.UploadLoop)).ToArray();
         return remote;
     }
+
+    private DateTime Now => _time.GetUtcNow().UtcDateTime;
 
     /// <summary>Queues freshly placed files for upload.</summary>
     public void Enqueue(IEnumerable<string> paths)
@@ -158,7 +162,7 @@ internal sealed class RemoteStore : IAsyncDisposable
         var keys = paths.Select(Key).ToList();
         lock (_lock)
         {
-            var now = DateTime.UtcNow;
+            var now = Now;
             foreach (var key in keys)
             {
                 _tombstones[key] = now;
@@ -182,12 +186,12 @@ internal sealed class RemoteStore : IAsyncDisposable
     public async Task<IReadOnlyList<RemoteObject>> ObjectsAsync(string database, string measurement, CancellationToken cancellationToken)
     {
         var listing = NewListing(database, measurement);
-        if (DateTime.UtcNow - listing.Fetched > _options.ListingTtl)
+        if (Now - listing.Fetched > _options.ListingTtl)
         {
             try
             {
                 var objects = await _s3.ListAsync($"{database}/{measurement}/", cancellationToken).ConfigureAwait(false);
-                listing.Replace(objects.Where(o => !IsTombstoned(o.Key)));
+                listing.Replace(objects.Where(o => !IsTombstoned(o.Key)), Now);
             }
             catch (ObjectStoreException e) when (listing.Fetched != DateTime.MinValue)
             {
@@ -375,7 +379,7 @@ internal sealed class RemoteStore : IAsyncDisposable
                 }
 
                 File.Move(temp, path);
-                _cached[item.Key] = new CachedFile(item.Size, DateTime.UtcNow.Ticks);
+                _cached[item.Key] = new CachedFile(item.Size, Now.Ticks);
             }
 
             return path;
@@ -440,7 +444,7 @@ internal sealed class RemoteStore : IAsyncDisposable
                     Interlocked.Increment(ref _uploadFailures);
                     Volatile.Write(ref _lastError, e.Message);
                     _logger.LogWarning("Upload of {Key} failed, retrying in {Delay}: {Error}", key, delay, e.Message);
-                    await Task.Delay(delay, _stopping.Token).ConfigureAwait(false);
+                    await Task.Delay(delay, _time, _stopping.Token).ConfigureAwait(false);
                     delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
                     _uploads.Writer.TryWrite(key);
                 }
@@ -462,7 +466,7 @@ internal sealed class RemoteStore : IAsyncDisposable
         lock (_lock)
         {
             _pending.Remove(key);
-            _cached[key] = new CachedFile(size, DateTime.UtcNow.Ticks);
+            _cached[key] = new CachedFile(size, Now.Ticks);
         }
 
         Interlocked.Increment(ref _uploaded);
@@ -478,10 +482,10 @@ internal sealed class RemoteStore : IAsyncDisposable
         var remote = objects?.ToDictionary(o => o.Key, StringComparer.Ordinal);
         if (objects is not null)
         {
-            _fullListing = DateTime.UtcNow;
+            _fullListing = Now;
             foreach (var group in objects.GroupBy(o => Split(o.Key)).Where(g => g.Key is not null))
             {
-                NewListing(group.Key!.Value.Database, group.Key.Value.Measurement).Replace(group);
+                NewListing(group.Key!.Value.Database, group.Key.Value.Measurement).Replace(group, Now);
             }
         }
 
@@ -570,7 +574,7 @@ internal sealed class RemoteStore : IAsyncDisposable
     {
         lock (_lock)
         {
-            var now = DateTime.UtcNow.Ticks;
+            var now = Now.Ticks;
             foreach (var key in keys)
             {
                 _pins[key] = _pins.GetValueOrDefault(key) + 1;
@@ -604,7 +608,7 @@ internal sealed class RemoteStore : IAsyncDisposable
         {
             if (_tombstones.Count > 0)
             {
-                var expired = DateTime.UtcNow - TombstoneLife;
+                var expired = Now - TombstoneLife;
                 foreach (var old in _tombstones.Where(t => t.Value < expired).Select(t => t.Key).ToList())
                 {
                     _tombstones.Remove(old);
@@ -654,11 +658,14 @@ internal sealed class RemoteStore : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    /// <summary>Drains pending uploads (used at shutdown and by tests), waiting at most <paramref name="timeout"/>.</summary>
+    /// <summary>
+    /// Drains pending uploads (used at shutdown and by tests), waiting at most <paramref name="timeout"/> of real time
+    /// (a bound on this wait, not a time of the data).
+    /// </summary>
     public async Task<bool> DrainAsync(TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (PendingUploads > 0 && DateTime.UtcNow < deadline)
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (PendingUploads > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(started) < timeout)
         {
             await Task.Delay(20).ConfigureAwait(false);
         }
@@ -688,7 +695,7 @@ internal sealed class RemoteStore : IAsyncDisposable
 
         public DateTime Fetched { get; private set; } = fetched;
 
-        public void Replace(IEnumerable<RemoteObject> objects)
+        public void Replace(IEnumerable<RemoteObject> objects, DateTime fetched)
         {
             lock (_objects)
             {
@@ -698,7 +705,7 @@ internal sealed class RemoteStore : IAsyncDisposable
                     _objects[item.Key] = item;
                 }
 
-                Fetched = DateTime.UtcNow;
+                Fetched = fetched;
             }
         }
 

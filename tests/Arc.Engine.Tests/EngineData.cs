@@ -1,0 +1,39 @@
+using System.Buffers;
+using System.Text;
+using Arc.Engine.Ingest;
+using Arc.Engine.Query;
+using Arc.Protocol.LineProtocol;
+
+namespace Arc.Engine.Tests;
+
+/// <summary>Writing line protocol into an engine and reading a value back, as a request would, without HTTP.</summary>
+internal static class EngineData
+{
+    public const long Hour = 3_600_000_000_000;
+
+    /// <summary>Parses <paramref name="lines"/> into a batch of <paramref name="database"/> and commits it.</summary>
+    public static async Task WriteAsync(ArcEngine engine, string lines, string database = "db")
+    {
+        var batch = engine.RentBatch(database);
+        var handler = new LineProtocolBatchHandler(batch);
+        var reader = new LineProtocolReader(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(lines)), true,
+            new LineProtocolReaderState(new LineProtocolOptions { DefaultTimestamp = 1 }));
+        reader.Read(ref handler);
+        Assert.Equal(0, batch.Rejected);
+        await engine.CommitAsync(batch);
+    }
+
+    /// <summary>The first value of the first row of <paramref name="sql"/>, as its JSON output spells it.</summary>
+    public static async Task<string> ScalarAsync(ArcEngine engine, string sql, string database = "db")
+    {
+        using var cursor = await engine.Query.OpenAsync(sql, database, CancellationToken.None);
+        var output = new ArrayBufferWriter<byte>();
+        await JsonQueryOutput.WriteAsync(cursor, output, () => ValueTask.CompletedTask, 0);
+        using var json = System.Text.Json.JsonDocument.Parse(output.WrittenMemory);
+        return json.RootElement.GetProperty("data")[0][0].ToString();
+    }
+
+    /// <summary>The Parquet data files under <paramref name="directory"/>.</summary>
+    public static string[] ParquetFiles(string directory) =>
+        Directory.GetFiles(directory, "*.parquet", SearchOption.AllDirectories);
+}
