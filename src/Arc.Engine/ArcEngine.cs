@@ -132,7 +132,8 @@ public sealed partial class ArcEngine : IAsyncDisposable
     private async Task StartWalAsync(ILogger logger)
     {
         var directory = Path.GetFullPath(Options.WalPath);
-        var (lastLsn, replays, segments, deleted) = WalRecovery.Read(directory, Store, logger, Remote is { } remote ? remote.FileNames : null);
+        var (lastLsn, replays, segments, deleted) = await WalRecovery.ReadAsync(directory, Store, logger, Remote is { } remote ? remote.FileNamesAsync : null)
+            .ConfigureAwait(false);
         _catalog.Manifest.Removed(deleted); // the catalog was loaded before: queries must not list them
         if (replays.Count > 0)
         {

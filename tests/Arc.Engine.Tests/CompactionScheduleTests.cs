@@ -58,13 +58,13 @@ public sealed class CompactionScheduleTests : IAsyncLifetime
         Assert.Equal(2, EngineData.ParquetFiles(_directory).Length);
 
         // At 00:00 on the 15th the day ended 0 h ago: the daily tier (24 h by default) leaves it alone ...
-        Assert.Empty(_engine.Compaction.Candidates(CompactionTier.Daily));
+        Assert.Empty(await _engine.Compaction.CandidatesAsync(CompactionTier.Daily));
         _clock.Advance(TimeSpan.FromHours(23));
-        Assert.Empty(_engine.Compaction.Candidates(CompactionTier.Daily));
+        Assert.Empty(await _engine.Compaction.CandidatesAsync(CompactionTier.Daily));
 
         // ... and takes it once 24 h have passed.
         _clock.Advance(TimeSpan.FromHours(1));
-        Assert.Single(_engine.Compaction.Candidates(CompactionTier.Daily));
+        Assert.Single(await _engine.Compaction.CandidatesAsync(CompactionTier.Daily));
         await _engine.Compaction.RunAsync(CompactionTier.Daily);
         Assert.EndsWith("_daily.parquet", Assert.Single(EngineData.ParquetFiles(_directory)), StringComparison.Ordinal);
         Assert.Equal("4", await EngineData.ScalarAsync(_engine, "SELECT count(*) FROM cpu"));

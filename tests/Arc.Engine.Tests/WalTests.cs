@@ -125,7 +125,7 @@ public sealed class WalTests : IDisposable
         var compactedAway = Path.Combine(hour, new ParquetFileName("m", "19700101_000000_000", 3, 5, 2, 3, "cccccccc").ToString());
         File.WriteAllText(compactedAway, "");
 
-        var (lastLsn, replays, segments, deleted) = WalRecovery.Read(wal, store, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        var (lastLsn, replays, segments, deleted) = await WalRecovery.ReadAsync(wal, store, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         Assert.Equal(12, lastLsn);
         Assert.Single(segments);
         Assert.Equal([11L, 12L], replays.Select(r => r.Lsn));

@@ -136,9 +136,9 @@ public sealed class CompactionTests
         await using var server = await StartAsync((_, c) => c.Engine = c.Engine with { WalMaxSegmentAge = TimeSpan.FromHours(1) });
         await WriteAndFlush(server, $"w v=1 {T1}", checkpoint: false);
         await WriteAndFlush(server, $"w v=2 {T1 + 1}", checkpoint: false);
-        Assert.Empty(server.Server.Engine.Compaction.Candidates(CompactionTier.Hourly));
+        Assert.Empty(await server.Server.Engine.Compaction.CandidatesAsync(CompactionTier.Hourly));
         await server.Server.Engine.CheckpointAsync();
-        Assert.Single(server.Server.Engine.Compaction.Candidates(CompactionTier.Hourly));
+        Assert.Single(await server.Server.Engine.Compaction.CandidatesAsync(CompactionTier.Hourly));
     }
 
     [Fact]

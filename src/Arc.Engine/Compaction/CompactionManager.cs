@@ -104,8 +104,10 @@ public sealed class CompactionManager : IAsyncDisposable
         }
     }
 
-    public IReadOnlyList<CompactionCandidate> Candidates(CompactionTier? tier = null, string? database = null, string? measurement = null) =>
-        _planner.Find(Now, _oldestWalLsn(), tier, database, measurement);
+    /// <summary>What a run would compact now (with object storage, from the store's listing).</summary>
+    public async Task<IReadOnlyList<CompactionCandidate>> CandidatesAsync(CompactionTier? tier = null, string? database = null,
+        string? measurement = null, CancellationToken cancellationToken = default) =>
+        await _planner.FindAsync(Now, _oldestWalLsn(), tier, database, measurement, cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// Compacts every candidate (repeating while partitions still have more files than one batch takes) and returns the
@@ -118,7 +120,7 @@ public sealed class CompactionManager : IAsyncDisposable
         var results = new List<CompactionResult>();
         for (var round = 0; round < 100; round++)
         {
-            var candidates = Candidates(tier, database, measurement);
+            var candidates = await CandidatesAsync(tier, database, measurement, cancellationToken).ConfigureAwait(false);
             var started = candidates.Select(c => TryStart(c, cancellationToken)).OfType<Task<CompactionResult>>().ToList();
             if (started.Count == 0)
             {
@@ -154,7 +156,7 @@ public sealed class CompactionManager : IAsyncDisposable
             await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                var result = _runner.Run(candidate);
+                var result = await _runner.RunAsync(candidate, _stopping.Token).ConfigureAwait(false); // a started job ends with the engine, not with a caller
                 Record(result);
                 return result;
             }

@@ -36,15 +36,16 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
     public const string CompactedSuffix = "_compacted.parquet";
     public const string DailySuffix = "_daily.parquet";
 
-    public List<CompactionCandidate> Find(DateTime now, long oldestWalLsn, CompactionTier? tier = null, string? database = null,
-        string? measurement = null)
+    public async Task<List<CompactionCandidate>> FindAsync(DateTime now, long oldestWalLsn, CompactionTier? tier, string? database,
+        string? measurement, CancellationToken cancellationToken)
     {
         var candidates = new List<CompactionCandidate>();
-        foreach (var (db, m) in Measurements().Where(x => (database is null || x.Database == database) && (measurement is null || x.Measurement == measurement)))
+        var measurements = await MeasurementsAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var (db, m) in measurements.Where(x => (database is null || x.Database == database) && (measurement is null || x.Measurement == measurement)))
         {
             var root = store.MeasurementDirectory(db, m);
             var days = new SortedDictionary<DateTime, (string Directory, SortedDictionary<int, List<SizedFile>> Hours, List<SizedFile> Daily)>();
-            foreach (var (path, size) in Files(db, m))
+            foreach (var (path, size) in await FilesAsync(db, m, cancellationToken).ConfigureAwait(false))
             {
                 var file = new FileInfo(path);
                 if (!Eligible(file.Name, path, oldestWalLsn) || Partition(Path.GetRelativePath(root, path)) is not { } partition)
@@ -102,7 +103,7 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
         return candidates;
     }
 
-    private IEnumerable<(string Database, string Measurement)> Measurements()
+    private async Task<IEnumerable<(string Database, string Measurement)>> MeasurementsAsync(CancellationToken cancellationToken)
     {
         var all = new HashSet<(string, string)>();
         foreach (var db in store.Databases())
@@ -115,17 +116,17 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
 
         if (remote is not null)
         {
-            all.UnionWith(remote.MeasurementsAsync(CancellationToken.None).GetAwaiter().GetResult());
+            all.UnionWith(await remote.MeasurementsAsync(cancellationToken).ConfigureAwait(false));
         }
 
         return all.Order();
     }
 
     /// <summary>Every file of the measurement: local, plus the store's with object storage.</summary>
-    private IEnumerable<(string Path, long Size)> Files(string database, string measurement) =>
+    private async Task<IEnumerable<(string Path, long Size)>> FilesAsync(string database, string measurement, CancellationToken cancellationToken) =>
         remote is null
             ? store.Files(database, measurement).Select(f => (f.FullName, f.Length))
-            : remote.AllFilesAsync(database, measurement, CancellationToken.None).GetAwaiter().GetResult();
+            : await remote.AllFilesAsync(database, measurement, cancellationToken).ConfigureAwait(false);
 
     private CompactionCandidate Candidate(string db, string m, CompactionTier tier, DateTime start, string directory, List<SizedFile> files)
     {

@@ -35,7 +35,8 @@ public sealed record CompactionResult(
 internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDbDatabase database, CompactionOptions options, TimeProvider time,
     ILogger logger, Storage.Remote.RemoteStore? remote)
 {
-    public CompactionResult Run(CompactionCandidate candidate)
+    /// <summary>Runs one job; a failure (DuckDB, I/O, object storage, cancellation) is a failed result, its output undone.</summary>
+    public async Task<CompactionResult> RunAsync(CompactionCandidate candidate, CancellationToken cancellationToken)
     {
         var id = $"{time.GetUtcNow().UtcDateTime:yyyyMMddHHmmssfff}-{Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()))}";
         var started = time.GetUtcNow().UtcDateTime;
@@ -47,7 +48,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         try
         {
             // With object storage the inputs may have left the local cache: fetch them (pinned for the job's duration).
-            fetched = remote?.EnsureFilesAsync(inputs, CancellationToken.None).GetAwaiter().GetResult();
+            fetched = remote is null ? null : await remote.EnsureFilesAsync(inputs, cancellationToken).ConfigureAwait(false);
             inputs = inputs.Where(File.Exists).ToList();
             if (inputs.Count < 2)
             {
@@ -93,11 +94,11 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             if (remote is not null)
             {
                 // The store gets the output before it loses the inputs; recovery rolls forward from here on.
-                remote.UploadNowAsync(temp, output, CancellationToken.None).GetAwaiter().GetResult();
+                await remote.UploadNowAsync(temp, output, cancellationToken).ConfigureAwait(false);
                 placing = null; // the output is in the store: from here on only rolling forward is right (at the next start if need be)
                 try
                 {
-                    remote.DeleteAsync(inputs, CancellationToken.None).GetAwaiter().GetResult();
+                    await remote.DeleteAsync(inputs, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Storage.Remote.ObjectStoreException e)
                 {
@@ -135,7 +136,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 inputs.Count, candidate.Key, bytesIn, rowsIn, output, bytesOut, rowsOut);
             return new CompactionResult(id, candidate, started, time.GetUtcNow().UtcDateTime, true, inputs.Count, bytesIn, rowsIn, rowsOut, bytesOut, output, quarantined, null);
         }
-        catch (Exception e) when (e is DuckDbException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is DuckDbException or IOException or UnauthorizedAccessException or OperationCanceledException)
         {
             logger.LogError(e, "Compaction of {Key} failed", candidate.Key);
             if (placing is not null)

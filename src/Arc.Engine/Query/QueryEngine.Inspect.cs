@@ -35,15 +35,24 @@ public sealed partial class QueryEngine
     private const string WherePlaceholderTable = "__arc_measurement";
 
     /// <summary>Every measurement that has files, optionally of one database, ordered by database then name.</summary>
-    public IReadOnlyList<MeasurementFiles> ListMeasurements(string? database)
+    public async Task<IReadOnlyList<MeasurementFiles>> ListMeasurementsAsync(string? database, CancellationToken cancellationToken)
     {
         var databases = database is null ? _catalog.Databases : _catalog.Databases.Where(d => d.Equals(database, StringComparison.OrdinalIgnoreCase));
-        return databases.SelectMany(d => _catalog.Measurements(d).Select(m => Files(d, m.Name))).ToList();
+        var list = new List<MeasurementFiles>();
+        foreach (var d in databases)
+        {
+            foreach (var m in _catalog.Measurements(d))
+            {
+                list.Add(await FilesAsync(d, m.Name, cancellationToken).ConfigureAwait(false));
+            }
+        }
+
+        return list;
     }
 
-    private MeasurementFiles Files(string database, string measurement)
+    private async Task<MeasurementFiles> FilesAsync(string database, string measurement, CancellationToken cancellationToken)
     {
-        var (count, bytes) = FileStats(database, measurement);
+        var (count, bytes) = await FileStatsAsync(database, measurement, cancellationToken).ConfigureAwait(false);
         return new MeasurementFiles(database, measurement, count, bytes, StoragePath(database, measurement));
     }
 
@@ -59,7 +68,7 @@ public sealed partial class QueryEngine
         var generated = false;
         if (ShowCommand.TryParse(sql, out var show))
         {
-            sql = ShowSql(show, database, access.Databases);
+            sql = await ShowSqlAsync(show, database, access.Databases, cancellationToken).ConfigureAwait(false);
             generated = true;
         }
 
@@ -96,7 +105,12 @@ public sealed partial class QueryEngine
                     : 0;
             }
 
-            var measurements = (statement?.Measurements ?? []).Select(m => Files(m.Database, m.Measurement)).ToList();
+            var measurements = new List<MeasurementFiles>();
+            foreach (var m in statement?.Measurements ?? [])
+            {
+                measurements.Add(await FilesAsync(m.Database, m.Measurement, cancellationToken).ConfigureAwait(false));
+            }
+
             return new QueryEstimate(rows, measurements);
         }
         finally

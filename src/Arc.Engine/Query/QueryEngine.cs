@@ -58,7 +58,7 @@ public sealed partial class QueryEngine
                 throw new QueryForbiddenException($"this token may not read database '{show.Database ?? database}'");
             }
 
-            sql = ShowSql(show, database, access.Databases);
+            sql = await ShowSqlAsync(show, database, access.Databases, cancellationToken).ConfigureAwait(false);
             generated = true;
         }
 
@@ -186,7 +186,7 @@ public sealed partial class QueryEngine
     public static long FilesPruned => FileListFunction.Pruned;
 
     /// <summary>A measurement's Parquet files and bytes: local, or in object storage (plus files not uploaded yet).</summary>
-    internal (int Count, long Bytes) FileStats(string database, string measurement)
+    internal async ValueTask<(int Count, long Bytes)> FileStatsAsync(string database, string measurement, CancellationToken cancellationToken)
     {
         if (Remote is null)
         {
@@ -194,7 +194,7 @@ public sealed partial class QueryEngine
             return (files.Length, files.Sum(f => f.Bytes));
         }
 
-        var all = Remote.AllFilesAsync(database, measurement, CancellationToken.None).GetAwaiter().GetResult();
+        var all = await Remote.AllFilesAsync(database, measurement, cancellationToken).ConfigureAwait(false);
         return (all.Count, all.Sum(f => f.Size));
     }
 
@@ -288,7 +288,7 @@ public sealed partial class QueryEngine
     }
 
     /// <summary>The listing as a VALUES query, so it flows through the same result writers as any other query.</summary>
-    private string ShowSql(ShowCommand show, string? database, IReadOnlySet<string>? allowed)
+    private async ValueTask<string> ShowSqlAsync(ShowCommand show, string? database, IReadOnlySet<string>? allowed, CancellationToken cancellationToken)
     {
         var sql = new StringBuilder();
         if (show.Kind == ShowKind.Databases)
@@ -305,13 +305,15 @@ public sealed partial class QueryEngine
         }
 
         var db = show.Database ?? database ?? "default";
-        var rows = _catalog.Measurements(db).Select(m =>
+        var rows = new List<string>();
+        foreach (var m in _catalog.Measurements(db))
         {
-            var (count, bytes) = FileStats(db, m.Name);
+            var (count, bytes) = await FileStatsAsync(db, m.Name, cancellationToken).ConfigureAwait(false);
             var megabytes = bytes / (1024.0 * 1024.0);
-            return string.Create(CultureInfo.InvariantCulture,
-                $"({Names.QuoteLiteral(db)}, {Names.QuoteLiteral(m.Name)}, {Names.QuoteLiteral(StoragePath(db, m.Name))}, {count}::BIGINT, {megabytes:0.######}::DOUBLE)");
-        }).ToList();
+            rows.Add(string.Create(CultureInfo.InvariantCulture,
+                $"({Names.QuoteLiteral(db)}, {Names.QuoteLiteral(m.Name)}, {Names.QuoteLiteral(StoragePath(db, m.Name))}, {count}::BIGINT, {megabytes:0.######}::DOUBLE)"));
+        }
+
         if (rows.Count == 0)
         {
             return "SELECT NULL::VARCHAR AS database, NULL::VARCHAR AS table_name, NULL::VARCHAR AS storage_path, " +

@@ -21,8 +21,9 @@ internal static class WalRecovery
     /// left the local cache).</param>
     /// <returns>The last LSN logged, the rows to replay, the segments read, and the local files of incomplete flushes it
     /// deleted.</returns>
-    public static (long LastLsn, List<WalReplay> Replays, List<string> Segments, List<string> Deleted) Read(string directory, LocalStore store,
-        ILogger logger, Func<string, string, IEnumerable<string>>? remoteNames = null)
+    public static async Task<(long LastLsn, List<WalReplay> Replays, List<string> Segments, List<string> Deleted)> ReadAsync(string directory,
+        LocalStore store, ILogger logger, Func<string, string, CancellationToken, Task<IEnumerable<string>>>? remoteNames = null,
+        CancellationToken cancellationToken = default)
     {
         var segments = WalSegment.List(directory);
         var replays = new List<WalReplay>();
@@ -54,7 +55,8 @@ internal static class WalRecovery
                 var keep = new List<ColumnSet>();
                 foreach (var set in sets)
                 {
-                    if (IsCovered(store, remoteNames, coverage, oldestLsn, deleted, set.Database, set.Measurement, lsn))
+                    if (await IsCoveredAsync(store, remoteNames, coverage, oldestLsn, deleted, set.Database, set.Measurement, lsn, cancellationToken)
+                            .ConfigureAwait(false))
                     {
                         set.Dispose();
                     }
@@ -74,13 +76,14 @@ internal static class WalRecovery
         return (lastLsn, replays, segments.Select(s => s.Path).ToList(), deleted);
     }
 
-    private static bool IsCovered(LocalStore store, Func<string, string, IEnumerable<string>>? remoteNames,
+    private static async ValueTask<bool> IsCoveredAsync(LocalStore store, Func<string, string, CancellationToken, Task<IEnumerable<string>>>? remoteNames,
         Dictionary<(string, string), List<(long First, long Last)>> coverage, long oldestLsn, List<string> deleted, string database,
-        string measurement, long lsn)
+        string measurement, long lsn, CancellationToken cancellationToken)
     {
         if (!coverage.TryGetValue((database, measurement), out var ranges))
         {
-            ranges = CompleteFlushes(store, remoteNames?.Invoke(database, measurement) ?? [], oldestLsn, deleted, database, measurement);
+            var names = remoteNames is null ? [] : await remoteNames(database, measurement, cancellationToken).ConfigureAwait(false);
+            ranges = CompleteFlushes(store, names, oldestLsn, deleted, database, measurement);
             coverage[(database, measurement)] = ranges;
         }
 

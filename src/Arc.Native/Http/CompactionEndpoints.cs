@@ -28,9 +28,10 @@ internal static class CompactionEndpoints
             return Results.Json(new CompactionStatsResponse(stats.JobsCompleted, stats.JobsFailed, stats.FilesCompacted,
                 stats.BytesBefore, stats.BytesAfter, Math.Round(stats.Ratio, 4), stats.FilesQuarantined), CompactionJsonContext.Api.CompactionStatsResponse);
         }).Requires(Permission.Read);
-        group.MapGet("/candidates", (ArcEngine engine, string? database, string? measurement, string? tier) =>
+        group.MapGet("/candidates", async (ArcEngine engine, string? database, string? measurement, string? tier, CancellationToken cancellationToken) =>
             TryTier(tier, out var parsed)
-                ? Results.Json(engine.Compaction.Candidates(parsed, NullIfEmpty(database), NullIfEmpty(measurement)).Select(Item).ToList(),
+                ? Results.Json((await engine.Compaction.CandidatesAsync(parsed, NullIfEmpty(database), NullIfEmpty(measurement), cancellationToken)
+                        .ConfigureAwait(false)).Select(Item).ToList(),
                     CompactionJsonContext.Api.ListCandidateItem)
                 : BadTier(tier));
         group.MapGet("/jobs", (ArcEngine engine) => Results.Json(

@@ -240,7 +240,7 @@ internal static class QueryOutputEndpoints
     {
         var start = Stopwatch.GetTimestamp();
         var database = context.Request.Query["database"].ToString();
-        var measurements = engine.Query.ListMeasurements(database.Length == 0 ? null : database)
+        var measurements = (await engine.Query.ListMeasurementsAsync(database.Length == 0 ? null : database, context.RequestAborted).ConfigureAwait(false))
             .Where(m => context.MayUse(m.Database)).Select(MeasurementInfo.From).ToList();
         var response = new MeasurementsResponse
         {

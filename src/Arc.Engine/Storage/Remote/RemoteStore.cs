@@ -319,8 +319,8 @@ internal sealed class RemoteStore : IAsyncDisposable
     public string Uri(string database, string measurement) => $"s3://{_options.Bucket}/{_options.KeyPrefix}{database}/{measurement}/";
 
     /// <summary>File names of a measurement in the store (WAL recovery counts them as flushed).</summary>
-    public IEnumerable<string> FileNames(string database, string measurement) =>
-        ObjectsAsync(database, measurement, CancellationToken.None).GetAwaiter().GetResult().Select(o => Path.GetFileName(o.Key));
+    public async Task<IEnumerable<string>> FileNamesAsync(string database, string measurement, CancellationToken cancellationToken) =>
+        (await ObjectsAsync(database, measurement, cancellationToken).ConfigureAwait(false)).Select(o => Path.GetFileName(o.Key));
 
     /// <summary>
     /// Puts fetched files in the catalog's manifest (and their columns in the schema file) in one step per measurement,
