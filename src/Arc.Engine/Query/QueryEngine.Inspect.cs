@@ -9,7 +9,10 @@ using DuckDB.NET.Native;
 namespace Arc.Engine.Query;
 
 /// <summary>A measurement the server does not have (the measurement endpoint answers 404).</summary>
-public sealed class MeasurementNotFoundException(string message) : Exception(message);
+public sealed class MeasurementNotFoundException(string message) : Exception(message), IHasErrorReason
+{
+    public ErrorReason Reason => ErrorReason.NotFound;
+}
 
 /// <summary>What a query would read, from DuckDB's plan (nothing is executed).</summary>
 /// <param name="EstimatedRows">The optimizer's row estimate for the result (EXPLAIN's root cardinality).</param>

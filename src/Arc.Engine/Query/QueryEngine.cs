@@ -7,13 +7,22 @@ using DuckDB.NET.Native;
 namespace Arc.Engine.Query;
 
 /// <summary>A query the server refuses before running it (not read-only, several statements, unsupported output type).</summary>
-public class QueryRejectedException(string message) : Exception(message);
+public class QueryRejectedException(string message) : Exception(message), IHasErrorReason
+{
+    public virtual ErrorReason Reason => ErrorReason.Invalid;
+}
 
 /// <summary>A query whose data cannot be reached right now (object storage down or too slow); worth retrying.</summary>
-public sealed class QueryUnavailableException(string message) : Exception(message);
+public sealed class QueryUnavailableException(string message) : Exception(message), IHasErrorReason
+{
+    public ErrorReason Reason => ErrorReason.Unavailable;
+}
 
 /// <summary>A query that reaches beyond the databases the caller's token is scoped to.</summary>
-public sealed class QueryForbiddenException(string message) : QueryRejectedException(message);
+public sealed class QueryForbiddenException(string message) : QueryRejectedException(message)
+{
+    public override ErrorReason Reason => ErrorReason.Forbidden;
+}
 
 /// <summary>
 /// Runs user SQL on pooled DuckDB connections. Names resolve through DuckDB's catalog: a schema per database, a view per

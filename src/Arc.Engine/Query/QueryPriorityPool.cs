@@ -15,7 +15,10 @@ public enum QueryPriority
 }
 
 /// <summary>The query could not get a connection (the queue is full or the wait took too long): the server answers 503.</summary>
-public abstract class QueryPoolException(string message) : Exception(message);
+public abstract class QueryPoolException(string message) : Exception(message), IHasErrorReason
+{
+    public ErrorReason Reason => ErrorReason.Busy;
+}
 
 /// <summary>Every connection is busy and <c>query.queue_size</c> queries already wait.</summary>
 public sealed class QueryQueueFullException(string message) : QueryPoolException(message);

@@ -24,7 +24,10 @@ public sealed record QueryAccess(bool Unrestricted, IReadOnlySet<string>? Databa
 }
 
 /// <summary>A query too large to consider (<c>query.max_sql_length</c>); answered 413.</summary>
-public sealed class QueryTooLargeException(string message) : QueryRejectedException(message);
+public sealed class QueryTooLargeException(string message) : QueryRejectedException(message)
+{
+    public override ErrorReason Reason => ErrorReason.TooLarge;
+}
 
 /// <summary>A statement that passed <see cref="StatementGuard"/>: what to prepare, and what it reads.</summary>
 internal sealed class CheckedStatement

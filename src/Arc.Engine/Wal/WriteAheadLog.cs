@@ -19,7 +19,10 @@ public enum WalSyncMode
 }
 
 /// <summary>A commit the WAL could not write (disk full, I/O error); the request is not acknowledged.</summary>
-public sealed class WalWriteException(string message, Exception inner) : IOException(message, inner);
+public sealed class WalWriteException(string message, Exception inner) : IOException(message, inner), IHasErrorReason
+{
+    public ErrorReason Reason => ErrorReason.StorageFailed;
+}
 
 /// <summary>
 /// The write-ahead log. Commits are queued; one writer thread takes every queued commit as a group, gives each the next

@@ -1,7 +1,12 @@
+using Arc.Engine;
+
 namespace Arc.Native.Http;
 
 /// <summary>Thrown when a request body (after decompression) exceeds its configured limit; answered with 413.</summary>
-public sealed class PayloadTooLargeException(string message) : Exception(message);
+public sealed class PayloadTooLargeException(string message) : Exception(message), IHasErrorReason
+{
+    public ErrorReason Reason => ErrorReason.TooLarge;
+}
 
 /// <summary>
 /// A read-only stream that counts the bytes read through it (<see cref="Position"/>) and fails with 413 once more than

@@ -114,7 +114,7 @@ internal static class MsgPackEndpoints
         }
         catch (PayloadTooLargeException e)
         {
-            await WriteEndpoints.Error(context, StatusCodes.Status413PayloadTooLarge, e.Message).ConfigureAwait(false);
+            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -123,8 +123,7 @@ internal static class MsgPackEndpoints
         }
         catch (WalWriteException e)
         {
-            await WriteEndpoints.Error(context, StatusCodes.Status507InsufficientStorage,
-                $"{e.Message}; the records of this request were not stored").ConfigureAwait(false);
+            await ErrorResponses.WriteAsync(context, e, $"{e.Message}; the records of this request were not stored").ConfigureAwait(false);
         }
         catch (InvalidDataException e)
         {

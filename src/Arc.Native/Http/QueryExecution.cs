@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Globalization;
 using Arc.Engine;
-using Arc.Engine.DuckDb;
 using Arc.Engine.Query;
 using Arc.Native.Auth;
 using Arc.Native.Configuration;
@@ -97,16 +96,11 @@ internal static class QueryExecution
                 return;
             }
         }
-        catch (QueryRejectedException e) when (body is null && !context.Response.HasStarted)
-        {
-            await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, e.Message).ConfigureAwait(false);
-            return;
-        }
-        catch (DuckDbException e)
+        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
         {
             if (body is null && !context.Response.HasStarted)
             {
-                await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, e.Message).ConfigureAwait(false);
+                await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
             }
             else
             {

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Arc.Engine;
-using Arc.Engine.DuckDb;
 using Arc.Engine.Query;
 using Arc.Native.Auth;
 using Arc.Native.Configuration;
@@ -55,9 +54,9 @@ internal static class QueryOutputEndpoints
         {
             output = ArrowQueryOutput.Create(cursor);
         }
-        catch (QueryRejectedException e)
+        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
         {
-            await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, e.Message).ConfigureAwait(false);
+            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
             return;
         }
 
@@ -78,7 +77,7 @@ internal static class QueryOutputEndpoints
                 await output.WriteAsync(body, compression, context.RequestAborted).ConfigureAwait(false);
                 await body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
             }
-            catch (DuckDbException e)
+            catch (Exception e) when (ErrorResponses.IsReported(e, out _))
             {
                 QueryRequests.AbortStreaming(context, loggers, e);
             }
@@ -104,9 +103,9 @@ internal static class QueryOutputEndpoints
                 TempDirectory = Path.Combine(engine.Store.TempDirectory, "query"),
             });
         }
-        catch (Exception e) when (e is DuckDbException or QueryRejectedException)
+        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
         {
-            await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, e.Message).ConfigureAwait(false);
+            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
             return;
         }
 
@@ -138,19 +137,9 @@ internal static class QueryOutputEndpoints
             estimate = await engine.Query.EstimateAsync(request.Sql, request.Database, context.RequestAborted, context.QueryAccess())
                 .ConfigureAwait(false);
         }
-        catch (QueryTooLargeException e)
+        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
         {
-            await WriteEndpoints.Error(context, StatusCodes.Status413PayloadTooLarge, e.Message).ConfigureAwait(false);
-            return;
-        }
-        catch (QueryForbiddenException e)
-        {
-            await WriteEndpoints.Error(context, StatusCodes.Status403Forbidden, e.Message).ConfigureAwait(false);
-            return;
-        }
-        catch (Exception e) when (e is DuckDbException or QueryRejectedException)
-        {
-            await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, e.Message).ConfigureAwait(false);
+            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
             return;
         }
 
@@ -222,14 +211,9 @@ internal static class QueryOutputEndpoints
                 new MeasurementQuery(database, measurement, limit, offset, orderBy.Length == 0 ? "time DESC" : orderBy, query["where"].ToString()),
                 context.RequestAborted).ConfigureAwait(false);
         }
-        catch (MeasurementNotFoundException e)
+        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
         {
-            await WriteEndpoints.Error(context, StatusCodes.Status404NotFound, e.Message).ConfigureAwait(false);
-            return;
-        }
-        catch (Exception e) when (e is DuckDbException or QueryRejectedException)
-        {
-            await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, e.Message).ConfigureAwait(false);
+            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
             return;
         }
 
@@ -293,9 +277,9 @@ internal static class QueryRequests
             await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, $"invalid JSON body: {e.Message}").ConfigureAwait(false);
             return null;
         }
-        catch (PayloadTooLargeException e)
+        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
         {
-            await WriteEndpoints.Error(context, StatusCodes.Status413PayloadTooLarge, e.Message).ConfigureAwait(false);
+            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
             return null;
         }
 
@@ -323,8 +307,8 @@ internal static class QueryRequests
             : null;
 
     /// <summary>
-    /// Opens <paramref name="sql"/> with the first chunk fetched; null after writing the error response. A full query queue
-    /// throws <see cref="QueryPoolException"/>, which <see cref="RequestMiddleware"/> answers with 503.
+    /// Opens <paramref name="sql"/> with the first chunk fetched; null after writing the error response (its status from
+    /// <see cref="ErrorResponses"/>, a full query queue included).
     /// </summary>
     public static async Task<QueryCursor?> OpenAsync(HttpContext context, ArcEngine engine, string sql, string database,
         QueryPriority priority, bool trackDependencies = false)
@@ -335,25 +319,9 @@ internal static class QueryRequests
             cursor = await engine.Query.OpenAsync(sql, database, context.RequestAborted, context.QueryAccess(), priority, trackDependencies)
                 .ConfigureAwait(false);
         }
-        catch (QueryTooLargeException e)
+        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
         {
-            await WriteEndpoints.Error(context, StatusCodes.Status413PayloadTooLarge, e.Message).ConfigureAwait(false);
-            return null;
-        }
-        catch (QueryForbiddenException e)
-        {
-            await WriteEndpoints.Error(context, StatusCodes.Status403Forbidden, e.Message).ConfigureAwait(false);
-            return null;
-        }
-        catch (QueryUnavailableException e)
-        {
-            context.Response.Headers.RetryAfter = "5";
-            await WriteEndpoints.Error(context, StatusCodes.Status503ServiceUnavailable, e.Message).ConfigureAwait(false);
-            return null;
-        }
-        catch (Exception e) when (e is DuckDbException or QueryRejectedException)
-        {
-            await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, e.Message).ConfigureAwait(false);
+            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
             return null;
         }
 
@@ -362,10 +330,10 @@ internal static class QueryRequests
             cursor.Prefetch();
             return cursor;
         }
-        catch (DuckDbException e)
+        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
         {
             cursor.Dispose();
-            await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, e.Message).ConfigureAwait(false);
+            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
             return null;
         }
     }

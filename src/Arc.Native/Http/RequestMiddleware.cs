@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Collections;
 using System.Diagnostics;
-using Arc.Engine.Query;
 using Arc.Native.Auth;
 using Arc.Native.Configuration;
 
@@ -36,10 +35,10 @@ internal sealed partial class RequestMiddleware(RequestDelegate next, HttpMetric
         {
             await next(context).ConfigureAwait(false);
         }
-        catch (QueryPoolException e) when (!context.Response.HasStarted)
+        catch (Exception e) when (!context.Response.HasStarted && ErrorResponses.IsReported(e, out _))
         {
-            context.Response.Headers.RetryAfter = "1";
-            await WriteEndpoints.Error(context, StatusCodes.Status503ServiceUnavailable, e.Message).ConfigureAwait(false);
+            // An engine error no endpoint answered (a full query queue on any route): the same table's status.
+            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
         }
         catch (Exception e) when (AbortReason(e, context) is { } reason)
         {

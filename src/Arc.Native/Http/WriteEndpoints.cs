@@ -123,7 +123,7 @@ internal static class WriteEndpoints
         catch (PayloadTooLargeException e)
         {
             await engine.CommitAsync(batch).ConfigureAwait(false);
-            await Error(context, StatusCodes.Status413PayloadTooLarge, e.Message + PartialNote(batch)).ConfigureAwait(false);
+            await ErrorResponses.WriteAsync(context, e, e.Message + PartialNote(batch)).ConfigureAwait(false);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -143,8 +143,8 @@ internal static class WriteEndpoints
         }
         catch (WalWriteException e)
         {
-            await Error(context, StatusCodes.Status507InsufficientStorage,
-                $"{e.Message}; the points of this request were not stored{CommittedNote(batch)}").ConfigureAwait(false);
+            await ErrorResponses.WriteAsync(context, e, $"{e.Message}; the points of this request were not stored{CommittedNote(batch)}")
+                .ConfigureAwait(false);
         }
         catch (OverloadedException)
         {

@@ -58,4 +58,7 @@ public sealed record ObjectStoreOptions
 public readonly record struct RemoteObject(string Key, long Size, string ETag);
 
 /// <summary>The object store did not answer in time or refused; the message says which and why.</summary>
-public sealed class ObjectStoreException(string message, Exception? inner = null) : IOException(message, inner);
+public sealed class ObjectStoreException(string message, Exception? inner = null) : IOException(message, inner), IHasErrorReason
+{
+    public ErrorReason Reason => ErrorReason.Unavailable;
+}
