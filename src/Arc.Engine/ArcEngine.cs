@@ -1,6 +1,7 @@
 using System.Globalization;
 using Arc.Engine.Compaction;
 using Arc.Engine.DuckDb;
+using Arc.Engine.Export;
 using Arc.Engine.Ingest;
 using Arc.Engine.Query;
 using Arc.Engine.Storage;
@@ -116,6 +117,11 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
             engine.Compaction = new CompactionManager(store, engine._catalog, options.Compaction,
                 () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, options.Time, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote);
+            if (options.Export is { } export)
+            {
+                engine.Exports = new ExportManager(engine.Query, export, loggers.CreateLogger("Arc.Engine.Export"));
+            }
+
             return engine;
         }
         catch
@@ -233,6 +239,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
     public QueryEngine Query { get; }
 
+    /// <summary>Export jobs (<see cref="EngineOptions.Export"/>), null when off; their schedules run from <see cref="ExportManager.Start"/>.</summary>
+    public ExportManager? Exports { get; private set; }
+
     /// <summary>Compaction (started last, once recovery is done); null only while <see cref="StartAsync"/> runs.</summary>
     public CompactionManager Compaction { get; private set; } = null!;
 
@@ -275,12 +284,17 @@ public sealed partial class ArcEngine : IAsyncDisposable
         }
     }
 
-    /// <summary>Flushes everything buffered, then closes DuckDB.</summary>
+    /// <summary>Stops export jobs and compaction, flushes everything buffered, then closes DuckDB.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
+        }
+
+        if (Exports is not null)
+        {
+            await Exports.DisposeAsync().ConfigureAwait(false); // runs stop before the engine they read from
         }
 
         if (Compaction is not null) // null when the start failed before it

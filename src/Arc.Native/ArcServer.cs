@@ -1,7 +1,6 @@
 using System.Net;
 using System.Runtime.InteropServices;
 using Arc.Engine;
-using Arc.Engine.Export;
 using Arc.Native.Auth;
 using Arc.Native.Configuration;
 using Arc.Native.Http;
@@ -17,14 +16,11 @@ public sealed class ArcServer : IAsyncDisposable
     private readonly ServerState _state;
     private int _stopped;
 
-    private readonly ExportManager? _exports;
-
-    private ArcServer(WebApplication app, ArcEngine engine, ServerState state, ExportManager? exports)
+    private ArcServer(WebApplication app, ArcEngine engine, ServerState state)
     {
         _app = app;
         Engine = engine;
         _state = state;
-        _exports = exports;
     }
 
     public ArcEngine Engine { get; }
@@ -98,8 +94,7 @@ public sealed class ArcServer : IAsyncDisposable
         builder.Services.AddSingleton(config);
         if (config.ExportEnabled)
         {
-            builder.Services.AddSingleton(sp => new ExportManager(sp.GetRequiredService<ArcEngine>().Query, config.ResolvedExport,
-                sp.GetRequiredService<ILoggerFactory>().CreateLogger("Arc.Engine.Export")));
+            builder.Services.AddSingleton(sp => sp.GetRequiredService<ArcEngine>().Exports!); // built by the engine
         }
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton<IngestStats>();
@@ -110,7 +105,8 @@ public sealed class ArcServer : IAsyncDisposable
         }));
 
         var app = builder.Build();
-        var engine = started = await ArcEngine.StartAsync(config.Engine, app.Services.GetRequiredService<ILoggerFactory>()).ConfigureAwait(false);
+        var engine = started = await ArcEngine.StartAsync(config.Engine with { Export = config.ExportEnabled ? config.ResolvedExport : null },
+            app.Services.GetRequiredService<ILoggerFactory>()).ConfigureAwait(false);
         try
         {
             return Build(app, engine, config, state);
@@ -147,13 +143,12 @@ public sealed class ArcServer : IAsyncDisposable
         CompactionEndpoints.Map(app);
         app.MapOperations(config);
         app.MapOpenApi("/openapi.json").Requires(Permission.Read);
-        var exports = config.ExportEnabled ? app.Services.GetRequiredService<ExportManager>() : null;
-        if (exports is not null)
+        if (engine.Exports is not null)
         {
             ExportEndpoints.Map(app);
         }
 
-        return new ArcServer(app, engine, state, exports);
+        return new ArcServer(app, engine, state);
     }
 
     /// <summary>Makes sure an admin token exists: the configured bootstrap token, or a new one printed once.</summary>
@@ -203,7 +198,7 @@ public sealed class ArcServer : IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
-        _exports?.Start();
+        Engine.Exports?.Start();
         _state.Ready = true;
     }
 
@@ -248,12 +243,7 @@ public sealed class ArcServer : IAsyncDisposable
 
         _state.Ready = false;
         await _app.StopAsync().ConfigureAwait(false);
-        if (_exports is not null)
-        {
-            await _exports.DisposeAsync().ConfigureAwait(false); // runs stop before the engine they read from
-        }
-
-        await Engine.DisposeAsync().ConfigureAwait(false);
+        await Engine.DisposeAsync().ConfigureAwait(false); // export jobs first, then compaction, buffers and DuckDB
         await _app.DisposeAsync().ConfigureAwait(false);
     }
 }
