@@ -117,6 +117,11 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
             engine.Compaction = new CompactionManager(store, engine._catalog, options.Compaction,
                 () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, options.Time, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote);
+            if (options.ResultCache is { } cache)
+            {
+                engine.ResultCache = new QueryResultCache(engine.Query.Versions, cache);
+            }
+
             if (options.Export is { } export)
             {
                 engine.Exports = new ExportManager(engine.Query, export, loggers.CreateLogger("Arc.Engine.Export"));
@@ -238,6 +243,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
     public LocalStore Store { get; }
 
     public QueryEngine Query { get; }
+
+    /// <summary>The query result cache (<see cref="EngineOptions.ResultCache"/>), null when off.</summary>
+    public QueryResultCache? ResultCache { get; private set; }
 
     /// <summary>Export jobs (<see cref="EngineOptions.Export"/>), null when off; their schedules run from <see cref="ExportManager.Start"/>.</summary>
     public ExportManager? Exports { get; private set; }

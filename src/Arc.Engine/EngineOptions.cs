@@ -111,6 +111,9 @@ public sealed record EngineOptions
     /// <summary>The clock: schedules, ages and timestamps of compaction, object storage and the log (tests pass a fake one).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>The query result cache (<c>cache.*</c>); null leaves it off.</summary>
+    public Query.ResultCacheOptions? ResultCache { get; init; }
+
     /// <summary>Export jobs (<c>export.*</c>); null leaves them off.</summary>
     public Export.ExportOptions? Export { get; init; }
 

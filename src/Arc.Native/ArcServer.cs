@@ -1,6 +1,7 @@
 using System.Net;
 using System.Runtime.InteropServices;
 using Arc.Engine;
+using Arc.Engine.Query;
 using Arc.Native.Auth;
 using Arc.Native.Configuration;
 using Arc.Native.Http;
@@ -105,7 +106,11 @@ public sealed class ArcServer : IAsyncDisposable
         }));
 
         var app = builder.Build();
-        var engine = started = await ArcEngine.StartAsync(config.Engine with { Export = config.ExportEnabled ? config.ResolvedExport : null },
+        var engine = started = await ArcEngine.StartAsync(config.Engine with
+            {
+                Export = config.ExportEnabled ? config.ResolvedExport : null,
+                ResultCache = config.CacheEnabled ? new ResultCacheOptions(config.CacheMaxBytes, config.CacheTtl, config.CacheMaxEntryBytes) : null,
+            },
             app.Services.GetRequiredService<ILoggerFactory>()).ConfigureAwait(false);
         try
         {

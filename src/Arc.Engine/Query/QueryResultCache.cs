@@ -50,6 +50,11 @@ public sealed class QueryResultCache
     private int _count;
     private long _hits, _misses, _stores, _rejected, _evictions, _expirations, _invalidations;
 
+    public QueryResultCache(DataVersions versions, ResultCacheOptions options)
+        : this(versions, options.MaxBytes, options.Ttl, options.MaxEntryBytes)
+    {
+    }
+
     public QueryResultCache(DataVersions versions, long maxBytes, TimeSpan ttl, long maxEntryBytes)
     {
         _versions = versions;
@@ -271,3 +276,6 @@ public sealed class QueryResultCache
         public LinkedListNode<Entry> Node { get; set; } = null!;
     }
 }
+
+/// <summary>The result cache's limits (<c>cache.max_size_mb</c>, <c>cache.default_ttl</c>, <c>cache.max_entry_size</c>).</summary>
+public sealed record ResultCacheOptions(long MaxBytes, TimeSpan Ttl, long MaxEntryBytes);

@@ -19,8 +19,8 @@ internal static class MetricsEndpoints
 {
     public static void Map(WebApplication app, ArcConfig config)
     {
-        var metrics = app.MapGet("/metrics", (ArcEngine engine, HttpMetrics http, IngestStats ingest, QueryCacheHolder cache) =>
-            Results.Text(Render(engine, http, ingest, cache.Cache), PrometheusWriter.ContentType));
+        var metrics = app.MapGet("/metrics", (ArcEngine engine, HttpMetrics http, IngestStats ingest) =>
+            Results.Text(Render(engine, http, ingest, engine.ResultCache), PrometheusWriter.ContentType));
         if (config.MetricsPublic)
         {
             metrics.Public();
@@ -190,10 +190,10 @@ internal static class CacheEndpoints
 {
     public static void Map(WebApplication app)
     {
-        app.MapGet("/cache/stats", (QueryCacheHolder holder) => Results.Json(CacheStatsResponse.From(holder.Cache), MetricsJsonContext.Api.CacheStatsResponse))
+        app.MapGet("/cache/stats", (ArcEngine engine) => Results.Json(CacheStatsResponse.From(engine.ResultCache), MetricsJsonContext.Api.CacheStatsResponse))
             .Requires(Permission.Read);
-        app.MapPost("/cache/clear", (QueryCacheHolder holder) =>
-                Results.Json(new CacheClearResponse(holder.Cache?.Clear() ?? 0), MetricsJsonContext.Api.CacheClearResponse))
+        app.MapPost("/cache/clear", (ArcEngine engine) =>
+                Results.Json(new CacheClearResponse(engine.ResultCache?.Clear() ?? 0), MetricsJsonContext.Api.CacheClearResponse))
             .Requires(Permission.Admin);
     }
 }

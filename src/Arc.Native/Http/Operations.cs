@@ -1,7 +1,5 @@
 using System.Globalization;
 using System.Threading.RateLimiting;
-using Arc.Engine;
-using Arc.Engine.Query;
 using Arc.Native.Auth;
 using Arc.Native.Configuration;
 using Microsoft.AspNetCore.RateLimiting;
@@ -20,9 +18,6 @@ internal static class Operations
         config.ValidateOperations();
         builder.Services.AddSingleton<HttpMetrics>();
         builder.Services.AddSingleton<AuthFailureBuckets>();
-        builder.Services.AddSingleton(sp => new QueryCacheHolder(config.CacheEnabled
-            ? new QueryResultCache(sp.GetRequiredService<ArcEngine>().DataVersions, config.CacheMaxBytes, config.CacheTtl, config.CacheMaxEntryBytes)
-            : null));
         if (config.CorsEnabled)
         {
             builder.Services.AddCors(o => o.AddDefaultPolicy(policy =>
@@ -140,7 +135,6 @@ internal static class Operations
 }
 
 /// <summary>The query result cache, or null when <c>cache.enabled = false</c> (a holder, since DI does not register nulls).</summary>
-internal sealed record QueryCacheHolder(QueryResultCache? Cache);
 
 /// <summary>Per-client-IP token buckets drawn from by failed authentications (a service, so the host disposes its timer).</summary>
 internal sealed class AuthFailureBuckets(ArcConfig config) : IDisposable

@@ -41,7 +41,7 @@ internal static class QueryExecution
     {
         var services = context.RequestServices;
         var config = services.GetRequiredService<ArcConfig>();
-        var cache = services.GetRequiredService<QueryCacheHolder>().Cache;
+        var cache = engine.ResultCache;
         var cancellation = context.RequestAborted;
         string? key = null;
         if (cache is not null)
