@@ -107,10 +107,10 @@ public sealed class ArcServer : IAsyncDisposable
 
         var app = builder.Build();
         var engine = started = await ArcEngine.StartAsync(config.Engine with
-            {
-                Export = config.ExportEnabled ? config.ResolvedExport : null,
-                ResultCache = config.CacheEnabled ? new ResultCacheOptions(config.CacheMaxBytes, config.CacheTtl, config.CacheMaxEntryBytes) : null,
-            },
+        {
+            Export = config.ExportEnabled ? config.ResolvedExport : null,
+            ResultCache = config.CacheEnabled ? new ResultCacheOptions(config.CacheMaxBytes, config.CacheTtl, config.CacheMaxEntryBytes) : null,
+        },
             app.Services.GetRequiredService<ILoggerFactory>()).ConfigureAwait(false);
         try
         {
