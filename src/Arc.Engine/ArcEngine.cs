@@ -274,6 +274,13 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
     public long BufferedBytes => _ingest.BufferedBytes;
 
+    /// <summary>
+    /// Waits (woken by flushes, not polling) until buffered rows are under <see cref="EngineOptions.MaxBufferMemory"/>;
+    /// false after <paramref name="timeout"/>, when a write should be refused (503).
+    /// </summary>
+    public Task<bool> WaitForMemoryAsync(TimeSpan timeout, CancellationToken cancellationToken) =>
+        _ingest.WaitForMemoryAsync(Options.MaxBufferMemory, timeout, Options.Time, cancellationToken);
+
     public void ReturnBatch(WriteBatch batch) => _ingest.ReturnBatch(batch);
 
     /// <summary>Writes every buffered row to Parquet and waits for it.</summary>

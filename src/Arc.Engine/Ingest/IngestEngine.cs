@@ -30,6 +30,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     private long _pendingFlushes;
     private long _pendingRows;
     private long _bufferedBytes;
+    private TaskCompletionSource _memoryReleased = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _flushedRows;
     private long _flushFailures;
     private long _flushes;
@@ -63,6 +64,33 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
 
     /// <summary>Bytes of buffer memory held by rows not yet in Parquet (active buffers and queued flushes).</summary>
     public long BufferedBytes => Interlocked.Read(ref _bufferedBytes);
+
+    /// <summary>
+    /// Waits until buffered rows take less than <paramref name="budget"/> bytes, woken by each flush that releases memory
+    /// (no polling); false if that did not happen within <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<bool> WaitForMemoryAsync(long budget, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    {
+        using var deadline = new CancellationTokenSource(timeout, time);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        while (true)
+        {
+            var released = Volatile.Read(ref _memoryReleased).Task; // taken before the check: a release in between wakes us
+            if (BufferedBytes < budget)
+            {
+                return true;
+            }
+
+            try
+            {
+                await released.WaitAsync(limit.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return BufferedBytes < budget;
+            }
+        }
+    }
 
     /// <summary>Rows accepted and not yet in Parquet.</summary>
     public long BufferedRows
@@ -286,6 +314,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
 
             Interlocked.Add(ref _pendingRows, -job.Data.RowCount);
             Interlocked.Add(ref _bufferedBytes, -job.Bytes);
+            Interlocked.Exchange(ref _memoryReleased, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             Interlocked.Decrement(ref _pendingFlushes);
             job.Data.Dispose();
         }

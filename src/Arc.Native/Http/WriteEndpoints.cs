@@ -198,16 +198,12 @@ internal static class WriteEndpoints
         }
     }
 
+    /// <summary>Waits up to 10 s for flushes to free the write budget; past that the request is refused (503).</summary>
     private static async Task WaitForMemoryAsync(ArcEngine engine, CancellationToken cancellationToken)
     {
-        for (var waited = 0; engine.IsOverMemoryBudget; waited += 50)
+        if (!await engine.WaitForMemoryAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false))
         {
-            if (waited >= 10_000)
-            {
-                throw new OverloadedException();
-            }
-
-            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+            throw new OverloadedException();
         }
     }
 
