@@ -124,7 +124,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
             if (options.Export is { } export)
             {
-                engine.Exports = new ExportManager(engine.Query, export, loggers.CreateLogger("Arc.Engine.Export"));
+                engine.Exports = new ExportManager(engine.Query, export, options.Time, loggers.CreateLogger("Arc.Engine.Export"));
             }
 
             return engine;

@@ -25,7 +25,7 @@ public sealed partial class ExportManager
     public StorageConnectionView? CreateConnection(StorageConnectionSpec spec)
     {
         var normalized = ValidateConnection(spec);
-        var record = new StorageConnectionRecord(normalized, DateTime.UtcNow);
+        var record = new StorageConnectionRecord(normalized, Now);
         lock (_lock)
         {
             if (_connections.ContainsKey(normalized.Name!) || !_store.InsertConnection(record))

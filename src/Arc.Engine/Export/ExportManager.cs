@@ -26,6 +26,7 @@ public sealed partial class ExportManager : IAsyncDisposable
     private readonly QueryEngine _query;
     private readonly ExportOptions _options;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly ExportStore _store;
     private readonly HttpClient _http;
     private readonly SemaphoreSlim _slots;
@@ -52,9 +53,10 @@ public sealed partial class ExportManager : IAsyncDisposable
         public bool Deleted { get; set; }
     }
 
-    public ExportManager(QueryEngine query, ExportOptions options, ILogger logger)
+    public ExportManager(QueryEngine query, ExportOptions options, TimeProvider time, ILogger logger)
     {
         _query = query;
+        _time = time;
         _options = options;
         _logger = logger;
         _slots = new SemaphoreSlim(Math.Max(1, options.MaxConcurrent));
@@ -65,7 +67,7 @@ public sealed partial class ExportManager : IAsyncDisposable
             ConnectTimeout = options.RequestTimeout,
         })
         { Timeout = Timeout.InfiniteTimeSpan };
-        var now = DateTime.UtcNow;
+        var now = Now;
         foreach (var record in _store.LoadJobs())
         {
             var job = new JobState(record, string.IsNullOrEmpty(record.Spec.Schedule) ? null : ParseCron(record.Spec.Schedule));
@@ -82,6 +84,9 @@ public sealed partial class ExportManager : IAsyncDisposable
 
     /// <summary>Starts the scheduler.</summary>
     public void Start() => _loop = Task.Run(SchedulerLoop);
+
+    /// <summary>The engine's clock: schedules, run times, lag and the age horizon of exported rows.</summary>
+    private DateTime Now => _time.GetUtcNow().UtcDateTime;
 
     public IReadOnlyList<ExportJobView> List()
     {
@@ -107,11 +112,11 @@ public sealed partial class ExportManager : IAsyncDisposable
         {
             Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)),
             Spec = normalized,
-            CreatedAt = DateTime.UtcNow,
+            CreatedAt = Now,
             Paused = normalized.Paused ?? false,
         };
         _store.InsertJob(record);
-        var job = new JobState(record, cron) { NextRun = cron?.GetNextOccurrence(DateTime.UtcNow) ?? DateTime.UtcNow };
+        var job = new JobState(record, cron) { NextRun = cron?.GetNextOccurrence(Now) ?? Now };
         lock (_lock)
         {
             _jobs[record.Id] = job;
@@ -194,7 +199,7 @@ public sealed partial class ExportManager : IAsyncDisposable
 
             job.Record.Paused = false;
             job.Record.Failed = false;
-            job.NextRun = job.Cron is { } cron ? cron.GetNextOccurrence(DateTime.UtcNow) : job.Record.Completed ? null : DateTime.UtcNow;
+            job.NextRun = job.Cron is { } cron ? cron.GetNextOccurrence(Now) : job.Record.Completed ? null : Now;
             _store.SaveState(job.Record);
             _wake.Release();
             return View(job);
@@ -228,7 +233,7 @@ public sealed partial class ExportManager : IAsyncDisposable
         {
             lock (_lock)
             {
-                var now = DateTime.UtcNow;
+                var now = Now;
                 foreach (var job in _jobs.Values)
                 {
                     if (job.Run is null && !job.Record.Paused && !job.Record.Failed && job.NextRun <= now)
@@ -269,7 +274,7 @@ public sealed partial class ExportManager : IAsyncDisposable
             acquired = true;
             lock (_lock)
             {
-                record.LastRunStarted = DateTime.UtcNow;
+                record.LastRunStarted = Now;
                 record.LastRunFinished = null;
                 record.LastRunRows = 0;
                 record.LastRunBatches = 0;
@@ -277,7 +282,7 @@ public sealed partial class ExportManager : IAsyncDisposable
                 Save(job);
             }
 
-            var horizon = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100 - (long)TimeSpan.FromSeconds(spec.MinAgeSeconds!.Value).TotalNanoseconds;
+            var horizon = (Now - DateTime.UnixEpoch).Ticks * 100 - (long)TimeSpan.FromSeconds(spec.MinAgeSeconds!.Value).TotalNanoseconds;
             await using var target = CreateTarget(record);
             ExportSchema? prepared = null;
             while (true)
@@ -322,7 +327,7 @@ public sealed partial class ExportManager : IAsyncDisposable
 
             lock (_lock)
             {
-                record.LastRunFinished = DateTime.UtcNow;
+                record.LastRunFinished = Now;
                 record.Completed = job.Cron is null;
                 Save(job);
             }
@@ -336,7 +341,7 @@ public sealed partial class ExportManager : IAsyncDisposable
         {
             lock (_lock)
             {
-                record.LastRunFinished = DateTime.UtcNow;
+                record.LastRunFinished = Now;
                 record.LastRunError = job.Record.Paused ? "paused" : "stopped";
                 Save(job);
             }
@@ -351,10 +356,10 @@ public sealed partial class ExportManager : IAsyncDisposable
             };
             lock (_lock)
             {
-                record.LastRunFinished = DateTime.UtcNow;
+                record.LastRunFinished = Now;
                 record.LastRunError = e.Message;
                 record.LastError = e.Message;
-                record.LastErrorAt = DateTime.UtcNow;
+                record.LastErrorAt = Now;
                 record.Failed = permanent;
                 Save(job);
             }
@@ -374,7 +379,7 @@ public sealed partial class ExportManager : IAsyncDisposable
                 job.Run = null;
                 job.RunCancellation?.Dispose();
                 job.RunCancellation = null;
-                var now = DateTime.UtcNow;
+                var now = Now;
                 job.NextRun = job.Cron is { } cron ? cron.GetNextOccurrence(now)
                     : record.Completed || record.Failed ? null
                     : record.LastRunError is "paused" or "stopped" ? now
@@ -403,10 +408,10 @@ public sealed partial class ExportManager : IAsyncDisposable
                 lock (_lock)
                 {
                     job.Record.LastError = e.Message;
-                    job.Record.LastErrorAt = DateTime.UtcNow;
+                    job.Record.LastErrorAt = Now;
                 }
 
-                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -437,7 +442,7 @@ public sealed partial class ExportManager : IAsyncDisposable
     }
 
     /// <summary>Under <see cref="_lock"/>.</summary>
-    private static ExportJobView View(JobState job)
+    private ExportJobView View(JobState job)
     {
         var record = job.Record;
         var spec = record.Spec;
@@ -459,7 +464,7 @@ public sealed partial class ExportManager : IAsyncDisposable
             spec.Schedule, spec.BatchSize!.Value, spec.MinAgeSeconds!.Value, status, record.Paused, job.Run is not null, record.CreatedAt,
             job.Run is null && !record.Paused && !record.Failed ? job.NextRun : null,
             record.RowsSent, record.BatchesSent, mark,
-            mark is null ? null : Math.Round((DateTime.UtcNow - mark.Time).TotalSeconds, 3),
+            mark is null ? null : Math.Round((Now - mark.Time).TotalSeconds, 3),
             record.LastRunStarted is { } started
                 ? new ExportRunView(started, record.LastRunFinished, record.LastRunRows, record.LastRunBatches, record.LastRunError)
                 : null,
