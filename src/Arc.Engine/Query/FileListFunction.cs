@@ -64,22 +64,6 @@ internal static unsafe class FileListFunction
 {
     public const string FunctionName = "arc_files";
 
-    private static long _listed;
-    private static long _pruned;
-
-    /// <summary>Files listed to DuckDB by every query so far (the <c>arc_query_files_total</c> metric).</summary>
-    public static long Listed => Interlocked.Read(ref _listed);
-
-    /// <summary>Files left out by time pruning so far.</summary>
-    public static long Pruned => Interlocked.Read(ref _pruned);
-
-    /// <summary>Adds a bound statement's counts to the process-wide ones (once per statement).</summary>
-    public static void Account(QueryFileScope scope)
-    {
-        Interlocked.Add(ref _listed, scope.Listed);
-        Interlocked.Add(ref _pruned, scope.Pruned);
-    }
-
     /// <summary>
     /// <c>arc_union(database, measurement)</c>, the view's <c>union_by_name</c>: false when every file <c>arc_files</c> lists
     /// for the statement has all the schema file's columns (DuckDB then maps them by name from the schema file's columns

@@ -37,6 +37,8 @@ public sealed partial class QueryEngine
     private readonly LocalStore _store;
     private readonly EngineOptions _options;
     private readonly FunctionPolicy _functions;
+    private long _filesListed;
+    private long _filesPruned;
 
     internal QueryEngine(DuckDbConnectionPool pool, Catalog catalog, LocalStore store, EngineOptions options, FunctionPolicy functions)
     {
@@ -113,7 +115,8 @@ public sealed partial class QueryEngine
                     result = DuckDbQueryResult.ExecuteStreaming(statement);
                 }
 
-                FileListFunction.Account(scope);
+                Interlocked.Add(ref _filesListed, scope.Listed);
+                Interlocked.Add(ref _filesPruned, scope.Pruned);
             }
             catch
             {
@@ -188,11 +191,11 @@ public sealed partial class QueryEngine
 
     internal TimeSpan Timeout => _options.QueryTimeout;
 
-    /// <summary>Parquet files listed to DuckDB by queries so far, in this process.</summary>
-    public static long FilesListed => FileListFunction.Listed;
+    /// <summary>Parquet files listed to DuckDB by this engine's queries so far (the <c>arc_query_files_total</c> metric).</summary>
+    public long FilesListed => Interlocked.Read(ref _filesListed);
 
-    /// <summary>Parquet files queries left out by time so far, in this process.</summary>
-    public static long FilesPruned => FileListFunction.Pruned;
+    /// <summary>Parquet files this engine's queries left out by time so far.</summary>
+    public long FilesPruned => Interlocked.Read(ref _filesPruned);
 
     /// <summary>A measurement's Parquet files and bytes: local, or in object storage (plus files not uploaded yet).</summary>
     internal async ValueTask<(int Count, long Bytes)> FileStatsAsync(string database, string measurement, CancellationToken cancellationToken)

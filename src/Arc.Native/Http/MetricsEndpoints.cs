@@ -48,9 +48,9 @@ internal static class MetricsEndpoints
         writer.Counter("arc_flushed_rows_total", "Rows written to Parquet.", engine.FlushedRows);
         writer.Counter("arc_flush_failures_total", "Flush attempts that failed (the rows are kept and retried).", engine.FlushFailures);
         writer.Counter("arc_query_files_total", "Parquet files listed to DuckDB by queries (the manifest's files whose time range a query needs).",
-            Arc.Engine.Query.QueryEngine.FilesListed);
+            engine.Query.FilesListed);
         writer.Counter("arc_query_files_pruned_total", "Parquet files queries did not open because their time range is outside the query's filter.",
-            Arc.Engine.Query.QueryEngine.FilesPruned);
+            engine.Query.FilesPruned);
         writer.Family("arc_flush_duration_seconds", "histogram", "Time to write one buffer to Parquet.").Histogram("arc_flush_duration_seconds", engine.FlushSeconds);
 
         if (engine.Wal is { } wal)
