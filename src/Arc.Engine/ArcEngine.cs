@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.IO.Pipelines;
 using Arc.Engine.Compaction;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Export;
@@ -7,6 +8,7 @@ using Arc.Engine.Query;
 using Arc.Engine.Storage;
 using Arc.Engine.Storage.Remote;
 using Arc.Engine.Wal;
+using Arc.Protocol.LineProtocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -23,6 +25,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
     private readonly DuckDbConnectionPool _pool;
     private readonly Catalog _catalog;
     private readonly IngestEngine _ingest;
+    private readonly WriteSession _writes;
     private int _disposed;
 
     /// <summary>The synchronous part of the start: DuckDB, the catalog, the buffers and the query engine (no I/O to wait on).</summary>
@@ -57,6 +60,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
             _ddl = _database.Connect();
             _catalog = new Catalog(Store, _ddl, options, loggers.CreateLogger("Arc.Engine.Catalog"));
             _ingest = new IngestEngine(options, _catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
+            _writes = new WriteSession(_ingest, options);
             BufferScan.Register(_ddl, _ingest);
             var functions = FunctionPolicy.Load(_ddl);
             FileListFunction.Register(_ddl, _catalog); // after the allowlist was read: user SQL cannot call it
@@ -261,6 +265,16 @@ public sealed partial class ArcEngine : IAsyncDisposable
     public long FlushFailures => _ingest.FlushFailures;
 
     public long BufferedRows => _ingest.BufferedRows;
+
+    /// <summary>
+    /// Stores a line-protocol body read from <paramref name="body"/> (see <see cref="WriteSession"/>): the good points even
+    /// when others are rejected or the body is cut short by a limit.
+    /// </summary>
+    public Task<WriteOutcome> WriteLineProtocolAsync(WriteRequest request, TimestampPrecision precision, PipeReader body,
+        CancellationToken cancellationToken) => _writes.LineProtocolAsync(request, precision, body, cancellationToken);
+
+    /// <summary>Stores a MessagePack body read from <paramref name="body"/>, all or nothing (see <see cref="WriteSession"/>).</summary>
+    public Task<WriteOutcome> WriteMsgPackAsync(WriteRequest request, PipeReader body) => _writes.MsgPackAsync(request, body);
 
     /// <summary>A batch for one write request into <paramref name="database"/>; return it with <see cref="ReturnBatch"/>.</summary>
     public WriteBatch RentBatch(string database) => _ingest.RentBatch(database);

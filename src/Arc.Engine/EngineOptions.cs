@@ -120,6 +120,9 @@ public sealed record EngineOptions
     /// <summary>Compaction settings (<c>compaction.*</c>).</summary>
     public Compaction.CompactionOptions Compaction { get; init; } = new();
 
+    /// <summary>What one write request may send (sizes of the body, lines, tags and fields).</summary>
+    public Ingest.WriteLimits Writes { get; init; } = new();
+
     /// <summary>Most rejected lines described in one error response (all are counted).</summary>
     public int MaxReportedErrors { get; init; } = 100;
 

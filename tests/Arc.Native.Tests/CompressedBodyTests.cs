@@ -70,7 +70,7 @@ public sealed class CompressedBodyTests
     [InlineData("zstd", null)]
     public async Task LineProtocolStopsAtTheCapAndKeepsTheLinesBeforeIt(string compression, string? contentEncoding)
     {
-        await using var server = await TestServer.StartAsync(c => c.MaxDecompressedBytes = Cap);
+        await using var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Writes = c.Engine.Writes with { MaxDecompressedBytes = Cap } });
         const string line = "bomb,host=a v=1 1700000000000000000\n";
         var body = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat(line, 6 * Cap / line.Length)));
         var compressed = Compress(compression, body);
@@ -96,7 +96,7 @@ public sealed class CompressedBodyTests
     [InlineData("zstd", "/api/v1/write/msgpack")]
     public async Task ZeroBombsAre413OnBothFormats(string compression, string path)
     {
-        await using var server = await TestServer.StartAsync(c => c.MaxDecompressedBytes = Cap);
+        await using var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Writes = c.Engine.Writes with { MaxDecompressedBytes = Cap } });
         var compressed = Compress(compression, new byte[8 * Cap]);
         Assert.True(compressed.Length < 16 * 1024, $"{compressed.Length} bytes");
         using var response = await server.SendAsync(path, new ByteArrayContent(compressed), null, "zeros");
@@ -118,7 +118,7 @@ public sealed class CompressedBodyTests
         var values = Enumerable.Range(0, 200_000).Select(i => (object?)(long)i).ToArray();
         var body = Serialize(Map(("m", "mp"), ("columns", Map(("v", values)))));
         Assert.True(body.Length > Cap, $"{body.Length} bytes");
-        await using (var server = await TestServer.StartAsync(c => c.MaxDecompressedBytes = Cap))
+        await using (var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Writes = c.Engine.Writes with { MaxDecompressedBytes = Cap } }))
         {
             foreach (var compressed in new[] { Compress("gzip", body), Compress("zstd", body) })
             {
@@ -139,7 +139,7 @@ public sealed class CompressedBodyTests
             Assert.Empty(server.ParquetFiles());
         }
 
-        await using (var server = await TestServer.StartAsync(c => c.MaxDecompressedBytes = 4 * Cap))
+        await using (var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Writes = c.Engine.Writes with { MaxDecompressedBytes = 4 * Cap } }))
         {
             foreach (var compressed in new[] { Compress("gzip", body), Compress("zstd", body) })
             {

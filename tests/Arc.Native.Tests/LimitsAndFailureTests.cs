@@ -11,10 +11,11 @@ public sealed class LimitsAndFailureTests
     {
         await using var server = await TestServer.StartAsync(c =>
         {
-            c.MaxLineLength = 120;
-            c.MaxTagsPerLine = 2;
-            c.MaxFieldsPerLine = 3;
-            c.Engine = c.Engine with { MaxColumnsPerMeasurement = 5, MaxMeasurementsPerRequest = 2, MaxNameBytes = 10 };
+            c.Engine = c.Engine with
+            {
+                Writes = c.Engine.Writes with { MaxLineLength = 120, MaxTagsPerLine = 2, MaxFieldsPerLine = 3 },
+                MaxColumnsPerMeasurement = 5, MaxMeasurementsPerRequest = 2, MaxNameBytes = 10,
+            };
         });
         var body = new StringBuilder()
             .Append("ok,a=1,b=2 f1=1,f2=2,f3=3 1700000000000000000\n")                 // 1: at every limit

@@ -172,7 +172,7 @@ public sealed class LineProtocolWriteTests
     [Fact]
     public async Task GzipBodiesAreAcceptedAndDecompressedSizeIsLimited()
     {
-        await using var server = await TestServer.StartAsync(c => c.MaxDecompressedBytes = 64 * 1024);
+        await using var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Writes = c.Engine.Writes with { MaxDecompressedBytes = 64 * 1024 } });
         var body = string.Concat(Enumerable.Range(0, 100).Select(i => $"g,host=h{i % 7} v={i} {1700000000000000000L + i}\n"));
         using (var response = await server.SendAsync("/write?db=z", new ByteArrayContent(Gzip(body)), "gzip"))
         {
@@ -196,7 +196,7 @@ public sealed class LineProtocolWriteTests
     [Fact]
     public async Task BodyLargerThanMaxPayloadIsRejectedWith413()
     {
-        await using var server = await TestServer.StartAsync(c => c.MaxPayloadBytes = 4096);
+        await using var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Writes = c.Engine.Writes with { MaxBodyBytes = 4096 } });
         var body = string.Concat(Enumerable.Repeat("big v=1 1700000000000000000\n", 1000));
         using var response = await server.WriteAsync("/write?db=big", body);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);

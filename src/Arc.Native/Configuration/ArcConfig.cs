@@ -3,6 +3,7 @@ using System.Globalization;
 using Arc.Engine;
 using Arc.Engine.Compaction;
 using Arc.Engine.Export;
+using Arc.Engine.Ingest;
 using Arc.Engine.Wal;
 using Tomlyn;
 using Tomlyn.Model;
@@ -21,7 +22,7 @@ public sealed partial class ArcConfig
     {
         ["server.host"] = static (c, k, v) => c.Host = v.Trim(),
         ["server.port"] = static (c, k, v) => c.Port = ConfigValues.Int(k, v, 0, 65535),
-        ["server.max_payload_size"] = static (c, k, v) => c.MaxPayloadBytes = ConfigValues.Size(k, v, 1024),
+        ["server.max_payload_size"] = static (c, k, v) => c.Writes = c.Writes with { MaxBodyBytes = ConfigValues.Size(k, v, 1024) },
         ["server.shutdown_timeout"] = static (c, k, v) => c.ShutdownTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)),
         ["server.read_timeout"] = static (c, k, v) => c.ReadTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)),
         ["server.idle_timeout"] = static (c, k, v) => c.IdleTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)),
@@ -51,14 +52,14 @@ public sealed partial class ArcConfig
         },
         ["ingest.flush_workers"] = static (c, k, v) => c.Engine = c.Engine with { FlushWorkers = ConfigValues.Int(k, v, 1, 256) },
         ["ingest.row_group_size"] = static (c, k, v) => c.Engine = c.Engine with { RowGroupSize = ConfigValues.Int(k, v, 1024, 10_000_000) },
-        ["ingest.max_line_length"] = static (c, k, v) => c.MaxLineLength = ConfigValues.Int(k, v, 64, 64 << 20),
-        ["ingest.max_tags_per_line"] = static (c, k, v) => c.MaxTagsPerLine = ConfigValues.Int(k, v, 1, 65_536),
-        ["ingest.max_fields_per_line"] = static (c, k, v) => c.MaxFieldsPerLine = ConfigValues.Int(k, v, 1, 65_536),
+        ["ingest.max_line_length"] = static (c, k, v) => c.Writes = c.Writes with { MaxLineLength = ConfigValues.Int(k, v, 64, 64 << 20) },
+        ["ingest.max_tags_per_line"] = static (c, k, v) => c.Writes = c.Writes with { MaxTagsPerLine = ConfigValues.Int(k, v, 1, 65_536) },
+        ["ingest.max_fields_per_line"] = static (c, k, v) => c.Writes = c.Writes with { MaxFieldsPerLine = ConfigValues.Int(k, v, 1, 65_536) },
         ["ingest.max_columns_per_measurement"] = static (c, k, v) =>
             c.Engine = c.Engine with { MaxColumnsPerMeasurement = ConfigValues.Int(k, v, 1, 100_000) },
         ["ingest.max_measurements_per_request"] = static (c, k, v) =>
             c.Engine = c.Engine with { MaxMeasurementsPerRequest = ConfigValues.Int(k, v, 1, 1_000_000) },
-        ["ingest.max_decompressed_size"] = static (c, k, v) => c.MaxDecompressedBytes = ConfigValues.Size(k, v, 1024),
+        ["ingest.max_decompressed_size"] = static (c, k, v) => c.Writes = c.Writes with { MaxDecompressedBytes = ConfigValues.Size(k, v, 1024) },
         ["ingest.max_memory"] = static (c, k, v) => c.Engine = c.Engine with { MaxBufferMemory = ConfigValues.Size(k, v, 1L << 20) },
         ["ingest.max_name_length"] = static (c, k, v) => c.Engine = c.Engine with { MaxNameBytes = ConfigValues.Int(k, v, 1, 65_535) },
         ["wal.enabled"] = static (c, k, v) => c.Engine = c.Engine with { WalEnabled = ConfigValues.Bool(k, v) },
@@ -143,13 +144,15 @@ public sealed partial class ArcConfig
 
     public int Port { get; set; } = 8000;
 
-    public long MaxPayloadBytes { get; set; } = 1L << 30;
+    /// <summary><c>server.max_payload_size</c>: the largest request body (the engine bounds write bodies itself).</summary>
+    public long MaxPayloadBytes => Engine.Writes.MaxBodyBytes;
 
-    /// <summary>
-    /// <c>ingest.max_decompressed_size</c>, 256 MiB: a MessagePack body is held whole after decompression (all or
-    /// nothing), so this is what one compression bomb can make the server hold for a moment.
-    /// </summary>
-    public long MaxDecompressedBytes { get; set; } = 256L << 20;
+    /// <summary>The write request limits in <see cref="Engine"/>.</summary>
+    private WriteLimits Writes
+    {
+        get => Engine.Writes;
+        set => Engine = Engine with { Writes = value };
+    }
 
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -161,12 +164,6 @@ public sealed partial class ArcConfig
 
     /// <summary>The <c>storage.s3_*</c> settings, turned into <see cref="EngineOptions.ObjectStore"/> after loading.</summary>
     public S3Settings S3 { get; } = new();
-
-    public int MaxLineLength { get; set; } = 1 << 20;
-
-    public int MaxTagsPerLine { get; set; } = 256;
-
-    public int MaxFieldsPerLine { get; set; } = 1024;
 
     public string LogLevel { get; set; } = "info";
 

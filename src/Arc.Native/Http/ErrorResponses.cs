@@ -36,15 +36,18 @@ internal static class ErrorResponses
 
     /// <summary>Answers <paramref name="e"/>'s reason with its status (and <c>Retry-After</c>) and its message, or
     /// <paramref name="message"/> when the route adds to it (what of the request was stored).</summary>
-    public static Task WriteAsync(HttpContext context, Exception e, string? message = null)
+    public static Task WriteAsync(HttpContext context, Exception e, string? message = null) =>
+        WriteAsync(context, ((IHasErrorReason)e).Reason, message ?? e.Message);
+
+    /// <summary>Answers a failed outcome of the engine: its reason's status (and <c>Retry-After</c>) with its message.</summary>
+    public static Task WriteAsync(HttpContext context, ErrorReason reason, string message)
     {
-        var reason = ((IHasErrorReason)e).Reason;
         var (status, retryAfter) = Of(reason);
         if (retryAfter > 0)
         {
             context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        return WriteEndpoints.Error(context, status, message ?? e.Message);
+        return WriteEndpoints.Error(context, status, message);
     }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Arc.Engine;
+using Arc.Engine.Ingest;
 using Arc.Engine.Query;
 using Arc.Native.Auth;
 using Arc.Native.Configuration;
@@ -268,7 +269,7 @@ internal static class QueryRequests
             var body = new LimitedReadStream(context.Request.Body, (6L * maxSql) + 65_536, "the query body (query.max_sql_length)");
             await using (body.ConfigureAwait(false))
             {
-                // No cancellation token for a body read: see RequestBodies.DetectAsync.
+                // No cancellation token for a body read: see WriteSession.
                 request = await JsonSerializer.DeserializeAsync(body, ApiJsonContext.Api.QueryRequest).ConfigureAwait(false);
             }
         }

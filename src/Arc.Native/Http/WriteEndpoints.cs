@@ -1,23 +1,19 @@
-using System.Buffers;
-using System.Globalization;
-using System.IO.Pipelines;
 using Arc.Engine;
 using Arc.Engine.Ingest;
 using Arc.Engine.Storage;
-using Arc.Engine.Wal;
 using Arc.Native.Auth;
-using Arc.Native.Configuration;
+using Microsoft.AspNetCore.Http.Features;
 using Arc.Protocol.LineProtocol;
 
 namespace Arc.Native.Http;
 
 /// <summary>
 /// Line-protocol writes on the three URL shapes clients use: InfluxDB 1.x (<c>/write?db=</c>), InfluxDB 2.x
-/// (<c>/api/v2/write?bucket=</c>) and Arc's own (<c>/api/v1/write/line-protocol</c> with <c>x-arc-database</c>). The body is
-/// read from the request's PipeReader and parsed as it arrives (gzip or zstd, declared by Content-Encoding or recognised
-/// from the first bytes, is decompressed on the way, up to <c>ingest.max_decompressed_size</c>); valid lines are stored
-/// even when others are rejected (InfluxDB's partial-write semantics), and the response lists each rejected line with
-/// its position. Past a size limit the answer is 413 and the lines before it stay stored.
+/// (<c>/api/v2/write?bucket=</c>) and Arc's own (<c>/api/v1/write/line-protocol</c> with <c>x-arc-database</c>). The host
+/// resolves the database, the token's scope, the precision and the declared encoding; the engine reads the request's
+/// PipeReader (<see cref="ArcEngine.WriteLineProtocolAsync"/>): valid lines are stored even when others are rejected
+/// (InfluxDB's partial-write semantics), and the response lists each rejected line with its position. Past a size limit
+/// the answer is 413 and the lines before it stay stored.
 /// </summary>
 internal static class WriteEndpoints
 {
@@ -26,18 +22,18 @@ internal static class WriteEndpoints
 
     public static void Map(WebApplication app)
     {
-        app.MapPost("/write", (HttpContext context, ArcEngine engine, ArcConfig config) =>
-            WriteAsync(context, engine, config, context.Request.Query["db"].ToString(), "db")).Requires(Permission.Write);
-        app.MapPost("/api/v1/write", (HttpContext context, ArcEngine engine, ArcConfig config) =>
-            WriteAsync(context, engine, config, context.Request.Query["db"].ToString(), "db")).Requires(Permission.Write);
-        app.MapPost("/api/v2/write", (HttpContext context, ArcEngine engine, ArcConfig config) =>
+        app.MapPost("/write", (HttpContext context, ArcEngine engine) =>
+            WriteAsync(context, engine, context.Request.Query["db"].ToString(), "db")).Requires(Permission.Write);
+        app.MapPost("/api/v1/write", (HttpContext context, ArcEngine engine) =>
+            WriteAsync(context, engine, context.Request.Query["db"].ToString(), "db")).Requires(Permission.Write);
+        app.MapPost("/api/v2/write", (HttpContext context, ArcEngine engine) =>
         {
             // InfluxDB 1.8's compatibility convention: bucket "db/retention_policy".
             var bucket = context.Request.Query["bucket"].ToString();
             var slash = bucket.IndexOf('/', StringComparison.Ordinal);
-            return WriteAsync(context, engine, config, slash >= 0 ? bucket[..slash] : bucket, "bucket");
+            return WriteAsync(context, engine, slash >= 0 ? bucket[..slash] : bucket, "bucket");
         }).Requires(Permission.Write);
-        app.MapPost("/api/v1/write/line-protocol", (HttpContext context, ArcEngine engine, ArcConfig config) =>
+        app.MapPost("/api/v1/write/line-protocol", (HttpContext context, ArcEngine engine) =>
         {
             var database = context.Request.Headers[DatabaseHeader].ToString();
             if (database.Length == 0)
@@ -45,11 +41,11 @@ internal static class WriteEndpoints
                 database = context.Request.Query["db"].ToString();
             }
 
-            return WriteAsync(context, engine, config, database.Length == 0 ? DefaultDatabase : database, DatabaseHeader);
+            return WriteAsync(context, engine, database.Length == 0 ? DefaultDatabase : database, DatabaseHeader);
         }).Requires(Permission.Write);
     }
 
-    private static async Task WriteAsync(HttpContext context, ArcEngine engine, ArcConfig config, string database, string databaseSource)
+    private static async Task WriteAsync(HttpContext context, ArcEngine engine, string database, string databaseSource)
     {
         if (database.Length == 0)
         {
@@ -86,163 +82,45 @@ internal static class WriteEndpoints
             return;
         }
 
-        var options = new LineProtocolOptions
+        // A declared encoding is trusted; without one the body's first bytes tell (as Arc does).
+        var compression = encoding switch
         {
-            Precision = precision,
-            DefaultTimestamp = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks * 100,
-            MaxLineLength = config.MaxLineLength,
-            MaxTagsPerLine = config.MaxTagsPerLine,
-            MaxFieldsPerLine = config.MaxFieldsPerLine,
+            "gzip" or "x-gzip" => BodyCompression.Gzip,
+            "zstd" => BodyCompression.Zstd,
+            _ => BodyCompression.Detect,
         };
-        if (engine.IsOverMemoryBudget)
+        var outcome = await engine.WriteLineProtocolAsync(Request(context, database, compression), precision, context.Request.BodyReader,
+            context.RequestAborted).ConfigureAwait(false);
+        context.RequestServices.GetService<IngestStats>()?.LineProtocol.Records(outcome.Accepted, outcome.Rejected);
+        if (outcome.Failure is { } reason)
         {
-            await Overloaded(context, engine).ConfigureAwait(false);
-            return;
+            await ErrorResponses.WriteAsync(context, reason, outcome.Message!).ConfigureAwait(false);
         }
-
-        var batch = engine.RentBatch(database);
-        try
+        else if (outcome.Rejected > 0)
         {
-            // A declared encoding is trusted; without one the body's first bytes tell (as Arc does).
-            var compression = encoding switch
-            {
-                "gzip" or "x-gzip" => BodyCompression.Gzip,
-                "zstd" => BodyCompression.Zstd,
-                _ => await RequestBodies.DetectAsync(context.Request.BodyReader).ConfigureAwait(false),
-            };
-            var body = compression == BodyCompression.None
-                ? context.Request.BodyReader
-                : PipeReader.Create(
-                    new LimitedReadStream(RequestBodies.Decompress(context.Request.Body, compression), config.MaxDecompressedBytes,
-                        "the decompressed body", RequestBodies.MaxDecompressedKey),
-                    new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: false));
-            await ReadBodyAsync(body, options, batch, engine, context.RequestAborted).ConfigureAwait(false);
-            await engine.CommitAsync(batch).ConfigureAwait(false);
-            await Respond(context, batch).ConfigureAwait(false);
+            var errors = outcome.Errors.Select(e => new WriteErrorItem(e.Line, e.Column, e.Message)).ToList();
+            await Results.Json(new WriteErrorResponse(outcome.Message!, outcome.Accepted, outcome.Rejected, errors), ApiJsonContext.Api.WriteErrorResponse,
+                statusCode: StatusCodes.Status400BadRequest).ExecuteAsync(context).ConfigureAwait(false);
         }
-        catch (PayloadTooLargeException e)
-        {
-            await engine.CommitAsync(batch).ConfigureAwait(false);
-            await ErrorResponses.WriteAsync(context, e, e.Message + PartialNote(batch)).ConfigureAwait(false);
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            await engine.CommitAsync(batch).ConfigureAwait(false);
-            await Error(context, StatusCodes.Status413PayloadTooLarge,
-                $"the body is larger than server.max_payload_size ({config.MaxPayloadBytes} bytes){PartialNote(batch)}").ConfigureAwait(false);
-        }
-        catch (InvalidDataException e)
-        {
-            await engine.CommitAsync(batch).ConfigureAwait(false);
-            await Error(context, StatusCodes.Status400BadRequest, $"invalid gzip body: {e.Message}{PartialNote(batch)}").ConfigureAwait(false);
-        }
-        catch (Exception e) when (RequestBodies.IsCorruptZstd(e))
-        {
-            await engine.CommitAsync(batch).ConfigureAwait(false);
-            await Error(context, StatusCodes.Status400BadRequest, $"invalid zstd body: {e.Message}{PartialNote(batch)}").ConfigureAwait(false);
-        }
-        catch (WalWriteException e)
-        {
-            await ErrorResponses.WriteAsync(context, e, $"{e.Message}; the points of this request were not stored{CommittedNote(batch)}")
-                .ConfigureAwait(false);
-        }
-        catch (OverloadedException)
-        {
-            context.Response.Headers.RetryAfter = "1";
-            await Error(context, StatusCodes.Status503ServiceUnavailable,
-                $"write buffers are full (ingest.max_memory) and storage is not keeping up; retry later{CommittedNote(batch)}").ConfigureAwait(false);
-        }
-        finally
-        {
-            context.RequestServices.GetService<IngestStats>()?.LineProtocol.Records(batch.Accepted, batch.Rejected);
-            engine.ReturnBatch(batch);
-        }
-    }
-
-    /// <summary>503 with Retry-After: buffered rows use up the memory budget because flushing falls behind.</summary>
-    internal static Task Overloaded(HttpContext context, ArcEngine engine)
-    {
-        context.Response.Headers.RetryAfter = "1";
-        return Error(context, StatusCodes.Status503ServiceUnavailable,
-            $"write buffers are full ({engine.BufferedBytes} bytes buffered, ingest.max_memory is {engine.Options.MaxBufferMemory}) " +
-            "and storage is not keeping up; retry later");
-    }
-
-    private static async Task ReadBodyAsync(PipeReader body, LineProtocolOptions options, WriteBatch batch, ArcEngine engine,
-        CancellationToken cancellationToken)
-    {
-        var state = new LineProtocolReaderState(options);
-        try
-        {
-            while (true)
-            {
-                var result = await body.ReadAsync().ConfigureAwait(false); // no token: see RequestBodies.DetectAsync
-                state = Parse(result.Buffer, result.IsCompleted, state, batch, out var consumed);
-                body.AdvanceTo(consumed, result.Buffer.End);
-                if (batch.PendingRows >= engine.Options.MaxBufferRows)
-                {
-                    // Huge bodies: hand rows over as they come so memory stays bounded, waiting while the budget is used up.
-                    await WaitForMemoryAsync(engine, cancellationToken).ConfigureAwait(false);
-                    await engine.CommitAsync(batch).ConfigureAwait(false);
-                }
-
-                if (result.IsCompleted)
-                {
-                    return;
-                }
-            }
-        }
-        finally
-        {
-            await body.CompleteAsync().ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Waits up to 10 s for flushes to free the write budget; past that the request is refused (503).</summary>
-    private static async Task WaitForMemoryAsync(ArcEngine engine, CancellationToken cancellationToken)
-    {
-        if (!await engine.WaitForMemoryAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false))
-        {
-            throw new OverloadedException();
-        }
-    }
-
-    private static LineProtocolReaderState Parse(ReadOnlySequence<byte> buffer, bool isFinal, LineProtocolReaderState state,
-        WriteBatch batch, out SequencePosition consumed)
-    {
-        var reader = new LineProtocolReader(buffer, isFinal, state);
-        var handler = new LineProtocolBatchHandler(batch);
-        reader.Read(ref handler);
-        consumed = reader.Position;
-        return reader.CurrentState;
-    }
-
-    private static Task Respond(HttpContext context, WriteBatch batch)
-    {
-        if (batch.Rejected == 0)
+        else
         {
             context.Response.StatusCode = StatusCodes.Status204NoContent;
-            return Task.CompletedTask;
         }
-
-        var summary = batch.Accepted > 0
-            ? $"partial write: {batch.Rejected} of {batch.Accepted + batch.Rejected} points rejected; the other {batch.Accepted} were stored"
-            : $"no points written: {batch.Rejected} rejected";
-        var first = batch.Errors[0];
-        summary += string.Create(CultureInfo.InvariantCulture, $" (line {first.Line}, column {first.Column}: {first.Message})");
-        var errors = batch.Errors.Select(e => new WriteErrorItem(e.Line, e.Column, e.Message)).ToList();
-        return Results.Json(new WriteErrorResponse(summary, batch.Accepted, batch.Rejected, errors), ApiJsonContext.Api.WriteErrorResponse,
-            statusCode: StatusCodes.Status400BadRequest).ExecuteAsync(context);
     }
 
-    private static string PartialNote(WriteBatch batch) =>
-        batch.Accepted > 0 ? $"; {batch.Accepted} points before that point were stored" : "";
+    /// <summary>
+    /// The engine's view of a write request. It bounds the body itself (<c>server.max_payload_size</c>, as received), so
+    /// Kestrel's limit is lifted for it: the engine then answers a body cut at the limit with what it stored before.
+    /// </summary>
+    internal static WriteRequest Request(HttpContext context, string database, BodyCompression compression)
+    {
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = null;
+        }
 
-    /// <summary>For failures after part of a large body was already committed.</summary>
-    private static string CommittedNote(WriteBatch batch) =>
-        batch.Accepted - batch.PendingRows > 0 ? $" (the first {batch.Accepted - batch.PendingRows} points were stored before)" : "";
-
-    private sealed class OverloadedException : Exception;
+        return new WriteRequest(database, compression, context.Request.ContentLength);
+    }
 
     internal static Task Error(HttpContext context, int status, string message) =>
         Results.Json(new ErrorResponse(message), ApiJsonContext.Api.ErrorResponse, statusCode: status).ExecuteAsync(context);

@@ -122,7 +122,7 @@ public sealed class MsgPackWriteTests
     [Fact]
     public async Task CompressionIsDetectedFromMagicBytesAndCapped()
     {
-        await using var server = await TestServer.StartAsync(c => c.MaxDecompressedBytes = 64 * 1024);
+        await using var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Writes = c.Engine.Writes with { MaxDecompressedBytes = 64 * 1024 } });
         var body = Serialize(Map(("m", "z"), ("columns", Map(("time", Arr(1700000000L, 1700000001L)), ("v", Arr(1L, 2L))))));
         using (var gzip = await Post(server, TelegrafArcEncoder.Gzip(body), database: "z")) // no Content-Encoding header
         {
@@ -180,7 +180,7 @@ public sealed class MsgPackWriteTests
     [Fact]
     public async Task BodiesOverMaxPayloadSizeAndEmptyBodiesAreRefused()
     {
-        await using var server = await TestServer.StartAsync(c => c.MaxPayloadBytes = 4096);
+        await using var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Writes = c.Engine.Writes with { MaxBodyBytes = 4096 } });
         var values = Enumerable.Range(0, 1000).Select(i => (object?)(double)i).ToArray();
         using (var large = await Post(server, Serialize(Map(("m", "p"), ("columns", Map(("v", values))))), database: "p"))
         {

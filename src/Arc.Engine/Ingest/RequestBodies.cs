@@ -4,14 +4,17 @@ using System.IO.Compression;
 using System.IO.Pipelines;
 using ZstdSharp;
 
-namespace Arc.Native.Http;
+namespace Arc.Engine.Ingest;
 
 /// <summary>How a write request's body is compressed.</summary>
-internal enum BodyCompression
+public enum BodyCompression
 {
     None,
     Gzip,
     Zstd,
+
+    /// <summary>Not declared: recognised from the body's first bytes.</summary>
+    Detect,
 }
 
 /// <summary>

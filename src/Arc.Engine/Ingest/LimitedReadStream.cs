@@ -1,19 +1,17 @@
-using Arc.Engine;
+namespace Arc.Engine.Ingest;
 
-namespace Arc.Native.Http;
-
-/// <summary>Thrown when a request body (after decompression) exceeds its configured limit; answered with 413.</summary>
+/// <summary>Thrown when a request body (as received or after decompression) exceeds its configured limit.</summary>
 public sealed class PayloadTooLargeException(string message) : Exception(message), IHasErrorReason
 {
     public ErrorReason Reason => ErrorReason.TooLarge;
 }
 
 /// <summary>
-/// A read-only stream that counts the bytes read through it (<see cref="Position"/>) and fails with 413 once more than
+/// A read-only stream that counts the bytes read through it (<see cref="Position"/>) and fails (<see cref="PayloadTooLargeException"/>) once more than
 /// <c>limit</c> were read, naming <c>what</c> and the <c>setting</c> that sets the limit, if one does (gzip and zstd
 /// bombs stop here).
 /// </summary>
-internal sealed class LimitedReadStream(Stream inner, long limit, string what, string? setting = null) : Stream
+public sealed class LimitedReadStream(Stream inner, long limit, string what, string? setting = null) : Stream
 {
     private long _read;
 

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 
-namespace Arc.Native.Http;
+namespace Arc.Engine.Ingest;
 
 /// <summary>
 /// A request body held whole in native memory, for the MessagePack decoder (which reads one contiguous span). It grows by

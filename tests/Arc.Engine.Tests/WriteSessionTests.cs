@@ -1,0 +1,169 @@
+using System.IO.Compression;
+using System.IO.Pipelines;
+using System.Text;
+using Arc.Engine.Ingest;
+using Arc.Protocol.LineProtocol;
+
+namespace Arc.Engine.Tests;
+
+/// <summary>
+/// A write request from its body to stored rows, through the engine's API (what the HTTP host calls): line protocol keeps
+/// its good points when others are rejected or the body is cut at a limit; compressed bodies are bounded after
+/// decompression; MessagePack is all or nothing with the offset of its error; an engine over its write budget refuses
+/// before reading. Each failure comes back as a reason and a message saying what was stored.
+/// </summary>
+public sealed class WriteSessionTests : IAsyncLifetime
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-writes-" + Guid.NewGuid().ToString("N"));
+    private ArcEngine _engine = null!;
+
+    public async Task InitializeAsync() => _engine = await Start(new WriteLimits { MaxBodyBytes = 64 << 10, MaxDecompressedBytes = 128 << 10 });
+
+    public async Task DisposeAsync()
+    {
+        await _engine.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task GoodPointsAreStoredAndEachBadOneIsReportedWithItsPosition()
+    {
+        var outcome = await WriteAsync("m v=1 1\nm v= 2\nm v=3 3\n");
+
+        Assert.Null(outcome.Failure);
+        Assert.Equal((2, 1), (outcome.Accepted, outcome.Rejected));
+        Assert.Equal(2, outcome.Errors.Single().Line);
+        Assert.StartsWith("partial write: 1 of 3 points rejected; the other 2 were stored (line 2, column", outcome.Message);
+        Assert.Equal("2", await EngineData.ScalarAsync(_engine, "SELECT count(*) FROM m"));
+    }
+
+    [Theory]
+    [InlineData(BodyCompression.None)]
+    [InlineData(BodyCompression.Detect)]
+    public async Task ABodyCutAtItsLimitKeepsTheLinesBeforeIt(BodyCompression compression)
+    {
+        // 100 KB of lines sent in 8 KB parts, over the 64 KB limit: the parts before it are parsed and stored.
+        var outcome = await WriteAsync(Lines(4000), compression, partSize: 8192);
+
+        Assert.Equal(ErrorReason.TooLarge, outcome.Failure);
+        Assert.StartsWith("the body is larger than server.max_payload_size (65536 bytes); ", outcome.Message);
+        Assert.InRange(outcome.Accepted, 1000, 2700);
+        Assert.Equal(outcome.Accepted.ToString(System.Globalization.CultureInfo.InvariantCulture), await EngineData.ScalarAsync(_engine, "SELECT count(*) FROM m"));
+    }
+
+    [Fact]
+    public async Task ADeclaredLengthOverTheLimitIsRefusedBeforeAnyIsRead()
+    {
+        var body = new Pipe();
+        var outcome = await _engine.WriteLineProtocolAsync(new WriteRequest("db", BodyCompression.None, 65537), TimestampPrecision.Nanoseconds,
+            body.Reader, CancellationToken.None);
+
+        Assert.Equal(ErrorReason.TooLarge, outcome.Failure);
+        Assert.Equal(0, outcome.BodyBytes);
+    }
+
+    [Theory]
+    [InlineData(BodyCompression.Gzip)]
+    [InlineData(BodyCompression.Detect)]
+    public async Task ACompressionBombStopsAtTheDecompressedLimitKeepingTheLinesBeforeIt(BodyCompression declared)
+    {
+        var compressed = Gzip(Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("m v=1 1700000000000000000\n", 40_000)))); // 1 MB, 2 KB gzipped
+        Assert.True(compressed.Length < 64 << 10);
+
+        var outcome = await WriteAsync(compressed, declared);
+
+        Assert.Equal(ErrorReason.TooLarge, outcome.Failure);
+        Assert.StartsWith("the decompressed body is larger than ingest.max_decompressed_size (131072 bytes)", outcome.Message);
+        Assert.Equal(compressed.Length, outcome.BodyBytes);
+        Assert.InRange(outcome.Accepted, 1, 5200);
+        Assert.Equal(outcome.Accepted.ToString(System.Globalization.CultureInfo.InvariantCulture), await EngineData.ScalarAsync(_engine, "SELECT count(*) FROM m"));
+    }
+
+    [Fact]
+    public async Task ACorruptGzipBodyIsInvalid()
+    {
+        var compressed = Gzip(Encoding.UTF8.GetBytes(Lines(10)));
+        compressed[12] ^= 0xff;
+
+        var outcome = await WriteAsync(compressed, BodyCompression.Gzip);
+
+        Assert.Equal(ErrorReason.Invalid, outcome.Failure);
+        Assert.StartsWith("invalid gzip body: ", outcome.Message);
+    }
+
+    [Fact]
+    public async Task AMessagePackBodyWithAnErrorStoresNothingAndSaysWhere()
+    {
+        var body = MsgPackIngestAllocationTests.Columnar(6);
+        var outcome = await _engine.WriteMsgPackAsync(new WriteRequest("db", BodyCompression.Detect, null), PipeReader.Create(new MemoryStream(body)));
+        Assert.Null(outcome.Failure);
+        Assert.True(outcome.Accepted > 0);
+        Assert.Equal(body.Length, outcome.BodyBytes);
+
+        var broken = body[..^3];
+        outcome = await _engine.WriteMsgPackAsync(new WriteRequest("db2", BodyCompression.Detect, null), PipeReader.Create(new MemoryStream(broken)));
+        Assert.Equal(ErrorReason.Invalid, outcome.Failure);
+        Assert.InRange(outcome.ErrorOffset ?? -1, 0, broken.Length);
+        Assert.Equal(0, outcome.Accepted);
+        Assert.DoesNotContain("db2", _engine.Databases);
+    }
+
+    [Fact]
+    public async Task AnEngineOverItsWriteBudgetRefusesBeforeReading()
+    {
+        await _engine.DisposeAsync();
+        _engine = await Start(new WriteLimits(), maxBufferMemory: 64 << 10);
+        var wide = string.Concat(Enumerable.Range(0, 1000).Select(i => $"w s=\"{new string('x', 100)}\" {1700000000000000000L + i}\n"));
+        Assert.Null((await WriteAsync(wide)).Failure); // 100 KB of strings buffered
+
+        var outcome = await WriteAsync(Lines(1));
+
+        Assert.Equal(ErrorReason.Busy, outcome.Failure);
+        Assert.Contains("ingest.max_memory is 65536", outcome.Message, StringComparison.Ordinal);
+    }
+
+    private Task<ArcEngine> Start(WriteLimits limits, long maxBufferMemory = 64L << 20) => ArcEngine.StartAsync(new EngineOptions
+    {
+        DataPath = _directory,
+        MaxBufferAge = TimeSpan.FromHours(1),
+        MaxBufferMemory = maxBufferMemory,
+        Writes = limits,
+    });
+
+    private Task<WriteOutcome> WriteAsync(string lines, BodyCompression compression = BodyCompression.None, int partSize = int.MaxValue) =>
+        WriteAsync(Encoding.UTF8.GetBytes(lines), compression, partSize);
+
+    /// <summary>Sends <paramref name="body"/> through a pipe in parts, as a connection delivers it.</summary>
+    private async Task<WriteOutcome> WriteAsync(byte[] body, BodyCompression compression, int partSize = int.MaxValue)
+    {
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 16 << 10, resumeWriterThreshold: 8 << 10));
+        var writing = _engine.WriteLineProtocolAsync(new WriteRequest("db", compression, null), TimestampPrecision.Nanoseconds, pipe.Reader,
+            CancellationToken.None);
+        for (var offset = 0; offset < body.Length; offset += partSize)
+        {
+            var result = await pipe.Writer.WriteAsync(body.AsMemory(offset, Math.Min(partSize, body.Length - offset)));
+            if (result.IsCompleted)
+            {
+                break; // the engine stopped reading
+            }
+        }
+
+        await pipe.Writer.CompleteAsync();
+        return await writing;
+    }
+
+    /// <summary><paramref name="count"/> lines of about 25 bytes each.</summary>
+    private static string Lines(int count) =>
+        string.Concat(Enumerable.Range(0, count).Select(i => $"m v={i % 1000} {1700000000000000000L + i}\n"));
+
+    private static byte[] Gzip(byte[] data)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new GZipStream(output, CompressionLevel.Optimal))
+        {
+            gzip.Write(data);
+        }
+
+        return output.ToArray();
+    }
+}
