@@ -14,7 +14,9 @@ public sealed class LimitsAndFailureTests
             c.Engine = c.Engine with
             {
                 Writes = c.Engine.Writes with { MaxLineLength = 120, MaxTagsPerLine = 2, MaxFieldsPerLine = 3 },
-                MaxColumnsPerMeasurement = 5, MaxMeasurementsPerRequest = 2, MaxNameBytes = 10,
+                MaxColumnsPerMeasurement = 5,
+                MaxMeasurementsPerRequest = 2,
+                MaxNameBytes = 10,
             };
         });
         var body = new StringBuilder()

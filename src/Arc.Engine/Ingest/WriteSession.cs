@@ -177,7 +177,9 @@ internal sealed class WriteSession(IngestEngine ingest, EngineOptions options)
         {
             return new WriteOutcome
             {
-                Failure = e.Reason, Message = $"{e.Message}; the records of this request were not stored", BodyBytes = received.Bytes,
+                Failure = e.Reason,
+                Message = $"{e.Message}; the records of this request were not stored",
+                BodyBytes = received.Bytes,
             };
         }
     }
@@ -336,14 +338,22 @@ internal sealed class WriteSession(IngestEngine ingest, EngineOptions options)
         summary += string.Create(CultureInfo.InvariantCulture, $" (line {first.Line}, column {first.Column}: {first.Message})");
         return new WriteOutcome
         {
-            Message = summary, Accepted = batch.Accepted, Rejected = batch.Rejected, Errors = [.. batch.Errors], BodyBytes = bodyBytes,
+            Message = summary,
+            Accepted = batch.Accepted,
+            Rejected = batch.Rejected,
+            Errors = [.. batch.Errors],
+            BodyBytes = bodyBytes,
         };
     }
 
     private static WriteOutcome Failed(WriteBatch batch, ErrorReason reason, string message, long bodyBytes) => new()
     {
-        Failure = reason, Message = message, Accepted = batch.Accepted - batch.PendingRows, Rejected = batch.Rejected,
-        Errors = [.. batch.Errors], BodyBytes = bodyBytes,
+        Failure = reason,
+        Message = message,
+        Accepted = batch.Accepted - batch.PendingRows,
+        Rejected = batch.Rejected,
+        Errors = [.. batch.Errors],
+        BodyBytes = bodyBytes,
     };
 
     /// <summary>For failures after part of a large body was already committed.</summary>
