@@ -123,7 +123,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
                 () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, options.Time, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote);
             if (options.ResultCache is { } cache)
             {
-                engine.ResultCache = new QueryResultCache(engine.Query.Versions, cache);
+                engine.ResultCache = new QueryResultCache(engine.Query.Versions, cache, options.Time);
             }
 
             if (options.Export is { } export)
@@ -247,6 +247,13 @@ public sealed partial class ArcEngine : IAsyncDisposable
     public LocalStore Store { get; }
 
     public QueryEngine Query { get; }
+
+    /// <summary>
+    /// Runs a JSON or CSV query into <paramref name="response"/> with the result cache and result buffering
+    /// (<see cref="BufferedQuery"/>). Errors are the engine's exceptions; after the response started it can only be cut.
+    /// </summary>
+    public Task RunQueryAsync(QueryRun run, IQueryResponse response, CancellationToken cancellationToken) =>
+        new BufferedQuery(Query, ResultCache, Options.ResultBufferBytes).RunAsync(run, response, cancellationToken);
 
     /// <summary>The query result cache (<see cref="EngineOptions.ResultCache"/>), null when off.</summary>
     public QueryResultCache? ResultCache { get; private set; }

@@ -120,6 +120,12 @@ public sealed record EngineOptions
     /// <summary>Compaction settings (<c>compaction.*</c>).</summary>
     public Compaction.CompactionOptions Compaction { get; init; } = new();
 
+    /// <summary>
+    /// JSON and CSV results up to this size are encoded in memory and their connection returned before anything is sent;
+    /// larger ones stream (<c>query.result_buffer_size</c>, 0 streams everything).
+    /// </summary>
+    public long ResultBufferBytes { get; init; } = 1L << 20;
+
     /// <summary>What one write request may send (sizes of the body, lines, tags and fields).</summary>
     public Ingest.WriteLimits Writes { get; init; } = new();
 

@@ -1,6 +1,7 @@
 using System.Text;
 using Arc.Engine.Metrics;
 using Arc.Engine.Query;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Arc.Engine.Tests;
 
@@ -55,13 +56,15 @@ public sealed class QueryResultCacheOpsTests
     }
 
     [Fact]
-    public async Task EntriesExpireAfterTheTtl()
+    public void EntriesExpireAfterTheTtl()
     {
         var versions = new DataVersions();
-        var cache = new QueryResultCache(versions, 1 << 20, TimeSpan.FromMilliseconds(500), 1 << 20);
+        var clock = new FakeTimeProvider();
+        var cache = new QueryResultCache(versions, 1 << 20, TimeSpan.FromSeconds(60), 1 << 20, clock);
         cache.Store("a", Result("[1]"), On(versions, ("db", "cpu")));
+        clock.Advance(TimeSpan.FromSeconds(59));
         Assert.True(cache.TryGet("a", out _));
-        await Task.Delay(800);
+        clock.Advance(TimeSpan.FromSeconds(1));
         Assert.False(cache.TryGet("a", out _));
         Assert.Equal(1, cache.Stats().Expirations);
     }

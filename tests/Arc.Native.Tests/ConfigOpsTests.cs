@@ -47,7 +47,7 @@ public sealed class ConfigOpsTests : IDisposable
         var config = ArcConfig.Load(path, new Hashtable { ["ARC_CACHE_DEFAULT_TTL"] = "7", ["ARC_DATABASE_MAX_CONNECTIONS"] = "3" });
         Assert.Empty(config.Ignored); // cache.* are no longer "not supported yet"
         Assert.Equal((12, TimeSpan.FromSeconds(5), 3), (config.Engine.QueryQueueSize, config.Engine.QueryQueueTimeout, config.Engine.QueryConnections));
-        Assert.Equal(256L << 10, config.QueryResultBufferBytes);
+        Assert.Equal(256L << 10, config.Engine.ResultBufferBytes);
         Assert.Equal((true, 64L << 20, TimeSpan.FromSeconds(7)), (config.CacheEnabled, config.CacheMaxBytes, config.CacheTtl));
         Assert.True(config.MetricsPublic);
         Assert.Equal((true, 50, 100), (config.RateLimitEnabled, config.RateLimitPerSecond, config.RateLimitBurst));

@@ -20,6 +20,9 @@ public static class CsvQueryOutput
 {
     private const int FlushThreshold = 32 * 1024;
 
+    /// <summary>The media type of the output (RFC 4180 text with a header row).</summary>
+    public const string ContentType = "text/csv; charset=utf-8; header=present";
+
     /// <summary>Writes the whole response; <paramref name="flush"/> pushes written bytes to the client. Returns the row count.</summary>
     public static async ValueTask<long> WriteAsync(QueryCursor cursor, IBufferWriter<byte> output, Func<ValueTask> flush)
     {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 
 namespace Arc.Engine.Query;
@@ -46,18 +45,25 @@ public sealed class QueryResultCache
     private readonly LinkedList<Entry> _lru = new();
     private readonly Lock _lock = new();
     private readonly DataVersions _versions;
+    private readonly TimeProvider _time;
     private long _bytes;
     private int _count;
     private long _hits, _misses, _stores, _rejected, _evictions, _expirations, _invalidations;
 
-    public QueryResultCache(DataVersions versions, ResultCacheOptions options)
-        : this(versions, options.MaxBytes, options.Ttl, options.MaxEntryBytes)
+    public QueryResultCache(DataVersions versions, ResultCacheOptions options, TimeProvider time)
+        : this(versions, options.MaxBytes, options.Ttl, options.MaxEntryBytes, time)
     {
     }
 
-    public QueryResultCache(DataVersions versions, long maxBytes, TimeSpan ttl, long maxEntryBytes)
+    /// <param name="versions">The measurements' data versions: a change removes the entries that read it.</param>
+    /// <param name="maxBytes">The most all entries may take.</param>
+    /// <param name="ttl">How long an entry is served.</param>
+    /// <param name="maxEntryBytes">The largest result stored.</param>
+    /// <param name="time">The clock entries age by (the engine's).</param>
+    public QueryResultCache(DataVersions versions, long maxBytes, TimeSpan ttl, long maxEntryBytes, TimeProvider? time = null)
     {
         _versions = versions;
+        _time = time ?? TimeProvider.System;
         MaxBytes = maxBytes;
         Ttl = ttl;
         MaxEntryBytes = Math.Min(maxEntryBytes, maxBytes);
@@ -122,7 +128,7 @@ public sealed class QueryResultCache
         {
             if (_entries.TryGetValue(key, out var entry))
             {
-                if (Stopwatch.GetTimestamp() >= entry.Expires)
+                if (_time.GetTimestamp() >= entry.Expires)
                 {
                     _expirations++;
                     RemoveLocked(entry);
@@ -166,7 +172,7 @@ public sealed class QueryResultCache
                 RemoveLocked(existing);
             }
 
-            var entry = new Entry(key, result, dependencies, size, Stopwatch.GetTimestamp() + (long)(Ttl.TotalSeconds * Stopwatch.Frequency));
+            var entry = new Entry(key, result, dependencies, size, _time.GetTimestamp() + (long)(Ttl.TotalSeconds * _time.TimestampFrequency));
             entry.Node = _lru.AddFirst(entry);
             _entries[key] = entry;
             foreach (var (database, measurement, _) in dependencies.Measurements)

@@ -8,7 +8,7 @@ public sealed partial class ArcConfig
         ["query.queue_size"] = static (c, k, v) => c.Engine = c.Engine with { QueryQueueSize = ConfigValues.Int(k, v, 0, 1_000_000) },
         ["query.queue_timeout"] = static (c, k, v) =>
             c.Engine = c.Engine with { QueryQueueTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)) },
-        ["query.result_buffer_size"] = static (c, k, v) => c.QueryResultBufferBytes = ConfigValues.Size(k, v, 0),
+        ["query.result_buffer_size"] = static (c, k, v) => c.Engine = c.Engine with { ResultBufferBytes = ConfigValues.Size(k, v, 0) },
         ["cache.enabled"] = static (c, k, v) => c.CacheEnabled = ConfigValues.Bool(k, v),
         ["cache.max_size_mb"] = static (c, k, v) => c.CacheMaxBytes = ConfigValues.Int(k, v, 1, 1 << 20) * (1L << 20),
         ["cache.default_ttl"] = static (c, k, v) => c.CacheTtl = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 0, 86_400 * 30)),
@@ -35,12 +35,6 @@ public sealed partial class ArcConfig
             Keys.Add(key, apply);
         }
     }
-
-    /// <summary>
-    /// A query result up to this size is encoded in memory and its connection returned before the response is sent
-    /// (<c>query.result_buffer_size</c>); larger ones stream. 0 streams everything.
-    /// </summary>
-    public long QueryResultBufferBytes { get; set; } = 1L << 20;
 
     /// <summary>The query result cache (<c>cache.enabled</c>).</summary>
     public bool CacheEnabled { get; set; } = true;

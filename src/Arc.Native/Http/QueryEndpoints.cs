@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Arc.Engine;
+using Arc.Engine.Query;
 using Arc.Native.Auth;
 
 namespace Arc.Native.Http;
@@ -21,5 +22,5 @@ internal static class QueryEndpoints
     }
 
     private static Task QueryAsync(HttpContext context, ArcEngine engine) =>
-        QueryExecution.RunAsync(context, engine, QueryExecution.Json, Stopwatch.GetTimestamp());
+        QueryExecution.RunAsync(context, engine, QueryOutputFormat.Json, Stopwatch.GetTimestamp());
 }

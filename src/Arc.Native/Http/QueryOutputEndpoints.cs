@@ -21,7 +21,6 @@ internal static class QueryOutputEndpoints
     public const string ArrowContentType = "application/vnd.apache.arrow.stream";
     public const string ArrowCompressionHeader = "x-arc-arrow-compression";
     public const string MsgPackContentType = "application/msgpack";
-    public const string CsvContentType = "text/csv; charset=utf-8; header=present";
     public const int MaxMeasurementLimit = 1_000_000;
 
     public static void Map(WebApplication app)
@@ -122,7 +121,7 @@ internal static class QueryOutputEndpoints
     }
 
     private static Task CsvAsync(HttpContext context, ArcEngine engine) =>
-        QueryExecution.RunAsync(context, engine, QueryExecution.Csv, Stopwatch.GetTimestamp());
+        QueryExecution.RunAsync(context, engine, QueryOutputFormat.Csv, Stopwatch.GetTimestamp());
 
     private static async Task EstimateAsync(HttpContext context, ArcEngine engine)
     {
@@ -218,7 +217,7 @@ internal static class QueryOutputEndpoints
             return;
         }
 
-        await QueryExecution.RunAsync(context, engine, sql, database, priority, QueryExecution.Json, start).ConfigureAwait(false);
+        await QueryExecution.RunAsync(context, engine, sql, database, priority, QueryOutputFormat.Json, start).ConfigureAwait(false);
     }
 
     private static async Task MeasurementsAsync(HttpContext context, ArcEngine engine)
