@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.IO.Pipelines;
+using Arc.Engine.Auth;
 using Arc.Engine.Compaction;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Export;
@@ -121,6 +122,11 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
             engine.Compaction = new CompactionManager(store, engine._catalog, options.Compaction,
                 () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, options.Time, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote);
+            if (options.Tokens is { } tokens)
+            {
+                engine.Tokens = new TokenStore(tokens, options.Time);
+            }
+
             if (options.ResultCache is { } cache)
             {
                 engine.ResultCache = new QueryResultCache(engine.Query.Versions, cache, options.Time);
@@ -255,6 +261,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
     public Task RunQueryAsync(QueryRun run, IQueryResponse response, CancellationToken cancellationToken) =>
         new BufferedQuery(Query, ResultCache, Options.ResultBufferBytes).RunAsync(run, response, cancellationToken);
 
+    /// <summary>The API tokens (<see cref="EngineOptions.Tokens"/>), null when authentication is off.</summary>
+    public TokenStore? Tokens { get; private set; }
+
     /// <summary>The query result cache (<see cref="EngineOptions.ResultCache"/>), null when off.</summary>
     public QueryResultCache? ResultCache { get; private set; }
 
@@ -351,6 +360,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
             await wal.DisposeAsync().ConfigureAwait(false);
         }
 
+        Tokens?.Dispose();
         _pool.Dispose();
         _ddl.Dispose();
         _database.Dispose();

@@ -126,6 +126,9 @@ public sealed record EngineOptions
     /// </summary>
     public long ResultBufferBytes { get; init; } = 1L << 20;
 
+    /// <summary>The token store (<c>auth.*</c>); null when authentication is off.</summary>
+    public Auth.TokenStoreOptions? Tokens { get; init; }
+
     /// <summary>What one write request may send (sizes of the body, lines, tags and fields).</summary>
     public Ingest.WriteLimits Writes { get; init; } = new();
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Runtime.InteropServices;
+using Arc.Engine.Auth;
 using Arc.Engine;
 using Arc.Engine.Query;
 using Arc.Native.Auth;
@@ -81,7 +82,7 @@ public sealed class ArcServer : IAsyncDisposable
         var state = new ServerState();
         if (config.AuthEnabled)
         {
-            builder.Services.AddSingleton(_ => new TokenStore(config.AuthDbPath, config.AuthCacheTtl, config.AuthMaxCacheSize));
+            builder.Services.AddSingleton(sp => sp.GetRequiredService<ArcEngine>().Tokens!); // built by the engine
         }
 
         builder.Services.AddRateLimiter(o =>
@@ -110,6 +111,7 @@ public sealed class ArcServer : IAsyncDisposable
         {
             Export = config.ExportEnabled ? config.ResolvedExport : null,
             ResultCache = config.CacheEnabled ? new ResultCacheOptions(config.CacheMaxBytes, config.CacheTtl, config.CacheMaxEntryBytes) : null,
+            Tokens = config.AuthEnabled ? new TokenStoreOptions(config.AuthDbPath, config.AuthCacheTtl, config.AuthMaxCacheSize) : null,
         },
             app.Services.GetRequiredService<ILoggerFactory>()).ConfigureAwait(false);
         try

@@ -2,19 +2,26 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using Arc.Engine.Auth;
 using Arc.Native.Auth;
 using Arc.Native.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Arc.Native.Tests;
 
 public sealed class AuthTests : IAsyncLifetime
 {
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.UtcNow); // the engine's clock: token expiry goes by it
     private TestServer _server = null!;
 
     public async Task InitializeAsync()
     {
-        _server = await TestServer.StartAsync(c => c.AuthCacheTtl = TimeSpan.Zero);
+        _server = await TestServer.StartAsync(c =>
+        {
+            c.AuthCacheTtl = TimeSpan.Zero;
+            c.Engine = c.Engine with { Time = _clock };
+        });
         Assert.Equal(HttpStatusCode.NoContent, (await _server.WriteAsync("/write?db=alpha", "cpu,host=a v=1 1700000000000000000\n")).StatusCode);
         Assert.Equal(HttpStatusCode.NoContent, (await _server.WriteAsync("/write?db=beta", "cpu,host=b v=2 1700000000000000000\n")).StatusCode);
         await _server.Server.Engine.FlushAsync();
@@ -104,7 +111,9 @@ public sealed class AuthTests : IAsyncLifetime
         var (_, shortLived) = await CreateTokenWithId("short", ["read"], 1);
         using var expiring = _server.NewClient(shortLived);
         Assert.Equal(HttpStatusCode.OK, (await expiring.PostAsync("/api/v1/query", Sql("SELECT 1"))).StatusCode);
-        await Task.Delay(1500);
+        _clock.Advance(TimeSpan.FromMilliseconds(999));
+        Assert.Equal(HttpStatusCode.OK, (await expiring.PostAsync("/api/v1/query", Sql("SELECT 1"))).StatusCode);
+        _clock.Advance(TimeSpan.FromMilliseconds(1));
         Assert.Equal(HttpStatusCode.Unauthorized, (await expiring.PostAsync("/api/v1/query", Sql("SELECT 1"))).StatusCode);
 
         var list = JsonDocument.Parse(await (await _server.Client.GetAsync("/api/v1/auth/tokens")).Content.ReadAsStringAsync()).RootElement;

@@ -2,18 +2,24 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Arc.Native.Tests;
 
-/// <summary>A server with a 2-second cache TTL and compaction on demand (two files make an hour compactable).</summary>
+/// <summary>
+/// A server with a 2-second cache TTL on a fake clock (entries age only when a test moves it) and compaction on demand (two
+/// files make an hour compactable).
+/// </summary>
 public sealed class QueryCacheOpsFixture : IAsyncLifetime
 {
     public TestServer Server { get; private set; } = null!;
 
+    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
+
     public async Task InitializeAsync() => Server = await TestServer.StartAsync(c =>
     {
         c.CacheTtl = TimeSpan.FromSeconds(2);
-        c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false, HourlyMinFiles = 2 } };
+        c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false, HourlyMinFiles = 2 }, Time = Clock };
     });
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
@@ -64,7 +70,9 @@ public sealed class QueryCacheOpsTests(QueryCacheOpsFixture fixture) : IClassFix
         const string sql = "SELECT count(*) FROM cpu WHERE time < now()::TIMESTAMP";
         Assert.Equal("miss", (await Query(_server.Client, sql, "db2")).Cache);
         Assert.Equal("hit", (await Query(_server.Client, sql, "db2")).Cache);
-        await Task.Delay(2200);
+        fixture.Clock.Advance(TimeSpan.FromMilliseconds(1999));
+        Assert.Equal("hit", (await Query(_server.Client, sql, "db2")).Cache);
+        fixture.Clock.Advance(TimeSpan.FromMilliseconds(1));
         Assert.Equal("miss", (await Query(_server.Client, sql, "db2")).Cache);
     }
 

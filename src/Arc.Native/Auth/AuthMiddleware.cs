@@ -1,5 +1,6 @@
 using System.Net.Http.Headers;
 using System.Text;
+using Arc.Engine.Auth;
 using Arc.Native.Http;
 
 namespace Arc.Native.Auth;

@@ -1,3 +1,4 @@
+using Arc.Engine.Auth;
 namespace Arc.Native.Auth;
 
 /// <summary>Endpoint metadata: the permission a route requires. A route without any auth metadata requires admin.</summary>

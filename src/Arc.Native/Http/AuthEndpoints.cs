@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text.Json.Serialization;
 using System.Threading.RateLimiting;
+using Arc.Engine.Auth;
 using Arc.Engine;
 using Arc.Engine.Storage;
 using Arc.Native.Auth;
@@ -32,9 +33,9 @@ internal static class AuthEndpoints
                 statusCode: StatusCodes.Status401Unauthorized)).Public();
 
         var tokens = app.MapGroup("/api/v1/auth/tokens").Requires(Permission.Admin);
-        tokens.MapGet("/", (TokenStore store) => Results.Json(store.List().Select(Item).ToList(), AuthJsonContext.Api.ListTokenItem));
+        tokens.MapGet("/", (TokenStore store) => Results.Json(store.List().Select(t => Item(t, store.Now)).ToList(), AuthJsonContext.Api.ListTokenItem));
         tokens.MapGet("/{id}", (TokenStore store, string id) => store.Get(id) is { } token
-            ? Results.Json(Item(token), AuthJsonContext.Api.TokenItem)
+            ? Results.Json(Item(token, store.Now), AuthJsonContext.Api.TokenItem)
             : NotFound(id));
         tokens.MapPost("/", (TokenStore store, ArcEngine engine, CreateTokenRequest request) =>
         {
@@ -59,13 +60,13 @@ internal static class AuthEndpoints
                 return Bad($"expires_in_seconds must be from 1 to {MaxExpiresInSeconds} (100 years); leave it out for a token that does not expire");
             }
 
-            var expires = request.ExpiresInSeconds is { } seconds ? DateTime.UtcNow.AddSeconds(seconds) : (DateTime?)null;
+            var expires = request.ExpiresInSeconds is { } seconds ? store.Now.AddSeconds(seconds) : (DateTime?)null;
             var (info, secret) = store.Create(request.Name.Trim(), permissions, databases, expires);
-            return Results.Json(new CreatedTokenResponse(secret, Item(info)), AuthJsonContext.Api.CreatedTokenResponse,
+            return Results.Json(new CreatedTokenResponse(secret, Item(info, store.Now)), AuthJsonContext.Api.CreatedTokenResponse,
                 statusCode: StatusCodes.Status201Created);
         }).RequireRateLimiting(CreatePolicy);
         tokens.MapPost("/{id}/rotate", (TokenStore store, string id) => store.Rotate(id) is { } secret
-            ? Results.Json(new CreatedTokenResponse(secret, Item(store.Get(id)!)), AuthJsonContext.Api.CreatedTokenResponse)
+            ? Results.Json(new CreatedTokenResponse(secret, Item(store.Get(id)!, store.Now)), AuthJsonContext.Api.CreatedTokenResponse)
             : NotFound(id));
         tokens.MapPost("/{id}/revoke", (TokenStore store, string id) => store.Revoke(id) ? Results.NoContent() : NotFound(id));
         tokens.MapDelete("/{id}", (TokenStore store, string id) => store.Revoke(id) ? Results.NoContent() : NotFound(id));
@@ -110,8 +111,8 @@ internal static class AuthEndpoints
 
     private static List<string> Words(Permission permissions) => Permissions.Format(permissions).Split(',', StringSplitOptions.RemoveEmptyEntries).ToList();
 
-    private static TokenItem Item(TokenInfo token) => new(token.Id, token.Name, Words(token.Permissions), token.Databases, token.CreatedAt,
-        token.ExpiresAt, token.RevokedAt, token.Active);
+    private static TokenItem Item(TokenInfo token, DateTime now) => new(token.Id, token.Name, Words(token.Permissions), token.Databases,
+        token.CreatedAt, token.ExpiresAt, token.RevokedAt, token.ActiveAt(now));
 
     private static IResult NotFound(string id) => Results.Json(new ErrorResponse($"no active token with id '{id}'"), ApiJsonContext.Api.ErrorResponse,
         statusCode: StatusCodes.Status404NotFound);

@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Arc.Engine.Auth;
 using Arc.Engine;
 using Arc.Engine.Compaction;
 using Arc.Native.Auth;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Arc.Engine.Auth;
 using Arc.Engine.Export;
 using Arc.Native.Auth;
 

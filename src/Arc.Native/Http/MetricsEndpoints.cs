@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Serialization;
+using Arc.Engine.Auth;
 using Arc.Engine;
 using Arc.Engine.Metrics;
 using Arc.Engine.Query;

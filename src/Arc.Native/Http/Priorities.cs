@@ -1,3 +1,4 @@
+using Arc.Engine.Auth;
 using Arc.Engine.Query;
 using Arc.Native.Auth;
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Arc.Engine.Auth;
 using Arc.Engine;
 using Arc.Engine.Query;
 using Arc.Native.Auth;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Arc.Engine.Auth;
 using Arc.Engine;
 using Arc.Engine.Ingest;
 using Arc.Engine.Query;

@@ -1,3 +1,4 @@
+using Arc.Engine.Auth;
 using Arc.Engine;
 using Arc.Engine.Ingest;
 using Arc.Engine.Storage;

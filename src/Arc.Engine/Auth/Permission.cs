@@ -1,4 +1,4 @@
-namespace Arc.Native.Auth;
+namespace Arc.Engine.Auth;
 
 /// <summary>What a token may do. <see cref="Admin"/> includes every other permission.</summary>
 [Flags]

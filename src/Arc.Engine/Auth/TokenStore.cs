@@ -1,23 +1,28 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using Arc.Engine;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Storage;
 
-namespace Arc.Native.Auth;
+namespace Arc.Engine.Auth;
 
 /// <summary>A token as listed by the API (never with its secret or hash).</summary>
 public sealed record TokenInfo(string Id, string Name, Permission Permissions, IReadOnlyList<string>? Databases, DateTime CreatedAt,
     DateTime? ExpiresAt, DateTime? RevokedAt)
 {
-    public bool Active => RevokedAt is null && (ExpiresAt is null || ExpiresAt > DateTime.UtcNow);
+    /// <summary>Whether the token works at <paramref name="now"/> (not revoked, not expired).</summary>
+    public bool ActiveAt(DateTime now) => RevokedAt is null && (ExpiresAt is null || ExpiresAt > now);
 }
+
+/// <summary>Where tokens are kept and how long validations are cached (<c>auth.db_path</c>, <c>auth.cache_ttl</c>, <c>auth.max_cache_size</c>).</summary>
+public sealed record TokenStoreOptions(string Path, TimeSpan CacheTtl, int MaxCache);
 
 /// <summary>
 /// Tokens in an embedded DuckDB file (<c>auth.db_path</c>). A token is 256 random bits shown once; only its HMAC-SHA256
 /// under a server key (kept in <c>{db_path}.key</c>, mode 0600) is stored, and hashes are compared in constant time.
-/// Validated tokens are cached for <c>auth.cache_ttl</c>, so a revocation takes effect within that time.
+/// Validated tokens are cached for <c>auth.cache_ttl</c>, so a revocation takes effect within that time. Creation,
+/// expiry and revocation go by the engine's clock (<see cref="EngineOptions.Time"/>). Built by the engine when auth is on
+/// (<see cref="EngineOptions.Tokens"/>).
 /// </summary>
 public sealed class TokenStore : IDisposable
 {
@@ -28,11 +33,13 @@ public sealed class TokenStore : IDisposable
     private readonly Lock _lock = new();
     private readonly TimeSpan _cacheTtl;
     private readonly int _maxCache;
+    private readonly TimeProvider _time;
     private readonly Dictionary<string, (TokenIdentity? Identity, DateTime Until)> _cache = new(StringComparer.Ordinal);
 
-    public TokenStore(string path, TimeSpan cacheTtl, int maxCache)
+    public TokenStore(TokenStoreOptions options, TimeProvider time)
     {
-        var full = Path.GetFullPath(path);
+        _time = time;
+        var full = Path.GetFullPath(options.Path);
         LocalStore.EnsureDirectory(Path.GetDirectoryName(full)!);
         _key = KeyFile.LoadOrCreate(full + ".key");
         _database = DuckDbDatabase.Open(full, [new("threads", "1")]);
@@ -42,9 +49,12 @@ public sealed class TokenStore : IDisposable
                 id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, hash VARCHAR NOT NULL UNIQUE, permissions INTEGER NOT NULL,
                 databases VARCHAR, created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP, revoked_at TIMESTAMP)
             """);
-        _cacheTtl = cacheTtl;
-        _maxCache = maxCache;
+        _cacheTtl = options.CacheTtl;
+        _maxCache = options.MaxCache;
     }
+
+    /// <summary>The engine's clock, as token times are kept (UTC).</summary>
+    public DateTime Now => _time.GetUtcNow().UtcDateTime;
 
     public static string NewSecret() => Prefix + Base64Url(RandomNumberGenerator.GetBytes(32));
 
@@ -54,7 +64,7 @@ public sealed class TokenStore : IDisposable
     {
         secret ??= NewSecret();
         var id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        var info = new TokenInfo(id, name, permissions, databases, DateTime.UtcNow, expiresAt, null);
+        var info = new TokenInfo(id, name, permissions, databases, Now, expiresAt, null);
         lock (_lock)
         {
             _connection.Execute(string.Create(CultureInfo.InvariantCulture,
@@ -79,7 +89,7 @@ public sealed class TokenStore : IDisposable
     public TokenInfo? Get(string id) => List().FirstOrDefault(t => t.Id == id);
 
     /// <summary>Whether an active token with the admin permission exists (bootstrap creates one if not).</summary>
-    public bool HasActiveAdmin() => List().Any(t => t.Active && (t.Permissions & Permission.Admin) != 0);
+    public bool HasActiveAdmin() => List().Any(t => t.ActiveAt(Now) && (t.Permissions & Permission.Admin) != 0);
 
     /// <summary>Whether <paramref name="secret"/> is already a stored token (the bootstrap token across restarts).</summary>
     public bool Exists(string secret)
@@ -97,7 +107,7 @@ public sealed class TokenStore : IDisposable
             var exists = _connection.QueryStrings($"SELECT count(*) FROM tokens WHERE id = {Names.QuoteLiteral(id)} AND revoked_at IS NULL")[0][0] != "0";
             if (exists)
             {
-                _connection.Execute($"UPDATE tokens SET revoked_at = {Timestamp(DateTime.UtcNow)} WHERE id = {Names.QuoteLiteral(id)}");
+                _connection.Execute($"UPDATE tokens SET revoked_at = {Timestamp(Now)} WHERE id = {Names.QuoteLiteral(id)}");
                 _cache.Clear();
             }
 
@@ -133,7 +143,7 @@ public sealed class TokenStore : IDisposable
         }
 
         var hash = Hash(secret);
-        var now = DateTime.UtcNow;
+        var now = Now;
         lock (_lock)
         {
             if (_cache.TryGetValue(hash, out var cached) && cached.Until > now)
@@ -151,7 +161,7 @@ public sealed class TokenStore : IDisposable
             if (rows.Count == 1 && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(rows[0][7]!), Encoding.ASCII.GetBytes(hash)))
             {
                 var info = Read(rows[0]);
-                if (info.Active)
+                if (info.ActiveAt(now))
                 {
                     identity = new TokenIdentity(info.Id, info.Name, info.Permissions,
                         info.Databases is null ? null : new HashSet<string>(info.Databases, StringComparer.OrdinalIgnoreCase), info.ExpiresAt);
