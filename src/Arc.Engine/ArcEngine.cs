@@ -60,7 +60,10 @@ public sealed partial class ArcEngine : IAsyncDisposable
         {
             _ddl = _database.Connect();
             _catalog = new Catalog(Store, _ddl, options, loggers.CreateLogger("Arc.Engine.Catalog"));
-            _ingest = new IngestEngine(options, _catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"));
+            Remote = options.ObjectStore is { } objectStore
+                ? new RemoteStore(objectStore, Store, _catalog, options.Time, loggers.CreateLogger("Arc.Engine.Storage"))
+                : null;
+            _ingest = new IngestEngine(options, _catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"), Remote is null ? null : Remote.Enqueue);
             _writes = new WriteSession(_ingest, options);
             BufferScan.Register(_ddl, _ingest);
             var functions = FunctionPolicy.Load(_ddl);
@@ -81,7 +84,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
             _ddl.Execute("SET lock_configuration = true");
             _pool = new DuckDbConnectionPool(_database,
                 new QueryPriorityPool(options.QueryConnections, options.QueryQueueSize, options.QueryQueueTimeout));
-            Query = new QueryEngine(_pool, _catalog, Store, options, functions);
+            Query = new QueryEngine(_pool, _catalog, Store, options, functions, Remote);
         }
         catch
         {
@@ -107,12 +110,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
         var engine = new ArcEngine(options, store, loggers);
         try
         {
-            if (options.ObjectStore is { } objectStore)
+            if (engine.Remote is { } remote)
             {
-                var remote = await engine.StartRemoteAsync(objectStore, loggers, cancellationToken).ConfigureAwait(false);
-                engine.Remote = remote;
-                engine.Query.Remote = remote;
-                engine._ingest.Placed = remote.Enqueue;
+                await engine.StartRemoteAsync(remote, loggers, cancellationToken).ConfigureAwait(false);
             }
 
             if (options.WalEnabled)
@@ -180,21 +180,12 @@ public sealed partial class ArcEngine : IAsyncDisposable
     /// Connects object storage: queues local files it lacks, finishes interrupted compactions there, and registers the
     /// measurements it holds so SQL resolves them even while none of their files is cached.
     /// </summary>
-    private async Task<RemoteStore> StartRemoteAsync(ObjectStoreOptions objectStore, ILoggerFactory loggers, CancellationToken cancellationToken)
+    private async Task StartRemoteAsync(RemoteStore remote, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var catalog = _catalog;
         var logger = loggers.CreateLogger("Arc.Engine.Storage");
-        var remote = await RemoteStore.StartAsync(objectStore, Store, catalog, Options.Time, logger, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await CompactionManifest.RecoverAsync(Store, loggers.CreateLogger("Arc.Engine.Compaction"), remote).ConfigureAwait(false);
-        }
-        catch
-        {
-            await remote.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
+        await remote.StartAsync(cancellationToken).ConfigureAwait(false);
+        await CompactionManifest.RecoverAsync(Store, loggers.CreateLogger("Arc.Engine.Compaction"), remote).ConfigureAwait(false);
         catalog.Manifest.Rebuild(); // recovery may have moved files
         try
         {
@@ -210,8 +201,6 @@ public sealed partial class ArcEngine : IAsyncDisposable
         {
             logger.LogError(e, "Could not list the measurements in object storage; they appear once it is reachable and written or queried");
         }
-
-        return remote;
     }
 
     private static string Bytes(long bytes) => bytes.ToString(CultureInfo.InvariantCulture) + "B";
@@ -229,7 +218,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
     }
 
     /// <summary>Object storage behind the local tree (null for the local backend).</summary>
-    internal RemoteStore? Remote { get; private set; }
+    internal RemoteStore? Remote { get; }
 
     /// <summary>Upload backlog and cache of object storage; null for the local backend.</summary>
     public ObjectStorageStatus? ObjectStorage => Remote is { } remote

@@ -26,6 +26,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     private readonly ILogger _logger;
     private readonly Task[] _workers;
     private readonly Timer _ageTimer;
+    private readonly Action<IReadOnlyList<string>>? _placed;
     private WriteAheadLog? _wal;
     private long _pendingFlushes;
     private long _pendingRows;
@@ -36,9 +37,11 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     private long _flushes;
     private int _disposed;
 
-    public IngestEngine(EngineOptions options, Catalog catalog, LocalStore store, ILogger logger)
+    /// <param name="placed">Called with the files of each completed flush (object storage queues them for upload).</param>
+    public IngestEngine(EngineOptions options, Catalog catalog, LocalStore store, ILogger logger, Action<IReadOnlyList<string>>? placed = null)
     {
         _options = options;
+        _placed = placed;
         _catalog = catalog;
         _logger = logger;
         _flusher = new ParquetFlusher(store, options.Compression, options.RowGroupSize);
@@ -108,9 +111,6 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     }
 
     public WriteAheadLog? Wal => _wal;
-
-    /// <summary>Called with the files of each completed flush (object storage queues them for upload).</summary>
-    public Action<IReadOnlyList<string>>? Placed { get; set; }
 
     /// <summary>From now on commits go through <paramref name="wal"/> (set once, after recovery).</summary>
     public void AttachWal(WriteAheadLog wal) => _wal = wal;
@@ -347,7 +347,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
                     _catalog.Visibility.ExitWriteLock();
                 }
 
-                Placed?.Invoke(placed);
+                _placed?.Invoke(placed);
 
                 Interlocked.Add(ref _flushedRows, data.RowCount);
                 Interlocked.Increment(ref _flushes);

@@ -40,8 +40,10 @@ public sealed partial class QueryEngine
     private long _filesListed;
     private long _filesPruned;
 
-    internal QueryEngine(DuckDbConnectionPool pool, Catalog catalog, LocalStore store, EngineOptions options, FunctionPolicy functions)
+    internal QueryEngine(DuckDbConnectionPool pool, Catalog catalog, LocalStore store, EngineOptions options, FunctionPolicy functions,
+        Storage.Remote.RemoteStore? remote)
     {
+        Remote = remote;
         _pool = pool;
         _catalog = catalog;
         _store = store;
@@ -215,7 +217,7 @@ public sealed partial class QueryEngine
         Remote?.Uri(database, measurement) ?? _store.MeasurementDirectory(database, measurement);
 
     /// <summary>Object storage behind the local tree, when the backend is not local.</summary>
-    internal Storage.Remote.RemoteStore? Remote { get; set; }
+    internal Storage.Remote.RemoteStore? Remote { get; }
 
     /// <summary>
     /// Fetches the object-storage files of the time ranges the statement reads (pinned until the query ends); the store

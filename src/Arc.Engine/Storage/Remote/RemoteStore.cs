@@ -37,7 +37,8 @@ internal sealed class RemoteStore : IAsyncDisposable
     private string? _lastError;
     private DateTime _fullListing = DateTime.MinValue;
 
-    private RemoteStore(ObjectStoreOptions options, LocalStore store, Catalog catalog, TimeProvider time, ILogger logger)
+    /// <summary>A store not connected yet: <see cref="StartAsync"/> connects it and starts the uploaders.</summary>
+    public RemoteStore(ObjectStoreOptions options, LocalStore store, Catalog catalog, TimeProvider time, ILogger logger)
     {
         _options = options;
         _time = time;
@@ -91,30 +92,22 @@ internal sealed class RemoteStore : IAsyncDisposable
     /// Connects, lists the store, queues every local file the store does not have, and starts the uploaders. Fails
     /// startup only if the configuration is unusable; an unreachable store just leaves the uploads queued.
     /// </summary>
-    public static async Task<RemoteStore> StartAsync(ObjectStoreOptions options, LocalStore store, Catalog catalog, TimeProvider time,
-        ILogger logger, CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var remote = new RemoteStore(options, store, catalog, time, logger);
         try
         {
-            await remote._s3.EnsureBucketAsync(cancellationToken).ConfigureAwait(false);
-            var objects = await remote._s3.ListAsync("", cancellationToken).ConfigureAwait(false);
-            remote.Reconcile(objects);
+            await _s3.EnsureBucketAsync(cancellationToken).ConfigureAwait(false);
+            var objects = await _s3.ListAsync("", cancellationToken).ConfigureAwait(false);
+            Reconcile(objects);
         }
         catch (ObjectStoreException e)
         {
-            logger.LogError(e, "Object storage is not reachable at startup; local files will be uploaded once it is");
-            remote.Reconcile(null);
-        }
-        catch
-        {
-            remote._s3.Dispose(); // cancelled: nothing else was started
-            throw;
+            _logger.LogError(e, "Object storage is not reachable at startup; local files will be uploaded once it is");
+            Reconcile(null);
         }
 
-        remote._uploaders = Enumerable.Range(0, Math.Max(1, options.Concurrency))
-            .Select(_ => Task.Run(remote.UploadLoop)).ToArray();
-        return remote;
+        _uploaders = Enumerable.Range(0, Math.Max(1, _options.Concurrency))
+            .Select(_ => Task.Run(UploadLoop)).ToArray();
     }
 
     private DateTime Now => _time.GetUtcNow().UtcDateTime;
