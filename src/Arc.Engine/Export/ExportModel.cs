@@ -218,7 +218,10 @@ public sealed record StorageConnectionView(
     [property: JsonPropertyName("created_at")] DateTime CreatedAt);
 
 /// <summary>A job or connection the API refuses (400), with the reason.</summary>
-public sealed class ExportValidationException(string message) : Exception(message);
+public sealed class ExportValidationException(string message) : Exception(message), IHasErrorReason
+{
+    public ErrorReason Reason => ErrorReason.Invalid;
+}
 
 [JsonSerializable(typeof(ExportJobSpec))]
 [JsonSerializable(typeof(ExportTargetSpec))]

@@ -60,16 +60,10 @@ internal static class ExportEndpoints
             return Bad("a JSON object is required");
         }
 
-        try
-        {
-            var job = await exports.CreateAsync(spec, context.RequestAborted).ConfigureAwait(false);
-            context.Response.Headers.Location = $"/api/v1/jobs/{job.Id}";
-            return Results.Json(job, ExportJsonContext.Api.ExportJobView, statusCode: StatusCodes.Status201Created);
-        }
-        catch (ExportValidationException e)
-        {
-            return Bad(e.Message);
-        }
+        // An invalid spec is the engine's ExportValidationException: the request middleware answers it 400.
+        var job = await exports.CreateAsync(spec, context.RequestAborted).ConfigureAwait(false);
+        context.Response.Headers.Location = $"/api/v1/jobs/{job.Id}";
+        return Results.Json(job, ExportJsonContext.Api.ExportJobView, statusCode: StatusCodes.Status201Created);
     }
 
     private static async Task<IResult> CreateConnectionAsync(HttpContext context, ExportManager exports)
@@ -90,17 +84,10 @@ internal static class ExportEndpoints
             return Bad("a JSON object is required");
         }
 
-        try
-        {
-            return exports.CreateConnection(spec) is { } created
-                ? Results.Json(created, ExportJsonContext.Api.StorageConnectionView, statusCode: StatusCodes.Status201Created)
-                : Results.Json(new ErrorResponse($"a storage connection named '{spec.Name}' exists; delete it first"), ApiJsonContext.Api.ErrorResponse,
-                    statusCode: StatusCodes.Status409Conflict);
-        }
-        catch (ExportValidationException e)
-        {
-            return Bad(e.Message);
-        }
+        return exports.CreateConnection(spec) is { } created
+            ? Results.Json(created, ExportJsonContext.Api.StorageConnectionView, statusCode: StatusCodes.Status201Created)
+            : Results.Json(new ErrorResponse($"a storage connection named '{spec.Name}' exists; delete it first"), ApiJsonContext.Api.ErrorResponse,
+                statusCode: StatusCodes.Status409Conflict);
     }
 
     private static IResult Job(ExportJobView? job, string id, int status = StatusCodes.Status200OK) => job is null

@@ -50,18 +50,7 @@ internal static class QueryOutputEndpoints
             return;
         }
 
-        ArrowQueryOutput output;
-        try
-        {
-            output = ArrowQueryOutput.Create(cursor);
-        }
-        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
-        {
-            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
-            return;
-        }
-
-        using (output)
+        using (var output = ArrowQueryOutput.Create(cursor))
         {
             context.Response.StatusCode = StatusCodes.Status200OK;
             context.Response.ContentType = ArrowContentType;
@@ -94,23 +83,12 @@ internal static class QueryOutputEndpoints
             return;
         }
 
-        MsgPackQueryOutput output;
-        try
+        using (var output = MsgPackQueryOutput.Spool(cursor, new MsgPackSpoolOptions
         {
-            output = MsgPackQueryOutput.Spool(cursor, new MsgPackSpoolOptions
-            {
-                MemoryBytes = config.MsgPackSpoolMemoryBytes,
-                MaxResultBytes = config.MsgPackMaxResultBytes,
-                TempDirectory = Path.Combine(engine.Store.TempDirectory, "query"),
-            });
-        }
-        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
-        {
-            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
-            return;
-        }
-
-        using (output)
+            MemoryBytes = config.MsgPackSpoolMemoryBytes,
+            MaxResultBytes = config.MsgPackMaxResultBytes,
+            TempDirectory = Path.Combine(engine.Store.TempDirectory, "query"),
+        }))
         {
             cursor.Dispose(); // the whole result is spooled: give the connection back before the client downloads it
             context.Response.StatusCode = StatusCodes.Status200OK;
@@ -132,17 +110,8 @@ internal static class QueryOutputEndpoints
             return;
         }
 
-        QueryEstimate estimate;
-        try
-        {
-            estimate = await engine.Query.EstimateAsync(request.Sql, request.Database, context.RequestAborted, context.QueryAccess())
-                .ConfigureAwait(false);
-        }
-        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
-        {
-            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
-            return;
-        }
+        var estimate = await engine.Query.EstimateAsync(request.Sql, request.Database, context.RequestAborted, context.QueryAccess())
+            .ConfigureAwait(false);
 
         var (level, message) = estimate.EstimatedRows switch
         {
@@ -205,18 +174,9 @@ internal static class QueryOutputEndpoints
         }
 
         var orderBy = query["order_by"].ToString();
-        string sql;
-        try
-        {
-            sql = await engine.Query.MeasurementSqlAsync(
-                new MeasurementQuery(database, measurement, limit, offset, orderBy.Length == 0 ? "time DESC" : orderBy, query["where"].ToString()),
-                context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
-        {
-            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
-            return;
-        }
+        var sql = await engine.Query.MeasurementSqlAsync(
+            new MeasurementQuery(database, measurement, limit, offset, orderBy.Length == 0 ? "time DESC" : orderBy, query["where"].ToString()),
+            context.RequestAborted).ConfigureAwait(false);
 
         await QueryExecution.RunAsync(context, engine, sql, database, priority, QueryOutputFormat.Json, start).ConfigureAwait(false);
     }
@@ -278,11 +238,6 @@ internal static class QueryRequests
             await WriteEndpoints.Error(context, StatusCodes.Status400BadRequest, $"invalid JSON body: {e.Message}").ConfigureAwait(false);
             return null;
         }
-        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
-        {
-            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
-            return null;
-        }
 
         if (string.IsNullOrWhiteSpace(request?.Sql))
         {
@@ -301,41 +256,28 @@ internal static class QueryRequests
             : null;
     }
 
-    /// <summary>Reads the request and opens its query with the first chunk fetched; null after writing the error response.</summary>
-    public static async Task<QueryCursor?> OpenAsync(HttpContext context, ArcEngine engine) =>
-        await ReadAsync(context).ConfigureAwait(false) is { } request
-            ? await OpenAsync(context, engine, request.Sql, request.Database, request.Priority).ConfigureAwait(false)
-            : null;
-
     /// <summary>
-    /// Opens <paramref name="sql"/> with the first chunk fetched; null after writing the error response (its status from
-    /// <see cref="ErrorResponses"/>, a full query queue included).
+    /// Reads the request and opens its query with the first chunk fetched; null after writing the error response for a bad
+    /// request. The engine's errors propagate: the request middleware answers them with their status (<see cref="ErrorResponses"/>).
     /// </summary>
-    public static async Task<QueryCursor?> OpenAsync(HttpContext context, ArcEngine engine, string sql, string database,
-        QueryPriority priority, bool trackDependencies = false)
+    public static async Task<QueryCursor?> OpenAsync(HttpContext context, ArcEngine engine)
     {
-        QueryCursor cursor;
-        try
+        if (await ReadAsync(context).ConfigureAwait(false) is not { } request)
         {
-            cursor = await engine.Query.OpenAsync(sql, database, context.RequestAborted, context.QueryAccess(), priority, trackDependencies)
-                .ConfigureAwait(false);
-        }
-        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
-        {
-            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
             return null;
         }
 
+        var cursor = await engine.Query.OpenAsync(request.Sql, request.Database, context.RequestAborted, context.QueryAccess(), request.Priority)
+            .ConfigureAwait(false);
         try
         {
             cursor.Prefetch();
             return cursor;
         }
-        catch (Exception e) when (ErrorResponses.IsReported(e, out _))
+        catch
         {
             cursor.Dispose();
-            await ErrorResponses.WriteAsync(context, e).ConfigureAwait(false);
-            return null;
+            throw;
         }
     }
 
