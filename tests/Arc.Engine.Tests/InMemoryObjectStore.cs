@@ -14,6 +14,8 @@ internal sealed class InMemoryObjectStore : IObjectStore
 {
     private readonly ConcurrentDictionary<string, (byte[] Bytes, string ETag)> _objects = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _calls = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _failKind = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _loseKind = new(StringComparer.Ordinal);
     private int _failNext;
     private int _loseNext;
 
@@ -29,9 +31,30 @@ internal sealed class InMemoryObjectStore : IObjectStore
     /// <summary>The next <paramref name="calls"/> uploads or deletes take effect, then report a failure (a lost response).</summary>
     public void LoseNext(int calls) => Interlocked.Exchange(ref _loseNext, calls);
 
+    /// <summary>The next <paramref name="calls"/> calls of one kind (bucket, put, get, list, delete) fail before doing anything.</summary>
+    public void FailNext(string kind, int calls) => _failKind[kind] = calls;
+
+    /// <summary>The next <paramref name="calls"/> uploads ("put") or deletes ("delete") take effect, then report a failure.</summary>
+    public void LoseNext(string kind, int calls) => _loseKind[kind] = calls;
+
     public IReadOnlyCollection<string> Keys => _objects.Keys.Order(StringComparer.Ordinal).ToList();
 
     public int Calls(string kind) => _calls.GetValueOrDefault(kind);
+
+    /// <summary>A new store holding the same objects, with no calls counted and no faults set.</summary>
+    public InMemoryObjectStore Copy()
+    {
+        var copy = new InMemoryObjectStore();
+        foreach (var (key, value) in _objects)
+        {
+            copy._objects[key] = value;
+        }
+
+        return copy;
+    }
+
+    /// <summary>The size of a stored object.</summary>
+    public long SizeOf(string key) => _objects[key].Bytes.Length;
 
     public Task EnsureBucketAsync(CancellationToken cancellationToken) => EnterAsync("bucket", cancellationToken);
 
@@ -41,7 +64,7 @@ internal sealed class InMemoryObjectStore : IObjectStore
         var bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
         var etag = "\"" + Convert.ToHexStringLower(MD5.HashData(bytes)) + "\"";
         _objects[key] = (bytes, etag);
-        LoseAnswer("put " + key);
+        LoseAnswer("put", key);
         return etag;
     }
 
@@ -90,7 +113,7 @@ internal sealed class InMemoryObjectStore : IObjectStore
             _objects.TryRemove(key, out _);
         }
 
-        LoseAnswer("delete");
+        LoseAnswer("delete", string.Join(", ", keys));
     }
 
     /// <summary>How many times an engine let go of the store (it stays usable).</summary>
@@ -112,17 +135,31 @@ internal sealed class InMemoryObjectStore : IObjectStore
             throw new ObjectStoreException($"object storage is unreachable ({kind}): connection refused");
         }
 
-        if (Interlocked.Decrement(ref _failNext) >= 0)
+        if (Interlocked.Decrement(ref _failNext) >= 0 || Take(_failKind, kind))
         {
             throw new ObjectStoreException($"object storage refused to {kind}: SlowDown");
         }
     }
 
-    private void LoseAnswer(string what)
+    private void LoseAnswer(string kind, string what)
     {
-        if (Interlocked.Decrement(ref _loseNext) >= 0)
+        if (Interlocked.Decrement(ref _loseNext) >= 0 || Take(_loseKind, kind))
         {
-            throw new ObjectStoreException($"object storage did not answer ({what}): the connection was reset");
+            throw new ObjectStoreException($"object storage did not answer ({kind} {what}): the connection was reset");
         }
+    }
+
+    /// <summary>Uses up one of the faults set for <paramref name="kind"/>, if any is left.</summary>
+    private static bool Take(ConcurrentDictionary<string, int> faults, string kind)
+    {
+        while (faults.TryGetValue(kind, out var left) && left > 0)
+        {
+            if (faults.TryUpdate(kind, left - 1, left))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }

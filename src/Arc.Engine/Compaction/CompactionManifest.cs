@@ -9,13 +9,21 @@ namespace Arc.Engine.Compaction;
 /// What a compaction job is about to replace, written (and synced) before anything else happens. The rename of the output
 /// is the commit point: at startup a manifest whose output exists is rolled forward (its remaining inputs deleted), one
 /// whose output does not is rolled back (its temporary output deleted); either way every row exists exactly once.
+/// With object storage, where the output's presence alone can mislead, a job whose store call failed records the way out
+/// in <see cref="Resolution"/>: <see cref="Forward"/> (the output replaced the inputs but their delete in the store failed:
+/// delete them even if the output was compacted again meanwhile) or <see cref="Back"/> (the output's upload failed but may
+/// have landed: delete it from the store, keep the inputs).
 /// </summary>
 public sealed record CompactionManifest(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("inputs")] IReadOnlyList<string> Inputs,
     [property: JsonPropertyName("output")] string Output,
-    [property: JsonPropertyName("temp")] string Temp)
+    [property: JsonPropertyName("temp")] string Temp,
+    [property: JsonPropertyName("resolution")] string? Resolution = null)
 {
+    public const string Forward = "forward";
+    public const string Back = "back";
+
     public static string DirectoryOf(LocalStore store) => Path.Combine(store.Root, ".compaction");
 
     public string PathIn(LocalStore store) => Path.Combine(DirectoryOf(store), Id + ".json");
@@ -70,7 +78,18 @@ public sealed record CompactionManifest(
             }
 
             var local = File.Exists(manifest.Output);
-            if (local || (remote is not null && await remote.ExistsAsync(manifest.Output, CancellationToken.None).ConfigureAwait(false)))
+            if (manifest.Resolution == Back)
+            {
+                if (remote is not null)
+                {
+                    await remote.DeleteAsync([manifest.Output], CancellationToken.None).ConfigureAwait(false);
+                }
+
+                File.Delete(manifest.Temp);
+                logger.LogWarning("Compaction {Id} rolled back: its output's upload had failed, the object is deleted from the store", manifest.Id);
+            }
+            else if (manifest.Resolution == Forward || local
+                     || (remote is not null && await remote.ExistsAsync(manifest.Output, CancellationToken.None).ConfigureAwait(false)))
             {
                 if (remote is not null)
                 {

@@ -94,7 +94,18 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             if (remote is not null)
             {
                 // The store gets the output before it loses the inputs; recovery rolls forward from here on.
-                await remote.UploadNowAsync(temp, output, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await remote.UploadNowAsync(temp, output, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or OperationCanceledException)
+                {
+                    // The upload may have landed with its answer lost: a second copy of the inputs' rows. Take it out again.
+                    placing = null;
+                    await UndoUploadAsync(manifest, cancellationToken).ConfigureAwait(false);
+                    throw;
+                }
+
                 placing = null; // the output is in the store: from here on only rolling forward is right (at the next start if need be)
                 try
                 {
@@ -102,9 +113,19 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 }
                 catch (Storage.Remote.ObjectStoreException e)
                 {
-                    // The manifest stays, so the next start deletes them; meanwhile they are never fetched again.
+                    // The manifest stays, so the next start deletes them (whatever became of the output meanwhile); until
+                    // then they are never listed or fetched again.
                     storeClean = false;
                     logger.LogWarning(e, "Compaction {Id}: inputs left in object storage until the next start", id);
+                    try
+                    {
+                        (manifest with { Resolution = CompactionManifest.Forward }).Write(store);
+                    }
+                    catch (IOException write)
+                    {
+                        // The plain manifest stays: the next start still rolls forward while the output exists.
+                        logger.LogError(write, "Compaction {Id}: could not record that its inputs must leave the store", id);
+                    }
                 }
             }
 
@@ -155,6 +176,32 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
         CompactionResult Result(bool ok, string? error) =>
             new(id, candidate, started, time.GetUtcNow().UtcDateTime, ok, inputs.Count, 0, 0, 0, 0, null, quarantined, error);
+    }
+
+    /// <summary>
+    /// After a failed upload of the output: the manifest says "delete the output from the store" first (so a crash or a
+    /// store that stays away leaves that to the next start), then the object is deleted now if the engine is not stopping,
+    /// and the manifest with it. A delete that fails keeps the key hidden from listings until the next start.
+    /// </summary>
+    private async Task UndoUploadAsync(CompactionManifest manifest, CancellationToken cancellationToken)
+    {
+        File.Delete(manifest.Temp);
+        (manifest with { Resolution = CompactionManifest.Back }).Write(store);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return;
+        }
+
+        try
+        {
+            await remote!.DeleteAsync([manifest.Output], cancellationToken).ConfigureAwait(false);
+            manifest.Delete(store);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            logger.LogError(e, "Compaction {Id}: the output's upload failed and so did its removal; the next start deletes {Output} from the store",
+                manifest.Id, manifest.Output);
+        }
     }
 
     /// <summary>

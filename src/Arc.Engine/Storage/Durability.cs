@@ -62,7 +62,7 @@ internal static partial class Durability
     public static void CommitFile(string temp, string final)
     {
         FsyncFile(temp);
-        File.Move(temp, final, overwrite: false);
+        File.Move(temp, final, overwrite: true);
         FsyncDirectory(Path.GetDirectoryName(final)!);
     }
 

@@ -29,6 +29,7 @@ internal sealed class RemoteStore : IAsyncDisposable
     private readonly Dictionary<string, CachedFile> _cached = new(StringComparer.Ordinal);  // key -> uploaded and local
     private readonly Dictionary<string, int> _pins = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTime> _tombstones = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _undeleted = new(StringComparer.Ordinal); // deletes that failed: hidden until the next start
     private readonly SemaphoreSlim _transfers;
     private readonly CancellationTokenSource _stopping = new();
     private Task[] _uploaders = [];
@@ -148,7 +149,8 @@ internal sealed class RemoteStore : IAsyncDisposable
 
     /// <summary>
     /// Deletes objects (compaction inputs) and remembers them for a while, so a listing taken before, a download in flight
-    /// or a queued upload cannot bring them back.
+    /// or a queued upload cannot bring them back. When the delete fails they may still be in the store: they stay hidden
+    /// until the process ends (the compaction manifest has the next start delete them), not just for the tombstones' life.
     /// </summary>
     public async Task DeleteAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken)
     {
@@ -172,7 +174,19 @@ internal sealed class RemoteStore : IAsyncDisposable
             }
         }
 
-        await _s3.DeleteAsync(keys, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _s3.DeleteAsync(keys, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ObjectStoreException or OperationCanceledException)
+        {
+            lock (_lock)
+            {
+                _undeleted.UnionWith(keys);
+            }
+
+            throw;
+        }
     }
 
     /// <summary>The store's objects of a measurement (listing cached for <see cref="ObjectStoreOptions.ListingTtl"/>).</summary>
@@ -250,8 +264,7 @@ internal sealed class RemoteStore : IAsyncDisposable
         var lease = Pin(keys);
         try
         {
-            var fetched = await Task.WhenAll(fetch.Select(item => FetchAsync(item, cancellationToken))).ConfigureAwait(false);
-            Register(fetched.OfType<string>().ToList());
+            await FetchAndRegisterAsync(fetch.Select(item => FetchAsync(item, cancellationToken)).ToList()).ConfigureAwait(false);
         }
         catch
         {
@@ -263,7 +276,10 @@ internal sealed class RemoteStore : IAsyncDisposable
         return lease;
     }
 
-    /// <summary>Makes specific files local (compaction inputs that were evicted), pinned until the lease is disposed.</summary>
+    /// <summary>
+    /// Makes specific files local (compaction inputs that were evicted) and visible to queries again, pinned until the lease
+    /// is disposed.
+    /// </summary>
     public async Task<IDisposable> EnsureFilesAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken)
     {
         var keys = paths.Select(Key).ToList();
@@ -274,9 +290,9 @@ internal sealed class RemoteStore : IAsyncDisposable
             {
                 var (database, measurement) = group.Key!.Value;
                 var objects = (await ObjectsAsync(database, measurement, cancellationToken).ConfigureAwait(false)).ToDictionary(o => o.Key);
-                await Task.WhenAll(group.Select(key => objects.TryGetValue(key, out var item)
+                await FetchAndRegisterAsync(group.Select(key => objects.TryGetValue(key, out var item)
                     ? FetchAsync(item, cancellationToken)
-                    : throw new ObjectStoreException($"{key} is neither local nor in the store"))).ConfigureAwait(false);
+                    : Task.FromException<string?>(new ObjectStoreException($"{key} is neither local nor in the store"))).ToList()).ConfigureAwait(false);
             }
         }
         catch
@@ -316,8 +332,25 @@ internal sealed class RemoteStore : IAsyncDisposable
         (await ObjectsAsync(database, measurement, cancellationToken).ConfigureAwait(false)).Select(o => Path.GetFileName(o.Key));
 
     /// <summary>
+    /// Waits for every download, then registers the files that landed, also when another one failed (then rethrows): later
+    /// queries fetch only what is missing on disk, so a file placed but left out of the manifest would stay invisible.
+    /// </summary>
+    private async Task FetchAndRegisterAsync(List<Task<string?>> fetches)
+    {
+        try
+        {
+            await Task.WhenAll(fetches).ConfigureAwait(false);
+        }
+        finally
+        {
+            Register(fetches.Where(f => f.IsCompletedSuccessfully).Select(f => f.Result).OfType<string>().ToList());
+        }
+    }
+
+    /// <summary>
     /// Puts fetched files in the catalog's manifest (and their columns in the schema file) in one step per measurement,
-    /// under the visibility lock. They are pinned by the caller's lease, so eviction cannot take them meanwhile.
+    /// under the visibility lock. They are pinned by the caller's lease, so eviction cannot take them meanwhile; one that a
+    /// compaction replaced since it landed (tombstoned, retired) is left out.
     /// </summary>
     private void Register(List<string> paths)
     {
@@ -329,6 +362,7 @@ internal sealed class RemoteStore : IAsyncDisposable
         _catalog.Visibility.EnterWriteLock();
         try
         {
+            paths = paths.Where(p => File.Exists(p) && !IsTombstoned(Key(p)) && !_catalog.Epochs.IsRetired(p)).ToList();
             foreach (var group in paths.GroupBy(p => Split(Key(p)) ?? ("", ""), MeasurementNames.Comparer))
             {
                 if (group.Key.Database.Length > 0 && _catalog.ResolveMeasurement(group.Key.Database, group.Key.Measurement, out _) is { } entry)
@@ -428,9 +462,8 @@ internal sealed class RemoteStore : IAsyncDisposable
                         continue;
                     }
 
-                    Uploaded(key, new FileInfo(path).Length, etag);
+                    Uploaded(key, new FileInfo(path).Length, etag, evict: true);
                     delay = TimeSpan.FromMilliseconds(200);
-                    Evict();
                 }
                 catch (ObjectStoreException e)
                 {
@@ -454,11 +487,14 @@ internal sealed class RemoteStore : IAsyncDisposable
         }
     }
 
-    private void Uploaded(string key, long size, string etag)
+    /// <summary>
+    /// Records an upload. With <paramref name="evict"/> (flushed files; not a compaction output, which is not in place yet)
+    /// the cache is trimmed before the file stops counting as pending, so once uploads are drained the cache fits its budget.
+    /// </summary>
+    private void Uploaded(string key, long size, string etag, bool evict = false)
     {
         lock (_lock)
         {
-            _pending.Remove(key);
             _cached[key] = new CachedFile(size, Now.Ticks);
         }
 
@@ -466,6 +502,16 @@ internal sealed class RemoteStore : IAsyncDisposable
         if (Split(key) is { } where)
         {
             NewListing(where.Database, where.Measurement).Add(new RemoteObject(key, size, etag));
+        }
+
+        if (evict)
+        {
+            Evict();
+        }
+
+        lock (_lock)
+        {
+            _pending.Remove(key);
         }
     }
 
@@ -608,7 +654,7 @@ internal sealed class RemoteStore : IAsyncDisposable
                 }
             }
 
-            return _tombstones.ContainsKey(key);
+            return _tombstones.ContainsKey(key) || _undeleted.Contains(key);
         }
     }
 

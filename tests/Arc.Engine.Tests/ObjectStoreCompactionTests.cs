@@ -1,0 +1,278 @@
+using Arc.Engine.Compaction;
+using Arc.Engine.Query;
+using Arc.Engine.Storage.Remote;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Arc.Engine.Tests;
+
+/// <summary>
+/// Compaction with object storage, over <see cref="InMemoryObjectStore"/> and a fake clock: the merged file replaces its
+/// inputs in the bucket, queries return every row exactly once before, after and whatever the store does meanwhile (a
+/// refused or unanswered upload of the merged file, a refused or unanswered delete of the inputs, a failed download),
+/// and the file cache serves the merged file. The same runs against Ceph in <c>Arc.Native.Tests</c> over HTTP.
+/// </summary>
+public sealed class ObjectStoreCompactionTests : IAsyncLifetime
+{
+    private const long T0 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
+    private const string Hour = "db/cpu/2023/11/14/22/";
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-remote-compaction-" + Guid.NewGuid().ToString("N"));
+    private readonly InMemoryObjectStore _bucket = new();
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2023, 11, 15, 0, 0, 0, TimeSpan.Zero));
+    private readonly List<ArcEngine> _engines = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var engine in _engines)
+        {
+            await engine.DisposeAsync();
+        }
+
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task TheMergedFileReplacesItsInputsInTheBucketAndServesQueriesFromTheCache()
+    {
+        var engine = await StartAsync("a");
+        await WriteFilesAsync(engine, 4);
+        Assert.Equal(4, HourKeys().Count);
+        var before = await TotalsAsync(engine);
+        Assert.Equal("4 rows, 4 times, sum 10", before);
+
+        var result = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly));
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Equal((4, 4L, 4L), (result.FilesIn, result.RowsIn, result.RowsOut));
+        var merged = Assert.Single(HourKeys());
+        Assert.EndsWith("_compacted.parquet", merged, StringComparison.Ordinal);
+        Assert.Equal(Path.Combine(_directory, "a", merged), result.Output);
+        Assert.Equal([result.Output!], LocalFiles("a")); // the inputs left the disk too
+        Assert.Empty(Manifests("a"));                   // the job is finished: nothing for recovery to do
+
+        var gets = _bucket.Calls("get");
+        Assert.Equal(before, await TotalsAsync(engine));
+        Assert.Equal(gets, _bucket.Calls("get")); // the run left the merged file in the cache
+
+        var other = await StartAsync("b"); // another machine reads the merged object alone
+        Assert.Equal(before, await TotalsAsync(other));
+        Assert.Equal(gets + 1, _bucket.Calls("get"));
+    }
+
+    [Fact]
+    public async Task InputsThatLeftTheCacheAreFetchedForTheRun()
+    {
+        var engine = await StartAsync("a", cacheBytes: 1); // uploaded files are evicted at once (the newest stays)
+        await WriteFilesAsync(engine, 4);
+        Assert.Single(LocalFiles("a"));
+        const string before = "4 rows, 4 times, sum 10"; // (a query now would bring the files back into the cache)
+
+        var gets = _bucket.Calls("get");
+        var result = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly));
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Equal(3, _bucket.Calls("get") - gets);
+        Assert.EndsWith("_compacted.parquet", Assert.Single(HourKeys()), StringComparison.Ordinal);
+        Assert.Equal(before, await TotalsAsync(engine));
+    }
+
+    [Fact]
+    public async Task ARefusedUploadOfTheMergedFileKeepsTheInputsAndALaterRunSucceeds()
+    {
+        var engine = await StartAsync("a", cacheBytes: 1); // the run fetches evicted inputs: they must stay visible after it fails
+        await WriteFilesAsync(engine, 4);
+        Assert.Single(LocalFiles("a"));
+        var inputs = HourKeys();
+        const string before = "4 rows, 4 times, sum 10";
+
+        _bucket.FailNext("put", 1);
+        var failed = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly));
+        Assert.False(failed.Succeeded);
+        Assert.Contains("SlowDown", failed.Error, StringComparison.Ordinal);
+        Assert.Equal(inputs, HourKeys());
+        Assert.Empty(Manifests("a"));
+        Assert.Empty(Directory.GetFiles(engine.Store.TempDirectory, "compaction-*"));
+        Assert.Equal(before, await TotalsAsync(engine));
+
+        var result = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly));
+        Assert.True(result.Succeeded, result.Error);
+        Assert.EndsWith("_compacted.parquet", Assert.Single(HourKeys()), StringComparison.Ordinal);
+        Assert.Equal(before, await TotalsAsync(engine));
+    }
+
+    [Fact]
+    public async Task AnUnansweredUploadOfTheMergedFileLeavesNoSecondCopyInTheBucket()
+    {
+        var engine = await StartAsync("a");
+        await WriteFilesAsync(engine, 4);
+        var inputs = HourKeys();
+        var before = await TotalsAsync(engine);
+
+        _bucket.LoseNext("put", 1); // the merged object lands, but the engine hears a failure
+        var failed = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly));
+        Assert.False(failed.Succeeded);
+        Assert.Equal(inputs, HourKeys());
+
+        _clock.Advance(TimeSpan.FromMinutes(11)); // past the listing's life and any tombstone's: the bucket is listed anew
+        Assert.Equal(before, await TotalsAsync(engine));
+
+        var result = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly));
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Single(HourKeys());
+        Assert.Equal(before, await TotalsAsync(engine));
+    }
+
+    [Fact]
+    public async Task AnUnansweredUploadWhoseRemovalFailsTooIsHiddenAndUndoneAtTheNextStart()
+    {
+        var engine = await StartAsync("a");
+        await WriteFilesAsync(engine, 4);
+        var inputs = HourKeys();
+        var before = await TotalsAsync(engine);
+
+        _bucket.LoseNext("put", 1);
+        _bucket.FailNext("delete", 1);
+        Assert.False(Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly)).Succeeded);
+        Assert.Equal(5, HourKeys().Count); // the stray merged object is still in the bucket ...
+        Assert.Single(Manifests("a"));     // ... and the job's manifest leaves its removal to the next start
+
+        _clock.Advance(TimeSpan.FromMinutes(11));
+        Assert.Equal(before, await TotalsAsync(engine)); // meanwhile nothing lists it
+
+        await engine.DisposeAsync();
+        _engines.Remove(engine);
+        var restarted = await StartAsync("a");
+        Assert.Equal(inputs, HourKeys());
+        Assert.Empty(Manifests("a"));
+        Assert.Equal(before, await TotalsAsync(restarted));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ARefusedOrUnansweredDeleteOfTheInputsNeverShowsARowTwice(bool answerLost)
+    {
+        var engine = await StartAsync("a");
+        await WriteFilesAsync(engine, 4);
+        var before = await TotalsAsync(engine);
+
+        if (answerLost)
+        {
+            _bucket.LoseNext("delete", 1);
+        }
+        else
+        {
+            _bucket.FailNext("delete", 1);
+        }
+
+        var result = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly));
+        Assert.True(result.Succeeded, result.Error); // the merged file is in place: only the cleanup is left
+        Assert.Equal(answerLost ? 1 : 5, HourKeys().Count);
+        Assert.Equal(before, await TotalsAsync(engine));
+
+        _clock.Advance(TimeSpan.FromMinutes(11)); // past the listing's life and the tombstones'
+        Assert.Equal(before, await TotalsAsync(engine));
+        Assert.Empty(await engine.Compaction.CandidatesAsync(CompactionTier.Hourly));
+
+        // The next start finishes the job from its manifest: the inputs leave the bucket.
+        await engine.DisposeAsync();
+        _engines.Remove(engine);
+        var restarted = await StartAsync("a");
+        Assert.Equal([result.Output![(Path.Combine(_directory, "a").Length + 1)..]], HourKeys());
+        Assert.Empty(Manifests("a"));
+        Assert.Equal(before, await TotalsAsync(restarted));
+    }
+
+    [Fact]
+    public async Task InputsLeftInTheBucketAreDeletedAtTheNextStartEvenAfterTheirOutputWasCompactedAgain()
+    {
+        var engine = await StartAsync("a");
+        await WriteFilesAsync(engine, 4);
+        await EngineData.WriteAsync(engine, $"cpu,host=h9 v=100 {T0 + EngineData.Hour}\n"); // 23:00, the same day
+        await engine.CheckpointAsync();
+        Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
+        const string before = "5 rows, 5 times, sum 110";
+        Assert.Equal(before, await TotalsAsync(engine));
+
+        _bucket.FailNext("delete", 1); // the hourly run's inputs stay in the bucket
+        Assert.True(Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly)).Succeeded);
+        _clock.Advance(TimeSpan.FromHours(24)); // the day is old enough for the daily tier, which merges the hourly output away
+        var daily = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Daily));
+        Assert.True(daily.Succeeded, daily.Error);
+        Assert.Equal(before, await TotalsAsync(engine));
+
+        await engine.DisposeAsync();
+        _engines.Remove(engine);
+        var restarted = await StartAsync("a"); // the hourly job's output is gone: its manifest must still roll forward
+        Assert.EndsWith("_daily.parquet", Assert.Single(_bucket.Keys, k => k.StartsWith("db/cpu/2023/11/14/", StringComparison.Ordinal)),
+            StringComparison.Ordinal);
+        Assert.Empty(Manifests("a"));
+        Assert.Equal(before, await TotalsAsync(restarted));
+    }
+
+    [Fact]
+    public async Task AFailedDownloadFailsTheQueryClearlyAndTheNextQueryReadsEveryRowOnce()
+    {
+        var engine = await StartAsync("a");
+        await WriteFilesAsync(engine, 3);
+        var before = await TotalsAsync(engine);
+        Assert.True(Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly)).Succeeded);
+
+        var other = await StartAsync("b"); // nothing local: the query has to download the merged file
+        var gets = _bucket.Calls("get");
+        _bucket.FailNext("get", 1);
+        var error = await Assert.ThrowsAsync<QueryUnavailableException>(() => TotalsAsync(other));
+        Assert.Contains("cannot read the data from object storage", error.Message, StringComparison.Ordinal);
+        Assert.Contains("SlowDown", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, _bucket.Calls("get") - gets); // no retry within the query: it fails at once
+
+        Assert.Equal(before, await TotalsAsync(other));
+        Assert.Equal(2, _bucket.Calls("get") - gets);
+    }
+
+    private async Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30)
+    {
+        var engine = await ArcEngine.StartAsync(new EngineOptions
+        {
+            DataPath = Path.Combine(_directory, local),
+            MaxBufferAge = TimeSpan.FromHours(1),
+            Time = _clock,
+            Compaction = new CompactionOptions { Enabled = false, HourlyMinFiles = 2, DailyMinFiles = 2 }, // runs only when the test asks
+            ObjectStore = new ObjectStoreOptions { Bucket = "test", CacheBytes = cacheBytes, Store = _bucket },
+        });
+        _engines.Add(engine);
+        return engine;
+    }
+
+    /// <summary>
+    /// <paramref name="files"/> files in the hour of <see cref="T0"/>, one row each (v = 1, 2, …), checkpointed so the log no
+    /// longer holds them (they are open to compaction), and uploaded.
+    /// </summary>
+    private static async Task WriteFilesAsync(ArcEngine engine, int files)
+    {
+        for (var i = 0; i < files; i++)
+        {
+            await EngineData.WriteAsync(engine, $"cpu,host=h{i % 2} v={i + 1} {T0 + (i * 1000)}\n");
+            await engine.CheckpointAsync();
+        }
+
+        Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)), "uploads did not drain");
+    }
+
+    /// <summary>Rows, distinct times (each row has its own) and the sum of v: a row lost or read twice changes them.</summary>
+    private static async Task<string> TotalsAsync(ArcEngine engine) =>
+        $"{await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu")} rows, " +
+        $"{await EngineData.ScalarAsync(engine, "SELECT count(DISTINCT time) FROM cpu")} times, " +
+        $"sum {await EngineData.ScalarAsync(engine, "SELECT sum(v) FROM cpu")}";
+
+    /// <summary>The bucket's objects of the hour the tests write into.</summary>
+    private List<string> HourKeys() => _bucket.Keys.Where(k => k.StartsWith(Hour, StringComparison.Ordinal)).ToList();
+
+    private string[] LocalFiles(string local) =>
+        Directory.GetFiles(Path.Combine(_directory, local, Hour), "*.parquet");
+
+    private string[] Manifests(string local)
+    {
+        var directory = Path.Combine(_directory, local, ".compaction");
+        return Directory.Exists(directory) ? Directory.GetFiles(directory, "*.json") : [];
+    }
+}
