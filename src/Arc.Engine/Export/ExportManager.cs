@@ -243,13 +243,16 @@ public sealed partial class ExportManager : IAsyncDisposable
                 }
             }
 
+            // Wakes when a job is added, resumed or finishes a run, else after a second of the engine's clock (a fake clock in
+            // tests: moving it runs what became due).
+            using var sleep = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             try
             {
-                await _wake.WaitAsync(TimeSpan.FromSeconds(1), _stopping.Token).ConfigureAwait(false);
+                await Task.WhenAny(_wake.WaitAsync(sleep.Token), Task.Delay(TimeSpan.FromSeconds(1), _time, sleep.Token)).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            finally
             {
-                return;
+                await sleep.CancelAsync().ConfigureAwait(false);
             }
         }
     }
