@@ -1,6 +1,5 @@
 using Arc.Engine.Compaction;
 using Arc.Engine.Query;
-using Arc.Engine.Storage.Remote;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Arc.Engine.Tests;
@@ -14,10 +13,8 @@ namespace Arc.Engine.Tests;
 public sealed class ObjectStoreCacheTests(ObjectStoreCacheTests.WrittenBucket written) : IAsyncLifetime, IClassFixture<ObjectStoreCacheTests.WrittenBucket>
 {
     private const long T0 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-remote-cache-" + Guid.NewGuid().ToString("N"));
-    private readonly InMemoryObjectStore _bucket = written.Bucket.Copy();
+    private readonly BucketEngines _engines = new(written.Bucket.Copy());
     private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2023, 11, 15, 1, 0, 0, TimeSpan.Zero));
-    private readonly List<ArcEngine> _engines = [];
 
     public Task InitializeAsync()
     {
@@ -25,51 +22,43 @@ public sealed class ObjectStoreCacheTests(ObjectStoreCacheTests.WrittenBucket wr
         return Task.CompletedTask;
     }
 
-    public async Task DisposeAsync()
-    {
-        foreach (var engine in _engines)
-        {
-            await engine.DisposeAsync();
-        }
-
-        Directory.Delete(_directory, recursive: true);
-    }
+    public async Task DisposeAsync() => await _engines.DisposeAsync();
 
     [Fact]
     public async Task AFileIsDownloadedOnceAndThenReadFromTheCache()
     {
         var engine = await StartAsync("reader");
-        var gets = _bucket.Calls("get");
+        var gets = _engines.Bucket.Calls("get");
         Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
-        Assert.Equal(3, _bucket.Calls("get") - gets);
+        Assert.Equal(3, _engines.Bucket.Calls("get") - gets);
         Assert.Equal(3, LocalFiles("reader").Length);
-        Assert.Equal(Objects().Sum(_bucket.SizeOf), engine.ObjectStorage!.CachedBytes);
+        Assert.Equal(Objects().Sum(_engines.Bucket.SizeOf), engine.ObjectStorage!.CachedBytes);
 
         Assert.Equal("6", await EngineData.ScalarAsync(engine, "SELECT sum(v) FROM cpu"));
         Assert.Equal("1", await EngineData.ScalarAsync(engine, $"SELECT count(*) FROM cpu WHERE time >= '{Hour(1)}' AND time < '{Hour(2)}'"));
-        Assert.Equal(3, _bucket.Calls("get") - gets);
+        Assert.Equal(3, _engines.Bucket.Calls("get") - gets);
     }
 
     [Fact]
     public async Task TheCacheEvictsTheLeastRecentlyUsedFileBeyondItsBudget()
     {
-        var sizes = Objects().Select(_bucket.SizeOf).ToList();
+        var sizes = Objects().Select(_engines.Bucket.SizeOf).ToList();
         var engine = await StartAsync("reader", cacheBytes: sizes.Max() * 2); // room for two of the three files
-        var gets = _bucket.Calls("get");
+        var gets = _engines.Bucket.Calls("get");
         foreach (var hour in new[] { 0, 1, 2 })
         {
             Assert.Equal("1", await CountHourAsync(engine, hour));
             _clock.Advance(TimeSpan.FromSeconds(1)); // the next use is more recent
         }
 
-        Assert.Equal(3, _bucket.Calls("get") - gets);
+        Assert.Equal(3, _engines.Bucket.Calls("get") - gets);
         Assert.True(engine.ObjectStorage!.CachedBytes <= sizes.Max() * 2, $"{engine.ObjectStorage.CachedBytes} bytes cached");
         Assert.Equal(["23", "00"], LocalHours("reader")); // 22:00 was used least recently
 
         Assert.Equal("1", await CountHourAsync(engine, 2)); // cached: no download
-        Assert.Equal(3, _bucket.Calls("get") - gets);
+        Assert.Equal(3, _engines.Bucket.Calls("get") - gets);
         Assert.Equal("1", await CountHourAsync(engine, 0)); // evicted: downloaded again, and 23:00 (now the oldest use) makes room
-        Assert.Equal(4, _bucket.Calls("get") - gets);
+        Assert.Equal(4, _engines.Bucket.Calls("get") - gets);
         Assert.Equal(["22", "00"], LocalHours("reader"));
         Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
     }
@@ -78,7 +67,7 @@ public sealed class ObjectStoreCacheTests(ObjectStoreCacheTests.WrittenBucket wr
     public async Task AFileARunningQueryReadsIsNotEvicted()
     {
         var engine = await StartAsync("reader", cacheBytes: 1); // every file but the newest leaves the cache when it can
-        var gets = _bucket.Calls("get");
+        var gets = _engines.Bucket.Calls("get");
         using (var cursor = await engine.Query.OpenAsync($"SELECT v FROM cpu WHERE time >= '{Hour(0)}' AND time < '{Hour(1)}'", "db", CancellationToken.None))
         {
             _clock.Advance(TimeSpan.FromSeconds(1));
@@ -89,7 +78,7 @@ public sealed class ObjectStoreCacheTests(ObjectStoreCacheTests.WrittenBucket wr
             chunk.Dispose();
         }
 
-        Assert.Equal(2, _bucket.Calls("get") - gets);
+        Assert.Equal(2, _engines.Bucket.Calls("get") - gets);
         _clock.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal("1", await CountHourAsync(engine, 2)); // now both older files may go
         Assert.Equal(["00"], LocalHours("reader"));
@@ -100,32 +89,18 @@ public sealed class ObjectStoreCacheTests(ObjectStoreCacheTests.WrittenBucket wr
     public async Task AQueryWhoseDownloadsPartlyFailedLeavesNoFileTheNextQueryOverlooks()
     {
         var engine = await StartAsync("reader");
-        _bucket.FailNext("get", 1); // one of the three downloads fails, the others land
+        _engines.Bucket.FailNext("get", 1); // one of the three downloads fails, the others land
         await Assert.ThrowsAsync<QueryUnavailableException>(() => EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
         Assert.Equal(2, LocalFiles("reader").Length);
 
-        var gets = _bucket.Calls("get");
+        var gets = _engines.Bucket.Calls("get");
         Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
-        Assert.Equal(1, _bucket.Calls("get") - gets); // only the missing one
+        Assert.Equal(1, _engines.Bucket.Calls("get") - gets); // only the missing one
         Assert.Equal("6", await EngineData.ScalarAsync(engine, "SELECT sum(v) FROM cpu"));
     }
 
-    private async Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30)
-    {
-        var engine = await StartAsync(Path.Combine(_directory, local), _bucket, _clock, cacheBytes);
-        _engines.Add(engine);
-        return engine;
-    }
-
-    private static Task<ArcEngine> StartAsync(string path, InMemoryObjectStore bucket, TimeProvider clock, long cacheBytes = 1L << 30) =>
-        ArcEngine.StartAsync(new EngineOptions
-        {
-            DataPath = path,
-            MaxBufferAge = TimeSpan.FromHours(1),
-            Time = clock,
-            Compaction = new CompactionOptions { Enabled = false },
-            ObjectStore = new ObjectStoreOptions { Bucket = "test", CacheBytes = cacheBytes, Store = bucket },
-        });
+    private Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30) =>
+        _engines.StartAsync(local, cacheBytes, _clock, new CompactionOptions { Enabled = false });
 
     /// <summary>The start of the <paramref name="hour"/>-th hour written, as SQL text.</summary>
     private static string Hour(int hour) => DateTime.UnixEpoch.AddTicks((T0 / 100) + (hour * TimeSpan.TicksPerHour))
@@ -134,10 +109,10 @@ public sealed class ObjectStoreCacheTests(ObjectStoreCacheTests.WrittenBucket wr
     private static Task<string> CountHourAsync(ArcEngine engine, int hour) =>
         EngineData.ScalarAsync(engine, $"SELECT count(*) FROM cpu WHERE time >= '{Hour(hour)}' AND time < '{Hour(hour + 1)}'");
 
-    private List<string> Objects() => _bucket.Keys.Where(k => k.EndsWith(".parquet", StringComparison.Ordinal)).ToList();
+    private List<string> Objects() => _engines.Bucket.Keys.Where(k => k.EndsWith(".parquet", StringComparison.Ordinal)).ToList();
 
     private string[] LocalFiles(string local) =>
-        Directory.GetFiles(Path.Combine(_directory, local, "db", "cpu"), "*.parquet", SearchOption.AllDirectories);
+        Directory.GetFiles(Path.Combine(_engines.Root, local, "db", "cpu"), "*.parquet", SearchOption.AllDirectories);
 
     /// <summary>
     /// The bucket every test starts from (each gets a copy): a writer put three hours into it (22:00 and 23:00 on the 14th,
@@ -150,7 +125,8 @@ public sealed class ObjectStoreCacheTests(ObjectStoreCacheTests.WrittenBucket wr
         public async Task InitializeAsync()
         {
             var directory = Path.Combine(Path.GetTempPath(), "arc-remote-cache-writer-" + Guid.NewGuid().ToString("N"));
-            var writer = await StartAsync(directory, Bucket, new FakeTimeProvider(new DateTimeOffset(2023, 11, 15, 1, 0, 0, TimeSpan.Zero)));
+            var writer = await ArcEngine.StartAsync(BucketEngines.Options(directory, Bucket,
+                new FakeTimeProvider(new DateTimeOffset(2023, 11, 15, 1, 0, 0, TimeSpan.Zero)), compaction: new CompactionOptions { Enabled = false }));
             try
             {
                 await EngineData.WriteAsync(writer, string.Concat(Enumerable.Range(0, 3).Select(h => $"cpu,host=h{h} v={h + 1} {T0 + (h * EngineData.Hour)}\n")));

@@ -1,6 +1,5 @@
 using Arc.Engine.Compaction;
 using Arc.Engine.Query;
-using Arc.Engine.Storage.Remote;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Arc.Engine.Tests;
@@ -15,22 +14,12 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
 {
     private const long T0 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
     private const string Hour = "db/cpu/2023/11/14/22/";
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-remote-compaction-" + Guid.NewGuid().ToString("N"));
-    private readonly InMemoryObjectStore _bucket = new();
+    private readonly BucketEngines _engines = new(new InMemoryObjectStore());
     private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2023, 11, 15, 0, 0, 0, TimeSpan.Zero));
-    private readonly List<ArcEngine> _engines = [];
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        foreach (var engine in _engines)
-        {
-            await engine.DisposeAsync();
-        }
-
-        Directory.Delete(_directory, recursive: true);
-    }
+    public async Task DisposeAsync() => await _engines.DisposeAsync();
 
     [Fact]
     public async Task TheMergedFileReplacesItsInputsInTheBucketAndServesQueriesFromTheCache()
@@ -46,17 +35,17 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
         Assert.Equal((4, 4L, 4L), (result.FilesIn, result.RowsIn, result.RowsOut));
         var merged = Assert.Single(HourKeys());
         Assert.EndsWith("_compacted.parquet", merged, StringComparison.Ordinal);
-        Assert.Equal(Path.Combine(_directory, "a", merged), result.Output);
+        Assert.Equal(Path.Combine(_engines.Root, "a", merged), result.Output);
         Assert.Equal([result.Output!], LocalFiles("a")); // the inputs left the disk too
         Assert.Empty(Manifests("a"));                   // the job is finished: nothing for recovery to do
 
-        var gets = _bucket.Calls("get");
+        var gets = _engines.Bucket.Calls("get");
         Assert.Equal(before, await TotalsAsync(engine));
-        Assert.Equal(gets, _bucket.Calls("get")); // the run left the merged file in the cache
+        Assert.Equal(gets, _engines.Bucket.Calls("get")); // the run left the merged file in the cache
 
         var other = await StartAsync("b"); // another machine reads the merged object alone
         Assert.Equal(before, await TotalsAsync(other));
-        Assert.Equal(gets + 1, _bucket.Calls("get"));
+        Assert.Equal(gets + 1, _engines.Bucket.Calls("get"));
     }
 
     [Fact]
@@ -67,10 +56,10 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
         Assert.Single(LocalFiles("a"));
         const string before = "4 rows, 4 times, sum 10"; // (a query now would bring the files back into the cache)
 
-        var gets = _bucket.Calls("get");
+        var gets = _engines.Bucket.Calls("get");
         var result = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly));
         Assert.True(result.Succeeded, result.Error);
-        Assert.Equal(3, _bucket.Calls("get") - gets);
+        Assert.Equal(3, _engines.Bucket.Calls("get") - gets);
         Assert.EndsWith("_compacted.parquet", Assert.Single(HourKeys()), StringComparison.Ordinal);
         Assert.Equal(before, await TotalsAsync(engine));
     }
@@ -84,7 +73,7 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
         var inputs = HourKeys();
         const string before = "4 rows, 4 times, sum 10";
 
-        _bucket.FailNext("put", 1);
+        _engines.Bucket.FailNext("put", 1);
         var failed = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly));
         Assert.False(failed.Succeeded);
         Assert.Contains("SlowDown", failed.Error, StringComparison.Ordinal);
@@ -107,7 +96,7 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
         var inputs = HourKeys();
         var before = await TotalsAsync(engine);
 
-        _bucket.LoseNext("put", 1); // the merged object lands, but the engine hears a failure
+        _engines.Bucket.LoseNext("put", 1); // the merged object lands, but the engine hears a failure
         var failed = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly));
         Assert.False(failed.Succeeded);
         Assert.Equal(inputs, HourKeys());
@@ -129,8 +118,8 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
         var inputs = HourKeys();
         var before = await TotalsAsync(engine);
 
-        _bucket.LoseNext("put", 1);
-        _bucket.FailNext("delete", 1);
+        _engines.Bucket.LoseNext("put", 1);
+        _engines.Bucket.FailNext("delete", 1);
         Assert.False(Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly)).Succeeded);
         Assert.Equal(5, HourKeys().Count); // the stray merged object is still in the bucket ...
         Assert.Single(Manifests("a"));     // ... and the job's manifest leaves its removal to the next start
@@ -139,7 +128,6 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
         Assert.Equal(before, await TotalsAsync(engine)); // meanwhile nothing lists it
 
         await engine.DisposeAsync();
-        _engines.Remove(engine);
         var restarted = await StartAsync("a");
         Assert.Equal(inputs, HourKeys());
         Assert.Empty(Manifests("a"));
@@ -157,11 +145,11 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
 
         if (answerLost)
         {
-            _bucket.LoseNext("delete", 1);
+            _engines.Bucket.LoseNext("delete", 1);
         }
         else
         {
-            _bucket.FailNext("delete", 1);
+            _engines.Bucket.FailNext("delete", 1);
         }
 
         var result = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly));
@@ -175,9 +163,8 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
 
         // The next start finishes the job from its manifest: the inputs leave the bucket.
         await engine.DisposeAsync();
-        _engines.Remove(engine);
         var restarted = await StartAsync("a");
-        Assert.Equal([result.Output![(Path.Combine(_directory, "a").Length + 1)..]], HourKeys());
+        Assert.Equal([result.Output![(Path.Combine(_engines.Root, "a").Length + 1)..]], HourKeys());
         Assert.Empty(Manifests("a"));
         Assert.Equal(before, await TotalsAsync(restarted));
     }
@@ -193,7 +180,7 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
         const string before = "5 rows, 5 times, sum 110";
         Assert.Equal(before, await TotalsAsync(engine));
 
-        _bucket.FailNext("delete", 1); // the hourly run's inputs stay in the bucket
+        _engines.Bucket.FailNext("delete", 1); // the hourly run's inputs stay in the bucket
         Assert.True(Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly)).Succeeded);
         _clock.Advance(TimeSpan.FromHours(24)); // the day is old enough for the daily tier, which merges the hourly output away
         var daily = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Daily));
@@ -201,9 +188,8 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
         Assert.Equal(before, await TotalsAsync(engine));
 
         await engine.DisposeAsync();
-        _engines.Remove(engine);
         var restarted = await StartAsync("a"); // the hourly job's output is gone: its manifest must still roll forward
-        Assert.EndsWith("_daily.parquet", Assert.Single(_bucket.Keys, k => k.StartsWith("db/cpu/2023/11/14/", StringComparison.Ordinal)),
+        Assert.EndsWith("_daily.parquet", Assert.Single(_engines.Bucket.Keys, k => k.StartsWith("db/cpu/2023/11/14/", StringComparison.Ordinal)),
             StringComparison.Ordinal);
         Assert.Empty(Manifests("a"));
         Assert.Equal(before, await TotalsAsync(restarted));
@@ -218,30 +204,19 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
         Assert.True(Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly)).Succeeded);
 
         var other = await StartAsync("b"); // nothing local: the query has to download the merged file
-        var gets = _bucket.Calls("get");
-        _bucket.FailNext("get", 1);
+        var gets = _engines.Bucket.Calls("get");
+        _engines.Bucket.FailNext("get", 1);
         var error = await Assert.ThrowsAsync<QueryUnavailableException>(() => TotalsAsync(other));
         Assert.Contains("cannot read the data from object storage", error.Message, StringComparison.Ordinal);
         Assert.Contains("SlowDown", error.Message, StringComparison.Ordinal);
-        Assert.Equal(1, _bucket.Calls("get") - gets); // no retry within the query: it fails at once
+        Assert.Equal(1, _engines.Bucket.Calls("get") - gets); // no retry within the query: it fails at once
 
         Assert.Equal(before, await TotalsAsync(other));
-        Assert.Equal(2, _bucket.Calls("get") - gets);
+        Assert.Equal(2, _engines.Bucket.Calls("get") - gets);
     }
 
-    private async Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30)
-    {
-        var engine = await ArcEngine.StartAsync(new EngineOptions
-        {
-            DataPath = Path.Combine(_directory, local),
-            MaxBufferAge = TimeSpan.FromHours(1),
-            Time = _clock,
-            Compaction = new CompactionOptions { Enabled = false, HourlyMinFiles = 2, DailyMinFiles = 2 }, // runs only when the test asks
-            ObjectStore = new ObjectStoreOptions { Bucket = "test", CacheBytes = cacheBytes, Store = _bucket },
-        });
-        _engines.Add(engine);
-        return engine;
-    }
+    private Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30) =>
+        _engines.StartAsync(local, cacheBytes, _clock, new CompactionOptions { Enabled = false, HourlyMinFiles = 2, DailyMinFiles = 2 }); // runs only when the test asks
 
     /// <summary>
     /// <paramref name="files"/> files in the hour of <see cref="T0"/>, one row each (v = 1, 2, …), checkpointed so the log no
@@ -265,14 +240,14 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
         $"sum {await EngineData.ScalarAsync(engine, "SELECT sum(v) FROM cpu")}";
 
     /// <summary>The bucket's objects of the hour the tests write into.</summary>
-    private List<string> HourKeys() => _bucket.Keys.Where(k => k.StartsWith(Hour, StringComparison.Ordinal)).ToList();
+    private List<string> HourKeys() => _engines.Bucket.Keys.Where(k => k.StartsWith(Hour, StringComparison.Ordinal)).ToList();
 
     private string[] LocalFiles(string local) =>
-        Directory.GetFiles(Path.Combine(_directory, local, Hour), "*.parquet");
+        Directory.GetFiles(Path.Combine(_engines.Root, local, Hour), "*.parquet");
 
     private string[] Manifests(string local)
     {
-        var directory = Path.Combine(_directory, local, ".compaction");
+        var directory = Path.Combine(_engines.Root, local, ".compaction");
         return Directory.Exists(directory) ? Directory.GetFiles(directory, "*.json") : [];
     }
 }

@@ -11,33 +11,23 @@ namespace Arc.Engine.Tests;
 public sealed class ObjectStoreEngineTests : IAsyncLifetime
 {
     private const long T0 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-remote-" + Guid.NewGuid().ToString("N"));
-    private readonly InMemoryObjectStore _bucket = new();
-    private readonly List<ArcEngine> _engines = [];
+    private readonly BucketEngines _engines = new(new InMemoryObjectStore());
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        foreach (var engine in _engines)
-        {
-            await engine.DisposeAsync();
-        }
-
-        Directory.Delete(_directory, recursive: true);
-    }
+    public async Task DisposeAsync() => await _engines.DisposeAsync();
 
     [Fact]
     public async Task UploadsRetryThroughErrorsAndLostAnswersAndEndInTheBucketOnce()
     {
         var engine = await StartAsync("a");
-        _bucket.FailNext(2);
-        _bucket.LoseNext(1);
+        _engines.Bucket.FailNext(2);
+        _engines.Bucket.LoseNext(1);
         await EngineData.WriteAsync(engine, Lines(3, T0));
         await engine.FlushAsync();
         Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)), "uploads did not drain");
 
-        var keys = _bucket.Keys.Where(k => k.EndsWith(".parquet", StringComparison.Ordinal)).ToList();
+        var keys = _engines.Bucket.Keys.Where(k => k.EndsWith(".parquet", StringComparison.Ordinal)).ToList();
         Assert.Equal(3, keys.Count); // one file per hour, each once whatever the retries
         Assert.All(keys, k => Assert.StartsWith("db/cpu/2023/11/", k, StringComparison.Ordinal));
         Assert.True(engine.ObjectStorage!.UploadFailures >= 3, $"{engine.ObjectStorage.UploadFailures} failures counted");
@@ -52,14 +42,14 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
         await EngineData.WriteAsync(engine, Lines(3, T0));
         await engine.FlushAsync();
         Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
-        var local = Directory.GetFiles(Path.Combine(_directory, "b"), "*.parquet", SearchOption.AllDirectories)
+        var local = Directory.GetFiles(Path.Combine(_engines.Root, "b"), "*.parquet", SearchOption.AllDirectories)
             .Where(f => !f.Contains("_arc_schema", StringComparison.Ordinal));
         Assert.Contains("/2023/11/15/00/", Assert.Single(local), StringComparison.Ordinal);
 
-        _bucket.Latency = TimeSpan.FromMilliseconds(20);
-        var gets = _bucket.Calls("get");
+        _engines.Bucket.Latency = TimeSpan.FromMilliseconds(20);
+        var gets = _engines.Bucket.Calls("get");
         Assert.Equal("1", await EngineData.ScalarAsync(engine, $"SELECT count(*) FROM cpu WHERE time >= '2023-11-14T23:00:00Z' AND time < '2023-11-15T00:00:00Z'"));
-        Assert.Equal(1, _bucket.Calls("get") - gets); // the one hour the filter names
+        Assert.Equal(1, _engines.Bucket.Calls("get") - gets); // the one hour the filter names
         Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
     }
 
@@ -71,12 +61,12 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
         await engine.FlushAsync();
         Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
 
-        _bucket.Down = true;
+        _engines.Bucket.Down = true;
         var error = await Assert.ThrowsAsync<QueryUnavailableException>(() => EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
         Assert.Contains("cannot read the data from object storage", error.Message, StringComparison.Ordinal);
         Assert.Contains("unreachable", error.Message, StringComparison.Ordinal);
 
-        _bucket.Down = false;
+        _engines.Bucket.Down = false;
         Assert.Equal("2", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
     }
 
@@ -88,7 +78,6 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
         await first.FlushAsync();
         Assert.True(await first.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
         await first.DisposeAsync();
-        _engines.Remove(first);
 
         var second = await StartAsync("e"); // another machine: nothing local, the same bucket
         Assert.Equal("4", await EngineData.ScalarAsync(second, "SELECT count(*) FROM db.cpu"));
@@ -97,32 +86,22 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
     [Fact]
     public async Task AStartThatFailsStopsWhatItStarted()
     {
-        var wal = Path.Combine(_directory, "wal-is-a-file");
-        Directory.CreateDirectory(_directory);
+        var wal = Path.Combine(_engines.Root, "wal-is-a-file");
+        Directory.CreateDirectory(_engines.Root);
         await File.WriteAllTextAsync(wal, "not a directory");
         await Assert.ThrowsAnyAsync<IOException>(() => ArcEngine.StartAsync(new EngineOptions
         {
-            DataPath = Path.Combine(_directory, "f"),
+            DataPath = Path.Combine(_engines.Root, "f"),
             WalDirectory = wal, // the log starts after object storage: its uploaders and DuckDB are running when this fails
-            ObjectStore = new ObjectStoreOptions { Bucket = "test", Store = _bucket },
+            ObjectStore = new ObjectStoreOptions { Bucket = "test", Store = _engines.Bucket },
         }));
-        Assert.Equal(1, _bucket.Disposals);
+        Assert.Equal(1, _engines.Bucket.Disposals);
 
         var engine = await StartAsync("f"); // the same data directory starts cleanly afterwards
         Assert.Equal(0, engine.BufferedRows);
     }
 
-    private async Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30)
-    {
-        var engine = await ArcEngine.StartAsync(new EngineOptions
-        {
-            DataPath = Path.Combine(_directory, local),
-            MaxBufferAge = TimeSpan.FromHours(1),
-            ObjectStore = new ObjectStoreOptions { Bucket = "test", CacheBytes = cacheBytes, Store = _bucket },
-        });
-        _engines.Add(engine);
-        return engine;
-    }
+    private Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30) => _engines.StartAsync(local, cacheBytes);
 
     /// <summary>One point per hour from <paramref name="start"/>: <paramref name="hours"/> points in as many hourly files.</summary>
     private static string Lines(int hours, long start) =>

@@ -1,0 +1,49 @@
+using Arc.Engine.Compaction;
+using Arc.Engine.Storage.Remote;
+
+namespace Arc.Engine.Tests;
+
+/// <summary>
+/// Engines over one <see cref="InMemoryObjectStore"/>, each with its own local directory under one temporary root (as
+/// separate servers sharing a bucket), disposed together with the root.
+/// </summary>
+internal sealed class BucketEngines(InMemoryObjectStore bucket) : IAsyncDisposable
+{
+    private readonly List<ArcEngine> _engines = [];
+
+    public InMemoryObjectStore Bucket => bucket;
+
+    public string Root { get; } = Path.Combine(Path.GetTempPath(), "arc-bucket-" + Guid.NewGuid().ToString("N"));
+
+    /// <summary>Starts an engine in <paramref name="local"/> (under <see cref="Root"/>) over the bucket.</summary>
+    public async Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30, TimeProvider? clock = null, CompactionOptions? compaction = null)
+    {
+        var engine = await ArcEngine.StartAsync(Options(Path.Combine(Root, local), bucket, clock, cacheBytes, compaction));
+        _engines.Add(engine);
+        return engine;
+    }
+
+    /// <summary>An engine's options over <paramref name="store"/>: buffers flushed only when a test asks.</summary>
+    public static EngineOptions Options(string path, InMemoryObjectStore store, TimeProvider? clock = null, long cacheBytes = 1L << 30,
+        CompactionOptions? compaction = null) => new()
+        {
+            DataPath = path,
+            MaxBufferAge = TimeSpan.FromHours(1),
+            Time = clock ?? TimeProvider.System,
+            Compaction = compaction ?? new CompactionOptions(),
+            ObjectStore = new ObjectStoreOptions { Bucket = "test", CacheBytes = cacheBytes, Store = store },
+        };
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var engine in _engines)
+        {
+            await engine.DisposeAsync();
+        }
+
+        if (Directory.Exists(Root))
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+    }
+}
