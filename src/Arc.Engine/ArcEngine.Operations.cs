@@ -1,5 +1,6 @@
 using Arc.Engine.Metrics;
 using Arc.Engine.Query;
+using Arc.Engine.Storage;
 
 namespace Arc.Engine;
 

@@ -59,7 +59,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
         try
         {
             _ddl = _database.Connect();
-            _catalog = new Catalog(Store, _ddl, options, loggers.CreateLogger("Arc.Engine.Catalog"));
+            _catalog = new Catalog(Store, _ddl, options.MaxColumnsPerMeasurement, options.MaxNameBytes, loggers.CreateLogger("Arc.Engine.Catalog"));
             Remote = options.ObjectStore is { } objectStore
                 ? new RemoteStore(objectStore, Store, _catalog, options.Time, loggers.CreateLogger("Arc.Engine.Storage"))
                 : null;
@@ -172,7 +172,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
         // LSNs only grow, across restarts too: a wiped WAL directory must not reuse LSNs that Parquet file names cover.
         var unixMicros = (Options.Time.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / 10;
-        _ingest.AttachWal(new WriteAheadLog(directory, Options.WalSyncMode, Options.WalMaxSegmentBytes, Options.WalMaxSegmentAge,
+        _ingest.AttachWal(new WriteAheadLog<WriteBatch>(directory, Options.WalSyncMode, Options.WalMaxSegmentBytes, Options.WalMaxSegmentAge,
             Math.Max(lastLsn, unixMicros), _ingest.Apply, Options.Time, logger));
     }
 

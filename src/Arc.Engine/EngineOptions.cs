@@ -1,7 +1,7 @@
 namespace Arc.Engine;
 
 /// <summary>Everything the engine is configured with (the host maps arc.toml keys onto it).</summary>
-public sealed record EngineOptions
+public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySettings
 {
     /// <summary>Root of the Parquet tree (<c>storage.local_path</c>).</summary>
     public required string DataPath { get; init; }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Text;
+using Arc.Engine.Errors;
 using Arc.Engine.Query;
 using Microsoft.Extensions.Time.Testing;
 

@@ -2,6 +2,7 @@ using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Export;
 using Arc.Engine.Export.Targets;
+using Arc.Engine.Query;
 
 namespace Arc.Engine.Tests;
 

@@ -1,6 +1,7 @@
 using System.Text;
 using Arc.Engine.Metrics;
 using Arc.Engine.Query;
+using Arc.Engine.Storage;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Arc.Engine.Tests;

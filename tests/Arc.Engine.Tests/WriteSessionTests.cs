@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.IO.Pipelines;
 using System.Text;
+using Arc.Engine.Errors;
 using Arc.Engine.Ingest;
 using Arc.Protocol.LineProtocol;
 

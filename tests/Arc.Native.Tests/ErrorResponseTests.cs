@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Arc.Engine;
+using Arc.Engine.Errors;
 using Arc.Native.Http;
 
 namespace Arc.Native.Tests;

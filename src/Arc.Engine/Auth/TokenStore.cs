@@ -21,8 +21,8 @@ public sealed record TokenStoreOptions(string Path, TimeSpan CacheTtl, int MaxCa
 /// Tokens in an embedded DuckDB file (<c>auth.db_path</c>). A token is 256 random bits shown once; only its HMAC-SHA256
 /// under a server key (kept in <c>{db_path}.key</c>, mode 0600) is stored, and hashes are compared in constant time.
 /// Validated tokens are cached for <c>auth.cache_ttl</c>, so a revocation takes effect within that time. Creation,
-/// expiry and revocation go by the engine's clock (<see cref="EngineOptions.Time"/>). Built by the engine when auth is on
-/// (<see cref="EngineOptions.Tokens"/>).
+/// expiry and revocation go by the clock it is given (the engine's). Built by the engine when auth is on (its options'
+/// <c>Tokens</c>).
 /// </summary>
 public sealed class TokenStore : IDisposable
 {

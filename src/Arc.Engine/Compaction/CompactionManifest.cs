@@ -33,7 +33,7 @@ public sealed record CompactionManifest(
         var path = PathIn(store);
         LocalStore.EnsureDirectory(Path.GetDirectoryName(path)!);
         var temp = path + ".tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, EngineJsonContext.Default.CompactionManifest));
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, CompactionJsonContext.Default.CompactionManifest));
         Durability.CommitFile(temp, path);
     }
 
@@ -61,7 +61,7 @@ public sealed record CompactionManifest(
             CompactionManifest? manifest;
             try
             {
-                manifest = JsonSerializer.Deserialize(File.ReadAllBytes(file), EngineJsonContext.Default.CompactionManifest);
+                manifest = JsonSerializer.Deserialize(File.ReadAllBytes(file), CompactionJsonContext.Default.CompactionManifest);
             }
             catch (JsonException e)
             {
@@ -124,3 +124,7 @@ public sealed record CompactionManifest(
         }
     }
 }
+
+/// <summary>Source-generated JSON metadata for <see cref="CompactionManifest"/> (AOT: no reflection).</summary>
+[JsonSerializable(typeof(CompactionManifest))]
+internal sealed partial class CompactionJsonContext : JsonSerializerContext;

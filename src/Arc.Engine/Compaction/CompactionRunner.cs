@@ -248,7 +248,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         }
 
         sql.Append(" ORDER BY ").Append(orderBy);
-        var tagsJson = JsonSerializer.Serialize(tags?.ToList() ?? [], EngineJsonContext.Default.ListString);
+        var tagsJson = JsonSerializer.Serialize(tags?.ToList() ?? [], StorageJsonContext.Default.ListString);
         sql.Append(") TO ").Append(Names.QuoteLiteral(temp))
             .Append(" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, KV_METADATA {")
             .Append(ParquetFileWriter.TagsMetadataKey).Append(": ").Append(Names.QuoteLiteral(tagsJson)).Append("})");
@@ -295,7 +295,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         var tags = new List<string>();
         foreach (var row in rows)
         {
-            foreach (var tag in JsonSerializer.Deserialize(row[1]!, EngineJsonContext.Default.ListString) ?? [])
+            foreach (var tag in JsonSerializer.Deserialize(row[1]!, StorageJsonContext.Default.ListString) ?? [])
             {
                 if (!tags.Contains(tag))
                 {

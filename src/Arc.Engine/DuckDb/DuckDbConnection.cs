@@ -1,10 +1,9 @@
 using System.Diagnostics;
-using Arc.Engine.Query;
 using DuckDB.NET.Native;
 
 namespace Arc.Engine.DuckDb;
 
-/// <summary>A DuckDB connection. Not thread-safe: one user at a time (see <see cref="DuckDbConnectionPool"/>).</summary>
+/// <summary>A DuckDB connection. Not thread-safe: one user at a time (the query side pools them).</summary>
 public sealed class DuckDbConnection : IDisposable
 {
     private readonly DuckDBNativeConnection _handle;
@@ -129,75 +128,4 @@ internal static unsafe class DuckDbStrings
     }
 
     public static string Read(byte* stringT) => System.Text.Encoding.UTF8.GetString(Span(stringT));
-}
-
-/// <summary>
-/// A pool of connections. Admission goes through a <see cref="QueryPriorityPool"/>: at most its size statements run at
-/// once, and waiting queries are served by priority, FIFO within one.
-/// </summary>
-public sealed class DuckDbConnectionPool : IDisposable
-{
-    private readonly DuckDbDatabase _database;
-    private readonly QueryPriorityPool _slots;
-    private readonly System.Collections.Concurrent.ConcurrentBag<DuckDbConnection> _idle = [];
-    private readonly List<DuckDbConnection> _all = [];
-
-    public DuckDbConnectionPool(DuckDbDatabase database, QueryPriorityPool slots)
-    {
-        _database = database;
-        _slots = slots;
-    }
-
-    /// <summary>The admission gate (its queue, waits and execution times are the pool's metrics).</summary>
-    public QueryPriorityPool Slots => _slots;
-
-    /// <summary>Connections opened and not rented.</summary>
-    public int Idle => _idle.Count;
-
-    public ValueTask<DuckDbConnection> RentAsync(CancellationToken cancellationToken) => RentAsync(QueryPriority.Normal, cancellationToken);
-
-    public async ValueTask<DuckDbConnection> RentAsync(QueryPriority priority, CancellationToken cancellationToken)
-    {
-        await _slots.AcquireAsync(priority, cancellationToken).ConfigureAwait(false);
-        if (!_idle.TryTake(out var connection))
-        {
-            try
-            {
-                connection = _database.Connect();
-            }
-            catch
-            {
-                _slots.Release(TimeSpan.Zero);
-                throw;
-            }
-
-            lock (_all)
-            {
-                _all.Add(connection);
-            }
-        }
-
-        connection.RentedAt = Stopwatch.GetTimestamp();
-        return connection;
-    }
-
-    public void Return(DuckDbConnection connection)
-    {
-        var held = Stopwatch.GetElapsedTime(connection.RentedAt);
-        _idle.Add(connection);
-        _slots.Release(held);
-    }
-
-    public void Dispose()
-    {
-        lock (_all)
-        {
-            foreach (var connection in _all)
-            {
-                connection.Dispose();
-            }
-
-            _all.Clear();
-        }
-    }
 }

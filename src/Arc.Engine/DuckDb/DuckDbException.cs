@@ -1,3 +1,4 @@
+using Arc.Engine.Errors;
 using DuckDB.NET.Native;
 
 namespace Arc.Engine.DuckDb;

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Arc.Engine.Storage;
 
 namespace Arc.Engine.Export;
 

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
-using Arc.Engine.Query;
 using Arc.Engine.Storage;
 using Arc.Engine.Wal;
 using Microsoft.Extensions.Logging;
@@ -13,21 +12,21 @@ namespace Arc.Engine.Ingest;
 /// The shared write buffers: one <see cref="ColumnSet"/> per measurement that committed request batches are merged into
 /// (through the write-ahead log when it is enabled). A buffer is handed to the flush workers when it reaches its row or
 /// byte limit or its age limit, and on shutdown. A failed flush keeps its rows and is retried, so nothing acknowledged is
-/// dropped. The memory all buffers hold is accounted against <see cref="EngineOptions.MaxBufferMemory"/>.
+/// dropped. The memory all buffers hold is accounted against <see cref="IIngestSettings.MaxBufferMemory"/>.
 /// </summary>
 internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
 {
     private readonly ConcurrentDictionary<(string Database, string Measurement), SharedBuffer> _buffers = new();
     private readonly ConcurrentBag<WriteBatch> _batches = [];
     private readonly Channel<FlushJob> _flushQueue = Channel.CreateUnbounded<FlushJob>(new UnboundedChannelOptions { SingleReader = false });
-    private readonly EngineOptions _options;
+    private readonly IIngestSettings _options;
     private readonly Catalog _catalog;
     private readonly ParquetFlusher _flusher;
     private readonly ILogger _logger;
     private readonly Task[] _workers;
     private readonly Timer _ageTimer;
     private readonly Action<IReadOnlyList<string>>? _placed;
-    private WriteAheadLog? _wal;
+    private WriteAheadLog<WriteBatch>? _wal;
     private long _pendingFlushes;
     private long _pendingRows;
     private long _bufferedBytes;
@@ -38,7 +37,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     private int _disposed;
 
     /// <param name="placed">Called with the files of each completed flush (object storage queues them for upload).</param>
-    public IngestEngine(EngineOptions options, Catalog catalog, LocalStore store, ILogger logger, Action<IReadOnlyList<string>>? placed = null)
+    public IngestEngine(IIngestSettings options, Catalog catalog, LocalStore store, ILogger logger, Action<IReadOnlyList<string>>? placed = null)
     {
         _options = options;
         _placed = placed;
@@ -110,10 +109,10 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
         }
     }
 
-    public WriteAheadLog? Wal => _wal;
+    public WriteAheadLog<WriteBatch>? Wal => _wal;
 
     /// <summary>From now on commits go through <paramref name="wal"/> (set once, after recovery).</summary>
-    public void AttachWal(WriteAheadLog wal) => _wal = wal;
+    public void AttachWal(WriteAheadLog<WriteBatch> wal) => _wal = wal;
 
     public WriteBatch RentBatch(string database)
     {

@@ -1,3 +1,5 @@
+using Arc.Engine.Errors;
+
 namespace Arc.Engine.Ingest;
 
 /// <summary>Thrown when a request body (as received or after decompression) exceeds its configured limit.</summary>

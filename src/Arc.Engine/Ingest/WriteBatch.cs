@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Unicode;
 using Arc.Engine.Buffers;
 using Arc.Engine.Storage;
+using Arc.Engine.Wal;
 using Arc.Protocol.LineProtocol;
 
 namespace Arc.Engine.Ingest;
@@ -15,17 +16,17 @@ public readonly record struct WriteError(long Line, int Column, string Message);
 /// Every point is checked whole (names, UTF-8, the measurement's schema) before any of it is written, so a rejected point
 /// leaves no trace. Pooled by the engine: rent, fill, commit, return. Not thread-safe.
 /// </summary>
-public sealed partial class WriteBatch
+public sealed partial class WriteBatch : IWalCommit
 {
     private readonly Dictionary<string, ColumnSet> _sets = new(Utf8NameComparer.Instance);
     private readonly Dictionary<string, ColumnSet>.AlternateLookup<ReadOnlySpan<byte>> _setsByUtf8;
     private readonly List<WriteError> _errors = [];
     private readonly List<(string Name, ColumnKind Kind, int Slot, int Column)> _pending = [];
     private readonly Catalog _catalog;
-    private readonly EngineOptions _options;
+    private readonly IIngestSettings _options;
     private ColumnSet? _last;
 
-    internal WriteBatch(Catalog catalog, EngineOptions options)
+    internal WriteBatch(Catalog catalog, IIngestSettings options)
     {
         _catalog = catalog;
         _options = options;
@@ -41,13 +42,15 @@ public sealed partial class WriteBatch
     /// <summary>Records rejected since the batch was rented.</summary>
     public long Rejected { get; private set; }
 
-    /// <summary>The first <see cref="EngineOptions.MaxReportedErrors"/> rejections.</summary>
+    /// <summary>The first <see cref="IIngestSettings.MaxReportedErrors"/> rejections.</summary>
     public IReadOnlyList<WriteError> Errors => _errors;
 
     /// <summary>Rows waiting to be committed.</summary>
     public int PendingRows { get; private set; }
 
     internal IEnumerable<ColumnSet> Sets => _sets.Values;
+
+    IEnumerable<ColumnSet> IWalCommit.Sets => Sets;
 
     internal void Begin(string database)
     {

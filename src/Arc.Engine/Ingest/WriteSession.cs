@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
+using Arc.Engine.Errors;
 using Arc.Engine.Wal;
 using Arc.Protocol.LineProtocol;
 using Arc.Protocol.MessagePack;
@@ -70,7 +71,7 @@ public sealed class WriteOutcome
 /// A write request from its body to stored rows: the engine reads the body from a <see cref="PipeReader"/> (gzip or zstd,
 /// declared or recognised from its first bytes, decompressed on the way up to <see cref="WriteLimits.MaxDecompressedBytes"/>;
 /// the body itself bounded by <see cref="WriteLimits.MaxBodyBytes"/>), parses it into a pooled batch, waits on the write
-/// budget (<see cref="EngineOptions.MaxBufferMemory"/>) and commits. Line protocol is parsed as it arrives and handed over
+/// budget (<see cref="IIngestSettings.MaxBufferMemory"/>) and commits. Line protocol is parsed as it arrives and handed over
 /// in parts for huge bodies; its good points are kept when others are rejected or the body is cut short (InfluxDB's
 /// partial writes). MessagePack is all or nothing. Failures come back as a <see cref="WriteOutcome"/> with a reason;
 /// only a broken connection ends in an exception.
@@ -79,7 +80,7 @@ public sealed class WriteOutcome
 /// Body reads take no cancellation token: a web server fails them itself when the connection goes, while a read
 /// cancelled through a token leaves Kestrel's connection pipe in its reading state (dotnet/aspnetcore#17840).
 /// </remarks>
-internal sealed class WriteSession(IngestEngine ingest, EngineOptions options)
+internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
 {
     /// <summary>The first buffer for a MessagePack body without a declared length (it grows as data arrives).</summary>
     private const int InitialBuffer = 64 * 1024;

@@ -2,16 +2,10 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
+using Arc.Engine.Storage;
 using DuckDB.NET.Native;
 
 namespace Arc.Engine.Query;
-
-/// <summary>Gives a query its own copy of a measurement's rows that are accepted but not yet visible in Parquet.</summary>
-internal interface IBufferSnapshotSource
-{
-    /// <summary>A copy the caller owns, or null when nothing is buffered.</summary>
-    ColumnSet? Snapshot(string database, string measurement);
-}
 
 /// <summary>
 /// The DuckDB table function <c>arc_buffer(database, measurement)</c>: the rows a measurement holds in memory (accepted,
@@ -22,14 +16,12 @@ internal interface IBufferSnapshotSource
 /// </summary>
 internal static unsafe class BufferScan
 {
-    public const string FunctionName = "arc_buffer";
-
     public static void Register(DuckDbConnection connection, IBufferSnapshotSource source)
     {
         var function = NativeMethods.TableFunction.DuckDBCreateTableFunction();
         try
         {
-            NativeMethods.TableFunction.DuckDBTableFunctionSetName(function, FunctionName);
+            NativeMethods.TableFunction.DuckDBTableFunctionSetName(function, Catalog.BufferFunction);
             using (var varchar = NativeMethods.LogicalType.DuckDBCreateLogicalType(DuckDBType.Varchar))
             {
                 NativeMethods.TableFunction.DuckDBTableFunctionAddParameter(function, varchar);
@@ -43,7 +35,7 @@ internal static unsafe class BufferScan
             NativeMethods.TableFunction.DuckDBTableFunctionSupportsProjectionPushdown(function, true);
             if (NativeMethods.TableFunction.DuckDBRegisterTableFunction(connection.Handle, function) != DuckDBState.Success)
             {
-                throw new DuckDbException($"could not register the {FunctionName} table function");
+                throw new DuckDbException($"could not register the {Catalog.BufferFunction} table function");
             }
         }
         finally
@@ -92,7 +84,7 @@ internal static unsafe class BufferScan
         }
         catch (Exception e)
         {
-            NativeMethods.TableFunction.DuckDBBindSetError(info, $"{FunctionName}: {e.Message}");
+            NativeMethods.TableFunction.DuckDBBindSetError(info, $"{Catalog.BufferFunction}: {e.Message}");
         }
     }
 
@@ -112,7 +104,7 @@ internal static unsafe class BufferScan
         }
         catch (Exception e)
         {
-            NativeMethods.TableFunction.DuckDBInitSetError(info, $"{FunctionName}: {e.Message}");
+            NativeMethods.TableFunction.DuckDBInitSetError(info, $"{Catalog.BufferFunction}: {e.Message}");
         }
     }
 
@@ -140,7 +132,7 @@ internal static unsafe class BufferScan
         }
         catch (Exception e)
         {
-            NativeMethods.TableFunction.DuckDBFunctionSetError(info, $"{FunctionName}: {e.Message}");
+            NativeMethods.TableFunction.DuckDBFunctionSetError(info, $"{Catalog.BufferFunction}: {e.Message}");
         }
     }
 

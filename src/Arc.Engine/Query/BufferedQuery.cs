@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using Arc.Engine.Errors;
 
 namespace Arc.Engine.Query;
 
@@ -74,9 +75,9 @@ public interface IQueryResponse
 
 /// <summary>
 /// Runs a query for the JSON and CSV outputs with the result cache and result buffering. The response is encoded into
-/// memory first: a result that ends within <see cref="EngineOptions.ResultBufferBytes"/> is complete before anything is
-/// sent, so its connection goes back to the pool before the (possibly slow) client downloads it, a failure at any row is
-/// still a clean error, and the response carries its length. A larger result switches to streaming at that size (the
+/// memory first: a result that ends within the result buffer (<c>query.result_buffer_size</c>) is complete before
+/// anything is sent, so its connection goes back to the pool before the (possibly slow) client downloads it, a failure at
+/// any row is still a clean error, and the response carries its length. A larger result switches to streaming at that size (the
 /// first part is sent and the rest follows chunk by chunk). A buffered result of a cacheable query (see
 /// <see cref="QueryResultCache"/>) is stored; a later identical request is answered from memory without a connection.
 /// Errors are the engine's exceptions (<see cref="IHasErrorReason"/>): before <see cref="IQueryResponse.Start"/> the host

@@ -57,31 +57,25 @@ internal sealed class QueryFileScope
 /// (<c>read_parquet(arc_files('db', 'm'), union_by_name = true)</c>): the measurement's schema file first (an empty
 /// Parquet file with every column, so the view's columns never depend on which files a query needs), then the files of the
 /// manifest whose partition meets the time range of the statement being bound (<see cref="QueryFileScope"/>). DuckDB
-/// evaluates it while binding, on the thread that prepares, under the catalog's visibility lock. It is registered after
-/// the function allowlist is read, so user SQL cannot call it.
+/// evaluates it while binding, on the thread that prepares, under the catalog's visibility lock. Beside it,
+/// <c>arc_union(database, measurement)</c>, the view's <c>union_by_name</c>: false when every file <c>arc_files</c> lists
+/// for the statement has all the schema file's columns (DuckDB then maps them by name from the schema file's columns and
+/// skips the by-name union), true otherwise. Both are registered after the function allowlist is read, so user SQL cannot
+/// call them; their names are the catalog's, which writes the views.
 /// </summary>
 internal static unsafe class FileListFunction
 {
-    public const string FunctionName = "arc_files";
-
-    /// <summary>
-    /// <c>arc_union(database, measurement)</c>, the view's <c>union_by_name</c>: false when every file <c>arc_files</c> lists
-    /// for the statement has all the schema file's columns (DuckDB then maps them by name from the schema file's columns
-    /// and skips the by-name union), true otherwise.
-    /// </summary>
-    public const string UnionFunctionName = "arc_union";
-
     public static void Register(DuckDbConnection connection, Catalog catalog)
     {
         using var varchar = NativeMethods.LogicalType.DuckDBCreateLogicalType(DuckDBType.Varchar);
         using (var list = NativeMethods.LogicalType.DuckDBCreateListType(varchar))
         {
-            Register(connection, catalog, FunctionName, list, &Invoke);
+            Register(connection, catalog, Catalog.FilesFunction, list, &Invoke);
         }
 
         using (var boolean = NativeMethods.LogicalType.DuckDBCreateLogicalType(DuckDBType.Boolean))
         {
-            Register(connection, catalog, UnionFunctionName, boolean, &InvokeUnion);
+            Register(connection, catalog, Catalog.UnionFunction, boolean, &InvokeUnion);
         }
     }
 
@@ -168,7 +162,7 @@ internal static unsafe class FileListFunction
         }
         catch (Exception e)
         {
-            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetError(info, $"{FunctionName}: {e.Message}");
+            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetError(info, $"{Catalog.FilesFunction}: {e.Message}");
         }
     }
 
@@ -192,7 +186,7 @@ internal static unsafe class FileListFunction
         }
         catch (Exception e)
         {
-            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetError(info, $"{UnionFunctionName}: {e.Message}");
+            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetError(info, $"{Catalog.UnionFunction}: {e.Message}");
         }
     }
 

@@ -1,3 +1,5 @@
+using Arc.Engine.Storage;
+
 namespace Arc.Engine.Query;
 
 public sealed partial class QueryEngine

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Arc.Engine.DuckDb;
+using Arc.Engine.Errors;
 using Arc.Engine.Storage;
 using DuckDB.NET.Native;
 

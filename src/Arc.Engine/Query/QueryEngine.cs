@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Arc.Engine.DuckDb;
+using Arc.Engine.Errors;
 using Arc.Engine.Storage;
 using DuckDB.NET.Native;
 
@@ -35,12 +36,12 @@ public sealed partial class QueryEngine
     private readonly DuckDbConnectionPool _pool;
     private readonly Catalog _catalog;
     private readonly LocalStore _store;
-    private readonly EngineOptions _options;
+    private readonly IQuerySettings _options;
     private readonly FunctionPolicy _functions;
     private long _filesListed;
     private long _filesPruned;
 
-    internal QueryEngine(DuckDbConnectionPool pool, Catalog catalog, LocalStore store, EngineOptions options, FunctionPolicy functions,
+    internal QueryEngine(DuckDbConnectionPool pool, Catalog catalog, LocalStore store, IQuerySettings options, FunctionPolicy functions,
         Storage.Remote.RemoteStore? remote)
     {
         Remote = remote;

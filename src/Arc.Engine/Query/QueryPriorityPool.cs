@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Arc.Engine.Errors;
 using Arc.Engine.Metrics;
 
 namespace Arc.Engine.Query;

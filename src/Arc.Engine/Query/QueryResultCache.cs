@@ -1,4 +1,5 @@
 using System.Text;
+using Arc.Engine.Storage;
 
 namespace Arc.Engine.Query;
 

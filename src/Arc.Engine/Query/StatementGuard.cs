@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Arc.Engine.DuckDb;
+using Arc.Engine.Errors;
 using Arc.Engine.Storage;
 using DuckDB.NET.Native;
 
@@ -84,7 +85,7 @@ internal static class StatementGuard
     private const int MaxTreeDepth = 4000;
 
     public static CheckedStatement Check(DuckDbConnection connection, string sql, string? database, QueryAccess access, Catalog catalog,
-        FunctionPolicy functions, EngineOptions options)
+        FunctionPolicy functions, IQuerySettings options)
     {
         if (sql.Length > options.MaxSqlLength)
         {

@@ -18,14 +18,20 @@ internal sealed class Catalog
     private readonly LocalStore _store;
     private readonly DuckDbConnection _ddl;
     private readonly Lock _ddlLock = new();
-    private readonly EngineOptions _options;
+    private readonly int _maxColumns;
+    private readonly int _maxNameBytes;
     private readonly ILogger _logger;
 
-    public Catalog(LocalStore store, DuckDbConnection ddl, EngineOptions options, ILogger logger)
+    /// <summary>
+    /// A catalog whose measurements take at most <paramref name="maxColumns"/> columns, of names up to
+    /// <paramref name="maxNameBytes"/> bytes.
+    /// </summary>
+    public Catalog(LocalStore store, DuckDbConnection ddl, int maxColumns, int maxNameBytes, ILogger logger)
     {
         _store = store;
         _ddl = ddl;
-        _options = options;
+        _maxColumns = maxColumns;
+        _maxNameBytes = maxNameBytes;
         _logger = logger;
         Manifest = new FileManifest(store);
     }
@@ -35,7 +41,7 @@ internal sealed class Catalog
 
     /// <summary>
     /// A measurement's schema file: an empty Parquet file with every column its data files have (DuckDB's union by name of
-    /// them) and the tag names, listed first to every query (<see cref="Query.FileListFunction"/>) so the view's columns
+    /// them) and the tag names, listed first to every query (by <see cref="FilesFunction"/>) so the view's columns
     /// never depend on which files a query needs. Not a <c>.parquet</c> name: nothing that lists data files sees it.
     /// </summary>
     public string SchemaFile(string database, string measurement) =>
@@ -53,7 +59,25 @@ internal sealed class Catalog
     public QueryEpochs Epochs { get; } = new();
 
     /// <summary>Per-measurement versions that move when data changes (commits, compaction), for the query result cache.</summary>
-    public Query.DataVersions Versions { get; } = new();
+    public DataVersions Versions { get; } = new();
+
+    /// <summary>
+    /// The table function <c>arc_buffer(database, measurement)</c> a view reads the measurement's buffered rows through.
+    /// This and the two file functions are registered on the DuckDB instance by the query side before any view is created.
+    /// </summary>
+    public const string BufferFunction = "arc_buffer";
+
+    /// <summary>
+    /// The scalar function <c>arc_files(database, measurement)</c> a view passes to <c>read_parquet</c>: the measurement's
+    /// schema file, then the files the statement being bound needs.
+    /// </summary>
+    public const string FilesFunction = "arc_files";
+
+    /// <summary>
+    /// <c>arc_union(database, measurement)</c>, the view's <c>union_by_name</c>: whether the files <c>arc_files</c> lists
+    /// for the statement must be read by name.
+    /// </summary>
+    public const string UnionFunction = "arc_union";
 
     /// <summary>
     /// Lists the files on storage into the manifest, writes each measurement's schema file from its files, and creates the
@@ -154,13 +178,13 @@ internal sealed class Catalog
             foreach (var row in _ddl.QueryStrings(
                          $"SELECT DISTINCT decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) = '{ParquetFileWriter.TagsMetadataKey}'"))
             {
-                if (row[0] is { } json && JsonSerializer.Deserialize(json, EngineJsonContext.Default.ListString) is { } names)
+                if (row[0] is { } json && JsonSerializer.Deserialize(json, StorageJsonContext.Default.ListString) is { } names)
                 {
                     tags.UnionWith(names);
                 }
             }
 
-            var tagJson = JsonSerializer.Serialize(tags.ToList(), EngineJsonContext.Default.ListString);
+            var tagJson = JsonSerializer.Serialize(tags.ToList(), StorageJsonContext.Default.ListString);
             _ddl.Execute($"COPY (SELECT * FROM read_parquet({list}, union_by_name = true) LIMIT 0) TO {Names.QuoteLiteral(temp)} " +
                          $"(FORMAT parquet, KV_METADATA {{{ParquetFileWriter.TagsMetadataKey}: {Names.QuoteLiteral(tagJson)}}})");
             var columns = _ddl.QueryStrings($"SELECT name FROM parquet_schema({Names.QuoteLiteral(temp)}) WHERE num_children IS NULL");
@@ -229,9 +253,9 @@ internal sealed class Catalog
             }
 
             var schema = Names.QuoteIdentifier(entry.Database);
-            var buffer = $"SELECT * FROM {Query.BufferScan.FunctionName}({Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)})";
-            var files = $"SELECT * FROM read_parquet({Query.FileListFunction.FunctionName}({Names.QuoteLiteral(entry.Database)}, " +
-                        $"{Names.QuoteLiteral(entry.Name)}), union_by_name = {Query.FileListFunction.UnionFunctionName}(" +
+            var buffer = $"SELECT * FROM {BufferFunction}({Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)})";
+            var files = $"SELECT * FROM read_parquet({FilesFunction}({Names.QuoteLiteral(entry.Database)}, " +
+                        $"{Names.QuoteLiteral(entry.Name)}), union_by_name = {UnionFunction}(" +
                         $"{Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)}))";
             _ddl.Execute($"CREATE SCHEMA IF NOT EXISTS {schema}");
             _ddl.Execute($"CREATE OR REPLACE VIEW {schema}.{Names.QuoteIdentifier(entry.Name)} AS " +
@@ -256,7 +280,7 @@ internal sealed class Catalog
             foreach (var row in _ddl.QueryStrings(
                          $"SELECT decode(value) FROM parquet_kv_metadata({path}) WHERE decode(key) = '{ParquetFileWriter.TagsMetadataKey}'"))
             {
-                if (row[0] is { } json && JsonSerializer.Deserialize(json, EngineJsonContext.Default.ListString) is { } names)
+                if (row[0] is { } json && JsonSerializer.Deserialize(json, StorageJsonContext.Default.ListString) is { } names)
                 {
                     tags.UnionWith(names);
                 }
@@ -297,7 +321,7 @@ internal sealed class Catalog
     {
         private readonly Lazy<MeasurementSchema> _schema = new(() =>
         {
-            var schema = new MeasurementSchema(database, name, catalog._options.MaxColumnsPerMeasurement, catalog._options.MaxNameBytes);
+            var schema = new MeasurementSchema(database, name, catalog._maxColumns, catalog._maxNameBytes);
             catalog.Seed(schema);
             return schema;
         });

@@ -41,7 +41,7 @@ internal sealed class ParquetFileWriter : IDisposable
     /// <summary>The rows as one Arrow record batch (over the column buffers, no copy), with the tag names as metadata.</summary>
     public static RecordBatch ToRecordBatch(ColumnSet rows) => rows.ToRecordBatch(new Dictionary<string, string>
     {
-        [TagsMetadataKey] = JsonSerializer.Serialize(rows.TagNames(), EngineJsonContext.Default.ListString),
+        [TagsMetadataKey] = JsonSerializer.Serialize(rows.TagNames(), StorageJsonContext.Default.ListString),
     });
 
     /// <summary>Writes <paramref name="batch"/> (or a slice of it) to <paramref name="path"/> and fsyncs the file.</summary>

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Threading.Channels;
-using Arc.Engine.Ingest;
+using Arc.Engine.Errors;
 using Arc.Engine.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
@@ -32,7 +32,12 @@ public sealed class WalWriteException(string message, Exception inner) : IOExcep
 /// measurement, whether the rows already reached Parquet. A closed segment is deleted once every measurement it touched
 /// has been flushed past the segment's last entry for that measurement.
 /// </summary>
-internal sealed class WriteAheadLog : IAsyncDisposable
+/// <typeparam name="TCommit">
+/// What a commit is to its caller (the ingest engine's write batch): the log encodes its rows and hands it back, as is, to
+/// the callback that applies it.
+/// </typeparam>
+internal sealed class WriteAheadLog<TCommit> : IAsyncDisposable
+    where TCommit : class, IWalCommit
 {
     private const int MaxGroupBytes = 16 << 20;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
@@ -43,7 +48,7 @@ internal sealed class WriteAheadLog : IAsyncDisposable
     private readonly WalSyncMode _mode;
     private readonly long _maxSegmentBytes;
     private readonly TimeSpan _maxSegmentAge;
-    private readonly Action<WriteBatch, long> _apply;
+    private readonly Action<TCommit, long> _apply;
     private readonly ILogger _logger;
     private readonly Task _writer;
     private readonly ITimer? _asyncSync;
@@ -60,7 +65,7 @@ internal sealed class WriteAheadLog : IAsyncDisposable
 
     /// <summary>Starts a new segment in <paramref name="directory"/>; LSNs continue after <paramref name="lastLsn"/>.</summary>
     public WriteAheadLog(string directory, WalSyncMode mode, long maxSegmentBytes, TimeSpan maxSegmentAge, long lastLsn,
-        Action<WriteBatch, long> apply, TimeProvider time, ILogger logger)
+        Action<TCommit, long> apply, TimeProvider time, ILogger logger)
     {
         _directory = directory;
         _time = time;
@@ -137,7 +142,7 @@ internal sealed class WriteAheadLog : IAsyncDisposable
     /// Logs the batch and, once it is durable (per the sync mode), applies it to the buffers. Completes when both are done;
     /// throws <see cref="WalWriteException"/> if the log could not be written (nothing was applied then).
     /// </summary>
-    public Task AppendAsync(WriteBatch batch)
+    public Task AppendAsync(TCommit batch)
     {
         var pending = new Pending(batch);
         if (!_queue.Writer.TryWrite(pending))
@@ -359,12 +364,12 @@ internal sealed class WriteAheadLog : IAsyncDisposable
     }
 
     /// <summary>A commit, or (without a batch) a request to rotate the active segment.</summary>
-    private sealed class Pending(WriteBatch? batch)
+    private sealed class Pending(TCommit? batch)
     {
         /// <summary>The timer's request: rotate only if the segment reached its age limit.</summary>
         public static readonly Pending RotateIfDue = new(null);
 
-        public WriteBatch? Batch { get; } = batch;
+        public TCommit? Batch { get; } = batch;
 
         public long Lsn { get; set; }
 
@@ -382,7 +387,7 @@ internal sealed class WriteAheadLog : IAsyncDisposable
 
         public DateTimeOffset Created { get; } = created;
 
-        public void Track(WriteBatch batch, long lsn)
+        public void Track(TCommit batch, long lsn)
         {
             foreach (var set in batch.Sets)
             {

@@ -1,4 +1,4 @@
-using Arc.Engine;
+using Arc.Engine.Errors;
 
 namespace Arc.Native.Http;
 

@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Net;
+using Arc.Engine.Query;
 
 namespace Arc.Engine.Export.Targets;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
 using Arc.Engine.Buffers;
+using Arc.Engine.Query;
 
 namespace Arc.Engine.Export.Targets;
 

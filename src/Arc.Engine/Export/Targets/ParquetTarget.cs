@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Arc.Engine.Buffers;
+using Arc.Engine.Query;
 using Arc.Engine.Storage;
 using Arc.Engine.Storage.Remote;
 

@@ -1,4 +1,5 @@
 using Arc.Engine.Buffers;
+using Arc.Engine.Query;
 using Npgsql;
 using NpgsqlTypes;
 

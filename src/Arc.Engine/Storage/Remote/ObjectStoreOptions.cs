@@ -1,3 +1,5 @@
+using Arc.Engine.Errors;
+
 namespace Arc.Engine.Storage.Remote;
 
 /// <summary>

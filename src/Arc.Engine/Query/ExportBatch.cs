@@ -1,6 +1,6 @@
 using Arc.Engine.Buffers;
 
-namespace Arc.Engine.Export;
+namespace Arc.Engine.Query;
 
 /// <summary>One exported column: a tag or a typed field.</summary>
 public readonly record struct ExportColumn(string Name, ColumnKind Kind);

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
-using Arc.Engine.Export;
 using Arc.Engine.Storage;
 using DuckDB.NET.Native;
 
@@ -10,8 +9,9 @@ namespace Arc.Engine.Query;
 
 /// <summary>
 /// The reads behind export jobs: a measurement's columns split into tags and typed fields, and batches of rows in
-/// (time, tie-breaker) order after a high-water mark. Lives here because it needs the catalog's schemas and the
-/// where-clause validation of <c>GET /api/v1/query/{measurement}</c>.
+/// (time, tie-breaker) order after a high-water mark (the shapes in ExportBatch.cs). Lives here, below the export jobs
+/// that call it, because it needs the catalog's schemas and the where-clause validation of
+/// <c>GET /api/v1/query/{measurement}</c>.
 /// </summary>
 public sealed partial class QueryEngine
 {

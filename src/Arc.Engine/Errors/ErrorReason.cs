@@ -1,4 +1,4 @@
-namespace Arc.Engine;
+namespace Arc.Engine.Errors;
 
 /// <summary>
 /// Why the engine refused a request or could not serve it. Every exception the engine lets reach a client carries one

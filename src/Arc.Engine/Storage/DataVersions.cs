@@ -1,13 +1,13 @@
 using System.Runtime.CompilerServices;
 
-namespace Arc.Engine.Query;
+namespace Arc.Engine.Storage;
 
 /// <summary>
 /// A version number per measurement that moves whenever what a query of it may return changes: a commit applied to its
 /// buffer (before the write is acknowledged) and a compaction swap (duplicates removed, files replaced). A flush does
 /// not move it: the rows only move from memory to Parquet, and queries see each of them exactly once either way.
 /// Results cached under the versions a query read before it bound its data are current exactly while these versions
-/// are unchanged (<see cref="QueryResultCache"/>). Names compare ignoring case, as DuckDB resolves them.
+/// are unchanged (the query result cache relies on that). Names compare ignoring case, as DuckDB resolves them.
 /// </summary>
 public sealed class DataVersions
 {
@@ -30,26 +30,6 @@ public sealed class DataVersions
         var version = _versions.GetOrAdd((database, measurement), static _ => new StrongBox<long>());
         Interlocked.Increment(ref version.Value);
         Changed?.Invoke(database, measurement);
-    }
-}
-
-/// <summary>The measurements a query reads and their versions before it bound its data; null on a cursor means "not cacheable".</summary>
-public sealed class QueryDependencies(IReadOnlyList<(string Database, string Measurement, long Version)> measurements)
-{
-    public IReadOnlyList<(string Database, string Measurement, long Version)> Measurements { get; } = measurements;
-
-    /// <summary>Whether no measurement read changed since the versions were taken.</summary>
-    public bool IsCurrent(DataVersions versions)
-    {
-        foreach (var (database, measurement, version) in Measurements)
-        {
-            if (versions.Current(database, measurement) != version)
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 }
 

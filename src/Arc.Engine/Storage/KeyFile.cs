@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace Arc.Engine;
+namespace Arc.Engine.Storage;
 
 /// <summary>
 /// A 256-bit secret key in a file of its own (mode 0600), created with random bytes on first use and flushed to disk

@@ -1,0 +1,7 @@
+using System.Text.Json.Serialization;
+
+namespace Arc.Engine.Storage;
+
+/// <summary>Source-generated JSON metadata for the tag-name lists in Parquet key-value metadata (AOT: no reflection).</summary>
+[JsonSerializable(typeof(List<string>))]
+internal sealed partial class StorageJsonContext : JsonSerializerContext;
