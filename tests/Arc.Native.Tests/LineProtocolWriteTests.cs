@@ -72,6 +72,29 @@ public sealed class LineProtocolWriteTests
     }
 
     [Fact]
+    public async Task AWriteWithoutADatabaseGoesToTheHeadersOrDefaultAsInArc()
+    {
+        await using var server = await TestServer.StartAsync();
+        Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write", "m v=1 1\n")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/api/v2/write?org=o", "m v=2 2\n")).StatusCode);
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/write") { Content = new StringContent("m v=3 3\n") })
+        {
+            request.Headers.Add("x-arc-database", "fromheader");
+            Assert.Equal(HttpStatusCode.NoContent, (await server.Client.SendAsync(request)).StatusCode);
+        }
+
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "/write?db=fromurl") { Content = new StringContent("m v=4 4\n") })
+        {
+            request.Headers.Add("x-arc-database", "fromheader");
+            Assert.Equal(HttpStatusCode.NoContent, (await server.Client.SendAsync(request)).StatusCode);
+        }
+
+        Assert.Equal([["2", "3"]], await server.RowsAsync("SELECT count(*), sum(v)::BIGINT FROM m", "default"));
+        Assert.Equal([["1", "3"]], await server.RowsAsync("SELECT count(*), sum(v)::BIGINT FROM m", "fromheader"));
+        Assert.Equal([["1", "4"]], await server.RowsAsync("SELECT count(*), sum(v)::BIGINT FROM m", "fromurl"));
+    }
+
+    [Fact]
     public async Task BadPrecisionAndBadDatabaseAreRejectedWithReasons()
     {
         await using var server = await TestServer.StartAsync();
@@ -79,9 +102,6 @@ public sealed class LineProtocolWriteTests
         Assert.Equal(HttpStatusCode.BadRequest, precision.StatusCode);
         Assert.Contains("precision", await precision.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
-        using var missing = await server.WriteAsync("/write", "m v=1\n");
-        Assert.Equal(HttpStatusCode.BadRequest, missing.StatusCode);
-        Assert.Contains("database is required", await missing.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
         using var reserved = await server.WriteAsync("/write?db=system", "m v=1\n");
         Assert.Equal(HttpStatusCode.BadRequest, reserved.StatusCode);

@@ -34,11 +34,7 @@ internal static class MsgPackEndpoints
         WriteOutcome? outcome = null;
         try
         {
-            var database = context.Request.Headers[WriteEndpoints.DatabaseHeader].ToString();
-            if (database.Length == 0)
-            {
-                database = WriteEndpoints.DefaultDatabase;
-            }
+            var database = WriteEndpoints.Database(context, fromUrl: "");
 
             if (Names.ValidateDatabase(database) is { } invalid)
             {

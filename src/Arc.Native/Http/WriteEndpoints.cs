@@ -24,36 +24,41 @@ internal static class WriteEndpoints
     public static void Map(WebApplication app)
     {
         app.MapPost("/write", (HttpContext context, ArcEngine engine) =>
-            WriteAsync(context, engine, context.Request.Query["db"].ToString(), "db")).Requires(Permission.Write);
+            WriteAsync(context, engine, Database(context, context.Request.Query["db"].ToString()))).Requires(Permission.Write);
         app.MapPost("/api/v1/write", (HttpContext context, ArcEngine engine) =>
-            WriteAsync(context, engine, context.Request.Query["db"].ToString(), "db")).Requires(Permission.Write);
+            WriteAsync(context, engine, Database(context, context.Request.Query["db"].ToString()))).Requires(Permission.Write);
         app.MapPost("/api/v2/write", (HttpContext context, ArcEngine engine) =>
         {
             // InfluxDB 1.8's compatibility convention: bucket "db/retention_policy".
             var bucket = context.Request.Query["bucket"].ToString();
             var slash = bucket.IndexOf('/', StringComparison.Ordinal);
-            return WriteAsync(context, engine, slash >= 0 ? bucket[..slash] : bucket, "bucket");
+            return WriteAsync(context, engine, Database(context, slash >= 0 ? bucket[..slash] : bucket));
         }).Requires(Permission.Write);
         app.MapPost("/api/v1/write/line-protocol", (HttpContext context, ArcEngine engine) =>
         {
-            var database = context.Request.Headers[DatabaseHeader].ToString();
-            if (database.Length == 0)
-            {
-                database = context.Request.Query["db"].ToString();
-            }
-
-            return WriteAsync(context, engine, database.Length == 0 ? DefaultDatabase : database, DatabaseHeader);
+            // Arc's own route: the header first, then ?db=.
+            var header = context.Request.Headers[DatabaseHeader].ToString();
+            return WriteAsync(context, engine, header.Length > 0 ? header : Database(context, context.Request.Query["db"].ToString()));
         }).Requires(Permission.Write);
     }
 
-    private static async Task WriteAsync(HttpContext context, ArcEngine engine, string database, string databaseSource)
+    /// <summary>
+    /// The database a write goes to, as Arc resolves it: the URL's (<c>db</c>, or the bucket on <c>/api/v2/write</c>), else
+    /// the <c>x-arc-database</c> header, else <c>default</c>.
+    /// </summary>
+    internal static string Database(HttpContext context, string fromUrl)
     {
-        if (database.Length == 0)
+        if (fromUrl.Length > 0)
         {
-            await Error(context, StatusCodes.Status400BadRequest, $"database is required ({databaseSource})").ConfigureAwait(false);
-            return;
+            return fromUrl;
         }
 
+        var header = context.Request.Headers[DatabaseHeader].ToString();
+        return header.Length > 0 ? header : DefaultDatabase;
+    }
+
+    private static async Task WriteAsync(HttpContext context, ArcEngine engine, string database)
+    {
         if (Names.ValidateDatabase(database) is { } invalid)
         {
             await Error(context, StatusCodes.Status400BadRequest, invalid).ConfigureAwait(false);
