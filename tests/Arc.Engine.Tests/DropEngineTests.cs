@@ -1,3 +1,4 @@
+using Arc.Engine.Errors;
 using Arc.Engine.Storage.Remote;
 
 namespace Arc.Engine.Tests;
