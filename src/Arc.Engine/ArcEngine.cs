@@ -102,23 +102,31 @@ public sealed partial class ArcEngine : IAsyncDisposable
     {
         loggers ??= NullLoggerFactory.Instance;
         var store = new LocalStore(options.DataPath);
+        var dropLogger = loggers.CreateLogger("Arc.Engine.Databases");
+        var drops = FinishDropsLocally(store, dropLogger); // before anything reads the tree
         if (options.ObjectStore is null)
         {
             await CompactionManifest.RecoverAsync(store, loggers.CreateLogger("Arc.Engine.Compaction"), null).ConfigureAwait(false);
         }
 
-        var engine = new ArcEngine(options, store, loggers);
+        var engine = new ArcEngine(options, store, loggers) { _dropLogger = dropLogger };
         try
         {
             if (engine.Remote is { } remote)
             {
-                await engine.StartRemoteAsync(remote, loggers, cancellationToken).ConfigureAwait(false);
+                await engine.StartRemoteAsync(remote, loggers, drops, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await engine.FinishDropsAsync(drops).ConfigureAwait(false);
             }
 
             if (options.WalEnabled)
             {
-                await engine.StartWalAsync(loggers.CreateLogger("Arc.Engine.Wal")).ConfigureAwait(false);
+                await engine.StartWalAsync(loggers.CreateLogger("Arc.Engine.Wal"), drops).ConfigureAwait(false);
             }
+
+            engine.RemoveObsoleteDropMarkers();
 
             engine.Compaction = new CompactionManager(store, engine._catalog, options.Compaction,
                 () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, options.Time, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote);
@@ -150,10 +158,11 @@ public sealed partial class ArcEngine : IAsyncDisposable
     /// Replays what the WAL holds beyond Parquet, flushes it, removes the old segments and starts a new one. Runs before
     /// the engine takes writes, so recovery and new commits never interleave.
     /// </summary>
-    private async Task StartWalAsync(ILogger logger)
+    private async Task StartWalAsync(ILogger logger, List<DropMarker> drops)
     {
         var directory = Path.GetFullPath(Options.WalPath);
-        var (lastLsn, replays, segments, deleted) = await WalRecovery.ReadAsync(directory, Store, logger, Remote is { } remote ? remote.FileNamesAsync : null)
+        var (lastLsn, replays, segments, deleted) = await WalRecovery.ReadAsync(directory, Store, logger, Remote is { } remote ? remote.FileNamesAsync : null,
+                drops)
             .ConfigureAwait(false);
         _catalog.Manifest.Removed(deleted); // the catalog was loaded before: queries must not list them
         if (replays.Count > 0)
@@ -180,17 +189,23 @@ public sealed partial class ArcEngine : IAsyncDisposable
     /// Connects object storage: queues local files it lacks, finishes interrupted compactions there, and registers the
     /// measurements it holds so SQL resolves them even while none of their files is cached.
     /// </summary>
-    private async Task StartRemoteAsync(RemoteStore remote, ILoggerFactory loggers, CancellationToken cancellationToken)
+    private async Task StartRemoteAsync(RemoteStore remote, ILoggerFactory loggers, List<DropMarker> drops, CancellationToken cancellationToken)
     {
         var catalog = _catalog;
         var logger = loggers.CreateLogger("Arc.Engine.Storage");
         await remote.StartAsync(cancellationToken).ConfigureAwait(false);
+        await FinishDropsAsync(drops).ConfigureAwait(false); // before compaction recovery and the listing below see the objects
         await CompactionManifest.RecoverAsync(Store, loggers.CreateLogger("Arc.Engine.Compaction"), remote).ConfigureAwait(false);
         catalog.Manifest.Rebuild(); // recovery may have moved files
         try
         {
             foreach (var (database, measurement) in await remote.MeasurementsAsync(cancellationToken).ConfigureAwait(false))
             {
+                if (_unfinishedDrops.Values.Any(d => d.Covers(database, measurement)))
+                {
+                    continue;
+                }
+
                 if (catalog.ResolveMeasurement(database, measurement, out _) is { } entry)
                 {
                     catalog.EnsureView(entry, withFiles: catalog.Manifest.Files(database, measurement).Length > 0);
@@ -350,6 +365,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
         }
 
         Tokens?.Dispose();
+        _dropLock.Dispose();
         _pool.Dispose();
         _ddl.Dispose();
         _database.Dispose();

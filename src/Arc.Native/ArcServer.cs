@@ -77,6 +77,7 @@ public sealed class ArcServer : IAsyncDisposable
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, CompactionJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Insert(2, AuthJsonContext.Api);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(3, DatabaseJsonContext.Api);
         });
 
         var state = new ServerState();
@@ -148,6 +149,7 @@ public sealed class ArcServer : IAsyncDisposable
         IngestStats.Map(app);
         QueryEndpoints.Map(app);
         CompactionEndpoints.Map(app);
+        DatabaseEndpoints.Map(app, config.DeleteEnabled);
         app.MapOperations(config);
         app.MapOpenApi("/openapi.json").Requires(Permission.Read);
         if (engine.Exports is not null)

@@ -50,6 +50,7 @@ public sealed class ConfigTests : IDisposable
 
             [delete]
             enabled = true
+            confirmation_threshold = 5
 
             [mystery]
             key = 1
@@ -66,7 +67,8 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal((2L << 30) + "B", config.Engine.DuckDbMemoryLimit);
         Assert.True(config.Engine.WalEnabled);
         Assert.Equal(Arc.Engine.Wal.WalSyncMode.Async, config.Engine.WalSyncMode);
-        Assert.Contains("delete.enabled (not supported by this build yet)", config.Ignored);
+        Assert.True(config.DeleteEnabled);
+        Assert.Contains("delete.confirmation_threshold (not supported by this build yet)", config.Ignored);
         Assert.Contains("mystery.key (unknown key)", config.Ignored);
     }
 

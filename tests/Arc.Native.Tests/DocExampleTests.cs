@@ -48,7 +48,7 @@ public sealed partial class DocExampleTests
         try
         {
             await WriteFixturesAsync(work);
-            await using var server = await TestServer.StartAsync();
+            await using var server = await TestServer.StartAsync(c => c.DeleteEnabled = true); // docs/api.md drops a database
             var address = server.Client.BaseAddress!.GetLeftPart(UriPartial.Authority);
             var ran = 0;
             foreach (var document in Documents)

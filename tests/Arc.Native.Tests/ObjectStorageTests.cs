@@ -57,6 +57,42 @@ public sealed class ObjectStorageTests(CephFixture ceph)
     }
 
     [Fact]
+    public async Task DroppingADatabaseDeletesItsObjectsAndAColdServerDoesNotSeeIt()
+    {
+        var bucket = ceph.NewBucket();
+        await using (var server = await TestServer.StartAsync(c =>
+                     {
+                         c.Engine = c.Engine with { ObjectStore = bucket };
+                         c.DeleteEnabled = true;
+                     }))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=gone", Body(300, hours: 3))).StatusCode);
+            Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=kept", Body(200, hours: 2))).StatusCode);
+            await server.Server.Engine.FlushAsync();
+            Assert.True(await server.Server.Engine.DrainUploadsAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=gone", Body(50, hours: 1, offset: 1000))).StatusCode); // buffered
+
+            using var response = await server.Client.DeleteAsync("/api/v1/databases/gone?confirm=true");
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, text);
+            Assert.Equal(6, JsonDocument.Parse(text).RootElement.GetProperty("files_deleted").GetInt32()); // 3 local files and their 3 objects
+
+            using var store = new S3ObjectStore(bucket);
+            var keys = (await store.ListAsync("", CancellationToken.None)).Select(o => o.Key).ToList();
+            Assert.DoesNotContain(keys, k => k.StartsWith("gone/", StringComparison.Ordinal));
+            Assert.Equal(2, keys.Count(k => k.StartsWith("kept/", StringComparison.Ordinal)));
+
+            Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=gone", Body(7, hours: 1))).StatusCode);
+            Assert.Equal([["7"]], await server.RowsAsync("SELECT count(*) FROM cpu", "gone"));
+        }
+
+        // A server with an empty cache: only what was written after the drop, the other database whole.
+        await using var cold = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket });
+        Assert.Equal([["7"]], await cold.RowsAsync("SELECT count(*) FROM cpu", "gone"));
+        Assert.Equal([["200"]], await cold.RowsAsync("SELECT count(*) FROM cpu", "kept"));
+    }
+
+    [Fact]
     public async Task ATimeRangeFetchesOnlyItsPartitionsAndTheCacheStaysWithinItsLimit()
     {
         var bucket = ceph.NewBucket(cacheBytes: 1);

@@ -34,6 +34,7 @@ public sealed class CompactionManager : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _slots;
     private readonly Dictionary<string, CompactionJob> _running = [];
+    private readonly List<string> _blocked = []; // key prefixes being dropped: no job starts there
     private readonly ConcurrentQueue<CompactionResult> _history = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task[] _schedules;
@@ -143,7 +144,8 @@ public sealed class CompactionManager : IAsyncDisposable
     {
         lock (_running)
         {
-            if (_running.Keys.Any(k => k.StartsWith(candidate.Key, StringComparison.Ordinal) || candidate.Key.StartsWith(k, StringComparison.Ordinal)))
+            if (_running.Keys.Any(k => k.StartsWith(candidate.Key, StringComparison.Ordinal) || candidate.Key.StartsWith(k, StringComparison.Ordinal))
+                || _blocked.Any(b => candidate.Key.StartsWith(b, StringComparison.OrdinalIgnoreCase)))
             {
                 return null;
             }
@@ -169,6 +171,40 @@ public sealed class CompactionManager : IAsyncDisposable
                 }
             }
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Keeps jobs off the partitions under <paramref name="prefix"/> (<c>db/</c> or <c>db/m/</c>, ignoring case) until
+    /// <see cref="Unblock"/>, and waits for the jobs running there to finish: a drop then removes files no job still
+    /// writes, renames or deletes.
+    /// </summary>
+    internal async Task BlockAsync(string prefix, CancellationToken cancellationToken)
+    {
+        lock (_running)
+        {
+            _blocked.Add(prefix);
+        }
+
+        while (true)
+        {
+            lock (_running)
+            {
+                if (!_running.Keys.Any(k => k.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)))
+                {
+                    return;
+                }
+            }
+
+            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    internal void Unblock(string prefix)
+    {
+        lock (_running)
+        {
+            _blocked.Remove(prefix);
+        }
     }
 
     private void Record(CompactionResult result)

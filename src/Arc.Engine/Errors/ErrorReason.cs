@@ -16,6 +16,9 @@ public enum ErrorReason
     /// <summary>What the request names does not exist (a measurement).</summary>
     NotFound,
 
+    /// <summary>What the request would create exists already (a database).</summary>
+    Conflict,
+
     /// <summary>A size the client controls is over its limit.</summary>
     TooLarge,
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
+using Arc.Engine.Errors;
 using Arc.Engine.Storage;
 using Arc.Engine.Wal;
 using Microsoft.Extensions.Logging;
@@ -26,6 +27,9 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     private readonly Task[] _workers;
     private readonly Timer _ageTimer;
     private readonly Action<IReadOnlyList<string>>? _placed;
+    private readonly Lock _gate = new();
+    private readonly List<(string Database, string? Measurement)> _dropping = [];
+    private readonly Dictionary<string, int> _committing = new(StringComparer.OrdinalIgnoreCase);
     private WriteAheadLog<WriteBatch>? _wal;
     private long _pendingFlushes;
     private long _pendingRows;
@@ -135,20 +139,147 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     /// Hands the batch's pending rows to the engine: logged and synced first when the WAL is enabled, then merged into the
     /// shared buffers. When the returned task completes the rows are acknowledged.
     /// </summary>
-    public Task CommitAsync(WriteBatch batch)
+    /// <remarks>
+    /// A batch writing into a database or measurement being dropped is refused (<see cref="DropInProgressException"/>):
+    /// a drop first waits for the commits already admitted, so every row it removes has an LSN up to its cut.
+    /// </remarks>
+    public async Task CommitAsync(WriteBatch batch)
     {
         if (batch.PendingRows == 0)
         {
-            return Task.CompletedTask;
+            return;
         }
 
-        if (_wal is null)
+        var database = batch.Database;
+        lock (_gate)
         {
-            Apply(batch, 0);
-            return Task.CompletedTask;
+            foreach (var (dropDatabase, dropMeasurement) in _dropping)
+            {
+                if (dropDatabase.Equals(database, StringComparison.OrdinalIgnoreCase)
+                    && (dropMeasurement is null || batch.Sets.Any(s => s.RowCount > 0 && s.Measurement.Equals(dropMeasurement, StringComparison.OrdinalIgnoreCase))))
+                {
+                    throw new DropInProgressException(dropMeasurement is null
+                        ? $"database '{dropDatabase}' is being dropped; retry once the drop has finished"
+                        : $"measurement '{dropMeasurement}' of '{dropDatabase}' is being dropped; retry once the drop has finished");
+                }
+            }
+
+            _committing[database] = _committing.GetValueOrDefault(database) + 1;
         }
 
-        return _wal.AppendAsync(batch);
+        try
+        {
+            if (_wal is null)
+            {
+                Apply(batch, 0);
+            }
+            else
+            {
+                await _wal.AppendAsync(batch).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                if (--_committing[database] == 0)
+                {
+                    _committing.Remove(database);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops commits into the target (a database, or one of its measurements) and waits for those already admitted to be
+    /// applied; until <see cref="EndDrop"/> new ones are refused. Returns the last LSN logged (0 without the log): every
+    /// row of the target has an LSN up to it.
+    /// </summary>
+    public async Task<long> BeginDropAsync(string database, string? measurement, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_dropping.Any(d => d.Database.Equals(database, StringComparison.OrdinalIgnoreCase)
+                                   && (d.Measurement is null || measurement is null || d.Measurement.Equals(measurement, StringComparison.OrdinalIgnoreCase))))
+            {
+                throw new DropInProgressException($"'{database}{(measurement is null ? "" : "." + measurement)}' is already being dropped");
+            }
+
+            _dropping.Add((database, measurement));
+        }
+
+        try
+        {
+            while (true)
+            {
+                lock (_gate)
+                {
+                    if (!_committing.ContainsKey(database))
+                    {
+                        break;
+                    }
+                }
+
+                await Task.Delay(2, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            EndDrop(database, measurement);
+            throw;
+        }
+
+        return _wal?.LastLsn ?? 0;
+    }
+
+    /// <summary>Lets commits into the target again (the drop is complete, or it failed before removing anything).</summary>
+    public void EndDrop(string database, string? measurement)
+    {
+        lock (_gate)
+        {
+            _dropping.RemoveAll(d => d.Database == database && d.Measurement == measurement);
+        }
+    }
+
+    /// <summary>
+    /// Discards the target's buffered rows and waits for its flushes already under way to finish (their files are then in
+    /// place, for the caller to delete). The log counts the target as flushed up to <paramref name="lsn"/>, so its segments
+    /// are reclaimed as usual. Call between <see cref="BeginDropAsync"/> and <see cref="EndDrop"/>.
+    /// </summary>
+    public async Task DiscardAsync(string database, string? measurement, long lsn)
+    {
+        var dropped = new List<SharedBuffer>();
+        foreach (var (key, buffer) in _buffers)
+        {
+            if (key.Database.Equals(database, StringComparison.OrdinalIgnoreCase)
+                && (measurement is null || key.Measurement.Equals(measurement, StringComparison.OrdinalIgnoreCase))
+                && _buffers.TryRemove(key, out _))
+            {
+                dropped.Add(buffer);
+                long bytes;
+                lock (buffer)
+                {
+                    buffer.Dropped = true;
+                    bytes = buffer.Data.ByteSize;
+                    buffer.Data.Dispose();
+                }
+
+                Interlocked.Add(ref _bufferedBytes, -bytes);
+            }
+        }
+
+        foreach (var buffer in dropped)
+        {
+            while (buffer.Flushing)
+            {
+                await Task.Delay(5).ConfigureAwait(false);
+            }
+
+            if (lsn > 0)
+            {
+                _wal?.MarkFlushed(buffer.Database, buffer.Measurement, lsn);
+            }
+        }
     }
 
     /// <summary>Merges a batch (commit <paramref name="lsn"/>) into the shared buffers; called in LSN order.</summary>
@@ -252,7 +383,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
             FlushJob? job;
             lock (buffer)
             {
-                job = buffer.Data.RowCount > 0 ? buffer.Swap() : null;
+                job = buffer.Data.RowCount > 0 && !buffer.Dropped ? buffer.Swap() : null;
             }
 
             if (job is not null)
@@ -276,7 +407,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
             FlushJob? job = null;
             lock (buffer)
             {
-                if (buffer.Data.RowCount > 0 && now - buffer.Data.FirstRowTicks >= age)
+                if (buffer.Data.RowCount > 0 && !buffer.Dropped && now - buffer.Data.FirstRowTicks >= age)
                 {
                     job = buffer.Swap();
                 }
@@ -439,6 +570,25 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
         }
 
         public ColumnSet Data { get; private set; }
+
+        public string Database => _database;
+
+        public string Measurement => _measurement;
+
+        /// <summary>The measurement was dropped: the buffer takes no rows and is never flushed again.</summary>
+        public bool Dropped { get; set; }
+
+        /// <summary>Whether flushes of it are still under way.</summary>
+        public bool Flushing
+        {
+            get
+            {
+                lock (this)
+                {
+                    return _inFlight.Count > 0;
+                }
+            }
+        }
 
         /// <summary>Whether the measurement's view exists (it does before its first rows are acknowledged).</summary>
         public bool Queryable { get; set; }

@@ -133,9 +133,10 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
                     received.Bytes);
             }
         }
-        catch (WalWriteException e)
+        catch (Exception e) when (e is WalWriteException or DropInProgressException)
         {
-            return Failed(batch, e.Reason, $"{e.Message}; the points of this request were not stored{CommittedNote(batch)}", received.Bytes);
+            return Failed(batch, ((IHasErrorReason)e).Reason, $"{e.Message}; the points of this request were not stored{CommittedNote(batch)}",
+                received.Bytes);
         }
         catch (OverloadedException)
         {
@@ -174,11 +175,11 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
         {
             return new WriteOutcome { Failure = error.Reason, Message = error.Message, BodyBytes = received.Bytes };
         }
-        catch (WalWriteException e)
+        catch (Exception e) when (e is WalWriteException or DropInProgressException)
         {
             return new WriteOutcome
             {
-                Failure = e.Reason,
+                Failure = ((IHasErrorReason)e).Reason,
                 Message = $"{e.Message}; the records of this request were not stored",
                 BodyBytes = received.Bytes,
             };

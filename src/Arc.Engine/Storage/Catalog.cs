@@ -88,6 +88,7 @@ internal sealed class Catalog
         Manifest.Rebuild();
         foreach (var database in _store.Databases())
         {
+            AddDatabase(database);
             foreach (var measurement in _store.Measurements(database))
             {
                 var files = Manifest.Files(database, measurement);
@@ -210,6 +211,12 @@ internal sealed class Catalog
     /// <summary>Whether <paramref name="database"/> has a queryable measurement (its schema exists in DuckDB).</summary>
     public bool HasDatabase(string database) => Measurements(database).Any();
 
+    /// <summary>Registers a database (created empty, or a directory on storage); returns its name as the catalog has it.</summary>
+    public string AddDatabase(string database) => _databases.GetOrAdd(database, static name => new DatabaseEntry(name)).Name;
+
+    /// <summary>The database's name as the catalog has it (matched ignoring case), or null.</summary>
+    public string? DatabaseName(string database) => _databases.TryGetValue(database, out var db) ? db.Name : null;
+
     /// <summary>The entry of a measurement, created on first use; null with a reason if the name collides with another's case.</summary>
     public MeasurementEntry? ResolveMeasurement(string database, string measurement, out string? error)
     {
@@ -262,6 +269,37 @@ internal sealed class Catalog
                          (withFiles ? $"{files} UNION ALL BY NAME {buffer}" : buffer));
             entry.View = wanted;
         }
+    }
+
+    /// <summary>
+    /// Forgets a dropped database (<paramref name="measurement"/> null: its schema with every view) or measurement (its view):
+    /// DuckDB objects, entries (so the name starts over with a new schema) and manifest files. Returns the measurements whose
+    /// data went away, for the result cache. Call under <see cref="Visibility"/> held for writing.
+    /// </summary>
+    public List<string> Drop(string database, string? measurement)
+    {
+        var gone = new List<string>();
+        lock (_ddlLock)
+        {
+            if (_databases.TryGetValue(database, out var db))
+            {
+                if (measurement is null)
+                {
+                    gone.AddRange(db.Measurements.Keys);
+                    _ddl.Execute($"DROP SCHEMA IF EXISTS {Names.QuoteIdentifier(db.Name)} CASCADE");
+                    _databases.TryRemove(database, out _);
+                }
+                else if (db.Measurements.TryRemove(measurement, out var entry))
+                {
+                    gone.Add(entry.Name);
+                    _ddl.Execute($"DROP VIEW IF EXISTS {Names.QuoteIdentifier(db.Name)}.{Names.QuoteIdentifier(entry.Name)}");
+                }
+            }
+        }
+
+        gone.AddRange(Manifest.Forget(database, measurement).Select(p => Path.GetRelativePath(_store.Root, p).Split(Path.DirectorySeparatorChar))
+            .Where(parts => parts.Length > 1).Select(parts => parts[1]));
+        return gone.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
     }
 
     /// <summary>Reads the column kinds of a measurement's files from its schema file (once per process, on its first write).</summary>

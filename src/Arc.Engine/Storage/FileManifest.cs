@@ -119,6 +119,25 @@ internal sealed class FileManifest(LocalStore store)
         }
     }
 
+    /// <summary>Forgets every file of a dropped database (<paramref name="measurement"/> null) or measurement; returns their paths.</summary>
+    public List<string> Forget(string database, string? measurement)
+    {
+        lock (_lock)
+        {
+            var paths = new List<string>();
+            foreach (var key in _files.Keys.Where(k => k.Database.Equals(database, StringComparison.OrdinalIgnoreCase)
+                                                        && (measurement is null || k.Measurement.Equals(measurement, StringComparison.OrdinalIgnoreCase))).ToList())
+            {
+                if (_files.TryRemove(key, out var files))
+                {
+                    paths.AddRange(files.Select(f => f.Path));
+                }
+            }
+
+            return paths;
+        }
+    }
+
     /// <summary>A measurement's files, ordered by the start of their time range.</summary>
     public ImmutableArray<ManifestFile> Files(string database, string measurement) =>
         _files.GetValueOrDefault((database, measurement), []);

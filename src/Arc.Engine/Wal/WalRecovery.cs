@@ -21,9 +21,11 @@ internal static class WalRecovery
     /// left the local cache).</param>
     /// <returns>The last LSN logged, the rows to replay, the segments read, and the local files of incomplete flushes it
     /// deleted.</returns>
+    /// <param name="drops">Databases and measurements dropped (<see cref="DropMarker"/>): their entries up to the drop's LSN are
+    /// discarded, never replayed.</param>
     public static async Task<(long LastLsn, List<WalReplay> Replays, List<string> Segments, List<string> Deleted)> ReadAsync(string directory,
         LocalStore store, ILogger logger, Func<string, string, CancellationToken, Task<IEnumerable<string>>>? remoteNames = null,
-        CancellationToken cancellationToken = default)
+        IReadOnlyList<DropMarker>? drops = null, CancellationToken cancellationToken = default)
     {
         var segments = WalSegment.List(directory);
         var replays = new List<WalReplay>();
@@ -55,7 +57,11 @@ internal static class WalRecovery
                 var keep = new List<ColumnSet>();
                 foreach (var set in sets)
                 {
-                    if (await IsCoveredAsync(store, remoteNames, coverage, oldestLsn, deleted, set.Database, set.Measurement, lsn, cancellationToken)
+                    if (drops is not null && drops.Any(d => lsn <= d.Lsn && d.Covers(set.Database, set.Measurement)))
+                    {
+                        set.Dispose();
+                    }
+                    else if (await IsCoveredAsync(store, remoteNames, coverage, oldestLsn, deleted, set.Database, set.Measurement, lsn, cancellationToken)
                             .ConfigureAwait(false))
                     {
                         set.Dispose();

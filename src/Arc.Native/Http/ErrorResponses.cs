@@ -14,6 +14,7 @@ internal static class ErrorResponses
         ErrorReason.Invalid => (StatusCodes.Status400BadRequest, 0),
         ErrorReason.Forbidden => (StatusCodes.Status403Forbidden, 0),
         ErrorReason.NotFound => (StatusCodes.Status404NotFound, 0),
+        ErrorReason.Conflict => (StatusCodes.Status409Conflict, 0),
         ErrorReason.TooLarge => (StatusCodes.Status413PayloadTooLarge, 0),
         ErrorReason.Unavailable => (StatusCodes.Status503ServiceUnavailable, 5),
         ErrorReason.Busy => (StatusCodes.Status503ServiceUnavailable, 1),

@@ -30,6 +30,8 @@ internal sealed class RemoteStore : IAsyncDisposable
     private readonly Dictionary<string, int> _pins = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTime> _tombstones = new(StringComparer.Ordinal);
     private readonly HashSet<string> _undeleted = new(StringComparer.Ordinal); // deletes that failed: hidden until the next start
+    private readonly List<string> _dropping = [];                                // key prefixes being dropped: uploads there are undone
+    private readonly Dictionary<string, int> _uploading = new(StringComparer.Ordinal); // keys whose upload is under way
     private readonly SemaphoreSlim _transfers;
     private readonly CancellationTokenSource _stopping = new();
     private Task[] _uploaders = [];
@@ -186,6 +188,76 @@ internal sealed class RemoteStore : IAsyncDisposable
             }
 
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Removes everything under <paramref name="prefix"/> (<c>db/</c> or <c>db/m/</c>, matched ignoring case as names are):
+    /// queued uploads, cached-file records and listings are forgotten, uploads under way are waited for (one that lands
+    /// meanwhile is deleted by its uploader), then every object the store lists there is deleted. Returns how many objects
+    /// were deleted. Throws <see cref="ObjectStoreException"/> when the store fails; repeating the call finishes the job.
+    /// </summary>
+    public async Task<int> DropPrefixAsync(string prefix, CancellationToken cancellationToken)
+    {
+        bool Under(string key) => key.StartsWith(prefix, StringComparison.OrdinalIgnoreCase);
+        lock (_lock)
+        {
+            _dropping.Add(prefix);
+            foreach (var key in _pending.Keys.Where(Under).ToList())
+            {
+                _pending.Remove(key);
+            }
+        }
+
+        try
+        {
+            while (true)
+            {
+                lock (_lock)
+                {
+                    if (!_uploading.Keys.Any(Under))
+                    {
+                        foreach (var key in _cached.Keys.Where(Under).ToList())
+                        {
+                            _cached.Remove(key);
+                        }
+
+                        break;
+                    }
+                }
+
+                await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var key in _listings.Keys.Where(k => Under($"{k.Database}/{k.Measurement}/")).ToList())
+            {
+                _listings.TryRemove(key, out _);
+            }
+
+            // The database's own directory name may differ in case from the prefix: list what the store has under it.
+            var keys = new List<string>();
+            var slash = prefix.IndexOf('/', StringComparison.Ordinal);
+            foreach (var database in await _s3.ListPrefixesAsync("", cancellationToken).ConfigureAwait(false))
+            {
+                if (database.Equals(prefix[..slash], StringComparison.OrdinalIgnoreCase))
+                {
+                    keys.AddRange((await _s3.ListAsync(database + "/", cancellationToken).ConfigureAwait(false)).Select(o => o.Key).Where(Under));
+                }
+            }
+
+            if (keys.Count > 0)
+            {
+                await _s3.DeleteAsync(keys, cancellationToken).ConfigureAwait(false);
+            }
+
+            return keys.Count;
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _dropping.Remove(prefix);
+            }
         }
     }
 
@@ -431,53 +503,68 @@ internal sealed class RemoteStore : IAsyncDisposable
                     {
                         continue; // replaced by a compaction, or already uploaded
                     }
-                }
 
-                if (!File.Exists(path))
-                {
-                    lock (_lock)
-                    {
-                        _pending.Remove(key);
-                    }
-
-                    continue;
+                    _uploading[key] = _uploading.GetValueOrDefault(key) + 1;
                 }
 
                 try
                 {
-                    string etag;
-                    await _transfers.WaitAsync(_stopping.Token).ConfigureAwait(false);
-                    try
+                    if (!File.Exists(path))
                     {
-                        etag = await _s3.PutAsync(key, path, _stopping.Token).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        _transfers.Release();
-                    }
+                        lock (_lock)
+                        {
+                            _pending.Remove(key);
+                        }
 
-                    if (IsTombstoned(key))
-                    {
-                        await _s3.DeleteAsync([key], _stopping.Token).ConfigureAwait(false);
                         continue;
                     }
 
-                    Uploaded(key, new FileInfo(path).Length, etag, evict: true);
-                    delay = TimeSpan.FromMilliseconds(200);
+                    try
+                    {
+                        string etag;
+                        await _transfers.WaitAsync(_stopping.Token).ConfigureAwait(false);
+                        try
+                        {
+                            etag = await _s3.PutAsync(key, path, _stopping.Token).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            _transfers.Release();
+                        }
+
+                        if (IsTombstoned(key))
+                        {
+                            await _s3.DeleteAsync([key], _stopping.Token).ConfigureAwait(false);
+                            continue;
+                        }
+
+                        Uploaded(key, new FileInfo(path).Length, etag, evict: true);
+                        delay = TimeSpan.FromMilliseconds(200);
+                    }
+                    catch (ObjectStoreException e)
+                    {
+                        Interlocked.Increment(ref _uploadFailures);
+                        Volatile.Write(ref _lastError, e.Message);
+                        _logger.LogWarning("Upload of {Key} failed, retrying in {Delay}: {Error}", key, delay, e.Message);
+                        await Task.Delay(delay, _time, _stopping.Token).ConfigureAwait(false);
+                        delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+                        _uploads.Writer.TryWrite(key);
+                    }
+                    catch (IOException e)
+                    {
+                        // The file went away between the check and the upload (a compaction replaced it).
+                        _logger.LogDebug(e, "Upload of {Key} skipped", key);
+                    }
                 }
-                catch (ObjectStoreException e)
+                finally
                 {
-                    Interlocked.Increment(ref _uploadFailures);
-                    Volatile.Write(ref _lastError, e.Message);
-                    _logger.LogWarning("Upload of {Key} failed, retrying in {Delay}: {Error}", key, delay, e.Message);
-                    await Task.Delay(delay, _time, _stopping.Token).ConfigureAwait(false);
-                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-                    _uploads.Writer.TryWrite(key);
-                }
-                catch (IOException e)
-                {
-                    // The file went away between the check and the upload (a compaction replaced it).
-                    _logger.LogDebug(e, "Upload of {Key} skipped", key);
+                    lock (_lock)
+                    {
+                        if (--_uploading[key] == 0)
+                        {
+                            _uploading.Remove(key);
+                        }
+                    }
                 }
             }
         }
@@ -654,7 +741,8 @@ internal sealed class RemoteStore : IAsyncDisposable
                 }
             }
 
-            return _tombstones.ContainsKey(key) || _undeleted.Contains(key);
+            return _tombstones.ContainsKey(key) || _undeleted.Contains(key)
+                   || _dropping.Any(p => key.StartsWith(p, StringComparison.OrdinalIgnoreCase));
         }
     }
 

@@ -1,0 +1,309 @@
+using System.Text.Json;
+using Arc.Engine.Compaction;
+using Arc.Engine.Errors;
+using Arc.Engine.Storage;
+using Arc.Engine.Storage.Remote;
+using Microsoft.Extensions.Logging;
+
+namespace Arc.Engine;
+
+/// <summary>
+/// Databases: listing, creating an empty one, and dropping a database or one measurement. A drop is durable and
+/// restartable: its <see cref="DropMarker"/> is written before anything is removed, write-ahead-log recovery never
+/// replays what it covers, and a start finishes a drop a crash interrupted before anything reads the data.
+/// </summary>
+public sealed partial class ArcEngine
+{
+    private readonly SemaphoreSlim _dropLock = new(1, 1);
+    private readonly Dictionary<string, DropMarker> _unfinishedDrops = new(StringComparer.OrdinalIgnoreCase); // prefix -> marker
+    private ILogger _dropLogger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    /// <summary>Every database, sorted by name: those with a queryable measurement and those created empty.</summary>
+    public IReadOnlyList<DatabaseSummary> ListDatabases()
+    {
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var database in _catalog.Databases)
+        {
+            if (_catalog.HasDatabase(database) || File.Exists(MarkerPath(database)))
+            {
+                names.Add(database);
+            }
+        }
+
+        return names.Select(Summary).ToList();
+    }
+
+    /// <summary>The database <paramref name="name"/> (matched ignoring case), or null if it does not exist.</summary>
+    public DatabaseSummary? FindDatabase(string name)
+    {
+        CheckName(name);
+        return _catalog.DatabaseName(name) is { } database && (_catalog.HasDatabase(database) || File.Exists(MarkerPath(database)))
+            ? Summary(database)
+            : null;
+    }
+
+    /// <summary>The database's measurement names, sorted; <see cref="ErrorReason.NotFound"/> if it does not exist.</summary>
+    public IReadOnlyList<string> ListMeasurements(string name)
+    {
+        var database = FindDatabase(name)?.Name ?? throw NotFound(name);
+        return _catalog.Measurements(database).Select(m => m.Name).ToList();
+    }
+
+    /// <summary>
+    /// Creates an empty database (its marker file, as Arc does). <see cref="ErrorReason.Invalid"/> for a bad name,
+    /// <see cref="ErrorReason.Conflict"/> if it exists (ignoring case).
+    /// </summary>
+    public DatabaseSummary CreateDatabase(string name)
+    {
+        CheckName(name);
+        if (FindDatabase(name) is { } existing)
+        {
+            throw new DatabaseOperationException(ErrorReason.Conflict, $"database '{existing.Name}' already exists");
+        }
+
+        var database = _catalog.AddDatabase(name);
+        var path = MarkerPath(database);
+        LocalStore.EnsureDirectory(Path.GetDirectoryName(path)!);
+        var marker = new DatabaseMarker(Options.Time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture));
+        File.WriteAllBytes(path + ".tmp", JsonSerializer.SerializeToUtf8Bytes(marker, StorageJsonContext.Default.DatabaseMarker));
+        Durability.CommitFile(path + ".tmp", path);
+        return Summary(database);
+    }
+
+    /// <summary>
+    /// Drops a database: its buffered rows, its write-ahead-log entries (never replayed), its files locally and in object
+    /// storage, its views and schema files, and cached results over it. The name can be written again as soon as this
+    /// returns. Writes into it while the drop runs get <see cref="DropInProgressException"/>.
+    /// </summary>
+    public Task<DropResult> DropDatabaseAsync(string name, CancellationToken cancellationToken) => DropAsync(name, null, cancellationToken);
+
+    /// <summary>Drops one measurement of a database, like <see cref="DropDatabaseAsync"/>.</summary>
+    public Task<DropResult> DropMeasurementAsync(string database, string measurement, CancellationToken cancellationToken)
+    {
+        if (!Names.IsValidMeasurement(measurement))
+        {
+            throw new DatabaseOperationException(ErrorReason.Invalid, $"invalid measurement name '{measurement}'");
+        }
+
+        return DropAsync(database, measurement, cancellationToken);
+    }
+
+    private async Task<DropResult> DropAsync(string name, string? measurementName, CancellationToken cancellationToken)
+    {
+        CheckName(name);
+        await _dropLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var prefix = measurementName is null ? name + "/" : $"{name}/{measurementName}/";
+            if (_unfinishedDrops.TryGetValue(prefix, out var unfinished))
+            {
+                // An earlier drop of it could not finish (object storage was away): its writes are still refused, finish it.
+                return await FinishDropAsync(unfinished).ConfigureAwait(false);
+            }
+
+            var database = FindDatabase(name)?.Name ?? throw NotFound(name);
+            var measurement = measurementName;
+            if (measurementName is not null)
+            {
+                measurement = _catalog.FindMeasurement(database, measurementName)?.Name
+                              ?? Store.Measurements(database).FirstOrDefault(m => m.Equals(measurementName, StringComparison.OrdinalIgnoreCase))
+                              ?? throw new DatabaseOperationException(ErrorReason.NotFound, $"measurement '{measurementName}' not found in database '{database}'");
+            }
+
+            var lsn = await _ingest.BeginDropAsync(database, measurement, cancellationToken).ConfigureAwait(false);
+            var marker = DropMarker.Create(database, measurement, lsn, Options.Time.GetUtcNow());
+            try
+            {
+                marker.Write(Store); // the commit point: from here the drop happens, if need be finished by the next start
+            }
+            catch
+            {
+                _ingest.EndDrop(database, measurement);
+                throw;
+            }
+
+            _unfinishedDrops[marker.Prefix] = marker;
+            await _ingest.DiscardAsync(database, measurement, lsn).ConfigureAwait(false);
+            return await FinishDropAsync(marker).ConfigureAwait(false);
+        }
+        finally
+        {
+            _dropLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Removes what the drop covers (the buffers are already discarded), marks it done and lets writes in again. If object
+    /// storage fails, the drop stays unfinished: writes into the target stay refused, and the next drop call or start
+    /// finishes it.
+    /// </summary>
+    private async Task<DropResult> FinishDropAsync(DropMarker marker)
+    {
+        var prefix = marker.Prefix;
+        await Compaction.BlockAsync(prefix, CancellationToken.None).ConfigureAwait(false);
+        List<string> gone;
+        int files;
+        try
+        {
+            _catalog.Visibility.EnterWriteLock();
+            try
+            {
+                gone = _catalog.Drop(marker.Database, marker.Measurement);
+            }
+            finally
+            {
+                _catalog.Visibility.ExitWriteLock();
+            }
+
+            foreach (var measurement in gone)
+            {
+                _catalog.Versions.Bump(marker.Database, measurement);
+            }
+
+            files = DeleteLocal(Store, marker);
+            if (Remote is { } remote)
+            {
+                files += await remote.DropPrefixAsync(prefix, CancellationToken.None).ConfigureAwait(false);
+                files += DeleteLocal(Store, marker); // a download a query started before the drop may have landed meanwhile
+            }
+        }
+        finally
+        {
+            Compaction.Unblock(prefix);
+        }
+
+        (marker with { Done = true }).Write(Store);
+        _unfinishedDrops.Remove(prefix);
+        _ingest.EndDrop(marker.Database, marker.Measurement);
+        RemoveObsoleteDropMarkers();
+        _dropLogger.LogWarning("Dropped {Target}: {Files} files deleted", marker.Measurement is null ? marker.Database : $"{marker.Database}.{marker.Measurement}",
+            files);
+        return new DropResult(marker.Database, marker.Measurement, gone.Order(StringComparer.Ordinal).ToList(), files);
+    }
+
+    /// <summary>
+    /// Deletes the target's local directory (every casing of its name), the manifests of compactions into it and its
+    /// quarantined files; returns how many Parquet files were deleted. Idempotent.
+    /// </summary>
+    private static int DeleteLocal(LocalStore store, DropMarker marker)
+    {
+        var deleted = 0;
+        var directories = new List<string>();
+        foreach (var database in store.Databases().Where(d => d.Equals(marker.Database, StringComparison.OrdinalIgnoreCase)))
+        {
+            if (marker.Measurement is null)
+            {
+                directories.Add(Path.Combine(store.Root, database));
+            }
+            else
+            {
+                directories.AddRange(store.Measurements(database).Where(m => m.Equals(marker.Measurement, StringComparison.OrdinalIgnoreCase))
+                    .Select(m => store.MeasurementDirectory(database, m)));
+            }
+        }
+
+        var manifests = CompactionManifest.DirectoryOf(store);
+        if (Directory.Exists(manifests))
+        {
+            foreach (var file in Directory.GetFiles(manifests, "*.json"))
+            {
+                var text = File.ReadAllText(file);
+                if (directories.Any(d => text.Contains(JsonEncodedText.Encode(d + Path.DirectorySeparatorChar).ToString(), StringComparison.Ordinal)))
+                {
+                    File.Delete(file);
+                }
+            }
+        }
+
+        foreach (var directory in directories)
+        {
+            deleted += Directory.EnumerateFiles(directory, "*.parquet", SearchOption.AllDirectories).Count();
+            Directory.Delete(directory, recursive: true);
+            Durability.FsyncDirectory(Path.GetDirectoryName(directory)!);
+        }
+
+        return deleted;
+    }
+
+    /// <summary>Deletes markers of finished drops once no log segment can hold entries they cover.</summary>
+    private void RemoveObsoleteDropMarkers()
+    {
+        var oldest = _ingest.Wal?.OldestRetainedLsn ?? long.MaxValue;
+        foreach (var marker in DropMarker.ReadAll(Store))
+        {
+            if (marker.Done && marker.Lsn < oldest)
+            {
+                marker.Delete(Store);
+            }
+        }
+    }
+
+    /// <summary>Startup, before anything reads the tree: the local part of drops a crash interrupted.</summary>
+    private static List<DropMarker> FinishDropsLocally(LocalStore store, ILogger logger)
+    {
+        var markers = DropMarker.ReadAll(store);
+        foreach (var marker in markers.Where(m => !m.Done))
+        {
+            var files = DeleteLocal(store, marker);
+            logger.LogWarning("Finishing the interrupted drop of {Target}: {Files} local files deleted",
+                marker.Measurement is null ? marker.Database : $"{marker.Database}.{marker.Measurement}", files);
+        }
+
+        return markers;
+    }
+
+    /// <summary>
+    /// Startup, after object storage connected: deletes the objects of interrupted drops and marks them done. A drop the
+    /// store cannot finish now stays unfinished: its target refuses writes until a drop call or the next start finishes it.
+    /// </summary>
+    private async Task FinishDropsAsync(List<DropMarker> markers)
+    {
+        foreach (var marker in markers.Where(m => !m.Done))
+        {
+            try
+            {
+                if (Remote is { } remote)
+                {
+                    await remote.DropPrefixAsync(marker.Prefix, CancellationToken.None).ConfigureAwait(false);
+                    DeleteLocal(Store, marker);
+                }
+
+                (marker with { Done = true }).Write(Store);
+            }
+            catch (ObjectStoreException e)
+            {
+                _dropLogger.LogError(e, "Could not finish the drop of {Prefix} in object storage; writes to it are refused until a drop call finishes it",
+                    marker.Prefix);
+                _unfinishedDrops[marker.Prefix] = marker;
+                await _ingest.BeginDropAsync(marker.Database, marker.Measurement, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private string MarkerPath(string database) => Path.Combine(Store.Root, database, DatabaseMarker.FileName);
+
+    private DatabaseSummary Summary(string database)
+    {
+        string? created = null;
+        try
+        {
+            created = JsonSerializer.Deserialize(File.ReadAllBytes(MarkerPath(database)), StorageJsonContext.Default.DatabaseMarker)?.CreatedAt;
+        }
+        catch (Exception e) when (e is IOException or JsonException)
+        {
+            // No marker (a database made by its first write) or an unreadable one: no creation time.
+        }
+
+        return new DatabaseSummary(database, _catalog.Measurements(database).Count(), created);
+    }
+
+    private static void CheckName(string name)
+    {
+        if (Names.ValidateDatabase(name) is { } error)
+        {
+            throw new DatabaseOperationException(ErrorReason.Invalid, error);
+        }
+    }
+
+    private static DatabaseOperationException NotFound(string name) => new(ErrorReason.NotFound, $"database '{name}' not found");
+}
