@@ -27,11 +27,13 @@ conf="$dir/ceph.conf"
 # retried from scratch, on a new port pair unless one was given; the failed attempt's log tails go to stderr.
 if [ "$command" = start ] && [ -z "${CEPH_S3_ATTEMPT:-}" ]; then
   trap - ERR
-  for attempt in 1 2 3; do
+  # Seen under load (a test suite starting beside it): three failures in a row. Five tries, each a little later.
+  for attempt in 1 2 3 4 5; do
     CEPH_S3_ATTEMPT=$attempt "$0" start "$dir" ${3:+"$3"} && exit 0
     echo "ceph-s3.sh: start attempt $attempt failed" >&2
     tail -n 3 "$dir"/log/*.log >&2 || true
     "$0" stop "$dir" || true
+    sleep "$attempt"
   done
   exit 1
 fi
