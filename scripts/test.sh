@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# Each step's header carries the seconds elapsed since the start, so a slow step shows in the log.
+section() { echo "== [${SECONDS} s] $*"; }
 
 # Tools the smoke tests use; installed only when missing (Debian package names).
 missing=()
@@ -16,41 +18,41 @@ done
 [[ $(ldconfig -p) == *'libssl.so.3 '* ]] || missing+=(libssl3) # .NET loads OpenSSL at run time; the image carries it
 [ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates) # the image's CA bundle (S3 over https)
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "== installing ${missing[*]}"
+  section "installing ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "== Ceph (ceph-mon, ceph-osd, radosgw) for the object-storage tests, installed only when missing"
+section "Ceph (ceph-mon, ceph-osd, radosgw) for the object-storage tests, installed only when missing"
 scripts/ceph-s3.sh install
 
-echo "== npm packages for the tests (npm ci in each tests/js* folder with a lockfile)"
+section "npm packages for the tests (npm ci in each tests/js* folder with a lockfile)"
 for folder in tests/js*/; do
   if [ -f "$folder/package-lock.json" ]; then
     (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 done
 
-echo "== build (warnings are errors; code style and unused usings, IDE0005, are enforced by the build)"
+section "build (warnings are errors; code style and unused usings, IDE0005, are enforced by the build)"
 dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary
 
-echo "== format (dotnet format whitespace --verify-no-changes; 'dotnet format arc-native.sln' fixes it)"
+section "format (dotnet format whitespace --verify-no-changes; 'dotnet format arc-native.sln' fixes it)"
 dotnet format whitespace arc-native.sln --verify-no-changes
 
-echo "== export test servers (Debian packages, installed when missing)"
+section "export test servers (Debian packages, installed when missing)"
 scripts/export-test-deps.sh
 
-echo "== tests"
+section "tests"
 for project in tests/*/*.csproj; do
   dotnet test "$project" -c Release --no-build --nologo --logger "console;verbosity=minimal"
 done
 
-echo "== allocation gate (BenchmarkDotNet MemoryDiagnoser, short in-process job: parsers and buffers allocate nothing per record)"
+section "allocation gate (BenchmarkDotNet MemoryDiagnoser, short in-process job: parsers and buffers allocate nothing per record)"
 dotnet bench/Arc.Benchmarks/bin/Release/net10.0/Arc.Benchmarks.dll --alloc-gate
 
-echo "== AOT publish"
+section "AOT publish"
 scripts/publish-aot.sh artifacts/publish
 
-echo "== AOT smoke test (native libraries beside the binary: the default layout)"
+section "AOT smoke test (native libraries beside the binary: the default layout)"
 scripts/smoke-aot.sh artifacts/publish/arc-native
 scripts/smoke-aot-query-outputs.sh artifacts/publish/arc-native
 scripts/smoke-aot-s3.sh artifacts/publish/arc-native
@@ -58,14 +60,14 @@ scripts/smoke-aot-ops.sh artifacts/publish/arc-native
 scripts/smoke-aot-bombs.sh artifacts/publish/arc-native
 scripts/smoke-aot-export.sh artifacts/publish/arc-native
 
-echo "== MessagePack round trip with @msgpack/msgpack (node) against the AOT binary"
+section "MessagePack round trip with @msgpack/msgpack (node) against the AOT binary"
 ARC_BINARY="$PWD/artifacts/publish/arc-native" node --test tests/js/
 
-echo "== AOT publish and smoke test, single-file layout (-p:ArcEmbedNativeLibraries=true)"
+section "AOT publish and smoke test, single-file layout (-p:ArcEmbedNativeLibraries=true)"
 scripts/publish-aot.sh artifacts/publish-embedded -p:ArcEmbedNativeLibraries=true
 scripts/smoke-aot.sh artifacts/publish-embedded/arc-native
 
-echo "== chroot smoke test of the Dockerfile.aot image layout"
+section "chroot smoke test of the Dockerfile.aot image layout"
 scripts/chroot-smoke.sh artifacts/publish
 
-echo "== all tests passed"
+section "all tests passed"
