@@ -83,6 +83,12 @@ public sealed class AuthTests : IAsyncLifetime
         var apiKey = new HttpRequestMessage(HttpMethod.Post, "/write?db=alpha") { Content = new StringContent("m v=4\n") };
         apiKey.Headers.Add("x-api-key", token);
         Assert.Equal(HttpStatusCode.NoContent, (await anonymous.SendAsync(apiKey)).StatusCode);
+        var bare = new HttpRequestMessage(HttpMethod.Post, "/write?db=alpha") { Content = new StringContent("m v=6\n") };
+        Assert.True(bare.Headers.TryAddWithoutValidation("Authorization", token)); // Arc's clients may send the token alone
+        Assert.Equal(HttpStatusCode.NoContent, (await anonymous.SendAsync(bare)).StatusCode);
+        var wrong = new HttpRequestMessage(HttpMethod.Post, "/write?db=alpha") { Content = new StringContent("m v=7\n") };
+        Assert.True(wrong.Headers.TryAddWithoutValidation("Authorization", "arc_wrong"));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.SendAsync(wrong)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.PostAsync("/write?db=alpha&u=me&p=arc_wrong", new StringContent("m v=5\n"))).StatusCode);
 
         using var verify = await anonymous.GetAsync($"/api/v1/auth/verify?p={token}");

@@ -9,7 +9,7 @@ namespace Arc.Native.Auth;
 /// Authenticates every request that reaches an endpoint. Deny by default: a route must say which permission it needs
 /// (<see cref="RequiresPermission"/>) or that it is public (<see cref="PublicEndpoint"/>); a route that says nothing
 /// requires admin. Tokens are accepted as <c>Authorization: Bearer</c>, <c>Authorization: Token</c> (InfluxDB 2.x
-/// clients), <c>x-api-key</c>, Basic auth with the token as password, and InfluxDB 1.x <c>?u=&amp;p=</c> (p is the token).
+/// clients), the bare token as the <c>Authorization</c> header (as Arc), <c>x-api-key</c>, Basic auth with the token as password, and InfluxDB 1.x <c>?u=&amp;p=</c> (p is the token).
 /// Secrets are never logged.
 /// </summary>
 public sealed class AuthMiddleware(RequestDelegate next, TokenStore tokens)
@@ -80,6 +80,12 @@ public sealed class AuthMiddleware(RequestDelegate next, TokenStore tokens)
                     return null;
                 }
             }
+        }
+
+        // Arc also takes the bare token as the whole header (Authorization: arc_...).
+        if (request.Headers.Authorization.ToString().Trim() is { Length: > 0 } bare && !bare.Contains(' ', StringComparison.Ordinal))
+        {
+            return bare;
         }
 
         if (request.Headers["x-api-key"].ToString() is { Length: > 0 } apiKey)
