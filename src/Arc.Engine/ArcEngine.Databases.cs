@@ -62,11 +62,8 @@ public sealed partial class ArcEngine
         }
 
         var database = _catalog.AddDatabase(name);
-        var path = MarkerPath(database);
-        LocalStore.EnsureDirectory(Path.GetDirectoryName(path)!);
         var marker = new DatabaseMarker(Options.Time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture));
-        File.WriteAllBytes(path + ".tmp", JsonSerializer.SerializeToUtf8Bytes(marker, StorageJsonContext.Default.DatabaseMarker));
-        Durability.CommitFile(path + ".tmp", path);
+        Durability.WriteFile(MarkerPath(database), JsonSerializer.SerializeToUtf8Bytes(marker, StorageJsonContext.Default.DatabaseMarker));
         return Summary(database);
     }
 

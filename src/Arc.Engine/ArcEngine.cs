@@ -304,7 +304,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
     public Task CommitAsync(WriteBatch batch) => _ingest.CommitAsync(batch);
 
     /// <summary>Whether buffered rows use up <see cref="EngineOptions.MaxBufferMemory"/>: writes should be refused (503).</summary>
-    public bool IsOverMemoryBudget => _ingest.BufferedBytes >= Options.MaxBufferMemory;
+    public bool IsOverMemoryBudget => _ingest.IsOverMemoryBudget;
 
     public long BufferedBytes => _ingest.BufferedBytes;
 

@@ -28,20 +28,10 @@ public sealed record CompactionManifest(
 
     public string PathIn(LocalStore store) => Path.Combine(DirectoryOf(store), Id + ".json");
 
-    public void Write(LocalStore store)
-    {
-        var path = PathIn(store);
-        LocalStore.EnsureDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + ".tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, CompactionJsonContext.Default.CompactionManifest));
-        Durability.CommitFile(temp, path);
-    }
+    public void Write(LocalStore store) =>
+        Durability.WriteFile(PathIn(store), JsonSerializer.SerializeToUtf8Bytes(this, CompactionJsonContext.Default.CompactionManifest));
 
-    public void Delete(LocalStore store)
-    {
-        File.Delete(PathIn(store));
-        Durability.FsyncDirectory(DirectoryOf(store));
-    }
+    public void Delete(LocalStore store) => Durability.DeleteFile(PathIn(store));
 
     /// <summary>
     /// Finishes or undoes the jobs a crash interrupted. Runs at startup, before anything reads the files. With object

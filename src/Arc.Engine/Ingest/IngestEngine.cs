@@ -71,6 +71,9 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     /// <summary>Bytes of buffer memory held by rows not yet in Parquet (active buffers and queued flushes).</summary>
     public long BufferedBytes => Interlocked.Read(ref _bufferedBytes);
 
+    /// <summary>Whether buffered rows use up <see cref="IIngestSettings.MaxBufferMemory"/>: writes are refused (503).</summary>
+    public bool IsOverMemoryBudget => BufferedBytes >= _options.MaxBufferMemory;
+
     /// <summary>
     /// Waits until buffered rows take less than <paramref name="budget"/> bytes, woken by each flush that releases memory
     /// (no polling); false if that did not happen within <paramref name="timeout"/>.

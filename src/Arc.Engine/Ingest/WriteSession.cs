@@ -226,7 +226,7 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
             return new WriteOutcome { Failure = ErrorReason.TooLarge, Message = TooLarge("the body", Limits.MaxBodyBytes, BodySetting) };
         }
 
-        return ingest.BufferedBytes >= options.MaxBufferMemory
+        return ingest.IsOverMemoryBudget
             ? new WriteOutcome
             {
                 Failure = ErrorReason.Busy,

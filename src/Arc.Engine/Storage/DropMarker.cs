@@ -34,20 +34,10 @@ public sealed record DropMarker(
         Measurement is null ? Path.Combine(store.Root, Database) : store.MeasurementDirectory(Database, Measurement);
 
     /// <summary>Writes the marker durably (temporary file, fsync, rename, directory fsync); rewriting replaces it atomically.</summary>
-    public void Write(LocalStore store)
-    {
-        var path = PathIn(store);
-        LocalStore.EnsureDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + ".tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(this, StorageJsonContext.Default.DropMarker));
-        Durability.CommitFile(temp, path);
-    }
+    public void Write(LocalStore store) =>
+        Durability.WriteFile(PathIn(store), JsonSerializer.SerializeToUtf8Bytes(this, StorageJsonContext.Default.DropMarker));
 
-    public void Delete(LocalStore store)
-    {
-        File.Delete(PathIn(store));
-        Durability.FsyncDirectory(DirectoryOf(store));
-    }
+    public void Delete(LocalStore store) => Durability.DeleteFile(PathIn(store));
 
     /// <summary>
     /// The markers on disk, oldest first. A torn marker (the process died while writing it, before anything was removed)

@@ -66,6 +66,25 @@ internal static partial class Durability
         FsyncDirectory(Path.GetDirectoryName(final)!);
     }
 
+    /// <summary>
+    /// Writes <paramref name="bytes"/> to <paramref name="path"/> durably (its directory created if needed, a temporary
+    /// file synced and renamed over it, the directory synced): a reader sees the old content or the new, never a torn one.
+    /// </summary>
+    public static void WriteFile(string path, byte[] bytes)
+    {
+        LocalStore.EnsureDirectory(Path.GetDirectoryName(path)!);
+        var temp = path + ".tmp";
+        File.WriteAllBytes(temp, bytes);
+        CommitFile(temp, path);
+    }
+
+    /// <summary>Deletes <paramref name="path"/> and syncs its directory, so the deletion survives a crash.</summary>
+    public static void DeleteFile(string path)
+    {
+        File.Delete(path);
+        FsyncDirectory(Path.GetDirectoryName(path)!);
+    }
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags);
 
