@@ -123,6 +123,39 @@ public sealed class WriteSessionTests : IAsyncLifetime
         Assert.Contains("ingest.max_memory is 65536", outcome.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The caller's body reader is only advanced to what was consumed, even though the parsers look at a partial last
+    /// line or the first bytes of a short body without consuming them: Kestrel cannot hand its connection's pipe back
+    /// after a read examined past what was consumed when the body then ends early, and the connection ends with a
+    /// "Reading is already in progress" warning (dotnet/aspnetcore#19476).
+    /// </summary>
+    [Theory]
+    [InlineData("line protocol", 7)]
+    [InlineData("line protocol", 1)]
+    [InlineData("msgpack", 1)]
+    public async Task TheBodyReaderIsNeverLeftExaminedPastWhatWasConsumed(string format, int partSize)
+    {
+        var pipe = new Pipe();
+        var body = new AdvanceRecorder(pipe.Reader);
+        var writing = format == "msgpack"
+            ? _engine.WriteMsgPackAsync(new WriteRequest("db", BodyCompression.Detect, null), body)
+            : _engine.WriteLineProtocolAsync(new WriteRequest("db", BodyCompression.Detect, null), TimestampPrecision.Nanoseconds, body,
+                CancellationToken.None);
+        var bytes = format == "msgpack" ? MsgPackIngestAllocationTests.Columnar(6) : Encoding.UTF8.GetBytes("m v=1 1\nm v=2 2\nm v=3 3\nm,host=a v=");
+        for (var offset = 0; offset < bytes.Length; offset += partSize)
+        {
+            await pipe.Writer.WriteAsync(bytes.AsMemory(offset, Math.Min(partSize, bytes.Length - offset)));
+            await Task.Delay(1); // each part read on its own
+        }
+
+        await pipe.Writer.CompleteAsync();
+        var outcome = await writing;
+
+        Assert.True(outcome.Accepted > 0);
+        Assert.True(body.Advances > 0);
+        Assert.Equal(0, body.ExaminedPastConsumed);
+    }
+
     private Task<ArcEngine> Start(WriteLimits limits, long maxBufferMemory = 64L << 20) => ArcEngine.StartAsync(new EngineOptions
     {
         DataPath = _directory,
@@ -156,6 +189,35 @@ public sealed class WriteSessionTests : IAsyncLifetime
     /// <summary><paramref name="count"/> lines of about 25 bytes each.</summary>
     private static string Lines(int count) =>
         string.Concat(Enumerable.Range(0, count).Select(i => $"m v={i % 1000} {1700000000000000000L + i}\n"));
+
+    /// <summary>A body reader that counts its advances, and those that examined past what they consumed.</summary>
+    private sealed class AdvanceRecorder(PipeReader inner) : PipeReader
+    {
+        public int Advances { get; private set; }
+
+        public int ExaminedPastConsumed { get; private set; }
+
+        public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            Advances++;
+            if (!consumed.Equals(examined))
+            {
+                ExaminedPastConsumed++;
+            }
+
+            inner.AdvanceTo(consumed, examined);
+        }
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) => inner.ReadAsync(cancellationToken);
+
+        public override bool TryRead(out ReadResult result) => inner.TryRead(out result);
+    }
 
     private static byte[] Gzip(byte[] data)
     {

@@ -109,16 +109,17 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
         };
         var batch = ingest.RentBatch(request.Database);
         var received = new BodyCount();
+        var source = ConsumedOnly(body);
         try
         {
             try
             {
                 var compression = request.Compression == BodyCompression.Detect
-                    ? await RequestBodies.DetectAsync(body).ConfigureAwait(false)
+                    ? await RequestBodies.DetectAsync(source).ConfigureAwait(false)
                     : request.Compression;
                 var reader = compression == BodyCompression.None
-                    ? body
-                    : PipeReader.Create(Decompressed(received.Wrap(body.AsStream(leaveOpen: true), Limits.MaxBodyBytes), compression),
+                    ? source
+                    : PipeReader.Create(Decompressed(received.Wrap(source.AsStream(leaveOpen: true), Limits.MaxBodyBytes), compression),
                         new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: false));
                 await ReadLineProtocolAsync(reader, parsing, batch, compression == BodyCompression.None ? received : null, cancellationToken)
                     .ConfigureAwait(false);
@@ -146,6 +147,7 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
         finally
         {
             ingest.ReturnBatch(batch);
+            await source.CompleteAsync().ConfigureAwait(false);
         }
     }
 
@@ -157,11 +159,12 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
         }
 
         var received = new BodyCount();
+        var source = ConsumedOnly(body);
         try
         {
             // Whatever the headers say, the first bytes tell (as Arc does).
-            var compression = await RequestBodies.DetectAsync(body).ConfigureAwait(false);
-            var raw = received.Wrap(body.AsStream(leaveOpen: true), Limits.MaxBodyBytes);
+            var compression = await RequestBodies.DetectAsync(source).ConfigureAwait(false);
+            var raw = received.Wrap(source.AsStream(leaveOpen: true), Limits.MaxBodyBytes);
             var limit = Math.Min(Limits.MaxDecompressedBytes, Array.MaxLength - 1L);
             using var decompressed = new LimitedReadStream(compression == BodyCompression.None ? raw : RequestBodies.Decompress(raw, compression),
                 limit, compression == BodyCompression.None ? "the body" : "the decompressed body", RequestBodies.MaxDecompressedKey);
@@ -183,6 +186,10 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
                 Message = $"{e.Message}; the records of this request were not stored",
                 BodyBytes = received.Bytes,
             };
+        }
+        finally
+        {
+            await source.CompleteAsync().ConfigureAwait(false);
         }
     }
 
@@ -217,6 +224,17 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
             ingest.ReturnBatch(batch);
         }
     }
+
+    /// <summary>
+    /// <paramref name="body"/> read through a stream, so the caller's reader is only ever advanced to what was copied out
+    /// of it (consumed and examined alike). The readers here examine more than they consume (a partial last line, the
+    /// first bytes of a body shorter than a compression magic), and Kestrel's body reader cannot hand its connection's
+    /// pipe back after such a read when the body then ends early: the pipe stays in its reading state and the connection
+    /// ends with a "Reading is already in progress" warning (dotnet/aspnetcore#19476). The cost is one copy of each 64 KB.
+    /// Completing the returned reader completes <paramref name="body"/>.
+    /// </summary>
+    private static PipeReader ConsumedOnly(PipeReader body) =>
+        PipeReader.Create(body.AsStream(), new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: false));
 
     /// <summary>A request refused before its body is read: declared too long, or the write budget is used up.</summary>
     private WriteOutcome? Refused(WriteRequest request)
