@@ -160,19 +160,24 @@ public sealed class ArcServer : IAsyncDisposable
         return new ArcServer(app, engine, state);
     }
 
+    /// <summary>The shortest bootstrap token accepted.</summary>
+    public const int MinBootstrapLength = 16;
+
     /// <summary>Makes sure an admin token exists: the configured bootstrap token, or a new one printed once.</summary>
     private static void Bootstrap(TokenStore tokens, ArcConfig config, ILogger logger)
     {
         if (config.BootstrapToken is { } bootstrap)
         {
-            if (!bootstrap.StartsWith("arc_", StringComparison.Ordinal) || bootstrap.Length < 36)
+            // Taken as given, as Arc does (a migrating deployment keeps its token), but not guessable by its length.
+            if (bootstrap.Length is < MinBootstrapLength or > TokenStore.MaxSecretLength)
             {
-                throw new ConfigException("auth.bootstrap_token (ARC_AUTH_BOOTSTRAP_TOKEN): must start with arc_ and have at least 32 characters after it");
+                throw new ConfigException($"auth.bootstrap_token (ARC_AUTH_BOOTSTRAP_TOKEN): must have {MinBootstrapLength} to " +
+                    $"{TokenStore.MaxSecretLength} characters (it has {bootstrap.Length}); a long random value is best");
             }
 
             if (!tokens.Exists(bootstrap))
             {
-                tokens.Create("bootstrap", Permission.Admin, null, null, bootstrap);
+                tokens.Create("bootstrap", null, Permission.Admin, null, null, bootstrap);
                 logger.LogInformation("Installed the bootstrap admin token from the configuration");
             }
 
@@ -181,7 +186,7 @@ public sealed class ArcServer : IAsyncDisposable
 
         if (!tokens.HasActiveAdmin())
         {
-            var (_, secret) = tokens.Create("admin", Permission.Admin, null, null);
+            var (_, secret) = tokens.Create("admin", null, Permission.Admin, null, null);
             // Printed once, to the console only: it is not stored anywhere in clear.
             Console.WriteLine($"arc-native: created the first admin token (shown only now): {secret}");
         }

@@ -106,12 +106,12 @@ public sealed class AuthTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/api/v1/query", Sql("SELECT 1"))).StatusCode);
 
         using var rotated = await _server.Client.PostAsync($"/api/v1/auth/tokens/{id}/rotate", null);
-        var fresh = JsonDocument.Parse(await rotated.Content.ReadAsStringAsync()).RootElement.GetProperty("token").GetString()!;
+        var fresh = JsonDocument.Parse(await rotated.Content.ReadAsStringAsync()).RootElement.GetProperty("new_token").GetString()!;
         Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostAsync("/api/v1/query", Sql("SELECT 1"))).StatusCode);
         using var renewed = _server.NewClient(fresh);
         Assert.Equal(HttpStatusCode.OK, (await renewed.PostAsync("/api/v1/query", Sql("SELECT 1"))).StatusCode);
 
-        Assert.Equal(HttpStatusCode.NoContent, (await _server.Client.DeleteAsync($"/api/v1/auth/tokens/{id}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _server.Client.PostAsync($"/api/v1/auth/tokens/{id}/revoke", null)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await renewed.PostAsync("/api/v1/query", Sql("SELECT 1"))).StatusCode);
 
         var (_, shortLived) = await CreateTokenWithId("short", ["read"], 1);
@@ -124,7 +124,7 @@ public sealed class AuthTests : IAsyncLifetime
 
         var list = JsonDocument.Parse(await (await _server.Client.GetAsync("/api/v1/auth/tokens")).Content.ReadAsStringAsync()).RootElement;
         Assert.DoesNotContain("arc_", list.ToString(), StringComparison.Ordinal); // secrets are never listed
-        Assert.Contains(list.EnumerateArray(), t => t.GetProperty("id").GetString() == id && !t.GetProperty("active").GetBoolean());
+        Assert.Contains(list.GetProperty("tokens").EnumerateArray(), t => t.GetProperty("id").GetInt64() == id && !t.GetProperty("enabled").GetBoolean());
     }
 
     [Fact]
@@ -177,11 +177,12 @@ public sealed class AuthTests : IAsyncLifetime
     {
         var (id, _) = await CreateTokenWithId("century", ["read"], AuthEndpoints.MaxExpiresInSeconds);
 
-        var token = JsonDocument.Parse(await (await _server.Client.GetAsync($"/api/v1/auth/tokens/{id}")).Content.ReadAsStringAsync()).RootElement;
+        var token = JsonDocument.Parse(await (await _server.Client.GetAsync($"/api/v1/auth/tokens/{id}")).Content.ReadAsStringAsync()).RootElement
+            .GetProperty("token");
         var expires = token.GetProperty("expires_at").GetDateTime();
         var expected = DateTime.UtcNow.AddSeconds(AuthEndpoints.MaxExpiresInSeconds);
         Assert.InRange(expires, expected.AddMinutes(-1), expected);
-        Assert.True(token.GetProperty("active").GetBoolean());
+        Assert.True(token.GetProperty("enabled").GetBoolean());
     }
 
     [Fact]
@@ -229,7 +230,7 @@ public sealed class AuthTests : IAsyncLifetime
         // GAMMA is the existing gamma; Epsilon does not exist yet and is kept as given.
         var (id, token) = await CreateTokenWithId("gamma", ["read", "write"], null, ["GAMMA", "Epsilon"]);
         var listed = JsonDocument.Parse(await (await _server.Client.GetAsync("/api/v1/auth/tokens")).Content.ReadAsStringAsync()).RootElement
-            .EnumerateArray().Single(t => t.GetProperty("id").GetString() == id);
+            .GetProperty("tokens").EnumerateArray().Single(t => t.GetProperty("id").GetInt64() == id);
         Assert.Equal(["gamma", "Epsilon"], listed.GetProperty("databases").EnumerateArray().Select(d => d.GetString()));
 
         using var client = _server.NewClient(token);
@@ -292,7 +293,7 @@ public sealed class AuthTests : IAsyncLifetime
     private async Task<string> CreateToken(string name, string[] permissions, string[]? databases = null) =>
         (await CreateTokenWithId(name, permissions, null, databases)).Secret;
 
-    private async Task<(string Id, string Secret)> CreateTokenWithId(string name, string[] permissions, long? expiresIn, string[]? databases = null)
+    private async Task<(long Id, string Secret)> CreateTokenWithId(string name, string[] permissions, long? expiresIn, string[]? databases = null)
     {
         var json = new StringBuilder($"{{\"name\":\"{name}\",\"permissions\":[{string.Join(',', permissions.Select(p => $"\"{p}\""))}]");
         if (databases is not null)
@@ -309,6 +310,6 @@ public sealed class AuthTests : IAsyncLifetime
         using var response = await _server.Client.PostAsync("/api/v1/auth/tokens", new StringContent(json.ToString(), Encoding.UTF8, "application/json"));
         var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
         Assert.True(response.StatusCode == HttpStatusCode.Created, body.ToString());
-        return (body.GetProperty("info").GetProperty("id").GetString()!, body.GetProperty("token").GetString()!);
+        return (body.GetProperty("info").GetProperty("id").GetInt64(), body.GetProperty("token").GetString()!);
     }
 }
