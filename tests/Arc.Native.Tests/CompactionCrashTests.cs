@@ -73,13 +73,13 @@ public sealed class CompactionCrashTests : IDisposable
             await Task.Delay(1200); // the log rotates, so the new files may be compacted
             using (var trigger = await server.Client.PostAsync($"/api/v1/compaction/trigger?tier={(trial % 3 == 2 ? "daily" : "hourly")}", null))
             {
-                Assert.Equal(HttpStatusCode.Accepted, trigger.StatusCode);
+                Assert.Equal(HttpStatusCode.OK, trigger.StatusCode);
             }
 
             await Task.Delay(random.Next(20, 200));
             using (var jobs = await server.Client.GetAsync("/api/v1/compaction/jobs"))
             {
-                killedDuringJobs += JsonDocument.Parse(await jobs.Content.ReadAsStringAsync()).RootElement.GetArrayLength() > 0 ? 1 : 0;
+                killedDuringJobs += JsonDocument.Parse(await jobs.Content.ReadAsStringAsync()).RootElement.GetProperty("active_jobs").GetInt32() > 0 ? 1 : 0;
             }
 
             server.Kill();

@@ -226,27 +226,42 @@ public sealed class CompactionTests
         Assert.False(status.GetProperty("enabled").GetBoolean());
         Assert.Equal("5 * * * *", status.GetProperty("hourly_schedule").GetString());
         Assert.Equal("tags_time", status.GetProperty("sort_order").GetString());
-        var candidate = Assert.Single((await GetJson(server, "/api/v1/compaction/candidates?tier=hourly")).EnumerateArray());
-        Assert.Equal("c/s/2023/11/14/22", candidate.GetProperty("partition").GetString());
-        Assert.Equal(2, candidate.GetProperty("files").GetInt32());
-        Assert.Empty((await GetJson(server, "/api/v1/compaction/jobs")).EnumerateArray());
+        var candidates = await GetJson(server, "/api/v1/compaction/candidates?tier=hourly");
+        Assert.Equal(1, candidates.GetProperty("count").GetInt32());
+        var candidate = Assert.Single(candidates.GetProperty("candidates").EnumerateArray());
+        Assert.Equal("c/s/2023/11/14/22", candidate.GetProperty("partition_path").GetString());
+        Assert.Equal(2, candidate.GetProperty("file_count").GetInt32());
+        var jobs = await GetJson(server, "/api/v1/compaction/jobs");
+        Assert.Equal(0, jobs.GetProperty("active_jobs").GetInt32());
+        Assert.Empty(jobs.GetProperty("jobs").EnumerateArray());
         using (var bad = await server.Client.PostAsync("/api/v1/compaction/trigger?tier=weekly", null))
         {
             Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
         }
 
+        using (var noDatabase = await server.Client.PostAsync("/api/v1/compaction/trigger?measurement=s", null))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, noDatabase.StatusCode);
+            Assert.Equal("{\"success\":false,\"error\":\"measurement requires database\"}", await noDatabase.Content.ReadAsStringAsync());
+        }
+
         using (var started = await server.Client.PostAsync("/api/v1/compaction/trigger?database=c&measurement=s&tier=hourly", null))
         {
-            Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, started.StatusCode);
+            var body = JsonDocument.Parse(await started.Content.ReadAsStringAsync()).RootElement;
+            Assert.Equal(("Compaction triggered", "running", 1L), (body.GetProperty("message").GetString(), body.GetProperty("status").GetString(),
+                body.GetProperty("cycle_id").GetInt64()));
+            Assert.Equal(["hourly"], body.GetProperty("tiers").EnumerateArray().Select(t => t.GetString()));
+            Assert.Equal(("c", "s"), (body.GetProperty("database").GetString(), body.GetProperty("measurement").GetString()));
         }
 
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        while ((await GetJson(server, "/api/v1/compaction/history")).GetArrayLength() == 0 && DateTime.UtcNow < deadline)
+        while ((await GetJson(server, "/api/v1/compaction/history")).GetProperty("total_jobs").GetInt64() == 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(50);
         }
 
-        var history = Assert.Single((await GetJson(server, "/api/v1/compaction/history")).EnumerateArray());
+        var history = Assert.Single((await GetJson(server, "/api/v1/compaction/history?limit=5")).GetProperty("recent_jobs").EnumerateArray());
         Assert.True(history.GetProperty("succeeded").GetBoolean());
     }
 

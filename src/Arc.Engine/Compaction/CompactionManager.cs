@@ -17,6 +17,9 @@ public sealed record CompactionStats(long JobsCompleted, long JobsFailed, long F
 /// <summary>A job in progress.</summary>
 public sealed record CompactionJob(string Key, CompactionTier Tier, int Files, long Bytes, DateTime Started);
 
+/// <summary>A started compaction run: its number since the start (Arc's <c>cycle_id</c>) and the jobs' results to come.</summary>
+public sealed record CompactionCycle(long Id, Task<IReadOnlyList<CompactionResult>> Results);
+
 /// <summary>
 /// Runs compaction: on the cron schedules when enabled, and on demand. At most <see cref="CompactionOptions.MaxConcurrent"/>
 /// jobs run at once, never two on overlapping partitions (a day and one of its hours), on a DuckDB instance of their own
@@ -38,7 +41,7 @@ public sealed class CompactionManager : IAsyncDisposable
     private readonly ConcurrentQueue<CompactionResult> _history = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task[] _schedules;
-    private long _completed, _failed, _files, _bytesBefore, _bytesAfter, _quarantined;
+    private long _completed, _failed, _files, _bytesBefore, _bytesAfter, _quarantined, _cycles;
 
     internal CompactionManager(LocalStore store, Catalog catalog, CompactionOptions options, Func<long> oldestWalLsn, TimeProvider time,
         ILogger logger, Storage.Remote.RemoteStore? remote = null)
@@ -114,8 +117,16 @@ public sealed class CompactionManager : IAsyncDisposable
     /// Compacts every candidate (repeating while partitions still have more files than one batch takes) and returns the
     /// jobs' results. Partitions already being compacted are skipped.
     /// </summary>
-    public async Task<IReadOnlyList<CompactionResult>> RunAsync(CompactionTier? tier = null, string? database = null, string? measurement = null,
-        CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<CompactionResult>> RunAsync(CompactionTier? tier = null, string? database = null, string? measurement = null,
+        CancellationToken cancellationToken = default) => Start(tier, database, measurement, cancellationToken).Results;
+
+    /// <summary>Starts a run as <see cref="RunAsync"/> does, numbered (1, 2, … since the start) before it begins.</summary>
+    public CompactionCycle Start(CompactionTier? tier = null, string? database = null, string? measurement = null,
+        CancellationToken cancellationToken = default) =>
+        new(Interlocked.Increment(ref _cycles), RunCycleAsync(tier, database, measurement, cancellationToken));
+
+    private async Task<IReadOnlyList<CompactionResult>> RunCycleAsync(CompactionTier? tier, string? database, string? measurement,
+        CancellationToken cancellationToken)
     {
         LastRunStarted = Now;
         var results = new List<CompactionResult>();

@@ -182,12 +182,12 @@ internal static class AuthEndpoints
     private static TokenItem Item(TokenInfo token, DateTime now) => new(token.Id, token.Name, token.Description, Words(token.Permissions),
         token.Databases, token.CreatedAt, token.ExpiresAt, token.RevokedAt, token.ActiveAt(now));
 
-    private static IResult Done(string message) => Results.Json(new TokenResult(true, message, null), AuthJsonContext.Api.TokenResult);
+    private static IResult Done(string message) => Results.Json(new TokenMessage(true, message), AuthJsonContext.Api.TokenMessage);
 
-    private static IResult NotFound() => Results.Json(new TokenResult(false, null, "Token not found"), AuthJsonContext.Api.TokenResult,
+    private static IResult NotFound() => Results.Json(new ErrorResponse("Token not found"), ApiJsonContext.Api.ErrorResponse,
         statusCode: StatusCodes.Status404NotFound);
 
-    private static IResult Bad(string message) => Results.Json(new TokenResult(false, null, message), AuthJsonContext.Api.TokenResult,
+    private static IResult Bad(string message) => Results.Json(new ErrorResponse(message), ApiJsonContext.Api.ErrorResponse,
         statusCode: StatusCodes.Status400BadRequest);
 }
 
@@ -233,11 +233,10 @@ public sealed record RotatedTokenResponse(
     [property: JsonPropertyName("message")] string Message,
     [property: JsonPropertyName("info")] TokenItem Info);
 
-/// <summary>Arc's answer to a token change or a failed token request: <c>{success, message}</c> or <c>{success: false, error}</c>.</summary>
-public sealed record TokenResult(
+/// <summary>Arc's answer to a token change: <c>{success, message}</c> (failures are the usual <c>{success: false, error}</c>).</summary>
+public sealed record TokenMessage(
     [property: JsonPropertyName("success")] bool Success,
-    [property: JsonPropertyName("message"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Message,
-    [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error);
+    [property: JsonPropertyName("message")] string Message);
 
 public sealed record VerifyResponse(
     [property: JsonPropertyName("valid")] bool Valid,
@@ -250,7 +249,7 @@ public sealed record VerifyResponse(
 [JsonSerializable(typeof(TokenResponse))]
 [JsonSerializable(typeof(CreatedTokenResponse))]
 [JsonSerializable(typeof(RotatedTokenResponse))]
-[JsonSerializable(typeof(TokenResult))]
+[JsonSerializable(typeof(TokenMessage))]
 [JsonSerializable(typeof(VerifyResponse))]
 internal sealed partial class AuthJsonContext : JsonSerializerContext
 {

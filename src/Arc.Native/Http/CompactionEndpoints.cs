@@ -11,7 +11,7 @@ internal static class CompactionEndpoints
 {
     public static void Map(WebApplication app)
     {
-        // Status and stats are readable with the read permission; everything else, triggering above all, needs admin.
+        // Triggering needs admin; the rest is readable with the read permission.
         var group = app.MapGroup("/api/v1/compaction").Requires(Permission.Admin);
         group.MapGet("/status", (ArcEngine engine) =>
         {
@@ -29,17 +29,30 @@ internal static class CompactionEndpoints
             return Results.Json(new CompactionStatsResponse(stats.JobsCompleted, stats.JobsFailed, stats.FilesCompacted,
                 stats.BytesBefore, stats.BytesAfter, Math.Round(stats.Ratio, 4), stats.FilesQuarantined), CompactionJsonContext.Api.CompactionStatsResponse);
         }).Requires(Permission.Read);
+        // Arc's shapes: {count, candidates}, {active_jobs, jobs}, {total_jobs, recent_jobs} and the trigger's
+        // {message, status, tiers, cycle_id}; listing is open to any token, as in Arc, triggering needs admin.
         group.MapGet("/candidates", async (ArcEngine engine, string? database, string? measurement, string? tier, CancellationToken cancellationToken) =>
-            TryTier(tier, out var parsed)
-                ? Results.Json((await engine.Compaction.CandidatesAsync(parsed, NullIfEmpty(database), NullIfEmpty(measurement), cancellationToken)
-                        .ConfigureAwait(false)).Select(Item).ToList(),
-                    CompactionJsonContext.Api.ListCandidateItem)
-                : BadTier(tier));
-        group.MapGet("/jobs", (ArcEngine engine) => Results.Json(
-            engine.Compaction.Jobs.Select(j => new JobItem(j.Key, Tier(j.Tier), j.Files, j.Bytes, j.Started)).ToList(),
-            CompactionJsonContext.Api.ListJobItem));
-        group.MapGet("/history", (ArcEngine engine) => Results.Json(engine.Compaction.History.Select(History).ToList(),
-            CompactionJsonContext.Api.ListHistoryItem));
+        {
+            if (!TryTier(tier, out var parsed))
+            {
+                return BadTier(tier);
+            }
+
+            var candidates = (await engine.Compaction.CandidatesAsync(parsed, NullIfEmpty(database), NullIfEmpty(measurement), cancellationToken)
+                .ConfigureAwait(false)).Select(Item).ToList();
+            return Results.Json(new CandidatesResponse(candidates.Count, candidates), CompactionJsonContext.Api.CandidatesResponse);
+        }).Requires(Permission.Read);
+        group.MapGet("/jobs", (ArcEngine engine) =>
+        {
+            var jobs = engine.Compaction.Jobs.Select(j => new JobItem(j.Key, Tier(j.Tier), j.Files, j.Bytes, j.Started)).ToList();
+            return Results.Json(new JobsResponse(jobs.Count, jobs), CompactionJsonContext.Api.JobsResponse);
+        }).Requires(Permission.Read);
+        group.MapGet("/history", (ArcEngine engine, int? limit) =>
+        {
+            // The newest jobs first; Arc's default of 10, at most the 200 kept.
+            var recent = engine.Compaction.History.Take(Math.Clamp(limit ?? 10, 1, 200)).Select(History).ToList();
+            return Results.Json(new HistoryResponse(engine.Compaction.Stats.JobsCompleted, recent), CompactionJsonContext.Api.HistoryResponse);
+        }).Requires(Permission.Read);
         group.MapPost("/trigger", async (ArcEngine engine, string? database, string? measurement, string? tier, bool? wait, CancellationToken cancellationToken) =>
         {
             if (!TryTier(tier, out var parsed))
@@ -47,16 +60,26 @@ internal static class CompactionEndpoints
                 return BadTier(tier);
             }
 
-            var run = engine.Compaction.RunAsync(parsed, NullIfEmpty(database), NullIfEmpty(measurement),
-                wait == true ? cancellationToken : CancellationToken.None);
-            if (wait != true)
+            database = NullIfEmpty(database);
+            measurement = NullIfEmpty(measurement);
+            if (measurement is not null && database is null)
             {
-                return Results.Json(new TriggerResponse("started", null), CompactionJsonContext.Api.TriggerResponse,
-                    statusCode: StatusCodes.Status202Accepted);
+                return Results.Json(new ErrorResponse("measurement requires database"), ApiJsonContext.Api.ErrorResponse,
+                    statusCode: StatusCodes.Status400BadRequest);
             }
 
-            var results = await run.ConfigureAwait(false);
-            return Results.Json(new TriggerResponse("completed", results.Select(History).ToList()), CompactionJsonContext.Api.TriggerResponse);
+            // Beyond Arc: wait=true answers when the run is over, with its jobs.
+            var cycle = engine.Compaction.Start(parsed, database, measurement, wait == true ? cancellationToken : CancellationToken.None);
+            IReadOnlyList<string> tiers = parsed is { } one ? [Tier(one)] : ["hourly", "daily"];
+            if (wait != true)
+            {
+                return Results.Json(new TriggerResponse("Compaction triggered", "running", tiers, cycle.Id, database, measurement, null),
+                    CompactionJsonContext.Api.TriggerResponse);
+            }
+
+            var results = await cycle.Results.ConfigureAwait(false);
+            return Results.Json(new TriggerResponse("Compaction completed", "completed", tiers, cycle.Id, database, measurement,
+                results.Select(History).ToList()), CompactionJsonContext.Api.TriggerResponse);
         });
     }
 
@@ -111,20 +134,28 @@ public sealed record CandidateItem(
     [property: JsonPropertyName("database")] string Database,
     [property: JsonPropertyName("measurement")] string Measurement,
     [property: JsonPropertyName("tier")] string Tier,
-    [property: JsonPropertyName("partition")] string Partition,
-    [property: JsonPropertyName("files")] int Files,
+    [property: JsonPropertyName("partition_path")] string PartitionPath,
+    [property: JsonPropertyName("file_count")] int FileCount,
     [property: JsonPropertyName("bytes")] long Bytes);
 
+public sealed record CandidatesResponse(
+    [property: JsonPropertyName("count")] int Count,
+    [property: JsonPropertyName("candidates")] IReadOnlyList<CandidateItem> Candidates);
+
 public sealed record JobItem(
-    [property: JsonPropertyName("partition")] string Partition,
+    [property: JsonPropertyName("partition_path")] string PartitionPath,
     [property: JsonPropertyName("tier")] string Tier,
-    [property: JsonPropertyName("files")] int Files,
+    [property: JsonPropertyName("file_count")] int FileCount,
     [property: JsonPropertyName("bytes")] long Bytes,
     [property: JsonPropertyName("started")] DateTime Started);
 
+public sealed record JobsResponse(
+    [property: JsonPropertyName("active_jobs")] int ActiveJobs,
+    [property: JsonPropertyName("jobs")] IReadOnlyList<JobItem> Jobs);
+
 public sealed record HistoryItem(
     [property: JsonPropertyName("id")] string Id,
-    [property: JsonPropertyName("partition")] string Partition,
+    [property: JsonPropertyName("partition_path")] string PartitionPath,
     [property: JsonPropertyName("tier")] string Tier,
     [property: JsonPropertyName("succeeded")] bool Succeeded,
     [property: JsonPropertyName("started")] DateTime Started,
@@ -138,15 +169,24 @@ public sealed record HistoryItem(
     [property: JsonPropertyName("quarantined")] IReadOnlyList<string> Quarantined,
     [property: JsonPropertyName("error")] string? Error);
 
+public sealed record HistoryResponse(
+    [property: JsonPropertyName("total_jobs")] long TotalJobs,
+    [property: JsonPropertyName("recent_jobs")] IReadOnlyList<HistoryItem> RecentJobs);
+
 public sealed record TriggerResponse(
+    [property: JsonPropertyName("message")] string Message,
     [property: JsonPropertyName("status")] string Status,
-    [property: JsonPropertyName("jobs")] IReadOnlyList<HistoryItem>? Jobs);
+    [property: JsonPropertyName("tiers")] IReadOnlyList<string> Tiers,
+    [property: JsonPropertyName("cycle_id")] long CycleId,
+    [property: JsonPropertyName("database"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Database,
+    [property: JsonPropertyName("measurement"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Measurement,
+    [property: JsonPropertyName("jobs"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<HistoryItem>? Jobs);
 
 [JsonSerializable(typeof(CompactionStatusResponse))]
 [JsonSerializable(typeof(CompactionStatsResponse))]
-[JsonSerializable(typeof(List<CandidateItem>))]
-[JsonSerializable(typeof(List<JobItem>))]
-[JsonSerializable(typeof(List<HistoryItem>))]
+[JsonSerializable(typeof(CandidatesResponse))]
+[JsonSerializable(typeof(JobsResponse))]
+[JsonSerializable(typeof(HistoryResponse))]
 [JsonSerializable(typeof(TriggerResponse))]
 internal sealed partial class CompactionJsonContext : JsonSerializerContext
 {
