@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Arc.Engine;
 using Arc.Engine.Auth;
 using Arc.Native.Auth;
 
@@ -48,6 +49,23 @@ internal sealed class IngestStats
 
         app.MapGet("/api/v1/write/stats", static (IngestStats stats) =>
             Results.Json(stats.Snapshot(), IngestJsonContext.Api.IngestStatsResponse)).Requires(Permission.Read);
+
+        // Arc's line-protocol side routes: its counters, a liveness answer, and a flush of every buffer (admin, as in Arc:
+        // it writes files for every measurement at once).
+        app.MapGet("/api/v1/write/line-protocol/stats", static (IngestStats stats) =>
+        {
+            var snapshot = stats.LineProtocol.Snapshot();
+            return Results.Json(new LineProtocolStatsResponse("success", new LineProtocolStats(snapshot.Requests, snapshot.RecordsAccepted,
+                snapshot.RecordsRejected, snapshot.BytesReceived, snapshot.Errors)), IngestJsonContext.Api.LineProtocolStatsResponse);
+        }).Requires(Permission.Read);
+        app.MapGet("/api/v1/write/line-protocol/health", static () =>
+            Results.Json(new LineProtocolHealthResponse("healthy", "line_protocol_writer"), IngestJsonContext.Api.LineProtocolHealthResponse))
+            .Requires(Permission.Read);
+        app.MapPost("/api/v1/write/line-protocol/flush", static async (ArcEngine engine) =>
+        {
+            await engine.FlushAsync().ConfigureAwait(false);
+            return Results.Json(new LineProtocolHealthResponse("success", null, "All buffers flushed"), IngestJsonContext.Api.LineProtocolHealthResponse);
+        }).Requires(Permission.Admin);
     }
 }
 
@@ -101,6 +119,24 @@ public sealed record IngestStatsResponse(
     [property: JsonPropertyName("line_protocol")] IngestFormatStats LineProtocol,
     [property: JsonPropertyName("msgpack")] IngestFormatStats MsgPack);
 
+/// <summary>Arc's <c>GET /api/v1/write/line-protocol/stats</c>: <c>{status, stats}</c> (points refused are ours).</summary>
+public sealed record LineProtocolStatsResponse(
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("stats")] LineProtocolStats Stats);
+
+public sealed record LineProtocolStats(
+    [property: JsonPropertyName("total_requests")] long TotalRequests,
+    [property: JsonPropertyName("total_records")] long TotalRecords,
+    [property: JsonPropertyName("total_records_rejected")] long TotalRecordsRejected,
+    [property: JsonPropertyName("total_bytes")] long TotalBytes,
+    [property: JsonPropertyName("total_errors")] long TotalErrors);
+
+/// <summary>Arc's answers of the line-protocol health (<c>{status, service}</c>) and flush (<c>{status, message}</c>) routes.</summary>
+public sealed record LineProtocolHealthResponse(
+    [property: JsonPropertyName("status")] string Status,
+    [property: JsonPropertyName("service"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Service,
+    [property: JsonPropertyName("message"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Message = null);
+
 /// <summary>A rejected MessagePack body: why, and the byte offset (in the decompressed body) of the offending value.</summary>
 public sealed record MsgPackErrorResponse(
     [property: JsonPropertyName("error")] string Error,
@@ -114,6 +150,8 @@ public sealed record MsgPackErrorResponse(
 /// <summary>Source-generated JSON for the ingest stats and MessagePack errors (used with explicit type info, AOT-safe).</summary>
 [JsonSerializable(typeof(IngestStatsResponse))]
 [JsonSerializable(typeof(MsgPackErrorResponse))]
+[JsonSerializable(typeof(LineProtocolStatsResponse))]
+[JsonSerializable(typeof(LineProtocolHealthResponse))]
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 internal sealed partial class IngestJsonContext : JsonSerializerContext
 {
