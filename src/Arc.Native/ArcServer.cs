@@ -8,6 +8,7 @@ using Arc.Native.Configuration;
 using Arc.Native.Http;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Arc.Native;
 
@@ -54,23 +55,40 @@ public sealed class ArcServer : IAsyncDisposable
             kestrel.Limits.MaxRequestBodySize = config.MaxPayloadBytes;
             kestrel.Limits.KeepAliveTimeout = config.IdleTimeout;
             kestrel.Limits.RequestHeadersTimeout = config.ReadTimeout;
+            // With TLS: HTTPS with HTTP/2 offered by ALPN, the certificate read per handshake (renewals are picked up).
+            void Endpoint(ListenOptions listen)
+            {
+                if (config.TlsEnabled)
+                {
+                    listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    listen.UseHttps(https => https.ServerCertificateSelector = (_, _) =>
+                        kestrel.ApplicationServices.GetRequiredService<TlsCertificate>().Current);
+                }
+            }
+
             if (config.Host.Length == 0)
             {
-                kestrel.ListenAnyIP(config.Port);
+                kestrel.ListenAnyIP(config.Port, Endpoint);
             }
             else if (config.Host == "localhost")
             {
-                kestrel.ListenLocalhost(config.Port);
+                kestrel.ListenLocalhost(config.Port, Endpoint);
             }
             else if (IPAddress.TryParse(config.Host, out var address))
             {
-                kestrel.Listen(address, config.Port);
+                kestrel.Listen(address, config.Port, Endpoint);
             }
             else
             {
                 throw new ConfigException($"server.host: expected an IP address, \"localhost\" or empty, got \"{config.Host}\"");
             }
         });
+        if (config.TlsEnabled)
+        {
+            builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves HTTPS out unless asked
+            builder.Services.AddSingleton(sp => TlsCertificate.Load(config, sp.GetRequiredService<ILogger<TlsCertificate>>()));
+        }
+
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout);
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
@@ -131,6 +149,11 @@ public sealed class ArcServer : IAsyncDisposable
     private static ArcServer Build(WebApplication app, ArcEngine engine, ArcConfig config, ServerState state)
     {
         app.Lifetime.ApplicationStopping.Register(() => state.Ready = false);
+        if (config.TlsEnabled)
+        {
+            app.Services.GetRequiredService<TlsCertificate>(); // loaded now, so a bad certificate stops startup naming the key
+        }
+
         app.UseRequestMiddleware();
         app.UseRouting();
         app.UseConfiguredCors(config);

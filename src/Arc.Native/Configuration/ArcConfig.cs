@@ -26,6 +26,9 @@ public sealed partial class ArcConfig
         ["server.shutdown_timeout"] = static (c, k, v) => c.ShutdownTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)),
         ["server.read_timeout"] = static (c, k, v) => c.ReadTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)),
         ["server.idle_timeout"] = static (c, k, v) => c.IdleTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)),
+        ["server.tls_enabled"] = static (c, k, v) => c.TlsEnabled = ConfigValues.Bool(k, v),
+        ["server.tls_cert_file"] = static (c, k, v) => c.TlsCertFile = NonEmpty(k, v),
+        ["server.tls_key_file"] = static (c, k, v) => c.TlsKeyFile = NonEmpty(k, v),
         ["storage.backend"] = static (c, k, v) => c.StorageBackend = ConfigValues.OneOf(k, v, "local", "s3", "minio", "ceph", "gcs"),
         ["storage.s3_bucket"] = static (c, k, v) => c.S3.Bucket = NonEmpty(k, v),
         ["storage.s3_prefix"] = static (c, k, v) => c.S3.Prefix = v.Trim().Trim('/'),
@@ -128,7 +131,7 @@ public sealed partial class ArcConfig
     /// <summary>Arc's keys for features this build does not have yet: accepted, so an Arc file loads, and reported as ignored.</summary>
     private static readonly HashSet<string> ArcKeysNotImplemented = new(StringComparer.Ordinal)
     {
-        "server.write_timeout", "server.tls_enabled", "server.tls_cert_file", "server.tls_key_file",
+        "server.write_timeout",
         "server.storage_credentials_fail_ready", "database.enable_wal", "database.preserve_insertion_order",
         "ingest.use_dictionary", "ingest.numeric_dictionary", "ingest.write_statistics", "ingest.data_page_version",
         "ingest.flush_queue_size", "ingest.shard_count", "ingest.flush_timeout_seconds",
@@ -160,6 +163,15 @@ public sealed partial class ArcConfig
     public TimeSpan ReadTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>HTTPS (and HTTP/2 over TLS) with <see cref="TlsCertFile"/> and <see cref="TlsKeyFile"/> (<c>server.tls_enabled</c>).</summary>
+    public bool TlsEnabled { get; set; }
+
+    /// <summary>The PEM certificate (chain) served over TLS (<c>server.tls_cert_file</c>); replaced files are picked up.</summary>
+    public string? TlsCertFile { get; set; }
+
+    /// <summary>The PEM private key of <see cref="TlsCertFile"/> (<c>server.tls_key_file</c>).</summary>
+    public string? TlsKeyFile { get; set; }
 
     public string StorageBackend { get; set; } = "local";
 
