@@ -46,7 +46,9 @@ public sealed class ArcServer : IAsyncDisposable
         // No appsettings.json reload: its file watcher watches the content root (the working directory) recursively with
         // inotify, which from "/" in a container walks all of /proc and /data and cost ~0.45 s of startup (and watches).
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
-        ServerLogging.Configure(builder.Logging, config);
+        var recentLogs = new RecentLogs();
+        builder.Services.AddSingleton(recentLogs);
+        ServerLogging.Configure(builder.Logging, config, recentLogs);
         logging?.Invoke(builder.Logging);
 
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -167,6 +169,7 @@ public sealed class ArcServer : IAsyncDisposable
 
         app.UseRateLimiter();
         HealthEndpoints.Map(app, state);
+        RecentLogs.Map(app);
         WriteEndpoints.Map(app);
         MsgPackEndpoints.Map(app);
         IngestStats.Map(app);

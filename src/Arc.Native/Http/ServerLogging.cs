@@ -11,9 +11,10 @@ namespace Arc.Native.Http;
 /// </summary>
 internal static class ServerLogging
 {
-    public static void Configure(ILoggingBuilder logging, ArcConfig config)
+    public static void Configure(ILoggingBuilder logging, ArcConfig config, RecentLogs recent)
     {
         logging.ClearProviders();
+        logging.AddProvider(recent); // what GET /api/v1/logs serves
         if (config.LogFormat == "json")
         {
             logging.AddJsonConsole(o =>
