@@ -53,7 +53,7 @@ internal static class ConsoleEndpoints
         return Results.Bytes(asset.Encoded(encoding), asset.ContentType);
     }
 
-    /// <summary>Reads the embedded files once, at the first request for one.</summary>
+    /// <summary>Reads the embedded files (once: the dictionary is static).</summary>
     private static FrozenDictionary<string, Asset> Load()
     {
         var assembly = typeof(ConsoleEndpoints).Assembly;
