@@ -28,6 +28,10 @@ export async function request(path, { method = 'GET', body, signal, headers = {}
   if (body !== undefined) all['Content-Type'] = 'application/json';
   const response = await fetch(path, { method, headers: all, body: body === undefined ? undefined : JSON.stringify(body), signal });
   if (!response.ok) {
+    if (response.status === 401 && session.token) {
+      // The token was revoked or expired while signed in: the console goes back to its sign-in form.
+      window.dispatchEvent(new Event('arc-token-refused'));
+    }
     const text = await response.text();
     let message = text;
     try {

@@ -62,15 +62,18 @@ $('sign-in').addEventListener('submit', async (event) => {
   }
 });
 
-$('sign-out').addEventListener('click', () => {
+window.addEventListener('arc-token-refused', () => signOut('The server no longer accepts this token (expired or revoked): sign in again.'));
+$('sign-out').addEventListener('click', () => signOut());
+
+function signOut(message) {
   session.token = null;
   state.result = null;
   $('measurements').replaceChildren();
   $('table-view').replaceChildren();
   $('chart-view').replaceChildren();
   $('result-bar').hidden = true;
-  showSignIn();
-});
+  showSignIn(message);
+}
 
 function showConsole() {
   $('sign-in').hidden = true;
@@ -241,7 +244,7 @@ async function run() {
     const elapsed = performance.now() - started;
     state.result = result;
     state.page = 0;
-    $('query-info').textContent = `${result.rowCount.toLocaleString('en')} rows in ${elapsed.toFixed(0)} ms`;
+    $('query-info').textContent = `${result.rowCount.toLocaleString('en')} row${result.rowCount === 1 ? '' : 's'} in ${elapsed.toFixed(0)} ms`;
     remember(sql);
     showResult();
   } catch (e) {

@@ -1,5 +1,5 @@
 // A query result decoded from Arrow: its columns with a display form of each value, the paged table, and the exports.
-import { tableFromIPC, Type } from 'apache-arrow';
+import { tableFromIPC, Type, util } from 'apache-arrow';
 
 export const pageSize = 100;
 
@@ -40,7 +40,18 @@ function column(field, vector) {
     };
   }
 
-  if (typeId === Type.Float || typeId === Type.Int || typeId === Type.Decimal) {
+  if (typeId === Type.Decimal) {
+    // DuckDB sends HUGEINT and DECIMAL as decimal128: the digits are an integer, the scale places the point.
+    const scale = field.type.scale;
+    return {
+      ...base,
+      kind: 'number',
+      text: (row) => (vector.isValid(row) ? decimalText(util.bigNumToString(vector.get(row)), scale) : ''),
+      number: (row) => (vector.isValid(row) ? util.bigNumToNumber(vector.get(row), scale) : null),
+    };
+  }
+
+  if (typeId === Type.Float || typeId === Type.Int) {
     return {
       ...base,
       kind: 'number',
@@ -62,6 +73,14 @@ function textOf(value) {
     return JSON.stringify(value.toJSON ? value.toJSON() : value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
   }
   return String(value);
+}
+
+/** "-12345" at scale 3 is "-12.345". */
+function decimalText(digits, scale) {
+  if (scale <= 0) return digits;
+  const negative = digits.startsWith('-');
+  const abs = (negative ? digits.slice(1) : digits).padStart(scale + 1, '0');
+  return `${negative ? '-' : ''}${abs.slice(0, -scale)}.${abs.slice(-scale)}`;
 }
 
 /** A timestamp column's 64-bit values as stored (Arrow JS's get() rounds them to milliseconds). */
