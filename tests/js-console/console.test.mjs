@@ -125,7 +125,8 @@ test('values keep their exact form: nanoseconds, decimals, 128-bit integers', as
       "SELECT TIMESTAMP_NS '2024-05-01 12:00:00.123456789' AS t, 12.345::DECIMAL(10,3) AS d, -0.05::DECIMAL(4,2) AS small, -170141183460469231731687303715884105727::HUGEINT AS h, 'x,y' AS s";
   });
   await page.click('[data-testid=run]');
-  await page.waitForFunction(() => /^1 row in/.test(document.querySelector('#query-info').textContent));
+  await page.waitForFunction(() => /^(1 row in|failed)/.test(document.querySelector('#query-info').textContent));
+  assert.match(await text('#query-info'), /^1 row in/, await text('#query-error'));
   await page.click('#show-table');
   const cells = await page.$$eval('[data-testid=results] tbody td', (list) => list.map((e) => e.textContent));
   assert.deepEqual(cells, ['2024-05-01 12:00:00.123456789', '12.345', '-0.05', '-170141183460469231731687303715884105727', 'x,y']);

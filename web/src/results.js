@@ -47,7 +47,8 @@ function column(field, vector) {
       ...base,
       kind: 'number',
       text: (row) => (vector.isValid(row) ? decimalText(util.bigNumToString(vector.get(row)), scale) : ''),
-      number: (row) => (vector.isValid(row) ? util.bigNumToNumber(vector.get(row), scale) : null),
+      // The nearest double (bigNumToNumber refuses values past 2^53).
+      number: (row) => (vector.isValid(row) ? Number(decimalText(util.bigNumToString(vector.get(row)), scale)) : null),
     };
   }
 

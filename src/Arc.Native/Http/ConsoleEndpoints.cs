@@ -18,7 +18,7 @@ internal static class ConsoleEndpoints
     private const string Index = "index.html";
 
     /// <summary>What the page may load: its own files and API, <c>data:</c> images (its empty favicon), nothing else.</summary>
-    internal const string ContentSecurityPolicy =
+    private const string ContentSecurityPolicy =
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -75,7 +75,7 @@ internal static class ConsoleEndpoints
         return assets.ToFrozenDictionary(StringComparer.Ordinal);
     }
 
-    internal static string ContentTypeOf(string file) => Path.GetExtension(file) switch
+    private static string ContentTypeOf(string file) => Path.GetExtension(file) switch
     {
         ".html" => "text/html; charset=utf-8",
         ".js" => "text/javascript; charset=utf-8",
