@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: build (warnings are errors), unit and functional tests, then the Native AOT
 # publish (failing on any IL2xxx/IL3xxx warning), smoke tests of both distribution layouts (libraries beside the
-# binary, and embedded in it), the node tests (MessagePack round trips, Arrow JS) against the published binary, and the
-# chroot test of the Dockerfile.aot image layout (needs root). The object-storage tests run against a real Ceph radosgw
+# binary, and embedded in it), the node tests (MessagePack round trips, Arrow JS, the web console in headless Chromium)
+# against the published binary, and the chroot test of the Dockerfile.aot image layout (needs root). The object-storage tests run against a real Ceph radosgw
 # on loopback (scripts/ceph-s3.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ section() { echo "== [${SECONDS} s] $*"; }
 
 # Tools the smoke tests use; installed only when missing (Debian package names).
 missing=()
-for tool in curl:curl jq:jq python3:python3 gzip:gzip chroot:coreutils mknod:coreutils mount:mount mountpoint:util-linux ldd:libc-bin; do
+for tool in curl:curl jq:jq python3:python3 gzip:gzip chroot:coreutils mknod:coreutils mount:mount mountpoint:util-linux ldd:libc-bin chromium:chromium; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 [[ $(ldconfig -p) == *'libssl.so.3 '* ]] || missing+=(libssl3) # .NET loads OpenSSL at run time; the image carries it
@@ -25,8 +25,8 @@ fi
 section "Ceph (ceph-mon, ceph-osd, radosgw) for the object-storage tests, installed only when missing"
 scripts/ceph-s3.sh install
 
-section "npm packages for the tests (npm ci in each tests/js* folder with a lockfile)"
-for folder in tests/js*/; do
+section "npm packages for the console and the tests (npm ci in web/ and each tests/js* folder with a lockfile)"
+for folder in web/ tests/js*/; do
   if [ -f "$folder/package-lock.json" ]; then
     (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error)
   fi
@@ -37,6 +37,9 @@ dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary
 
 section "format (dotnet format whitespace --verify-no-changes; 'dotnet format arc-native.sln' fixes it)"
 dotnet format whitespace arc-native.sln --verify-no-changes
+
+section "web console assets (src/Arc.Native/Console/assets) are what web/src builds to ('node build.mjs' in web/ rebuilds them)"
+(cd web && node build.mjs --check)
 
 section "export test servers (Debian packages, installed when missing)"
 scripts/export-test-deps.sh
@@ -62,6 +65,9 @@ scripts/smoke-aot-export.sh artifacts/publish/arc-native
 
 section "MessagePack round trip with @msgpack/msgpack (node) against the AOT binary"
 ARC_BINARY="$PWD/artifacts/publish/arc-native" node --test tests/js/
+
+section "web console in headless Chromium (puppeteer-core) against the AOT binary; screenshot in artifacts/console.png"
+ARC_BINARY="$PWD/artifacts/publish/arc-native" node --test tests/js-console/
 
 section "AOT publish and smoke test, single-file layout (-p:ArcEmbedNativeLibraries=true)"
 scripts/publish-aot.sh artifacts/publish-embedded -p:ArcEmbedNativeLibraries=true

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Arc.Engine.Buffers;
 using Arc.Engine.Compaction;
 using Arc.Engine.Errors;
 using Arc.Engine.Storage;
@@ -47,6 +48,19 @@ public sealed partial class ArcEngine
     {
         var database = FindDatabase(name)?.Name ?? throw NotFound(name);
         return _catalog.Measurements(database).Select(m => m.Name).ToList();
+    }
+
+    /// <summary>
+    /// The columns of one measurement with their kinds (<c>time</c> first, then the rest sorted by name): the schema every
+    /// writer is checked against, read from the measurement's schema file the first time. <see cref="ErrorReason.NotFound"/>
+    /// when the database or the measurement does not exist.
+    /// </summary>
+    public IReadOnlyList<(string Name, ColumnKind Kind)> MeasurementColumns(string database, string measurement)
+    {
+        var name = FindDatabase(database)?.Name ?? throw NotFound(database);
+        var entry = _catalog.FindMeasurement(name, measurement)
+            ?? throw new DatabaseOperationException(ErrorReason.NotFound, $"measurement '{measurement}' not found in database '{name}'");
+        return [(ColumnSet.TimeColumn, ColumnKind.Time), .. entry.Schema.Columns().OrderBy(c => c.Name, StringComparer.Ordinal)];
     }
 
     /// <summary>

@@ -178,6 +178,7 @@ public sealed class ArcServer : IAsyncDisposable
         DatabaseEndpoints.Map(app, config.DeleteEnabled);
         app.MapOperations(config);
         app.MapOpenApi("/openapi.json").Requires(Permission.Read);
+        ConsoleEndpoints.Map(app);
         if (engine.Exports is not null)
         {
             ExportEndpoints.Map(app);

@@ -27,6 +27,15 @@ internal sealed class MeasurementSchema(string database, string measurement, int
         }
     }
 
+    /// <summary>A snapshot of the columns (not the time column), in no particular order.</summary>
+    public IReadOnlyList<(string Name, ColumnKind Kind)> Columns()
+    {
+        lock (_lock)
+        {
+            return _columns.Values.ToList();
+        }
+    }
+
     /// <summary>Adds columns known from files already on storage (no limits applied: they exist).</summary>
     public void Seed(string name, ColumnKind kind)
     {

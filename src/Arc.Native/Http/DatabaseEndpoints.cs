@@ -2,13 +2,15 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Arc.Engine;
 using Arc.Engine.Auth;
+using Arc.Engine.Buffers;
 using Arc.Native.Auth;
 
 namespace Arc.Native.Http;
 
 /// <summary>
 /// Arc's databases API: <c>GET/POST /api/v1/databases</c>, <c>GET/DELETE /api/v1/databases/{name}</c>,
-/// <c>GET /api/v1/databases/{name}/measurements</c>, and (beyond Arc) <c>DELETE …/{name}/measurements/{measurement}</c>.
+/// <c>GET /api/v1/databases/{name}/measurements</c>, and (beyond Arc) <c>GET …/{name}/measurements/{measurement}/columns</c>
+/// and <c>DELETE …/{name}/measurements/{measurement}</c>.
 /// Listing needs <c>read</c> and shows only the token's databases; creating and dropping need <c>admin</c> (and the
 /// database in the token's scope); dropping also needs <c>delete.enabled</c> and <c>?confirm=true</c>, as in Arc.
 /// </summary>
@@ -81,6 +83,21 @@ internal static class DatabaseEndpoints
                 DatabaseJsonContext.Api.MeasurementListResponse);
         }).Requires(Permission.Read);
 
+        // Beyond Arc: the console's measurement browser shows which columns are tags and which fields, which DESCRIBE
+        // cannot tell (a tag and a string field are both VARCHAR).
+        group.MapGet("/{name}/measurements/{measurement}/columns", (HttpContext context, ArcEngine engine, string name, string measurement) =>
+        {
+            if (!context.MayUse(name))
+            {
+                return Forbidden(name);
+            }
+
+            var columns = engine.MeasurementColumns(name, measurement).Select(c => new MeasurementColumn(c.Name, c.Kind.Describe(),
+                c.Kind switch { ColumnKind.Time => "time", ColumnKind.Tag => "tag", _ => "field" })).ToList();
+            return Results.Json(new MeasurementColumnsResponse(engine.FindDatabase(name)?.Name ?? name, measurement, columns),
+                DatabaseJsonContext.Api.MeasurementColumnsResponse);
+        }).Requires(Permission.Read);
+
         group.MapDelete("/{name}", async (HttpContext context, ArcEngine engine, string name, string? confirm) =>
         {
             if (Refused(context, deleteEnabled, name, confirm, "the database") is { } refused)
@@ -149,6 +166,17 @@ internal sealed record MeasurementListResponse(
     [property: JsonPropertyName("measurements")] List<DatabaseMeasurement> Measurements,
     [property: JsonPropertyName("count")] int Count);
 
+/// <summary>A column of a measurement: its kind (<c>time</c>, <c>tag</c>, <c>float</c>, <c>integer</c>, ...) and role (time, tag or field).</summary>
+internal sealed record MeasurementColumn(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("type")] string Type,
+    [property: JsonPropertyName("role")] string Role);
+
+internal sealed record MeasurementColumnsResponse(
+    [property: JsonPropertyName("database")] string Database,
+    [property: JsonPropertyName("measurement")] string Measurement,
+    [property: JsonPropertyName("columns")] List<MeasurementColumn> Columns);
+
 internal sealed record DropResponse(
     [property: JsonPropertyName("message")] string Message,
     [property: JsonPropertyName("files_deleted")] int FilesDeleted,
@@ -159,6 +187,7 @@ internal sealed record DropResponse(
 [JsonSerializable(typeof(DatabaseListResponse))]
 [JsonSerializable(typeof(MeasurementListResponse))]
 [JsonSerializable(typeof(DropResponse))]
+[JsonSerializable(typeof(MeasurementColumnsResponse))]
 internal sealed partial class DatabaseJsonContext : JsonSerializerContext
 {
     public static DatabaseJsonContext Api { get; } = new(new JsonSerializerOptions
