@@ -46,16 +46,16 @@ async function buffersCard() {
 
 async function compactionCard() {
   return card('Compaction', async () => {
-    const [status, jobs, stats] = await Promise.all([
+    const [status, running, stats] = await Promise.all([
       getJson('/api/v1/compaction/status'), getJson('/api/v1/compaction/jobs'), getJson('/api/v1/compaction/stats'),
     ]);
     const rows = [
       ['enabled', status.enabled ? `yes (hourly ${status.hourly_enabled ? 'on' : 'off'}, daily ${status.daily_enabled ? 'on' : 'off'})` : 'no'],
       ['next runs', `hourly ${status.next_hourly_run ?? '–'}, daily ${status.next_daily_run ?? '–'}`],
       ['completed', `${count(stats.jobs_completed)} jobs (${count(stats.jobs_failed)} failed), ${count(stats.files_compacted)} files, ratio ${stats.ratio.toFixed(2)}`],
-      ['running', jobs.length === 0 ? 'none' : ''],
+      ['running', running.active_jobs === 0 ? 'none' : ''],
     ];
-    for (const job of jobs) rows.push([job.partition, `${job.tier}: ${job.files} files, ${bytes(job.bytes)}, since ${job.started}`]);
+    for (const job of running.jobs) rows.push([job.partition_path, `${job.tier}: ${job.file_count} files, ${bytes(job.bytes)}, since ${job.started}`]);
     return rows;
   });
 }
