@@ -105,6 +105,17 @@ public sealed partial class ArcEngine
         await _dropLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // No row delete runs during a drop: its rewrites must not place files into what the drop removes.
+            await _deleteLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _dropLock.Release();
+            throw;
+        }
+
+        try
+        {
             var prefix = measurementName is null ? name + "/" : $"{name}/{measurementName}/";
             if (_unfinishedDrops.TryGetValue(prefix, out var unfinished))
             {
@@ -139,6 +150,7 @@ public sealed partial class ArcEngine
         }
         finally
         {
+            _deleteLock.Release();
             _dropLock.Release();
         }
     }

@@ -109,7 +109,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
             await CompactionManifest.RecoverAsync(store, loggers.CreateLogger("Arc.Engine.Compaction"), null).ConfigureAwait(false);
         }
 
-        var engine = new ArcEngine(options, store, loggers) { _dropLogger = dropLogger };
+        var engine = new ArcEngine(options, store, loggers) { _dropLogger = dropLogger, _deleteLogger = loggers.CreateLogger("Arc.Engine.Deletes") };
         try
         {
             if (engine.Remote is { } remote)
@@ -127,9 +127,11 @@ public sealed partial class ArcEngine : IAsyncDisposable
             }
 
             engine.RemoveObsoleteDropMarkers();
+            await engine.ResumeDeletesAsync().ConfigureAwait(false); // after the WAL replay (its coverage is by file name, which deletes keep)
 
             engine.Compaction = new CompactionManager(store, engine._catalog, options.Compaction,
                 () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, options.Time, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote);
+            await engine.BlockUnfinishedDeletes().ConfigureAwait(false);
             if (options.Tokens is { } tokens)
             {
                 engine.Tokens = new TokenStore(tokens, options.Time);

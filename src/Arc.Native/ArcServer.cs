@@ -98,6 +98,7 @@ public sealed class ArcServer : IAsyncDisposable
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, CompactionJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Insert(2, AuthJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Insert(3, DatabaseJsonContext.Api);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(4, DeleteJsonContext.Api);
         });
 
         var state = new ServerState();
@@ -176,6 +177,7 @@ public sealed class ArcServer : IAsyncDisposable
         QueryEndpoints.Map(app);
         CompactionEndpoints.Map(app);
         DatabaseEndpoints.Map(app, config.DeleteEnabled);
+        DeleteEndpoints.Map(app, new DeleteSettings(config.DeleteEnabled, config.DeleteConfirmationThreshold, config.DeleteMaxRows));
         app.MapOperations(config);
         app.MapOpenApi("/openapi.json").Requires(Permission.Read);
         ConsoleEndpoints.Map(app);

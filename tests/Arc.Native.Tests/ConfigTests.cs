@@ -68,7 +68,7 @@ public sealed class ConfigTests : IDisposable
         Assert.True(config.Engine.WalEnabled);
         Assert.Equal(Arc.Engine.Wal.WalSyncMode.Async, config.Engine.WalSyncMode);
         Assert.True(config.DeleteEnabled);
-        Assert.Contains("delete.confirmation_threshold (not supported by this build yet)", config.Ignored);
+        Assert.Equal(5, config.DeleteConfirmationThreshold);
         Assert.Contains("mystery.key (unknown key)", config.Ignored);
     }
 
@@ -105,6 +105,8 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[ingest]\nsort_keys = [\"cpu:\"]\n", "ingest.sort_keys")]
     [InlineData("[ingest]\nsort_keys = [\":host\"]\n", "ingest.sort_keys")]
     [InlineData("[ingest]\nsort_keys = [\"cpu:host\", \"CPU:region\"]\n", "ingest.sort_keys")]
+    [InlineData("[delete]\nmax_rows_per_delete = 0\n", "delete.max_rows_per_delete")]
+    [InlineData("[delete]\nconfirmation_threshold = -1\n", "delete.confirmation_threshold")]
     public void BadValuesNameTheKey(string toml, string key)
     {
         var path = Write("bad.toml", toml);

@@ -245,6 +245,21 @@ public sealed partial class QueryEngine
     /// <summary>Validates <paramref name="where"/> as described on <see cref="MeasurementSqlAsync"/>; returns DuckDB's SQL of the filtered scan.</summary>
     private string FilterSql(DuckDbConnection connection, string where, string database, string measurement)
     {
+        var root = CheckedFilter(connection, where, allowVolatile: true);
+        var from = (JsonObject)root["statements"]![0]!["node"]!["from_table"]!;
+        from["schema_name"] = database;
+        from["table_name"] = measurement;
+        return ScalarString(connection, "SELECT json_deserialize_sql($1::JSON)", root.ToJsonString())
+               ?? throw new QueryRejectedException("invalid where: DuckDB could not render it");
+    }
+
+    /// <summary>
+    /// DuckDB's parse tree of <c>SELECT * FROM __arc_measurement WHERE {where}</c>, checked to be exactly that statement with
+    /// an expression free of subqueries, parameters, windows, stars and functions off <see cref="FunctionPolicy"/>'s list
+    /// (volatile ones too unless <paramref name="allowVolatile"/>).
+    /// </summary>
+    private JsonObject CheckedFilter(DuckDbConnection connection, string where, bool allowVolatile)
+    {
         if (where.Length > MaxWhereLength)
         {
             throw new QueryRejectedException($"invalid where: longer than {MaxWhereLength} characters");
@@ -269,16 +284,12 @@ public sealed partial class QueryEngine
                                              "(no ORDER BY, LIMIT, GROUP BY, UNION, or anything after the expression)");
         }
 
-        if (FindForbidden(node["where_clause"]) is { } forbidden)
+        if (FindForbidden(node["where_clause"], allowVolatile) is { } forbidden)
         {
             throw new QueryRejectedException($"invalid where: {forbidden} is not allowed");
         }
 
-        var from = (JsonObject)node["from_table"]!;
-        from["schema_name"] = database;
-        from["table_name"] = measurement;
-        return ScalarString(connection, "SELECT json_deserialize_sql($1::JSON)", root.ToJsonString())
-               ?? throw new QueryRejectedException("invalid where: DuckDB could not render it");
+        return root;
     }
 
     private static bool IsPlainFilteredScan(JsonObject node) =>
@@ -301,7 +312,7 @@ public sealed partial class QueryEngine
     /// The first construct an expression may not contain: a subquery, a parameter, a window, a star, or a function not on
     /// <see cref="FunctionPolicy"/>'s list.
     /// </summary>
-    private string? FindForbidden(JsonNode? node)
+    private string? FindForbidden(JsonNode? node, bool allowVolatile)
     {
         switch (node)
         {
@@ -317,7 +328,8 @@ public sealed partial class QueryEngine
                     case "STAR":
                         return "*";
                     case "FUNCTION" when Text(obj["function_name"]) is { } name && Text(obj["schema"]) is "" or "main" or null
-                                         && _functions.Scalar(name) is FunctionUse.Pure or FunctionUse.Volatile:
+                                         && _functions.Scalar(name) is var use
+                                         && (use == FunctionUse.Pure || (allowVolatile && use == FunctionUse.Volatile)):
                         break;
                     case "FUNCTION":
                         return $"function {Text(obj["function_name"])}()";
@@ -325,7 +337,7 @@ public sealed partial class QueryEngine
 
                 foreach (var (_, value) in obj)
                 {
-                    if (FindForbidden(value) is { } found)
+                    if (FindForbidden(value, allowVolatile) is { } found)
                     {
                         return found;
                     }
@@ -335,7 +347,7 @@ public sealed partial class QueryEngine
             case JsonArray array:
                 foreach (var item in array)
                 {
-                    if (FindForbidden(item) is { } found)
+                    if (FindForbidden(item, allowVolatile) is { } found)
                     {
                         return found;
                     }

@@ -117,6 +117,8 @@ public sealed partial class ArcConfig
         ["query.msgpack_max_result_size"] = static (c, k, v) => c.MsgPackMaxResultBytes = ConfigValues.Size(k, v, 1024),
         ["export.enabled"] = static (c, k, v) => c.ExportEnabled = ConfigValues.Bool(k, v),
         ["delete.enabled"] = static (c, k, v) => c.DeleteEnabled = ConfigValues.Bool(k, v),
+        ["delete.confirmation_threshold"] = static (c, k, v) => c.DeleteConfirmationThreshold = ConfigValues.Int(k, v, 0, int.MaxValue),
+        ["delete.max_rows_per_delete"] = static (c, k, v) => c.DeleteMaxRows = ConfigValues.Int(k, v, 1, int.MaxValue),
         ["export.db_path"] = static (c, k, v) => c.Export = c.Export with { DbPath = NonEmpty(k, v) },
         ["export.max_concurrent"] = static (c, k, v) => c.Export = c.Export with { MaxConcurrent = ConfigValues.Int(k, v, 1, 64) },
         ["export.min_age_seconds"] = static (c, k, v) =>
@@ -139,7 +141,6 @@ public sealed partial class ArcConfig
         "compaction.daily_skip_file_age_check_days", "compaction.temp_directory",
         "compaction.completion_watcher_interval_ms", "compaction.completion_dir", "compaction.completion_orphan_timeout_ms",
         "wal.recovery_interval_seconds", "wal.recovery_batch_size", "wal.buffer_size",
-        "delete.confirmation_threshold", "delete.max_rows_per_delete",
         "retention.enabled", "retention.db_path", "continuous_query.enabled", "continuous_query.db_path",
         "query.slow_query_threshold_ms", "query.enable_s3_cache", "query.s3_cache_ttl_seconds",
     };
@@ -203,8 +204,14 @@ public sealed partial class ArcConfig
 
     public EngineOptions Engine { get; set; } = new() { DataPath = "./data/arc" };
 
-    /// <summary>Dropping databases and measurements (<c>delete.enabled</c>, off by default as in Arc).</summary>
+    /// <summary>Dropping databases and measurements and deleting rows (<c>delete.enabled</c>, off by default as in Arc).</summary>
     public bool DeleteEnabled { get; set; }
+
+    /// <summary>A dry-run row delete matching more rows than this needs <c>confirm</c> (<c>delete.confirmation_threshold</c>, Arc's default).</summary>
+    public long DeleteConfirmationThreshold { get; set; } = 10_000;
+
+    /// <summary>A row delete matching more rows than this is refused (<c>delete.max_rows_per_delete</c>, Arc's default).</summary>
+    public long DeleteMaxRows { get; set; } = 1_000_000;
 
     /// <summary>Export jobs and storage connections (<c>export.enabled</c>).</summary>
     public bool ExportEnabled { get; set; } = true;
