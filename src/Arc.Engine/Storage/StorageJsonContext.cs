@@ -6,4 +6,5 @@ namespace Arc.Engine.Storage;
 [JsonSerializable(typeof(List<string>))]
 [JsonSerializable(typeof(DropMarker))]
 [JsonSerializable(typeof(DatabaseMarker))]
+[JsonSerializable(typeof(RetentionMarker))]
 internal sealed partial class StorageJsonContext : JsonSerializerContext;
