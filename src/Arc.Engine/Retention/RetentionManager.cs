@@ -40,6 +40,7 @@ public sealed class RetentionManager : IAsyncDisposable
     private RetentionState _state;
     private Task _loop = Task.CompletedTask;
     private long _scheduledRuns;
+    private int _disposed;
 
     /// <param name="expire">Removes what a policy's target holds before the cutoff (database, measurement or null for all,
     /// cutoff, dry run); the engine's removal.</param>
@@ -389,9 +390,14 @@ public sealed class RetentionManager : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the schedule and waits for a run under way (its removal is never abandoned halfway).</summary>
+    /// <summary>Stops the schedule and waits for a run under way (its removal is never abandoned halfway). Idempotent: the host's container disposes it too.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
         await _running.WaitAsync().ConfigureAwait(false);
