@@ -105,6 +105,8 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[ingest]\nsort_keys = [\"cpu:\"]\n", "ingest.sort_keys")]
     [InlineData("[ingest]\nsort_keys = [\":host\"]\n", "ingest.sort_keys")]
     [InlineData("[ingest]\nsort_keys = [\"cpu:host\", \"CPU:region\"]\n", "ingest.sort_keys")]
+    [InlineData("[retention]\nschedule = \"every hour\"\n", "retention.schedule")]
+    [InlineData("[retention]\nenabled = \"sure\"\n", "retention.enabled")]
     public void BadValuesNameTheKey(string toml, string key)
     {
         var path = Write("bad.toml", toml);

@@ -21,7 +21,8 @@ public sealed class OpenApiTests
                  {
                      ("/write", "post"), ("/api/v2/write", "post"), ("/api/v1/write/msgpack", "post"), ("/api/v1/query", "post"),
                      ("/api/v1/query/arrow", "post"), ("/api/v1/compaction/trigger", "post"), ("/api/v1/jobs", "post"),
-                     ("/api/v1/connections/storage", "get"), ("/metrics", "get"), ("/health", "get"),
+                     ("/api/v1/connections/storage", "get"), ("/api/v1/retention", "post"),
+                     ("/api/v1/retention/{id}/execute", "post"), ("/metrics", "get"), ("/health", "get"),
                  })
         {
             Assert.True(paths.TryGetProperty(path, out var item), $"{path} is not in the document");
