@@ -36,6 +36,7 @@ public sealed class AuthTests : IAsyncLifetime
         {
             [Permission.Read] = await CreateToken("r", ["write", "delete"]),       // lacks read
             [Permission.Write] = await CreateToken("w", ["read", "delete"]),       // lacks write
+            [Permission.Delete] = await CreateToken("d", ["read", "write"]),        // lacks delete
             [Permission.Admin] = await CreateToken("a", ["read", "write", "delete"]), // lacks admin
         };
         var checkedRoutes = 0;
