@@ -6,6 +6,7 @@ using Arc.Engine.DuckDb;
 using Arc.Engine.Export;
 using Arc.Engine.Ingest;
 using Arc.Engine.Query;
+using Arc.Engine.Retention;
 using Arc.Engine.Storage;
 using Arc.Engine.Storage.Remote;
 using Arc.Engine.Wal;
@@ -104,17 +105,22 @@ public sealed partial class ArcEngine : IAsyncDisposable
         var store = new LocalStore(options.DataPath);
         var dropLogger = loggers.CreateLogger("Arc.Engine.Databases");
         var drops = FinishDropsLocally(store, dropLogger); // before anything reads the tree
+        var retentionLogger = loggers.CreateLogger("Arc.Engine.Retention");
+        var expiries = FinishRetentionLocally(store, options.ObjectStore is not null, retentionLogger);
         if (options.ObjectStore is null)
         {
             await CompactionManifest.RecoverAsync(store, loggers.CreateLogger("Arc.Engine.Compaction"), null).ConfigureAwait(false);
         }
 
-        var engine = new ArcEngine(options, store, loggers) { _dropLogger = dropLogger, _deleteLogger = loggers.CreateLogger("Arc.Engine.Deletes") };
+        var engine = new ArcEngine(options, store, loggers)
+        {
+            _dropLogger = dropLogger, _deleteLogger = loggers.CreateLogger("Arc.Engine.Deletes"), _retentionLogger = retentionLogger,
+        };
         try
         {
             if (engine.Remote is { } remote)
             {
-                await engine.StartRemoteAsync(remote, loggers, drops, cancellationToken).ConfigureAwait(false);
+                await engine.StartRemoteAsync(remote, loggers, drops, expiries, cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -145,6 +151,11 @@ public sealed partial class ArcEngine : IAsyncDisposable
             if (options.Export is { } export)
             {
                 engine.Exports = new ExportManager(engine.Query, export, options.Time, loggers.CreateLogger("Arc.Engine.Export"));
+            }
+
+            if (options.Retention is { } retention)
+            {
+                engine.Retention = new RetentionManager(retention, options.Time, retentionLogger, engine.ExpireAsync);
             }
 
             return engine;
@@ -191,12 +202,14 @@ public sealed partial class ArcEngine : IAsyncDisposable
     /// Connects object storage: queues local files it lacks, finishes interrupted compactions there, and registers the
     /// measurements it holds so SQL resolves them even while none of their files is cached.
     /// </summary>
-    private async Task StartRemoteAsync(RemoteStore remote, ILoggerFactory loggers, List<DropMarker> drops, CancellationToken cancellationToken)
+    private async Task StartRemoteAsync(RemoteStore remote, ILoggerFactory loggers, List<DropMarker> drops, List<RetentionMarker> expiries,
+        CancellationToken cancellationToken)
     {
         var catalog = _catalog;
         var logger = loggers.CreateLogger("Arc.Engine.Storage");
         await remote.StartAsync(cancellationToken).ConfigureAwait(false);
         await FinishDropsAsync(drops).ConfigureAwait(false); // before compaction recovery and the listing below see the objects
+        await FinishRetentionAsync(remote, expiries).ConfigureAwait(false);
         await CompactionManifest.RecoverAsync(Store, loggers.CreateLogger("Arc.Engine.Compaction"), remote).ConfigureAwait(false);
         catalog.Manifest.Rebuild(); // recovery may have moved files
         try
@@ -346,6 +359,11 @@ public sealed partial class ArcEngine : IAsyncDisposable
         if (Exports is not null)
         {
             await Exports.DisposeAsync().ConfigureAwait(false); // runs stop before the engine they read from
+        }
+
+        if (Retention is not null)
+        {
+            await Retention.DisposeAsync().ConfigureAwait(false); // a run under way finishes before compaction and storage stop
         }
 
         if (Compaction is not null) // null when the start failed before it

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Arc.Engine.Auth;
 using Arc.Engine;
 using Arc.Engine.Query;
+using Arc.Engine.Retention;
 using Arc.Native.Auth;
 using Arc.Native.Configuration;
 using Arc.Native.Http;
@@ -99,6 +100,8 @@ public sealed class ArcServer : IAsyncDisposable
             o.SerializerOptions.TypeInfoResolverChain.Insert(2, AuthJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Insert(3, DatabaseJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Insert(4, DeleteJsonContext.Api);
+            o.SerializerOptions.TypeInfoResolverChain.Add(RetentionJsonContext.Api);
+            o.SerializerOptions.TypeInfoResolverChain.Add(RetentionEndpointJsonContext.Api);
         });
 
         var state = new ServerState();
@@ -120,6 +123,11 @@ public sealed class ArcServer : IAsyncDisposable
         {
             builder.Services.AddSingleton(sp => sp.GetRequiredService<ArcEngine>().Exports!); // built by the engine
         }
+        if (config.RetentionEnabled)
+        {
+            builder.Services.AddSingleton(sp => sp.GetRequiredService<ArcEngine>().Retention!); // built by the engine
+        }
+
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton<IngestStats>();
         builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
@@ -132,6 +140,7 @@ public sealed class ArcServer : IAsyncDisposable
         var engine = started = await ArcEngine.StartAsync(config.Engine with
         {
             Export = config.ExportEnabled ? config.ResolvedExport : null,
+            Retention = config.RetentionEnabled ? config.ResolvedRetention : null,
             ResultCache = config.CacheEnabled ? new ResultCacheOptions(config.CacheMaxBytes, config.CacheTtl, config.CacheMaxEntryBytes) : null,
             Tokens = config.AuthEnabled ? new TokenStoreOptions(config.AuthDbPath, config.AuthCacheTtl, config.AuthMaxCacheSize) : null,
         },
@@ -184,6 +193,11 @@ public sealed class ArcServer : IAsyncDisposable
         if (engine.Exports is not null)
         {
             ExportEndpoints.Map(app);
+        }
+
+        if (engine.Retention is not null)
+        {
+            RetentionEndpoints.Map(app);
         }
 
         return new ArcServer(app, engine, state);
@@ -242,6 +256,7 @@ public sealed class ArcServer : IAsyncDisposable
     {
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
         Engine.Exports?.Start();
+        Engine.Retention?.Start();
         _state.Ready = true;
     }
 

@@ -107,6 +107,8 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[ingest]\nsort_keys = [\"cpu:host\", \"CPU:region\"]\n", "ingest.sort_keys")]
     [InlineData("[delete]\nmax_rows_per_delete = 0\n", "delete.max_rows_per_delete")]
     [InlineData("[delete]\nconfirmation_threshold = -1\n", "delete.confirmation_threshold")]
+    [InlineData("[retention]\nschedule = \"every hour\"\n", "retention.schedule")]
+    [InlineData("[retention]\nenabled = \"sure\"\n", "retention.enabled")]
     public void BadValuesNameTheKey(string toml, string key)
     {
         var path = Write("bad.toml", toml);

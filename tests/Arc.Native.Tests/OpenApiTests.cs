@@ -25,6 +25,7 @@ public sealed class OpenApiTests
                      ("/api/v1/write/line-protocol/flush", "post"), ("/api/v1/auth/tokens/{id}", "patch"),
                      ("/", "get"), ("/console/{file}", "get"), ("/api/v1/databases/{name}/measurements/{measurement}/columns", "get"),
                      ("/api/v1/delete", "post"), ("/api/v1/delete/config", "get"),
+                     ("/api/v1/retention", "post"), ("/api/v1/retention/{id}/execute", "post"),
                  })
         {
             Assert.True(paths.TryGetProperty(path, out var item), $"{path} is not in the document");

@@ -150,6 +150,27 @@ internal sealed class Catalog
         return result;
     }
 
+    /// <summary>The row count of each file, from its footer (DuckDB's <c>parquet_file_metadata</c>).</summary>
+    public Dictionary<string, long> RowCounts(IReadOnlyList<string> paths)
+    {
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (paths.Count == 0)
+        {
+            return result;
+        }
+
+        var list = "[" + string.Join(", ", paths.Select(Names.QuoteLiteral)) + "]";
+        lock (_ddlLock)
+        {
+            foreach (var row in _ddl.QueryStrings($"SELECT file_name, num_rows FROM parquet_file_metadata({list})"))
+            {
+                result[Path.GetFullPath(row[0]!)] = long.Parse(row[1]!, System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return result;
+    }
+
     /// <summary>
     /// Whether files must be read by name: some file lacks a column of the measurement's schema file. Files that have
     /// them all are read by position of the schema file's columns, without DuckDB's by-name union (a footer each less).

@@ -179,6 +179,19 @@ internal sealed class FileManifest(LocalStore store)
             return null;
         }
 
+        var (min, max) = PartitionRange(parts);
+        return new ManifestFile(full, min, max, bytes, columns);
+    }
+
+    /// <summary>
+    /// The time range (Unix ns, inclusive) a file's partition bounds, from its path under the root
+    /// (<c>db/m/YYYY/MM/DD/HH/file</c> or <c>…/daily/file</c>); a file elsewhere covers all time.
+    /// </summary>
+    public static (long Min, long Max) PartitionRange(LocalStore store, string path) =>
+        PartitionRange(Path.GetRelativePath(store.Root, Path.GetFullPath(path)).Split(Path.DirectorySeparatorChar));
+
+    private static (long Min, long Max) PartitionRange(string[] parts)
+    {
         var (min, max) = (long.MinValue, long.MaxValue);
         if (parts.Length == 7 && Number(parts[2]) is { } year && Number(parts[3]) is { } month && Number(parts[4]) is { } day
             && year is >= 1 and <= 9999 && month is >= 1 and <= 12 && day >= 1 && day <= DateTime.DaysInMonth(year, month))
@@ -195,7 +208,7 @@ internal sealed class FileManifest(LocalStore store)
             }
         }
 
-        return new ManifestFile(full, min, max, bytes, columns);
+        return (min, max);
 
         static int? Number(string text) =>
             int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;

@@ -7,4 +7,5 @@ namespace Arc.Engine.Storage;
 [JsonSerializable(typeof(DropMarker))]
 [JsonSerializable(typeof(DatabaseMarker))]
 [JsonSerializable(typeof(DeleteMarker))]
+[JsonSerializable(typeof(RetentionMarker))]
 internal sealed partial class StorageJsonContext : JsonSerializerContext;

@@ -3,6 +3,7 @@ using System.Globalization;
 using Arc.Engine;
 using Arc.Engine.Compaction;
 using Arc.Engine.Export;
+using Arc.Engine.Retention;
 using Arc.Engine.Ingest;
 using Arc.Engine.Wal;
 using Tomlyn;
@@ -127,6 +128,9 @@ public sealed partial class ArcConfig
         ["export.max_retries"] = static (c, k, v) => c.Export = c.Export with { MaxRetries = ConfigValues.Int(k, v, 0, 100) },
         ["export.retry_backoff_ms"] = static (c, k, v) =>
             c.Export = c.Export with { RetryBackoff = TimeSpan.FromMilliseconds(ConfigValues.Int(k, v, 1, 600_000)) },
+        ["retention.enabled"] = static (c, k, v) => c.RetentionEnabled = ConfigValues.Bool(k, v),
+        ["retention.db_path"] = static (c, k, v) => c.Retention = c.Retention with { DbPath = NonEmpty(k, v) },
+        ["retention.schedule"] = static (c, k, v) => c.Retention = c.Retention with { Schedule = v.Trim().Length == 0 ? "" : Cron(k, v) },
         ["log.level"] = static (c, k, v) => c.LogLevel = ConfigValues.OneOf(k, v, "trace", "debug", "info", "warn", "warning", "error"),
     };
 
@@ -141,7 +145,7 @@ public sealed partial class ArcConfig
         "compaction.daily_skip_file_age_check_days", "compaction.temp_directory",
         "compaction.completion_watcher_interval_ms", "compaction.completion_dir", "compaction.completion_orphan_timeout_ms",
         "wal.recovery_interval_seconds", "wal.recovery_batch_size", "wal.buffer_size",
-        "retention.enabled", "retention.db_path", "continuous_query.enabled", "continuous_query.db_path",
+        "continuous_query.enabled", "continuous_query.db_path",
         "query.slow_query_threshold_ms", "query.enable_s3_cache", "query.s3_cache_ttl_seconds",
     };
 
@@ -225,6 +229,19 @@ public sealed partial class ArcConfig
     internal ExportOptions ResolvedExport => Export.DbPath is null
         ? Export with { DbPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(AuthDbPath))!, "export.db") }
         : Export;
+
+    /// <summary>Retention policies and their schedule (<c>retention.enabled</c>, on by default as in Arc).</summary>
+    public bool RetentionEnabled { get; set; } = true;
+
+    /// <summary>
+    /// The <c>retention.*</c> settings. A <see cref="RetentionOptions.DbPath"/> of null means <c>retention.json</c> beside
+    /// <see cref="AuthDbPath"/> (by default <c>./data/retention.json</c>), outside the storage root.
+    /// </summary>
+    public RetentionOptions Retention { get; set; } = new() { DbPath = null! };
+
+    internal RetentionOptions ResolvedRetention => Retention.DbPath is null
+        ? Retention with { DbPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(AuthDbPath))!, "retention.json") }
+        : Retention;
 
     /// <summary>Where the settings came from, for the startup log.</summary>
     public string? SourceFile { get; private set; }
