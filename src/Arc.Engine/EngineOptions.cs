@@ -117,6 +117,9 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     /// <summary>Export jobs (<c>export.*</c>); null leaves them off.</summary>
     public Export.ExportOptions? Export { get; init; }
 
+    /// <summary>Continuous queries (<c>continuous_query.*</c>); null leaves them off.</summary>
+    public ContinuousQueries.ContinuousQueryOptions? ContinuousQueries { get; init; }
+
     /// <summary>Compaction settings (<c>compaction.*</c>).</summary>
     public Compaction.CompactionOptions Compaction { get; init; } = new();
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Runtime.InteropServices;
 using Arc.Engine.Auth;
+using Arc.Engine.ContinuousQueries;
 using Arc.Engine;
 using Arc.Engine.Query;
 using Arc.Native.Auth;
@@ -78,6 +79,7 @@ public sealed class ArcServer : IAsyncDisposable
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, CompactionJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Insert(2, AuthJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Insert(3, DatabaseJsonContext.Api);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(4, ContinuousQueryJsonContext.Api);
         });
 
         var state = new ServerState();
@@ -99,6 +101,11 @@ public sealed class ArcServer : IAsyncDisposable
         {
             builder.Services.AddSingleton(sp => sp.GetRequiredService<ArcEngine>().Exports!); // built by the engine
         }
+        if (config.ContinuousQueryEnabled)
+        {
+            builder.Services.AddSingleton(sp => sp.GetRequiredService<ArcEngine>().ContinuousQueries!); // built by the engine
+        }
+
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton<IngestStats>();
         builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
@@ -111,6 +118,7 @@ public sealed class ArcServer : IAsyncDisposable
         var engine = started = await ArcEngine.StartAsync(config.Engine with
         {
             Export = config.ExportEnabled ? config.ResolvedExport : null,
+            ContinuousQueries = config.ContinuousQueryEnabled ? config.ResolvedContinuousQuery : null,
             ResultCache = config.CacheEnabled ? new ResultCacheOptions(config.CacheMaxBytes, config.CacheTtl, config.CacheMaxEntryBytes) : null,
             Tokens = config.AuthEnabled ? new TokenStoreOptions(config.AuthDbPath, config.AuthCacheTtl, config.AuthMaxCacheSize) : null,
         },
@@ -155,6 +163,11 @@ public sealed class ArcServer : IAsyncDisposable
         if (engine.Exports is not null)
         {
             ExportEndpoints.Map(app);
+        }
+
+        if (engine.ContinuousQueries is not null)
+        {
+            ContinuousQueryEndpoints.Map(app);
         }
 
         return new ArcServer(app, engine, state);
@@ -208,6 +221,7 @@ public sealed class ArcServer : IAsyncDisposable
     {
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
         Engine.Exports?.Start();
+        Engine.ContinuousQueries?.Start();
         _state.Ready = true;
     }
 
