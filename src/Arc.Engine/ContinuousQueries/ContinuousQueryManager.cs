@@ -602,7 +602,7 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
             .Replace("'{start_time}'", startLiteral, StringComparison.Ordinal).Replace("{start_time}", startLiteral, StringComparison.Ordinal)
             .Replace("'{end_time}'", endLiteral, StringComparison.Ordinal).Replace("{end_time}", endLiteral, StringComparison.Ordinal);
 
-        static string Literal(DateTime time) => time.ToString("'TIMESTAMPTZ '''yyyy-MM-dd HH:mm:ss.fffffff'+00'''", CultureInfo.InvariantCulture);
+        static string Literal(DateTime time) => "TIMESTAMPTZ '" + time.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture) + "+00'";
     }
 
     private async Task<ContinuousQueryRequest> ValidateAsync(ContinuousQueryRequest request, CancellationToken cancellationToken)
