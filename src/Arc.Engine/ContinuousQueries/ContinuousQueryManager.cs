@@ -492,8 +492,9 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
                 _ => $"CAST({name} AS VARCHAR)",
             };
         });
-        // The newlines keep a trailing comment in the query from swallowing the wrapper's end.
-        var sql = $"SELECT {string.Join(", ", projections)} FROM (\n{Bind(spec.Query!, start, end)}\n) AS arc_cq";
+        // The newlines keep a trailing comment in the query from swallowing the wrapper's end; the order makes a dry run's
+        // rows and a run's writes the same every time.
+        var sql = $"SELECT {string.Join(", ", projections)} FROM (\n{Bind(spec.Query!, start, end)}\n) AS arc_cq ORDER BY ALL";
         var output = new RunOutput(columns, Ticks(start) * 100);
         using var cursor = await _query.OpenAsync(sql, spec.Database, cancellationToken, Access(spec), QueryPriority.Low).ConfigureAwait(false);
         while (cursor.Next() is { } chunk)
