@@ -22,6 +22,7 @@ public sealed class OpenApiTests
                      ("/write", "post"), ("/api/v2/write", "post"), ("/api/v1/write/msgpack", "post"), ("/api/v1/query", "post"),
                      ("/api/v1/query/arrow", "post"), ("/api/v1/compaction/trigger", "post"), ("/api/v1/jobs", "post"),
                      ("/api/v1/connections/storage", "get"), ("/metrics", "get"), ("/health", "get"),
+                     ("/api/v1/continuous_queries", "post"), ("/api/v1/continuous_queries/{id}/execute", "post"),
                  })
         {
             Assert.True(paths.TryGetProperty(path, out var item), $"{path} is not in the document");
