@@ -592,7 +592,8 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
         new(false, new HashSet<string>([spec.Database!], StringComparer.OrdinalIgnoreCase));
 
     /// <summary>
-    /// The query with each placeholder replaced by a TIMESTAMPTZ literal of the bound (also when the placeholder is quoted,
+    /// The query with each placeholder replaced by a TIMESTAMPTZ literal of the bound cast to TIMESTAMP_NS, the type of
+    /// <c>time</c> (also when the placeholder is quoted,
     /// as some Arc examples write it). Nothing else of the SQL is touched; the values are the server's own.
     /// </summary>
     internal static string Bind(string query, DateTime start, DateTime end)
@@ -603,7 +604,10 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
             .Replace("'{start_time}'", startLiteral, StringComparison.Ordinal).Replace("{start_time}", startLiteral, StringComparison.Ordinal)
             .Replace("'{end_time}'", endLiteral, StringComparison.Ordinal).Replace("{end_time}", endLiteral, StringComparison.Ordinal);
 
-        static string Literal(DateTime time) => "TIMESTAMPTZ '" + time.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture) + "+00'";
+        // Cast to time's own type, so the comparison binds without TimeComparisons' rewrite (which falls back to the text
+        // when its rendering does not prepare, as on a cold object-storage cache).
+        static string Literal(DateTime time) =>
+            "CAST(TIMESTAMPTZ '" + time.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture) + "+00' AS TIMESTAMP_NS)";
     }
 
     private async Task<ContinuousQueryRequest> ValidateAsync(ContinuousQueryRequest request, CancellationToken cancellationToken)
