@@ -478,7 +478,9 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
     /// <summary>The query's rows over [start, end), typed for writing.</summary>
     private async Task<RunOutput> ComputeAsync(ContinuousQueryRequest spec, DateTime start, DateTime end, CancellationToken cancellationToken)
     {
-        var columns = await ProbeAsync(spec, cancellationToken).ConfigureAwait(false);
+        // Probed over the window itself: on object storage with a cold cache, a measurement's columns are known only from
+        // files in the range a query reads (and the probe fetches them for the run).
+        var columns = await ProbeAsync(spec, start, end, cancellationToken).ConfigureAwait(false);
         var projections = columns.Select(c =>
         {
             var name = "arc_cq." + Names.QuoteIdentifier(c.Name);
@@ -515,16 +517,16 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
     }
 
     /// <summary>
-    /// The query's output columns and how each is written, from DuckDB's binder: the query runs over an empty window
-    /// (both placeholders bound to the same instant) with the statement checks of a read token on its database only.
+    /// The query's output columns and how each is written, from DuckDB's binder: the query is opened over the window (an
+    /// empty one, both placeholders at the same instant, to validate a definition) with the statement checks of a read
+    /// token on its database only, and closed before it produced a row.
     /// </summary>
-    private async Task<List<OutputColumn>> ProbeAsync(ContinuousQueryRequest spec, CancellationToken cancellationToken)
+    private async Task<List<OutputColumn>> ProbeAsync(ContinuousQueryRequest spec, DateTime start, DateTime end, CancellationToken cancellationToken)
     {
-        var instant = Floor(Now, TimeSpan.FromSeconds(1));
         var columns = new List<OutputColumn>();
         try
         {
-            using var cursor = await _query.OpenAsync(Bind(spec.Query!, instant, instant), spec.Database, cancellationToken, Access(spec), QueryPriority.Low)
+            using var cursor = await _query.OpenAsync(Bind(spec.Query!, start, end), spec.Database, cancellationToken, Access(spec), QueryPriority.Low)
                 .ConfigureAwait(false);
             var result = cursor.Result;
             var tags = spec.TagColumns ?? [];
@@ -704,7 +706,8 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
             TagColumns = tags.Distinct(StringComparer.OrdinalIgnoreCase).ToList(),
             IsActive = request.IsActive ?? true,
         };
-        await ProbeAsync(spec, cancellationToken).ConfigureAwait(false);
+        var instant = Floor(Now, TimeSpan.FromSeconds(1));
+        await ProbeAsync(spec, instant, instant, cancellationToken).ConfigureAwait(false);
         return spec;
     }
 
