@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using Arc.Engine.Auth;
 using Arc.Engine.Compaction;
 using Arc.Engine.DuckDb;
+using Arc.Engine.ContinuousQueries;
 using Arc.Engine.Export;
 using Arc.Engine.Ingest;
 using Arc.Engine.Query;
@@ -158,6 +159,12 @@ public sealed partial class ArcEngine : IAsyncDisposable
                 engine.Retention = new RetentionManager(retention, options.Time, retentionLogger, engine.ExpireAsync);
             }
 
+            if (options.ContinuousQueries is { } continuousQueries)
+            {
+                engine.ContinuousQueries = new ContinuousQueryManager(engine.Query, engine._writes, continuousQueries, options.Time,
+                    loggers.CreateLogger("Arc.Engine.ContinuousQueries"));
+            }
+
             return engine;
         }
         catch
@@ -289,6 +296,12 @@ public sealed partial class ArcEngine : IAsyncDisposable
     /// <summary>Export jobs (<see cref="EngineOptions.Export"/>), null when off; their schedules run from <see cref="ExportManager.Start"/>.</summary>
     public ExportManager? Exports { get; private set; }
 
+    /// <summary>
+    /// Continuous queries (<see cref="EngineOptions.ContinuousQueries"/>), null when off; their schedule runs from
+    /// <see cref="ContinuousQueryManager.Start"/>.
+    /// </summary>
+    public ContinuousQueryManager? ContinuousQueries { get; private set; }
+
     /// <summary>Compaction (started last, once recovery is done); null only while <see cref="StartAsync"/> runs.</summary>
     public CompactionManager Compaction { get; private set; } = null!;
 
@@ -354,6 +367,11 @@ public sealed partial class ArcEngine : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
+        }
+
+        if (ContinuousQueries is not null)
+        {
+            await ContinuousQueries.DisposeAsync().ConfigureAwait(false); // runs stop before the engine they read and write
         }
 
         if (Exports is not null)

@@ -120,6 +120,9 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     /// <summary>Retention policies (<c>retention.*</c>); null leaves them off.</summary>
     public Retention.RetentionOptions? Retention { get; init; }
 
+    /// <summary>Continuous queries (<c>continuous_query.*</c>); null leaves them off.</summary>
+    public ContinuousQueries.ContinuousQueryOptions? ContinuousQueries { get; init; }
+
     /// <summary>Compaction settings (<c>compaction.*</c>).</summary>
     public Compaction.CompactionOptions Compaction { get; init; } = new();
 

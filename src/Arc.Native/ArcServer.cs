@@ -1,6 +1,7 @@
 using System.Net;
 using System.Runtime.InteropServices;
 using Arc.Engine.Auth;
+using Arc.Engine.ContinuousQueries;
 using Arc.Engine;
 using Arc.Engine.Query;
 using Arc.Engine.Retention;
@@ -102,6 +103,7 @@ public sealed class ArcServer : IAsyncDisposable
             o.SerializerOptions.TypeInfoResolverChain.Insert(4, DeleteJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Add(RetentionJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Add(RetentionEndpointJsonContext.Api);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(5, ContinuousQueryJsonContext.Api);
         });
 
         var state = new ServerState();
@@ -123,9 +125,15 @@ public sealed class ArcServer : IAsyncDisposable
         {
             builder.Services.AddSingleton(sp => sp.GetRequiredService<ArcEngine>().Exports!); // built by the engine
         }
+
         if (config.RetentionEnabled)
         {
             builder.Services.AddSingleton(sp => sp.GetRequiredService<ArcEngine>().Retention!); // built by the engine
+        }
+
+        if (config.ContinuousQueryEnabled)
+        {
+            builder.Services.AddSingleton(sp => sp.GetRequiredService<ArcEngine>().ContinuousQueries!); // built by the engine
         }
 
         builder.Services.AddSingleton(state);
@@ -141,6 +149,7 @@ public sealed class ArcServer : IAsyncDisposable
         {
             Export = config.ExportEnabled ? config.ResolvedExport : null,
             Retention = config.RetentionEnabled ? config.ResolvedRetention : null,
+            ContinuousQueries = config.ContinuousQueryEnabled ? config.ResolvedContinuousQuery : null,
             ResultCache = config.CacheEnabled ? new ResultCacheOptions(config.CacheMaxBytes, config.CacheTtl, config.CacheMaxEntryBytes) : null,
             Tokens = config.AuthEnabled ? new TokenStoreOptions(config.AuthDbPath, config.AuthCacheTtl, config.AuthMaxCacheSize) : null,
         },
@@ -200,6 +209,11 @@ public sealed class ArcServer : IAsyncDisposable
             RetentionEndpoints.Map(app);
         }
 
+        if (engine.ContinuousQueries is not null)
+        {
+            ContinuousQueryEndpoints.Map(app);
+        }
+
         return new ArcServer(app, engine, state);
     }
 
@@ -257,6 +271,7 @@ public sealed class ArcServer : IAsyncDisposable
         await _app.StartAsync(cancellationToken).ConfigureAwait(false);
         Engine.Exports?.Start();
         Engine.Retention?.Start();
+        Engine.ContinuousQueries?.Start();
         _state.Ready = true;
     }
 

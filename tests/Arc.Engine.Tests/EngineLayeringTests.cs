@@ -29,7 +29,7 @@ public sealed class EngineLayeringTests
         ["Storage"],
         ["Storage.Remote", "Wal", "Auth"],
         ["Ingest", "Query", "Compaction"],
-        ["Export", "Retention"],
+        ["Export", "Retention", "ContinuousQueries"],
         [""],
     ];
 

@@ -26,6 +26,7 @@ public sealed class OpenApiTests
                      ("/", "get"), ("/console/{file}", "get"), ("/api/v1/databases/{name}/measurements/{measurement}/columns", "get"),
                      ("/api/v1/delete", "post"), ("/api/v1/delete/config", "get"),
                      ("/api/v1/retention", "post"), ("/api/v1/retention/{id}/execute", "post"),
+                     ("/api/v1/continuous_queries", "post"), ("/api/v1/continuous_queries/{id}/execute", "post"),
                  })
         {
             Assert.True(paths.TryGetProperty(path, out var item), $"{path} is not in the document");

@@ -2,6 +2,7 @@ using System.Collections;
 using System.Globalization;
 using Arc.Engine;
 using Arc.Engine.Compaction;
+using Arc.Engine.ContinuousQueries;
 using Arc.Engine.Export;
 using Arc.Engine.Retention;
 using Arc.Engine.Ingest;
@@ -131,6 +132,13 @@ public sealed partial class ArcConfig
         ["retention.enabled"] = static (c, k, v) => c.RetentionEnabled = ConfigValues.Bool(k, v),
         ["retention.db_path"] = static (c, k, v) => c.Retention = c.Retention with { DbPath = NonEmpty(k, v) },
         ["retention.schedule"] = static (c, k, v) => c.Retention = c.Retention with { Schedule = v.Trim().Length == 0 ? "" : Cron(k, v) },
+
+        ["continuous_query.enabled"] = static (c, k, v) => c.ContinuousQueryEnabled = ConfigValues.Bool(k, v),
+        ["continuous_query.db_path"] = static (c, k, v) => c.ContinuousQuery = c.ContinuousQuery with { DbPath = NonEmpty(k, v) },
+        ["continuous_query.grace_seconds"] = static (c, k, v) =>
+            c.ContinuousQuery = c.ContinuousQuery with { Grace = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 0, 86_400)) },
+        ["continuous_query.max_rows_per_run"] = static (c, k, v) =>
+            c.ContinuousQuery = c.ContinuousQuery with { MaxRowsPerRun = ConfigValues.Int(k, v, 1, 100_000_000) },
         ["log.level"] = static (c, k, v) => c.LogLevel = ConfigValues.OneOf(k, v, "trace", "debug", "info", "warn", "warning", "error"),
     };
 
@@ -145,7 +153,6 @@ public sealed partial class ArcConfig
         "compaction.daily_skip_file_age_check_days", "compaction.temp_directory",
         "compaction.completion_watcher_interval_ms", "compaction.completion_dir", "compaction.completion_orphan_timeout_ms",
         "wal.recovery_interval_seconds", "wal.recovery_batch_size", "wal.buffer_size",
-        "continuous_query.enabled", "continuous_query.db_path",
         "query.slow_query_threshold_ms", "query.enable_s3_cache", "query.s3_cache_ttl_seconds",
     };
 
@@ -242,6 +249,19 @@ public sealed partial class ArcConfig
     internal RetentionOptions ResolvedRetention => Retention.DbPath is null
         ? Retention with { DbPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(AuthDbPath))!, "retention.json") }
         : Retention;
+
+    /// <summary>Continuous queries (<c>continuous_query.enabled</c>).</summary>
+    public bool ContinuousQueryEnabled { get; set; } = true;
+
+    /// <summary>
+    /// The <c>continuous_query.*</c> settings. A <see cref="ContinuousQueryOptions.DbPath"/> of null means
+    /// <c>continuous_queries.db</c> beside <see cref="AuthDbPath"/> (by default <c>./data/continuous_queries.db</c>).
+    /// </summary>
+    public ContinuousQueryOptions ContinuousQuery { get; set; } = new() { DbPath = null! };
+
+    internal ContinuousQueryOptions ResolvedContinuousQuery => ContinuousQuery.DbPath is null
+        ? ContinuousQuery with { DbPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(AuthDbPath))!, "continuous_queries.db") }
+        : ContinuousQuery;
 
     /// <summary>Where the settings came from, for the startup log.</summary>
     public string? SourceFile { get; private set; }
