@@ -115,7 +115,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
         var engine = new ArcEngine(options, store, loggers)
         {
-            _dropLogger = dropLogger, _deleteLogger = loggers.CreateLogger("Arc.Engine.Deletes"), _retentionLogger = retentionLogger,
+            _dropLogger = dropLogger,
+            _deleteLogger = loggers.CreateLogger("Arc.Engine.Deletes"),
+            _retentionLogger = retentionLogger,
         };
         try
         {
