@@ -22,25 +22,30 @@ public sealed partial class ArcEngine
 
     /// <summary>
     /// Removes the files of <paramref name="database"/> (one <paramref name="measurement"/>, or all of them) whose rows are
-    /// all older than <paramref name="cutoff"/>; with <paramref name="dryRun"/> only says which. Files that straddle the
-    /// cutoff are kept whole (counted in <see cref="RetentionSweep.Partial"/>). Expired files whose rows the write-ahead log
+    /// all older than <paramref name="cutoff"/>, and the older rows of files that straddle it (counted in
+    /// <see cref="RetentionSweep.Partial"/>, rewritten by <see cref="DeleteRowsAsync"/>); with <paramref name="dryRun"/> only
+    /// says which. Expired files whose rows the write-ahead log
     /// still holds are left for a later run (<see cref="RetentionSweep.Deferred"/>): recovery would otherwise replay them.
-    /// Rows still buffered are not touched; they expire at the first run after their flush.
+    /// Buffered rows are flushed first, so expired ones among them go in this run.
     /// </summary>
     internal async Task<RetentionSweep> ExpireAsync(string database, string? measurement, DateTimeOffset cutoff, bool dryRun,
         CancellationToken cancellationToken)
     {
         var cutoffNanos = (cutoff - DateTimeOffset.UnixEpoch).Ticks * 100;
         var sweep = new RetentionSweep();
+        string? name;
         await _dropLock.WaitAsync(cancellationToken).ConfigureAwait(false); // a drop and a removal never interleave
         try
         {
+            // Buffered rows are flushed first (old ones expire in this run, not the next), so the log can let go of the
+            // segments that hold them and the expired files they cover are not deferred.
+            await _ingest.FlushAllAsync().ConfigureAwait(false);
             if (_ingest.Wal is { } wal)
             {
                 await wal.RotateAsync().ConfigureAwait(false); // segments whose rows are all flushed go: their files can be removed
             }
 
-            var name = _catalog.DatabaseName(database) ?? Store.Databases().FirstOrDefault(d => d.Equals(database, StringComparison.OrdinalIgnoreCase));
+            name = _catalog.DatabaseName(database) ?? Store.Databases().FirstOrDefault(d => d.Equals(database, StringComparison.OrdinalIgnoreCase));
             if (name is null)
             {
                 return sweep;
@@ -51,14 +56,26 @@ public sealed partial class ArcEngine
                 sweep.Measurements.Add(target);
                 await ExpireMeasurementAsync(name, target, cutoffNanos, dryRun, sweep, cancellationToken).ConfigureAwait(false);
             }
-
-            return sweep;
         }
         finally
         {
             _dropLock.Release();
         }
+
+        // Files with rows on both sides of the cutoff lose their expired rows through the row delete, which rewrites them
+        // crash-safely (it takes its own locks and compaction block, so it runs once the whole-file pass let go of them).
+        // The range starts at their partitions, so a dry run does not count again the rows of the files it listed.
+        foreach (var (target, from) in sweep.Straddling)
+        {
+            var where = $"time >= '{Iso(DateTimeOffset.UnixEpoch.AddTicks(from / 100))}' AND time < '{Iso(cutoff)}'";
+            var result = await DeleteRowsAsync(name!, target, where, dryRun, long.MaxValue, cancellationToken).ConfigureAwait(false);
+            sweep.Rows += result.DeletedRows;
+        }
+
+        return sweep;
     }
+
+    private static string Iso(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The measurement named (as storage spells it), or every measurement the database has locally or in object storage.</summary>
     private async Task<List<string>> MeasurementsToExpireAsync(string database, string? measurement, CancellationToken cancellationToken)
@@ -115,9 +132,9 @@ public sealed partial class ArcEngine
                 }
                 else if (min < cutoffNanos)
                 {
-                    // Rows on both sides of the cutoff: kept whole. This is the one place a row-level delete of
-                    // "time < cutoff" in these files would go.
+                    // Rows on both sides of the cutoff: their expired rows are deleted once this pass is over.
                     sweep.Partial++;
+                    sweep.Straddling[measurement] = Math.Min(min, sweep.Straddling.GetValueOrDefault(measurement, long.MaxValue));
                 }
             }
 

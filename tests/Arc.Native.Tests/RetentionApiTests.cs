@@ -115,10 +115,11 @@ public sealed class RetentionApiTests : IAsyncLifetime
     {
         var client = _server.Client;
         await WriteAsync("cpu,host=old v=1 " + Nanos(2025, 1, 1, 5, 10),      // expired: its hour ended long before the cutoff
-                         "cpu,host=edge v=2 " + Nanos(2025, 1, 29, 12, 10),   // its hour holds the cutoff (12:30): the file straddles it, kept
+                         "cpu,host=edge v=2 " + Nanos(2025, 1, 29, 12, 10),   // its hour holds the cutoff (12:30): the file straddles it,
+                         "cpu,host=late v=5 " + Nanos(2025, 1, 29, 12, 40),   // so it is rewritten without this hour's rows before 12:30
                          "cpu,host=new v=3 " + Nanos(2025, 2, 28, 10, 0),     // kept
                          "mem,host=old v=4 " + Nanos(2025, 1, 2, 0, 0));      // expired, but another measurement than the policy's
-        Assert.Equal("4", await CountAsync("SELECT (SELECT count(*) FROM metrics.cpu) + (SELECT count(*) FROM metrics.mem)"));
+        Assert.Equal("5", await CountAsync("SELECT (SELECT count(*) FROM metrics.cpu) + (SELECT count(*) FROM metrics.mem)"));
         var filesBefore = _server.ParquetFiles();
         Assert.Equal(4, filesBefore.Length);
 
@@ -132,14 +133,14 @@ public sealed class RetentionApiTests : IAsyncLifetime
         Assert.Equal("cpu-30d", dry.GetProperty("policy_name").GetString());
         Assert.Equal("2025-01-29T12:30:00Z", dry.GetProperty("cutoff_date").GetString());
         Assert.Equal(1, dry.GetProperty("files_deleted").GetInt32());
-        Assert.Equal(1, dry.GetProperty("deleted_count").GetInt64());
+        Assert.Equal(2, dry.GetProperty("deleted_count").GetInt64()); // the expired file's row and the straddling file's older one
         Assert.Equal(1, dry.GetProperty("files_partially_expired").GetInt32());
         Assert.Equal(["cpu"], dry.GetProperty("affected_measurements").EnumerateArray().Select(m => m.GetString()));
         var listed = Assert.Single(dry.GetProperty("files").EnumerateArray()).GetString()!;
         Assert.StartsWith("metrics/cpu/2025/01/01/05/", listed, StringComparison.Ordinal);
         Assert.True(dry.GetProperty("bytes_deleted").GetInt64() > 0);
         Assert.Equal(filesBefore, _server.ParquetFiles());
-        Assert.Equal("3", await CountAsync("SELECT count(*) FROM metrics.cpu"));
+        Assert.Equal("4", await CountAsync("SELECT count(*) FROM metrics.cpu"));
         Assert.Empty((await BodyAsync(await client.GetAsync($"/api/v1/retention/{id}/executions"), HttpStatusCode.OK)).GetProperty("executions").EnumerateArray());
 
         // Arc's rule: a run that removes needs confirm (the SDK's default is dry_run=True, confirm=False).
@@ -152,11 +153,11 @@ public sealed class RetentionApiTests : IAsyncLifetime
         var run = await BodyAsync(await client.PostAsync($"/api/v1/retention/{id}/execute", Json("""{"dry_run":false,"confirm":true}""")), HttpStatusCode.OK);
         Assert.False(run.GetProperty("dry_run").GetBoolean());
         Assert.Equal(1, run.GetProperty("files_deleted").GetInt32());
-        Assert.Equal(1, run.GetProperty("deleted_count").GetInt64());
+        Assert.Equal(2, run.GetProperty("deleted_count").GetInt64());
         Assert.Equal(listed, Assert.Single(run.GetProperty("files").EnumerateArray()).GetString());
         Assert.DoesNotContain(_server.ParquetFiles(), f => f.Replace('\\', '/').EndsWith(listed, StringComparison.Ordinal));
         Assert.Equal(3, _server.ParquetFiles().Length);
-        Assert.Equal(["edge", "new"], (await _server.RowsAsync("SELECT host FROM metrics.cpu ORDER BY host")).Select(r => r[0]));
+        Assert.Equal(["late", "new"], (await _server.RowsAsync("SELECT host FROM metrics.cpu ORDER BY host")).Select(r => r[0]));
         Assert.Equal("1", await CountAsync("SELECT count(*) FROM metrics.mem"));
 
         _clock.Advance(TimeSpan.FromSeconds(5));
@@ -170,7 +171,7 @@ public sealed class RetentionApiTests : IAsyncLifetime
         Assert.Equal(0, runs[0].GetProperty("files_deleted").GetInt32()); // newest first
         Assert.Equal("completed", runs[1].GetProperty("status").GetString());
         Assert.Equal("manual", runs[1].GetProperty("trigger").GetString());
-        Assert.Equal(1, runs[1].GetProperty("deleted_count").GetInt64());
+        Assert.Equal(2, runs[1].GetProperty("deleted_count").GetInt64());
         Assert.Equal(1, runs[1].GetProperty("files_deleted").GetInt32());
         Assert.True(runs[1].GetProperty("bytes_deleted").GetInt64() > 0);
         Assert.Equal("2025-03-01T12:30:00Z", runs[1].GetProperty("execution_time").GetString());

@@ -43,8 +43,8 @@ public sealed record ExecuteRetentionRequest(
 
 /// <summary>
 /// What a run did (or, with <c>dry_run</c>, would do): Arc's fields, then the bytes, the files themselves (capped), and
-/// the files that straddle the cutoff. Those hold rows on both sides of it and are kept whole; their expired rows go
-/// once their whole partition is past the cutoff.
+/// the files that straddle the cutoff. Those hold rows on both sides of it; they are rewritten without their expired rows
+/// (whose count is in <c>deleted_count</c>).
 /// </summary>
 public sealed record ExecuteRetentionResponse(
     [property: JsonPropertyName("policy_id")] long PolicyId,
@@ -98,8 +98,11 @@ public sealed class RetentionSweep
     /// <summary>Rows of the removed files whose footer was read (with object storage, files not in the local cache are not fetched to count them).</summary>
     public long Rows { get; set; }
 
-    /// <summary>Files with rows on both sides of the cutoff: kept whole.</summary>
+    /// <summary>Files with rows on both sides of the cutoff: rewritten without their expired rows.</summary>
     public int Partial { get; set; }
+
+    /// <summary>The measurements that have such files, with the start (ns) of the earliest such file's partition.</summary>
+    public Dictionary<string, long> Straddling { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Expired files whose rows the write-ahead log still holds: removed by a later run, once the log let them go.</summary>
     public int Deferred { get; set; }
