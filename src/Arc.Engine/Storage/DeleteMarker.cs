@@ -41,43 +41,7 @@ public sealed record DeleteMarker(
     /// The unfinished deletes on disk, oldest first. A torn marker (the process died while writing it, before any file was
     /// touched) is deleted: its delete never started.
     /// </summary>
-    public static List<DeleteMarker> ReadAll(LocalStore store)
-    {
-        var directory = DirectoryOf(store);
-        var markers = new List<DeleteMarker>();
-        if (!System.IO.Directory.Exists(directory))
-        {
-            return markers;
-        }
-
-        foreach (var temp in System.IO.Directory.GetFiles(directory, "*.tmp"))
-        {
-            File.Delete(temp);
-        }
-
-        foreach (var file in System.IO.Directory.GetFiles(directory, "*.json").Order(StringComparer.Ordinal))
-        {
-            DeleteMarker? marker;
-            try
-            {
-                marker = JsonSerializer.Deserialize(File.ReadAllBytes(file), StorageJsonContext.Default.DeleteMarker);
-            }
-            catch (JsonException)
-            {
-                marker = null;
-            }
-
-            if (marker is null)
-            {
-                File.Delete(file);
-                continue;
-            }
-
-            markers.Add(marker);
-        }
-
-        return markers;
-    }
+    public static List<DeleteMarker> ReadAll(LocalStore store) => Durability.ReadMarkers(DirectoryOf(store), StorageJsonContext.Default.DeleteMarker);
 
     /// <summary>A new marker; ids sort in creation order.</summary>
     public static DeleteMarker Create(string database, string measurement, string where, string matchSql, IReadOnlyList<DeleteStep> steps,

@@ -43,43 +43,7 @@ public sealed record DropMarker(
     /// The markers on disk, oldest first. A torn marker (the process died while writing it, before anything was removed)
     /// is deleted: its drop never started.
     /// </summary>
-    public static List<DropMarker> ReadAll(LocalStore store)
-    {
-        var directory = DirectoryOf(store);
-        var markers = new List<DropMarker>();
-        if (!System.IO.Directory.Exists(directory))
-        {
-            return markers;
-        }
-
-        foreach (var temp in System.IO.Directory.GetFiles(directory, "*.tmp"))
-        {
-            File.Delete(temp);
-        }
-
-        foreach (var file in System.IO.Directory.GetFiles(directory, "*.json").Order(StringComparer.Ordinal))
-        {
-            DropMarker? marker;
-            try
-            {
-                marker = JsonSerializer.Deserialize(File.ReadAllBytes(file), StorageJsonContext.Default.DropMarker);
-            }
-            catch (JsonException)
-            {
-                marker = null;
-            }
-
-            if (marker is null)
-            {
-                File.Delete(file);
-                continue;
-            }
-
-            markers.Add(marker);
-        }
-
-        return markers;
-    }
+    public static List<DropMarker> ReadAll(LocalStore store) => Durability.ReadMarkers(DirectoryOf(store), StorageJsonContext.Default.DropMarker);
 
     /// <summary>A new marker; ids sort in creation order.</summary>
     public static DropMarker Create(string database, string? measurement, long lsn, DateTimeOffset now) =>

@@ -85,6 +85,49 @@ internal static partial class Durability
         FsyncDirectory(Path.GetDirectoryName(path)!);
     }
 
+    /// <summary>
+    /// The JSON markers (<c>*.json</c>, written by <see cref="WriteFile"/>) in <paramref name="directory"/>, oldest first
+    /// (their names sort in creation order). Leftover temporary files are deleted, and so is a torn marker: the process
+    /// died while writing it, before the job it describes touched anything.
+    /// </summary>
+    public static List<T> ReadMarkers<T>(string directory, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+        where T : class
+    {
+        var markers = new List<T>();
+        if (!System.IO.Directory.Exists(directory))
+        {
+            return markers;
+        }
+
+        foreach (var temp in System.IO.Directory.GetFiles(directory, "*.tmp"))
+        {
+            File.Delete(temp);
+        }
+
+        foreach (var file in System.IO.Directory.GetFiles(directory, "*.json").Order(StringComparer.Ordinal))
+        {
+            T? marker;
+            try
+            {
+                marker = System.Text.Json.JsonSerializer.Deserialize(File.ReadAllBytes(file), type);
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                marker = null;
+            }
+
+            if (marker is null)
+            {
+                File.Delete(file);
+                continue;
+            }
+
+            markers.Add(marker);
+        }
+
+        return markers;
+    }
+
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags);
 

@@ -33,43 +33,7 @@ public sealed record RetentionMarker(
     public void Delete(LocalStore store) => Durability.DeleteFile(PathIn(store));
 
     /// <summary>The markers on disk, oldest first; torn ones are deleted.</summary>
-    public static List<RetentionMarker> ReadAll(LocalStore store)
-    {
-        var directory = DirectoryOf(store);
-        var markers = new List<RetentionMarker>();
-        if (!System.IO.Directory.Exists(directory))
-        {
-            return markers;
-        }
-
-        foreach (var temp in System.IO.Directory.GetFiles(directory, "*.tmp"))
-        {
-            File.Delete(temp);
-        }
-
-        foreach (var file in System.IO.Directory.GetFiles(directory, "*.json").Order(StringComparer.Ordinal))
-        {
-            RetentionMarker? marker;
-            try
-            {
-                marker = JsonSerializer.Deserialize(File.ReadAllBytes(file), StorageJsonContext.Default.RetentionMarker);
-            }
-            catch (JsonException)
-            {
-                marker = null;
-            }
-
-            if (marker is null)
-            {
-                File.Delete(file);
-                continue;
-            }
-
-            markers.Add(marker);
-        }
-
-        return markers;
-    }
+    public static List<RetentionMarker> ReadAll(LocalStore store) => Durability.ReadMarkers(DirectoryOf(store), StorageJsonContext.Default.RetentionMarker);
 
     /// <summary>A new marker; ids sort in creation order.</summary>
     public static RetentionMarker Create(string database, string measurement, IReadOnlyList<string> files, DateTimeOffset now) =>
