@@ -1,6 +1,5 @@
 using System.Net;
-using System.Text;
-using System.Text.Json;
+using static Arc.Native.Tests.TestServer;
 
 namespace Arc.Native.Tests;
 
@@ -69,7 +68,7 @@ public sealed class DatabaseApiTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.NoContent, (await _server.Client.PostAsync($"/write?db={db}", new StringContent("cpu v=1 1\n"))).StatusCode);
         }
 
-        using var scoped = _server.NewClient(await TokenAsync("alpha-admin", ["read", "write", "delete", "admin"], ["alpha"]));
+        using var scoped = _server.NewClient(await _server.CreateTokenAsync("alpha-admin", ["read", "write", "delete", "admin"], ["alpha"]));
         var list = await BodyAsync(await scoped.GetAsync("/api/v1/databases"), HttpStatusCode.OK);
         Assert.Equal(["alpha"], list.GetProperty("databases").EnumerateArray().Select(d => d.GetProperty("name").GetString()));
         await BodyAsync(await scoped.GetAsync("/api/v1/databases/beta"), HttpStatusCode.Forbidden);
@@ -78,7 +77,7 @@ public sealed class DatabaseApiTests : IAsyncLifetime
         await BodyAsync(await scoped.DeleteAsync("/api/v1/databases/beta/measurements/cpu?confirm=true"), HttpStatusCode.Forbidden);
         await BodyAsync(await scoped.PostAsync("/api/v1/databases", Json("{\"name\":\"gamma\"}")), HttpStatusCode.Forbidden);
 
-        using var reader = _server.NewClient(await TokenAsync("reader", ["read", "delete"]));
+        using var reader = _server.NewClient(await _server.CreateTokenAsync("reader", ["read", "delete"]));
         Assert.Equal(2, (await BodyAsync(await reader.GetAsync("/api/v1/databases"), HttpStatusCode.OK)).GetProperty("count").GetInt32());
         Assert.Equal(HttpStatusCode.Forbidden, (await reader.DeleteAsync("/api/v1/databases/beta?confirm=true")).StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await reader.PostAsync("/api/v1/databases", Json("{\"name\":\"gamma\"}"))).StatusCode);
@@ -142,25 +141,5 @@ public sealed class DatabaseApiTests : IAsyncLifetime
         // The same after a restart: nothing written before the last drop comes back from the log.
         await using var restarted = await _server.RestartAsync(c => c.DeleteEnabled = true);
         await BodyAsync(await restarted.Client.GetAsync("/api/v1/databases/race"), HttpStatusCode.NotFound);
-    }
-
-    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
-
-    private static async Task<JsonElement> BodyAsync(HttpResponseMessage response, HttpStatusCode expected)
-    {
-        using (response)
-        {
-            var text = await response.Content.ReadAsStringAsync();
-            Assert.True(response.StatusCode == expected, $"{(int)response.StatusCode}: {text}");
-            return JsonDocument.Parse(text).RootElement.Clone();
-        }
-    }
-
-    private async Task<string> TokenAsync(string name, string[] permissions, string[]? databases = null)
-    {
-        var quoted = (string[] items) => string.Join(',', items.Select(i => $"\"{i}\""));
-        var body = $"{{\"name\":\"{name}\",\"permissions\":[{quoted(permissions)}]" + (databases is null ? "}" : $",\"databases\":[{quoted(databases)}]}}");
-        var created = await BodyAsync(await _server.Client.PostAsync("/api/v1/auth/tokens", Json(body)), HttpStatusCode.Created);
-        return created.GetProperty("token").GetString()!;
     }
 }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net;
-using System.Text;
 using System.Text.Json;
+using static Arc.Native.Tests.TestServer;
 
 namespace Arc.Native.Tests;
 
@@ -132,12 +132,12 @@ public sealed class DeleteApiTests
 
         foreach (var (permissions, databases) in new[] { (new[] { "read", "write" }, (string[]?)null), (["delete"], ["elsewhere"]) })
         {
-            using var limited = server.NewClient(await TokenAsync(server, "t" + permissions.Length + databases?.Length, permissions, databases));
+            using var limited = server.NewClient(await server.CreateTokenAsync("t" + permissions.Length + databases?.Length, permissions, databases));
             await BodyAsync(await DeleteAsync(limited, "host = 'h1'", dryRun: false, confirm: true), HttpStatusCode.Forbidden);
         }
 
         Assert.Equal([["30"]], await server.RowsAsync("SELECT count(*) FROM cpu", "db"));
-        using var deleter = server.NewClient(await TokenAsync(server, "deleter", ["delete"], ["db"]));
+        using var deleter = server.NewClient(await server.CreateTokenAsync("deleter", ["delete"], ["db"]));
         Assert.Equal(10, (await BodyAsync(await DeleteAsync(deleter, "host = 'h1' OR seq < 0", dryRun: false, confirm: true),
             HttpStatusCode.OK)).GetProperty("deleted_count").GetInt64());
         Assert.Equal([["20"]], await server.RowsAsync("SELECT count(*) FROM cpu", "db"));
@@ -169,26 +169,6 @@ public sealed class DeleteApiTests
         var body = await BodyAsync(await DeleteAsync(client, where, dryRun, confirm), HttpStatusCode.BadRequest);
         Assert.False(body.GetProperty("success").GetBoolean());
         return body.GetProperty("error").GetString()!;
-    }
-
-    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
-
-    internal static async Task<JsonElement> BodyAsync(HttpResponseMessage response, HttpStatusCode expected)
-    {
-        using (response)
-        {
-            var text = await response.Content.ReadAsStringAsync();
-            Assert.True(response.StatusCode == expected, $"{(int)response.StatusCode}: {text}");
-            return JsonDocument.Parse(text).RootElement.Clone();
-        }
-    }
-
-    private static async Task<string> TokenAsync(TestServer server, string name, string[] permissions, string[]? databases)
-    {
-        var quoted = (string[] items) => string.Join(',', items.Select(i => $"\"{i}\""));
-        var body = $"{{\"name\":\"{name}\",\"permissions\":[{quoted(permissions)}]" + (databases is null ? "}" : $",\"databases\":[{quoted(databases)}]}}");
-        var created = await BodyAsync(await server.Client.PostAsync("/api/v1/auth/tokens", Json(body)), HttpStatusCode.Created);
-        return created.GetProperty("token").GetString()!;
     }
 }
 

@@ -18,7 +18,7 @@ public sealed class DeleteObjectStorageTests(CephFixture ceph)
         {
             await DeleteApiTests.WriteAsync(server.Client, DeleteApiTests.Lines(0, 300));
             Assert.True(await server.Server.Engine.DrainUploadsAsync(TimeSpan.FromSeconds(60)));
-            var result = await DeleteApiTests.BodyAsync(await DeleteApiTests.DeleteAsync(server.Client, "host = 'h1'", dryRun: false, confirm: true),
+            var result = await TestServer.BodyAsync(await DeleteApiTests.DeleteAsync(server.Client, "host = 'h1'", dryRun: false, confirm: true),
                 HttpStatusCode.OK);
             Assert.Equal(100, result.GetProperty("deleted_count").GetInt64());
             Assert.Equal([["200", "200", "0"]], await server.RowsAsync("SELECT count(*), count(DISTINCT seq), count(*) FILTER (WHERE host = 'h1') FROM cpu", "db"));

@@ -1,7 +1,7 @@
 using System.Net;
-using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Time.Testing;
+using static Arc.Native.Tests.TestServer;
 
 namespace Arc.Native.Tests;
 
@@ -206,18 +206,18 @@ public sealed class RetentionApiTests : IAsyncLifetime
             """{"name":"m","database":"metrics","retention_days":30}""")), HttpStatusCode.Created)).GetProperty("id").GetInt64();
         await BodyAsync(await client.PostAsync("/api/v1/retention", Json("""{"name":"o","database":"other","retention_days":30}""")), HttpStatusCode.Created);
 
-        using var reader = _server.NewClient(await TokenAsync("reader", ["read"]));
+        using var reader = _server.NewClient(await _server.CreateTokenAsync("reader", ["read"]));
         Assert.Equal(2, (await BodyAsync(await reader.GetAsync("/api/v1/retention"), HttpStatusCode.OK)).GetProperty("count").GetInt32());
         await BodyAsync(await reader.GetAsync($"/api/v1/retention/{metrics}/executions"), HttpStatusCode.OK);
         await BodyAsync(await reader.PostAsync("/api/v1/retention", Json("""{"name":"x","database":"metrics","retention_days":30}""")), HttpStatusCode.Forbidden);
         await BodyAsync(await reader.PostAsync($"/api/v1/retention/{metrics}/execute", Json("""{"dry_run":true}""")), HttpStatusCode.Forbidden);
 
-        using var deleter = _server.NewClient(await TokenAsync("deleter", ["read", "delete"]));
+        using var deleter = _server.NewClient(await _server.CreateTokenAsync("deleter", ["read", "delete"]));
         await BodyAsync(await deleter.PostAsync($"/api/v1/retention/{metrics}/execute", Json("""{"dry_run":false,"confirm":true}""")), HttpStatusCode.OK);
         await BodyAsync(await deleter.PutAsync($"/api/v1/retention/{metrics}", Json("""{"retention_days":40}""")), HttpStatusCode.Forbidden);
         await BodyAsync(await deleter.DeleteAsync($"/api/v1/retention/{metrics}"), HttpStatusCode.Forbidden);
 
-        using var scoped = _server.NewClient(await TokenAsync("scoped", ["read", "delete", "admin"], ["metrics"]));
+        using var scoped = _server.NewClient(await _server.CreateTokenAsync("scoped", ["read", "delete", "admin"], ["metrics"]));
         var seen = await BodyAsync(await scoped.GetAsync("/api/v1/retention"), HttpStatusCode.OK);
         Assert.Equal(["m"], seen.GetProperty("policies").EnumerateArray().Select(p => p.GetProperty("name").GetString()));
         await BodyAsync(await scoped.GetAsync($"/api/v1/retention/{metrics + 1}"), HttpStatusCode.Forbidden);
@@ -238,24 +238,4 @@ public sealed class RetentionApiTests : IAsyncLifetime
 
     private static long Nanos(int year, int month, int day, int hour, int minute) =>
         (new DateTimeOffset(year, month, day, hour, minute, 0, TimeSpan.Zero) - DateTimeOffset.UnixEpoch).Ticks * 100;
-
-    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
-
-    private static async Task<JsonElement> BodyAsync(HttpResponseMessage response, HttpStatusCode expected)
-    {
-        using (response)
-        {
-            var text = await response.Content.ReadAsStringAsync();
-            Assert.True(response.StatusCode == expected, $"{(int)response.StatusCode}: {text}");
-            return JsonDocument.Parse(text).RootElement.Clone();
-        }
-    }
-
-    private async Task<string> TokenAsync(string name, string[] permissions, string[]? databases = null)
-    {
-        var quoted = (string[] items) => string.Join(',', items.Select(i => $"\"{i}\""));
-        var body = $"{{\"name\":\"{name}\",\"permissions\":[{quoted(permissions)}]" + (databases is null ? "}" : $",\"databases\":[{quoted(databases)}]}}");
-        var created = await BodyAsync(await _server.Client.PostAsync("/api/v1/auth/tokens", Json(body)), HttpStatusCode.Created);
-        return created.GetProperty("token").GetString()!;
-    }
 }

@@ -1,7 +1,7 @@
 using System.Net;
-using System.Text;
 using System.Text.Json;
 using Arc.Engine.Storage.Remote;
+using static Arc.Native.Tests.TestServer;
 
 namespace Arc.Native.Tests;
 
@@ -43,6 +43,4 @@ public sealed class RetentionObjectStorageTests(CephFixture ceph)
         await using var cold = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket });
         Assert.Equal(["new"], (await cold.RowsAsync("SELECT host FROM obj.cpu")).Select(r => r[0]));
     }
-
-    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
-using System.Text.Json;
 
 namespace Arc.Native.Tests;
 
@@ -133,10 +132,10 @@ public sealed class SqlAttackTests : IAsyncLifetime
         }
 
         await _server.Server.Engine.FlushAsync();
-        _read = await CreateToken("read", ["read"]);
-        _readWrite = await CreateToken("read-write", ["read", "write"]);
-        _alpha = await CreateToken("alpha", ["read"], ["alpha"]);
-        _default = await CreateToken("default", ["read"], ["default"]);
+        _read = await _server.CreateTokenAsync("read", ["read"]);
+        _readWrite = await _server.CreateTokenAsync("read-write", ["read", "write"]);
+        _alpha = await _server.CreateTokenAsync("alpha", ["read"], ["alpha"]);
+        _default = await _server.CreateTokenAsync("default", ["read"], ["default"]);
     }
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
@@ -390,18 +389,5 @@ public sealed class SqlAttackTests : IAsyncLifetime
         return new State(files, views, data, logs);
 
         static string Rows(List<string[]> rows) => string.Join('\n', rows.Select(r => string.Join('|', r)));
-    }
-
-    private async Task<string> CreateToken(string name, string[] permissions, string[]? databases = null)
-    {
-        var json = new StringBuilder($"{{\"name\":\"{name}\",\"permissions\":[{string.Join(',', permissions.Select(p => $"\"{p}\""))}]");
-        if (databases is not null)
-        {
-            json.Append($",\"databases\":[{string.Join(',', databases.Select(d => $"\"{d}\""))}]");
-        }
-
-        using var response = await _server.Client.PostAsync("/api/v1/auth/tokens", new StringContent(json.Append('}').ToString(), Encoding.UTF8, "application/json"));
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("token").GetString()!;
     }
 }

@@ -115,7 +115,6 @@ public sealed class TestServer : IAsyncDisposable
         return ((int)response.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
     }
 
-    /// <summary><c>{"sql": "..."}</c>, escaped by Utf8JsonWriter (the tests run without reflection-based JSON, as the server does).</summary>
     /// <summary>
     /// Sends until the server refuses with 503 (backpressure) and returns that answer, with its Retry-After checked to be
     /// one second; every answer before it must be 204. Fails after <paramref name="attempts"/> accepted requests.
@@ -138,6 +137,7 @@ public sealed class TestServer : IAsyncDisposable
         throw new Xunit.Sdk.XunitException($"{attempts} requests were accepted; none was refused with 503");
     }
 
+    /// <summary><c>{"sql": "..."}</c>, escaped by Utf8JsonWriter (the tests run without reflection-based JSON, as the server does).</summary>
     public static string SqlBody(string sql)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
@@ -149,6 +149,52 @@ public sealed class TestServer : IAsyncDisposable
         }
 
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>A JSON request body.</summary>
+    public static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    /// <summary>Reads and disposes an answer that must have the <paramref name="expected"/> status (its body is the failure message).</summary>
+    public static async Task<JsonElement> BodyAsync(HttpResponseMessage response, HttpStatusCode expected)
+    {
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == expected, $"{(int)response.StatusCode}: {text}");
+            return JsonDocument.Parse(text).RootElement.Clone();
+        }
+    }
+
+    /// <summary>Creates a token through the API as the admin and returns its secret.</summary>
+    public async Task<string> CreateTokenAsync(string name, string[] permissions, string[]? databases = null)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("name", name);
+            WriteArray(writer, "permissions", permissions);
+            if (databases is not null)
+            {
+                WriteArray(writer, "databases", databases);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        var created = await BodyAsync(await Client.PostAsync("/api/v1/auth/tokens", Json(Encoding.UTF8.GetString(buffer.WrittenSpan))), HttpStatusCode.Created);
+        return created.GetProperty("token").GetString()!;
+
+        static void WriteArray(Utf8JsonWriter writer, string property, string[] items)
+        {
+            writer.WriteStartArray(property);
+            foreach (var item in items)
+            {
+                writer.WriteStringValue(item);
+            }
+
+            writer.WriteEndArray();
+        }
     }
 
     /// <summary>Runs a query that must succeed and returns its rows as JSON text per cell.</summary>

@@ -92,17 +92,17 @@ public sealed class TokenStore : IDisposable
         }
     }
 
-    public IReadOnlyList<TokenInfo> List()
+    public IReadOnlyList<TokenInfo> List() => Select("ORDER BY id");
+
+    public TokenInfo? Get(long id) => Select($"WHERE id = {id}").FirstOrDefault();
+
+    private List<TokenInfo> Select(string clause)
     {
         lock (_lock)
         {
-            return _connection.QueryStrings(
-                    $"SELECT {Columns} FROM tokens ORDER BY id")
-                .Select(Read).ToList();
+            return _connection.QueryStrings($"SELECT {Columns} FROM tokens {clause}").Select(Read).ToList();
         }
     }
-
-    public TokenInfo? Get(long id) => List().FirstOrDefault(t => t.Id == id);
 
     /// <summary>Whether an active token with the admin permission exists (bootstrap creates one if not).</summary>
     public bool HasActiveAdmin() => List().Any(t => t.ActiveAt(Now) && (t.Permissions & Permission.Admin) != 0);
