@@ -96,7 +96,7 @@ internal static class Loader
 
         using (var left = await server.GetJsonAsync($"/api/v1/compaction/candidates?database={ArcServer.Database}"))
         {
-            if (left.RootElement.GetArrayLength() > 0)
+            if (left.RootElement.GetProperty("count").GetInt32() > 0)
             {
                 Console.WriteLine("load: compaction candidates left: " + left.RootElement.GetRawText());
             }

@@ -254,14 +254,15 @@ internal sealed class ArcServer(string binary, string directory, bool resultCach
 
         using (var running = await GetJsonAsync("/api/v1/compaction/jobs"))
         {
-            if (running.RootElement.GetArrayLength() > 0)
+            if (running.RootElement.GetProperty("active_jobs").GetInt32() > 0)
             {
                 throw new InvalidOperationException("compaction jobs still running after the triggers: " + running.RootElement.GetRawText());
             }
         }
 
         using var left = await GetJsonAsync($"/api/v1/compaction/candidates?database={Database}");
-        var partitions = left.RootElement.EnumerateArray().Select(c => c.GetProperty("tier").GetString() + " " + c.GetProperty("partition").GetString()).ToList();
+        var partitions = left.RootElement.GetProperty("candidates").EnumerateArray()
+            .Select(c => c.GetProperty("tier").GetString() + " " + c.GetProperty("partition_path").GetString()).ToList();
         return (jobs, partitions.Count == 0 ? "none" : string.Join(", ", partitions));
     }
 

@@ -134,7 +134,7 @@ internal static partial class QueryFiles
     /// The SELECT that evaluates a statement's bound expressions as Unix nanoseconds, by statement text: the rendering is
     /// the same for every run of the text, only the values (<c>now()</c>) change.
     /// </summary>
-    private static readonly TextCache<string?> BoundQueries = new(16 << 20);
+    private static readonly TextCache<string?> BoundQueries = new(16 << 20, query => query?.Length ?? 0);
 
     /// <summary>
     /// The expressions as Unix nanoseconds, evaluated by DuckDB in one query (their SQL rendered once per statement text);

@@ -82,7 +82,7 @@ internal sealed class CheckedStatement
 internal static class StatementGuard
 {
     /// <summary>Deepest parse tree accepted (DuckDB's own expression depth limit, 1000, keeps real trees far below).</summary>
-    private const int MaxTreeDepth = 4000;
+    internal const int MaxTreeDepth = 4000;
 
     public static CheckedStatement Check(DuckDbConnection connection, string sql, string? database, QueryAccess access, Catalog catalog,
         FunctionPolicy functions, IQuerySettings options)
@@ -180,15 +180,12 @@ internal static class StatementGuard
         }
     }
 
-    /// <summary>DuckDB's parse trees by text (up to 16 M characters of texts): the same dashboard query is parsed once.</summary>
-    private static readonly TextCache<string> Trees = new(16 << 20);
-
-    private static readonly TextCache<string?> Renderings = new(16 << 20);
+    private static readonly TextCache<string?> Renderings = new(16 << 20, rendering => rendering?.Length ?? 0);
 
     /// <summary>The SELECT's query node, or null when DuckDB's parser says the text is not a SELECT.</summary>
     private static JsonObject? Parse(DuckDbConnection connection, string sql)
     {
-        var json = Trees.GetOrAdd(sql, text => ParseTree.Serialize(connection, text));
+        var json = ParseTrees.Get(connection, sql);
         JsonObject root;
         try
         {
