@@ -44,6 +44,34 @@ public sealed class ContinuousQueryObjectStorageTests(CephFixture ceph)
         Assert.Equal(direct, await cold.RowsAsync("SELECT epoch_ns(time), host, n, total FROM cpu_10m ORDER BY 1, 2", "cqs3"));
     }
 
+    [Fact]
+    public async Task AColdServerCreatesAQueryOverASourceNoneOfWhoseFilesItHolds()
+    {
+        var bucket = ceph.NewBucket();
+        var lines = new StringBuilder();
+        for (var i = 0; i < 120; i++)
+        {
+            lines.Append(CultureInfo.InvariantCulture, $"cpu,host=h{i % 3} v={i}i {T0 + (i * 60_000_000_000L)}\n");
+        }
+
+        await using (var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket }))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=cqs3", lines.ToString())).StatusCode);
+            await server.Server.Engine.FlushAsync();
+            Assert.True(await server.Server.Engine.DrainUploadsAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        // No file of cpu is cached and none lies in the window a definition is checked over (now): its columns (host, v)
+        // are still known to the check, the run fetches the files of its window and the output is the direct aggregation.
+        await using var cold = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket });
+        Assert.Empty(cold.ParquetFiles());
+        var id = await CreateAsync(cold);
+        Assert.Equal(36, await ExecuteAsync(cold, id));
+        Assert.Equal(
+            await cold.RowsAsync("SELECT epoch_ns(time_bucket(INTERVAL '10 minutes', time)), host, count(*), CAST(sum(v) AS DOUBLE) FROM cpu GROUP BY 1, 2 ORDER BY 1, 2", "cqs3"),
+            await cold.RowsAsync("SELECT epoch_ns(time), host, n, total FROM cpu_10m ORDER BY 1, 2", "cqs3"));
+    }
+
     private static async Task<long> CreateAsync(TestServer server)
     {
         var (status, body) = await ExportTestData.PostJsonAsync(server.Client, "/api/v1/continuous_queries", w =>
