@@ -1187,7 +1187,11 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
         await _runGate.WaitAsync().ConfigureAwait(false); // a manual run in progress finishes first
-        _store.Dispose();
+        lock (_lock)
+        {
+            _store.Dispose(); // OnMerging checks _disposed under the same lock before it saves a late window
+        }
+
         _stopping.Dispose();
     }
 }
