@@ -14,7 +14,7 @@ namespace Arc.Native.Tests;
 /// and no replaced output left behind by a recompute cut short.
 /// </summary>
 [Trait("Category", "Crash")]
-public sealed class ContinuousQueryCrashTests : IDisposable
+public sealed class ContinuousQueryCrashTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
 {
     private const int Trials = 12;
 
@@ -139,6 +139,8 @@ public sealed class ContinuousQueryCrashTests : IDisposable
         {
             var executions = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("executions");
             Assert.Contains(executions.EnumerateArray(), e => e.GetProperty("kind").GetString() == "recompute" && e.GetProperty("status").GetString() == "completed");
+            output.WriteLine($"{Trials} kills, {late} late writes, {executions.EnumerateArray().Count(e => e.GetProperty("kind").GetString() == "recompute")} " +
+                             $"recomputes in the history, {direct.Count} output rows checked");
         }
 
         Assert.Equal(0, await final.StopAsync());
