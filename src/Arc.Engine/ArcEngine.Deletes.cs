@@ -42,8 +42,30 @@ public sealed partial class ArcEngine
     /// next delete or the next start finishes it. <see cref="ErrorReason.Invalid"/> for a bad predicate (DuckDB's message)
     /// or more than <paramref name="maxRows"/> matching rows, <see cref="ErrorReason.NotFound"/> for an unknown measurement.
     /// </summary>
-    public async Task<DeleteResult> DeleteRowsAsync(string database, string measurement, string where, bool dryRun, long maxRows,
-        CancellationToken cancellationToken)
+    public Task<DeleteResult> DeleteRowsAsync(string database, string measurement, string where, bool dryRun, long maxRows,
+        CancellationToken cancellationToken) =>
+        DeleteRowsWithinAsync(database, measurement, where, dryRun, maxRows, null, cancellationToken);
+
+    /// <summary>
+    /// Deletes the rows of [<paramref name="start"/>, <paramref name="end"/>) of a measurement (0 when it does not exist),
+    /// reading only the files whose partitions overlap the range; a continuous query's recompute replaces a window's output
+    /// with it.
+    /// </summary>
+    internal async Task<long> DeleteTimeRangeAsync(string database, string measurement, DateTime start, DateTime end, CancellationToken cancellationToken)
+    {
+        if (_catalog.FindMeasurement(database, measurement) is null)
+        {
+            return 0;
+        }
+
+        var (low, high) = ((start - DateTime.UnixEpoch).Ticks * 100, ((end - DateTime.UnixEpoch).Ticks * 100) - 1);
+        var where = $"time >= '{Iso(new DateTimeOffset(start))}' AND time < '{Iso(new DateTimeOffset(end))}'";
+        return (await DeleteRowsWithinAsync(database, measurement, where, false, long.MaxValue, (low, high), cancellationToken).ConfigureAwait(false)).DeletedRows;
+    }
+
+    /// <summary>The row delete, over the files whose partitions meet <paramref name="within"/> (Unix ns, inclusive) when set.</summary>
+    private async Task<DeleteResult> DeleteRowsWithinAsync(string database, string measurement, string where, bool dryRun, long maxRows,
+        (long Low, long High)? within, CancellationToken cancellationToken)
     {
         CheckName(database);
         if (!Names.IsValidMeasurement(measurement))
@@ -64,7 +86,8 @@ public sealed partial class ArcEngine
             IDisposable? lease = null;
             try
             {
-                var files = await DataFilesAsync(entry.Database, entry.Name, cancellationToken).ConfigureAwait(false);
+                var files = (await DataFilesAsync(entry.Database, entry.Name, cancellationToken).ConfigureAwait(false)).Where(f =>
+                    within is not { } range || (FileManifest.PartitionRange(Store, f) is var (min, max) && min <= range.High && max >= range.Low)).ToList();
                 lease = Remote is { } remote ? await remote.EnsureFilesAsync(files, cancellationToken).ConfigureAwait(false) : null;
                 using var connection = _database.Connect();
                 var schema = SchemaColumns(connection, entry.Database, entry.Name);

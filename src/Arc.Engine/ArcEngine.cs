@@ -130,6 +130,20 @@ public sealed partial class ArcEngine : IAsyncDisposable
                 await engine.FinishDropsAsync(drops).ConfigureAwait(false);
             }
 
+            if (options.ContinuousQueries is { } continuousQueries)
+            {
+                // Before the log's replay: recovered rows late for a window that ran mark it like a commit does.
+                var queries = new ContinuousQueryManager(engine.Query, engine._writes, continuousQueries, options.Time,
+                    loggers.CreateLogger("Arc.Engine.ContinuousQueries"), engine.DeleteTimeRangeAsync,
+                    async (database, measurement, cutoff, token) =>
+                    {
+                        var sweep = await engine.ExpireAsync(database, measurement, new DateTimeOffset(cutoff), false, token).ConfigureAwait(false);
+                        return (sweep.Rows, sweep.Files.Count + sweep.Partial);
+                    });
+                engine.ContinuousQueries = queries;
+                engine._ingest.Merging = queries.OnMerging;
+            }
+
             if (options.WalEnabled)
             {
                 await engine.StartWalAsync(loggers.CreateLogger("Arc.Engine.Wal"), drops).ConfigureAwait(false);
@@ -159,12 +173,6 @@ public sealed partial class ArcEngine : IAsyncDisposable
             if (options.Retention is { } retention)
             {
                 engine.Retention = new RetentionManager(retention, options.Time, retentionLogger, engine.ExpireAsync);
-            }
-
-            if (options.ContinuousQueries is { } continuousQueries)
-            {
-                engine.ContinuousQueries = new ContinuousQueryManager(engine.Query, engine._writes, continuousQueries, options.Time,
-                    loggers.CreateLogger("Arc.Engine.ContinuousQueries"));
             }
 
             return engine;

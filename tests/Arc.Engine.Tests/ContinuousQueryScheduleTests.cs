@@ -26,14 +26,19 @@ public sealed class ContinuousQueryScheduleTests : IAsyncLifetime
         Directory.Delete(_directory, recursive: true);
     }
 
-    private async Task<ArcEngine> StartAsync()
+    private async Task<ArcEngine> StartAsync(TimeSpan? lateWindowMaxAge = null)
     {
         var engine = await ArcEngine.StartAsync(new EngineOptions
         {
             DataPath = Path.Combine(_directory, "data"),
             MaxBufferAge = TimeSpan.FromHours(1),
             Time = _clock,
-            ContinuousQueries = new ContinuousQueryOptions { DbPath = Path.Combine(_directory, "cq.db"), Grace = TimeSpan.FromSeconds(10) },
+            ContinuousQueries = new ContinuousQueryOptions
+            {
+                DbPath = Path.Combine(_directory, "cq.db"),
+                Grace = TimeSpan.FromSeconds(10),
+                LateWindowMaxAge = lateWindowMaxAge ?? TimeSpan.FromHours(24),
+            },
         });
         engine.ContinuousQueries!.Start();
         return engine;
@@ -88,6 +93,45 @@ public sealed class ContinuousQueryScheduleTests : IAsyncLifetime
         Assert.Equal("0", await EngineData.ScalarAsync(_engine,
             "SELECT count(*) FROM cpu_1h o FULL JOIN (SELECT time_bucket(INTERVAL 1 HOUR, time) AS t, host, sum(v) AS s FROM cpu " +
             "WHERE time < '2023-11-15T05:00:00Z' GROUP BY ALL) d ON o.time = d.t AND o.host = d.host WHERE o.total IS DISTINCT FROM d.s"));
+    }
+
+    [Fact]
+    public async Task OnlyLateWindowsYoungerThanTheMaxAgeAreRecomputed()
+    {
+        await _engine.DisposeAsync();
+        _engine = await StartAsync(lateWindowMaxAge: TimeSpan.FromHours(2));
+        await EngineData.WriteAsync(_engine, string.Concat(Enumerable.Range(0, 36).Select(i => $"cpu,host=a v={i} {T0 + (i * EngineData.Hour / 6)}\n")));
+        var created = await Queries.CreateAsync(new ContinuousQueryRequest
+        {
+            Name = "hourly",
+            Database = "db",
+            SourceMeasurement = "cpu",
+            DestinationMeasurement = "cpu_1h",
+            Query = "SELECT host, sum(v) AS total FROM cpu WHERE time >= {start_time} AND time < {end_time} GROUP BY host",
+            Interval = "1h",
+            TagColumns = ["host"],
+        }, CancellationToken.None);
+        _clock.Advance(TimeSpan.FromHours(5) + TimeSpan.FromSeconds(10)); // 05:00:10: the windows 00 to 04 run
+        await WaitForMarkAsync(created.Id, "2023-11-15T05:00:00Z");
+
+        // 01:30 is older than the two hours late windows are recomputed for (from 03:00): its output stays as it was.
+        await EngineData.WriteAsync(_engine, $"cpu,host=a v=1000 {T0 + (EngineData.Hour * 3 / 2)}\n");
+        Assert.Equal(0, Queries.Get(created.Id).LateWindowsPending);
+        // 04:30 is not: recomputed a grace period later.
+        await EngineData.WriteAsync(_engine, $"cpu,host=a v=2000 {T0 + (EngineData.Hour * 9 / 2)}\n");
+        Assert.Equal(1, Queries.Get(created.Id).LateWindowsPending);
+        _clock.Advance(TimeSpan.FromSeconds(10));
+        for (var i = 0; i < 500 && Queries.Get(created.Id).LateWindowsPending > 0; i++)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(0, Queries.Get(created.Id).LateWindowsPending);
+        Assert.Equal("51", await EngineData.ScalarAsync(_engine, "SELECT total FROM cpu_1h WHERE time = '2023-11-15T01:00:00Z'")); // 6+...+11
+        Assert.Equal("2159", await EngineData.ScalarAsync(_engine, "SELECT total FROM cpu_1h WHERE time = '2023-11-15T04:00:00Z'")); // 24+...+29 + 2000
+        Assert.Equal("5", await EngineData.ScalarAsync(_engine, "SELECT count(*) FROM cpu_1h"));
+        var recompute = Assert.Single(Queries.Executions(created.Id, 100).Executions, e => e.Kind == "recompute");
+        Assert.Equal(("2023-11-15T04:00:00Z", 1L, 1L), (recompute.StartTime, recompute.RecordsDeleted, recompute.RecordsWritten));
     }
 
     private async Task WaitForMarkAsync(long id, string mark)

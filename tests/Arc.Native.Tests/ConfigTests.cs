@@ -92,6 +92,16 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(TimeSpan.FromSeconds(9), config.Engine.QueryTimeout);
     }
 
+    [Fact]
+    public void LateWindowMaxAgeIsReadInHoursAndZeroTurnsRecomputingOff()
+    {
+        Assert.Equal(TimeSpan.FromHours(24), ArcConfig.Load(Write("late-default.toml", ""), new Hashtable()).ContinuousQuery.LateWindowMaxAge);
+        Assert.Equal(TimeSpan.FromHours(72),
+            ArcConfig.Load(Write("late.toml", "[continuous_query]\nlate_window_max_age_hours = 72\n"), new Hashtable()).ContinuousQuery.LateWindowMaxAge);
+        Assert.Equal(TimeSpan.Zero, ArcConfig.Load(Write("late-env.toml", ""),
+            new Hashtable { ["ARC_CONTINUOUS_QUERY_LATE_WINDOW_MAX_AGE_HOURS"] = "0" }).ContinuousQuery.LateWindowMaxAge);
+    }
+
     [Theory]
     [InlineData("[server]\nport = \"eighty\"\n", "server.port")]
     [InlineData("[server]\nport = 70000\n", "server.port")]
@@ -109,6 +119,7 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[delete]\nconfirmation_threshold = -1\n", "delete.confirmation_threshold")]
     [InlineData("[retention]\nschedule = \"every hour\"\n", "retention.schedule")]
     [InlineData("[retention]\nenabled = \"sure\"\n", "retention.enabled")]
+    [InlineData("[continuous_query]\nlate_window_max_age_hours = -1\n", "continuous_query.late_window_max_age_hours")]
     public void BadValuesNameTheKey(string toml, string key)
     {
         var path = Write("bad.toml", toml);

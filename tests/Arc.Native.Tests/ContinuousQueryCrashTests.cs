@@ -7,12 +7,14 @@ namespace Arc.Native.Tests;
 
 /// <summary>
 /// Kills the server (SIGKILL) 12 times at random points while a continuous query with one-second windows runs on its
-/// schedule under a steady stream of writes. After the last restart the schedule catches up, and then every window's
-/// output is in the destination exactly once and equals the aggregation of the source run directly: no window was lost
-/// with its mark, none written twice because its mark was lost.
+/// schedule under a steady stream of writes, some of them late (into windows that already ran, so those are recomputed:
+/// their output deleted and written again). After the last restart the schedule catches up and the late windows are
+/// recomputed, and then every window's output is in the destination exactly once and equals the aggregation of the source
+/// run directly: no window was lost with its mark, none written twice because its mark was lost, no late row left out
+/// and no replaced output left behind by a recompute cut short.
 /// </summary>
 [Trait("Category", "Crash")]
-public sealed class ContinuousQueryCrashTests : IDisposable
+public sealed class ContinuousQueryCrashTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
 {
     private const int Trials = 12;
 
@@ -49,6 +51,7 @@ public sealed class ContinuousQueryCrashTests : IDisposable
         long id = 0;
         long lastTime = 0;
         var sequence = 0;
+        var late = 0;
         string? first = null;
         for (var trial = 0; trial < Trials; trial++)
         {
@@ -71,6 +74,13 @@ public sealed class ContinuousQueryCrashTests : IDisposable
                     for (var i = 0; i < 10; i++, sequence++)
                     {
                         lines.Append(CultureInfo.InvariantCulture, $"src,host=h{sequence % 3} v={sequence % 97}i {now + i}\n");
+                    }
+
+                    if (sequence % 200 == 0)
+                    {
+                        // Late: 5 s old, past the grace period, so its window ran (or runs after a restart) before it came.
+                        lines.Append(CultureInfo.InvariantCulture, $"src,host=h{sequence % 3} v={sequence % 89}i {now - 5_000_000_000L}\n");
+                        late++;
                     }
 
                     Volatile.Write(ref lastTime, now + 9);
@@ -101,10 +111,13 @@ public sealed class ContinuousQueryCrashTests : IDisposable
         var target = Nanos(DateTime.UtcNow);
         Assert.True(target > lastTime);
         string mark = "";
-        for (var i = 0; i < 300; i++)
+        var pending = -1;
+        for (var i = 0; i < 600; i++)
         {
-            mark = (await GetQueryAsync(final.Client, id)).GetProperty("last_processed_time").GetString()!;
-            if (Nanos(DateTime.Parse(mark, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal)) > target)
+            var query = await GetQueryAsync(final.Client, id);
+            mark = query.GetProperty("last_processed_time").GetString()!;
+            pending = query.GetProperty("late_windows_pending").GetInt32();
+            if (Nanos(DateTime.Parse(mark, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal)) > target && pending == 0)
             {
                 break;
             }
@@ -113,6 +126,8 @@ public sealed class ContinuousQueryCrashTests : IDisposable
         }
 
         Assert.True(Nanos(DateTime.Parse(mark, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal)) > target, $"the schedule stopped at {mark}");
+        Assert.True(pending == 0, $"{pending} late windows were not recomputed");
+        Assert.True(late >= 10, $"only {late} late writes");
         Assert.Equal("0", (await RowsAsync(final.Client, "SELECT count(*) FROM (SELECT time, host FROM cq.rollup GROUP BY ALL HAVING count(*) > 1)"))[0]);
         var written = await RowsAsync(final.Client, $"SELECT epoch_ns(time), host, n, total FROM cq.rollup WHERE time >= '{first}' AND time < '{mark}' ORDER BY 1, 2");
         var direct = await RowsAsync(final.Client,
@@ -120,6 +135,14 @@ public sealed class ContinuousQueryCrashTests : IDisposable
             $"AND time < '{mark}' GROUP BY 1, 2 ORDER BY 1, 2");
         Assert.True(direct.Count > 20, $"only {direct.Count} windows had rows");
         Assert.Equal(direct, written);
+        using (var response = await final.Client.GetAsync($"/api/v1/continuous_queries/{id}/executions?limit=1000"))
+        {
+            var executions = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("executions");
+            Assert.Contains(executions.EnumerateArray(), e => e.GetProperty("kind").GetString() == "recompute" && e.GetProperty("status").GetString() == "completed");
+            output.WriteLine($"{Trials} kills, {late} late writes, {executions.EnumerateArray().Count(e => e.GetProperty("kind").GetString() == "recompute")} " +
+                             $"recomputes in the history, {direct.Count} output rows checked");
+        }
+
         Assert.Equal(0, await final.StopAsync());
     }
 

@@ -1,12 +1,14 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Arc.Native.Tests;
 
 /// <summary>
 /// A continuous query on object storage (a real Ceph radosgw): its output is uploaded like any write, and a cold server
-/// reads it from the bucket equal to the aggregation run directly.
+/// reads it from the bucket equal to the aggregation run directly; a cold server creates one over a source none of whose
+/// files it holds; and a late window's output is replaced in the bucket, not duplicated.
 /// </summary>
 [Collection("ceph")]
 public sealed class ContinuousQueryObjectStorageTests(CephFixture ceph)
@@ -42,6 +44,88 @@ public sealed class ContinuousQueryObjectStorageTests(CephFixture ceph)
         await using var cold = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket });
         Assert.Empty(cold.ParquetFiles());
         Assert.Equal(direct, await cold.RowsAsync("SELECT epoch_ns(time), host, n, total FROM cpu_10m ORDER BY 1, 2", "cqs3"));
+    }
+
+    [Fact]
+    public async Task AColdServerCreatesAQueryOverASourceNoneOfWhoseFilesItHolds()
+    {
+        var bucket = ceph.NewBucket();
+        var lines = new StringBuilder();
+        for (var i = 0; i < 120; i++)
+        {
+            lines.Append(CultureInfo.InvariantCulture, $"cpu,host=h{i % 3} v={i}i {T0 + (i * 60_000_000_000L)}\n");
+        }
+
+        await using (var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket }))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=cqs3", lines.ToString())).StatusCode);
+            await server.Server.Engine.FlushAsync();
+            Assert.True(await server.Server.Engine.DrainUploadsAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        // No file of cpu is cached and none lies in the window a definition is checked over (now): its columns (host, v)
+        // are still known to the check, the run fetches the files of its window and the output is the direct aggregation.
+        await using var cold = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket });
+        Assert.Empty(cold.ParquetFiles());
+        var id = await CreateAsync(cold);
+        Assert.Equal(36, await ExecuteAsync(cold, id));
+        Assert.Equal(
+            await cold.RowsAsync("SELECT epoch_ns(time_bucket(INTERVAL '10 minutes', time)), host, count(*), CAST(sum(v) AS DOUBLE) FROM cpu GROUP BY 1, 2 ORDER BY 1, 2", "cqs3"),
+            await cold.RowsAsync("SELECT epoch_ns(time), host, n, total FROM cpu_10m ORDER BY 1, 2", "cqs3"));
+    }
+
+    [Fact]
+    public async Task ALateWindowsOutputIsReplacedInTheBucket()
+    {
+        var bucket = ceph.NewBucket();
+        var clock = new FakeTimeProvider(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var lines = new StringBuilder();
+        for (var i = 0; i < 120; i++)
+        {
+            lines.Append(CultureInfo.InvariantCulture, $"cpu,host=h{i % 3} v={i}i {T0 + (i * 60_000_000_000L)}\n");
+        }
+
+        await using (var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket, Time = clock }))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=cqs3", lines.ToString())).StatusCode);
+            var id = await CreateAsync(server);
+            clock.Advance(TimeSpan.FromHours(1) + TimeSpan.FromSeconds(10)); // the window 00:00-01:00 runs
+            await WaitAsync(server, clock, id, q => q.GetProperty("last_processed_time").GetString() == "2025-01-01T01:00:00Z");
+            await server.Server.Engine.FlushAsync(); // the output is in a file, uploaded: the recompute rewrites it in the bucket
+            Assert.True(await server.Server.Engine.DrainUploadsAsync(TimeSpan.FromSeconds(30)));
+
+            Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=cqs3", $"cpu,host=h0 v=1000i {T0 + (25 * 60_000_000_000L)}\n")).StatusCode);
+            clock.Advance(TimeSpan.FromSeconds(10));
+            await WaitAsync(server, clock, id, q => q.GetProperty("late_windows_pending").GetInt32() == 0);
+            await server.Server.Engine.FlushAsync();
+            Assert.True(await server.Server.Engine.DrainUploadsAsync(TimeSpan.FromSeconds(30)));
+        }
+
+        // A cold server reads the window's output from the bucket: once, with the late row.
+        await using var cold = await TestServer.StartAsync(c => c.Engine = c.Engine with { ObjectStore = bucket, Time = clock });
+        Assert.Equal(
+            await cold.RowsAsync("SELECT epoch_ns(time_bucket(INTERVAL '10 minutes', time)), host, count(*), CAST(sum(v) AS DOUBLE) FROM cpu " +
+                                 "WHERE time < '2025-01-01T01:00:00Z' GROUP BY 1, 2 ORDER BY 1, 2", "cqs3"),
+            await cold.RowsAsync("SELECT epoch_ns(time), host, n, total FROM cpu_10m ORDER BY 1, 2", "cqs3"));
+    }
+
+    /// <summary>Waits for the scheduler, moving the fake clock a second (its tick) at a time.</summary>
+    private static async Task WaitAsync(TestServer server, FakeTimeProvider clock, long id, Func<System.Text.Json.JsonElement, bool> done)
+    {
+        var text = "";
+        for (var i = 0; i < 600; i++)
+        {
+            text = await server.Client.GetStringAsync($"/api/v1/continuous_queries/{id}");
+            if (done(System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("query")))
+            {
+                return;
+            }
+
+            await Task.Delay(50);
+            clock.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        Assert.Fail("the scheduler did not get there: " + text);
     }
 
     private static async Task<long> CreateAsync(TestServer server)

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
+using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Errors;
 using Arc.Engine.Ingest;
@@ -39,14 +40,37 @@ public sealed class ContinuousQueryRunException(ErrorReason reason, string messa
 /// destination needs nothing beyond what a query already sees, and the check and the write run under one lock so two
 /// runs never interleave.
 /// </para>
+/// <para>
+/// Late windows: every set of rows merged into a source measurement's buffer passes <see cref="OnMerging"/> first (under
+/// the buffer's lock, before a query can see the rows; also the write-ahead log's replay at startup). Rows whose time falls
+/// in a window the query already ran (before its mark, or in the window a scheduled run is reading) mark that window late,
+/// in memory and in the store, before the rows become visible, so a crash never loses a mark of rows that were stored. A
+/// late window is recomputed once <see cref="ContinuousQueryOptions.Grace"/> passed since its first late write (a burst
+/// costs one recompute): the destination's rows of the window are deleted through the engine's crash-safe row delete,
+/// then the new output is written the usual way (only what the destination lacks). The mark is cleared only if no late
+/// write arrived since the recompute started; a kill -9 anywhere leaves it set, and the next recompute deletes and writes
+/// again, so the output ends up exactly once. Windows older than <see cref="ContinuousQueryOptions.LateWindowMaxAge"/> or
+/// whose source <c>delete_source_after_days</c> removed are not recomputed.
+/// </para>
+/// <para>
+/// <c>retention_days</c> removes the destination's rows older than that many days, and <c>delete_source_after_days</c>
+/// the source's rows older than that many days in windows the query completed (before its mark and its earliest late
+/// window), through the retention engine every <see cref="ContinuousQueryOptions.CleanupPeriod"/>.
+/// </para>
 /// </summary>
 public sealed class ContinuousQueryManager : IAsyncDisposable
 {
     /// <summary>The dry run's rows shown at most (records_read says how many there were).</summary>
     private const int MaxDryRunRows = 10_000;
 
+    private const string Scheduled = "scheduled";
+    private const string Manual = "manual";
+    private const string Recompute = "recompute";
+
     private readonly QueryEngine _query;
     private readonly WriteSession _writes;
+    private readonly Func<string, string, DateTime, DateTime, CancellationToken, Task<long>> _deleteRange;
+    private readonly Func<string, string, DateTime, CancellationToken, Task<(long Rows, int Files)>> _expire;
     private readonly ContinuousQueryOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -56,6 +80,9 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _lock = new();
     private readonly Dictionary<long, State> _queries = [];
+
+    /// <summary>The active queries by source measurement, for <see cref="OnMerging"/> (replaced whole under the lock).</summary>
+    private Dictionary<(string Database, string Measurement), State[]> _sources = new(MeasurementNameComparer.Instance);
     private Task _loop = Task.CompletedTask;
     private long _nextId;
     private int _disposed;
@@ -70,23 +97,135 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
         public DateTime? RetryAt { get; set; }
 
         public bool Deleted { get; set; }
+
+        /// <summary>The end of the window a scheduled run is reading: rows before it that arrive now are late.</summary>
+        public DateTime? Reading { get; set; }
+
+        /// <summary>Windows (by start) that received late writes and wait to be recomputed.</summary>
+        public SortedDictionary<DateTime, LateWindow> Late { get; } = [];
+
+        /// <summary>When <c>retention_days</c> and <c>delete_source_after_days</c> are next applied (null: at once).</summary>
+        public DateTime? CleanupAt { get; set; }
     }
 
-    internal ContinuousQueryManager(QueryEngine query, WriteSession writes, ContinuousQueryOptions options, TimeProvider time, ILogger logger)
+    private sealed class LateWindow(DateTime since)
+    {
+        /// <summary>When its first late write arrived: it is recomputed a grace period later.</summary>
+        public DateTime Since { get; } = since;
+
+        /// <summary>Moves with every late write, so a recompute that started before one does not clear the window.</summary>
+        public long Generation { get; set; } = 1;
+    }
+
+    /// <param name="deleteRange">Deletes a measurement's rows in [start, end) (database, measurement, start, end), crash-safe;
+    /// the engine's row delete.</param>
+    /// <param name="expire">Removes a measurement's rows older than a cutoff (database, measurement, cutoff) and returns the
+    /// rows and files removed; the retention engine's removal.</param>
+    internal ContinuousQueryManager(QueryEngine query, WriteSession writes, ContinuousQueryOptions options, TimeProvider time, ILogger logger,
+        Func<string, string, DateTime, DateTime, CancellationToken, Task<long>> deleteRange,
+        Func<string, string, DateTime, CancellationToken, Task<(long Rows, int Files)>> expire)
     {
         _query = query;
         _writes = writes;
+        _deleteRange = deleteRange;
+        _expire = expire;
         _options = options;
         _time = time;
         _logger = logger;
         _store = new ContinuousQueryStore(options.DbPath);
         var latest = _store.LatestExecutions();
+        var late = _store.LateWindows();
         foreach (var record in _store.Load())
         {
-            _queries[record.Id] = new State(record) { LastExecution = latest.GetValueOrDefault(record.Id) };
+            var state = new State(record) { LastExecution = latest.GetValueOrDefault(record.Id) };
+            foreach (var (start, since) in late.GetValueOrDefault(record.Id) ?? [])
+            {
+                state.Late[start] = new LateWindow(since);
+            }
+
+            _queries[record.Id] = state;
             _nextId = Math.Max(_nextId, record.Id);
         }
+
+        IndexSources();
     }
+
+    /// <summary>Under <see cref="_lock"/> (or in the constructor): rebuilds <see cref="_sources"/>.</summary>
+    private void IndexSources() =>
+        Volatile.Write(ref _sources, _queries.Values.Where(q => q.Record.Spec.IsActive == true)
+            .GroupBy(q => (q.Record.Spec.Database!, q.Record.Spec.SourceMeasurement!), MeasurementNameComparer.Instance)
+            .ToDictionary(g => g.Key, g => g.ToArray(), MeasurementNameComparer.Instance));
+
+    /// <summary>
+    /// Called with rows about to be merged into a measurement's buffer, under its lock, before queries see them: marks the
+    /// windows of each active query on the measurement that the rows are late for (see the class remarks). Costs a
+    /// dictionary lookup for measurements no query reads, and a comparison with the batch's earliest time for rows that
+    /// are not late; only late rows are looked at one by one.
+    /// </summary>
+    internal void OnMerging(ColumnSet set)
+    {
+        if (!Volatile.Read(ref _sources).TryGetValue((set.Database, set.Measurement), out var states) || _options.LateWindowMaxAge <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            if (_disposed != 0)
+            {
+                return;
+            }
+
+            var now = Now;
+            foreach (var state in states)
+            {
+                var done = Later(state.Record.Mark, state.Reading);
+                if (state.Deleted || done is not { } doneAt || set.MinTime >= Nanos(doneAt))
+                {
+                    continue;
+                }
+
+                var interval = ParseInterval(state.Record.Spec.Interval!);
+                var oldest = Later(Floor(now - _options.LateWindowMaxAge, interval), state.Record.SourceRemovedBefore)!.Value;
+                var (low, high, step) = (Nanos(oldest), Nanos(doneAt), interval.Ticks * 100);
+                if (set.MaxTime < low)
+                {
+                    continue;
+                }
+
+                var windows = new HashSet<long>();
+                var times = set.Time;
+                for (var r = 0; r < set.RowCount; r++)
+                {
+                    var t = times.GetInt64(r);
+                    if (t >= low && t < high)
+                    {
+                        windows.Add(t - (((t % step) + step) % step));
+                    }
+                }
+
+                foreach (var start in windows)
+                {
+                    var startTime = DateTime.SpecifyKind(DateTime.UnixEpoch.AddTicks(start / 100), DateTimeKind.Utc);
+                    if (state.Late.TryGetValue(startTime, out var window))
+                    {
+                        window.Generation++;
+                    }
+                    else
+                    {
+                        state.Late[startTime] = new LateWindow(now);
+                        _store.AddLateWindow(state.Record.Id, startTime, now);
+                    }
+                }
+            }
+        }
+    }
+
+    private static DateTime? Later(DateTime? a, DateTime? b) => a is null ? b : b is null ? a : a > b ? a : b;
+
+    private static DateTime? Earlier(DateTime? a, DateTime? b) => a is null ? b : b is null ? a : a < b ? a : b;
+
+    private static long Nanos(DateTime time) => Ticks(time) * 100;
 
     /// <summary>Starts the scheduler.</summary>
     public void Start() => _loop = Task.Run(SchedulerLoop);
@@ -131,6 +270,7 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
             _store.Save(record);
             var state = new State(record);
             _queries[record.Id] = state;
+            IndexSources();
             _wake.Release();
             _logger.LogInformation("Continuous query {Id} ({Name}) created: {Database}.{Source} -> {Destination} every {Interval}", record.Id, spec.Name,
                 spec.Database, spec.SourceMeasurement, spec.DestinationMeasurement, spec.Interval);
@@ -170,9 +310,26 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
             record.UpdatedAt = Now;
             // A new interval starts its windows at the one the old mark falls in: a window is never skipped, and one that
             // is done again adds nothing (a run writes only output the destination lacks).
-            record.Mark = record.Mark is { } mark ? Floor(mark, ParseInterval(spec.Interval!)) : null;
+            var interval = ParseInterval(spec.Interval!);
+            record.Mark = record.Mark is { } mark ? Floor(mark, interval) : null;
+            record.SourceRemovedBefore = record.SourceRemovedBefore is { } removed ? Floor(removed, interval) : null;
             state.RetryAt = null;
+            state.CleanupAt = null;
+            // Late windows of the old interval become the windows of the new one that cover them.
+            var oldInterval = ParseInterval(current.Interval!);
+            foreach (var (start, window) in state.Late.ToList())
+            {
+                state.Late.Remove(start);
+                _store.RemoveLateWindow(id, start);
+                for (var s = Floor(start, interval); s < start + oldInterval; s += interval)
+                {
+                    state.Late.TryAdd(s, new LateWindow(window.Since));
+                    _store.AddLateWindow(id, s, window.Since);
+                }
+            }
+
             _store.Save(record);
+            IndexSources();
             _wake.Release();
             return View(state);
         }
@@ -187,6 +344,7 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
             state.Deleted = true;
             _queries.Remove(id);
             _store.Delete(id);
+            IndexSources();
         }
     }
 
@@ -210,9 +368,11 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
     {
         ContinuousQueryRequest spec;
         DateTime start, end;
+        State state;
         lock (_lock)
         {
-            var record = Find(id).Record;
+            state = Find(id);
+            var record = state.Record;
             spec = record.Spec;
             if (spec.IsActive != true)
             {
@@ -239,7 +399,7 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
                 ContinuousQueryStore.Rfc3339(Now), Bind(spec.Query!, start, end), output.ToJson(MaxDryRunRows));
         }
 
-        var (read, written) = await RunAsync(id, spec, start, end, executionId, scheduled: false, cancellationToken).ConfigureAwait(false);
+        var (read, written) = await RunAsync(state, spec, start, end, executionId, Manual, cancellationToken).ConfigureAwait(false);
         return new ExecuteContinuousQueryResponse(id, spec.Name!, executionId, "completed", ContinuousQueryStore.Rfc3339(start),
             ContinuousQueryStore.Rfc3339(end), read, written, watch.Elapsed.TotalSeconds, spec.DestinationMeasurement!, false,
             ContinuousQueryStore.Rfc3339(Now), null, null);
@@ -247,35 +407,69 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
 
     /// <summary>
     /// One run under the run lock: computes the rows, writes those the destination lacks, moves the mark (scheduled runs)
-    /// and records the run, also when it failed.
+    /// and records the run, also when it failed. A recompute first deletes the window's earlier output, and clears the
+    /// window's late mark unless another late write arrived meanwhile.
     /// </summary>
-    private async Task<(long Read, long Written)> RunAsync(long id, ContinuousQueryRequest spec, DateTime start, DateTime end, string executionId,
-        bool scheduled, CancellationToken cancellationToken)
+    private async Task<(long Read, long Written)> RunAsync(State state, ContinuousQueryRequest spec, DateTime start, DateTime end, string executionId,
+        string kind, CancellationToken cancellationToken)
     {
+        var id = state.Record.Id;
         var watch = Stopwatch.StartNew();
         await _runGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         long read = 0, written = 0;
+        long? deleted = null;
+        long generation = 0;
         try
         {
+            lock (_lock)
+            {
+                if (kind == Scheduled)
+                {
+                    state.Reading = end; // from here rows arriving for this window are late for it
+                }
+                else if (kind == Recompute)
+                {
+                    generation = state.Late.TryGetValue(start, out var window) ? window.Generation : 0;
+                }
+            }
+
             var output = await ComputeAsync(spec, start, end, cancellationToken).ConfigureAwait(false);
             read = output.Rows.Count;
+            if (kind == Recompute)
+            {
+                deleted = await _deleteRange(spec.Database!, spec.DestinationMeasurement!, start, end, cancellationToken).ConfigureAwait(false);
+            }
+
             written = await WriteMissingAsync(spec, output, cancellationToken).ConfigureAwait(false);
-            Record(id, new ExecutionRecord(id, executionId, Now, "completed", start, end, read, written, watch.Elapsed.TotalSeconds, null), scheduled ? end : null);
+            Record(id, new ExecutionRecord(id, executionId, Now, "completed", start, end, read, written, watch.Elapsed.TotalSeconds, null, kind, deleted),
+                kind == Scheduled ? end : null, kind == Recompute ? (start, generation) : null);
             return (read, written);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            Record(id, new ExecutionRecord(id, executionId, Now, "failed", start, end, read, written, watch.Elapsed.TotalSeconds, e.Message), null);
+            Record(id, new ExecutionRecord(id, executionId, Now, "failed", start, end, read, written, watch.Elapsed.TotalSeconds, e.Message, kind, deleted),
+                null, null);
             throw;
         }
         finally
         {
+            if (kind == Scheduled)
+            {
+                lock (_lock)
+                {
+                    state.Reading = null; // after the mark moved (or the run failed and the window runs again)
+                }
+            }
+
             _runGate.Release();
         }
     }
 
-    /// <summary>Records a run (and the new mark) unless the query was deleted meanwhile.</summary>
-    private void Record(long id, ExecutionRecord execution, DateTime? mark)
+    /// <summary>
+    /// Records a run (and the new mark; for a recompute, clears the window's late mark when no late write arrived since
+    /// <paramref name="recomputed"/>'s generation) unless the query was deleted meanwhile.
+    /// </summary>
+    private void Record(long id, ExecutionRecord execution, DateTime? mark, (DateTime Start, long Generation)? recomputed)
     {
         lock (_lock)
         {
@@ -288,6 +482,12 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
             {
                 state.Record.Mark = m;
                 _store.SaveMark(id, m);
+            }
+
+            if (recomputed is var (start, generation) && state.Late.TryGetValue(start, out var window) && window.Generation == generation)
+            {
+                state.Late.Remove(start);
+                _store.RemoveLateWindow(id, start);
             }
 
             state.LastExecution = execution;
@@ -363,8 +563,8 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
 
                     try
                     {
-                        await RunAsync(state.Record.Id, spec, start, end, "cq-sched-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)),
-                            scheduled: true, cancellationToken).ConfigureAwait(false);
+                        await RunAsync(state, spec, start, end, "cq-sched-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)),
+                            Scheduled, cancellationToken).ConfigureAwait(false);
                         more |= i == 99;
                     }
                     catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -379,7 +579,168 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
                         break;
                     }
                 }
+
+                more |= await RecomputeLateWindowsAsync(state, cancellationToken).ConfigureAwait(false);
             }
+        }
+
+        List<State> all;
+        lock (_lock)
+        {
+            all = _queries.Values.OrderBy(q => q.Record.Id).ToList();
+        }
+
+        foreach (var state in all)
+        {
+            await CleanupAsync(state, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Recomputes the query's late windows whose first late write is a grace period old, oldest first, at most 100 per pass
+    /// (true when there may be more); forgets those that became too old to recompute.
+    /// </summary>
+    private async Task<bool> RecomputeLateWindowsAsync(State state, CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            ContinuousQueryRequest spec;
+            DateTime start, end;
+            lock (_lock)
+            {
+                var now = Now;
+                if (state.Deleted || state.Record.Spec.IsActive != true || state.RetryAt > now || state.Late.Count == 0)
+                {
+                    return false;
+                }
+
+                spec = state.Record.Spec;
+                var interval = ParseInterval(spec.Interval!);
+                var oldest = _options.LateWindowMaxAge <= TimeSpan.Zero
+                    ? DateTime.MaxValue
+                    : Later(Floor(now - _options.LateWindowMaxAge, interval), state.Record.SourceRemovedBefore)!.Value;
+                foreach (var expired in state.Late.Keys.Where(k => k < oldest).ToList())
+                {
+                    state.Late.Remove(expired);
+                    _store.RemoveLateWindow(state.Record.Id, expired);
+                    _logger.LogWarning("Continuous query {Id} ({Name}): window {Start:o} received late writes but is too old to recompute (or its source was removed)",
+                        state.Record.Id, spec.Name, expired);
+                }
+
+                var due = state.Late.FirstOrDefault(w => w.Value.Since + _options.Grace <= now);
+                if (due.Value is null)
+                {
+                    return false;
+                }
+
+                (start, end) = (due.Key, due.Key + interval);
+            }
+
+            try
+            {
+                await RunAsync(state, spec, start, end, "cq-recompute-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)), Recompute, cancellationToken)
+                    .ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                lock (_lock)
+                {
+                    state.RetryAt = Now + _options.RetryDelay;
+                }
+
+                _logger.LogWarning("Continuous query {Id} ({Name}): recomputing window {Start:o} failed, retried in {Delay} s: {Error}", state.Record.Id,
+                    spec.Name, start, _options.RetryDelay.TotalSeconds, e.Message);
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Every <see cref="ContinuousQueryOptions.CleanupPeriod"/>: removes the destination's rows older than
+    /// <c>retention_days</c>, and the source's rows older than <c>delete_source_after_days</c> that lie in windows the query
+    /// completed (before its mark and its earliest late window). The source's cutoff is saved before anything is removed,
+    /// so from then on no window before it is recomputed; a crash in the removal is finished by the retention engine's
+    /// marker at the next start, or by the next pass. Runs under the run lock, so no run reads a window meanwhile.
+    /// </summary>
+    private async Task CleanupAsync(State state, CancellationToken cancellationToken)
+    {
+        ContinuousQueryRequest spec;
+        DateTime now;
+        lock (_lock)
+        {
+            now = Now;
+            spec = state.Record.Spec;
+            if (state.Deleted || state.CleanupAt > now || (spec.RetentionDays is not > 0 && spec.DeleteSourceAfterDays is not > 0))
+            {
+                return;
+            }
+
+            state.CleanupAt = now + _options.CleanupPeriod;
+        }
+
+        await _runGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (spec.RetentionDays is > 0 and var days)
+            {
+                await RemoveAsync(state, "retention", spec.DestinationMeasurement!, DateTime.UnixEpoch, now.AddDays(-days), cancellationToken).ConfigureAwait(false);
+            }
+
+            if (spec.DeleteSourceAfterDays is > 0 and var sourceDays)
+            {
+                DateTime from, cutoff;
+                lock (_lock)
+                {
+                    var interval = ParseInterval(spec.Interval!);
+                    var completed = state.Late.Count > 0 ? Earlier(state.Record.Mark, state.Late.Keys.First()) : state.Record.Mark;
+                    cutoff = Floor(Earlier(now.AddDays(-sourceDays), completed)!.Value, interval);
+                    from = state.Record.SourceRemovedBefore ?? DateTime.UnixEpoch;
+                    if (state.Deleted || state.Record.Mark is null || cutoff <= from)
+                    {
+                        return;
+                    }
+
+                    state.Record.SourceRemovedBefore = cutoff; // before the removal: late writes before it are no longer recomputed
+                    _store.SaveSourceRemoved(state.Record.Id, cutoff);
+                }
+
+                await RemoveAsync(state, "delete_source", spec.SourceMeasurement!, from, cutoff, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogWarning("Continuous query {Id} ({Name}): applying retention_days or delete_source_after_days failed, retried in {Period}: {Error}",
+                state.Record.Id, spec.Name, _options.CleanupPeriod, e.Message);
+        }
+        finally
+        {
+            _runGate.Release();
+        }
+    }
+
+    /// <summary>One removal of <see cref="CleanupAsync"/>, recorded in the history when it removed anything or failed.</summary>
+    private async Task RemoveAsync(State state, string kind, string measurement, DateTime from, DateTime cutoff, CancellationToken cancellationToken)
+    {
+        var id = state.Record.Id;
+        var spec = state.Record.Spec;
+        var watch = Stopwatch.StartNew();
+        var executionId = $"cq-{kind.Replace('_', '-')}-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        try
+        {
+            var (rows, files) = await _expire(spec.Database!, measurement, cutoff, cancellationToken).ConfigureAwait(false);
+            if (rows > 0 || files > 0)
+            {
+                _logger.LogInformation("Continuous query {Id} ({Name}): {Kind} removed {Rows} rows ({Files} files) of {Measurement} before {Cutoff:o}", id,
+                    spec.Name, kind, rows, files, measurement, cutoff);
+                Record(id, new ExecutionRecord(id, executionId, Now, "completed", from, cutoff, null, 0, watch.Elapsed.TotalSeconds, null, kind, rows), null, null);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            Record(id, new ExecutionRecord(id, executionId, Now, "failed", from, cutoff, null, 0, watch.Elapsed.TotalSeconds, e.Message, kind, null), null, null);
+            throw;
         }
     }
 
@@ -706,8 +1067,14 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
             TagColumns = tags.Distinct(StringComparer.OrdinalIgnoreCase).ToList(),
             IsActive = request.IsActive ?? true,
         };
+        // Checked over an empty window at now, or on object storage over a second of the source's newest partition: with a
+        // cold cache only the files a query reads tell the source's columns, and the probe fetches one partition's.
         var instant = Floor(Now, TimeSpan.FromSeconds(1));
-        await ProbeAsync(spec, instant, instant, cancellationToken).ConfigureAwait(false);
+        var (probeStart, probeEnd) = await _query.NewestRemotePartitionAsync(spec.Database!, spec.SourceMeasurement!, cancellationToken).ConfigureAwait(false)
+            is { } partition
+            ? (partition, partition.AddSeconds(1))
+            : (instant, instant);
+        await ProbeAsync(spec, probeStart, probeEnd, cancellationToken).ConfigureAwait(false);
         return spec;
     }
 
@@ -806,7 +1173,8 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
             spec.Query!, spec.Interval!, spec.TagColumns ?? [], spec.RetentionDays, spec.DeleteSourceAfterDays, spec.IsActive == true,
             last is null ? null : ContinuousQueryStore.Rfc3339(last.ExecutedAt), last?.Status,
             record.Mark is { } mark ? ContinuousQueryStore.Rfc3339(mark) : null, last?.RecordsWritten,
-            ContinuousQueryStore.Rfc3339(record.CreatedAt), ContinuousQueryStore.Rfc3339(record.UpdatedAt));
+            ContinuousQueryStore.Rfc3339(record.CreatedAt), ContinuousQueryStore.Rfc3339(record.UpdatedAt), state.Late.Count,
+            record.SourceRemovedBefore is { } removed ? ContinuousQueryStore.Rfc3339(removed) : null);
     }
 
     public async ValueTask DisposeAsync()
@@ -819,7 +1187,11 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
         await _runGate.WaitAsync().ConfigureAwait(false); // a manual run in progress finishes first
-        _store.Dispose();
+        lock (_lock)
+        {
+            _store.Dispose(); // OnMerging checks _disposed under the same lock before it saves a late window
+        }
+
         _stopping.Dispose();
     }
 }

@@ -49,7 +49,11 @@ public sealed record ContinuousQueryRequest
     public bool? IsActive { get; init; }
 }
 
-/// <summary>A continuous query as Arc shows it.</summary>
+/// <summary>
+/// A continuous query as Arc shows it; beyond Arc, <see cref="LateWindowsPending"/> (windows that received late writes
+/// and wait to be recomputed) and <see cref="SourceDeletedBefore"/> (how far <c>delete_source_after_days</c> removed the
+/// source).
+/// </summary>
 public sealed record ContinuousQueryView(
     [property: JsonPropertyName("id")] long Id,
     [property: JsonPropertyName("name")] string Name,
@@ -68,7 +72,9 @@ public sealed record ContinuousQueryView(
     [property: JsonPropertyName("last_processed_time")] string? LastProcessedTime,
     [property: JsonPropertyName("last_records_written")] long? LastRecordsWritten,
     [property: JsonPropertyName("created_at")] string CreatedAt,
-    [property: JsonPropertyName("updated_at")] string UpdatedAt);
+    [property: JsonPropertyName("updated_at")] string UpdatedAt,
+    [property: JsonPropertyName("late_windows_pending")] int LateWindowsPending,
+    [property: JsonPropertyName("source_deleted_before")] string? SourceDeletedBefore);
 
 /// <summary>The body of <c>POST /api/v1/continuous_queries/{id}/execute</c> (RFC 3339 times).</summary>
 public sealed record ExecuteContinuousQueryRequest
@@ -103,7 +109,11 @@ public sealed record ExecuteContinuousQueryResponse(
     [property: JsonPropertyName("executed_query")][property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? ExecutedQuery,
     [property: JsonPropertyName("rows")][property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonArray? Rows);
 
-/// <summary>One run in a continuous query's history.</summary>
+/// <summary>
+/// One run in a continuous query's history; beyond Arc, <see cref="Kind"/> (<c>scheduled</c>, <c>manual</c>,
+/// <c>recompute</c>, <c>retention</c>, <c>delete_source</c>) and <see cref="RecordsDeleted"/> (the earlier output rows a
+/// recompute replaced, or the rows a removal removed).
+/// </summary>
 public sealed record ContinuousQueryExecution(
     [property: JsonPropertyName("id")] long Id,
     [property: JsonPropertyName("query_id")] long QueryId,
@@ -115,7 +125,9 @@ public sealed record ContinuousQueryExecution(
     [property: JsonPropertyName("records_read")] long? RecordsRead,
     [property: JsonPropertyName("records_written")] long RecordsWritten,
     [property: JsonPropertyName("execution_duration_seconds")] double ExecutionDurationSeconds,
-    [property: JsonPropertyName("error_message")] string? ErrorMessage);
+    [property: JsonPropertyName("error_message")] string? ErrorMessage,
+    [property: JsonPropertyName("kind")] string Kind,
+    [property: JsonPropertyName("records_deleted")] long? RecordsDeleted);
 
 /// <summary>
 /// <c>{"success": true, "query": {…}}</c>: the shape the Python SDK reads for create, get and update

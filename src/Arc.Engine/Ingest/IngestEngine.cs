@@ -118,6 +118,13 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
 
     public WriteAheadLog<WriteBatch>? Wal => _wal;
 
+    /// <summary>
+    /// Called with each set of rows about to be merged into a measurement's buffer (commits and the write-ahead log's
+    /// replay), under the buffer's lock, before any query can see them; continuous queries note the windows late rows fall
+    /// in. Set once, before the replay.
+    /// </summary>
+    public Action<ColumnSet>? Merging { get; set; }
+
     /// <summary>From now on commits go through <paramref name="wal"/> (set once, after recovery).</summary>
     public void AttachWal(WriteAheadLog<WriteBatch> wal) => _wal = wal;
 
@@ -360,6 +367,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
         FlushJob? full = null;
         lock (buffer)
         {
+            Merging?.Invoke(set); // before the rows are visible: a reader that sees what the callback recorded sees them too
             var before = buffer.Data.ByteSize;
             buffer.Data.AppendFrom(set);
             buffer.Data.NoteLsn(lsn);

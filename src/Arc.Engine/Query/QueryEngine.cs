@@ -213,6 +213,32 @@ public sealed partial class QueryEngine
         return (all.Count, all.Sum(f => f.Size));
     }
 
+    /// <summary>
+    /// The start of the newest hour or day a measurement's files in object storage cover (null on local storage, without
+    /// files, or when the store cannot be listed): a window there makes a query fetch a file that knows the columns, which
+    /// a cold cache does not.
+    /// </summary>
+    internal async ValueTask<DateTime?> NewestRemotePartitionAsync(string database, string measurement, CancellationToken cancellationToken)
+    {
+        if (Remote is null)
+        {
+            return null;
+        }
+
+        List<(string Path, long Size)> files;
+        try
+        {
+            files = await Remote.AllFilesAsync(database, measurement, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Storage.Remote.ObjectStoreException)
+        {
+            return null;
+        }
+
+        var newest = files.Select(f => FileManifest.PartitionRange(_store, f.Path).Min).Where(m => m != long.MinValue).DefaultIfEmpty(long.MinValue).Max();
+        return newest == long.MinValue ? null : DateTime.SpecifyKind(DateTime.UnixEpoch.AddTicks(newest / 100), DateTimeKind.Utc);
+    }
+
     /// <summary>Where a measurement's files live: the local directory, or the store's URI.</summary>
     internal string StoragePath(string database, string measurement) =>
         Remote?.Uri(database, measurement) ?? _store.MeasurementDirectory(database, measurement);

@@ -139,6 +139,8 @@ public sealed partial class ArcConfig
             c.ContinuousQuery = c.ContinuousQuery with { Grace = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 0, 86_400)) },
         ["continuous_query.max_rows_per_run"] = static (c, k, v) =>
             c.ContinuousQuery = c.ContinuousQuery with { MaxRowsPerRun = ConfigValues.Int(k, v, 1, 100_000_000) },
+        ["continuous_query.late_window_max_age_hours"] = static (c, k, v) =>
+            c.ContinuousQuery = c.ContinuousQuery with { LateWindowMaxAge = TimeSpan.FromHours(ConfigValues.Int(k, v, 0, 87_840)) },
         ["log.level"] = static (c, k, v) => c.LogLevel = ConfigValues.OneOf(k, v, "trace", "debug", "info", "warn", "warning", "error"),
     };
 
