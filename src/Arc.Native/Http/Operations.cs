@@ -130,6 +130,7 @@ internal static class Operations
     public static void MapOperations(this WebApplication app, ArcConfig config)
     {
         MetricsEndpoints.Map(app, config);
+        JsonMetricsEndpoints.Map(app, config);
         CacheEndpoints.Map(app);
     }
 }
