@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Arc.Native.Tests;
 
@@ -144,7 +145,8 @@ public sealed class JsonMetricsTests : IAsyncLifetime
     public async Task TheFamilyNeedsReadUnlessMetricsArePublicAndPrometheusStillAnswers()
     {
         using var anonymous = _server.NewClient(null);
-        foreach (var path in new[] { "/api/v1/metrics", "/api/v1/metrics/memory", "/api/v1/metrics/query-pool", "/api/v1/metrics/endpoints" })
+        foreach (var path in new[] { "/api/v1/metrics", "/api/v1/metrics/memory", "/api/v1/metrics/query-pool", "/api/v1/metrics/endpoints",
+                     "/api/v1/metrics/timeseries/api" })
         {
             using var response = await anonymous.GetAsync(path);
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
@@ -158,6 +160,57 @@ public sealed class JsonMetricsTests : IAsyncLifetime
         using var client = open.NewClient(null);
         using var snapshot = await client.GetAsync("/api/v1/metrics/endpoints");
         Assert.Equal(HttpStatusCode.OK, snapshot.StatusCode);
+    }
+
+    [Fact]
+    public async Task TheTimeSeriesKeepsAPointEveryFiveSecondsForThirtyMinutes()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        await using var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Time = clock });
+        using var client = server.NewClient(TestServer.AdminToken);
+
+        clock.Advance(TimeSpan.FromSeconds(5));
+        using (var write = await server.WriteAsync("/write?db=ts", "m v=1 1\nm v=2 2\n"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, write.StatusCode);
+        }
+
+        clock.Advance(TimeSpan.FromSeconds(5));
+        var api = await GetJsonAsync(client, "/api/v1/metrics/timeseries/api");
+        Assert.Equal(("api", 30, 2), (api.GetProperty("type").GetString(), api.GetProperty("duration_minutes").GetInt32(), api.GetProperty("points_count").GetInt32()));
+        var points = api.GetProperty("data").EnumerateArray().ToList();
+        Assert.Equal(["2025-01-01T00:00:05Z", "2025-01-01T00:00:10Z"], points.Select(p => p.GetProperty("timestamp").GetString()));
+        // The write came between the two points.
+        Assert.Equal(1, points[1].GetProperty("values").GetProperty("http_requests_total").GetInt64() - points[0].GetProperty("values").GetProperty("http_requests_total").GetInt64());
+        var application = (await GetJsonAsync(client, "/api/v1/metrics/timeseries/application")).GetProperty("data").EnumerateArray().ToList();
+        Assert.Equal([0L, 2L], application.Select(p => p.GetProperty("values").GetProperty("lineprotocol_records_total").GetInt64()));
+        var system = (await GetJsonAsync(client, "/api/v1/metrics/timeseries/system")).GetProperty("data")[1].GetProperty("values");
+        Assert.True(system.GetProperty("memory_sys_mb").GetDouble() > 1);
+
+        // An hour on: 720 points were taken, the newest 360 kept; the window asked for cuts them further.
+        for (var tick = 0; tick < 720; tick++)
+        {
+            clock.Advance(Arc.Native.Http.MetricsTimeSeries.Interval); // one step per point: a fake clock fires a timer once per Advance at the end time
+        }
+
+        Assert.Equal(360, (await GetJsonAsync(client, "/api/v1/metrics/timeseries/api?duration_minutes=1440")).GetProperty("points_count").GetInt32());
+        var minute = await GetJsonAsync(client, "/api/v1/metrics/timeseries/system?duration_minutes=1");
+        Assert.Equal(12, minute.GetProperty("points_count").GetInt32());
+        Assert.Equal("2025-01-01T01:00:10Z", minute.GetProperty("data")[11].GetProperty("timestamp").GetString());
+
+        using var badType = await client.GetAsync("/api/v1/metrics/timeseries/disk");
+        Assert.Equal(HttpStatusCode.BadRequest, badType.StatusCode);
+        Assert.Equal("""{"error":"Invalid metric type","valid_types":["system","application","api"]}""", await badType.Content.ReadAsStringAsync());
+        using var badDuration = await client.GetAsync("/api/v1/metrics/timeseries/api?duration_minutes=0");
+        Assert.Equal(HttpStatusCode.BadRequest, badDuration.StatusCode);
+        Assert.Contains("duration_minutes", await badDuration.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    private static async Task<JsonElement> GetJsonAsync(HttpClient client, string path)
+    {
+        using var response = await client.GetAsync(path);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
     }
 
     private async Task<JsonElement> GetAsync(string path)

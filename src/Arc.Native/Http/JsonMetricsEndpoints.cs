@@ -11,8 +11,9 @@ namespace Arc.Native.Http;
 /// <summary>
 /// Arc's JSON metrics family, with Arc's routes and field names: <c>GET /api/v1/metrics</c> (a flat snapshot of the
 /// counters), <c>/api/v1/metrics/memory</c> (runtime memory and GC), <c>/api/v1/metrics/query-pool</c> (the query
-/// connections and query counters) and <c>/api/v1/metrics/endpoints</c> (counters grouped by subsystem, plus, as an
-/// addition, every route's requests, errors and latency). Arc's Go runtime figures are filled from .NET's: the GC heap
+/// connections and query counters), <c>/api/v1/metrics/endpoints</c> (counters grouped by subsystem, plus, as an
+/// addition, every route's requests, errors and latency) and <c>/api/v1/metrics/timeseries/{type}</c> (the ring buffer
+/// of <see cref="MetricsTimeSeries"/>). Arc's Go runtime figures are filled from .NET's: the GC heap
 /// for the heap fields, the process's resident memory for <c>sys_bytes</c>, threads for <c>goroutines</c>. Fields Arc
 /// has and arc-native cannot fill truthfully (Go allocator internals, query rows, storage reads, auth cache) are left out
 /// rather than reported as zeros that never move. Same permission as <c>GET /metrics</c>: read, or none with
@@ -30,13 +31,14 @@ internal static class JsonMetricsEndpoints
         RouteHandlerBuilder[] routes =
         [
             app.MapGet("/api/v1/metrics", (ArcEngine engine, HttpMetrics http, IngestStats ingest) =>
-                Results.Json(Snapshot(engine, http, ingest), JsonMetricsContext.Api.MetricsSnapshot)),
+                Results.Json(Figures(engine, http, ingest), JsonMetricsContext.Api.MetricsSnapshot)),
             app.MapGet("/api/v1/metrics/memory", (ArcEngine engine, HttpMetrics http) =>
                 Results.Json(Memory(engine, http), JsonMetricsContext.Api.MemoryMetricsResponse)),
             app.MapGet("/api/v1/metrics/query-pool", (ArcEngine engine, HttpMetrics http) =>
                 Results.Json(QueryPool(engine, http), JsonMetricsContext.Api.QueryPoolMetricsResponse)),
             app.MapGet("/api/v1/metrics/endpoints", (ArcEngine engine, HttpMetrics http, IngestStats ingest) =>
                 Results.Json(Endpoints(engine, http, ingest), JsonMetricsContext.Api.EndpointMetricsResponse)),
+            app.MapGet("/api/v1/metrics/timeseries/{type}", TimeSeries),
         ];
         foreach (var route in routes)
         {
@@ -51,10 +53,34 @@ internal static class JsonMetricsEndpoints
         }
     }
 
+    /// <summary>
+    /// Arc's ring buffer: the points of the last <c>duration_minutes</c> (1 to 1440, default 30); an unknown type is Arc's
+    /// 400 listing the valid ones, a bad duration a 400 naming it (Arc takes 30 instead).
+    /// </summary>
+    private static IResult TimeSeries(MetricsTimeSeries series, string type, string? duration_minutes)
+    {
+        if (Array.IndexOf(MetricsTimeSeries.Types, type) < 0)
+        {
+            return Results.Json(new TimeSeriesTypeError("Invalid metric type", MetricsTimeSeries.Types), JsonMetricsContext.Api.TimeSeriesTypeError,
+                statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        var minutes = 30;
+        if (duration_minutes is not null && !(int.TryParse(duration_minutes, NumberStyles.None, CultureInfo.InvariantCulture, out minutes) && minutes is >= 1 and <= 1440))
+        {
+            return Results.Json(new ErrorResponse($"duration_minutes: expected a whole number of minutes from 1 to 1440, got \"{duration_minutes}\""),
+                ApiJsonContext.Api.ErrorResponse, statusCode: StatusCodes.Status400BadRequest);
+        }
+
+        var points = series.Recent(type, minutes);
+        return Results.Json(new TimeSeriesResponse(Now(), type, minutes, points.Count, points), JsonMetricsContext.Api.TimeSeriesResponse);
+    }
+
     /// <summary>Arc's timestamp format: RFC 3339 in UTC to the second.</summary>
     private static string Now() => DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
-    private static MetricsSnapshot Snapshot(ArcEngine engine, HttpMetrics http, IngestStats ingest)
+    /// <summary>The figures of <c>GET /api/v1/metrics</c> (also what the time series samples).</summary>
+    internal static MetricsSnapshot Figures(ArcEngine engine, HttpMetrics http, IngestStats ingest)
     {
         var gc = GC.GetGCMemoryInfo();
         var (requests, success, errors, latencyUs) = HttpTotals(http.Routes());
@@ -420,6 +446,8 @@ public sealed record RouteFigures(
 [JsonSerializable(typeof(MemoryMetricsResponse))]
 [JsonSerializable(typeof(QueryPoolMetricsResponse))]
 [JsonSerializable(typeof(EndpointMetricsResponse))]
+[JsonSerializable(typeof(TimeSeriesResponse))]
+[JsonSerializable(typeof(TimeSeriesTypeError))]
 internal sealed partial class JsonMetricsContext : JsonSerializerContext
 {
     public static JsonMetricsContext Api { get; } = new(new System.Text.Json.JsonSerializerOptions
