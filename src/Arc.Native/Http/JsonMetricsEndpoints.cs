@@ -83,8 +83,9 @@ internal static class JsonMetricsEndpoints
     internal static MetricsSnapshot Figures(ArcEngine engine, HttpMetrics http, IngestStats ingest)
     {
         var gc = GC.GetGCMemoryInfo();
-        var (requests, success, errors, latencyUs) = HttpTotals(http.Routes());
-        var query = Queries(http.Routes());
+        var routes = http.Routes();
+        var (requests, success, errors, latencyUs) = HttpTotals(routes);
+        var query = Queries(routes);
         var stats = ingest.Snapshot();
         var pool = engine.QueryPool.Stats();
         var compaction = engine.Compaction.Stats;
