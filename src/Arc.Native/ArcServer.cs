@@ -103,6 +103,7 @@ public sealed class ArcServer : IAsyncDisposable
             o.SerializerOptions.TypeInfoResolverChain.Insert(4, DeleteJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Add(RetentionJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Add(RetentionEndpointJsonContext.Api);
+            o.SerializerOptions.TypeInfoResolverChain.Add(JsonMetricsContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Insert(5, ContinuousQueryJsonContext.Api);
         });
 

@@ -37,6 +37,38 @@ public sealed class CompressedBodyTests
         Assert.Equal([["1000", "499500"]], await server.RowsAsync("SELECT count(*), sum(v)::BIGINT FROM c", "lpz"));
     }
 
+    /// <summary>
+    /// What a sender that compresses without saying so puts on the wire, byte for byte over a raw socket (no HttpClient
+    /// adding or normalising headers): gzip and zstd bodies with no Content-Encoding, to <c>/write</c> without <c>db</c>
+    /// (the rows go to <c>x-arc-database</c>, or to <c>default</c> without it, as in Arc).
+    /// </summary>
+    [Theory]
+    [InlineData("gzip", "rawdb")]
+    [InlineData("zstd", "rawdb")]
+    [InlineData("gzip", null)]
+    [InlineData("zstd", null)]
+    public async Task ARawSocketSendsCompressedLinesWithoutContentEncodingOrDb(string compression, string? database)
+    {
+        await using var server = await TestServer.StartAsync();
+        var body = Compress(compression, Encoding.UTF8.GetBytes(
+            string.Concat(Enumerable.Range(0, 500).Select(i => $"raw,host=h{i % 2} v={i} {1700000000000000000L + i}\n"))));
+        var address = new Uri(server.Server.Addresses.First());
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(address.Host, address.Port);
+        var stream = client.GetStream();
+        var headers = $"POST /write HTTP/1.1\r\nHost: {address.Authority}\r\nAuthorization: Token {TestServer.AdminToken}\r\n" +
+                      (database is null ? "" : $"x-arc-database: {database}\r\n") +
+                      $"Content-Type: text/plain\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(headers));
+        await stream.WriteAsync(body);
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+        var answer = await reader.ReadToEndAsync();
+
+        Assert.StartsWith("HTTP/1.1 204 ", answer, StringComparison.Ordinal);
+        await server.Server.Engine.FlushAsync();
+        Assert.Equal([["500", "124750"]], await server.RowsAsync("SELECT count(*), sum(v)::BIGINT FROM raw", database ?? "default"));
+    }
+
     [Fact]
     public async Task LineProtocolCorruptOrMislabelledCompressionIs400AndUnknownEncodings415()
     {

@@ -27,6 +27,8 @@ public sealed class OpenApiTests
                      ("/api/v1/delete", "post"), ("/api/v1/delete/config", "get"),
                      ("/api/v1/retention", "post"), ("/api/v1/retention/{id}/execute", "post"),
                      ("/api/v1/continuous_queries", "post"), ("/api/v1/continuous_queries/{id}/execute", "post"),
+                     ("/api/v1/metrics", "get"), ("/api/v1/metrics/memory", "get"), ("/api/v1/metrics/query-pool", "get"),
+                     ("/api/v1/metrics/endpoints", "get"), ("/api/v1/metrics/timeseries/{type}", "get"),
                  })
         {
             Assert.True(paths.TryGetProperty(path, out var item), $"{path} is not in the document");

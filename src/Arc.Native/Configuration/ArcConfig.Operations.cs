@@ -48,7 +48,7 @@ public sealed partial class ArcConfig
     /// <summary>Largest single result the cache keeps (<c>cache.max_entry_size</c>).</summary>
     public long CacheMaxEntryBytes { get; set; } = 1L << 20;
 
-    /// <summary>Serve <c>GET /metrics</c> without a token (<c>metrics.public</c>); otherwise it needs the read permission.</summary>
+    /// <summary>Serve <c>GET /metrics</c> and <c>/api/v1/metrics*</c> without a token (<c>metrics.public</c>); otherwise they need the read permission.</summary>
     public bool MetricsPublic { get; set; }
 
     /// <summary>Per-token (or per-client-IP without one) request rate limiting (<c>rate_limit.enabled</c>).</summary>

@@ -20,8 +20,12 @@ internal sealed class HttpMetrics
     private readonly ConcurrentDictionary<(string Method, string Route, int Status), StrongBox<long>> _requests = new();
     private readonly ConcurrentDictionary<(string Method, string Route), Histogram> _durations = new();
     private readonly long[] _aborted = new long[AbortReasons.Length];
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
     private long _inFlight;
     private long _rateLimited;
+
+    /// <summary>Time since the server started (since these counters exist).</summary>
+    public TimeSpan Uptime => System.Diagnostics.Stopwatch.GetElapsedTime(_started);
 
     /// <summary>
     /// Why a request was abandoned by its client: <c>incomplete</c> (the body ended before its length, or its framing
@@ -45,6 +49,31 @@ internal sealed class HttpMetrics
 
     /// <summary>A request its client abandoned, for one of <see cref="AbortReasons"/>.</summary>
     public void Aborted(string reason) => Interlocked.Increment(ref _aborted[Array.IndexOf(AbortReasons, reason)]);
+
+    /// <summary>
+    /// The requests answered per (method, route pattern), with those answered 400 or above, and their latency, ordered by
+    /// route and method (for <c>GET /api/v1/metrics/endpoints</c>).
+    /// </summary>
+    public IReadOnlyList<RouteTotals> Routes()
+    {
+        var counts = new Dictionary<(string Method, string Route), (long Requests, long Errors)>();
+        foreach (var ((method, route, status), count) in _requests)
+        {
+            var n = Interlocked.Read(ref count.Value);
+            counts.TryGetValue((method, route), out var seen);
+            counts[(method, route)] = (seen.Requests + n, seen.Errors + (status >= 400 ? n : 0));
+        }
+
+        var routes = new List<RouteTotals>(counts.Count);
+        foreach (var ((method, route), (requests, errors)) in counts)
+        {
+            var latency = _durations.TryGetValue((method, route), out var histogram) ? histogram.Sum : 0;
+            routes.Add(new RouteTotals(method, route, requests, errors, latency));
+        }
+
+        routes.Sort(static (a, b) => string.CompareOrdinal(a.Route, b.Route) is var c and not 0 ? c : string.CompareOrdinal(a.Method, b.Method));
+        return routes;
+    }
 
     public void Write(PrometheusWriter writer)
     {
@@ -74,3 +103,6 @@ internal sealed class HttpMetrics
         }
     }
 }
+
+/// <summary>One route's requests, those answered with 400 or above, and the seconds they took in all.</summary>
+internal sealed record RouteTotals(string Method, string Route, long Requests, long Errors, double LatencySeconds);

@@ -17,6 +17,7 @@ internal static class Operations
     {
         config.ValidateOperations();
         builder.Services.AddSingleton<HttpMetrics>();
+        builder.Services.AddSingleton<MetricsTimeSeries>();
         builder.Services.AddSingleton<AuthFailureBuckets>();
         if (config.CorsEnabled)
         {
@@ -130,6 +131,9 @@ internal static class Operations
     public static void MapOperations(this WebApplication app, ArcConfig config)
     {
         MetricsEndpoints.Map(app, config);
+        JsonMetricsEndpoints.Map(app, config);
+        var series = app.Services.GetRequiredService<MetricsTimeSeries>(); // starts sampling
+        app.Lifetime.ApplicationStopping.Register(series.Stop);
         CacheEndpoints.Map(app);
     }
 }
