@@ -104,6 +104,7 @@ public sealed class ArcServer : IAsyncDisposable
             o.SerializerOptions.TypeInfoResolverChain.Add(RetentionJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Add(RetentionEndpointJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Insert(5, ContinuousQueryJsonContext.Api);
+            o.SerializerOptions.TypeInfoResolverChain.Add(ImportJsonContext.Api);
         });
 
         var state = new ServerState();
@@ -191,6 +192,7 @@ public sealed class ArcServer : IAsyncDisposable
         RecentLogs.Map(app);
         WriteEndpoints.Map(app);
         MsgPackEndpoints.Map(app);
+        ImportEndpoints.Map(app);
         IngestStats.Map(app);
         QueryEndpoints.Map(app);
         CompactionEndpoints.Map(app);
