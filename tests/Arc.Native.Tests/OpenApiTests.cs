@@ -27,6 +27,8 @@ public sealed class OpenApiTests
                      ("/api/v1/delete", "post"), ("/api/v1/delete/config", "get"),
                      ("/api/v1/retention", "post"), ("/api/v1/retention/{id}/execute", "post"),
                      ("/api/v1/continuous_queries", "post"), ("/api/v1/continuous_queries/{id}/execute", "post"),
+                     ("/api/v1/import/lp", "post"), ("/api/v1/import/csv", "post"), ("/api/v1/import/parquet", "post"),
+                     ("/api/v1/import/stats", "get"),
                  })
         {
             Assert.True(paths.TryGetProperty(path, out var item), $"{path} is not in the document");
