@@ -186,6 +186,14 @@ public sealed class ImportTests
         using var response = await PostAsync(server, "/api/v1/import/parquet?db=pq&measurement=m", await File.ReadAllBytesAsync(file), "f.parquet");
         Assert.Equal("time column 'time' not found in file; available columns: a, ts",
             (await JsonAsync(response, HttpStatusCode.BadRequest)).GetProperty("error").GetString());
+        // A column the measurement has with another type: refused naming it, nothing stored.
+        Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=pq", "m a=1.5 1\n")).StatusCode);
+        var typed = Path.Combine(server.Root, "typed.parquet");
+        TestServer.ReadParquet($"COPY (SELECT TIMESTAMP '2024-01-01' AS time, 1 AS a) TO '{typed}' (FORMAT PARQUET)");
+        using var conflict = await PostAsync(server, "/api/v1/import/parquet?db=pq&measurement=m", await File.ReadAllBytesAsync(typed), "t.parquet");
+        Assert.Contains("column 'a'", (await JsonAsync(conflict, HttpStatusCode.BadRequest)).GetProperty("error").GetString());
+        Assert.Equal([["1"]], await server.RowsAsync("SELECT count(*) FROM m", "pq"));
+
         using var garbage = await PostAsync(server, "/api/v1/import/parquet?db=pq&measurement=m", "not parquet"u8.ToArray(), "f.parquet");
         Assert.Contains("not a readable Parquet file", (await JsonAsync(garbage, HttpStatusCode.BadRequest)).GetProperty("error").GetString());
     }
