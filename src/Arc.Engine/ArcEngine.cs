@@ -29,6 +29,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
     private readonly Catalog _catalog;
     private readonly IngestEngine _ingest;
     private readonly WriteSession _writes;
+    private readonly ImportSession _imports;
     private int _disposed;
 
     /// <summary>The synchronous part of the start: DuckDB, the catalog, the buffers and the query engine (no I/O to wait on).</summary>
@@ -67,6 +68,8 @@ public sealed partial class ArcEngine : IAsyncDisposable
                 : null;
             _ingest = new IngestEngine(options, _catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"), Remote is null ? null : Remote.Enqueue);
             _writes = new WriteSession(_ingest, options);
+            Imports = new ImportTracker(options.Time);
+            _imports = new ImportSession(_ingest, options, new WriteSession(_ingest, options, import: true), Imports, Store.TempDirectory);
             BufferScan.Register(_ddl, _ingest);
             var functions = FunctionPolicy.Load(_ddl);
             FileListFunction.Register(_ddl, _catalog); // after the allowlist was read: user SQL cannot call it
@@ -330,6 +333,21 @@ public sealed partial class ArcEngine : IAsyncDisposable
     /// </summary>
     public Task<WriteOutcome> WriteLineProtocolAsync(WriteRequest request, TimestampPrecision precision, PipeReader body,
         CancellationToken cancellationToken) => _writes.LineProtocolAsync(request, precision, body, cancellationToken);
+
+    /// <summary>Bulk imports: totals since startup and the running ones with their progress.</summary>
+    public ImportTracker Imports { get; }
+
+    /// <summary>Imports a line-protocol file (gzip or zstd recognised) as a stream, through the write path (see <see cref="ImportSession"/>).</summary>
+    public Task<ImportOutcome> ImportLineProtocolAsync(ImportOptions import, Stream file, CancellationToken cancellationToken) =>
+        _imports.LineProtocolAsync(import, file, cancellationToken);
+
+    /// <summary>Imports a CSV file as a stream: a header row, a time column, the other columns typed as Arc infers them.</summary>
+    public Task<ImportOutcome> ImportCsvAsync(ImportOptions import, Stream file, CancellationToken cancellationToken) =>
+        _imports.CsvAsync(import, file, cancellationToken);
+
+    /// <summary>Imports a Parquet file (spooled to the temporary directory, read in batches), keeping its column types.</summary>
+    public Task<ImportOutcome> ImportParquetAsync(ImportOptions import, Stream file, CancellationToken cancellationToken) =>
+        _imports.ParquetAsync(import, file, cancellationToken);
 
     /// <summary>Stores a MessagePack body read from <paramref name="body"/>, all or nothing (see <see cref="WriteSession"/>).</summary>
     public Task<WriteOutcome> WriteMsgPackAsync(WriteRequest request, PipeReader body) => _writes.MsgPackAsync(request, body);

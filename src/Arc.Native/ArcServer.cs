@@ -105,6 +105,7 @@ public sealed class ArcServer : IAsyncDisposable
             o.SerializerOptions.TypeInfoResolverChain.Add(RetentionEndpointJsonContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Add(JsonMetricsContext.Api);
             o.SerializerOptions.TypeInfoResolverChain.Insert(5, ContinuousQueryJsonContext.Api);
+            o.SerializerOptions.TypeInfoResolverChain.Add(ImportJsonContext.Api);
         });
 
         var state = new ServerState();
@@ -192,6 +193,7 @@ public sealed class ArcServer : IAsyncDisposable
         RecentLogs.Map(app);
         WriteEndpoints.Map(app);
         MsgPackEndpoints.Map(app);
+        ImportEndpoints.Map(app);
         IngestStats.Map(app);
         QueryEndpoints.Map(app);
         CompactionEndpoints.Map(app);

@@ -73,6 +73,18 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void ImportLimitsAreReadFromTheFileAndTheEnvironment()
+    {
+        var defaults = ArcConfig.Load(null, new Hashtable());
+        Assert.Equal(10L << 30, defaults.Engine.Writes.MaxImportBytes);
+        Assert.Equal(1024, defaults.Engine.Writes.MaxImportColumns);
+        var path = Write("arc.toml", "[import]\nmax_file_size = \"2GB\"\nmax_columns = 50\n");
+        var config = ArcConfig.Load(path, new Hashtable { ["ARC_IMPORT_MAX_COLUMNS"] = "60" });
+        Assert.Equal(2L << 30, config.Engine.Writes.MaxImportBytes);
+        Assert.Equal(60, config.Engine.Writes.MaxImportColumns);
+    }
+
+    [Fact]
     public void EnvironmentOverridesTheFile()
     {
         var path = Write("arc.toml", "[server]\nport = 8123\n[ingest]\nmax_buffer_age_ms = 100\n");
@@ -120,6 +132,8 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[retention]\nschedule = \"every hour\"\n", "retention.schedule")]
     [InlineData("[retention]\nenabled = \"sure\"\n", "retention.enabled")]
     [InlineData("[continuous_query]\nlate_window_max_age_hours = -1\n", "continuous_query.late_window_max_age_hours")]
+    [InlineData("[import]\nmax_file_size = \"huge\"\n", "import.max_file_size")]
+    [InlineData("[import]\nmax_columns = 1\n", "import.max_columns")]
     public void BadValuesNameTheKey(string toml, string key)
     {
         var path = Write("bad.toml", toml);

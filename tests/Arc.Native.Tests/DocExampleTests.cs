@@ -109,6 +109,12 @@ public sealed partial class DocExampleTests
             .Str("tags").Array(1).Str("host")
             .ToArray();
         await File.WriteAllBytesAsync(Path.Combine(directory, "cpu.msgpack"), body);
+
+        // A Parquet file of another system, for the bulk import example (docs/api.md).
+        TestServer.ReadParquet($"""
+            COPY (SELECT TIMESTAMP '2024-03-01 10:00:00' + INTERVAL (i) MINUTE AS time, 'north' AS site, 20 + i / 10 AS temp,
+                  i::INTEGER AS samples FROM range(10) t(i)) TO '{Path.Combine(directory, "readings.parquet")}' (FORMAT PARQUET)
+            """);
     }
 
     private static string RepositoryRoot()

@@ -29,6 +29,8 @@ public sealed class OpenApiTests
                      ("/api/v1/continuous_queries", "post"), ("/api/v1/continuous_queries/{id}/execute", "post"),
                      ("/api/v1/metrics", "get"), ("/api/v1/metrics/memory", "get"), ("/api/v1/metrics/query-pool", "get"),
                      ("/api/v1/metrics/endpoints", "get"), ("/api/v1/metrics/timeseries/{type}", "get"),
+                     ("/api/v1/import/lp", "post"), ("/api/v1/import/csv", "post"), ("/api/v1/import/parquet", "post"),
+                     ("/api/v1/import/stats", "get"),
                  })
         {
             Assert.True(paths.TryGetProperty(path, out var item), $"{path} is not in the document");

@@ -24,7 +24,10 @@ public sealed partial class WriteBatch : IWalCommit
     private readonly List<(string Name, ColumnKind Kind, int Slot, int Column)> _pending = [];
     private readonly Catalog _catalog;
     private readonly IIngestSettings _options;
+    private readonly List<string> _measurements = [];
     private ColumnSet? _last;
+    private ColumnSet? _lastAccepted;
+    private byte[]? _only;
 
     internal WriteBatch(Catalog catalog, IIngestSettings options)
     {
@@ -48,6 +51,19 @@ public sealed partial class WriteBatch : IWalCommit
     /// <summary>Rows waiting to be committed.</summary>
     public int PendingRows { get; private set; }
 
+    /// <summary>Line-protocol points skipped because they belong to another measurement than <see cref="OnlyMeasurement"/>.</summary>
+    public long Skipped { get; private set; }
+
+    /// <summary>The measurements that accepted at least one point since the batch was rented, in first-seen order.</summary>
+    public IReadOnlyList<string> Measurements => _measurements;
+
+    /// <summary>When set (a bulk import's filter), line-protocol points of other measurements are skipped, not stored.</summary>
+    public string? OnlyMeasurement
+    {
+        get => _only is null ? null : Encoding.UTF8.GetString(_only);
+        set => _only = value is null ? null : Encoding.UTF8.GetBytes(value);
+    }
+
     internal IEnumerable<ColumnSet> Sets => _sets.Values;
 
     IEnumerable<ColumnSet> IWalCommit.Sets => Sets;
@@ -55,13 +71,24 @@ public sealed partial class WriteBatch : IWalCommit
     internal void Begin(string database)
     {
         Database = database;
-        Accepted = Rejected = 0;
+        Accepted = Rejected = Skipped = 0;
         PendingRows = 0;
         _errors.Clear();
+        _measurements.Clear();
+        _lastAccepted = null;
+        _only = null;
+        _table = null;
     }
 
     /// <summary>Called after a commit: the sets are emptied but kept for the rest of the request.</summary>
-    internal void Committed() => PendingRows = 0;
+    internal void Committed()
+    {
+        PendingRows = 0;
+        if (_table is not null)
+        {
+            MapTable();
+        }
+    }
 
     internal void Clear()
     {
@@ -86,6 +113,12 @@ public sealed partial class WriteBatch : IWalCommit
     /// <summary>Adds one parsed line-protocol point, or rejects it with the position of the problem.</summary>
     public void Add(in LinePoint point)
     {
+        if (_only is not null && !point.Measurement.SequenceEqual(_only))
+        {
+            Skipped++;
+            return;
+        }
+
         var set = _last;
         if (set is null || !set.MeasurementUtf8.AsSpan().SequenceEqual(point.Measurement))
         {
@@ -144,6 +177,7 @@ public sealed partial class WriteBatch : IWalCommit
             set.EndRow(point.Timestamp);
             Accepted++;
             PendingRows++;
+            NoteAccepted(set);
         }
         finally
         {
@@ -312,6 +346,21 @@ public sealed partial class WriteBatch : IWalCommit
         set = new ColumnSet(Database, name) { Schema = entry.Schema };
         _sets.Add(name, set);
         return set;
+    }
+
+    /// <summary>Records that <paramref name="set"/> accepted a row (one reference comparison per row after the first).</summary>
+    private void NoteAccepted(ColumnSet set)
+    {
+        if (ReferenceEquals(set, _lastAccepted))
+        {
+            return;
+        }
+
+        _lastAccepted = set;
+        if (!_measurements.Contains(set.Measurement))
+        {
+            _measurements.Add(set.Measurement);
+        }
     }
 
     private bool Fail(long line, int column, string message)

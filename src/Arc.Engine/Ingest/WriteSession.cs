@@ -31,6 +31,15 @@ public sealed record WriteLimits
 
     /// <summary>How long a large body waits for flushes to free the write budget before it is refused.</summary>
     public TimeSpan MemoryWait { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// <c>import.max_file_size</c>: the largest file a bulk import takes, as uploaded and (line protocol) decompressed, and the
+    /// largest Parquet file spooled to disk. An import is streamed, so this bounds disk and time, not memory.
+    /// </summary>
+    public long MaxImportBytes { get; init; } = 10L << 30;
+
+    /// <summary><c>import.max_columns</c>: the most columns a CSV header or a Parquet schema may have.</summary>
+    public int MaxImportColumns { get; init; } = 1024;
 }
 
 /// <summary>One write request: the database it writes to, how its body is compressed, and the length it declared.</summary>
@@ -65,6 +74,12 @@ public sealed class WriteOutcome
 
     /// <summary>Body bytes read as received (compressed or not).</summary>
     public long BodyBytes { get; init; }
+
+    /// <summary>Line protocol: the measurements that stored points.</summary>
+    public IReadOnlyList<string> Measurements { get; init; } = [];
+
+    /// <summary>Line protocol with a measurement filter (bulk import): points of other measurements, not stored.</summary>
+    public long Skipped { get; init; }
 }
 
 /// <summary>
@@ -80,19 +95,29 @@ public sealed class WriteOutcome
 /// Body reads take no cancellation token: a web server fails them itself when the connection goes, while a read
 /// cancelled through a token leaves Kestrel's connection pipe in its reading state (dotnet/aspnetcore#17840).
 /// </remarks>
-internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
+internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options, bool import = false)
 {
     /// <summary>The first buffer for a MessagePack body without a declared length (it grows as data arrives).</summary>
     private const int InitialBuffer = 64 * 1024;
 
-    private const string BodySetting = "server.max_payload_size";
+    internal const string ImportSetting = "import.max_file_size";
 
-    private WriteLimits Limits => options.Writes;
+    /// <summary>The setting that bounds the body as received: a bulk import's file has its own.</summary>
+    private readonly string _bodySetting = import ? ImportSetting : "server.max_payload_size";
+
+    private readonly string _decompressedSetting = import ? ImportSetting : RequestBodies.MaxDecompressedKey;
+
+    /// <summary>A bulk import's file is bounded, as received and decompressed, by <see cref="WriteLimits.MaxImportBytes"/>.</summary>
+    private WriteLimits Limits => import
+        ? options.Writes with { MaxBodyBytes = options.Writes.MaxImportBytes, MaxDecompressedBytes = options.Writes.MaxImportBytes }
+        : options.Writes;
 
     private long Now => (options.Time.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks * 100;
 
+    /// <param name="progress">A bulk import's running figures, updated as the body is parsed.</param>
+    /// <param name="onlyMeasurement">A bulk import's filter: points of other measurements are skipped (counted, not stored).</param>
     public async Task<WriteOutcome> LineProtocolAsync(WriteRequest request, TimestampPrecision precision, PipeReader body,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, ImportProgress? progress = null, string? onlyMeasurement = null)
     {
         if (Refused(request) is { } refused)
         {
@@ -108,7 +133,8 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
             MaxFieldsPerLine = Limits.MaxFieldsPerLine,
         };
         var batch = ingest.RentBatch(request.Database);
-        var received = new BodyCount();
+        batch.OnlyMeasurement = onlyMeasurement;
+        var received = new BodyCount(_bodySetting);
         var source = ConsumedOnly(body);
         try
         {
@@ -121,7 +147,7 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
                     ? source
                     : PipeReader.Create(Decompressed(received.Wrap(source.AsStream(leaveOpen: true), Limits.MaxBodyBytes), compression),
                         new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: false));
-                await ReadLineProtocolAsync(reader, parsing, batch, compression == BodyCompression.None ? received : null, cancellationToken)
+                await ReadLineProtocolAsync(reader, parsing, batch, compression == BodyCompression.None ? received : null, progress, cancellationToken)
                     .ConfigureAwait(false);
                 await ingest.CommitAsync(batch).ConfigureAwait(false);
                 return Finished(batch, received.Bytes);
@@ -158,7 +184,7 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
             return refused;
         }
 
-        var received = new BodyCount();
+        var received = new BodyCount(_bodySetting);
         var source = ConsumedOnly(body);
         try
         {
@@ -167,7 +193,7 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
             var raw = received.Wrap(source.AsStream(leaveOpen: true), Limits.MaxBodyBytes);
             var limit = Math.Min(Limits.MaxDecompressedBytes, Array.MaxLength - 1L);
             using var decompressed = new LimitedReadStream(compression == BodyCompression.None ? raw : RequestBodies.Decompress(raw, compression),
-                limit, compression == BodyCompression.None ? "the body" : "the decompressed body", RequestBodies.MaxDecompressedKey);
+                limit, compression == BodyCompression.None ? "the body" : "the decompressed body", _decompressedSetting);
             var expected = request.DeclaredLength ?? InitialBuffer;
             using var buffer = new NativeBodyBuffer(compression == BodyCompression.None ? expected + 1 : Math.Max(expected * 4, InitialBuffer),
                 (int)limit + 1);
@@ -241,7 +267,7 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
     {
         if (request.DeclaredLength > Limits.MaxBodyBytes)
         {
-            return new WriteOutcome { Failure = ErrorReason.TooLarge, Message = TooLarge("the body", Limits.MaxBodyBytes, BodySetting) };
+            return new WriteOutcome { Failure = ErrorReason.TooLarge, Message = TooLarge("the body", Limits.MaxBodyBytes, _bodySetting) };
         }
 
         return ingest.IsOverMemoryBudget
@@ -255,7 +281,7 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
     }
 
     private async Task ReadLineProtocolAsync(PipeReader body, LineProtocolOptions parsing, WriteBatch batch, BodyCount? received,
-        CancellationToken cancellationToken)
+        ImportProgress? progress, CancellationToken cancellationToken)
     {
         var state = new LineProtocolReaderState(parsing);
         long unread = 0;
@@ -272,6 +298,7 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
                 state = Parse(result.Buffer, result.IsCompleted, state, batch, out var consumed);
                 unread = result.Buffer.Slice(consumed).Length;
                 body.AdvanceTo(consumed, result.Buffer.End);
+                progress?.SetRows(batch.Accepted, batch.Rejected);
                 if (batch.PendingRows >= options.MaxBufferRows)
                 {
                     // Huge bodies: hand rows over as they come so memory stays bounded, waiting while the budget is used up.
@@ -333,7 +360,7 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
 
     private Stream Decompressed(Stream compressed, BodyCompression compression) =>
         new LimitedReadStream(RequestBodies.Decompress(compressed, compression), Limits.MaxDecompressedBytes, "the decompressed body",
-            RequestBodies.MaxDecompressedKey);
+            _decompressedSetting);
 
     /// <summary>A body that could not be read to its end: too large, or not valid gzip or zstd.</summary>
     private static (ErrorReason Reason, string Message)? BodyError(Exception e) => e switch
@@ -348,7 +375,7 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
     {
         if (batch.Rejected == 0)
         {
-            return new WriteOutcome { Accepted = batch.Accepted, BodyBytes = bodyBytes };
+            return new WriteOutcome { Accepted = batch.Accepted, BodyBytes = bodyBytes, Measurements = [.. batch.Measurements], Skipped = batch.Skipped };
         }
 
         var summary = batch.Accepted > 0
@@ -363,6 +390,8 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
             Rejected = batch.Rejected,
             Errors = [.. batch.Errors],
             BodyBytes = bodyBytes,
+            Measurements = [.. batch.Measurements],
+            Skipped = batch.Skipped,
         };
     }
 
@@ -374,6 +403,8 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
         Rejected = batch.Rejected,
         Errors = [.. batch.Errors],
         BodyBytes = bodyBytes,
+        Measurements = [.. batch.Measurements],
+        Skipped = batch.Skipped,
     };
 
     /// <summary>For failures after part of a large body was already committed.</summary>
@@ -385,21 +416,21 @@ internal sealed class WriteSession(IngestEngine ingest, IIngestSettings options)
     private sealed class OverloadedException : Exception;
 
     /// <summary>Body bytes received, compressed or not, checked against <see cref="WriteLimits.MaxBodyBytes"/>.</summary>
-    private sealed class BodyCount
+    private sealed class BodyCount(string setting)
     {
         private LimitedReadStream? _stream;
         private long _bytes;
 
         public long Bytes => _stream?.Position ?? _bytes;
 
-        public Stream Wrap(Stream body, long limit) => _stream = new LimitedReadStream(body, limit, "the body", BodySetting);
+        public Stream Wrap(Stream body, long limit) => _stream = new LimitedReadStream(body, limit, "the body", setting);
 
         public void Add(long bytes, long limit)
         {
             _bytes += bytes;
             if (_bytes > limit)
             {
-                throw new PayloadTooLargeException(TooLarge("the body", limit, BodySetting));
+                throw new PayloadTooLargeException(TooLarge("the body", limit, setting));
             }
         }
     }
