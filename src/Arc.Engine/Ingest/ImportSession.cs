@@ -100,17 +100,13 @@ internal sealed partial class ImportSession(IngestEngine ingest, IIngestSettings
 
     private WriteLimits Limits => options.Writes;
 
-    public async Task<ImportOutcome> LineProtocolAsync(ImportOptions import, Stream file, CancellationToken cancellationToken)
-    {
-        var progress = tracker.Start("lp", import.Database, import.Measurement);
-        ImportOutcome outcome = new() { Database = import.Database, Failure = ErrorReason.Invalid, Message = "import did not finish" };
-        try
+    public Task<ImportOutcome> LineProtocolAsync(ImportOptions import, Stream file, CancellationToken cancellationToken) =>
+        TrackedAsync("lp", import, file, async (source, progress) =>
         {
-            var source = Source(file, progress);
             var reader = PipeReader.Create(source, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
             var written = await lineProtocol.LineProtocolAsync(new WriteRequest(import.Database, BodyCompression.Detect, null), import.Precision,
                 reader, cancellationToken, progress, import.Measurement).ConfigureAwait(false);
-            outcome = new ImportOutcome
+            return new ImportOutcome
             {
                 Database = import.Database,
                 Failure = written.Failure ?? (written.Accepted > 0 ? null : ErrorReason.Invalid),
@@ -126,38 +122,27 @@ internal sealed partial class ImportSession(IngestEngine ingest, IIngestSettings
                 Errors = written.Errors,
                 BytesRead = source.Position,
             };
-            return outcome;
-        }
-        finally
-        {
-            tracker.Finish(progress, outcome);
-        }
-    }
+        });
 
-    public async Task<ImportOutcome> CsvAsync(ImportOptions import, Stream file, CancellationToken cancellationToken)
-    {
-        var progress = tracker.Start("csv", import.Database, import.Measurement);
-        ImportOutcome outcome = new() { Database = import.Database, Failure = ErrorReason.Invalid, Message = "import did not finish" };
-        try
+    public Task<ImportOutcome> CsvAsync(ImportOptions import, Stream file, CancellationToken cancellationToken) =>
+        TrackedAsync("csv", import, file, async (source, progress) =>
         {
-            var source = Source(file, progress);
             using var records = new CsvRecordReader(source, import.Delimiter, Limits.MaxLineLength, LineLengthSetting);
-            outcome = await ReadCsvAsync(import, records, source, progress, cancellationToken).ConfigureAwait(false);
-            return outcome;
-        }
-        finally
-        {
-            tracker.Finish(progress, outcome);
-        }
-    }
+            return await ReadCsvAsync(import, records, source, progress, cancellationToken).ConfigureAwait(false);
+        });
 
-    public async Task<ImportOutcome> ParquetAsync(ImportOptions import, Stream file, CancellationToken cancellationToken)
+    public Task<ImportOutcome> ParquetAsync(ImportOptions import, Stream file, CancellationToken cancellationToken) =>
+        TrackedAsync("parquet", import, file, (source, progress) => ReadParquetAsync(import, source, progress, cancellationToken));
+
+    /// <summary>Runs an import with its progress listed in the stats while it runs and its outcome counted there when it ends.</summary>
+    private async Task<ImportOutcome> TrackedAsync(string kind, ImportOptions import, Stream file,
+        Func<LimitedReadStream, ImportProgress, Task<ImportOutcome>> run)
     {
-        var progress = tracker.Start("parquet", import.Database, import.Measurement);
+        var progress = tracker.Start(kind, import.Database, import.Measurement);
         ImportOutcome outcome = new() { Database = import.Database, Failure = ErrorReason.Invalid, Message = "import did not finish" };
         try
         {
-            outcome = await ReadParquetAsync(import, Source(file, progress), progress, cancellationToken).ConfigureAwait(false);
+            outcome = await run(Source(file, progress), progress).ConfigureAwait(false);
             return outcome;
         }
         finally
