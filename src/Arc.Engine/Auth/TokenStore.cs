@@ -51,21 +51,22 @@ public sealed class TokenStore : IDisposable
     {
         _time = time;
         var full = Path.GetFullPath(options.Path);
-        LocalStore.EnsureDirectory(Path.GetDirectoryName(full)!);
+        LocalStore.EnsureDirectory(Path.GetDirectoryName(full)!); // the key file is made first
         _key = KeyFile.LoadOrCreate(full + ".key");
-        _database = DuckDbDatabase.Open(full, [new("threads", "1")]);
-        _connection = _database.Connect();
-        _connection.Execute("""
-            CREATE TABLE IF NOT EXISTS tokens (
-                id BIGINT PRIMARY KEY, name VARCHAR NOT NULL, description VARCHAR, hash VARCHAR NOT NULL UNIQUE, permissions INTEGER NOT NULL,
-                databases VARCHAR, created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP, revoked_at TIMESTAMP)
-            """);
-        MigrateTextIds();
-        if (_connection.QueryStrings("SELECT count(*) FROM duckdb_sequences() WHERE sequence_name = 'token_ids'")[0][0] == "0")
+        (_database, _connection) = MetadataFile.Open(full, connection =>
         {
-            var next = _connection.QueryStrings("SELECT coalesce(max(id), 0) + 1 FROM tokens")[0][0];
-            _connection.Execute($"CREATE SEQUENCE token_ids START {next}");
-        }
+            connection.Execute("""
+                CREATE TABLE IF NOT EXISTS tokens (
+                    id BIGINT PRIMARY KEY, name VARCHAR NOT NULL, description VARCHAR, hash VARCHAR NOT NULL UNIQUE, permissions INTEGER NOT NULL,
+                    databases VARCHAR, created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP, revoked_at TIMESTAMP)
+                """);
+            MigrateTextIds(connection);
+            if (connection.QueryStrings("SELECT count(*) FROM duckdb_sequences() WHERE sequence_name = 'token_ids'")[0][0] == "0")
+            {
+                var next = connection.QueryStrings("SELECT coalesce(max(id), 0) + 1 FROM tokens")[0][0];
+                connection.Execute($"CREATE SEQUENCE token_ids START {next}");
+            }
+        });
 
         _cacheTtl = options.CacheTtl;
         _maxCache = options.MaxCache;
@@ -231,15 +232,15 @@ public sealed class TokenStore : IDisposable
         FromMicros(row[5])!.Value, FromMicros(row[6]), FromMicros(row[7]));
 
     /// <summary>Renumbers a store whose ids are hex strings (before ids were integers), in creation order, in one transaction.</summary>
-    private void MigrateTextIds()
+    private static void MigrateTextIds(DuckDbConnection connection)
     {
-        var type = _connection.QueryStrings("SELECT data_type FROM duckdb_columns() WHERE table_name = 'tokens' AND column_name = 'id'")[0][0];
+        var type = connection.QueryStrings("SELECT data_type FROM duckdb_columns() WHERE table_name = 'tokens' AND column_name = 'id'")[0][0];
         if (type == "BIGINT")
         {
             return;
         }
 
-        _connection.Execute("""
+        connection.Execute("""
             BEGIN TRANSACTION;
             CREATE TABLE tokens_v2 (
                 id BIGINT PRIMARY KEY, name VARCHAR NOT NULL, description VARCHAR, hash VARCHAR NOT NULL UNIQUE, permissions INTEGER NOT NULL,

@@ -54,16 +54,13 @@ internal sealed class ContinuousQueryStore : IDisposable
     public ContinuousQueryStore(string path)
     {
         var full = Path.GetFullPath(path);
-        LocalStore.EnsureDirectory(Path.GetDirectoryName(full)!);
-        _database = DuckDbDatabase.Open(full, [new("threads", "1")]);
-        try
+        (_database, _connection) = MetadataFile.Open(full, connection =>
         {
-            _connection = _database.Connect();
-            _connection.Execute("""
+            connection.Execute("""
                 CREATE TABLE IF NOT EXISTS continuous_queries (
                     id BIGINT PRIMARY KEY, spec VARCHAR NOT NULL, created_us BIGINT NOT NULL, updated_us BIGINT NOT NULL, mark_us BIGINT)
                 """);
-            _connection.Execute("""
+            connection.Execute("""
                 CREATE TABLE IF NOT EXISTS cq_executions (
                     id BIGINT PRIMARY KEY, query_id BIGINT NOT NULL, execution_id VARCHAR NOT NULL, executed_us BIGINT NOT NULL,
                     status VARCHAR NOT NULL, start_us BIGINT NOT NULL, end_us BIGINT NOT NULL, records_read BIGINT,
@@ -71,20 +68,15 @@ internal sealed class ContinuousQueryStore : IDisposable
                 """);
             // Added after the first release of the store: late windows and the removals of retention_days and
             // delete_source_after_days.
-            _connection.Execute("ALTER TABLE continuous_queries ADD COLUMN IF NOT EXISTS source_removed_us BIGINT");
-            _connection.Execute("ALTER TABLE cq_executions ADD COLUMN IF NOT EXISTS kind VARCHAR");
-            _connection.Execute("ALTER TABLE cq_executions ADD COLUMN IF NOT EXISTS records_deleted BIGINT");
-            _connection.Execute("""
+            connection.Execute("ALTER TABLE continuous_queries ADD COLUMN IF NOT EXISTS source_removed_us BIGINT");
+            connection.Execute("ALTER TABLE cq_executions ADD COLUMN IF NOT EXISTS kind VARCHAR");
+            connection.Execute("ALTER TABLE cq_executions ADD COLUMN IF NOT EXISTS records_deleted BIGINT");
+            connection.Execute("""
                 CREATE TABLE IF NOT EXISTS cq_late_windows (
                     query_id BIGINT NOT NULL, start_us BIGINT NOT NULL, since_us BIGINT NOT NULL, PRIMARY KEY (query_id, start_us))
                 """);
-            NextExecutionId = long.Parse(_connection.QueryStrings("SELECT coalesce(max(id), 0) + 1 FROM cq_executions")[0][0]!, CultureInfo.InvariantCulture);
-        }
-        catch
-        {
-            _database.Dispose();
-            throw;
-        }
+            NextExecutionId = long.Parse(connection.QueryStrings("SELECT coalesce(max(id), 0) + 1 FROM cq_executions")[0][0]!, CultureInfo.InvariantCulture);
+        });
     }
 
     private long NextExecutionId { get; set; }

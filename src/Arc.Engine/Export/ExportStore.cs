@@ -66,13 +66,11 @@ internal sealed class ExportStore : IDisposable
     public ExportStore(string path)
     {
         var full = Path.GetFullPath(path);
-        LocalStore.EnsureDirectory(Path.GetDirectoryName(full)!);
+        LocalStore.EnsureDirectory(Path.GetDirectoryName(full)!); // the key file is made first
         _secrets = new SecretBox(full + ".key");
-        _database = DuckDbDatabase.Open(full, [new("threads", "1")]);
-        try
+        (_database, _connection) = MetadataFile.Open(full, connection =>
         {
-            _connection = _database.Connect();
-            _connection.Execute("""
+            connection.Execute("""
                 CREATE TABLE IF NOT EXISTS export_jobs (
                     id VARCHAR PRIMARY KEY, spec VARCHAR NOT NULL, secrets VARCHAR, created_us BIGINT NOT NULL,
                     paused BOOLEAN NOT NULL, completed BOOLEAN NOT NULL, failed BOOLEAN NOT NULL,
@@ -80,16 +78,11 @@ internal sealed class ExportStore : IDisposable
                     run_started_us BIGINT, run_finished_us BIGINT, run_rows BIGINT NOT NULL, run_batches BIGINT NOT NULL, run_error VARCHAR,
                     last_error VARCHAR, last_error_us BIGINT)
                 """);
-            _connection.Execute("""
+            connection.Execute("""
                 CREATE TABLE IF NOT EXISTS storage_connections (
                     name VARCHAR PRIMARY KEY, spec VARCHAR NOT NULL, secrets VARCHAR, created_us BIGINT NOT NULL)
                 """);
-        }
-        catch
-        {
-            _database.Dispose();
-            throw;
-        }
+        });
     }
 
     public List<ExportJobRecord> LoadJobs()
