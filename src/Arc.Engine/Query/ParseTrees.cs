@@ -182,56 +182,55 @@ internal static class ParseTrees
         private static string Hole(int index) => $"\u0001arc-literal-{index}\u0001";
 
         /// <summary>Every VARCHAR constant by its position in the text; <paramref name="unique"/> false if two share one.</summary>
-        private static void Constants(JsonNode? node, Dictionary<ulong, JsonObject> found, ref bool unique)
+        private static void Constants(JsonNode tree, Dictionary<ulong, JsonObject> found, ref bool unique)
         {
-            switch (node)
+            foreach (var obj in Objects(tree))
             {
-                case JsonObject obj:
-                    if (StatementGuard.Text(obj["class"]) == "CONSTANT" && StatementGuard.Text(obj["value"]?["type"]?["id"]) == "VARCHAR"
-                        && obj["query_location"] is JsonValue location && location.TryGetValue<ulong>(out var offset))
-                    {
-                        unique &= found.TryAdd(offset, obj);
-                    }
-
-                    foreach (var (_, child) in obj)
-                    {
-                        Constants(child, found, ref unique);
-                    }
-
-                    break;
-                case JsonArray array:
-                    foreach (var child in array)
-                    {
-                        Constants(child, found, ref unique);
-                    }
-
-                    break;
+                if (StatementGuard.Text(obj["class"]) == "CONSTANT" && StatementGuard.Text(obj["value"]?["type"]?["id"]) == "VARCHAR"
+                    && obj["query_location"] is JsonValue location && location.TryGetValue<ulong>(out var offset))
+                {
+                    unique &= found.TryAdd(offset, obj);
+                }
             }
         }
 
         /// <summary>The tree without its text positions, which move with the literals' lengths.</summary>
-        private static JsonNode? WithoutLocations(JsonNode? node)
+        private static JsonNode? WithoutLocations(JsonNode? tree)
         {
-            switch (node)
+            foreach (var obj in Objects(tree))
             {
-                case JsonObject obj:
-                    obj.Remove("query_location");
-                    foreach (var (_, child) in obj)
-                    {
-                        WithoutLocations(child);
-                    }
-
-                    break;
-                case JsonArray array:
-                    foreach (var child in array)
-                    {
-                        WithoutLocations(child);
-                    }
-
-                    break;
+                obj.Remove("query_location");
             }
 
-            return node;
+            return tree;
+        }
+
+        /// <summary>Every object of a tree, each before its children (which are read after the caller had it).</summary>
+        private static IEnumerable<JsonObject> Objects(JsonNode? tree)
+        {
+            var pending = new Stack<JsonNode?>();
+            pending.Push(tree);
+            while (pending.TryPop(out var node))
+            {
+                switch (node)
+                {
+                    case JsonObject obj:
+                        yield return obj;
+                        foreach (var (_, child) in obj)
+                        {
+                            pending.Push(child);
+                        }
+
+                        break;
+                    case JsonArray array:
+                        foreach (var child in array)
+                        {
+                            pending.Push(child);
+                        }
+
+                        break;
+                }
+            }
         }
     }
 }
