@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using Arc.Engine.DuckDb;
@@ -182,7 +181,7 @@ internal sealed class RunOutput(List<OutputColumn> columns, long windowStartNs)
         {
             var item = new JsonObject
             {
-                ["time"] = JsonValue.Create(DateTime.UnixEpoch.AddTicks(row.Time / 100).ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture)),
+                ["time"] = JsonValue.Create(ContinuousQueryStore.Rfc3339(DateTime.UnixEpoch.AddTicks(row.Time / 100))),
             };
             for (var c = 0; c < Columns.Count; c++)
             {
