@@ -162,16 +162,16 @@ internal sealed class AuthFailureLimiter(RequestDelegate next, AuthFailureBucket
     public async Task InvokeAsync(HttpContext context)
     {
         var ip = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-        using (var check = buckets.Limiter.AttemptAcquire(ip, 0))
+        // Whole tokens only: the bucket refills continuously (a fraction every 100 ms), and a zero-permit probe
+        // (AttemptAcquire(ip, 0)) succeeds on any fraction, so a guesser was never refused once a refill had landed
+        // between its failures (a slow or busy machine). A failure costs one whole token, so it needs one here.
+        if (buckets.Limiter.GetStatistics(ip)?.CurrentAvailablePermits < 1)
         {
-            if (!check.IsAcquired)
-            {
-                metrics.RateLimited();
-                context.Response.Headers.RetryAfter = "1";
-                await WriteEndpoints.Error(context, StatusCodes.Status429TooManyRequests,
-                    "too many failed authentications from this address; retry in 1 s").ConfigureAwait(false);
-                return;
-            }
+            metrics.RateLimited();
+            context.Response.Headers.RetryAfter = "1";
+            await WriteEndpoints.Error(context, StatusCodes.Status429TooManyRequests,
+                "too many failed authentications from this address; retry in 1 s").ConfigureAwait(false);
+            return;
         }
 
         await next(context).ConfigureAwait(false);
