@@ -48,7 +48,7 @@ public sealed class ArcServer : IAsyncDisposable
         // No appsettings.json reload: its file watcher watches the content root (the working directory) recursively with
         // inotify, which from "/" in a container walks all of /proc and /data and cost ~0.45 s of startup (and watches).
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
-        var recentLogs = new RecentLogs();
+        var recentLogs = new RecentLogs(config.Engine.Time);
         builder.Services.AddSingleton(recentLogs);
         ServerLogging.Configure(builder.Logging, config, recentLogs);
         logging?.Invoke(builder.Logging);

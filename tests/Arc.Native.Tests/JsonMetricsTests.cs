@@ -166,7 +166,11 @@ public sealed class JsonMetricsTests : IAsyncLifetime
     public async Task TheTimeSeriesKeepsAPointEveryFiveSecondsForThirtyMinutes()
     {
         var clock = new FakeTimeProvider(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        await using var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Time = clock });
+        await using var server = await TestServer.StartAsync(c =>
+        {
+            c.Engine = c.Engine with { Time = clock };
+            c.LogLevel = "info";
+        });
         using var client = server.NewClient(TestServer.AdminToken);
 
         clock.Advance(TimeSpan.FromSeconds(5));
@@ -180,6 +184,18 @@ public sealed class JsonMetricsTests : IAsyncLifetime
         Assert.Equal(("api", 30, 2), (api.GetProperty("type").GetString(), api.GetProperty("duration_minutes").GetInt32(), api.GetProperty("points_count").GetInt32()));
         var points = api.GetProperty("data").EnumerateArray().ToList();
         Assert.Equal(["2025-01-01T00:00:05Z", "2025-01-01T00:00:10Z"], points.Select(p => p.GetProperty("timestamp").GetString()));
+        // The responses' own timestamps and the log's entries are read from the engine's clock too.
+        Assert.Equal("2025-01-01T00:00:10Z", api.GetProperty("timestamp").GetString());
+        foreach (var path in new[] { "/api/v1/metrics", "/api/v1/metrics/memory", "/api/v1/metrics/query-pool", "/api/v1/metrics/endpoints" })
+        {
+            Assert.Equal("2025-01-01T00:00:10Z", (await GetJsonAsync(client, path)).GetProperty("timestamp").GetString());
+        }
+
+        var logs = await GetJsonAsync(client, "/api/v1/logs?since_minutes=1");
+        Assert.Equal(new DateTime(2025, 1, 1, 0, 0, 10, DateTimeKind.Utc), logs.GetProperty("timestamp").GetDateTime().ToUniversalTime());
+        Assert.NotEmpty(logs.GetProperty("logs").EnumerateArray());
+        Assert.All(logs.GetProperty("logs").EnumerateArray(), entry => Assert.InRange(entry.GetProperty("timestamp").GetDateTime().ToUniversalTime(),
+            new DateTime(2025, 1, 1, 0, 0, 0, DateTimeKind.Utc), new DateTime(2025, 1, 1, 0, 0, 10, DateTimeKind.Utc)));
         // The write came between the two points.
         Assert.Equal(1, points[1].GetProperty("values").GetProperty("http_requests_total").GetInt64() - points[0].GetProperty("values").GetProperty("http_requests_total").GetInt64());
         var application = (await GetJsonAsync(client, "/api/v1/metrics/timeseries/application")).GetProperty("data").EnumerateArray().ToList();

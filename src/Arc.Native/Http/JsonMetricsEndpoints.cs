@@ -73,11 +73,11 @@ internal static class JsonMetricsEndpoints
         }
 
         var points = series.Recent(type, minutes);
-        return Results.Json(new TimeSeriesResponse(Now(), type, minutes, points.Count, points), JsonMetricsContext.Api.TimeSeriesResponse);
+        return Results.Json(new TimeSeriesResponse(Now(series.Time), type, minutes, points.Count, points), JsonMetricsContext.Api.TimeSeriesResponse);
     }
 
     /// <summary>Arc's timestamp format: RFC 3339 in UTC to the second.</summary>
-    private static string Now() => DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+    private static string Now(TimeProvider time) => time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>The figures of <c>GET /api/v1/metrics</c> (also what the time series samples).</summary>
     internal static MetricsSnapshot Figures(ArcEngine engine, HttpMetrics http, IngestStats ingest)
@@ -91,7 +91,7 @@ internal static class JsonMetricsEndpoints
         var compaction = engine.Compaction.Stats;
         return new MetricsSnapshot
         {
-            Timestamp = Now(),
+            Timestamp = Now(engine.Options.Time),
             UptimeSeconds = http.Uptime.TotalSeconds,
             Goroutines = ThreadCount(),
             GoVersion = RuntimeInformation.FrameworkDescription,
@@ -149,7 +149,7 @@ internal static class JsonMetricsEndpoints
     {
         var gc = GC.GetGCMemoryInfo();
         var pauses = gc.PauseDurations;
-        return new MemoryMetricsResponse(Now(),
+        return new MemoryMetricsResponse(Now(engine.Options.Time),
             new MemoryFigures(
                 AllocBytes: GC.GetTotalMemory(false),
                 TotalAllocBytes: GC.GetTotalAllocatedBytes(),
@@ -175,7 +175,7 @@ internal static class JsonMetricsEndpoints
     {
         var pool = engine.QueryPool.Stats();
         var query = Queries(http.Routes());
-        return new QueryPoolMetricsResponse(Now(), new QueryPoolFigures(
+        return new QueryPoolMetricsResponse(Now(engine.Options.Time), new QueryPoolFigures(
             ConnectionsOpen: pool.Active + engine.IdleQueryConnections,
             ConnectionsInUse: pool.Active,
             ConnectionsIdle: engine.IdleQueryConnections,
@@ -198,7 +198,7 @@ internal static class JsonMetricsEndpoints
         var query = Queries(routes);
         var stats = ingest.Snapshot();
         var compaction = engine.Compaction.Stats;
-        return new EndpointMetricsResponse(Now(),
+        return new EndpointMetricsResponse(Now(engine.Options.Time),
             new HttpFigures(requests, success, errors, AverageMs(latencyUs, requests), latencyUs, requests),
             new IngestionFigures(stats.LineProtocol.RecordsAccepted + stats.MsgPack.RecordsAccepted,
                 stats.LineProtocol.BytesReceived + stats.MsgPack.BytesReceived,

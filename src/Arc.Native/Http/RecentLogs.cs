@@ -9,13 +9,16 @@ namespace Arc.Native.Http;
 /// Arc's <c>GET /api/v1/logs</c>: admin only (Arc's advisory GHSA-m3qr was this route open to anyone). Entries hold what
 /// the console gets, which never includes a secret; a message is cut at <see cref="MaxMessageLength"/> characters.
 /// </summary>
-internal sealed class RecentLogs : ILoggerProvider
+internal sealed class RecentLogs(TimeProvider time) : ILoggerProvider
 {
     public const int Capacity = 1000;
     private const int MaxMessageLength = 4096;
     private readonly LogEntry?[] _ring = new LogEntry?[Capacity];
     private readonly Lock _lock = new();
     private long _written;
+
+    /// <summary>The engine's clock (<c>EngineOptions.Time</c>), which stamps the entries and places the <c>since_minutes</c> window.</summary>
+    public DateTime Now => time.GetUtcNow().UtcDateTime;
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
@@ -68,7 +71,7 @@ internal sealed class RecentLogs : ILoggerProvider
                     statusCode: StatusCodes.Status400BadRequest);
             }
 
-            var now = DateTime.UtcNow;
+            var now = logs.Now;
             var entries = logs.Recent(count, minimum.Value, now.AddMinutes(-minutes));
             return Results.Json(new LogsResponse(now, entries.Count, count, level ?? "", minutes, entries), LogsJsonContext.Api.LogsResponse);
         }).Requires(Permission.Admin);
@@ -97,7 +100,7 @@ internal sealed class RecentLogs : ILoggerProvider
                 message += $" ({exception.GetType().Name}: {exception.Message})";
             }
 
-            owner.Add(new LogEntry(DateTime.UtcNow, logLevel, category,
+            owner.Add(new LogEntry(owner.Now, logLevel, category,
                 message.Length > MaxMessageLength ? message[..MaxMessageLength] + "…" : message));
         }
     }
