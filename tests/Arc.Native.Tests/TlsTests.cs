@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -24,8 +25,10 @@ public sealed class TlsTests : IDisposable
     public async Task HttpsAndHttp2ServeTheCertificateAndARenewalIsPickedUpWithoutARestart()
     {
         var first = WriteCertificate("first");
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var server = await TestServer.StartAsync(c =>
         {
+            c.Engine = c.Engine with { Time = clock };
             c.TlsEnabled = true;
             c.TlsCertFile = CertFile;
             c.TlsKeyFile = KeyFile;
@@ -38,12 +41,15 @@ public sealed class TlsTests : IDisposable
         (status, version, seen) = await GetAsync(address, HttpVersion.Version11);
         Assert.Equal((HttpStatusCode.OK, HttpVersion.Version11, first), (status, version, seen));
 
+        // Files are looked at once a second at most: not before the second is over, then on the next connection.
         var renewed = WriteCertificate("renewed");
-        await Task.Delay(TimeSpan.FromSeconds(1.2)); // files are looked at once a second at most
+        clock.Advance(TimeSpan.FromSeconds(0.9));
+        Assert.Equal(first, (await GetAsync(address, HttpVersion.Version20)).Thumbprint);
+        clock.Advance(TimeSpan.FromSeconds(0.2));
         Assert.Equal(renewed, (await GetAsync(address, HttpVersion.Version20)).Thumbprint);
 
         await File.WriteAllTextAsync(CertFile, "-----BEGIN CERTIFICATE-----\nbroken\n"); // a renewal caught half written
-        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        clock.Advance(TimeSpan.FromSeconds(1.1));
         Assert.Equal((HttpStatusCode.OK, renewed), ((await GetAsync(address, HttpVersion.Version11)).Status, (await GetAsync(address, HttpVersion.Version11)).Thumbprint));
 
         using var plain = new HttpClient();

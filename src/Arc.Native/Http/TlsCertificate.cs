@@ -16,14 +16,16 @@ internal sealed class TlsCertificate
     private readonly string _certFile;
     private readonly string _keyFile;
     private readonly ILogger? _logger;
+    private readonly TimeProvider _time;
     private readonly Lock _lock = new();
     private X509Certificate2 _current;
     private (DateTime Cert, DateTime Key) _loadedStamps;
     private (DateTime Cert, DateTime Key) _failedStamps;
     private long _nextCheck;
 
-    private TlsCertificate(string certFile, string keyFile, X509Certificate2 first, ILogger? logger)
+    private TlsCertificate(string certFile, string keyFile, X509Certificate2 first, ILogger? logger, TimeProvider time)
     {
+        _time = time;
         _certFile = certFile;
         _keyFile = keyFile;
         _current = first;
@@ -38,7 +40,7 @@ internal sealed class TlsCertificate
         var keyFile = config.TlsKeyFile ?? throw new ConfigException("server.tls_key_file: required when server.tls_enabled is true (a PEM private key)");
         try
         {
-            return new TlsCertificate(certFile, keyFile, Read(certFile, keyFile), logger);
+            return new TlsCertificate(certFile, keyFile, Read(certFile, keyFile), logger, config.Engine.Time);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
         {
@@ -51,10 +53,10 @@ internal sealed class TlsCertificate
     {
         get
         {
-            var now = Environment.TickCount64;
+            var now = _time.GetTimestamp(); // the engine's clock (EngineOptions.Time), so a test moves it instead of waiting
             if (now >= Interlocked.Read(ref _nextCheck))
             {
-                Interlocked.Exchange(ref _nextCheck, now + (long)CheckInterval.TotalMilliseconds);
+                Interlocked.Exchange(ref _nextCheck, now + (long)(CheckInterval.TotalSeconds * _time.TimestampFrequency));
                 ReloadIfChanged();
             }
 
