@@ -1,6 +1,4 @@
-using System.Buffers;
 using System.Diagnostics;
-using System.Text;
 using Arc.Engine.Errors;
 using Arc.Engine.Query;
 using Microsoft.Extensions.Time.Testing;
@@ -71,7 +69,7 @@ public sealed class BufferedQueryTests : IAsyncLifetime
     [Fact]
     public async Task AnErrorIsThrownBeforeTheResponseStarts()
     {
-        var response = new RecordingResponse();
+        var response = new RecordingQueryResponse();
         var error = await Assert.ThrowsAnyAsync<Exception>(() => _engine.RunQueryAsync(Run("SELECT nope FROM m", QueryOutputFormat.Json, false),
             response, CancellationToken.None));
 
@@ -84,51 +82,11 @@ public sealed class BufferedQueryTests : IAsyncLifetime
     private static QueryRun Run(string sql, QueryOutputFormat format, bool bypass) =>
         new(sql, "db", QueryPriority.Normal, format, QueryAccess.Full, "*", bypass, Stopwatch.GetTimestamp());
 
-    private async Task<RecordingResponse> RunAsync(string sql, QueryOutputFormat? format = null, bool bypass = false)
+    private async Task<RecordingQueryResponse> RunAsync(string sql, QueryOutputFormat? format = null, bool bypass = false)
     {
-        var response = new RecordingResponse();
+        var response = new RecordingQueryResponse();
         await _engine.RunQueryAsync(Run(sql, format ?? QueryOutputFormat.Json, bypass), response, CancellationToken.None);
         Assert.True(response.Completed);
         return response;
-    }
-
-    private sealed class RecordingResponse : IQueryResponse
-    {
-        private readonly ArrayBufferWriter<byte> _body = new();
-
-        public CacheAnswer Cache { get; private set; }
-
-        public bool Started { get; private set; }
-
-        public bool Completed { get; private set; }
-
-        public string? ContentType { get; private set; }
-
-        public long? Length { get; private set; }
-
-        public int Flushes { get; private set; }
-
-        public string Body => Encoding.UTF8.GetString(_body.WrittenSpan);
-
-        void IQueryResponse.Cache(CacheAnswer answer) => Cache = answer;
-
-        public IBufferWriter<byte> Start(string contentType, long? length)
-        {
-            Assert.False(Started);
-            (Started, ContentType, Length) = (true, contentType, length);
-            return _body;
-        }
-
-        public ValueTask FlushAsync(CancellationToken cancellationToken)
-        {
-            Flushes++;
-            return ValueTask.CompletedTask;
-        }
-
-        public ValueTask CompleteAsync(CancellationToken cancellationToken)
-        {
-            Completed = true;
-            return ValueTask.CompletedTask;
-        }
     }
 }

@@ -33,6 +33,22 @@ internal static class EngineData
         return json.RootElement.GetProperty("data")[0][0].ToString();
     }
 
+    /// <summary>
+    /// The rows of <paramref name="sql"/> run as the JSON query route runs it (<see cref="ArcEngine.RunQueryAsync"/>, no cache),
+    /// each value as its JSON spells it (a string's text); a failed query fails the test with its message.
+    /// </summary>
+    public static async Task<List<string[]>> RowsAsync(ArcEngine engine, string sql, string database = "db")
+    {
+        var response = new RecordingQueryResponse();
+        await engine.RunQueryAsync(new QueryRun(sql, database, QueryPriority.Normal, QueryOutputFormat.Json, QueryAccess.Full, "*", true,
+            System.Diagnostics.Stopwatch.GetTimestamp()), response, CancellationToken.None);
+        Assert.True(response.Completed);
+        using var json = System.Text.Json.JsonDocument.Parse(response.Body);
+        return json.RootElement.GetProperty("data").EnumerateArray()
+            .Select(row => row.EnumerateArray().Select(v => v.ValueKind == System.Text.Json.JsonValueKind.String ? v.GetString()! : v.GetRawText()).ToArray())
+            .ToList();
+    }
+
     /// <summary>The Parquet data files under <paramref name="directory"/>.</summary>
     public static string[] ParquetFiles(string directory) =>
         Directory.GetFiles(directory, "*.parquet", SearchOption.AllDirectories);

@@ -1,26 +1,27 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
 using Arc.Engine.DuckDb;
 
-namespace Arc.Native.Tests;
+namespace Arc.Engine.Tests;
 
 /// <summary>
 /// Every usual time filter binds and answers exactly what DuckDB answers over the same rows with <c>time</c> as a
 /// TIMESTAMPTZ: the rows (some in Parquet files, some still buffered) lie 5 minutes away from every bound a relative filter
 /// draws, so <c>now()</c> moving between the two evaluations cannot change an answer. Nanoseconds are kept where a bound
-/// has them.
+/// has them. Engine level (the query route runs <see cref="ArcEngine.RunQueryAsync"/>, as <see cref="EngineData.RowsAsync"/>
+/// does); QueryTests keeps the route itself.
 /// </summary>
 public sealed class TimeFilterTests : IAsyncLifetime
 {
-    private TestServer _server = null!;
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-timefilter-" + Guid.NewGuid().ToString("N"));
+    private ArcEngine _engine = null!;
     private DuckDbDatabase _reference = null!;
     private DuckDbConnection _connection = null!;
     private long _nowMicros;
 
     public async Task InitializeAsync()
     {
-        _server = await TestServer.StartAsync();
+        _engine = await ArcEngine.StartAsync(new EngineOptions { DataPath = _directory, MaxBufferAge = TimeSpan.FromMinutes(10) });
         _reference = DuckDbDatabase.Open(null, []);
         _connection = _reference.Connect();
         _connection.Execute("SET TimeZone = 'UTC'");
@@ -43,16 +44,17 @@ public sealed class TimeFilterTests : IAsyncLifetime
         }
 
         _connection.Execute($"INSERT INTO cpu VALUES {values}");
-        Assert.Equal(HttpStatusCode.NoContent, (await _server.WriteAsync("/write?db=metrics", older.ToString())).StatusCode);
-        await _server.Server.Engine.FlushAsync();
-        Assert.Equal(HttpStatusCode.NoContent, (await _server.WriteAsync("/write?db=metrics", newer.ToString())).StatusCode);
+        await EngineData.WriteAsync(_engine, older.ToString(), "metrics");
+        await _engine.FlushAsync();
+        await EngineData.WriteAsync(_engine, newer.ToString(), "metrics");
     }
 
     public async Task DisposeAsync()
     {
         _connection.Dispose();
         _reference.Dispose();
-        await _server.DisposeAsync();
+        await _engine.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
     }
 
     public static TheoryData<string> Filters()
@@ -89,7 +91,7 @@ public sealed class TimeFilterTests : IAsyncLifetime
     {
         var sql = $"SELECT count(*), sum(v), min(epoch_us(time)), max(epoch_us(time)) FROM cpu WHERE {filter}";
         var expected = _connection.QueryStrings(sql).Single();
-        var actual = (await _server.RowsAsync(sql, "metrics")).Single();
+        var actual = (await EngineData.RowsAsync(_engine, sql, "metrics")).Single();
         Assert.True(long.Parse(expected[0]!, CultureInfo.InvariantCulture) > 0, $"{filter}: the reference selects no row");
         Assert.Equal(expected.Select(Normalize), actual.Select(Normalize));
     }
@@ -104,7 +106,7 @@ public sealed class TimeFilterTests : IAsyncLifetime
         var reference = bucket.Replace("epoch_ns(time)", "epoch_ns(time::TIMESTAMP_NS)", StringComparison.Ordinal);
         var sql = "SELECT epoch_us({0}) AS b, count(*), sum(v) FROM cpu WHERE time > now() - INTERVAL 6 HOUR GROUP BY b ORDER BY b";
         var expected = _connection.QueryStrings(string.Format(CultureInfo.InvariantCulture, sql, reference));
-        var actual = await _server.RowsAsync(string.Format(CultureInfo.InvariantCulture, sql, bucket), "metrics");
+        var actual = await EngineData.RowsAsync(_engine, string.Format(CultureInfo.InvariantCulture, sql, bucket), "metrics");
         Assert.True(expected.Count > 5);
         Assert.Equal(expected.Select(r => r.Select(Normalize)), actual.Select(r => r.Select(Normalize)));
     }
@@ -112,22 +114,22 @@ public sealed class TimeFilterTests : IAsyncLifetime
     [Fact]
     public async Task JoinsAndSubqueriesBindAndNanosecondsAreKept()
     {
-        var joined = await _server.RowsAsync(
+        var joined = await EngineData.RowsAsync(_engine,
             "SELECT count(*) FROM cpu c JOIN (SELECT now() - INTERVAL 2 HOUR AS t0) b ON c.time > b.t0", "metrics");
         Assert.Equal([["24"]], joined);
-        var nested = await _server.RowsAsync(
+        var nested = await EngineData.RowsAsync(_engine,
             "SELECT count(*) FROM (SELECT * FROM cpu WHERE time > now() - INTERVAL 3 HOUR) WHERE host IN (SELECT host FROM cpu WHERE time < now())",
             "metrics");
         Assert.Equal([["36"]], nested);
 
         // A nanosecond-precise bound on nanosecond-precise data: TIMESTAMP_NS is compared, not truncated to microseconds.
-        Assert.Equal(HttpStatusCode.NoContent, (await _server.WriteAsync("/write?db=ns", "m v=1 1700000000123456789\nm v=2 1700000000123456790\n")).StatusCode);
-        Assert.Equal([["1"]], await _server.RowsAsync("SELECT count(*) FROM m WHERE time > '2023-11-14T22:13:20.123456789Z'", "ns"));
-        Assert.Equal([["2"]], await _server.RowsAsync("SELECT count(*) FROM m WHERE time > TIMESTAMPTZ '2023-11-14 22:13:20.123456+00'", "ns"));
-        Assert.Equal([["1700000000123456790"]], await _server.RowsAsync("SELECT max(epoch_ns(time)) FROM m WHERE time < now()", "ns"));
+        await EngineData.WriteAsync(_engine, "m v=1 1700000000123456789\nm v=2 1700000000123456790\n", "ns");
+        Assert.Equal([["1"]], await EngineData.RowsAsync(_engine, "SELECT count(*) FROM m WHERE time > '2023-11-14T22:13:20.123456789Z'", "ns"));
+        Assert.Equal([["2"]], await EngineData.RowsAsync(_engine, "SELECT count(*) FROM m WHERE time > TIMESTAMPTZ '2023-11-14 22:13:20.123456+00'", "ns"));
+        Assert.Equal([["1700000000123456790"]], await EngineData.RowsAsync(_engine, "SELECT max(epoch_ns(time)) FROM m WHERE time < now()", "ns"));
 
         // A 'time' that is a CTE's TIMESTAMPTZ still compares as DuckDB compares it (the client's text runs as written).
-        Assert.Equal([["1"]], await _server.RowsAsync("WITH t AS (SELECT now() AS time) SELECT count(*) FROM t WHERE time > now() - INTERVAL 1 HOUR"));
+        Assert.Equal([["1"]], await EngineData.RowsAsync(_engine, "WITH t AS (SELECT now() AS time) SELECT count(*) FROM t WHERE time > now() - INTERVAL 1 HOUR"));
     }
 
     private static string Normalize(string? value) =>
