@@ -399,6 +399,20 @@ internal sealed class RemoteStore : IAsyncDisposable
     /// <summary>The store's location of a measurement, <c>s3://bucket/prefix/db/measurement/</c>.</summary>
     public string Uri(string database, string measurement) => $"s3://{_options.Bucket}/{_options.KeyPrefix}{database}/{measurement}/";
 
+    /// <summary>
+    /// The local paths of the measurement's files that are in the store with no upload of them queued or under way: a level
+    /// merge takes only these, so no upload of an input can land after the merge deleted it.
+    /// </summary>
+    public async Task<HashSet<string>> UploadedAsync(string database, string measurement, CancellationToken cancellationToken)
+    {
+        var objects = await ObjectsAsync(database, measurement, cancellationToken).ConfigureAwait(false);
+        lock (_lock)
+        {
+            return objects.Where(o => !_pending.ContainsKey(o.Key) && !_uploading.ContainsKey(o.Key))
+                .Select(o => Path.Combine(_store.Root, o.Key)).ToHashSet(StringComparer.Ordinal);
+        }
+    }
+
     /// <summary>File names of a measurement in the store (WAL recovery counts them as flushed).</summary>
     public async Task<IEnumerable<string>> FileNamesAsync(string database, string measurement, CancellationToken cancellationToken) =>
         (await ObjectsAsync(database, measurement, cancellationToken).ConfigureAwait(false)).Select(o => Path.GetFileName(o.Key));
