@@ -159,6 +159,10 @@ public sealed partial class ArcEngine : IAsyncDisposable
                 () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, options.Time, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote,
                 engine._ingest.UnflushedFloor);
             engine._ingest.Flushed = engine.Compaction.Flushed;
+            if (engine.Remote is { } bucket)
+            {
+                bucket.FlushUploaded = engine.Compaction.Flushed;
+            }
             await engine.BlockUnfinishedDeletes().ConfigureAwait(false);
             if (options.Tokens is { } tokens)
             {

@@ -115,6 +115,9 @@ internal sealed class RemoteStore : IAsyncDisposable
 
     private DateTime Now => _time.GetUtcNow().UtcDateTime;
 
+    /// <summary>Called with the database and measurement of each queued file once it is uploaded (level merges wait for that). Set once.</summary>
+    public Action<string, string>? FlushUploaded { get; set; }
+
     /// <summary>Queues freshly placed files for upload.</summary>
     public void Enqueue(IEnumerable<string> paths)
     {
@@ -553,6 +556,11 @@ internal sealed class RemoteStore : IAsyncDisposable
                         }
 
                         Uploaded(key, new FileInfo(path).Length, etag, evict: true);
+                        if (Split(key) is { } where)
+                        {
+                            FlushUploaded?.Invoke(where.Database, where.Measurement);
+                        }
+
                         delay = TimeSpan.FromMilliseconds(200);
                     }
                     catch (ObjectStoreException e)
