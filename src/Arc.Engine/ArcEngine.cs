@@ -156,7 +156,13 @@ public sealed partial class ArcEngine : IAsyncDisposable
             await engine.ResumeDeletesAsync().ConfigureAwait(false); // after the WAL replay (its coverage is by file name, which deletes keep)
 
             engine.Compaction = new CompactionManager(store, engine._catalog, options.Compaction,
-                () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, options.Time, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote);
+                () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, options.Time, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote,
+                engine._ingest.UnflushedFloor);
+            engine._ingest.Flushed = engine.Compaction.Flushed;
+            if (engine.Remote is { } bucket)
+            {
+                bucket.FlushUploaded = engine.Compaction.Flushed;
+            }
             await engine.BlockUnfinishedDeletes().ConfigureAwait(false);
             if (options.Tokens is { } tokens)
             {

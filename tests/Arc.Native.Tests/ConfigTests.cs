@@ -105,6 +105,20 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void LevelMergeSettingsAreReadFromTheFileAndTheEnvironment()
+    {
+        var defaults = ArcConfig.Load(null, new Hashtable()).Engine.Compaction;
+        Assert.True(defaults.LevelEnabled);
+        Assert.Equal(4, defaults.LevelMinFiles);
+        Assert.Equal(256L << 20, defaults.LevelMaxFileBytes);
+        var path = Write("level.toml", "[compaction]\nlevel_enabled = false\nlevel_min_files = 6\nlevel_max_file_size_mb = 32\n");
+        var compaction = ArcConfig.Load(path, new Hashtable { ["ARC_COMPACTION_LEVEL_MIN_FILES"] = "8" }).Engine.Compaction;
+        Assert.False(compaction.LevelEnabled);
+        Assert.Equal(8, compaction.LevelMinFiles);
+        Assert.Equal(32L << 20, compaction.LevelMaxFileBytes);
+    }
+
+    [Fact]
     public void LateWindowMaxAgeIsReadInHoursAndZeroTurnsRecomputingOff()
     {
         Assert.Equal(TimeSpan.FromHours(24), ArcConfig.Load(Write("late-default.toml", ""), new Hashtable()).ContinuousQuery.LateWindowMaxAge);
@@ -134,6 +148,9 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[continuous_query]\nlate_window_max_age_hours = -1\n", "continuous_query.late_window_max_age_hours")]
     [InlineData("[import]\nmax_file_size = \"huge\"\n", "import.max_file_size")]
     [InlineData("[import]\nmax_columns = 1\n", "import.max_columns")]
+    [InlineData("[compaction]\nlevel_min_files = 1\n", "compaction.level_min_files")]
+    [InlineData("[compaction]\nlevel_max_file_size_mb = 0\n", "compaction.level_max_file_size_mb")]
+    [InlineData("[compaction]\nlevel_enabled = \"often\"\n", "compaction.level_enabled")]
     public void BadValuesNameTheKey(string toml, string key)
     {
         var path = Write("bad.toml", toml);

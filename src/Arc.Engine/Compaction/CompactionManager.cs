@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Threading.Channels;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Storage;
 using Cronos;
@@ -23,7 +24,8 @@ public sealed record CompactionCycle(long Id, Task<IReadOnlyList<CompactionResul
 /// <summary>
 /// Runs compaction: on the cron schedules when enabled, and on demand. At most <see cref="CompactionOptions.MaxConcurrent"/>
 /// jobs run at once, never two on overlapping partitions (a day and one of its hours), on a DuckDB instance of their own
-/// whose threads and memory are capped so queries and ingestion keep theirs.
+/// whose threads and memory are capped so queries and ingestion keep theirs. Level merges are planned for a measurement
+/// each time a flush of it completes (<see cref="Flushed"/>) and after each level merge of it, under the same limits.
 /// </summary>
 public sealed class CompactionManager : IAsyncDisposable
 {
@@ -33,6 +35,12 @@ public sealed class CompactionManager : IAsyncDisposable
     private readonly CompactionRunner _runner;
     private readonly DuckDbDatabase _database;
     private readonly Func<long> _oldestWalLsn;
+    private readonly Func<string, string, long> _unflushed;
+    private readonly QueryEpochs _epochs;
+    private readonly Channel<(string Database, string Measurement)> _levelQueue =
+        Channel.CreateUnbounded<(string, string)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly HashSet<(string Database, string Measurement)> _levelDue = []; // queued, not yet planned (lock it)
+    private readonly Task _levels;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _slots;
@@ -43,11 +51,15 @@ public sealed class CompactionManager : IAsyncDisposable
     private readonly Task[] _schedules;
     private long _completed, _failed, _files, _bytesBefore, _bytesAfter, _quarantined, _cycles;
 
+    /// <param name="unflushed">The lowest LSN of a measurement's rows not yet in a complete flush (long.MaxValue: none, or no
+    /// write-ahead log): level merges take only files below it.</param>
     internal CompactionManager(LocalStore store, Catalog catalog, CompactionOptions options, Func<long> oldestWalLsn, TimeProvider time,
-        ILogger logger, Storage.Remote.RemoteStore? remote = null)
+        ILogger logger, Storage.Remote.RemoteStore? remote = null, Func<string, string, long>? unflushed = null)
     {
         _options = options;
         _oldestWalLsn = oldestWalLsn;
+        _unflushed = unflushed ?? ((_, _) => long.MaxValue);
+        _epochs = catalog.Epochs;
         _time = time;
         _logger = logger;
         _slots = new SemaphoreSlim(Math.Max(1, options.MaxConcurrent));
@@ -72,6 +84,7 @@ public sealed class CompactionManager : IAsyncDisposable
                 options.DailyEnabled ? ScheduleLoop(CompactionTier.Daily, DailyCron) : Task.CompletedTask,
             ]
             : [];
+        _levels = options.Enabled && options.LevelEnabled ? LevelLoop() : Task.CompletedTask;
     }
 
     public CompactionOptions Options => _options;
@@ -151,12 +164,75 @@ public sealed class CompactionManager : IAsyncDisposable
         return results;
     }
 
+    /// <summary>
+    /// A flush of the measurement completed: plan its level merges (soon, in the background; signals for a measurement
+    /// already waiting to be planned are merged into one).
+    /// </summary>
+    internal void Flushed(string database, string measurement)
+    {
+        if (!_options.Enabled || !_options.LevelEnabled)
+        {
+            return;
+        }
+
+        lock (_levelDue)
+        {
+            if (!_levelDue.Add((database, measurement)))
+            {
+                return;
+            }
+        }
+
+        _levelQueue.Writer.TryWrite((database, measurement));
+    }
+
+    private async Task LevelLoop()
+    {
+        try
+        {
+            await foreach (var (database, measurement) in _levelQueue.Reader.ReadAllAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                lock (_levelDue)
+                {
+                    _levelDue.Remove((database, measurement));
+                }
+
+                try
+                {
+                    foreach (var candidate in await _planner.FindLevelAsync(database, measurement, _unflushed, _stopping.Token).ConfigureAwait(false))
+                    {
+                        // A merge's output may complete the next level: plan again once it is in place.
+                        _ = TryStart(candidate, _stopping.Token)?.ContinueWith(t =>
+                        {
+                            if (t.IsCompletedSuccessfully && t.Result.Succeeded)
+                            {
+                                Flushed(database, measurement);
+                            }
+                        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                    }
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or Storage.Remote.ObjectStoreException)
+                {
+                    // The next flush of the measurement plans again.
+                    _logger.LogWarning(e, "Planning level merges of {Database}.{Measurement} failed", database, measurement);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
     private Task<CompactionResult>? TryStart(CompactionCandidate candidate, CancellationToken cancellationToken)
     {
         lock (_running)
         {
+            // A job that finished on the partition since the candidate was listed retired some of its files (before it left
+            // _running): merging them again would store their rows twice.
             if (_running.Keys.Any(k => k.StartsWith(candidate.Key, StringComparison.Ordinal) || candidate.Key.StartsWith(k, StringComparison.Ordinal))
-                || _blocked.Any(b => candidate.Key.StartsWith(b, StringComparison.OrdinalIgnoreCase)))
+                || _blocked.Any(b => candidate.Key.StartsWith(b, StringComparison.OrdinalIgnoreCase))
+                || candidate.Files.Any(_epochs.IsRetired))
             {
                 return null;
             }
@@ -273,6 +349,8 @@ public sealed class CompactionManager : IAsyncDisposable
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_schedules).ConfigureAwait(false);
+        _levelQueue.Writer.TryComplete();
+        await _levels.ConfigureAwait(false);
         for (var i = 0; i < Math.Max(1, _options.MaxConcurrent); i++)
         {
             await _slots.WaitAsync().ConfigureAwait(false);

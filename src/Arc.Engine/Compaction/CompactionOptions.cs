@@ -37,6 +37,21 @@ public sealed record CompactionOptions
     /// <summary>...and it holds at least this many files.</summary>
     public int DailyMinFiles { get; init; } = 12;
 
+    /// <summary>
+    /// <c>compaction.level_enabled</c>: merge the flushed files of a partition while it still takes writes (level merges,
+    /// started after flushes when <see cref="Enabled"/>), so small files never pile up until the hour closes.
+    /// </summary>
+    public bool LevelEnabled { get; init; } = true;
+
+    /// <summary>
+    /// <c>compaction.level_min_files</c>: a level merge takes at least this many consecutive flushed files of similar size
+    /// (see docs/storage.md, Level merges); it is also the size ratio between levels.
+    /// </summary>
+    public int LevelMinFiles { get; init; } = 4;
+
+    /// <summary><c>compaction.level_max_file_size_mb</c>: files this big are left to hourly compaction (the last level's size).</summary>
+    public long LevelMaxFileBytes { get; init; } = 256L << 20;
+
     /// <summary>Jobs running at once.</summary>
     public int MaxConcurrent { get; init; } = 2;
 

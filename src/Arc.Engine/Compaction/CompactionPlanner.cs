@@ -7,6 +7,8 @@ public enum CompactionTier
 {
     Hourly,
     Daily,
+    /// <summary>A level merge: flushed files of a partition still taking writes, merged into a flushed file (docs/storage.md).</summary>
+    Level,
 }
 
 /// <summary>A partition worth compacting and the files one job would merge (oldest writes first).</summary>
@@ -19,7 +21,7 @@ public sealed record CompactionCandidate(
     IReadOnlyList<string> Files,
     long Bytes)
 {
-    /// <summary>Lock key: a daily key is a prefix of the hourly keys of its day.</summary>
+    /// <summary>Lock key: a daily key is a prefix of the hourly keys of its day; a level merge locks its hour as hourly does.</summary>
     public string Key => Tier == CompactionTier.Daily
         ? $"{Database}/{Measurement}/{Start:yyyy/MM/dd}"
         : $"{Database}/{Measurement}/{Start:yyyy/MM/dd/HH}";
@@ -101,6 +103,121 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
         }
 
         return candidates;
+    }
+
+    /// <summary>
+    /// The level merges due in the measurement's hour partitions, at most one per partition (docs/storage.md, Level merges).
+    /// A partition's flushed files, in write order, are mergeable when they are the only part of their flush (a part of an
+    /// hour-spanning flush is never merged away: recovery would take its other parts for a flush cut short), smaller than
+    /// <see cref="CompactionOptions.LevelMaxFileBytes"/>, uploaded (with object storage), and hold only commits below
+    /// <paramref name="unflushed"/>'s answer. A merge takes a run of at least <see cref="CompactionOptions.LevelMinFiles"/>
+    /// (N) consecutive mergeable files: first of the smallest level present, where level k holds the files of at most
+    /// max / N^k bytes, so N files of a level make about one of the next. Consecutive files keep the output's LSN range free
+    /// of every other file of the partition, so write order by first LSN stays right for later merges and deduplication.
+    /// </summary>
+    /// <param name="unflushed">The lowest LSN of the measurement's rows not yet in a complete flush (long.MaxValue: none).
+    /// Read after the listing: every commit of the measurement below it is then in files that were complete when listed.</param>
+    public async Task<List<CompactionCandidate>> FindLevelAsync(string database, string measurement, Func<string, string, long> unflushed,
+        CancellationToken cancellationToken)
+    {
+        var root = store.MeasurementDirectory(database, measurement);
+        var files = (await FilesAsync(database, measurement, cancellationToken).ConfigureAwait(false)).ToList();
+        var uploaded = remote is null ? null : await remote.UploadedAsync(database, measurement, cancellationToken).ConfigureAwait(false);
+        var floor = unflushed(database, measurement);
+        var partitions = new Dictionary<string, List<(string Path, long Size, ParquetFileName Name)>>(StringComparer.Ordinal);
+        foreach (var (path, size) in files)
+        {
+            if (!ParquetFileName.TryParse(Path.GetFileName(path), out var name) || epochs.IsRetired(path)
+                || Partition(Path.GetRelativePath(root, path)) is not { Hour: not null })
+            {
+                continue;
+            }
+
+            var directory = Path.GetDirectoryName(path)!;
+            if (!partitions.TryGetValue(directory, out var list))
+            {
+                partitions[directory] = list = [];
+            }
+
+            list.Add((path, size, name));
+        }
+
+        var candidates = new List<CompactionCandidate>();
+        var n = Math.Max(2, options.LevelMinFiles);
+        foreach (var (directory, list) in partitions)
+        {
+            var ordered = list.OrderBy(f => (f.Name.FirstLsn, f.Name.Stamp)).ToList(); // WriteOrder of flushed files
+            bool Mergeable((string Path, long Size, ParquetFileName Name) f) =>
+                f.Name.Parts == 1 && f.Name.LastLsn < floor && f.Size < options.LevelMaxFileBytes
+                && (uploaded is null || uploaded.Contains(f.Path));
+
+            var levels = ordered.Where(Mergeable).Select(f => Level(f.Size, n)).ToList();
+            for (var level = levels.Count == 0 ? -1 : levels.Max(); level >= 0; level--)
+            {
+                var cap = options.LevelMaxFileBytes / (long)Math.Pow(n, level);
+                var run = Run(ordered, f => Mergeable(f) && f.Size <= cap, n);
+                if (run is not null)
+                {
+                    var batch = run.Take(Math.Max(n, options.MaxFilesPerBatch)).ToList();
+                    var hour = Partition(Path.GetRelativePath(root, batch[0].Path))!.Value;
+                    candidates.Add(new CompactionCandidate(database, measurement, CompactionTier.Level, hour.Day.AddHours(hour.Hour!.Value),
+                        directory, batch.Select(f => f.Path).ToList(), batch.Sum(f => f.Size)));
+                    break;
+                }
+            }
+        }
+
+        return candidates;
+    }
+
+    /// <summary>The level of a file of <paramref name="size"/> bytes: the largest k with size × N^k ≤ the last level's size.</summary>
+    private int Level(long size, int n)
+    {
+        var level = 0;
+        for (var next = Math.Max(1, size) * n; next <= options.LevelMaxFileBytes && level < 30; next *= n)
+        {
+            level++;
+        }
+
+        return level;
+    }
+
+    /// <summary>The first run of at least <paramref name="n"/> consecutive files that all pass <paramref name="take"/>.</summary>
+    private static List<T>? Run<T>(List<T> ordered, Func<T, bool> take, int n)
+    {
+        var run = new List<T>();
+        foreach (var file in ordered)
+        {
+            if (take(file))
+            {
+                run.Add(file);
+                continue;
+            }
+
+            if (run.Count >= n)
+            {
+                return run;
+            }
+
+            run.Clear();
+        }
+
+        return run.Count >= n ? run : null;
+    }
+
+    /// <summary>
+    /// The name of a level merge's output: a flushed file of one part whose LSN range spans its inputs'. Recovery then counts
+    /// every commit of the measurement in that range as stored, which holds: each input's commits are in the output, and
+    /// every other commit of the measurement in the range was below the planner's unflushed floor, so in a complete flush
+    /// (whose files only leave by merges that keep their range, or by deletes that keep their name).
+    /// </summary>
+    internal static string LevelOutputName(string measurement, IEnumerable<string> inputs)
+    {
+        var names = inputs.Select(i => ParquetFileName.TryParse(Path.GetFileName(i), out var name)
+            ? name
+            : throw new InvalidOperationException($"{i} is not a flushed file")).ToList();
+        return new ParquetFileName(measurement, ParquetFileName.NewStamp(), names.Min(x => x.FirstLsn), names.Max(x => x.LastLsn), 1, 1,
+            ParquetFileName.NewRandom()).ToString();
     }
 
     private async Task<IEnumerable<(string Database, string Measurement)>> MeasurementsAsync(CancellationToken cancellationToken)

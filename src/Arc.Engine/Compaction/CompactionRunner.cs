@@ -211,7 +211,9 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     {
         var list = List(inputs);
         var suffix = candidate.Tier == CompactionTier.Daily ? CompactionPlanner.DailySuffix : CompactionPlanner.CompactedSuffix;
-        var output = Path.Combine(candidate.Directory, $"{candidate.Measurement}_{ParquetFileName.NewStamp()}_{ParquetFileName.NewRandom()}{suffix}");
+        var output = Path.Combine(candidate.Directory, candidate.Tier == CompactionTier.Level
+            ? CompactionPlanner.LevelOutputName(candidate.Measurement, inputs)
+            : $"{candidate.Measurement}_{ParquetFileName.NewStamp()}_{ParquetFileName.NewRandom()}{suffix}");
         var temp = Path.Combine(store.TempDirectory, $"compaction-{id}.parquet");
         var manifest = new CompactionManifest(id, inputs.ToList(), output, temp);
         manifest.Write(store);

@@ -125,6 +125,28 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     /// </summary>
     public Action<ColumnSet>? Merging { get; set; }
 
+    /// <summary>Called after each completed flush with its database and measurement (compaction plans level merges). Set once.</summary>
+    public Action<string, string>? Flushed { get; set; }
+
+    /// <summary>
+    /// The lowest LSN of the measurement's rows not yet in a complete flush: in its buffer or in a flush not done yet
+    /// (long.MaxValue when there are none, or without a write-ahead log, where LSNs mean nothing). Commits are applied in LSN
+    /// order and a buffer holds a contiguous run of its measurement's commits, so every commit of the measurement below it
+    /// is in placed files (all parts of their flush), and every later commit gets a higher LSN.
+    /// </summary>
+    public long UnflushedFloor(string database, string measurement)
+    {
+        if (_wal is null || !_buffers.TryGetValue((database, measurement), out var buffer))
+        {
+            return long.MaxValue;
+        }
+
+        lock (buffer)
+        {
+            return buffer.UnflushedFloor();
+        }
+    }
+
     /// <summary>From now on commits go through <paramref name="wal"/> (set once, after recovery).</summary>
     public void AttachWal(WriteAheadLog<WriteBatch> wal) => _wal = wal;
 
@@ -457,6 +479,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
             Interlocked.Add(ref _bufferedBytes, -job.Bytes);
             Interlocked.Exchange(ref _memoryReleased, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             Interlocked.Decrement(ref _pendingFlushes);
+            Flushed?.Invoke(job.Data.Database, job.Data.Measurement);
             job.Data.Dispose();
         }
     }
@@ -650,6 +673,21 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
             }
 
             return copy;
+        }
+
+        /// <summary>See <see cref="IngestEngine.UnflushedFloor"/>; call under the lock.</summary>
+        public long UnflushedFloor()
+        {
+            var floor = Data.RowCount > 0 ? Data.FirstLsn : long.MaxValue;
+            foreach (var job in _inFlight)
+            {
+                if (!job.Done && job.Data.RowCount > 0)
+                {
+                    floor = Math.Min(floor, job.Data.FirstLsn);
+                }
+            }
+
+            return floor;
         }
 
         /// <summary>Marks a flush done; returns the LSN every row up to which is now in Parquet, or 0 if that did not move.</summary>

@@ -100,7 +100,12 @@ internal static class CompactionEndpoints
     private static IResult BadTier(string? tier) => Results.Json(new ErrorResponse($"tier must be hourly or daily, got '{tier}'"),
         ApiJsonContext.Api.ErrorResponse, statusCode: StatusCodes.Status400BadRequest);
 
-    private static string Tier(CompactionTier tier) => tier == CompactionTier.Daily ? "daily" : "hourly";
+    private static string Tier(CompactionTier tier) => tier switch
+    {
+        CompactionTier.Daily => "daily",
+        CompactionTier.Level => "level",
+        _ => "hourly",
+    };
 
     private static CandidateItem Item(CompactionCandidate c) => new(c.Database, c.Measurement, Tier(c.Tier), c.Key, c.Files.Count, c.Bytes);
 

@@ -115,6 +115,9 @@ internal sealed class RemoteStore : IAsyncDisposable
 
     private DateTime Now => _time.GetUtcNow().UtcDateTime;
 
+    /// <summary>Called with the database and measurement of each queued file once it is uploaded (level merges wait for that). Set once.</summary>
+    public Action<string, string>? FlushUploaded { get; set; }
+
     /// <summary>Queues freshly placed files for upload.</summary>
     public void Enqueue(IEnumerable<string> paths)
     {
@@ -399,6 +402,20 @@ internal sealed class RemoteStore : IAsyncDisposable
     /// <summary>The store's location of a measurement, <c>s3://bucket/prefix/db/measurement/</c>.</summary>
     public string Uri(string database, string measurement) => $"s3://{_options.Bucket}/{_options.KeyPrefix}{database}/{measurement}/";
 
+    /// <summary>
+    /// The local paths of the measurement's files that are in the store with no upload of them queued or under way: a level
+    /// merge takes only these, so no upload of an input can land after the merge deleted it.
+    /// </summary>
+    public async Task<HashSet<string>> UploadedAsync(string database, string measurement, CancellationToken cancellationToken)
+    {
+        var objects = await ObjectsAsync(database, measurement, cancellationToken).ConfigureAwait(false);
+        lock (_lock)
+        {
+            return objects.Where(o => !_pending.ContainsKey(o.Key) && !_uploading.ContainsKey(o.Key))
+                .Select(o => Path.Combine(_store.Root, o.Key)).ToHashSet(StringComparer.Ordinal);
+        }
+    }
+
     /// <summary>File names of a measurement in the store (WAL recovery counts them as flushed).</summary>
     public async Task<IEnumerable<string>> FileNamesAsync(string database, string measurement, CancellationToken cancellationToken) =>
         (await ObjectsAsync(database, measurement, cancellationToken).ConfigureAwait(false)).Select(o => Path.GetFileName(o.Key));
@@ -539,6 +556,11 @@ internal sealed class RemoteStore : IAsyncDisposable
                         }
 
                         Uploaded(key, new FileInfo(path).Length, etag, evict: true);
+                        if (Split(key) is { } where)
+                        {
+                            FlushUploaded?.Invoke(where.Database, where.Measurement);
+                        }
+
                         delay = TimeSpan.FromMilliseconds(200);
                     }
                     catch (ObjectStoreException e)

@@ -1,0 +1,244 @@
+using System.Globalization;
+using Arc.Engine.Compaction;
+using Arc.Engine.Storage;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Arc.Engine.Tests;
+
+/// <summary>
+/// Level merges: the flushed files of an hour partition that still takes writes are merged after flushes, while the
+/// write-ahead log still holds their commits (the fake clock never lets a segment age out). A copy of the data directory
+/// taken while the engine runs stands for what a crash leaves: started on it, recovery replays only what no file holds.
+/// </summary>
+public sealed class LevelMergeTests : IAsyncLifetime
+{
+    private const long T0 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
+    private const int MinFiles = 4;
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "arc-level-" + Guid.NewGuid().ToString("N"));
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2023, 11, 15, 0, 0, 0, TimeSpan.Zero));
+    private readonly List<ArcEngine> _engines = [];
+
+    private string Data => Path.Combine(_root, "data");
+
+    private string HourDirectory => Path.Combine(Data, "db", "cpu", "2023", "11", "14", "22");
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var engine in _engines)
+        {
+            await engine.DisposeAsync();
+        }
+
+        if (Directory.Exists(_root))
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task APartitionTakingFlushesKeepsFewFilesWhileTheLogHoldsThem()
+    {
+        var engine = await StartAsync(Data);
+        long seq = 0;
+        for (var flush = 0; flush < 30; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 5);
+            await WaitForAsync(() => Files(HourDirectory).Length < MinFiles);
+        }
+
+        Assert.True(engine.Compaction.Stats.JobsCompleted >= 9, $"{engine.Compaction.Stats.JobsCompleted} level merges");
+        Assert.All(Files(HourDirectory), f => Assert.Equal(1, Name(f).Parts));
+        var logged = Arc.Engine.Wal.WalSegment.List(Path.Combine(Data, ".wal"))[0].FirstLsn;
+        Assert.All(Files(HourDirectory), f => Assert.True(Name(f).FirstLsn >= logged)); // every commit is still in the log
+        Assert.Equal("150 150", await CountsAsync(engine));
+        Assert.Equal(150, RowsOnDisk(HourDirectory));
+
+        // Rows still in the buffer (logged only), then a crash: the log replays them and nothing a merged file holds.
+        await EngineData.WriteAsync(engine, Line(seq++));
+        var copy = await StartAsync(CopyData(engine));
+        Assert.Equal("151 151", await CountsAsync(copy));
+    }
+
+    [Fact]
+    public async Task AFlushSpanningTwoHoursIsNeverMergedAwayNorDeletedByRecovery()
+    {
+        var engine = await StartAsync(Data);
+        long seq = 0;
+        for (var flush = 0; flush < 3; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 3);
+        }
+
+        // One buffer with rows of 21:xx and 22:xx: a flush of two parts, one in each hour.
+        await EngineData.WriteAsync(engine, Line(seq++, -EngineData.Hour) + Line(seq++));
+        await engine.FlushAsync();
+        var parts = Files(Data).Where(f => Name(f).Parts == 2).ToList();
+        Assert.Equal(2, parts.Count);
+        for (var flush = 0; flush < 7; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 3);
+        }
+
+        // Merged on both sides of the part, never across it (its LSNs would fall inside the output's range).
+        await WaitForAsync(() => engine.Compaction.Stats.JobsCompleted >= 2 && engine.Compaction.Jobs.Count == 0
+                                 && Files(HourDirectory).Length <= 2 * (MinFiles - 1) + 1);
+        Assert.All(parts, p => Assert.True(File.Exists(p), p));
+        var hour = Files(HourDirectory).Select(Name).OrderBy(n => n.FirstLsn).ToList();
+        var part = hour.FindIndex(n => n.Parts == 2);
+        Assert.True(part > 0 && part < hour.Count - 1, string.Join(", ", hour));
+        Assert.True(hour[part - 1].LastLsn < hour[part].FirstLsn && hour[part].LastLsn < hour[part + 1].FirstLsn, string.Join(", ", hour));
+        Assert.Equal($"{seq} {seq}", await CountsAsync(engine));
+
+        var copy = await StartAsync(CopyData(engine));
+        Assert.Equal($"{seq} {seq}", await CountsAsync(copy));
+        Assert.Equal(2, Files(Path.Combine(_root, "copy")).Count(f => Name(f).Parts == 2)); // recovery kept both parts
+    }
+
+    [Fact]
+    public async Task TheLastWriteOfAPointWinsAsInHourlyCompaction()
+    {
+        var engine = await StartAsync(Data);
+        await EngineData.WriteAsync(engine, $"cpu,host=a seq=1i {T0}\n");
+        await engine.FlushAsync();
+        await EngineData.WriteAsync(engine, $"cpu,host=a seq=2i {T0}\n"); // the same point, written again
+        await engine.FlushAsync();
+        await EngineData.WriteAsync(engine, $"cpu,host=b seq=3i {T0}\n");
+        await engine.FlushAsync();
+        Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu")); // stored twice until merged
+        await EngineData.WriteAsync(engine, $"cpu,host=c seq=4i {T0}\n");
+        await engine.FlushAsync();
+
+        await WaitForAsync(() => Files(HourDirectory).Length == 1);
+        Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
+        Assert.Equal("2", await EngineData.ScalarAsync(engine, "SELECT seq FROM cpu WHERE host = 'a'"));
+        var merged = Name(Assert.Single(Files(HourDirectory)));
+        Assert.Equal((3L, 1), (merged.LastLsn - merged.FirstLsn, merged.Parts)); // the four inputs' LSN range, one part
+    }
+
+    [Fact]
+    public async Task QueriesDuringLevelMergesSeeEachRowOnce()
+    {
+        var engine = await StartAsync(Data);
+        long acknowledged = await FlushRowsAsync(engine, 0, 10);
+        var writer = Task.Run(async () =>
+        {
+            var seq = Interlocked.Read(ref acknowledged);
+            for (var flush = 1; flush < 60; flush++)
+            {
+                seq = await FlushRowsAsync(engine, seq, 10);
+                Interlocked.Exchange(ref acknowledged, seq);
+            }
+        });
+
+        var queries = 0;
+        while (!writer.IsCompleted)
+        {
+            var before = Interlocked.Read(ref acknowledged);
+            var counts = (await CountsAsync(engine)).Split(' ').Select(long.Parse).ToArray();
+            Assert.Equal(counts[0], counts[1]);   // no row seen twice (a merge's inputs and output never both)
+            Assert.True(counts[0] >= before, $"{counts[0]} rows seen, {before} acknowledged before the query");
+            queries++;
+        }
+
+        await writer;
+        Assert.True(engine.Compaction.Stats.JobsCompleted >= 5, $"{engine.Compaction.Stats.JobsCompleted} level merges");
+        Assert.True(queries >= 10, $"{queries} queries");
+        await WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length < MinFiles);
+        Assert.Equal("600 600", await CountsAsync(engine));
+        Assert.Equal(600, RowsOnDisk(HourDirectory));
+    }
+
+    [Fact]
+    public async Task WithObjectStorageOnlyUploadedFilesAreMergedAndTheBucketHoldsEachRowOnce()
+    {
+        await using var engines = new BucketEngines(new InMemoryObjectStore());
+        var engine = await engines.StartAsync("a", clock: _clock, compaction: new CompactionOptions { LevelMinFiles = MinFiles });
+        long seq = 0;
+        for (var flush = 0; flush < 14; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 5);
+        }
+
+        const string prefix = "db/cpu/2023/11/14/22/";
+        await WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && engine.Remote!.PendingUploads == 0
+                                 && engines.Bucket.Keys.Count(k => k.StartsWith(prefix, StringComparison.Ordinal)) < MinFiles);
+        Assert.True(engine.Compaction.Stats.JobsCompleted >= 3, $"{engine.Compaction.Stats.JobsCompleted} level merges");
+        var keys = engines.Bucket.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+        Assert.All(keys, k => Assert.Equal(1, Name(k).Parts));
+        Assert.Equal(keys.Select(k => Path.Combine(engines.Root, "a", k)).Order(), Files(Path.Combine(engines.Root, "a", prefix)).Order());
+        Assert.Equal("70 70", await CountsAsync(engine));
+
+        var other = await engines.StartAsync("b", clock: _clock); // another machine reads the bucket alone
+        Assert.Equal("70 70", await CountsAsync(other));
+    }
+
+    private async Task<ArcEngine> StartAsync(string path)
+    {
+        var engine = await ArcEngine.StartAsync(new EngineOptions
+        {
+            DataPath = path,
+            MaxBufferAge = TimeSpan.FromHours(1),
+            Time = _clock,
+            Compaction = new CompactionOptions { LevelMinFiles = MinFiles },
+        });
+        _engines.Add(engine);
+        return engine;
+    }
+
+    /// <summary>The data directory as a crash would leave it now (the engine is idle: no flush or merge under way).</summary>
+    private string CopyData(ArcEngine engine)
+    {
+        Assert.Empty(engine.Compaction.Jobs);
+        var copy = Path.Combine(_root, "copy");
+        foreach (var file in Directory.GetFiles(Data, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(copy, Path.GetRelativePath(Data, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+
+        return copy;
+    }
+
+    /// <summary>Writes <paramref name="rows"/> rows (seq from <paramref name="seq"/>) into 22:xx as one flush; returns the next seq.</summary>
+    private static async Task<long> FlushRowsAsync(ArcEngine engine, long seq, int rows)
+    {
+        var lines = string.Concat(Enumerable.Range(0, rows).Select(i => Line(seq + i)));
+        await EngineData.WriteAsync(engine, lines);
+        await engine.FlushAsync();
+        return seq + rows;
+    }
+
+    private static string Line(long seq, long offset = 0) =>
+        string.Create(CultureInfo.InvariantCulture, $"cpu,host=h{seq % 7} seq={seq}i {T0 + offset + (seq * 1_000_000)}\n");
+
+    private static async Task<string> CountsAsync(ArcEngine engine) =>
+        await EngineData.ScalarAsync(engine, "SELECT count(*) || ' ' || count(DISTINCT seq) FROM cpu");
+
+    private static string[] Files(string directory) => Directory.Exists(directory) ? EngineData.ParquetFiles(directory) : [];
+
+    private static ParquetFileName Name(string path) =>
+        ParquetFileName.TryParse(Path.GetFileName(path), out var name) ? name : throw new InvalidOperationException($"not a flushed file: {path}");
+
+    /// <summary>Rows in the partition's Parquet files, read by DuckDB (each exactly once: count equals distinct seq).</summary>
+    private static long RowsOnDisk(string directory)
+    {
+        using var database = Arc.Engine.DuckDb.DuckDbDatabase.Open(null, []);
+        using var connection = database.Connect();
+        var row = connection.QueryStrings($"SELECT count(*), count(DISTINCT seq) FROM read_parquet('{directory}/*.parquet')")[0];
+        Assert.Equal(row[0], row[1]);
+        return long.Parse(row[0]!, CultureInfo.InvariantCulture);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 600 && !condition(); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(condition(), "the condition was not reached within 30 s");
+    }
+}
