@@ -11,6 +11,9 @@ using Arc.Testing;
 // MB/s and p50/p99 per request, let it settle, stop it, and measure its bytes on disk per value.
 //   Arc.IngestBench --binary artifacts/publish/arc-native [--systems arc-lp,arc-msgpack,influxdb,victoriametrics]
 //       [--lines 2000000] [--batch 5000] [--hosts 1000] [--cpus 4] [--connections 4] [--rounds 1] [--settle 120] [--out FILE]
+//       [--baseline OTHER-BINARY] [--no-settle]
+// --baseline adds the systems base-lp and base-msgpack (another arc-native binary, e.g. the previous commit's) to compare
+// a change in the same run; --no-settle measures only the ingest (no flush, restart, compaction or bytes on disk).
 var options = new Dictionary<string, string>(StringComparer.Ordinal);
 for (var i = 0; i < args.Length; i++)
 {
@@ -27,7 +30,9 @@ var connections = Int("connections", 4);
 var rounds = Int("rounds", 1);
 var settleSeconds = Int("settle", 120);
 var binary = Path.GetFullPath(options.GetValueOrDefault("binary", "artifacts/publish/arc-native"));
-var systems = options.GetValueOrDefault("systems", "arc-lp,arc-msgpack,influxdb,victoriametrics").Split(',');
+var baseline = options.TryGetValue("baseline", out var baselinePath) ? Path.GetFullPath(baselinePath) : null;
+var settleDisk = !options.ContainsKey("no-settle");
+var systems = options.GetValueOrDefault("systems", "arc-lp,arc-msgpack,influxdb,victoriametrics" + (baseline is null ? "" : ",base-lp,base-msgpack")).Split(',');
 var work = Path.Combine(Path.GetTempPath(), "arc-ingest-bench-" + Environment.ProcessId.ToString(inv));
 
 var data = Dataset.Build(lines, batch, hosts, cpus);
@@ -45,15 +50,27 @@ for (var round = 0; round < rounds; round++)
         {
             "arc-lp" => new ArcSystem(binary, directory, msgpack: false),
             "arc-msgpack" => new ArcSystem(binary, directory, msgpack: true),
+            "base-lp" => new ArcSystem(baseline ?? throw new ArgumentException("base-lp needs --baseline"), directory, msgpack: false, "base-lp"),
+            "base-msgpack" => new ArcSystem(baseline ?? throw new ArgumentException("base-msgpack needs --baseline"), directory, msgpack: true, "base-msgpack"),
             "influxdb" => new InfluxSystem(directory),
             "victoriametrics" => new VictoriaSystem(directory),
             _ => throw new ArgumentException("unknown system " + name),
         };
         await system.StartAsync();
         var bodies = system is ArcSystem { MsgPack: true } ? data.MsgPack : data.LineProtocol;
+        var cpuBefore = system.CpuSeconds;
         var m = await Replay.RunAsync(system, bodies, batch, connections);
+        m = m with { CpuSeconds = system.CpuSeconds - cpuBefore };
         Console.WriteLine(string.Create(inv,
-            $"{name}: {m.Lines / m.Seconds:N0} lines/s, {m.Lines * 10 / m.Seconds:N0} values/s, {m.Bytes / m.Seconds / 1e6:F1} MB/s, p50 {m.P50 * 1000:F1} ms, p99 {m.P99 * 1000:F1} ms per request ({m.Seconds:F1} s)"));
+            $"{name}: {m.Lines / m.Seconds:N0} lines/s, {m.Lines * 10 / m.Seconds:N0} values/s, {m.Bytes / m.Seconds / 1e6:F1} MB/s, p50 {m.P50 * 1000:F1} ms, p99 {m.P99 * 1000:F1} ms per request ({m.Seconds:F1} s); server CPU {m.CpuSeconds:F2} s = {m.CpuSeconds * 1e9 / m.Lines:F0} ns/line"));
+        if (!settleDisk)
+        {
+            system.Stop();
+            results.Add(m with { System = name, Round = round, SettleNote = "not settled" });
+            Directory.Delete(directory, recursive: true);
+            continue;
+        }
+
         var settle = Stopwatch.StartNew();
         var disk = await system.SettleAsync(TimeSpan.FromSeconds(settleSeconds));
         system.Stop();
@@ -96,14 +113,15 @@ string Report(List<Measurement> all, int lineCount, int batchSize, int hostCount
     var best = all.GroupBy(r => r.System).ToDictionary(g => g.Key, g => g.OrderBy(r => r.Seconds).First());
     var s = new StringBuilder();
     s.Append(inv, $"## Ingest: {lineCount:N0} Telegraf-like cpu lines ({lineCount * 10L:N0} values), {batchSize:N0} lines per request, {hostCount} hosts x {cpuCount} cpus, {connectionCount} connections ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores)\n\n");
-    s.Append("| System | lines/s | values/s | MB/s | p50 / p99 per request | bytes on disk | bytes/value | after settling |\n|---|---|---|---|---|---|---|---|\n");
+    s.Append("| System | lines/s | values/s | MB/s | p50 / p99 per request | server CPU per line (median of rounds) | bytes on disk | bytes/value | after settling |\n|---|---|---|---|---|---|---|---|---|\n");
     foreach (var (name, m) in best)
     {
-        s.Append(inv, $"| {name} | {m.Lines / m.Seconds:N0} | {m.Lines * 10 / m.Seconds:N0} | {m.Bytes / m.Seconds / 1e6:F1} | {m.P50 * 1000:F1} / {m.P99 * 1000:F1} ms | {m.DiskBytes:N0} | {(double)m.DiskBytes / (m.Lines * 10):F2} | {m.SettleNote} |\n");
+        var cpu = all.Where(r => r.System == name).Select(r => r.CpuSeconds * 1e9 / r.Lines).Order().ToList();
+        s.Append(inv, $"| {name} | {m.Lines / m.Seconds:N0} | {m.Lines * 10 / m.Seconds:N0} | {m.Bytes / m.Seconds / 1e6:F1} | {m.P50 * 1000:F1} / {m.P99 * 1000:F1} ms | {cpu[cpu.Count / 2]:F0} ns | {m.DiskBytes:N0} | {(double)m.DiskBytes / (m.Lines * 10):F2} | {m.SettleNote} |\n");
     }
 
     s.Append('\n');
-    foreach (var arcName in new[] { "arc-lp", "arc-msgpack" })
+    foreach (var arcName in new[] { "arc-lp", "arc-msgpack", "base-lp", "base-msgpack" })
     {
         if (!best.TryGetValue(arcName, out var arcRun))
         {
@@ -114,7 +132,32 @@ string Report(List<Measurement> all, int lineCount, int batchSize, int hostCount
         {
             if (best.TryGetValue(peer, out var peerRun))
             {
-                s.Append(inv, $"- {arcName} / {peer}: lines/s x{peerRun.Seconds / arcRun.Seconds:F2}, bytes/value x{(double)arcRun.DiskBytes / peerRun.DiskBytes:F2}\n");
+                s.Append(inv, $"- {arcName} / {peer}: lines/s x{peerRun.Seconds / arcRun.Seconds:F2}, bytes/value x{(double)arcRun.DiskBytes / Math.Max(1, peerRun.DiskBytes):F2}\n");
+            }
+        }
+    }
+
+    foreach (var (a, b) in new[] { ("arc-msgpack", "arc-lp"), ("base-msgpack", "base-lp"), ("arc-lp", "base-lp"), ("arc-msgpack", "base-msgpack") })
+    {
+        if (best.TryGetValue(a, out var ra) && best.TryGetValue(b, out var rb))
+        {
+            s.Append(inv, $"- {a} / {b}: lines/s x{rb.Seconds / ra.Seconds:F2}\n");
+        }
+    }
+
+    if (rounds > 1)
+    {
+        // Per round, so the spread shows: each ratio from systems that ran next to each other.
+        foreach (var (a, b) in new[] { ("arc-lp", "victoriametrics"), ("arc-msgpack", "arc-lp"), ("arc-lp", "base-lp"), ("arc-msgpack", "base-msgpack"), ("base-lp", "victoriametrics") })
+        {
+            var ratios = Enumerable.Range(0, rounds)
+                .Select(r => (A: all.FirstOrDefault(m => m.System == a && m.Round == r), B: all.FirstOrDefault(m => m.System == b && m.Round == r)))
+                .Where(p => p.A is not null && p.B is not null)
+                .ToList();
+            if (ratios.Count > 0)
+            {
+                s.Append(inv, $"- {a} / {b} per round: lines/s x{string.Join(", x", ratios.Select(p => (p.B!.Seconds / p.A!.Seconds).ToString("F2", inv)))}; " +
+                              $"server CPU per line x{string.Join(", x", ratios.Select(p => (p.A!.CpuSeconds / p.A.Lines / (p.B!.CpuSeconds / p.B.Lines)).ToString("F2", inv)))}\n");
             }
         }
     }
@@ -127,7 +170,9 @@ string Report(List<Measurement> all, int lineCount, int batchSize, int hostCount
     return s.ToString();
 }
 
-internal sealed record Measurement(string System, int Round, long Lines, long Bytes, double Seconds, double P50, double P99, long DiskBytes, string SettleNote);
+/// <param name="CpuSeconds">The server's CPU time (user and system) during the replay: what the work costs, whatever else runs on the machine.</param>
+internal sealed record Measurement(string System, int Round, long Lines, long Bytes, double Seconds, double P50, double P99, long DiskBytes, string SettleNote,
+    double CpuSeconds = 0);
 
 internal sealed record SettleResult(string Note);
 
@@ -305,6 +350,9 @@ internal interface ISystem : IDisposable
 
     string DataDirectory { get; }
 
+    /// <summary>CPU seconds the server process has used so far (user and system).</summary>
+    double CpuSeconds { get; }
+
     Task StartAsync();
 
     HttpRequestMessage WriteRequest(byte[] body);
@@ -329,6 +377,15 @@ internal abstract class ServerSystem(string name, string directory) : ISystem
     public string Directory { get; } = directory;
 
     public abstract string DataDirectory { get; }
+
+    public double CpuSeconds
+    {
+        get
+        {
+            _process?.Refresh();
+            return _process?.TotalProcessorTime.TotalSeconds ?? 0;
+        }
+    }
 
     protected abstract string ReadyPath { get; }
 
@@ -443,7 +500,8 @@ internal abstract class ServerSystem(string name, string directory) : ISystem
 }
 
 /// <summary>arc-native (the AOT binary) with its defaults: WAL on (fdatasync), ZSTD Parquet. Line protocol or MessagePack columnar.</summary>
-internal sealed class ArcSystem(string binary, string directory, bool msgpack) : ServerSystem(msgpack ? "arc-msgpack" : "arc-lp", directory)
+internal sealed class ArcSystem(string binary, string directory, bool msgpack, string? name = null)
+    : ServerSystem(name ?? (msgpack ? "arc-msgpack" : "arc-lp"), directory)
 {
     private const string Token = "arc_ingest-bench-token-0123456789abcdefghij";
 

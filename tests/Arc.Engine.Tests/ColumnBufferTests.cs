@@ -118,4 +118,113 @@ public sealed class ColumnBufferTests
         Assert.Equal(a, set.Resolve(1, "a"u8)); // shape changed: found by name
         Assert.Equal(-1, set.Resolve(2, Encoding.UTF8.GetBytes("c")));
     }
+    [Theory]
+    [InlineData(0, 1000, false)]
+    [InlineData(3, 1000, false)]
+    [InlineData(5, 77, true)]
+    [InlineData(8, 64, true)]
+    [InlineData(13, 1000, true)]
+    public void AppendFromKeepsValuesAndNullsAtEveryBitPosition(int before, int rows, bool allValid)
+    {
+        // Appends land at every bit offset of the validity bitmaps: byte-aligned, not, with and without nulls in the source.
+        using var target = Column(ColumnKind.Integer, before, seed: 1, allValid: false);
+        using var source = Column(ColumnKind.Integer, rows, seed: 2, allValid);
+        using var bools = Column(ColumnKind.Boolean, before, seed: 3, allValid: false);
+        using var boolSource = Column(ColumnKind.Boolean, rows, seed: 4, allValid);
+        var expected = Values(target).Concat(Values(source)).ToList();
+        var expectedBools = Values(bools).Concat(Values(boolSource)).ToList();
+        target.AppendFrom(source);
+        bools.AppendFrom(boolSource);
+        Assert.Equal(expected, Values(target));
+        Assert.Equal(expectedBools, Values(bools));
+        Assert.Equal(expected.Count(v => v is null), target.NullCount);
+        Assert.Equal(expectedBools.Count(v => v is null), bools.NullCount);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SortedByTimeOrdersRowsAndKeepsArrivalOrderForEqualTimes(bool allValid)
+    {
+        // Several sorted runs out of order (as concurrent requests merge), many equal times, every column kind.
+        using var set = new ColumnSet("db", "m");
+        var seq = set.AddColumn("seq", ColumnKind.Integer);
+        var tag = set.AddColumn("host", ColumnKind.Tag);
+        var flag = set.AddColumn("ok", ColumnKind.Boolean);
+        var value = set.AddColumn("v", ColumnKind.Float);
+        var random = new Random(7);
+        int[] runOrder = [3, 0, 5, 1, 4, 2];
+        var rows = new List<(long Time, int Seq, string? Host, bool? Ok, double? V)>();
+        for (var row = 0; row < 3000; row++)
+        {
+            var run = row / 500;
+            var time = (runOrder[run] * 100L) + ((row % 500) / 5); // runs of 500 rows, five rows per time, runs shuffled
+            var host = allValid || random.Next(4) > 0 ? "h" + random.Next(50) : null;
+            bool? ok = allValid || random.Next(4) > 0 ? random.Next(2) == 0 : null;
+            double? v = allValid || random.Next(4) > 0 ? random.NextDouble() : null;
+            set.Time.SetInt64(row, time);
+            set.Columns[seq].SetInt64(row, row);
+            if (host is not null)
+            {
+                set.Columns[tag].SetBytes(row, Encoding.UTF8.GetBytes(host));
+            }
+
+            if (ok is { } b)
+            {
+                set.Columns[flag].SetBoolean(row, b);
+            }
+
+            if (v is { } d)
+            {
+                set.Columns[value].SetDouble(row, d);
+            }
+
+            set.EndRow(time);
+            rows.Add((time, row, host, ok, v));
+        }
+
+        Assert.False(set.IsSortedByTime);
+        using var sorted = set.SortedByTime();
+        var expected = rows.OrderBy(r => r.Time).ToList(); // LINQ's OrderBy is stable
+        Assert.Equal(expected.Count, sorted.RowCount);
+        var columns = sorted.Columns.ToDictionary(c => c.Name);
+        for (var row = 0; row < expected.Count; row++)
+        {
+            Assert.Equal(expected[row].Time, sorted.Time.GetInt64(row));
+            Assert.Equal(expected[row].Seq, columns["seq"].GetInt64(row));
+            Assert.Equal(expected[row].Host, columns["host"].IsValid(row) ? Encoding.UTF8.GetString(columns["host"].GetBytes(row)) : null);
+            Assert.Equal(expected[row].Ok, columns["ok"].IsValid(row) ? columns["ok"].GetBoolean(row) : null);
+            Assert.Equal(expected[row].V, columns["v"].IsValid(row) ? BitConverter.Int64BitsToDouble(columns["v"].GetInt64(row)) : null);
+        }
+
+        Assert.Equal(rows.Count(r => r.Host is null), columns["host"].NullCount);
+        Assert.Equal(rows.Count(r => r.V is null), columns["v"].NullCount);
+    }
+
+    private static ColumnBuffer Column(ColumnKind kind, int rows, int seed, bool allValid)
+    {
+        var random = new Random(seed);
+        var column = new ColumnBuffer("c", kind);
+        for (var row = 0; row < rows; row++)
+        {
+            if (allValid || random.Next(3) > 0)
+            {
+                if (kind == ColumnKind.Boolean)
+                {
+                    column.SetBoolean(row, random.Next(2) == 0);
+                }
+                else
+                {
+                    column.SetInt64(row, random.NextInt64());
+                }
+            }
+        }
+
+        column.PadTo(rows);
+        return column;
+    }
+
+    private static List<long?> Values(ColumnBuffer column) => Enumerable.Range(0, column.Length)
+        .Select(row => column.IsValid(row) ? (long?)(column.Kind == ColumnKind.Boolean ? (column.GetBoolean(row) ? 1 : 0) : column.GetInt64(row)) : null)
+        .ToList();
 }

@@ -147,19 +147,11 @@ internal sealed class ColumnBuffer : IDisposable
         var start = Length;
         var count = source.Length;
         EnsureCapacity(start + count);
-        for (var i = 0; i < count; i++)
-        {
-            SetBit(_validity, start + i, source.IsValid(i));
-        }
-
+        CopyBits(source._validity, _validity, start, count, allSet: source.NullCount == 0);
         switch (Kind)
         {
             case ColumnKind.Boolean:
-                for (var i = 0; i < count; i++)
-                {
-                    SetBit(_values, start + i, GetBit(source._values, i));
-                }
-
+                CopyBits(source._values, _values, start, count, allSet: false);
                 break;
             case ColumnKind.Tag or ColumnKind.String:
                 var sourceBytes = source._dataLength;
@@ -188,42 +180,69 @@ internal sealed class ColumnBuffer : IDisposable
     {
         var start = Length;
         EnsureCapacity(start + rows.Length);
-        if (Kind.IsVariableLength())
+        if (source.NullCount == 0)
         {
-            var bytes = 0;
-            foreach (var row in rows)
+            CopyBits(source._validity, _validity, start, rows.Length, allSet: true);
+        }
+        else
+        {
+            for (var i = 0; i < rows.Length; i++)
             {
-                bytes += source.Offsets[row + 1] - source.Offsets[row];
+                SetBit(_validity, start + i, source.IsValid(rows[i]));
             }
-
-            EnsureData(_dataLength + bytes);
         }
 
-        for (var i = 0; i < rows.Length; i++)
+        switch (Kind)
         {
-            var row = rows[i];
-            var target = start + i;
-            var valid = source.IsValid(row);
-            SetBit(_validity, target, valid);
-            switch (Kind)
-            {
-                case ColumnKind.Boolean:
-                    SetBit(_values, target, valid && source.GetBoolean(row));
+            case ColumnKind.Boolean:
+                for (var i = 0; i < rows.Length; i++)
+                {
+                    var row = rows[i];
+                    SetBit(_values, start + i, source.IsValid(row) && source.GetBoolean(row));
+                }
+
+                break;
+            case ColumnKind.Tag or ColumnKind.String:
+                {
+                    var sourceOffsets = source.Offsets;
+                    var bytes = 0;
+                    foreach (var row in rows)
+                    {
+                        bytes += sourceOffsets[row + 1] - sourceOffsets[row];
+                    }
+
+                    EnsureData(_dataLength + bytes);
+                    var offsets = Offsets;
+                    var data = _data.AsSpan();
+                    var sourceData = source._data.AsSpan();
+                    for (var i = 0; i < rows.Length; i++)
+                    {
+                        var row = rows[i];
+                        var from = sourceOffsets[row];
+                        var length = sourceOffsets[row + 1] - from;
+                        sourceData.Slice(from, length).CopyTo(data[_dataLength..]);
+                        _dataLength += length;
+                        offsets[start + i + 1] = _dataLength;
+                    }
+
                     break;
-                case ColumnKind.Tag or ColumnKind.String:
-                    var value = source.GetBytes(row);
-                    value.CopyTo(_data.AsSpan(_dataLength));
-                    _dataLength += value.Length;
-                    Offsets[target + 1] = _dataLength;
+                }
+
+            default:
+                {
+                    var values = Longs;
+                    var sourceValues = source.Longs;
+                    for (var i = 0; i < rows.Length; i++)
+                    {
+                        values[start + i] = sourceValues[rows[i]];
+                    }
+
                     break;
-                default:
-                    Longs[target] = source.Longs[row];
-                    break;
-            }
+                }
         }
 
         Length += rows.Length;
-        NullCount += CountNulls(start, rows.Length);
+        NullCount += source.NullCount == 0 ? 0 : CountNulls(start, rows.Length);
     }
 
     public bool IsValid(int row) => GetBit(_validity, row);
@@ -418,6 +437,40 @@ internal sealed class ColumnBuffer : IDisposable
         ColumnKind.Tag or ColumnKind.String => (rows + 1) * 4,
         _ => rows * 8,
     };
+
+    /// <summary>
+    /// Writes <paramref name="count"/> bits at <paramref name="start"/> of <paramref name="target"/>: the first bits of
+    /// <paramref name="source"/>, or all ones when <paramref name="allSet"/>; whole bytes at once where the positions allow.
+    /// </summary>
+    private static void CopyBits(byte[] source, byte[] target, int start, int count, bool allSet)
+    {
+        var i = 0;
+        for (; i < count && ((start + i) & 7) != 0; i++)
+        {
+            SetBit(target, start + i, allSet || GetBit(source, i));
+        }
+
+        var bytes = (count - i) >> 3;
+        if (bytes > 0)
+        {
+            var to = target.AsSpan((start + i) >> 3, bytes);
+            if (allSet)
+            {
+                to.Fill(0xFF);
+                i += bytes * 8;
+            }
+            else if ((i & 7) == 0)
+            {
+                source.AsSpan(i >> 3, bytes).CopyTo(to);
+                i += bytes * 8;
+            }
+        }
+
+        for (; i < count; i++)
+        {
+            SetBit(target, start + i, allSet || GetBit(source, i));
+        }
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool GetBit(byte[] bits, int index) => (bits[index >> 3] & (1 << (index & 7))) != 0;

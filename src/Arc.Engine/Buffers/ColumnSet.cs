@@ -111,9 +111,9 @@ internal sealed class ColumnSet : IDisposable
     }
 
     /// <summary>Adds a column (padded with nulls to the current row count) and returns its index.</summary>
-    public int AddColumn(string name, ColumnKind kind, int slot = -1)
+    public int AddColumn(string name, ColumnKind kind, int slot = -1, int capacity = 0)
     {
-        var column = new ColumnBuffer(name, kind, Math.Max(RowCount, 64));
+        var column = new ColumnBuffer(name, kind, Math.Max(Math.Max(RowCount, capacity), 64));
         column.PadTo(RowCount);
         _columns.Add(column);
         var index = _columns.Count - 1;
@@ -188,7 +188,7 @@ internal sealed class ColumnSet : IDisposable
             var index = Find(source.Name);
             if (index < 0)
             {
-                index = AddColumn(source.Name, source.Kind);
+                index = AddColumn(source.Name, source.Kind, capacity: rows);
             }
 
             var target = _columns[index];
@@ -241,27 +241,54 @@ internal sealed class ColumnSet : IDisposable
     /// </summary>
     public ColumnSet SortedByTime()
     {
-        var order = new int[RowCount];
-        var times = new long[RowCount];
-        for (var row = 0; row < RowCount; row++)
+        var rows = RowCount;
+        var timesArray = System.Buffers.ArrayPool<long>.Shared.Rent(rows);
+        var orderArray = System.Buffers.ArrayPool<int>.Shared.Rent(rows);
+        try
         {
-            order[row] = row;
-            times[row] = Time.GetInt64(row);
-        }
+            var times = timesArray.AsSpan(0, rows);
+            var order = orderArray.AsSpan(0, rows);
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(Time.ValueBytes).CopyTo(times);
+            for (var row = 0; row < rows; row++)
+            {
+                order[row] = row;
+            }
 
-        order.AsSpan().Sort((a, b) => times[a] != times[b] ? times[a].CompareTo(times[b]) : a.CompareTo(b));
-        var sorted = new ColumnSet(Database, Measurement);
-        foreach (var column in _columns)
+            // A key sort of primitives (no comparison delegate), then each run of equal times back in arrival order: the
+            // key sort is not stable, and sorting a run's row numbers restores it.
+            times.Sort(order);
+            var start = 0;
+            for (var i = 1; i <= rows; i++)
+            {
+                if (i == rows || times[i] != times[start])
+                {
+                    if (i - start > 1)
+                    {
+                        order[start..i].Sort();
+                    }
+
+                    start = i;
+                }
+            }
+
+            var sorted = new ColumnSet(Database, Measurement);
+            foreach (var column in _columns)
+            {
+                var index = column.Kind == ColumnKind.Time ? 0 : sorted.AddColumn(column.Name, column.Kind, capacity: rows);
+                sorted._columns[index].AppendRows(column, order);
+            }
+
+            sorted.RowCount = rows;
+            sorted.MinTime = MinTime;
+            sorted.MaxTime = MaxTime;
+            sorted.FirstRowTicks = FirstRowTicks;
+            return sorted;
+        }
+        finally
         {
-            var index = column.Kind == ColumnKind.Time ? 0 : sorted.AddColumn(column.Name, column.Kind);
-            sorted._columns[index].AppendRows(column, order);
+            System.Buffers.ArrayPool<long>.Shared.Return(timesArray);
+            System.Buffers.ArrayPool<int>.Shared.Return(orderArray);
         }
-
-        sorted.RowCount = RowCount;
-        sorted.MinTime = MinTime;
-        sorted.MaxTime = MaxTime;
-        sorted.FirstRowTicks = FirstRowTicks;
-        return sorted;
     }
 
     /// <summary>The tag column names, in column order.</summary>
