@@ -134,6 +134,7 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[continuous_query]\nlate_window_max_age_hours = -1\n", "continuous_query.late_window_max_age_hours")]
     [InlineData("[import]\nmax_file_size = \"huge\"\n", "import.max_file_size")]
     [InlineData("[import]\nmax_columns = 1\n", "import.max_columns")]
+    [InlineData("[compaction]\nthreads = -1\n", "compaction.threads")]
     public void BadValuesNameTheKey(string toml, string key)
     {
         var path = Write("bad.toml", toml);
@@ -160,6 +161,15 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(["device"], compaction.SortKeys["disk"]);
         Assert.False(compaction.SortKeys.ContainsKey("cpu"));
         Assert.Empty(ArcConfig.Load(Write("none.toml", ""), new Hashtable()).Engine.Compaction.DefaultSortKeys);
+    }
+
+    [Fact]
+    public void CompactionThreadsDefaultToHalfTheCoresAndAreReadFromTheFileAndTheEnvironment()
+    {
+        Assert.Equal(Math.Max(1, Environment.ProcessorCount / 2), ArcConfig.Load(Write("threads-default.toml", ""), new Hashtable()).Engine.Compaction.DuckDbThreads);
+        var path = Write("threads.toml", "[compaction]\nthreads = 3\n");
+        Assert.Equal(3, ArcConfig.Load(path, new Hashtable()).Engine.Compaction.DuckDbThreads);
+        Assert.Equal(5, ArcConfig.Load(path, new Hashtable { ["ARC_COMPACTION_THREADS"] = "5" }).Engine.Compaction.DuckDbThreads);
     }
 
     [Fact]
