@@ -46,6 +46,27 @@ public sealed class CompactionTests
     }
 
     [Fact]
+    public async Task RowCountsOfAJobAreRightWithAndWithoutDuplicatesAndWithoutTags()
+    {
+        await using var server = await StartAsync();
+        // "u" has no tags (its series is the measurement): a second write at the same time replaces the first.
+        await WriteAndFlush(server, "u v=1 " + T1, $"u v=2 {T1 + 1}");
+        await WriteAndFlush(server, "u v=3 " + T1, $"u v=4 {T1 + 2}");
+        // "n" has tags and no point written twice: every row stays.
+        await WriteAndFlush(server, "n,host=b v=1 " + T1, $"n,host=a v=2 {T1 + 1}");
+        await WriteAndFlush(server, $"n,host=a v=3 {T1 + 2}", $"n,host=b v=4 {T1 + 3}", $"n,host=b v=5 {T1 + 4}");
+
+        var jobs = (await Trigger(server, "?tier=hourly&wait=true")).EnumerateArray()
+            .ToDictionary(j => j.GetProperty("partition_path").GetString()!.Split('/')[1], j => (j.GetProperty("rows_in").GetInt64(), j.GetProperty("rows_out").GetInt64()));
+        Assert.Equal((4L, 3L), jobs["u"]);
+        Assert.Equal((5L, 5L), jobs["n"]);
+        Assert.Equal([["0", "3"], ["1", "2"], ["2", "4"]], await server.RowsAsync($"SELECT epoch_ns(time) - {T1}, v FROM u ORDER BY time", "c"));
+        var file = Assert.Single(server.ParquetFiles(), f => f.Contains($"{Path.DirectorySeparatorChar}n{Path.DirectorySeparatorChar}", StringComparison.Ordinal));
+        Assert.Equal([["a", "1", "2"], ["a", "2", "3"], ["b", "0", "1"], ["b", "3", "4"], ["b", "4", "5"]],
+            TestServer.ReadParquet($"SELECT host, epoch_ns(time) - {T1}, v FROM '{file}'")); // tags then time
+    }
+
+    [Fact]
     public async Task ConfiguredSortKeysOrderTheCompactedFile()
     {
         await using var server = await StartAsync((o, c) => c.Engine = c.Engine with

@@ -151,6 +151,7 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[compaction]\nlevel_min_files = 1\n", "compaction.level_min_files")]
     [InlineData("[compaction]\nlevel_max_file_size_mb = 0\n", "compaction.level_max_file_size_mb")]
     [InlineData("[compaction]\nlevel_enabled = \"often\"\n", "compaction.level_enabled")]
+    [InlineData("[compaction]\nthreads = -1\n", "compaction.threads")]
     public void BadValuesNameTheKey(string toml, string key)
     {
         var path = Write("bad.toml", toml);
@@ -177,6 +178,15 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal(["device"], compaction.SortKeys["disk"]);
         Assert.False(compaction.SortKeys.ContainsKey("cpu"));
         Assert.Empty(ArcConfig.Load(Write("none.toml", ""), new Hashtable()).Engine.Compaction.DefaultSortKeys);
+    }
+
+    [Fact]
+    public void CompactionThreadsDefaultToHalfTheCoresAndAreReadFromTheFileAndTheEnvironment()
+    {
+        Assert.Equal(Math.Max(1, Environment.ProcessorCount / 2), ArcConfig.Load(Write("threads-default.toml", ""), new Hashtable()).Engine.Compaction.DuckDbThreads);
+        var path = Write("threads.toml", "[compaction]\nthreads = 3\n");
+        Assert.Equal(3, ArcConfig.Load(path, new Hashtable()).Engine.Compaction.DuckDbThreads);
+        Assert.Equal(5, ArcConfig.Load(path, new Hashtable { ["ARC_COMPACTION_THREADS"] = "5" }).Engine.Compaction.DuckDbThreads);
     }
 
     [Fact]

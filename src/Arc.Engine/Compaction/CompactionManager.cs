@@ -66,7 +66,7 @@ public sealed class CompactionManager : IAsyncDisposable
         _planner = new CompactionPlanner(store, catalog.Epochs, options, remote);
         _database = DuckDbDatabase.Open(null, new Dictionary<string, string>
         {
-            ["threads"] = Math.Max(1, options.Threads).ToString(CultureInfo.InvariantCulture),
+            ["threads"] = options.DuckDbThreads.ToString(CultureInfo.InvariantCulture),
             ["memory_limit"] = string.IsNullOrEmpty(options.MemoryLimit)
                 ? (GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 8).ToString(CultureInfo.InvariantCulture) + "B"
                 : options.MemoryLimit,

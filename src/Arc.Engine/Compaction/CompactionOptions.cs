@@ -58,8 +58,17 @@ public sealed record CompactionOptions
     /// <summary>Most input files one job merges.</summary>
     public int MaxFilesPerBatch { get; init; } = 30;
 
-    /// <summary>DuckDB threads for compaction (0: one), kept apart from the query engine's so ingestion is never starved.</summary>
+    /// <summary>
+    /// <c>compaction.threads</c>: DuckDB threads for compaction (0: <see cref="DuckDbThreads"/>'s default), on an instance
+    /// apart from the query engine's so queries keep theirs.
+    /// </summary>
     public int Threads { get; init; }
+
+    /// <summary>
+    /// The compaction instance's worker threads: <see cref="Threads"/>, or half the cores (at least one) when 0, so a
+    /// machine with cores to spare sorts and writes a merge in parallel while the other half stays with ingestion and queries.
+    /// </summary>
+    public int DuckDbThreads => Threads > 0 ? Threads : Math.Max(1, Environment.ProcessorCount / 2);
 
     /// <summary>DuckDB memory limit for compaction (empty: 25% of DuckDB's default); spills beyond it.</summary>
     public string MemoryLimit { get; init; } = "";

@@ -55,8 +55,8 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 return Result(false, "fewer than two files left");
             }
 
-            var (manifest, error) = Merge(connection, candidate, id, inputs);
-            if (manifest is null)
+            var (merged, error) = Merge(connection, candidate, id, inputs);
+            if (merged is null)
             {
                 // Something could not be read: find which inputs DuckDB cannot read, set them aside, merge the rest.
                 foreach (var file in inputs.ToList())
@@ -73,22 +73,19 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                     return Result(false, quarantined.Count == 0 ? error : "fewer than two readable files left");
                 }
 
-                (manifest, error) = Merge(connection, candidate, id, inputs);
-                if (manifest is null)
+                (merged, error) = Merge(connection, candidate, id, inputs);
+                if (merged is null)
                 {
                     return Result(false, error);
                 }
             }
 
+            var manifest = merged.Manifest;
             placing = manifest;
 
             var (output, temp) = (manifest.Output, manifest.Temp);
             var bytesIn = inputs.Sum(f => new FileInfo(f).Length);
-            var list = List(inputs);
-            var rowsIn = long.Parse(connection.QueryStrings($"SELECT count(*) FROM read_parquet({list}, union_by_name = true)")[0][0]!,
-                CultureInfo.InvariantCulture);
-            var rowsOut = long.Parse(connection.QueryStrings($"SELECT count(*) FROM read_parquet({Names.QuoteLiteral(temp)})")[0][0]!,
-                CultureInfo.InvariantCulture);
+            var (rowsIn, rowsOut) = (merged.RowsIn, merged.RowsOut);
             var bytesOut = new FileInfo(temp).Length;
             var storeClean = true;
             if (remote is not null)
@@ -204,10 +201,13 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         }
     }
 
+    /// <summary>A merged output under its temporary name, with the rows read (the inputs' footers) and written (COPY's count).</summary>
+    private sealed record Merged(CompactionManifest Manifest, long RowsIn, long RowsOut);
+
     /// <summary>
     /// Writes the merged output under a temporary name (manifest first); null when DuckDB could not read the inputs.
     /// </summary>
-    private (CompactionManifest? Manifest, string? Error) Merge(DuckDbConnection connection, CompactionCandidate candidate, string id, List<string> inputs)
+    private (Merged? Merged, string? Error) Merge(DuckDbConnection connection, CompactionCandidate candidate, string id, List<string> inputs)
     {
         var list = List(inputs);
         var suffix = candidate.Tier == CompactionTier.Daily ? CompactionPlanner.DailySuffix : CompactionPlanner.CompactedSuffix;
@@ -219,10 +219,12 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         manifest.Write(store);
         try
         {
-            var tags = Tags(connection, list);
-            connection.Execute(MergeSql(list, tags, OrderBy(connection, list, candidate.Measurement, tags), temp));
+            var (tags, rowsIn) = Footers(connection, list);
+            var deduplicate = tags is not null && HasDuplicates(connection, list, tags);
+            var sql = MergeSql(list, tags, deduplicate, OrderBy(connection, list, candidate.Measurement, tags), temp);
+            var rowsOut = long.Parse(connection.QueryStrings(sql)[0][0]!, CultureInfo.InvariantCulture); // COPY answers the rows it wrote
             Durability.FsyncFile(temp);
-            return (manifest, null);
+            return (new Merged(manifest, rowsIn, rowsOut), null);
         }
         catch (DuckDbException e)
         {
@@ -235,18 +237,24 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     private static string List(IEnumerable<string> files) => "[" + string.Join(", ", files.Select(Names.QuoteLiteral)) + "]";
 
     /// <summary>
-    /// The merge: rows ranked by write order (input position, then row within the file), duplicates of the same series
-    /// and time reduced to the last write, sorted for compression and pruning.
+    /// The merge: the inputs' rows sorted for compression and pruning. With <paramref name="deduplicate"/>, rows are
+    /// ranked by write order (input position, then row within the file) and duplicates of the same series and time
+    /// reduced to the last write; without, every row is kept (the caller found no two rows with the same series and time,
+    /// or the files do not name their tags), which spares DuckDB the window over every column.
     /// </summary>
-    private static string MergeSql(string list, IReadOnlyList<string>? tags, string orderBy, string temp)
+    private static string MergeSql(string list, IReadOnlyList<string>? tags, bool deduplicate, string orderBy, string temp)
     {
-        var sql = new StringBuilder("COPY (SELECT * EXCLUDE (filename, file_row_number, __arc_rank) FROM (SELECT *, list_position(")
-            .Append(list).Append(", filename) AS __arc_rank FROM read_parquet(").Append(list)
-            .Append(", union_by_name = true, filename = true, file_row_number = true))");
-        if (tags is not null)
+        var sql = new StringBuilder("COPY (");
+        if (deduplicate)
         {
-            sql.Append(" QUALIFY row_number() OVER (PARTITION BY ").Append(TagColumns(tags))
-                .Append("time ORDER BY __arc_rank DESC, file_row_number DESC) = 1");
+            sql.Append("SELECT * EXCLUDE (filename, file_row_number, __arc_rank) FROM (SELECT *, list_position(")
+                .Append(list).Append(", filename) AS __arc_rank FROM read_parquet(").Append(list)
+                .Append(", union_by_name = true, filename = true, file_row_number = true)) QUALIFY row_number() OVER (PARTITION BY ")
+                .Append(TagColumns(tags!)).Append("time ORDER BY __arc_rank DESC, file_row_number DESC) = 1");
+        }
+        else
+        {
+            sql.Append("SELECT * FROM read_parquet(").Append(list).Append(", union_by_name = true)");
         }
 
         sql.Append(" ORDER BY ").Append(orderBy);
@@ -256,6 +264,14 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             .Append(ParquetFileWriter.TagsMetadataKey).Append(": ").Append(Names.QuoteLiteral(tagsJson)).Append("})");
         return sql.ToString();
     }
+
+    /// <summary>
+    /// Whether two rows of the inputs share their series (tag values) and time: a grouping over those columns only, far
+    /// cheaper than deduplicating every column when (as usual) no point was written twice.
+    /// </summary>
+    private static bool HasDuplicates(DuckDbConnection connection, string list, IReadOnlyList<string> tags) =>
+        connection.QueryStrings($"SELECT 1 FROM read_parquet({list}, union_by_name = true) GROUP BY {TagColumns(tags)}time HAVING count(*) > 1 LIMIT 1")
+            .Count > 0;
 
     /// <summary>
     /// The ORDER BY of the merge: the measurement's configured sort keys that exist in the inputs (a key naming an absent
@@ -283,15 +299,19 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// <summary>The tag columns, quoted, each followed by ", ".</summary>
     private static string TagColumns(IReadOnlyList<string> tags) => string.Concat(tags.Select(t => Names.QuoteIdentifier(t) + ", "));
 
-    /// <summary>The union of the inputs' tag columns, or null when any input does not say (then nothing is deduplicated).</summary>
-    private static List<string>? Tags(DuckDbConnection connection, string list)
+    /// <summary>
+    /// From the inputs' footers: the union of their tag columns, or null when any input does not say (then nothing is
+    /// deduplicated), and their rows.
+    /// </summary>
+    private static (List<string>? Tags, long Rows) Footers(DuckDbConnection connection, string list)
     {
         var rows = connection.QueryStrings(
             $"SELECT file_name, decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) = '{ParquetFileWriter.TagsMetadataKey}'");
-        var files = connection.QueryStrings($"SELECT count(DISTINCT file_name) FROM parquet_metadata({list})");
-        if (rows.Count != long.Parse(files[0][0]!, CultureInfo.InvariantCulture))
+        var files = connection.QueryStrings($"SELECT count(*), sum(num_rows)::BIGINT FROM parquet_file_metadata({list})")[0];
+        var rowCount = long.Parse(files[1]!, CultureInfo.InvariantCulture);
+        if (rows.Count != long.Parse(files[0]!, CultureInfo.InvariantCulture))
         {
-            return null;
+            return (null, rowCount);
         }
 
         var tags = new List<string>();
@@ -306,7 +326,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             }
         }
 
-        return tags;
+        return (tags, rowCount);
     }
 
     /// <summary>Null when DuckDB reads every value of the file, else why not.</summary>
