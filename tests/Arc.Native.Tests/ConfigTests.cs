@@ -73,6 +73,14 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void TheBufferPoolBoundIsReadFromTheFileAndTheEnvironment()
+    {
+        Assert.Equal(128L << 20, ArcConfig.Load(null, new Hashtable()).Engine.BufferPoolBytes);
+        Assert.Equal(32L << 20, ArcConfig.Load(Write("pool.toml", "[ingest]\nbuffer_pool_size = \"32MB\"\n"), new Hashtable()).Engine.BufferPoolBytes);
+        Assert.Equal(0, ArcConfig.Load(null, new Hashtable { ["ARC_INGEST_BUFFER_POOL_SIZE"] = "0" }).Engine.BufferPoolBytes);
+    }
+
+    [Fact]
     public void ImportLimitsAreReadFromTheFileAndTheEnvironment()
     {
         var defaults = ArcConfig.Load(null, new Hashtable());
@@ -134,6 +142,8 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[continuous_query]\nlate_window_max_age_hours = -1\n", "continuous_query.late_window_max_age_hours")]
     [InlineData("[import]\nmax_file_size = \"huge\"\n", "import.max_file_size")]
     [InlineData("[import]\nmax_columns = 1\n", "import.max_columns")]
+    [InlineData("[ingest]\nbuffer_pool_size = \"some\"\n", "ingest.buffer_pool_size")]
+    [InlineData("[ingest]\nbuffer_pool_size = -1\n", "ingest.buffer_pool_size")]
     public void BadValuesNameTheKey(string toml, string key)
     {
         var path = Write("bad.toml", toml);
