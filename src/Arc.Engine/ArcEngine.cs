@@ -37,6 +37,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
     {
         Options = options;
         Store = store;
+        Buffers.BufferPool.Shared.MaxRetainedBytes = options.BufferPoolBytes;
         var tempDirectory = string.IsNullOrEmpty(options.DuckDbTempDirectory)
             ? Path.Combine(Store.TempDirectory, "duckdb")
             : options.DuckDbTempDirectory;
@@ -46,6 +47,12 @@ public sealed partial class ArcEngine : IAsyncDisposable
             ["preserve_insertion_order"] = "false",
             ["autoinstall_known_extensions"] = "false",
             ["autoload_known_extensions"] = "false",
+            // The files are local (object storage is read through the local cache), so the OS page cache holds their
+            // bytes already; DuckDB's copy would grow with every file ever read (stale ones included) up to memory_limit.
+            ["enable_external_file_cache"] = "false",
+            // DuckDB's allocator returns freed memory to the OS from a background thread instead of keeping it after a
+            // query or a compaction (process-wide: both instances share the allocator).
+            ["allocator_background_threads"] = "true",
             ["memory_limit"] = string.IsNullOrEmpty(options.DuckDbMemoryLimit)
                 ? Bytes(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2)
                 : options.DuckDbMemoryLimit,
@@ -369,6 +376,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
     public bool IsOverMemoryBudget => _ingest.IsOverMemoryBudget;
 
     public long BufferedBytes => _ingest.BufferedBytes;
+
+    /// <summary>What the query DuckDB's buffer manager holds now and its limit (<c>database.memory_limit</c>), in bytes.</summary>
+    public (long Used, long Limit) QueryDuckDbMemory() => _database.Memory();
 
     /// <summary>
     /// Waits (woken by flushes, not polling) until buffered rows are under <see cref="EngineOptions.MaxBufferMemory"/>;

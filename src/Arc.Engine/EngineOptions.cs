@@ -21,6 +21,15 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     /// </summary>
     public long MaxBufferMemory { get; init; } = DefaultMemoryBudget();
 
+    /// <summary>Default of <see cref="BufferPoolBytes"/>: 128 MB.</summary>
+    public const long DefaultBufferPoolBytes = 128L << 20;
+
+    /// <summary>
+    /// Free column-buffer arrays kept for reuse (<c>ingest.buffer_pool_size</c>); arrays returned beyond it are left to the
+    /// garbage collector. Process-wide: the last engine started sets it.
+    /// </summary>
+    public long BufferPoolBytes { get; init; } = DefaultBufferPoolBytes;
+
     /// <summary>Whether commits go through the write-ahead log (<c>wal.enabled</c>).</summary>
     public bool WalEnabled { get; init; } = true;
 

@@ -73,6 +73,14 @@ public sealed class ConfigTests : IDisposable
     }
 
     [Fact]
+    public void TheBufferPoolBoundIsReadFromTheFileAndTheEnvironment()
+    {
+        Assert.Equal(128L << 20, ArcConfig.Load(null, new Hashtable()).Engine.BufferPoolBytes);
+        Assert.Equal(32L << 20, ArcConfig.Load(Write("pool.toml", "[ingest]\nbuffer_pool_size = \"32MB\"\n"), new Hashtable()).Engine.BufferPoolBytes);
+        Assert.Equal(0, ArcConfig.Load(null, new Hashtable { ["ARC_INGEST_BUFFER_POOL_SIZE"] = "0" }).Engine.BufferPoolBytes);
+    }
+
+    [Fact]
     public void ImportLimitsAreReadFromTheFileAndTheEnvironment()
     {
         var defaults = ArcConfig.Load(null, new Hashtable());
@@ -152,6 +160,8 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[compaction]\nlevel_max_file_size_mb = 0\n", "compaction.level_max_file_size_mb")]
     [InlineData("[compaction]\nlevel_enabled = \"often\"\n", "compaction.level_enabled")]
     [InlineData("[compaction]\nthreads = -1\n", "compaction.threads")]
+    [InlineData("[ingest]\nbuffer_pool_size = \"some\"\n", "ingest.buffer_pool_size")]
+    [InlineData("[ingest]\nbuffer_pool_size = -1\n", "ingest.buffer_pool_size")]
     public void BadValuesNameTheKey(string toml, string key)
     {
         var path = Write("bad.toml", toml);

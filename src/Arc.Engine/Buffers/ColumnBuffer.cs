@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -8,7 +7,7 @@ using Apache.Arrow.Types;
 namespace Arc.Engine.Buffers;
 
 /// <summary>
-/// One growable column in Arrow layout over ArrayPool memory: a validity bitmap, then fixed 8-byte values (time, numbers),
+/// One growable column in Arrow layout over pooled arrays (<see cref="BufferPool"/>): a validity bitmap, then fixed 8-byte values (time, numbers),
 /// bit-packed values (booleans), or int32 offsets plus UTF-8 data (tags, strings). Rows are written in order; the last row
 /// may be overwritten (a repeated field on one line: the last value wins). Not thread-safe.
 /// </summary>
@@ -28,9 +27,9 @@ internal sealed class ColumnBuffer : IDisposable
         NameUtf8 = Encoding.UTF8.GetBytes(name);
         Kind = kind;
         _capacity = Math.Max(MinCapacity, initialCapacity);
-        _validity = ArrayPool<byte>.Shared.Rent(BitmapBytes(_capacity));
-        _values = ArrayPool<byte>.Shared.Rent(UsedValueBytes(kind, _capacity));
-        _data = kind.IsVariableLength() ? ArrayPool<byte>.Shared.Rent(_capacity * 8) : [];
+        _validity = BufferPool.Shared.Rent(BitmapBytes(_capacity));
+        _values = BufferPool.Shared.Rent(UsedValueBytes(kind, _capacity));
+        _data = kind.IsVariableLength() ? BufferPool.Shared.Rent(_capacity * 8) : [];
         if (kind.IsVariableLength())
         {
             Offsets[0] = 0;
@@ -351,11 +350,11 @@ internal sealed class ColumnBuffer : IDisposable
 
     public void Dispose()
     {
-        ArrayPool<byte>.Shared.Return(_validity);
-        ArrayPool<byte>.Shared.Return(_values);
+        BufferPool.Shared.Return(_validity);
+        BufferPool.Shared.Return(_values);
         if (_data.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(_data);
+            BufferPool.Shared.Return(_data);
         }
 
         _validity = _values = _data = [];
@@ -419,11 +418,11 @@ internal sealed class ColumnBuffer : IDisposable
 
     private static byte[] Grow(byte[] old, int size, int used)
     {
-        var grown = ArrayPool<byte>.Shared.Rent(size);
+        var grown = BufferPool.Shared.Rent(size);
         old.AsSpan(0, used).CopyTo(grown);
         if (old.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(old);
+            BufferPool.Shared.Return(old);
         }
 
         return grown;

@@ -73,6 +73,7 @@ public sealed class CompactionManager : IAsyncDisposable
             ["temp_directory"] = Path.Combine(store.TempDirectory, "compaction-duckdb"),
             ["autoinstall_known_extensions"] = "false",
             ["autoload_known_extensions"] = "false",
+            ["enable_external_file_cache"] = "false", // every input is read once and then deleted: nothing to cache
         });
         _runner = new CompactionRunner(store, catalog, _database, options, time, logger, remote);
         HourlyCron = CronExpression.Parse(options.HourlySchedule);
@@ -88,6 +89,9 @@ public sealed class CompactionManager : IAsyncDisposable
     }
 
     public CompactionOptions Options => _options;
+
+    /// <summary>What compaction's DuckDB holds now and its limit (<c>compaction.memory_limit</c>), in bytes.</summary>
+    public (long Used, long Limit) DuckDbMemory() => _database.Memory();
 
     public CronExpression HourlyCron { get; }
 

@@ -68,6 +68,7 @@ public sealed partial class ArcConfig
         ["import.max_file_size"] = static (c, k, v) => c.Writes = c.Writes with { MaxImportBytes = ConfigValues.Size(k, v, 1024) },
         ["import.max_columns"] = static (c, k, v) => c.Writes = c.Writes with { MaxImportColumns = ConfigValues.Int(k, v, 2, 100_000) },
         ["ingest.max_memory"] = static (c, k, v) => c.Engine = c.Engine with { MaxBufferMemory = ConfigValues.Size(k, v, 1L << 20) },
+        ["ingest.buffer_pool_size"] = static (c, k, v) => c.Engine = c.Engine with { BufferPoolBytes = ConfigValues.Size(k, v, 0) },
         ["ingest.max_name_length"] = static (c, k, v) => c.Engine = c.Engine with { MaxNameBytes = ConfigValues.Int(k, v, 1, 65_535) },
         ["wal.enabled"] = static (c, k, v) => c.Engine = c.Engine with { WalEnabled = ConfigValues.Bool(k, v) },
         ["wal.directory"] = static (c, k, v) => c.Engine = c.Engine with { WalDirectory = NonEmpty(k, v) },

@@ -149,6 +149,8 @@ internal static class JsonMetricsEndpoints
     {
         var gc = GC.GetGCMemoryInfo();
         var pauses = gc.PauseDurations;
+        var query = engine.QueryDuckDbMemory();
+        var compaction = engine.Compaction.DuckDbMemory();
         return new MemoryMetricsResponse(Now(engine.Options.Time),
             new MemoryFigures(
                 AllocBytes: GC.GetTotalMemory(false),
@@ -165,7 +167,11 @@ internal static class JsonMetricsEndpoints
                 FragmentedBytes: gc.FragmentedBytes,
                 BufferedBytes: engine.BufferedBytes,
                 BufferedRows: engine.BufferedRows,
-                BufferMemoryLimitBytes: engine.Options.MaxBufferMemory),
+                BufferMemoryLimitBytes: engine.Options.MaxBufferMemory,
+                DuckDbQueryMemoryBytes: query.Used,
+                DuckDbQueryMemoryLimitBytes: query.Limit,
+                DuckDbCompactionMemoryBytes: compaction.Used,
+                DuckDbCompactionMemoryLimitBytes: compaction.Limit),
             new RuntimeFigures(ThreadCount(), Environment.ProcessorCount, Environment.ProcessorCount, RuntimeInformation.FrameworkDescription,
                 OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsMacOS() ? "darwin" : OperatingSystem.IsWindows() ? "windows" : "other",
                 Architecture(RuntimeInformation.ProcessArchitecture), http.Uptime.TotalSeconds));
@@ -329,7 +335,7 @@ public sealed record MemoryMetricsResponse(
 
 /// <summary>
 /// Arc's memory fields from the .NET GC and the process, and (arc-native's) the write buffers: bytes and rows held, and
-/// <c>ingest.max_memory</c>.
+/// <c>ingest.max_memory</c>; what each DuckDB instance (queries, compaction) holds and its memory limit.
 /// </summary>
 public sealed record MemoryFigures(
     [property: JsonPropertyName("alloc_bytes")] long AllocBytes,
@@ -346,7 +352,11 @@ public sealed record MemoryFigures(
     [property: JsonPropertyName("heap_fragmented_bytes")] long FragmentedBytes,
     [property: JsonPropertyName("buffered_bytes")] long BufferedBytes,
     [property: JsonPropertyName("buffered_rows")] long BufferedRows,
-    [property: JsonPropertyName("buffer_memory_limit_bytes")] long BufferMemoryLimitBytes);
+    [property: JsonPropertyName("buffer_memory_limit_bytes")] long BufferMemoryLimitBytes,
+    [property: JsonPropertyName("duckdb_query_memory_bytes")] long DuckDbQueryMemoryBytes,
+    [property: JsonPropertyName("duckdb_query_memory_limit_bytes")] long DuckDbQueryMemoryLimitBytes,
+    [property: JsonPropertyName("duckdb_compaction_memory_bytes")] long DuckDbCompactionMemoryBytes,
+    [property: JsonPropertyName("duckdb_compaction_memory_limit_bytes")] long DuckDbCompactionMemoryLimitBytes);
 
 /// <summary>Arc's runtime block: threads for goroutines, the .NET runtime for <c>go_version</c>.</summary>
 public sealed record RuntimeFigures(

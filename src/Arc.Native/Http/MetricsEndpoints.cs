@@ -99,6 +99,21 @@ internal static class MetricsEndpoints
         writer.Gauge("process_start_time_seconds", "Start time of the process since the Unix epoch.",
             (process.StartTime.ToUniversalTime() - DateTime.UnixEpoch).TotalSeconds);
         writer.Gauge("dotnet_gc_heap_bytes", "Bytes of the managed heap.", GC.GetTotalMemory(false));
+        writer.Gauge("dotnet_gc_committed_bytes", "Memory the garbage collector has committed (the managed heap's share of the resident memory).",
+            GC.GetGCMemoryInfo().TotalCommittedBytes);
+        (string Instance, (long Used, long Limit) Memory)[] duckDbs = [("query", engine.QueryDuckDbMemory()), ("compaction", engine.Compaction.DuckDbMemory())];
+        writer.Family("arc_duckdb_memory_bytes", "gauge", "Memory DuckDB's buffer manager holds (duckdb_memory()), by instance.");
+        foreach (var (instance, memory) in duckDbs)
+        {
+            writer.Sample("arc_duckdb_memory_bytes", memory.Used, ("instance", instance));
+        }
+
+        writer.Family("arc_duckdb_memory_limit_bytes", "gauge", "DuckDB's memory_limit, by instance (database.memory_limit, compaction.memory_limit).");
+        foreach (var (instance, memory) in duckDbs)
+        {
+            writer.Sample("arc_duckdb_memory_limit_bytes", memory.Limit, ("instance", instance));
+        }
+
         return writer.ToString();
     }
 
