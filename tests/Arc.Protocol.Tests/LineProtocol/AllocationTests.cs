@@ -39,12 +39,33 @@ public class AllocationTests
         var handler = new SummingHandler();
         RunPiped(body, ref handler);
         RunPiped(body, ref handler);
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        handler = new SummingHandler();
-        RunPiped(body, ref handler);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(200, handler.Points);
+        var points = new int[3];
+        var allocated = Least(run =>
+        {
+            var measured = new SummingHandler();
+            RunPiped(body, ref measured);
+            points[run] = measured.Points;
+        });
+        Assert.All(points, p => Assert.Equal(200, p));
         Assert.Equal(0, allocated);
+    }
+
+    /// <summary>
+    /// The bytes the least allocating of three runs of <paramref name="run"/> (given its number) allocated on this thread. A cost per line shows
+    /// in every run; the runtime's own one-off work on the thread (a method tiered up by the JIT mid-run, which happens when
+    /// the suite shares the machine with other test projects) shows in one.
+    /// </summary>
+    private static long Least(Action<int> run)
+    {
+        var least = long.MaxValue;
+        for (var i = 0; i < 3; i++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            run(i);
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+
+        return least;
     }
 
     internal static string TelegrafCorpus(int lines)
@@ -95,12 +116,16 @@ public class AllocationTests
             Run(body, ref handler); // warm-up: JIT, pools
         }
 
-        handler = new SummingHandler();
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        var points = Run(body, ref handler);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(expectedPoints, points);
-        Assert.Equal(0, handler.Errors);
+        var points = new int[3];
+        var errors = new int[3];
+        var allocated = Least(run =>
+        {
+            var measured = new SummingHandler();
+            points[run] = Run(body, ref measured);
+            errors[run] = measured.Errors;
+        });
+        Assert.All(points, p => Assert.Equal(expectedPoints, p));
+        Assert.All(errors, e => Assert.Equal(0, e));
         Assert.Equal(0, allocated);
     }
 
