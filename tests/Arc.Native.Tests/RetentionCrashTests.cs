@@ -123,13 +123,14 @@ public sealed class RetentionCrashTests : IDisposable
                 new StringContent("""{"dry_run":false,"confirm":true}""", Encoding.UTF8, "application/json"));
             // Half the kills come early (during the buffer flush and the listing), half later (around the marker and the
             // deletions), so both sides of the commit point are hit whatever this machine's speed.
-            // Every fourth kill strikes as soon as the run's marker is on disk (if that comes before the drawn delay), so
-            // some kill lands after the commit point however fast this machine runs the removal.
-            var delay = random.Next(0, trial % 2 == 0 ? 60 : 300);
+            // Every fourth kill instead strikes as soon as the run's marker is on disk, however long the run takes to get
+            // there (a loaded machine: the test projects run at once in CI), so some kill lands after the commit point
+            // however fast or slow this machine runs the removal.
+            var delay = trial % 4 == 3 ? 10_000 : random.Next(0, trial % 2 == 0 ? 60 : 300);
             var markers = Path.Combine(data, ".retention");
             var waited = System.Diagnostics.Stopwatch.StartNew();
             while (waited.ElapsedMilliseconds < delay
-                   && !(trial % 4 == 3 && Directory.Exists(markers) && Directory.EnumerateFiles(markers, "*.json").Any()))
+                   && !(trial % 4 == 3 && (run.IsCompleted || (Directory.Exists(markers) && Directory.EnumerateFiles(markers, "*.json").Any()))))
             {
                 await Task.Delay(1);
             }
