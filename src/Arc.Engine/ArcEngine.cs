@@ -71,9 +71,10 @@ public sealed partial class ArcEngine : IAsyncDisposable
             _ddl = _database.Connect();
             _catalog = new Catalog(Store, _ddl, options.MaxColumnsPerMeasurement, options.MaxNameBytes, loggers.CreateLogger("Arc.Engine.Catalog"));
             Remote = options.ObjectStore is { } objectStore
-                ? new RemoteStore(objectStore, Store, _catalog, options.Time, loggers.CreateLogger("Arc.Engine.Storage"))
+                ? new RemoteStore(objectStore, Store, _catalog, options.Time, loggers.CreateLogger("Arc.Engine.Storage"), FlushCompleted)
                 : null;
-            _ingest = new IngestEngine(options, _catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"), Remote is null ? null : Remote.Enqueue);
+            _ingest = new IngestEngine(options, _catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"), Remote is null ? null : Remote.Enqueue,
+                FlushCompleted);
             _writes = new WriteSession(_ingest, options);
             Imports = new ImportTracker(options.Time);
             _imports = new ImportSession(_ingest, options, new WriteSession(_ingest, options, import: true), Imports, Store.TempDirectory);
@@ -104,6 +105,12 @@ public sealed partial class ArcEngine : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// A flush completed (with object storage: a placed file of it was uploaded): compaction plans the measurement's level
+    /// merges. Flushes before compaction is built (those of the write-ahead log's replay) plan none.
+    /// </summary>
+    private void FlushCompleted(string database, string measurement) => Compaction?.Flushed(database, measurement);
 
     /// <summary>
     /// Starts an engine: finishes interrupted compactions, opens DuckDB and the catalog, connects object storage, replays
@@ -165,11 +172,6 @@ public sealed partial class ArcEngine : IAsyncDisposable
             engine.Compaction = new CompactionManager(store, engine._catalog, options.Compaction,
                 () => engine._ingest.Wal?.OldestRetainedLsn ?? long.MaxValue, options.Time, loggers.CreateLogger("Arc.Engine.Compaction"), engine.Remote,
                 engine._ingest.UnflushedFloor);
-            engine._ingest.Flushed = engine.Compaction.Flushed;
-            if (engine.Remote is { } bucket)
-            {
-                bucket.FlushUploaded = engine.Compaction.Flushed;
-            }
             await engine.BlockUnfinishedDeletes().ConfigureAwait(false);
             if (options.Tokens is { } tokens)
             {

@@ -27,6 +27,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     private readonly Task[] _workers;
     private readonly Timer _ageTimer;
     private readonly Action<IReadOnlyList<string>>? _placed;
+    private readonly Action<string, string>? _flushed;
     private readonly Lock _gate = new();
     private readonly List<(string Database, string? Measurement)> _dropping = [];
     private readonly Dictionary<string, int> _committing = new(StringComparer.OrdinalIgnoreCase);
@@ -41,10 +42,13 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     private int _disposed;
 
     /// <param name="placed">Called with the files of each completed flush (object storage queues them for upload).</param>
-    public IngestEngine(IIngestSettings options, Catalog catalog, LocalStore store, ILogger logger, Action<IReadOnlyList<string>>? placed = null)
+    /// <param name="flushed">Called after each completed flush with its database and measurement (compaction plans level merges).</param>
+    public IngestEngine(IIngestSettings options, Catalog catalog, LocalStore store, ILogger logger, Action<IReadOnlyList<string>>? placed = null,
+        Action<string, string>? flushed = null)
     {
         _options = options;
         _placed = placed;
+        _flushed = flushed;
         _catalog = catalog;
         _logger = logger;
         _flusher = new ParquetFlusher(store, options.Compression, options.RowGroupSize);
@@ -124,9 +128,6 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     /// in. Set once, before the replay.
     /// </summary>
     public Action<ColumnSet>? Merging { get; set; }
-
-    /// <summary>Called after each completed flush with its database and measurement (compaction plans level merges). Set once.</summary>
-    public Action<string, string>? Flushed { get; set; }
 
     /// <summary>
     /// The lowest LSN of the measurement's rows not yet in a complete flush: in its buffer or in a flush not done yet
@@ -479,7 +480,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
             Interlocked.Add(ref _bufferedBytes, -job.Bytes);
             Interlocked.Exchange(ref _memoryReleased, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             Interlocked.Decrement(ref _pendingFlushes);
-            Flushed?.Invoke(job.Data.Database, job.Data.Measurement);
+            _flushed?.Invoke(job.Data.Database, job.Data.Measurement);
             job.Data.Dispose();
         }
     }

@@ -22,6 +22,7 @@ internal sealed class RemoteStore : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly IObjectStore _s3;
+    private readonly Action<string, string>? _flushUploaded;
     private readonly Channel<string> _uploads = Channel.CreateUnbounded<string>();
     private readonly ConcurrentDictionary<(string Database, string Measurement), Listing> _listings = new();
     private readonly Lock _lock = new();
@@ -41,9 +42,11 @@ internal sealed class RemoteStore : IAsyncDisposable
     private DateTime _fullListing = DateTime.MinValue;
 
     /// <summary>A store not connected yet: <see cref="StartAsync"/> connects it and starts the uploaders.</summary>
-    public RemoteStore(ObjectStoreOptions options, LocalStore store, Catalog catalog, TimeProvider time, ILogger logger)
+    /// <param name="flushUploaded">Called with the database and measurement of each queued file once it is uploaded (level merges wait for that).</param>
+    public RemoteStore(ObjectStoreOptions options, LocalStore store, Catalog catalog, TimeProvider time, ILogger logger, Action<string, string>? flushUploaded = null)
     {
         _options = options;
+        _flushUploaded = flushUploaded;
         _time = time;
         _store = store;
         _catalog = catalog;
@@ -114,9 +117,6 @@ internal sealed class RemoteStore : IAsyncDisposable
     }
 
     private DateTime Now => _time.GetUtcNow().UtcDateTime;
-
-    /// <summary>Called with the database and measurement of each queued file once it is uploaded (level merges wait for that). Set once.</summary>
-    public Action<string, string>? FlushUploaded { get; set; }
 
     /// <summary>Queues freshly placed files for upload.</summary>
     public void Enqueue(IEnumerable<string> paths)
@@ -558,7 +558,7 @@ internal sealed class RemoteStore : IAsyncDisposable
                         Uploaded(key, new FileInfo(path).Length, etag, evict: true);
                         if (Split(key) is { } where)
                         {
-                            FlushUploaded?.Invoke(where.Database, where.Measurement);
+                            _flushUploaded?.Invoke(where.Database, where.Measurement);
                         }
 
                         delay = TimeSpan.FromMilliseconds(200);
