@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 
-namespace Arc.Native.Tests;
+namespace Arc.Native.Tests.Crash;
 
 /// <summary>
 /// Kills the server (SIGKILL) while compaction jobs run, 22 times, and checks that after each restart every row exists
@@ -12,47 +12,34 @@ namespace Arc.Native.Tests;
 public sealed class CompactionCrashTests : IDisposable
 {
     private const int Trials = 22;
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "arc-ccrash-" + Guid.NewGuid().ToString("N"));
 
-    public void Dispose()
+    private readonly CrashHarness _harness = new(new Dictionary<string, string>
     {
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Best effort cleanup.
-        }
-    }
+        ["ARC_INGEST_MAX_BUFFER_SIZE"] = "20",
+        ["ARC_INGEST_MAX_BUFFER_AGE_MS"] = "20",
+        ["ARC_WAL_MAX_AGE_SECONDS"] = "1",
+        ["ARC_COMPACTION_ENABLED"] = "false",
+        ["ARC_COMPACTION_HOURLY_MIN_FILES"] = "2",
+        ["ARC_COMPACTION_DAILY_MIN_FILES"] = "2",
+        ["ARC_COMPACTION_DAILY_MIN_AGE_HOURS"] = "0",
+        ["ARC_COMPACTION_MAX_FILES_PER_BATCH"] = "2", // many short jobs in a row, so kills land inside them
+    });
+
+    public void Dispose() => _harness.Dispose();
 
     [Fact]
     public async Task KillsDuringCompactionNeverLoseOrDoubleARow()
     {
-        var environment = new Dictionary<string, string>
-        {
-            ["ARC_STORAGE_LOCAL_PATH"] = Path.Combine(_root, "data"),
-            ["ARC_INGEST_MAX_BUFFER_SIZE"] = "20",
-            ["ARC_INGEST_MAX_BUFFER_AGE_MS"] = "20",
-            ["ARC_WAL_MAX_AGE_SECONDS"] = "1",
-            ["ARC_COMPACTION_ENABLED"] = "false",
-            ["ARC_COMPACTION_HOURLY_MIN_FILES"] = "2",
-            ["ARC_COMPACTION_DAILY_MIN_FILES"] = "2",
-            ["ARC_COMPACTION_DAILY_MIN_AGE_HOURS"] = "0",
-            ["ARC_COMPACTION_MAX_FILES_PER_BATCH"] = "2", // many short jobs in a row, so kills land inside them
-        };
         var random = new Random(5150);
         long written = 0;
-        var port = 0;
         var killedDuringJobs = 0;
         for (var trial = 0; trial < Trials; trial++)
         {
-            await using var server = await ServerProcess.StartAsync(environment, port);
-            port = server.Port;
+            await using var server = await _harness.StartAsync();
             if (trial > 0)
             {
                 // Rebuilt at startup after a kill during compaction: exactly the files on disk.
-                await ManifestAssertions.MatchesDiskAsync(server.Client, environment["ARC_STORAGE_LOCAL_PATH"], "cc", "c");
+                await ManifestAssertions.MatchesDiskAsync(server.Client, _harness.DataPath, "cc", "c");
             }
 
             for (var request = 0; request < 12; request++)
@@ -85,7 +72,7 @@ public sealed class CompactionCrashTests : IDisposable
             server.Kill();
         }
 
-        await using var final = await ServerProcess.StartAsync(environment, port);
+        await using var final = await _harness.StartAsync();
         using var result = await final.Client.PostAsync("/api/v1/query", new StringContent(
             "{\"sql\": \"SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM cc.c\"}", Encoding.UTF8, "application/json"));
         var text = await result.Content.ReadAsStringAsync();

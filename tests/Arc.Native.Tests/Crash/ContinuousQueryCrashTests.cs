@@ -3,7 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 
-namespace Arc.Native.Tests;
+namespace Arc.Native.Tests.Crash;
 
 /// <summary>
 /// Kills the server (SIGKILL) 12 times at random points while a continuous query with one-second windows runs on its
@@ -22,32 +22,19 @@ public sealed class ContinuousQueryCrashTests(Xunit.Abstractions.ITestOutputHelp
         "SELECT time_bucket(INTERVAL '1 second', time) AS time, host, count(*) AS n, sum(v) AS total FROM src " +
         "WHERE time >= {start_time} AND time < {end_time} GROUP BY 1, 2";
 
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "arc-cqcrash-" + Guid.NewGuid().ToString("N"));
-
-    public void Dispose()
+    private readonly CrashHarness _harness = new(new Dictionary<string, string>
     {
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Best effort cleanup.
-        }
-    }
+        ["ARC_INGEST_MAX_BUFFER_SIZE"] = "300", // output and source partly in files, partly buffered and only in the log
+        ["ARC_INGEST_MAX_BUFFER_AGE_MS"] = "60000",
+        ["ARC_CONTINUOUS_QUERY_GRACE_SECONDS"] = "3", // a write reaches the server well within it, even on a loaded machine
+    });
+
+    public void Dispose() => _harness.Dispose();
 
     [Fact]
     public async Task KillsDuringScheduledRunsLeaveEachWindowsOutputExactlyOnce()
     {
-        var environment = new Dictionary<string, string>
-        {
-            ["ARC_STORAGE_LOCAL_PATH"] = Path.Combine(_root, "data"),
-            ["ARC_INGEST_MAX_BUFFER_SIZE"] = "300", // output and source partly in files, partly buffered and only in the log
-            ["ARC_INGEST_MAX_BUFFER_AGE_MS"] = "60000",
-            ["ARC_CONTINUOUS_QUERY_GRACE_SECONDS"] = "3", // a write reaches the server well within it, even on a loaded machine
-        };
         var random = new Random(1616);
-        var port = 0;
         long id = 0;
         long lastTime = 0;
         var sequence = 0;
@@ -55,8 +42,7 @@ public sealed class ContinuousQueryCrashTests(Xunit.Abstractions.ITestOutputHelp
         string? first = null;
         for (var trial = 0; trial < Trials; trial++)
         {
-            await using var server = await ServerProcess.StartAsync(environment, port);
-            port = server.Port;
+            await using var server = await _harness.StartAsync();
             if (trial == 0)
             {
                 await WriteAsync(server.Client, $"src,host=h0 v=0i {Nanos(DateTime.UtcNow)}\n"); // the source exists: the query binds
@@ -106,7 +92,7 @@ public sealed class ContinuousQueryCrashTests(Xunit.Abstractions.ITestOutputHelp
             await writer;
         }
 
-        await using var final = await ServerProcess.StartAsync(environment, port);
+        await using var final = await _harness.StartAsync();
         // Caught up: the window of the last write ran.
         var target = Nanos(DateTime.UtcNow);
         Assert.True(target > lastTime);

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using System.Text.Json;
 
-namespace Arc.Native.Tests;
+namespace Arc.Native.Tests.Crash;
 
 /// <summary>
 /// Kills the server (SIGKILL) at random points during row deletes, 12 times. Each trial writes rows (most flushed to
@@ -18,40 +17,27 @@ public sealed class DeleteCrashTests(Xunit.Abstractions.ITestOutputHelper output
     private const int RowsPerTrial = 330;
     private const long T0 = 1_700_000_000_000_000_000;
     private const long Hour = 3_600_000_000_000;
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "arc-delcrash-" + Guid.NewGuid().ToString("N"));
 
-    public void Dispose()
+    private readonly CrashHarness _harness = new(new Dictionary<string, string>
     {
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Best effort cleanup.
-        }
-    }
+        ["ARC_INGEST_MAX_BUFFER_SIZE"] = "50",
+        ["ARC_INGEST_MAX_BUFFER_AGE_MS"] = "60000",
+        ["ARC_DELETE_ENABLED"] = "true",
+    });
+
+    public void Dispose() => _harness.Dispose();
 
     [Fact]
     public async Task KillsDuringDeletesLeaveEveryMatchingRowGoneOrTheJobFinishedAndEveryOtherRowOnce()
     {
-        var data = Path.Combine(_root, "data");
-        var environment = new Dictionary<string, string>
-        {
-            ["ARC_STORAGE_LOCAL_PATH"] = data,
-            ["ARC_INGEST_MAX_BUFFER_SIZE"] = "50",
-            ["ARC_INGEST_MAX_BUFFER_AGE_MS"] = "60000",
-            ["ARC_DELETE_ENABLED"] = "true",
-        };
+        var data = _harness.DataPath;
         var random = new Random(1616);
-        var port = 0;
         var acknowledged = 0;
         var redone = 0;
         var resumed = 0;
         for (var trial = 0; trial <= Trials; trial++)
         {
-            await using var server = await ServerProcess.StartAsync(environment, port);
-            port = server.Port;
+            await using var server = await _harness.StartAsync();
             if (trial > 0)
             {
                 resumed += server.Output.Count(l => l.Contains("Finished the interrupted delete", StringComparison.Ordinal));
@@ -68,7 +54,7 @@ public sealed class DeleteCrashTests(Xunit.Abstractions.ITestOutputHelper output
                 // Every row the deletes did not match is there exactly once.
                 var kept = trial * RowsPerTrial * 2 / 3;
                 Assert.Equal(kept, await CountAsync(server.Client, "true"));
-                Assert.Equal(kept, await ScalarAsync(server.Client, "SELECT count(DISTINCT seq) FROM d.m"));
+                Assert.Equal(kept, await CrashHarness.ScalarAsync(server.Client, "SELECT count(DISTINCT seq) FROM d.m"));
                 Assert.Equal(0, await CountAsync(server.Client, "seq % 3 = 0"));
                 Assert.Empty(Directory.Exists(Path.Combine(data, ".deletes")) ? Directory.GetFiles(Path.Combine(data, ".deletes")) : []);
             }
@@ -86,18 +72,9 @@ public sealed class DeleteCrashTests(Xunit.Abstractions.ITestOutputHelper output
 
             var delete = server.Client.PostAsync("/api/v1/delete", Body(trial));
             await Task.Delay(random.Next(0, 100));
-            server.Kill();
-            try
+            if (await CrashHarness.KillAndCheckAnsweredAsync(server, delete))
             {
-                using var response = await delete;
-                if (response.StatusCode == HttpStatusCode.OK)
-                {
-                    acknowledged++;
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // Killed before the answer.
+                acknowledged++;
             }
         }
 
@@ -127,15 +104,5 @@ public sealed class DeleteCrashTests(Xunit.Abstractions.ITestOutputHelper output
         Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
     }
 
-    private static Task<long> CountAsync(HttpClient client, string where) => ScalarAsync(client, $"SELECT count(*) FROM d.m WHERE {where}");
-
-    private static async Task<long> ScalarAsync(HttpClient client, string sql)
-    {
-        using var result = await client.PostAsync("/api/v1/query", new StringContent(
-            JsonSerializer.Serialize(new Dictionary<string, object> { ["sql"] = sql }, DeleteTestJson.Default.DictionaryStringObject),
-            Encoding.UTF8, "application/json"));
-        var text = await result.Content.ReadAsStringAsync();
-        Assert.True(result.StatusCode == HttpStatusCode.OK, text);
-        return JsonDocument.Parse(text).RootElement.GetProperty("data")[0][0].GetInt64();
-    }
+    private static Task<long> CountAsync(HttpClient client, string where) => CrashHarness.ScalarAsync(client, $"SELECT count(*) FROM d.m WHERE {where}");
 }

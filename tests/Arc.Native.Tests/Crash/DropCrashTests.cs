@@ -1,8 +1,6 @@
 using System.Net;
-using System.Text;
-using System.Text.Json;
 
-namespace Arc.Native.Tests;
+namespace Arc.Native.Tests.Crash;
 
 /// <summary>
 /// Kills the server (SIGKILL) at random points during database drops, 12 times, while another database takes writes.
@@ -15,40 +13,28 @@ public sealed class DropCrashTests : IDisposable
 {
     private const int Trials = 12;
     private const int VictimRows = 600;
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "arc-dcrash-" + Guid.NewGuid().ToString("N"));
 
-    public void Dispose()
+    private readonly CrashHarness _harness = new(new Dictionary<string, string>
     {
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Best effort cleanup.
-        }
-    }
+        ["ARC_INGEST_MAX_BUFFER_SIZE"] = "50", // most victim rows in files, the last ones buffered and only in the log
+        ["ARC_INGEST_MAX_BUFFER_AGE_MS"] = "60000",
+        ["ARC_DELETE_ENABLED"] = "true",
+    });
+
+    public void Dispose() => _harness.Dispose();
 
     [Fact]
     public async Task KillsDuringDropsNeverBringDroppedRowsBackNorTouchOtherDatabases()
     {
-        var data = Path.Combine(_root, "data");
-        var environment = new Dictionary<string, string>
-        {
-            ["ARC_STORAGE_LOCAL_PATH"] = data,
-            ["ARC_INGEST_MAX_BUFFER_SIZE"] = "50", // most victim rows in files, the last ones buffered and only in the log
-            ["ARC_INGEST_MAX_BUFFER_AGE_MS"] = "60000",
-            ["ARC_DELETE_ENABLED"] = "true",
-        };
+        var data = _harness.DataPath;
         var random = new Random(1616);
-        long kept = 0;
-        var port = 0;
+        // The other database: every acknowledged row there exactly once, whatever the kills cut.
+        var kept = new AcknowledgedRows("keep", first => Lines("k", (int)first, AcknowledgedRows.PerRequest), "SELECT count({0}) FROM keep.k");
         var acknowledgedDrops = 0;
         var victim = 0;
         for (var trial = 0; trial < Trials; trial++)
         {
-            await using var server = await ServerProcess.StartAsync(environment, port);
-            port = server.Port;
+            await using var server = await _harness.StartAsync();
             if (trial > 0)
             {
                 var left = await CountAsync(server.Client, "victim.v");
@@ -59,7 +45,7 @@ public sealed class DropCrashTests : IDisposable
                     Assert.Equal(0, await CountAsync(server.Client, "victim.v"));
                 }
 
-                kept = await CheckKeptAsync(server.Client, kept);
+                await kept.AssertStoredOnceAsync(server.Client);
                 Assert.Empty(Directory.GetDirectories(data, "victim"));
                 Assert.All(Directory.Exists(Path.Combine(data, ".drops")) ? Directory.GetFiles(Path.Combine(data, ".drops")) : [],
                     f => Assert.Contains("\"done\":true", File.ReadAllText(f), StringComparison.Ordinal));
@@ -74,50 +60,22 @@ public sealed class DropCrashTests : IDisposable
             victim = VictimRows;
             Assert.Equal(victim, await CountAsync(server.Client, "victim.v"));
 
-            var writer = Task.Run(async () =>
-            {
-                for (var i = 0; i < 20; i++)
-                {
-                    try
-                    {
-                        using var response = await server.Client.PostAsync("/write?db=keep", new StringContent(Lines("k", (int)kept, 10)));
-                        if (response.StatusCode != HttpStatusCode.NoContent)
-                        {
-                            return;
-                        }
-                    }
-                    catch (HttpRequestException)
-                    {
-                        return; // killed: this write was not acknowledged
-                    }
-
-                    Interlocked.Add(ref kept, 10);
-                }
-            });
+            var writer = kept.WriteAsync(server.Client, requests: 20);
             var drop = server.Client.DeleteAsync("/api/v1/databases/victim?confirm=true");
             await Task.Delay(random.Next(0, 40));
-            server.Kill();
-            try
+            if (await CrashHarness.KillAndCheckAnsweredAsync(server, drop))
             {
-                using var response = await drop;
-                if (response.StatusCode == HttpStatusCode.OK)
-                {
-                    acknowledgedDrops++;
-                    victim = 0; // acknowledged: must be gone after the restart
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // Killed before the answer.
+                acknowledgedDrops++;
+                victim = 0; // acknowledged: must be gone after the restart
             }
 
             await writer;
         }
 
-        await using var final = await ServerProcess.StartAsync(environment, port);
+        await using var final = await _harness.StartAsync();
         var remaining = await CountAsync(final.Client, "victim.v");
         Assert.True(remaining == 0 || remaining == victim, $"{remaining} dropped rows came back");
-        await CheckKeptAsync(final.Client, kept);
+        await kept.AssertStoredOnceAsync(final.Client);
         Assert.True(acknowledgedDrops < Trials, "no kill landed before a drop finished");
         Assert.Equal(0, await final.StopAsync());
     }
@@ -138,30 +96,6 @@ public sealed class DropCrashTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    /// <summary>
-    /// The other database holds every acknowledged row once, plus at most the one request the kill cut off before its
-    /// answer (stored or not); returns the rows it holds.
-    /// </summary>
-    private static async Task<long> CheckKeptAsync(HttpClient client, long acknowledged)
-    {
-        var rows = await CountAsync(client, "keep.k");
-        Assert.InRange(rows, acknowledged, acknowledged + 10);
-        Assert.Equal(rows, await CountAsync(client, "(SELECT DISTINCT seq FROM keep.k)"));
-        return rows;
-    }
-
     /// <summary>Rows of a measurement; 0 when it (or its database) does not exist.</summary>
-    private static async Task<long> CountAsync(HttpClient client, string table)
-    {
-        using var result = await client.PostAsync("/api/v1/query", new StringContent(
-            $"{{\"sql\": \"SELECT count(*) FROM {table} AS t\"}}", Encoding.UTF8, "application/json"));
-        var text = await result.Content.ReadAsStringAsync();
-        if (result.StatusCode != HttpStatusCode.OK && text.Contains("does not exist", StringComparison.Ordinal))
-        {
-            return 0;
-        }
-
-        Assert.True(result.StatusCode == HttpStatusCode.OK, text);
-        return JsonDocument.Parse(text).RootElement.GetProperty("data")[0][0].GetInt64();
-    }
+    private static Task<long> CountAsync(HttpClient client, string table) => CrashHarness.ScalarAsync(client, $"SELECT count(*) FROM {table} AS t");
 }

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 
-namespace Arc.Native.Tests;
+namespace Arc.Native.Tests.Crash;
 
 /// <summary>
 /// Kills the server (SIGKILL) at random points during retention runs, 12 times, while recent rows of the same measurement
@@ -17,43 +17,36 @@ public sealed class RetentionCrashTests : IDisposable
     private const int OldRequests = 6;
     private const long Jan2020 = 1_577_836_800_000_000_000; // 2020-01-01T00:00Z: far past any cutoff
     private const long HourNanos = 3_600_000_000_000;
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "arc-rcrash-" + Guid.NewGuid().ToString("N"));
 
-    public void Dispose()
+    private readonly CrashHarness _harness = new(new Dictionary<string, string>
     {
-        try
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Best effort cleanup.
-        }
-    }
+        ["ARC_INGEST_MAX_BUFFER_SIZE"] = "50", // every 100-row request is flushed whole: the expired rows are all in files
+        ["ARC_INGEST_MAX_BUFFER_AGE_MS"] = "60000",
+        ["ARC_RETENTION_SCHEDULE"] = "", // only the test's runs
+    });
+
+    public void Dispose() => _harness.Dispose();
 
     [Fact]
     public async Task KillsDuringRetentionRunsNeverBringExpiredRowsBackNorLoseKeptOnes()
     {
-        var data = Path.Combine(_root, "data");
-        var environment = new Dictionary<string, string>
-        {
-            ["ARC_STORAGE_LOCAL_PATH"] = data,
-            ["ARC_INGEST_MAX_BUFFER_SIZE"] = "50", // every 100-row request is flushed whole: the expired rows are all in files
-            ["ARC_INGEST_MAX_BUFFER_AGE_MS"] = "60000",
-            ["ARC_RETENTION_SCHEDULE"] = "", // only the test's runs
-        };
+        var data = _harness.DataPath;
         var random = new Random(1616);
-        long kept = 0;
+        // Recent rows of the same measurement, written while the runs are killed: every acknowledged one there exactly once.
+        var kept = new AcknowledgedRows("victim", first =>
+        {
+            var now = (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100;
+            return string.Concat(Enumerable.Range((int)first, AcknowledgedRows.PerRequest)
+                .Select(k => $"cpu,host=new seq={1_000_000_000 + k}i {now - HourNanos + k}\n"));
+        }, "SELECT count({0}) FROM victim.cpu WHERE time >= '2021-01-01'");
         long old = 0;
-        var port = 0;
         var acknowledged = 0;
         var interrupted = 0;
         long policy = 0;
         var seq = 0;
         for (var trial = 0; trial < Trials; trial++)
         {
-            await using var server = await ServerProcess.StartAsync(environment, port);
-            port = server.Port;
+            await using var server = await _harness.StartAsync();
             if (trial == 0)
             {
                 policy = await CreatePolicyAsync(server.Client);
@@ -63,14 +56,14 @@ public sealed class RetentionCrashTests : IDisposable
                 var left = await CountAsync(server.Client, "time < '2021-01-01'");
                 Assert.True(left == 0 || left == old, $"trial {trial}: {left} expired rows after the restart (0 or {old} expected)");
                 interrupted += left == 0 && old > 0 ? 1 : 0; // killed after the marker, before the answer
-                kept = await CheckKeptAsync(server.Client, kept);
+                await kept.AssertStoredOnceAsync(server.Client);
 
                 // The next run finishes the job, and leaves no marker behind.
                 var finished = await ExecuteAsync(server.Client, policy, dryRun: false);
                 Assert.Equal(left, finished.GetProperty("deleted_count").GetInt64());
                 Assert.Equal(0, await CountAsync(server.Client, "time < '2021-01-01'"));
                 Assert.Empty(Directory.GetFiles(Path.Combine(data, ".retention")));
-                kept = await CheckKeptAsync(server.Client, kept);
+                await kept.AssertStoredOnceAsync(server.Client);
             }
 
             for (var request = 0; request < OldRequests; request++)
@@ -96,29 +89,7 @@ public sealed class RetentionCrashTests : IDisposable
                 await Task.Delay(50);
             }
 
-            var writer = Task.Run(async () =>
-            {
-                for (var i = 0; i < 20; i++)
-                {
-                    var now = (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks * 100;
-                    var first = (int)Interlocked.Read(ref kept);
-                    var lines = string.Concat(Enumerable.Range(first, 10).Select(k => $"cpu,host=new seq={1_000_000_000 + k}i {now - HourNanos + k}\n"));
-                    try
-                    {
-                        using var response = await server.Client.PostAsync("/write?db=victim", new StringContent(lines));
-                        if (response.StatusCode != HttpStatusCode.NoContent)
-                        {
-                            return;
-                        }
-                    }
-                    catch (HttpRequestException)
-                    {
-                        return; // killed: this write was not acknowledged
-                    }
-
-                    Interlocked.Add(ref kept, 10);
-                }
-            });
+            var writer = kept.WriteAsync(server.Client, requests: 20);
             var run = server.Client.PostAsync($"/api/v1/retention/{policy}/execute",
                 new StringContent("""{"dry_run":false,"confirm":true}""", Encoding.UTF8, "application/json"));
             // Half the kills come early (during the buffer flush and the listing), half later (around the marker and the
@@ -135,28 +106,19 @@ public sealed class RetentionCrashTests : IDisposable
                 await Task.Delay(1);
             }
 
-            server.Kill();
-            try
+            if (await CrashHarness.KillAndCheckAnsweredAsync(server, run))
             {
-                using var response = await run;
-                if (response.StatusCode == HttpStatusCode.OK)
-                {
-                    acknowledged++;
-                    old = 0; // acknowledged: must be gone after the restart
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // Killed before the answer.
+                acknowledged++;
+                old = 0; // acknowledged: must be gone after the restart
             }
 
             await writer;
         }
 
-        await using var final = await ServerProcess.StartAsync(environment, port);
+        await using var final = await _harness.StartAsync();
         var remaining = await CountAsync(final.Client, "time < '2021-01-01'");
         Assert.True(remaining == 0 || remaining == old, $"{remaining} expired rows after the last restart");
-        await CheckKeptAsync(final.Client, kept);
+        await kept.AssertStoredOnceAsync(final.Client);
         await ExecuteAsync(final.Client, policy, dryRun: false);
         Assert.Equal(0, await CountAsync(final.Client, "time < '2021-01-01'"));
         Assert.True(acknowledged < Trials, "no kill landed before a run finished");
@@ -188,32 +150,6 @@ public sealed class RetentionCrashTests : IDisposable
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
     }
 
-    /// <summary>
-    /// The recent rows: every acknowledged one once, plus at most the one request the kill cut off before its answer;
-    /// returns the rows there are.
-    /// </summary>
-    private static async Task<long> CheckKeptAsync(HttpClient client, long acknowledged)
-    {
-        var rows = await CountAsync(client, "time >= '2021-01-01'");
-        Assert.InRange(rows, acknowledged, acknowledged + 10);
-        Assert.Equal(rows, await CountAsync(client, "time >= '2021-01-01'", distinct: true));
-        return rows;
-    }
-
-    private static async Task<long> CountAsync(HttpClient client, string filter, bool distinct = false)
-    {
-        var sql = distinct
-            ? $"SELECT count(DISTINCT seq) FROM victim.cpu WHERE {filter}"
-            : $"SELECT count(*) FROM victim.cpu WHERE {filter}";
-        using var result = await client.PostAsync("/api/v1/query", new StringContent(
-            $"{{\"sql\": \"{sql}\"}}", Encoding.UTF8, "application/json"));
-        var text = await result.Content.ReadAsStringAsync();
-        if (result.StatusCode != HttpStatusCode.OK && text.Contains("does not exist", StringComparison.Ordinal))
-        {
-            return 0;
-        }
-
-        Assert.True(result.StatusCode == HttpStatusCode.OK, text);
-        return JsonDocument.Parse(text).RootElement.GetProperty("data")[0][0].GetInt64();
-    }
+    private static Task<long> CountAsync(HttpClient client, string filter) =>
+        CrashHarness.ScalarAsync(client, $"SELECT count(*) FROM victim.cpu WHERE {filter}");
 }
