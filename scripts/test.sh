@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: build (warnings are errors), unit and functional tests, then the Native AOT
-# publish (failing on any IL2xxx/IL3xxx warning), smoke tests of both distribution layouts (libraries beside the
-# binary, and embedded in it), the node tests (MessagePack round trips, Arrow JS, the web console in headless Chromium)
-# against the published binary, and the chroot test of the Dockerfile.aot image layout (needs root). The object-storage tests run against a real Ceph radosgw
-# on loopback (scripts/ceph-s3.sh).
+# The whole test suite, as CI runs it: build (warnings are errors), the Native AOT publish (failing on any IL2xxx/IL3xxx
+# warning), unit and functional tests (the server processes they start run the AOT binary), smoke tests of both
+# distribution layouts (libraries beside the binary, and embedded in it), the node tests (MessagePack round trips, Arrow
+# JS, the web console in headless Chromium) against the published binary, and the chroot test of the Dockerfile.aot image
+# layout (needs root). The object-storage tests run against a real Ceph radosgw on loopback (scripts/ceph-s3.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -44,16 +44,16 @@ section "web console assets (src/Arc.Native/Console/assets) are what web/src bui
 section "export test servers (Debian packages, installed when missing)"
 scripts/export-test-deps.sh
 
-section "tests"
+section "AOT publish (before the tests: the ones that kill the server run this binary, which gets to /ready in about half the time)"
+scripts/publish-aot.sh artifacts/publish
+
+section "tests (server processes from the AOT binary: ARC_BINARY)"
 for project in tests/*/*.csproj; do
-  dotnet test "$project" -c Release --no-build --nologo --logger "console;verbosity=minimal"
+  ARC_BINARY="$PWD/artifacts/publish/arc-native" dotnet test "$project" -c Release --no-build --nologo --logger "console;verbosity=minimal"
 done
 
 section "allocation gate (BenchmarkDotNet MemoryDiagnoser, short in-process job: parsers and buffers allocate nothing per record)"
 dotnet bench/Arc.Benchmarks/bin/Release/net10.0/Arc.Benchmarks.dll --alloc-gate
-
-section "AOT publish"
-scripts/publish-aot.sh artifacts/publish
 
 section "AOT smoke test (native libraries beside the binary: the default layout)"
 scripts/smoke-aot.sh artifacts/publish/arc-native

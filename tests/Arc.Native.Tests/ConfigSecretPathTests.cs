@@ -131,7 +131,7 @@ public sealed class ConfigSecretPathTests : IDisposable
     public async Task TheServerProcessExitsWithTheMessage()
     {
         // Arc's layout with local_path = ./data: the default token store ./data/arc.db would be inside it.
-        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "arc-native")) { WorkingDirectory = _root };
+        var start = new ProcessStartInfo(ServerProcess.Binary) { WorkingDirectory = _root };
         start.Environment["ARC_STORAGE_LOCAL_PATH"] = "./data";
         start.Environment["ARC_SERVER_HOST"] = "127.0.0.1";
         start.Environment["ARC_SERVER_PORT"] = "0";

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 
 namespace Arc.Native.Tests;
 
-/// <summary>The server as a separate OS process (the build output's arc-native apphost), for tests that kill it.</summary>
+/// <summary>The server as a separate OS process (<see cref="Binary"/>), for tests that kill it.</summary>
 public sealed class ServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
@@ -16,6 +16,14 @@ public sealed class ServerProcess : IAsyncDisposable
         Client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
         Client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TestServer.AdminToken);
     }
+
+    /// <summary>
+    /// The server binary: the one in ARC_BINARY when set (scripts/test.sh passes the published AOT binary, which starts in
+    /// about half the time and is the one users run), else the build output's apphost.
+    /// </summary>
+    public static string Binary => System.Environment.GetEnvironmentVariable("ARC_BINARY") is { Length: > 0 } binary
+        ? binary
+        : Path.Combine(AppContext.BaseDirectory, "arc-native");
 
     public int Port { get; }
 
@@ -37,7 +45,7 @@ public sealed class ServerProcess : IAsyncDisposable
     public static async Task<ServerProcess> StartAsync(IReadOnlyDictionary<string, string> environment, int port = 0)
     {
         port = port == 0 ? FreePort() : port;
-        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "arc-native"))
+        var start = new ProcessStartInfo(Binary)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
