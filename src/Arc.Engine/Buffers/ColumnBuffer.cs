@@ -15,14 +15,20 @@ internal sealed class ColumnBuffer : IDisposable
 {
     private const int MinCapacity = 64;
 
+    private readonly ColumnSet? _owner;
     private byte[] _validity;
     private byte[] _values;
     private byte[] _data;
     private int _capacity;
     private int _dataLength;
 
-    public ColumnBuffer(string name, ColumnKind kind, int initialCapacity = MinCapacity)
+    /// <param name="owner">
+    /// The set the column belongs to: while readers share the set's arrays (<see cref="ColumnSet.Share"/>), arrays the
+    /// column outgrows go to the set to be returned to the pool once the readers are gone, not straight back to the pool.
+    /// </param>
+    public ColumnBuffer(string name, ColumnKind kind, int initialCapacity = MinCapacity, ColumnSet? owner = null)
     {
+        _owner = owner;
         Name = name;
         NameUtf8 = Encoding.UTF8.GetBytes(name);
         Kind = kind;
@@ -311,6 +317,13 @@ internal sealed class ColumnBuffer : IDisposable
         NullCount += nulls;
     }
 
+    /// <summary>
+    /// The rows written so far over this column's current arrays (no copy), for a reader on another thread. Later appends
+    /// write only past them (the shared buffers are append-only), and an array this column outgrows is not reused while
+    /// the owning set is shared.
+    /// </summary>
+    internal ColumnSlice Slice() => new(Name, Kind, _validity, _values, _data, Length, NullCount);
+
     /// <summary>Forgets all rows, keeping the memory for reuse.</summary>
     public void Reset()
     {
@@ -416,13 +429,20 @@ internal sealed class ColumnBuffer : IDisposable
         }
     }
 
-    private static byte[] Grow(byte[] old, int size, int used)
+    private byte[] Grow(byte[] old, int size, int used)
     {
         var grown = BufferPool.Shared.Rent(size);
         old.AsSpan(0, used).CopyTo(grown);
         if (old.Length > 0)
         {
-            BufferPool.Shared.Return(old);
+            if (_owner is not null)
+            {
+                _owner.Retire(old);
+            }
+            else
+            {
+                BufferPool.Shared.Return(old);
+            }
         }
 
         return grown;

@@ -6,7 +6,9 @@ namespace Arc.Engine.Buffers;
 /// <summary>
 /// The buffered rows of one measurement: a time column plus one column per tag and field, all the same length.
 /// Columns are found by UTF-8 name; <see cref="Resolve"/> remembers the column order of the previous line so a stream of
-/// same-shaped lines (the Telegraf case) maps each key with one byte comparison. Not thread-safe.
+/// same-shaped lines (the Telegraf case) maps each key with one byte comparison. Not thread-safe, except that readers on
+/// other threads may share its rows (<see cref="Share"/>) while the writer appends: the arrays they read are neither
+/// written below the rows they took nor returned to the pool (by growth or <see cref="Dispose"/>) until they let go.
 /// </summary>
 internal sealed class ColumnSet : IDisposable
 {
@@ -15,7 +17,11 @@ internal sealed class ColumnSet : IDisposable
     private readonly List<ColumnBuffer> _columns = [];
     private readonly Dictionary<string, int> _byName = new(Utf8NameComparer.Instance);
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<byte>> _byUtf8;
+    private readonly List<byte[]> _retired = [];
     private int[] _shape = new int[16];
+    private int _shares;
+    private int _disposeRequested;
+    private int _disposed;
 
     public ColumnSet(string database, string measurement)
     {
@@ -113,7 +119,7 @@ internal sealed class ColumnSet : IDisposable
     /// <summary>Adds a column (padded with nulls to the current row count) and returns its index.</summary>
     public int AddColumn(string name, ColumnKind kind, int slot = -1, int capacity = 0)
     {
-        var column = new ColumnBuffer(name, kind, Math.Max(Math.Max(RowCount, capacity), 64));
+        var column = new ColumnBuffer(name, kind, Math.Max(Math.Max(RowCount, capacity), 64), this);
         column.PadTo(RowCount);
         _columns.Add(column);
         var index = _columns.Count - 1;
@@ -328,8 +334,75 @@ internal sealed class ColumnSet : IDisposable
         return new RecordBatch(schema.Build(), arrays, RowCount);
     }
 
+    /// <summary>
+    /// The rows so far, for a reader on another thread, without copying them: call it where the set's writer cannot write
+    /// (under the lock that guards it). Until the returned rows are disposed, no array they read goes back to the pool.
+    /// </summary>
+    public SharedRows Share()
+    {
+        var columns = new ColumnSlice[_columns.Count];
+        for (var i = 0; i < columns.Length; i++)
+        {
+            columns[i] = _columns[i].Slice();
+        }
+
+        Interlocked.Increment(ref _shares);
+        return new SharedRows(this, columns, RowCount, MinTime, MaxTime, IsSortedByTime);
+    }
+
+    /// <summary>A reader of <see cref="Share"/> is done: the last one returns the arrays the set outgrew or was disposed with.</summary>
+    internal void Unshare()
+    {
+        if (Interlocked.Decrement(ref _shares) != 0)
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref _disposeRequested) != 0)
+        {
+            Release();
+        }
+        else
+        {
+            ReturnRetiredUnshared();
+        }
+    }
+
+    /// <summary>An array a column outgrew: back to the pool now, or once the readers sharing it are done.</summary>
+    internal void Retire(byte[] array)
+    {
+        // Under the writer's lock: no reader can start sharing in between, and one ending sees the array in the list.
+        if (Volatile.Read(ref _shares) == 0)
+        {
+            BufferPool.Shared.Return(array);
+            return;
+        }
+
+        lock (_retired)
+        {
+            _retired.Add(array);
+        }
+
+        ReturnRetiredUnshared(); // in case the last reader left between the check and the add
+    }
+
+    /// <summary>Returns the arrays to the pool, at once or when the last reader sharing the rows is done.</summary>
     public void Dispose()
     {
+        Interlocked.Exchange(ref _disposeRequested, 1);
+        if (Volatile.Read(ref _shares) == 0)
+        {
+            Release();
+        }
+    }
+
+    private void Release()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         foreach (var column in _columns)
         {
             column.Dispose();
@@ -337,6 +410,36 @@ internal sealed class ColumnSet : IDisposable
 
         _columns.Clear();
         _byName.Clear();
+        ReturnRetired();
+    }
+
+    /// <summary>
+    /// Returns the outgrown arrays if no reader shares the rows. The check is under the list's lock: a reader that starts
+    /// sharing afterwards holds only current arrays, and an array retired while it reads waits for the lock, so the next
+    /// call finds it shared.
+    /// </summary>
+    private void ReturnRetiredUnshared()
+    {
+        lock (_retired)
+        {
+            if (Volatile.Read(ref _shares) == 0)
+            {
+                ReturnRetired();
+            }
+        }
+    }
+
+    private void ReturnRetired()
+    {
+        lock (_retired)
+        {
+            foreach (var array in _retired)
+            {
+                BufferPool.Shared.Return(array);
+            }
+
+            _retired.Clear();
+        }
     }
 
     private void Remember(int slot, int index)

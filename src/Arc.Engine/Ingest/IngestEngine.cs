@@ -359,8 +359,11 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
         }
     }
 
-    /// <summary>A copy of the measurement's rows that are not yet visible in Parquet (buffered or being flushed).</summary>
-    public ColumnSet? Snapshot(string database, string measurement)
+    /// <summary>
+    /// The measurement's rows that are not yet visible in Parquet (buffered or being flushed), shared with the buffers: no
+    /// row is copied, and no array they are in is reused until the snapshot is disposed.
+    /// </summary>
+    public BufferSnapshot? Snapshot(string database, string measurement)
     {
         if (!_buffers.TryGetValue((database, measurement), out var buffer))
         {
@@ -654,26 +657,40 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
             }
         }
 
-        /// <summary>A copy of the rows queries must read from memory: flushes not yet published, then the live rows.</summary>
-        public ColumnSet? Snapshot()
+        /// <summary>
+        /// The rows queries must read from memory, in place: flushes not yet published (their data no longer changes, and is
+        /// disposed only after publishing), then the live rows (appended to only past the rows taken). Call under the lock.
+        /// </summary>
+        public BufferSnapshot? Snapshot()
         {
-            ColumnSet? copy = null;
-            foreach (var job in _inFlight)
+            if (Dropped)
             {
-                if (!job.Published && job.Data.RowCount > 0)
+                return null;
+            }
+
+            BufferSnapshot? snapshot = null;
+            try
+            {
+                foreach (var job in _inFlight)
                 {
-                    copy ??= new ColumnSet(_database, _measurement);
-                    copy.AppendFrom(job.Data);
+                    if (!job.Published && job.Data.RowCount > 0)
+                    {
+                        (snapshot ??= new BufferSnapshot()).Add(job.Data);
+                    }
                 }
-            }
 
-            if (Data.RowCount > 0)
+                if (Data.RowCount > 0)
+                {
+                    (snapshot ??= new BufferSnapshot()).Add(Data);
+                }
+
+                return snapshot;
+            }
+            catch
             {
-                copy ??= new ColumnSet(_database, _measurement);
-                copy.AppendFrom(Data);
+                snapshot?.Dispose();
+                throw;
             }
-
-            return copy;
         }
 
         /// <summary>See <see cref="IngestEngine.UnflushedFloor"/>; call under the lock.</summary>

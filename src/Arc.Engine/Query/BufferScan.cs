@@ -9,10 +9,11 @@ namespace Arc.Engine.Query;
 
 /// <summary>
 /// The DuckDB table function <c>arc_buffer(database, measurement)</c>: the rows a measurement holds in memory (accepted,
-/// not yet visible in Parquet), so queries read their writes. At bind time it takes a private copy of the buffer (the
-/// copy and DuckDB's expansion of the Parquet glob happen under one lock, so each row is seen exactly once), then emits
-/// it as DuckDB vectors: fixed-width columns are block copies, strings are assigned per value. Projection pushdown is
-/// supported, so only the columns a query uses are emitted.
+/// not yet visible in Parquet), so queries read their writes. At bind time it takes the buffers' rows (the flushes under
+/// way and the live buffer), shared in place rather than copied (<see cref="BufferSnapshot"/>; taking them and DuckDB's
+/// expansion of the Parquet glob happen under one lock, so each row is seen exactly once), then emits them as DuckDB
+/// vectors: fixed-width columns are block copies, strings are assigned per value. Projection pushdown is supported, so
+/// only the columns a query uses are read, and rows before the statement's time filter are skipped where that is cheap.
 /// </summary>
 internal static unsafe class BufferScan
 {
@@ -58,6 +59,7 @@ internal static unsafe class BufferScan
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static void Bind(IntPtr info)
     {
+        BufferSnapshot? snapshot = null;
         try
         {
             var source = (IBufferSnapshotSource)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBBindGetExtraInfo(info)).Target!;
@@ -72,21 +74,33 @@ internal static unsafe class BufferScan
                 measurement = NativeMethods.Value.DuckDBGetVarchar(value);
             }
 
-            var snapshot = source.Snapshot(database, measurement) ?? new ColumnSet(database, measurement);
-            foreach (var column in snapshot.Columns)
+            snapshot = source.Snapshot(database, measurement) ?? new BufferSnapshot();
+            foreach (var (name, kind) in snapshot.Columns)
             {
-                using var type = NativeMethods.LogicalType.DuckDBCreateLogicalType(TypeOf(column.Kind));
-                NativeMethods.TableFunction.DuckDBBindAddResultColumn(info, column.Name, type);
+                using var type = NativeMethods.LogicalType.DuckDBCreateLogicalType(TypeOf(kind));
+                NativeMethods.TableFunction.DuckDBBindAddResultColumn(info, name, type);
             }
 
-            NativeMethods.TableFunction.DuckDBBindSetCardinality(info, (ulong)snapshot.RowCount, true);
-            NativeMethods.TableFunction.DuckDBBindSetBindData(info, GCHandle.ToIntPtr(GCHandle.Alloc(snapshot)), &FreeSnapshot);
+            var scan = new ScanData(snapshot, From(QueryFileScope.Current, database, measurement));
+            NativeMethods.TableFunction.DuckDBBindSetCardinality(info, (ulong)scan.Rows, scan.Exact);
+            NativeMethods.TableFunction.DuckDBBindSetBindData(info, GCHandle.ToIntPtr(GCHandle.Alloc(scan)), &FreeScan);
+            snapshot = null; // DuckDB owns it now, and frees it through FreeScan
         }
         catch (Exception e)
         {
+            snapshot?.Dispose();
             NativeMethods.TableFunction.DuckDBBindSetError(info, $"{Catalog.BufferFunction}: {e.Message}");
         }
     }
+
+    /// <summary>
+    /// The earliest time the statement being bound can read of the measurement: the lower bound its filter gives the file
+    /// pruning (<see cref="QueryFileScope"/>), long.MinValue without one. Only the lower bound is used: one from <c>now()</c>
+    /// is evaluated before the statement runs, so it is at most the statement's own (an upper bound would be too low), and a
+    /// literal's digits past 100 ns are cut, which lowers it.
+    /// </summary>
+    private static long From(QueryFileScope? scope, string database, string measurement) =>
+        scope is null || scope.SchemaOnly ? long.MinValue : scope.BoundsOf(database, measurement).Low;
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static void Init(IntPtr info)
@@ -108,27 +122,62 @@ internal static unsafe class BufferScan
         }
     }
 
+    /// <summary>
+    /// Emits the next chunk: up to a vector of rows of one part, from where the last one stopped. A part whose rows are all
+    /// before the statement's earliest time is skipped, one sorted by time starts at its first row at or after it, and of
+    /// an unsorted part that has earlier rows only the later rows are emitted (DuckDB still applies the whole filter).
+    /// </summary>
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static void Scan(IntPtr info, IntPtr output)
     {
         try
         {
-            var snapshot = (ColumnSet)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBFunctionGetBindData(info)).Target!;
+            var scan = (ScanData)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBFunctionGetBindData(info)).Target!;
             var state = (ScanState)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBFunctionGetInitData(info)).Target!;
-            var start = state.Position;
-            var rows = (int)Math.Min((ulong)(snapshot.RowCount - start), NativeMethods.Helpers.DuckDBVectorSize());
-            for (var i = 0; i < state.Columns.Length; i++)
+            var capacity = (int)NativeMethods.Helpers.DuckDBVectorSize();
+            var parts = scan.Snapshot.Parts;
+            while (state.Part < parts.Count)
             {
-                var column = state.Columns[i];
-                // A query that uses no column (count(*)) still gets one projected index that may be a virtual row id.
-                if ((uint)column < (uint)snapshot.Columns.Count)
+                var part = parts[state.Part];
+                var (first, filtered) = scan.Start(state.Part);
+                var start = Math.Max(state.Position, first);
+                var end = part.Rows.Rows;
+                if (start >= end)
                 {
-                    Fill(DuckDbExtra.DataChunkGetVector(output, (ulong)i), snapshot.Columns[column], start, rows);
+                    state.Part++;
+                    state.Position = 0;
+                    continue;
+                }
+
+                if (!filtered)
+                {
+                    var rows = Math.Min(end - start, capacity);
+                    Emit(output, scan.Snapshot, part, state.Columns, start, rows, []);
+                    state.Position = start + rows;
+                    return;
+                }
+
+                var selection = state.Selection ??= new int[capacity];
+                var time = part.Rows.Time;
+                var count = 0;
+                var row = start;
+                for (; row < end && count < capacity; row++)
+                {
+                    if (time.GetInt64(row) >= scan.From)
+                    {
+                        selection[count++] = row;
+                    }
+                }
+
+                state.Position = row;
+                if (count > 0)
+                {
+                    Emit(output, scan.Snapshot, part, state.Columns, 0, count, selection.AsSpan(0, count));
+                    return;
                 }
             }
 
-            state.Position = start + rows;
-            DuckDbExtra.DataChunkSetSize(output, (ulong)rows);
+            DuckDbExtra.DataChunkSetSize(output, 0);
         }
         catch (Exception e)
         {
@@ -136,16 +185,46 @@ internal static unsafe class BufferScan
         }
     }
 
-    private static void Fill(IntPtr vector, ColumnBuffer column, int start, int rows)
+    /// <summary>
+    /// Fills the projected columns with <paramref name="rows"/> rows of the part: those from <paramref name="start"/> on,
+    /// or the ones <paramref name="selection"/> lists.
+    /// </summary>
+    private static void Emit(IntPtr output, BufferSnapshot snapshot, BufferSnapshot.Part part, int[] columns, int start, int rows,
+        ReadOnlySpan<int> selection)
+    {
+        for (var i = 0; i < columns.Length; i++)
+        {
+            var column = columns[i];
+            // A query that uses no column (count(*)) still gets one projected index that may be a virtual row id.
+            if ((uint)column < (uint)snapshot.Columns.Count)
+            {
+                Fill(DuckDbExtra.DataChunkGetVector(output, (ulong)i), part.Column(column), start, rows, selection);
+            }
+        }
+
+        DuckDbExtra.DataChunkSetSize(output, (ulong)rows);
+    }
+
+    private static void Fill(IntPtr vector, ColumnSlice? column, int start, int rows, ReadOnlySpan<int> selection)
     {
         var data = (byte*)NativeMethods.Vectors.DuckDBVectorGetData(vector);
+        if (column is null)
+        {
+            // This part's buffer has no such column: nulls.
+            NativeMethods.Vectors.DuckDBVectorEnsureValidityWritable(vector);
+            var all = NativeMethods.Vectors.DuckDBVectorGetValidity(vector);
+            new Span<ulong>(all, (rows + 63) >> 6).Clear();
+            return;
+        }
+
+        var contiguous = selection.IsEmpty;
         if (column.NullCount > 0)
         {
             NativeMethods.Vectors.DuckDBVectorEnsureValidityWritable(vector);
             var validity = NativeMethods.Vectors.DuckDBVectorGetValidity(vector);
             for (var i = 0; i < rows; i++)
             {
-                if (!column.IsValid(start + i))
+                if (!column.IsValid(contiguous ? start + i : selection[i]))
                 {
                     validity[i >> 6] &= ~(1UL << (i & 63));
                 }
@@ -157,16 +236,17 @@ internal static unsafe class BufferScan
             case ColumnKind.Boolean:
                 for (var i = 0; i < rows; i++)
                 {
-                    data[i] = column.GetBoolean(start + i) ? (byte)1 : (byte)0;
+                    data[i] = column.GetBoolean(contiguous ? start + i : selection[i]) ? (byte)1 : (byte)0;
                 }
 
                 break;
             case ColumnKind.Tag or ColumnKind.String:
                 for (var i = 0; i < rows; i++)
                 {
-                    if (column.IsValid(start + i))
+                    var row = contiguous ? start + i : selection[i];
+                    if (column.IsValid(row))
                     {
-                        var value = column.GetBytes(start + i);
+                        var value = column.GetBytes(row);
                         fixed (byte* bytes = value)
                         {
                             NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(vector, (ulong)i, bytes, value.Length);
@@ -176,7 +256,19 @@ internal static unsafe class BufferScan
 
                 break;
             default:
-                column.ValueBytes.Slice(start * 8, rows * 8).CopyTo(new Span<byte>(data, rows * 8));
+                if (contiguous)
+                {
+                    column.ValueBytes.Slice(start * 8, rows * 8).CopyTo(new Span<byte>(data, rows * 8));
+                }
+                else
+                {
+                    var values = (long*)data;
+                    for (var i = 0; i < rows; i++)
+                    {
+                        values[i] = column.GetInt64(selection[i]);
+                    }
+                }
+
                 break;
         }
     }
@@ -185,17 +277,58 @@ internal static unsafe class BufferScan
     private static void FreeHandle(IntPtr handle) => GCHandle.FromIntPtr(handle).Free();
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static void FreeSnapshot(IntPtr handle)
+    private static void FreeScan(IntPtr handle)
     {
         var gc = GCHandle.FromIntPtr(handle);
-        ((ColumnSet)gc.Target!).Dispose();
+        ((ScanData)gc.Target!).Snapshot.Dispose();
         gc.Free();
+    }
+
+    /// <summary>The bind data: the shared rows, the statement's earliest time, and where each part's wanted rows start.</summary>
+    private sealed class ScanData
+    {
+        private readonly (int First, bool Filtered)[] _starts;
+
+        public ScanData(BufferSnapshot snapshot, long from)
+        {
+            Snapshot = snapshot;
+            From = from;
+            _starts = new (int, bool)[snapshot.Parts.Count];
+            Exact = true;
+            for (var i = 0; i < _starts.Length; i++)
+            {
+                var rows = snapshot.Parts[i].Rows;
+                _starts[i] = rows.MinTime >= from ? (0, false)
+                    : rows.MaxTime < from ? (rows.Rows, false)
+                    : rows.IsSortedByTime ? (rows.Time.LowerBound(from), false)
+                    : (0, true);
+                Rows += rows.Rows - _starts[i].First;
+                Exact &= !_starts[i].Filtered;
+            }
+        }
+
+        public BufferSnapshot Snapshot { get; }
+
+        public long From { get; }
+
+        /// <summary>The rows the scan emits at most; exactly that many when <see cref="Exact"/>.</summary>
+        public long Rows { get; }
+
+        public bool Exact { get; }
+
+        /// <summary>The first row of part <paramref name="part"/> to emit, and whether later rows need the time check.</summary>
+        public (int First, bool Filtered) Start(int part) => _starts[part];
     }
 
     private sealed class ScanState(int[] columns)
     {
         public int[] Columns { get; } = columns;
 
+        public int Part { get; set; }
+
         public int Position { get; set; }
+
+        /// <summary>The rows of one chunk of an unsorted part that pass the time check.</summary>
+        public int[]? Selection { get; set; }
     }
 }

@@ -1,0 +1,165 @@
+using System.Runtime.InteropServices;
+
+namespace Arc.Engine.Buffers;
+
+/// <summary>
+/// The first <see cref="Rows"/> rows of a column over the arrays it had when they were taken (<see cref="ColumnBuffer.Slice"/>):
+/// read-only, valid while the rows are shared (<see cref="SharedRows"/>), whatever the column's writer does meanwhile.
+/// </summary>
+internal sealed class ColumnSlice(string name, ColumnKind kind, byte[] validity, byte[] values, byte[] data, int rows, int nullCount)
+{
+    public string Name { get; } = name;
+
+    public ColumnKind Kind { get; } = kind;
+
+    public int Rows { get; } = rows;
+
+    public int NullCount { get; } = nullCount;
+
+    /// <summary>8 bytes per row (time and numbers), a bitmap (booleans) or int32 offsets (rows + 1, tags and strings).</summary>
+    public ReadOnlySpan<byte> ValueBytes => values.AsSpan(0, ColumnBuffer.UsedValueBytes(Kind, Rows));
+
+    public bool IsValid(int row) => (validity[row >> 3] & (1 << (row & 7))) != 0;
+
+    public long GetInt64(int row) => MemoryMarshal.Cast<byte, long>(values.AsSpan())[row];
+
+    public bool GetBoolean(int row) => (values[row >> 3] & (1 << (row & 7))) != 0;
+
+    public ReadOnlySpan<byte> GetBytes(int row)
+    {
+        var offsets = MemoryMarshal.Cast<byte, int>(values.AsSpan());
+        return data.AsSpan(offsets[row], offsets[row + 1] - offsets[row]);
+    }
+
+    /// <summary>The first row whose value is at least <paramref name="value"/>, in rows sorted by value (time).</summary>
+    public int LowerBound(long value)
+    {
+        var longs = MemoryMarshal.Cast<byte, long>(values.AsSpan(0, Rows * 8));
+        int low = 0, high = longs.Length;
+        while (low < high)
+        {
+            var middle = (int)((uint)(low + high) >> 1);
+            if (longs[middle] < value)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle;
+            }
+        }
+
+        return low;
+    }
+}
+
+/// <summary>
+/// The rows one <see cref="ColumnSet"/> held when <see cref="ColumnSet.Share"/> took them, read in place: disposing lets the
+/// set return the arrays to the pool (when it outgrew them, or was itself disposed meanwhile).
+/// </summary>
+internal sealed class SharedRows(ColumnSet owner, ColumnSlice[] columns, int rows, long minTime, long maxTime, bool sorted) : IDisposable
+{
+    private int _disposed;
+
+    /// <summary>The set's columns in its order; the first is time.</summary>
+    public ColumnSlice[] Columns { get; } = columns;
+
+    public int Rows { get; } = rows;
+
+    public long MinTime { get; } = minTime;
+
+    public long MaxTime { get; } = maxTime;
+
+    public bool IsSortedByTime { get; } = sorted;
+
+    public ColumnSlice Time => Columns[0];
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            owner.Unshare();
+        }
+    }
+}
+
+/// <summary>
+/// A measurement's rows not yet visible in Parquet, as one query reads them: the rows of each buffer (flushes under way,
+/// then the live buffer) shared in place, not copied, under one set of columns matched by name (a buffer without a column
+/// reads as nulls). The query owns it and disposes it when its scan is done.
+/// </summary>
+internal sealed class BufferSnapshot : IDisposable
+{
+    private readonly List<(string Name, ColumnKind Kind)> _columns = [(ColumnSet.TimeColumn, ColumnKind.Time)];
+    private readonly Dictionary<string, int> _byName = new(StringComparer.Ordinal) { [ColumnSet.TimeColumn] = 0 };
+    private readonly List<Part> _parts = [];
+
+    /// <summary>The columns, time first, then in the order the parts first have them.</summary>
+    public IReadOnlyList<(string Name, ColumnKind Kind)> Columns => _columns;
+
+    public IReadOnlyList<Part> Parts => _parts;
+
+    public long RowCount { get; private set; }
+
+    /// <summary>
+    /// Adds the rows of <paramref name="set"/> (shared, see <see cref="ColumnSet.Share"/>; call under the lock that guards
+    /// its writes). Throws when a column has another type than the same-named column of an earlier part.
+    /// </summary>
+    public void Add(ColumnSet set)
+    {
+        var rows = set.Share();
+        var byColumn = new List<int>(rows.Columns.Length);
+        try
+        {
+            foreach (var column in rows.Columns)
+            {
+                if (_byName.TryGetValue(column.Name, out var index))
+                {
+                    if (_columns[index].Kind != column.Kind)
+                    {
+                        throw new InvalidOperationException(
+                            $"column '{column.Name}' of {set.Measurement} is {_columns[index].Kind.Describe()} in one buffer and {column.Kind.Describe()} in another");
+                    }
+                }
+                else
+                {
+                    index = _columns.Count;
+                    _columns.Add((column.Name, column.Kind));
+                    _byName.Add(column.Name, index);
+                }
+
+                byColumn.Add(index);
+            }
+        }
+        catch
+        {
+            rows.Dispose();
+            throw;
+        }
+
+        var slices = new ColumnSlice?[_columns.Count];
+        for (var i = 0; i < byColumn.Count; i++)
+        {
+            slices[byColumn[i]] = rows.Columns[i];
+        }
+
+        _parts.Add(new Part(rows, slices));
+        RowCount += rows.Rows;
+    }
+
+    public void Dispose()
+    {
+        foreach (var part in _parts)
+        {
+            part.Rows.Dispose();
+        }
+    }
+
+    /// <summary>One buffer's rows, with its slice of each snapshot column (null, or past the array's end: the buffer lacks it).</summary>
+    internal sealed class Part(SharedRows rows, ColumnSlice?[] slices)
+    {
+        public SharedRows Rows { get; } = rows;
+
+        public ColumnSlice? Column(int index) => (uint)index < (uint)slices.Length ? slices[index] : null;
+    }
+}
