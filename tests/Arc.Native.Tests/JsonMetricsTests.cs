@@ -18,6 +18,23 @@ public sealed class JsonMetricsTests : IAsyncLifetime
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
     [Fact]
+    public async Task GoroutinesIsTheProcesssThreadCount()
+    {
+        // goroutines is the process's thread count (the server runs in this process, on Linux): equal to the kernel's when that
+        // did not move while the request ran.
+        for (var attempt = 0; ; attempt++)
+        {
+            var before = KernelThreads();
+            var goroutines = (await GetAsync("/api/v1/metrics")).GetProperty("goroutines").GetInt32();
+            if (before == KernelThreads() || attempt == 50)
+            {
+                Assert.Equal(before, goroutines);
+                return;
+            }
+        }
+    }
+
+    [Fact]
     public async Task EveryRouteAnswersArcsFieldsWithTheirJsonKinds()
     {
         var snapshot = await GetAsync("/api/v1/metrics");
@@ -255,4 +272,9 @@ public sealed class JsonMetricsTests : IAsyncLifetime
             Assert.True(value.ValueKind == kind, $"{name} is {value.ValueKind}, not {kind}");
         }
     }
+
+    /// <summary>The <c>Threads:</c> line of <c>/proc/self/status</c>.</summary>
+    private static int KernelThreads() =>
+        int.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("Threads:", StringComparison.Ordinal))["Threads:".Length..].Trim(),
+            System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -58,6 +58,18 @@ public sealed class PrometheusWriter
         return this;
     }
 
+    /// <summary>A family with one sample per item, labelled <paramref name="label"/> with the item's label value.</summary>
+    public PrometheusWriter Labelled<T>(string name, string type, string help, string label, IEnumerable<(string Value, T Item)> items, Func<T, long> sample)
+    {
+        Family(name, type, help);
+        foreach (var (value, item) in items)
+        {
+            Sample(name, sample(item), (label, value));
+        }
+
+        return this;
+    }
+
     /// <summary>A family with a single unlabeled sample.</summary>
     public PrometheusWriter Counter(string name, string help, long value) => Family(name, "counter", help).Sample(name, value);
 

@@ -113,9 +113,8 @@ internal sealed class BufferedQuery(QueryEngine engine, QueryResultCache? cache,
             response.Cache(CacheAnswer.Off);
         }
 
-        using var cursor = await engine.OpenAsync(run.Sql, run.Database, cancellationToken, run.Access, run.Priority, trackDependencies: cache is not null)
+        using var cursor = await engine.OpenFetchedAsync(run.Sql, run.Database, cancellationToken, run.Access, run.Priority, trackDependencies: cache is not null)
             .ConfigureAwait(false);
-        cursor.Prefetch();
         QueryOutputs.EnsureSupportedTypes(cursor); // an error before anything is sent
         using var buffer = new ResultBuffer();
         var streaming = false;

@@ -157,6 +157,26 @@ public sealed partial class QueryEngine
     }
 
     /// <summary>
+    /// <see cref="OpenAsync"/>, then the first chunk fetched (<see cref="QueryCursor.Prefetch"/>), so an error DuckDB finds
+    /// before the first row is thrown here, before anything is sent; the cursor is disposed when that fails.
+    /// </summary>
+    public async ValueTask<QueryCursor> OpenFetchedAsync(string sql, string? database, CancellationToken cancellationToken,
+        QueryAccess? access = null, QueryPriority priority = QueryPriority.Normal, bool trackDependencies = false)
+    {
+        var cursor = await OpenAsync(sql, database, cancellationToken, access, priority, trackDependencies).ConfigureAwait(false);
+        try
+        {
+            cursor.Prefetch();
+            return cursor;
+        }
+        catch
+        {
+            cursor.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// The files each measurement of the statement needs (<see cref="QueryFiles"/>): the scope the file list function reads
     /// while the statement binds, and the ranges object storage must have local.
     /// </summary>
@@ -413,7 +433,7 @@ public sealed class QueryCursor : IDisposable
     /// Fetches the first chunk now, so failures that surface only when DuckDB starts producing rows (a corrupt file, a
     /// division by zero) are reported before the response begins.
     /// </summary>
-    public void Prefetch()
+    internal void Prefetch()
     {
         _prefetched = Next();
         _hasPrefetched = true;

@@ -254,8 +254,24 @@ internal static class JsonMetricsEndpoints
 
     private static double AverageMs(long sumUs, long count) => count > 0 ? Math.Round(sumUs / (double)count / 1000, 3) : 0;
 
+    /// <summary>
+    /// The process's threads. On Linux the 20th field of <c>/proc/self/stat</c> (one read): <c>Process.Threads</c> reads a
+    /// file per thread, and the time series takes this every 5 seconds.
+    /// </summary>
     private static int ThreadCount()
     {
+        if (OperatingSystem.IsLinux())
+        {
+            var stat = File.ReadAllText("/proc/self/stat");
+            var fields = stat.AsSpan(stat.LastIndexOf(')') + 2); // after "pid (comm) ": field 3 (state) onwards
+            for (var field = 3; field < 20; field++)
+            {
+                fields = fields[(fields.IndexOf(' ') + 1)..];
+            }
+
+            return int.Parse(fields[..fields.IndexOf(' ')], CultureInfo.InvariantCulture);
+        }
+
         using var process = System.Diagnostics.Process.GetCurrentProcess();
         return process.Threads.Count;
     }

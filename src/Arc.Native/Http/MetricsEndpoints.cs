@@ -102,17 +102,10 @@ internal static class MetricsEndpoints
         writer.Gauge("dotnet_gc_committed_bytes", "Memory the garbage collector has committed (the managed heap's share of the resident memory).",
             GC.GetGCMemoryInfo().TotalCommittedBytes);
         (string Instance, (long Used, long Limit) Memory)[] duckDbs = [("query", engine.QueryDuckDbMemory()), ("compaction", engine.Compaction.DuckDbMemory())];
-        writer.Family("arc_duckdb_memory_bytes", "gauge", "Memory DuckDB's buffer manager holds (duckdb_memory()), by instance.");
-        foreach (var (instance, memory) in duckDbs)
-        {
-            writer.Sample("arc_duckdb_memory_bytes", memory.Used, ("instance", instance));
-        }
-
-        writer.Family("arc_duckdb_memory_limit_bytes", "gauge", "DuckDB's memory_limit, by instance (database.memory_limit, compaction.memory_limit).");
-        foreach (var (instance, memory) in duckDbs)
-        {
-            writer.Sample("arc_duckdb_memory_limit_bytes", memory.Limit, ("instance", instance));
-        }
+        writer.Labelled("arc_duckdb_memory_bytes", "gauge", "Memory DuckDB's buffer manager holds (duckdb_memory()), by instance.",
+            "instance", duckDbs, static m => m.Used);
+        writer.Labelled("arc_duckdb_memory_limit_bytes", "gauge", "DuckDB's memory_limit, by instance (database.memory_limit, compaction.memory_limit).",
+            "instance", duckDbs, static m => m.Limit);
 
         return writer.ToString();
     }
@@ -121,24 +114,11 @@ internal static class MetricsEndpoints
     private static void WriteIngest(PrometheusWriter writer, IngestStatsResponse stats)
     {
         (string Protocol, IngestFormatStats Stats)[] formats = [("line_protocol", stats.LineProtocol), ("msgpack", stats.MsgPack)];
-        writer.Family("arc_ingest_requests_total", "counter", "Write requests answered, by input format.");
-        foreach (var (protocol, s) in formats)
-        {
-            writer.Sample("arc_ingest_requests_total", s.Requests, ("protocol", protocol));
-        }
-
-        writer.Family("arc_ingest_errors_total", "counter", "Write requests answered with an error status, by input format.");
-        foreach (var (protocol, s) in formats)
-        {
-            writer.Sample("arc_ingest_errors_total", s.Errors, ("protocol", protocol));
-        }
-
-        writer.Family("arc_ingest_bytes_total", "counter", "Write request body bytes as received (compressed when sent compressed), by input format.");
-        foreach (var (protocol, s) in formats)
-        {
-            writer.Sample("arc_ingest_bytes_total", s.BytesReceived, ("protocol", protocol));
-        }
-
+        writer.Labelled("arc_ingest_requests_total", "counter", "Write requests answered, by input format.", "protocol", formats, static s => s.Requests);
+        writer.Labelled("arc_ingest_errors_total", "counter", "Write requests answered with an error status, by input format.", "protocol", formats,
+            static s => s.Errors);
+        writer.Labelled("arc_ingest_bytes_total", "counter", "Write request body bytes as received (compressed when sent compressed), by input format.",
+            "protocol", formats, static s => s.BytesReceived);
         writer.Family("arc_ingest_records_total", "counter", "Records (points, rows) accepted or rejected, by input format.");
         foreach (var (protocol, s) in formats)
         {
@@ -155,17 +135,12 @@ internal static class MetricsEndpoints
         writer.Gauge("arc_query_pool_active", "Query connections in use.", stats.Active);
         writer.Gauge("arc_query_pool_idle", "Query connections open and free.", engine.IdleQueryConnections);
         writer.Gauge("arc_query_pool_queue_limit", "Queries that may wait (query.queue_size; critical ones are not counted).", stats.QueueLimit);
-        writer.Family("arc_query_pool_queue_depth", "gauge", "Queries waiting for a connection, by priority.");
-        for (var p = QueryPriority.Low; p <= QueryPriority.Critical; p++)
-        {
-            writer.Sample("arc_query_pool_queue_depth", stats.QueuedByPriority[(int)p], ("priority", Priorities.Name(p)));
-        }
-
-        writer.Family("arc_query_pool_acquired_total", "counter", "Connections handed to queries, by priority.");
-        for (var p = QueryPriority.Low; p <= QueryPriority.Critical; p++)
-        {
-            writer.Sample("arc_query_pool_acquired_total", stats.AcquiredByPriority[(int)p], ("priority", Priorities.Name(p)));
-        }
+        var priorities = Enumerable.Range((int)QueryPriority.Low, QueryPriority.Critical - QueryPriority.Low + 1)
+            .Select(p => (Priorities.Name((QueryPriority)p), p)).ToArray();
+        writer.Labelled("arc_query_pool_queue_depth", "gauge", "Queries waiting for a connection, by priority.", "priority", priorities,
+            p => stats.QueuedByPriority[p]);
+        writer.Labelled("arc_query_pool_acquired_total", "counter", "Connections handed to queries, by priority.", "priority", priorities,
+            p => stats.AcquiredByPriority[p]);
 
         writer.Counter("arc_query_pool_waits_total", "Queries that had to wait for a connection.", stats.Waited);
         writer.Family("arc_query_pool_rejected_total", "counter", "Queries answered 503 by the pool, by reason.")

@@ -267,18 +267,8 @@ internal static class QueryRequests
             return null;
         }
 
-        var cursor = await engine.Query.OpenAsync(request.Sql, request.Database, context.RequestAborted, context.QueryAccess(), request.Priority)
+        return await engine.Query.OpenFetchedAsync(request.Sql, request.Database, context.RequestAborted, context.QueryAccess(), request.Priority)
             .ConfigureAwait(false);
-        try
-        {
-            cursor.Prefetch();
-            return cursor;
-        }
-        catch
-        {
-            cursor.Dispose();
-            throw;
-        }
     }
 
     /// <summary>A failure after the response started: log it and abort the connection.</summary>
