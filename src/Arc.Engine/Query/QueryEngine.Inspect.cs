@@ -93,7 +93,7 @@ public sealed partial class QueryEngine
 
             // The text was parsed as exactly one SELECT, so prefixing EXPLAIN yields exactly one EXPLAIN (checked again).
             long rows;
-            using (Scope(connection, statement, out _).Activate())
+            using (Scope(connection, statement, _functions, out _).Activate())
             using (var explain = PrepareExplain(connection, statement?.Sql ?? sql, statement?.FallbackSql))
             using (var result = DuckDbQueryResult.ExecuteStreaming(explain))
             {

@@ -96,7 +96,7 @@ public sealed partial class QueryEngine
 
             // Before binding: a change after this point moves a version, so a result cached under these is never stale.
             var dependencies = trackDependencies && checkedStatement is not null ? Dependencies(checkedStatement) : null;
-            var scope = Scope(connection, checkedStatement, out var ranges);
+            var scope = Scope(connection, checkedStatement, _functions, out var ranges);
             if (Remote is not null && ranges.Count > 0)
             {
                 files = await FetchAsync(ranges, timeout.Token).ConfigureAwait(false);
@@ -180,7 +180,8 @@ public sealed partial class QueryEngine
     /// The files each measurement of the statement needs (<see cref="QueryFiles"/>): the scope the file list function reads
     /// while the statement binds, and the ranges object storage must have local.
     /// </summary>
-    private static QueryFileScope Scope(DuckDbConnection connection, CheckedStatement? statement, out List<MeasurementRange> ranges)
+    private static QueryFileScope Scope(DuckDbConnection connection, CheckedStatement? statement, FunctionPolicy functions,
+        out List<MeasurementRange> ranges)
     {
         if (statement is null)
         {
@@ -191,7 +192,7 @@ public sealed partial class QueryEngine
         var scope = new QueryFileScope { SchemaOnly = statement.DescribesOnly };
         ranges = scope.SchemaOnly
             ? []
-            : QueryFiles.Plan(connection, statement);
+            : QueryFiles.Plan(connection, statement, functions);
         foreach (var range in ranges)
         {
             scope.Bound(range.Database, range.Measurement, range.Low, range.High);

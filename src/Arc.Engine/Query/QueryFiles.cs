@@ -19,13 +19,14 @@ internal readonly record struct MeasurementRange(string Database, string Measure
 /// files it needs (<see cref="FileListFunction"/>) and object storage fetches only those. A range is taken only where it
 /// is certain: a measurement named exactly once in the statement, as the FROM of the top-level SELECT (not through a CTE),
 /// bounded by the top-level AND of that SELECT's WHERE, comparing <c>time</c> with an expression DuckDB evaluates to a
-/// constant (literals, casts, <c>now() - INTERVAL …</c>). Anything else means all of it, which is always correct.
+/// constant (literals, casts, <c>now() - INTERVAL …</c>; no <c>VOLATILE</c> function such as <c>random()</c>, which the
+/// statement evaluates anew for each row). Anything else means all of it, which is always correct.
 /// </summary>
 internal static partial class QueryFiles
 {
     private const string EmptyFrom = """{"type":"EMPTY","alias":"","sample":null,"query_location":18446744073709551615}""";
 
-    public static List<MeasurementRange> Plan(DuckDbConnection connection, CheckedStatement statement)
+    public static List<MeasurementRange> Plan(DuckDbConnection connection, CheckedStatement statement, FunctionPolicy functions)
     {
         var ranges = statement.Measurements.Select(m => new MeasurementRange(m.Database, m.Measurement, long.MinValue, long.MaxValue)).ToList();
         var node = statement.Node;
@@ -45,7 +46,7 @@ internal static partial class QueryFiles
         {
             var names = new[] { from["alias"]?.GetValue<string>() ?? "", from["table_name"]?.GetValue<string>() ?? "" };
             var bounds = Conjuncts(where).SelectMany(c => TimeBounds(c, names)).ToList();
-            var values = Evaluate(connection, statement.Sql, bounds.Select(b => b.Expression).ToList());
+            var values = Evaluate(connection, statement.Sql, bounds.Select(b => b.Expression).ToList(), functions);
             for (var i = 0; i < bounds.Count; i++)
             {
                 if (values[i] is not { } value)
@@ -140,7 +141,7 @@ internal static partial class QueryFiles
     /// The expressions as Unix nanoseconds, evaluated by DuckDB in one query (their SQL rendered once per statement text);
     /// null for one that is not a constant timestamp (it names a column, or is no time): no bound from it.
     /// </summary>
-    private static long?[] Evaluate(DuckDbConnection connection, string text, List<JsonNode> expressions)
+    private static long?[] Evaluate(DuckDbConnection connection, string text, List<JsonNode> expressions, FunctionPolicy functions)
     {
         var values = new long?[expressions.Count];
         for (var i = 0; i < expressions.Count; i++)
@@ -148,7 +149,7 @@ internal static partial class QueryFiles
             values[i] = LiteralInstant(expressions[i]);
         }
 
-        var constant = Enumerable.Range(0, expressions.Count).Where(i => values[i] is null && IsConstant(expressions[i])).ToList();
+        var constant = Enumerable.Range(0, expressions.Count).Where(i => values[i] is null && IsConstant(expressions[i], functions)).ToList();
         if (constant.Count == 0)
         {
             return values;
@@ -268,10 +269,18 @@ internal static partial class QueryFiles
     }
 
     /// <summary>Whether an expression can be a constant: it names no column and holds no subquery.</summary>
-    private static bool IsConstant(JsonNode? node) => node switch
+    /// <summary>
+    /// Whether DuckDB evaluates <paramref name="node"/> to one value for the whole statement: no column, no subquery, no
+    /// function DuckDB declares <c>VOLATILE</c> (evaluated once here, it would bound the files by one draw of what the
+    /// statement draws per row).
+    /// </summary>
+    private static bool IsConstant(JsonNode? node, FunctionPolicy functions) => node switch
     {
-        JsonObject obj => StatementGuard.Text(obj["class"]) is not ("COLUMN_REF" or "SUBQUERY") && obj.All(p => IsConstant(p.Value)),
-        JsonArray array => array.All(IsConstant),
+        JsonObject obj => StatementGuard.Text(obj["class"]) is not ("COLUMN_REF" or "SUBQUERY")
+                          && !(StatementGuard.Text(obj["class"]) == "FUNCTION"
+                               && functions.Scalar(StatementGuard.Text(obj["function_name"]) ?? "") == FunctionUse.Volatile)
+                          && obj.All(p => IsConstant(p.Value, functions)),
+        JsonArray array => array.All(n => IsConstant(n, functions)),
         _ => true,
     };
 }
