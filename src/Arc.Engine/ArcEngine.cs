@@ -74,7 +74,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
                 ? new RemoteStore(objectStore, Store, _catalog, options.Time, loggers.CreateLogger("Arc.Engine.Storage"), FlushCompleted)
                 : null;
             _ingest = new IngestEngine(options, _catalog, Store, loggers.CreateLogger("Arc.Engine.Ingest"), Remote is null ? null : Remote.Enqueue,
-                FlushCompleted);
+                FlushCompleted, MergingRows);
             _writes = new WriteSession(_ingest, options);
             Imports = new ImportTracker(options.Time);
             _imports = new ImportSession(_ingest, options, new WriteSession(_ingest, options, import: true), Imports, Store.TempDirectory);
@@ -111,6 +111,12 @@ public sealed partial class ArcEngine : IAsyncDisposable
     /// merges. Flushes before compaction is built (those of the write-ahead log's replay) plan none.
     /// </summary>
     private void FlushCompleted(string database, string measurement) => Compaction?.Flushed(database, measurement);
+
+    /// <summary>
+    /// Rows about to be merged into a buffer go to the continuous queries (late windows) once they exist: they are built
+    /// before the write-ahead log's replay, so recovered rows are seen too.
+    /// </summary>
+    private void MergingRows(Buffers.ColumnSet rows) => ContinuousQueries?.OnMerging(rows);
 
     /// <summary>
     /// Starts an engine: finishes interrupted compactions, opens DuckDB and the catalog, connects object storage, replays
@@ -158,7 +164,6 @@ public sealed partial class ArcEngine : IAsyncDisposable
                         return (sweep.Rows, sweep.Files.Count + sweep.Partial);
                     });
                 engine.ContinuousQueries = queries;
-                engine._ingest.Merging = queries.OnMerging;
             }
 
             if (options.WalEnabled)

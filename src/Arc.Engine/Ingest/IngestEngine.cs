@@ -27,6 +27,11 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     private readonly Task[] _workers;
     private readonly Timer _ageTimer;
     private readonly Action<IReadOnlyList<string>>? _placed;
+    /// <summary>
+    /// Called with each set of rows about to be merged into a measurement's buffer (commits and the write-ahead log's
+    /// replay), under the buffer's lock, before any query can see them; continuous queries note the windows late rows fall in.
+    /// </summary>
+    private readonly Action<ColumnSet>? _merging;
     private readonly Action<string, string>? _flushed;
     private readonly Lock _gate = new();
     private readonly List<(string Database, string? Measurement)> _dropping = [];
@@ -44,11 +49,12 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     /// <param name="placed">Called with the files of each completed flush (object storage queues them for upload).</param>
     /// <param name="flushed">Called after each completed flush with its database and measurement (compaction plans level merges).</param>
     public IngestEngine(IIngestSettings options, Catalog catalog, LocalStore store, ILogger logger, Action<IReadOnlyList<string>>? placed = null,
-        Action<string, string>? flushed = null)
+        Action<string, string>? flushed = null, Action<ColumnSet>? merging = null)
     {
         _options = options;
         _placed = placed;
         _flushed = flushed;
+        _merging = merging;
         _catalog = catalog;
         _logger = logger;
         _flusher = new ParquetFlusher(store, options.Compression, options.RowGroupSize);
@@ -121,13 +127,6 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     }
 
     public WriteAheadLog<WriteBatch>? Wal => _wal;
-
-    /// <summary>
-    /// Called with each set of rows about to be merged into a measurement's buffer (commits and the write-ahead log's
-    /// replay), under the buffer's lock, before any query can see them; continuous queries note the windows late rows fall
-    /// in. Set once, before the replay.
-    /// </summary>
-    public Action<ColumnSet>? Merging { get; set; }
 
     /// <summary>
     /// The lowest LSN of the measurement's rows not yet in a complete flush: in its buffer or in a flush not done yet
@@ -393,7 +392,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
         FlushJob? full = null;
         lock (buffer)
         {
-            Merging?.Invoke(set); // before the rows are visible: a reader that sees what the callback recorded sees them too
+            _merging?.Invoke(set); // before the rows are visible: a reader that sees what the callback recorded sees them too
             var before = buffer.Data.ByteSize;
             buffer.Data.AppendFrom(set);
             buffer.Data.NoteLsn(lsn);
