@@ -44,13 +44,34 @@ section "web console assets (src/Arc.Native/Console/assets) are what web/src bui
 section "export test servers (Debian packages, installed when missing)"
 scripts/export-test-deps.sh
 
-section "AOT publish (before the tests: the ones that kill the server run this binary, which gets to /ready in about half the time)"
-scripts/publish-aot.sh artifacts/publish
-
-section "tests (server processes from the AOT binary: ARC_BINARY)"
+# The protocol and engine tests start no server process, so they run while the AOT publish compiles; their output is
+# shown once both are done, and a failure of either fails the run.
+section "AOT publish (before the server tests: the ones that kill the server run this binary, which gets to /ready in about half the time), with the protocol and engine tests beside it"
 for project in tests/*/*.csproj; do
-  ARC_BINARY="$PWD/artifacts/publish/arc-native" dotnet test "$project" -c Release --no-build --nologo --logger "console;verbosity=minimal"
+  case $project in
+    tests/Arc.Protocol.Tests/*|tests/Arc.Engine.Tests/*|tests/Arc.Native.Tests/*) ;;
+    *) echo "$project is not run by scripts/test.sh: add it to the steps below" >&2; exit 1 ;;
+  esac
 done
+mkdir -p artifacts
+unit_log=artifacts/unit-tests.log
+(
+  for project in tests/Arc.Protocol.Tests/Arc.Protocol.Tests.csproj tests/Arc.Engine.Tests/Arc.Engine.Tests.csproj; do
+    dotnet test "$project" -c Release --no-build --nologo --logger "console;verbosity=minimal" || exit 1
+  done
+) > "$unit_log" 2>&1 &
+unit_tests=$!
+publish_status=0
+scripts/publish-aot.sh artifacts/publish || publish_status=$?
+unit_status=0
+wait "$unit_tests" || unit_status=$?
+section "protocol and engine tests (run beside the publish; $unit_log)"
+cat "$unit_log"
+[ "$publish_status" -eq 0 ] || { echo "AOT publish failed" >&2; exit 1; }
+[ "$unit_status" -eq 0 ] || { echo "protocol or engine tests failed" >&2; exit 1; }
+
+section "server tests (server processes from the AOT binary: ARC_BINARY)"
+ARC_BINARY="$PWD/artifacts/publish/arc-native" dotnet test tests/Arc.Native.Tests/Arc.Native.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=minimal"
 
 section "allocation gate (BenchmarkDotNet MemoryDiagnoser, short in-process job: parsers and buffers allocate nothing per record)"
 dotnet bench/Arc.Benchmarks/bin/Release/net10.0/Arc.Benchmarks.dll --alloc-gate

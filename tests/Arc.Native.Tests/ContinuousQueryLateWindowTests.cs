@@ -184,38 +184,44 @@ public sealed class ContinuousQueryLateWindowTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// Waits for the scheduler to bring the query to the state <paramref name="done"/> checks, moving the clock a second
-    /// (the scheduler's tick) at a time: a pass still under way when the test moved the clock sleeps a tick before the next.
+    /// Waits for the scheduler to bring the query to the state <paramref name="done"/> checks.
     /// </summary>
     private async Task WaitAsync(long id, Func<JsonElement, bool> done)
     {
         JsonElement query = default;
-        for (var i = 0; i < 600; i++)
+        if (!await TickUntilAsync(async () => done(query = await GetQueryAsync(id))))
         {
-            query = await GetQueryAsync(id);
-            if (done(query))
-            {
-                return;
-            }
-
-            await Task.Delay(50);
-            _clock.Advance(TimeSpan.FromSeconds(1));
+            Assert.Fail("the scheduler did not get there: " + query.GetRawText());
         }
-
-        Assert.Fail("the scheduler did not get there: " + query.GetRawText());
     }
 
     private async Task WaitForExecutionAsync(long id, string kind)
     {
-        for (var i = 0; i < 600 && !(await ExecutionsAsync(id)).Any(e => e.GetProperty("kind").GetString() == kind); i++)
-        {
-            await Task.Delay(50);
-            _clock.Advance(TimeSpan.FromSeconds(1));
-        }
-
+        await TickUntilAsync(async () => (await ExecutionsAsync(id)).Any(e => e.GetProperty("kind").GetString() == kind));
         var execution = Assert.Single(await ExecutionsAsync(id), e => e.GetProperty("kind").GetString() == kind);
         Assert.Equal("completed", execution.GetProperty("status").GetString());
         Assert.True(execution.GetProperty("records_deleted").GetInt64() > 0);
+    }
+
+    /// <summary>
+    /// Moves the clock a second (the scheduler's tick) at a time until <paramref name="done"/>: a pass still under way when
+    /// the test moved the clock sleeps a tick before the next. 600 ticks 50 ms apart, then 900 more 100 ms apart for a
+    /// loaded machine (about two minutes in all, 25 minutes of the fake clock: short of the next hourly window).
+    /// </summary>
+    private async Task<bool> TickUntilAsync(Func<Task<bool>> done)
+    {
+        for (var tick = 0; tick < 1500; tick++)
+        {
+            if (await done())
+            {
+                return true;
+            }
+
+            await Task.Delay(tick < 600 ? 50 : 100);
+            _clock.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        return await done();
     }
 
     private static ByteArrayContent Json(Action<Utf8JsonWriter> body)

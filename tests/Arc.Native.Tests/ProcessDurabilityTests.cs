@@ -94,7 +94,27 @@ public sealed class ProcessDurabilityTests : IDisposable
         }
         finally
         {
-            Run("umount", data);
+            Unmount(data);
+        }
+    }
+
+    /// <summary>
+    /// Unmounts, retrying for a few seconds while the kernel says the mount is busy: a process another test forks at that
+    /// moment holds copies of this process's descriptors until it execs. A descriptor the server leaked would keep it busy
+    /// for good and still fail the test.
+    /// </summary>
+    private static void Unmount(string path)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var (code, error) = Exec("umount", path);
+            if (code == 0)
+            {
+                return;
+            }
+
+            Assert.True(attempt < 50 && error.Contains("busy", StringComparison.Ordinal), $"umount {path} failed: {error}");
+            Thread.Sleep(100);
         }
     }
 
@@ -102,8 +122,15 @@ public sealed class ProcessDurabilityTests : IDisposable
 
     private static void Run(string command, string arguments)
     {
+        var (code, error) = Exec(command, arguments);
+        Assert.True(code == 0, $"{command} {arguments} failed: {error}");
+    }
+
+    private static (int Code, string Error) Exec(string command, string arguments)
+    {
         using var process = Process.Start(new ProcessStartInfo(command, arguments) { RedirectStandardError = true })!;
+        var error = process.StandardError.ReadToEnd();
         process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"{command} {arguments} failed: {process.StandardError.ReadToEnd()}");
+        return (process.ExitCode, error);
     }
 }

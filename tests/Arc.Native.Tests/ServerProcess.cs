@@ -8,12 +8,13 @@ namespace Arc.Native.Tests;
 public sealed class ServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private volatile bool _killed;
 
     private ServerProcess(Process process, int port)
     {
         _process = process;
         Port = port;
-        Client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+        Client = new HttpClient(new ExitReporter(this)) { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
         Client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TestServer.AdminToken);
     }
 
@@ -79,7 +80,9 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             if (process.HasExited)
             {
-                throw new InvalidOperationException($"arc-native exited with code {process.ExitCode} during startup");
+                process.WaitForExit(); // the output read to its end
+                throw new InvalidOperationException($"arc-native exited with code {process.ExitCode} during startup; its last lines:\n"
+                    + string.Join('\n', server.Output.TakeLast(40)));
             }
 
             try
@@ -95,7 +98,7 @@ public sealed class ServerProcess : IAsyncDisposable
                 // Not listening yet (or the listener of a killed predecessor on the same port going away).
             }
 
-            await Task.Delay(50);
+            await Task.Delay(10);
         }
 
         await server.DisposeAsync();
@@ -105,6 +108,7 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>SIGKILL: no flush, no WAL close, nothing.</summary>
     public void Kill()
     {
+        _killed = true;
         _process.Kill(entireProcessTree: true);
         _process.WaitForExit();
     }
@@ -112,6 +116,7 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>SIGTERM and wait for the clean exit code.</summary>
     public async Task<int> StopAsync()
     {
+        _killed = true;
         Posix.Kill(_process.Id, Posix.SigTerm);
         await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
         return _process.ExitCode;
@@ -127,6 +132,27 @@ public sealed class ServerProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+    }
+
+    /// <summary>
+    /// A request that fails because the server is gone says so, with its exit code and last output lines (the log level is
+    /// warn, so these are the warnings and errors it wrote), unless the test killed it.
+    /// </summary>
+    private sealed class ExitReporter(ServerProcess server) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await base.SendAsync(request, cancellationToken);
+            }
+            catch (HttpRequestException e) when (!server._killed && server._process.WaitForExit(1000))
+            {
+                throw new HttpRequestException(
+                    $"arc-native exited with code {server._process.ExitCode} before answering {request.Method} {request.RequestUri}; its last lines:\n"
+                    + string.Join('\n', server.Output.TakeLast(40)), e);
+            }
+        }
     }
 
     private static int FreePort()
