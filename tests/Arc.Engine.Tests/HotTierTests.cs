@@ -187,6 +187,48 @@ public sealed class HotTierTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ALevelMergeOfRowsInMemoryKeepsThemThereAndOneDroppingADuplicateIsReadFromParquet()
+    {
+        var engine = await StartAsync(compaction: true);
+        long seq = 0;
+        for (var flush = 0; flush < 4; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 10);
+        }
+
+        var hour = Path.Combine(_root, "db", "cpu", "2023", "11", "14", "22");
+        await WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && EngineData.ParquetFiles(hour).Length == 1);
+        using (var cursor = await engine.Query.OpenAsync("SELECT count(*) FROM cpu", "db", CancellationToken.None))
+        {
+            Assert.Equal((0, 1), (cursor.FilesListed, cursor.FilesHot)); // the merged file reads from its inputs' sets
+        }
+
+        Assert.Equal("40 40", await CountsAsync(engine));
+        Assert.True(engine.HotBytes > 0);
+
+        // The same point written twice: the merge keeps the last write, so its output no longer equals its inputs' rows.
+        await EngineData.WriteAsync(engine, $"mem,host=a seq=1i {T0}\n");
+        await engine.FlushAsync();
+        await EngineData.WriteAsync(engine, $"mem,host=a seq=2i {T0}\n");
+        await engine.FlushAsync();
+        await EngineData.WriteAsync(engine, $"mem,host=b seq=3i {T0}\n");
+        await engine.FlushAsync();
+        Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM mem")); // stored twice until merged
+        await EngineData.WriteAsync(engine, $"mem,host=c seq=4i {T0}\n");
+        await engine.FlushAsync();
+        var memHour = Path.Combine(_root, "db", "mem", "2023", "11", "14", "22");
+        await WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && EngineData.ParquetFiles(memHour).Length == 1);
+        using (var cursor = await engine.Query.OpenAsync("SELECT count(*) FROM mem", "db", CancellationToken.None))
+        {
+            Assert.Equal((1, 0), (cursor.FilesListed, cursor.FilesHot));
+        }
+
+        Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM mem"));
+        Assert.Equal("2", await EngineData.ScalarAsync(engine, "SELECT seq FROM mem WHERE host = 'a'"));
+        Assert.Equal("40 40", await CountsAsync(engine));
+    }
+
+    [Fact]
     public async Task RetainedRowsStayWithinTheBudgetAndTheOldestGoFirst()
     {
         const long budget = 24 << 10;

@@ -221,6 +221,34 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
     }
 
     /// <summary>
+    /// Lists a merge's output in place of its inputs (compaction, a delete's rewrite). With
+    /// <paramref name="keepRetained"/> (the output holds exactly the inputs' rows: nothing removed, no duplicate dropped) and
+    /// every input retained, the output reads from the inputs' sets, so merging costs the tier nothing; otherwise their rows
+    /// are let go and the output is read from its file. Call under the visibility write lock.
+    /// </summary>
+    public void Replaced(IReadOnlyList<string> inputs, string output, IReadOnlySet<string>? columns, bool keepRetained)
+    {
+        lock (_lock)
+        {
+            Added([output], columns);
+            var full = Path.GetFullPath(output);
+            var key = Key(full);
+            var gone = inputs.Select(Path.GetFullPath).ToHashSet(StringComparer.Ordinal);
+            var current = _files.GetValueOrDefault(key, []);
+            var replaced = current.Where(f => gone.Contains(f.Path)).ToList();
+            if (keepRetained && replaced.Count == gone.Count && replaced.All(f => f.Retained is not null)
+                && current.FirstOrDefault(f => f.Path == full) is { Retained: null } file)
+            {
+                RetainedRange[] ranges = [.. replaced.SelectMany(f => f.Retained!)];
+                Hold(ranges);
+                _files[key] = current.Replace(file, file with { Retained = ranges });
+            }
+
+            Removed(inputs);
+        }
+    }
+
+    /// <summary>
     /// The rows held in memory of a measurement's files, for a statement reading from <paramref name="from"/> (Unix ns) on:
     /// ranges whose last time is earlier are left out. Call under the visibility read lock; the caller shares the sets.
     /// </summary>
