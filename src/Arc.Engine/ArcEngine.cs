@@ -69,7 +69,8 @@ public sealed partial class ArcEngine : IAsyncDisposable
         try
         {
             _ddl = _database.Connect();
-            _catalog = new Catalog(Store, _ddl, options.MaxColumnsPerMeasurement, options.MaxNameBytes, loggers.CreateLogger("Arc.Engine.Catalog"));
+            _catalog = new Catalog(Store, _ddl, options.MaxColumnsPerMeasurement, options.MaxNameBytes, loggers.CreateLogger("Arc.Engine.Catalog"),
+                options.HotDataBytes);
             Remote = options.ObjectStore is { } objectStore
                 ? new RemoteStore(objectStore, Store, _catalog, options.Time, loggers.CreateLogger("Arc.Engine.Storage"), FlushCompleted)
                 : null;
@@ -383,6 +384,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
     public bool IsOverMemoryBudget => _ingest.IsOverMemoryBudget;
 
     public long BufferedBytes => _ingest.BufferedBytes;
+
+    /// <summary>Memory held by flushed rows kept for queries (the hot tier, bounded by <see cref="EngineOptions.HotDataBytes"/>).</summary>
+    public long HotBytes => _catalog.Manifest.HotBytes;
 
     /// <summary>What the query DuckDB's buffer manager holds now and its limit (<c>database.memory_limit</c>), in bytes.</summary>
     public (long Used, long Limit) QueryDuckDbMemory() => _database.Memory();

@@ -141,6 +141,12 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     /// </summary>
     public long ResultBufferBytes { get; init; } = 1L << 20;
 
+    /// <summary>
+    /// Memory for flushed rows kept after they are written, so queries over recent data read them in place instead of
+    /// opening their Parquet files (<c>query.hot_data_size_mb</c>, 0 keeps none); the oldest go first.
+    /// </summary>
+    public long HotDataBytes { get; init; } = 256L << 20;
+
     /// <summary>The token store (<c>auth.*</c>); null when authentication is off.</summary>
     public Auth.TokenStoreOptions? Tokens { get; init; }
 

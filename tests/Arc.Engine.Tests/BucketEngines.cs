@@ -15,10 +15,15 @@ internal sealed class BucketEngines(InMemoryObjectStore bucket) : IAsyncDisposab
 
     public string Root { get; } = Path.Combine(Path.GetTempPath(), "arc-bucket-" + Guid.NewGuid().ToString("N"));
 
-    /// <summary>Starts an engine in <paramref name="local"/> (under <see cref="Root"/>) over the bucket.</summary>
-    public async Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30, TimeProvider? clock = null, CompactionOptions? compaction = null)
+    /// <summary>
+    /// Starts an engine in <paramref name="local"/> (under <see cref="Root"/>) over the bucket; <paramref name="hotBytes"/> is
+    /// its hot tier (the default's, unless a test of the local cache turns it off: the tier keeps its files on disk).
+    /// </summary>
+    public async Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30, TimeProvider? clock = null, CompactionOptions? compaction = null,
+        long? hotBytes = null)
     {
-        var engine = await ArcEngine.StartAsync(Options(Path.Combine(Root, local), bucket, clock, cacheBytes, compaction));
+        var options = Options(Path.Combine(Root, local), bucket, clock, cacheBytes, compaction);
+        var engine = await ArcEngine.StartAsync(hotBytes is { } hot ? options with { HotDataBytes = hot } : options);
         _engines.Add(engine);
         return engine;
     }

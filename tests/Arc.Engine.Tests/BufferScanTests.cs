@@ -217,7 +217,7 @@ public sealed class BufferScanTests : IAsyncLifetime
     /// <summary>The buffers of one measurement as the ingest engine gives them to a query, without the rest of the engine.</summary>
     private sealed class Sets(params ColumnSet[] sets) : IBufferSnapshotSource
     {
-        public BufferSnapshot? Snapshot(string database, string measurement)
+        public BufferSnapshot? Snapshot(string database, string measurement, long from)
         {
             var snapshot = new BufferSnapshot();
             foreach (var set in sets)

@@ -66,7 +66,7 @@ public sealed class ObjectStoreCacheTests(ObjectStoreCacheTests.WrittenBucket wr
     [Fact]
     public async Task AFileARunningQueryReadsIsNotEvicted()
     {
-        var engine = await StartAsync("reader", cacheBytes: 1); // every file but the newest leaves the cache when it can
+        var engine = await StartAsync("reader", cacheBytes: 1, hotBytes: 0); // every file but the newest leaves the cache when it can
         var gets = _engines.Bucket.Calls("get");
         using (var cursor = await engine.Query.OpenAsync($"SELECT v FROM cpu WHERE time >= '{Hour(0)}' AND time < '{Hour(1)}'", "db", CancellationToken.None))
         {
@@ -99,8 +99,8 @@ public sealed class ObjectStoreCacheTests(ObjectStoreCacheTests.WrittenBucket wr
         Assert.Equal("6", await EngineData.ScalarAsync(engine, "SELECT sum(v) FROM cpu"));
     }
 
-    private Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30) =>
-        _engines.StartAsync(local, cacheBytes, _clock, new CompactionOptions { Enabled = false });
+    private Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30, long? hotBytes = null) =>
+        _engines.StartAsync(local, cacheBytes, _clock, new CompactionOptions { Enabled = false }, hotBytes);
 
     /// <summary>The start of the <paramref name="hour"/>-th hour written, as SQL text.</summary>
     private static string Hour(int hour) => DateTime.UnixEpoch.AddTicks((T0 / 100) + (hour * TimeSpan.TicksPerHour))

@@ -51,7 +51,7 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
     [Fact]
     public async Task InputsThatLeftTheCacheAreFetchedForTheRun()
     {
-        var engine = await StartAsync("a", cacheBytes: 1); // uploaded files are evicted at once (the newest stays)
+        var engine = await StartAsync("a", cacheBytes: 1, hotBytes: 0); // uploaded files are evicted at once (the newest stays)
         await WriteFilesAsync(engine, 4);
         Assert.Single(LocalFiles("a"));
         const string before = "4 rows, 4 times, sum 10"; // (a query now would bring the files back into the cache)
@@ -67,7 +67,7 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
     [Fact]
     public async Task ARefusedUploadOfTheMergedFileKeepsTheInputsAndALaterRunSucceeds()
     {
-        var engine = await StartAsync("a", cacheBytes: 1); // the run fetches evicted inputs: they must stay visible after it fails
+        var engine = await StartAsync("a", cacheBytes: 1, hotBytes: 0); // the run fetches evicted inputs: they must stay visible after it fails
         await WriteFilesAsync(engine, 4);
         Assert.Single(LocalFiles("a"));
         var inputs = HourKeys();
@@ -215,8 +215,8 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
         Assert.Equal(2, _engines.Bucket.Calls("get") - gets);
     }
 
-    private Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30) =>
-        _engines.StartAsync(local, cacheBytes, _clock, new CompactionOptions { Enabled = false, HourlyMinFiles = 2, DailyMinFiles = 2 }); // runs only when the test asks
+    private Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30, long? hotBytes = null) =>
+        _engines.StartAsync(local, cacheBytes, _clock, new CompactionOptions { Enabled = false, HourlyMinFiles = 2, DailyMinFiles = 2 }, hotBytes); // runs only when the test asks
 
     /// <summary>
     /// <paramref name="files"/> files in the hour of <see cref="T0"/>, one row each (v = 1, 2, …), checkpointed so the log no

@@ -38,7 +38,7 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
     [Fact]
     public async Task QueriesFetchEvictedFilesAndOnlyTheHoursTheyNeed()
     {
-        var engine = await StartAsync("b", cacheBytes: 1); // uploaded files leave the local cache at once, but a measurement's newest
+        var engine = await StartAsync("b", cacheBytes: 1, hotBytes: 0); // uploaded files leave the local cache at once, but a measurement's newest
         await EngineData.WriteAsync(engine, Lines(3, T0));
         await engine.FlushAsync();
         Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
@@ -56,7 +56,7 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
     [Fact]
     public async Task AStoreThatIsDownFailsTheQueryClearlyAndTheDataIsBackWhenItReturns()
     {
-        var engine = await StartAsync("c", cacheBytes: 1);
+        var engine = await StartAsync("c", cacheBytes: 1, hotBytes: 0);
         await EngineData.WriteAsync(engine, Lines(2, T0));
         await engine.FlushAsync();
         Assert.True(await engine.DrainUploadsAsync(TimeSpan.FromSeconds(20)));
@@ -101,7 +101,8 @@ public sealed class ObjectStoreEngineTests : IAsyncLifetime
         Assert.Equal(0, engine.BufferedRows);
     }
 
-    private Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30) => _engines.StartAsync(local, cacheBytes);
+    private Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30, long? hotBytes = null) =>
+        _engines.StartAsync(local, cacheBytes, hotBytes: hotBytes);
 
     /// <summary>One point per hour from <paramref name="start"/>: <paramref name="hours"/> points in as many hourly files.</summary>
     private static string Lines(int hours, long start) =>

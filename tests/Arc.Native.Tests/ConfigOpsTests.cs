@@ -21,6 +21,7 @@ public sealed class ConfigOpsTests : IDisposable
             queue_size = 12
             queue_timeout = 5
             result_buffer_size = "256KB"
+            hot_data_size_mb = 64
 
             [cache]
             enabled = true
@@ -48,6 +49,8 @@ public sealed class ConfigOpsTests : IDisposable
         Assert.Empty(config.Ignored); // cache.* are no longer "not supported yet"
         Assert.Equal((12, TimeSpan.FromSeconds(5), 3), (config.Engine.QueryQueueSize, config.Engine.QueryQueueTimeout, config.Engine.QueryConnections));
         Assert.Equal(256L << 10, config.Engine.ResultBufferBytes);
+        Assert.Equal(64L << 20, config.Engine.HotDataBytes);
+        Assert.Equal(0, ArcConfig.Load(null, new Hashtable { ["ARC_QUERY_HOT_DATA_SIZE_MB"] = "0" }).Engine.HotDataBytes); // off
         Assert.Equal((true, 64L << 20, TimeSpan.FromSeconds(7)), (config.CacheEnabled, config.CacheMaxBytes, config.CacheTtl));
         Assert.True(config.MetricsPublic);
         Assert.Equal((true, 50, 100), (config.RateLimitEnabled, config.RateLimitPerSecond, config.RateLimitBurst));
@@ -58,6 +61,7 @@ public sealed class ConfigOpsTests : IDisposable
         Assert.Contains("rate_limit.burst", ArcConfig.SupportedKeys);
 
         var defaults = new ArcConfig();
+        Assert.Equal(256L << 20, defaults.Engine.HotDataBytes);
         Assert.Equal((true, false, false, "text"), (defaults.CacheEnabled, defaults.RateLimitEnabled, defaults.MetricsPublic, defaults.LogFormat));
         Assert.Equal(["*"], defaults.CorsAllowedOrigins);
     }
@@ -68,6 +72,7 @@ public sealed class ConfigOpsTests : IDisposable
     [InlineData("ARC_RATE_LIMIT_REQUESTS_PER_SECOND", "0", "rate_limit.requests_per_second")]
     [InlineData("ARC_QUERY_QUEUE_SIZE", "-1", "query.queue_size")]
     [InlineData("ARC_CACHE_MAX_SIZE_MB", "lots", "cache.max_size_mb")]
+    [InlineData("ARC_QUERY_HOT_DATA_SIZE_MB", "-1", "query.hot_data_size_mb")]
     public void BadValuesNameTheirKey(string variable, string value, string key)
     {
         var error = Assert.Throws<ConfigException>(() => ArcConfig.Load(null, new Hashtable { [variable] = value }));

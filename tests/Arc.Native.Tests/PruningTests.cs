@@ -6,7 +6,8 @@ namespace Arc.Native.Tests;
 
 /// <summary>
 /// Queries read only the files their time filter needs (the manifest's partitions), with the same answers as reading all
-/// of them; the view's columns do not depend on which files a query reads; DESCRIBE reads no data file.
+/// of them; the view's columns do not depend on which files a query reads; DESCRIBE reads no data file. The hot tier is
+/// off: every flushed file is read from Parquet (HotTierTests covers the files it answers from memory).
 /// </summary>
 public sealed class PruningTests : IAsyncLifetime
 {
@@ -16,7 +17,7 @@ public sealed class PruningTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false } });
+        _server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false }, HotDataBytes = 0 });
 
         // One point every 10 minutes for 48 hours, 5 minutes off every whole hour back from now; each hour flushed on its own
         // (a file per clock hour it touches). The two oldest hours also have a column the newer ones lack.
@@ -137,7 +138,7 @@ public sealed class PruningTests : IAsyncLifetime
         Assert.Equal(["host", "legacy", "time", "v"], columns.Order(StringComparer.Ordinal));
 
         // A restart rebuilds the manifest and the schema file from the files.
-        _server = await _server.RestartAsync(c => c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false } });
+        _server = await _server.RestartAsync(c => c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false }, HotDataBytes = 0 });
         Assert.Equal([["6", "0"]], await _server.RowsAsync("SELECT count(*), count(legacy) FROM cpu WHERE time > now() - INTERVAL 1 HOUR", "p"));
         await ManifestAssertions.MatchesDiskAsync(_server.Client, _server.DataPath, "p", "cpu");
     }

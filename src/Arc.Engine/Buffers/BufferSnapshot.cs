@@ -31,11 +31,14 @@ internal sealed class ColumnSlice(string name, ColumnKind kind, byte[] validity,
         return data.AsSpan(offsets[row], offsets[row + 1] - offsets[row]);
     }
 
-    /// <summary>The first row whose value is at least <paramref name="value"/>, in rows sorted by value (time).</summary>
-    public int LowerBound(long value)
+    /// <summary>
+    /// The first row from <paramref name="start"/> to <paramref name="end"/> (exclusive) whose value is at least
+    /// <paramref name="value"/> (<paramref name="end"/> if none), in rows sorted by value (time).
+    /// </summary>
+    public int LowerBound(long value, int start, int end)
     {
         var longs = MemoryMarshal.Cast<byte, long>(values.AsSpan(0, Rows * 8));
-        int low = 0, high = longs.Length;
+        int low = start, high = end;
         while (low < high)
         {
             var middle = (int)((uint)(low + high) >> 1);
@@ -84,9 +87,10 @@ internal sealed class SharedRows(ColumnSet owner, ColumnSlice[] columns, int row
 }
 
 /// <summary>
-/// A measurement's rows not yet visible in Parquet, as one query reads them: the rows of each buffer (flushes under way,
-/// then the live buffer) shared in place, not copied, under one set of columns matched by name (a buffer without a column
-/// reads as nulls). The query owns it and disposes it when its scan is done.
+/// A measurement's rows a query reads from memory: those of flushed files kept in memory (the hot tier, each a range of a
+/// sorted set), then the rows not yet visible in Parquet (flushes under way, then the live buffer), all shared in place, not
+/// copied, under one set of columns matched by name (a part without a column reads as nulls). The query owns it and
+/// disposes it when its scan is done.
 /// </summary>
 internal sealed class BufferSnapshot : IDisposable
 {
@@ -108,6 +112,18 @@ internal sealed class BufferSnapshot : IDisposable
     public void Add(ColumnSet set)
     {
         var rows = set.Share();
+        Add(set, rows, 0, rows.Rows, rows.MinTime, rows.MaxTime, rows.IsSortedByTime);
+    }
+
+    /// <summary>
+    /// Adds rows <paramref name="start"/> to <paramref name="end"/> (exclusive) of <paramref name="set"/>, sorted by time
+    /// from <paramref name="minTime"/> to <paramref name="maxTime"/>: a set no one writes any more (a retained flush).
+    /// </summary>
+    public void Add(ColumnSet set, int start, int end, long minTime, long maxTime) =>
+        Add(set, set.Share(), start, end, minTime, maxTime, sorted: true);
+
+    private void Add(ColumnSet set, SharedRows rows, int start, int end, long minTime, long maxTime, bool sorted)
+    {
         var byColumn = new List<int>(rows.Columns.Length);
         try
         {
@@ -143,8 +159,8 @@ internal sealed class BufferSnapshot : IDisposable
             slices[byColumn[i]] = rows.Columns[i];
         }
 
-        _parts.Add(new Part(rows, slices));
-        RowCount += rows.Rows;
+        _parts.Add(new Part(rows, slices, start, end, minTime, maxTime, sorted));
+        RowCount += end - start;
     }
 
     public void Dispose()
@@ -155,10 +171,23 @@ internal sealed class BufferSnapshot : IDisposable
         }
     }
 
-    /// <summary>One buffer's rows, with its slice of each snapshot column (null, or past the array's end: the buffer lacks it).</summary>
-    internal sealed class Part(SharedRows rows, ColumnSlice?[] slices)
+    /// <summary>
+    /// One buffer's rows <see cref="Start"/> to <see cref="End"/>, with its slice of each snapshot column (null, or past the
+    /// array's end: the buffer lacks it), their time range and whether they are in time order.
+    /// </summary>
+    internal sealed class Part(SharedRows rows, ColumnSlice?[] slices, int start, int end, long minTime, long maxTime, bool sorted)
     {
         public SharedRows Rows { get; } = rows;
+
+        public int Start { get; } = start;
+
+        public int End { get; } = end;
+
+        public long MinTime { get; } = minTime;
+
+        public long MaxTime { get; } = maxTime;
+
+        public bool IsSortedByTime { get; } = sorted;
 
         public ColumnSlice? Column(int index) => (uint)index < (uint)slices.Length ? slices[index] : null;
     }

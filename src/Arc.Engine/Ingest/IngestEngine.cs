@@ -359,19 +359,35 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     }
 
     /// <summary>
-    /// The measurement's rows that are not yet visible in Parquet (buffered or being flushed), shared with the buffers: no
-    /// row is copied, and no array they are in is reused until the snapshot is disposed.
+    /// The measurement's rows a query reads from memory, shared in place (no row is copied, and no array they are in is
+    /// reused until the snapshot is disposed): those of its flushed files kept in memory (the manifest's hot tier, from
+    /// <paramref name="from"/> on; the file list leaves those files out under the same visibility lock), then the rows not
+    /// yet visible in Parquet (buffered or being flushed).
     /// </summary>
-    public BufferSnapshot? Snapshot(string database, string measurement)
+    public BufferSnapshot? Snapshot(string database, string measurement, long from)
     {
-        if (!_buffers.TryGetValue((database, measurement), out var buffer))
+        BufferSnapshot? snapshot = null;
+        try
         {
-            return null;
-        }
+            foreach (var range in _catalog.Manifest.Retained(database, measurement, from))
+            {
+                (snapshot ??= new BufferSnapshot()).Add(range.Set.Rows, range.Start, range.End, range.MinTime, range.MaxTime);
+            }
 
-        lock (buffer)
+            if (_buffers.TryGetValue((database, measurement), out var buffer))
+            {
+                lock (buffer)
+                {
+                    snapshot = buffer.Snapshot(snapshot);
+                }
+            }
+
+            return snapshot;
+        }
+        catch
         {
-            return buffer.Snapshot();
+            snapshot?.Dispose();
+            throw;
         }
     }
 
@@ -483,7 +499,10 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
             Interlocked.Exchange(ref _memoryReleased, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             Interlocked.Decrement(ref _pendingFlushes);
             _flushed?.Invoke(job.Data.Database, job.Data.Measurement);
-            job.Data.Dispose();
+            if (!job.Retained)
+            {
+                job.Data.Dispose();
+            }
         }
     }
 
@@ -508,6 +527,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
                     placed = ParquetFlusher.Place(staged);
                     job.Owner.Publish(job);
                     MakeFilesQueryable(data, placed);
+                    Retain(job, staged, placed);
                 }
                 finally
                 {
@@ -530,6 +550,29 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
             }
         }
+    }
+
+    /// <summary>
+    /// Keeps the flushed rows in memory for queries (the hot tier, <c>query.hot_data_size_mb</c>): the sorted rows the files
+    /// were written from, each file's range of them, handed to the manifest in the step that lists the files. The manifest
+    /// owns them from here (the flushed buffer is then not disposed by the flush).
+    /// </summary>
+    private void Retain(FlushJob job, StagedFlush staged, List<string> placed)
+    {
+        if (_catalog.Manifest.HotBudget <= 0 || placed.Count != staged.Files.Count)
+        {
+            return;
+        }
+
+        var rows = staged.RowsAreCopy ? staged.TakeRows() : job.Data;
+        job.Retained = !staged.RowsAreCopy;
+        var parts = new List<(string, int, int)>(placed.Count);
+        for (var i = 0; i < placed.Count; i++)
+        {
+            parts.Add((placed[i], staged.Files[i].Start, staged.Files[i].End));
+        }
+
+        _catalog.Manifest.Retain(new RetainedSet(rows), parts);
     }
 
     /// <summary>
@@ -585,6 +628,9 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
 
         /// <summary>The rows are in placed files; queries no longer read them from the buffer.</summary>
         public bool Published { get; set; }
+
+        /// <summary>The hot tier took <see cref="Data"/> itself (sorted already): the manifest disposes it.</summary>
+        public bool Retained { get; set; }
     }
 
     /// <summary>
@@ -657,39 +703,31 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
         }
 
         /// <summary>
-        /// The rows queries must read from memory, in place: flushes not yet published (their data no longer changes, and is
-        /// disposed only after publishing), then the live rows (appended to only past the rows taken). Call under the lock.
+        /// Adds the rows queries must read from memory, in place, to <paramref name="snapshot"/> (creating it if need be):
+        /// flushes not yet published (their data no longer changes, and is disposed only after publishing), then the live
+        /// rows (appended to only past the rows taken). Call under the lock; the caller disposes the snapshot if this throws.
         /// </summary>
-        public BufferSnapshot? Snapshot()
+        public BufferSnapshot? Snapshot(BufferSnapshot? snapshot)
         {
             if (Dropped)
             {
-                return null;
-            }
-
-            BufferSnapshot? snapshot = null;
-            try
-            {
-                foreach (var job in _inFlight)
-                {
-                    if (!job.Published && job.Data.RowCount > 0)
-                    {
-                        (snapshot ??= new BufferSnapshot()).Add(job.Data);
-                    }
-                }
-
-                if (Data.RowCount > 0)
-                {
-                    (snapshot ??= new BufferSnapshot()).Add(Data);
-                }
-
                 return snapshot;
             }
-            catch
+
+            foreach (var job in _inFlight)
             {
-                snapshot?.Dispose();
-                throw;
+                if (!job.Published && job.Data.RowCount > 0)
+                {
+                    (snapshot ??= new BufferSnapshot()).Add(job.Data);
+                }
             }
+
+            if (Data.RowCount > 0)
+            {
+                (snapshot ??= new BufferSnapshot()).Add(Data);
+            }
+
+            return snapshot;
         }
 
         /// <summary>See <see cref="IngestEngine.UnflushedFloor"/>; call under the lock.</summary>

@@ -74,14 +74,15 @@ internal static unsafe class BufferScan
                 measurement = NativeMethods.Value.DuckDBGetVarchar(value);
             }
 
-            snapshot = source.Snapshot(database, measurement) ?? new BufferSnapshot();
+            var from = From(QueryFileScope.Current, database, measurement);
+            snapshot = source.Snapshot(database, measurement, from) ?? new BufferSnapshot();
             foreach (var (name, kind) in snapshot.Columns)
             {
                 using var type = NativeMethods.LogicalType.DuckDBCreateLogicalType(TypeOf(kind));
                 NativeMethods.TableFunction.DuckDBBindAddResultColumn(info, name, type);
             }
 
-            var scan = new ScanData(snapshot, From(QueryFileScope.Current, database, measurement));
+            var scan = new ScanData(snapshot, from);
             NativeMethods.TableFunction.DuckDBBindSetCardinality(info, (ulong)scan.Rows, scan.Exact);
             NativeMethods.TableFunction.DuckDBBindSetBindData(info, GCHandle.ToIntPtr(GCHandle.Alloc(scan)), &FreeScan);
             snapshot = null; // DuckDB owns it now, and frees it through FreeScan
@@ -141,11 +142,11 @@ internal static unsafe class BufferScan
                 var part = parts[state.Part];
                 var (first, filtered) = scan.Start(state.Part);
                 var start = Math.Max(state.Position, first);
-                var end = part.Rows.Rows;
+                var end = part.End;
                 if (start >= end)
                 {
                     state.Part++;
-                    state.Position = 0;
+                    state.Position = 0; // below every part's start
                     continue;
                 }
 
@@ -297,12 +298,12 @@ internal static unsafe class BufferScan
             Exact = true;
             for (var i = 0; i < _starts.Length; i++)
             {
-                var rows = snapshot.Parts[i].Rows;
-                _starts[i] = rows.MinTime >= from ? (0, false)
-                    : rows.MaxTime < from ? (rows.Rows, false)
-                    : rows.IsSortedByTime ? (rows.Time.LowerBound(from), false)
-                    : (0, true);
-                Rows += rows.Rows - _starts[i].First;
+                var part = snapshot.Parts[i];
+                _starts[i] = part.MinTime >= from ? (part.Start, false)
+                    : part.MaxTime < from ? (part.End, false)
+                    : part.IsSortedByTime ? (part.Rows.Time.LowerBound(from, part.Start, part.End), false)
+                    : (part.Start, true);
+                Rows += part.End - _starts[i].First;
                 Exact &= !_starts[i].Filtered;
             }
         }

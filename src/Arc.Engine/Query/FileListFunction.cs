@@ -18,7 +18,7 @@ internal sealed class QueryFileScope
     private static QueryFileScope? _current;
 
     private readonly Dictionary<(string, string), (long Low, long High)> _bounds = new(MeasurementNames.Comparer);
-    private readonly Dictionary<(string, string), (int Listed, int Pruned)> _counts = new(MeasurementNames.Comparer);
+    private readonly Dictionary<(string, string), (int Listed, int Pruned, int Hot)> _counts = new(MeasurementNames.Comparer);
 
     public static QueryFileScope? Current => _current;
 
@@ -31,7 +31,11 @@ internal sealed class QueryFileScope
     /// <summary>Files left out because their time range is outside the statement's filter.</summary>
     public int Pruned => _counts.Values.Sum(c => c.Pruned);
 
-    public void Counted(string database, string measurement, int listed, int pruned) => _counts[(database, measurement)] = (listed, pruned);
+    /// <summary>Files the statement needs whose rows it reads from memory (the hot tier, through <c>arc_buffer</c>), not opened.</summary>
+    public int Hot => _counts.Values.Sum(c => c.Hot);
+
+    public void Counted(string database, string measurement, int listed, int pruned, int hot) =>
+        _counts[(database, measurement)] = (listed, pruned, hot);
 
     public void Bound(string database, string measurement, long low, long high) => _bounds[(database, measurement)] = (low, high);
 
@@ -56,7 +60,8 @@ internal sealed class QueryFileScope
 /// The scalar function <c>arc_files(database, measurement)</c> each measurement's view reads its Parquet files through
 /// (<c>read_parquet(arc_files('db', 'm'), union_by_name = true)</c>): the measurement's schema file first (an empty
 /// Parquet file with every column, so the view's columns never depend on which files a query needs), then the files of the
-/// manifest whose partition meets the time range of the statement being bound (<see cref="QueryFileScope"/>). DuckDB
+/// manifest whose partition meets the time range of the statement being bound (<see cref="QueryFileScope"/>) and whose rows
+/// are not kept in memory (those the <c>arc_buffer</c> scan reads, decided under the same lock: <see cref="FileManifest"/>). DuckDB
 /// evaluates it while binding, on the thread that prepares, under the catalog's visibility lock. Beside it,
 /// <c>arc_union(database, measurement)</c>, the view's <c>union_by_name</c>: false when every file <c>arc_files</c> lists
 /// for the statement has all the schema file's columns (DuckDB then maps them by name from the schema file's columns and
@@ -106,9 +111,13 @@ internal static unsafe class FileListFunction
         }
     }
 
-    /// <summary>The data files a statement needs of a measurement under the current scope (none for DESCRIBE).</summary>
-    private static List<ManifestFile> Needed(Catalog catalog, string database, string measurement)
+    /// <summary>
+    /// The data files a statement needs of a measurement under the current scope (none for DESCRIBE), leaving out those whose
+    /// rows are kept in memory (<paramref name="hot"/> counts them); <c>arc_buffer</c> reads those.
+    /// </summary>
+    private static List<ManifestFile> Needed(Catalog catalog, string database, string measurement, out int hot)
     {
+        hot = 0;
         var scope = QueryFileScope.Current;
         if (scope?.SchemaOnly == true)
         {
@@ -116,14 +125,16 @@ internal static unsafe class FileListFunction
         }
 
         var (low, high) = scope?.BoundsOf(database, measurement) ?? (long.MinValue, long.MaxValue);
-        return catalog.Manifest.Overlapping(database, measurement, low, high);
+        var files = catalog.Manifest.Overlapping(database, measurement, low, high);
+        hot = files.RemoveAll(f => f.Retained is not null);
+        return files;
     }
 
     /// <summary>The paths one call lists for a measurement under the current scope.</summary>
     internal static List<string> List(Catalog catalog, string database, string measurement)
     {
-        var files = Needed(catalog, database, measurement);
-        QueryFileScope.Current?.Counted(database, measurement, files.Count, catalog.Manifest.Files(database, measurement).Length - files.Count);
+        var files = Needed(catalog, database, measurement, out var hot);
+        QueryFileScope.Current?.Counted(database, measurement, files.Count, catalog.Manifest.Files(database, measurement).Length - files.Count - hot, hot);
         return [catalog.SchemaFile(database, measurement), .. files.Select(f => f.Path)];
     }
 
@@ -181,7 +192,7 @@ internal static unsafe class FileListFunction
                 var database = VectorText.Format(databases, DuckDBType.Varchar, row);
                 var measurement = VectorText.Format(measurements, DuckDBType.Varchar, row);
                 var entry = database is null || measurement is null ? null : catalog.FindMeasurement(database, measurement);
-                results[row] = (byte)(entry is null || catalog.UnionNeeded(entry, Needed(catalog, entry.Database, entry.Name)) ? 1 : 0);
+                results[row] = (byte)(entry is null || catalog.UnionNeeded(entry, Needed(catalog, entry.Database, entry.Name, out _)) ? 1 : 0);
             }
         }
         catch (Exception e)

@@ -40,6 +40,7 @@ public sealed partial class QueryEngine
     private readonly FunctionPolicy _functions;
     private long _filesListed;
     private long _filesPruned;
+    private long _filesHot;
 
     internal QueryEngine(DuckDbConnectionPool pool, Catalog catalog, LocalStore store, IQuerySettings options, FunctionPolicy functions,
         Storage.Remote.RemoteStore? remote)
@@ -120,6 +121,7 @@ public sealed partial class QueryEngine
 
                 Interlocked.Add(ref _filesListed, scope.Listed);
                 Interlocked.Add(ref _filesPruned, scope.Pruned);
+                Interlocked.Add(ref _filesHot, scope.Hot);
             }
             catch
             {
@@ -137,6 +139,7 @@ public sealed partial class QueryEngine
                 Dependencies = dependencies,
                 FilesListed = scope.Listed,
                 FilesPruned = scope.Pruned,
+                FilesHot = scope.Hot,
             };
         }
         catch (Exception e)
@@ -220,6 +223,9 @@ public sealed partial class QueryEngine
 
     /// <summary>Parquet files this engine's queries left out by time so far.</summary>
     public long FilesPruned => Interlocked.Read(ref _filesPruned);
+
+    /// <summary>Files this engine's queries needed and read from memory (the hot tier) instead of opening them, so far.</summary>
+    public long FilesHot => Interlocked.Read(ref _filesHot);
 
     /// <summary>A measurement's Parquet files and bytes: local, or in object storage (plus files not uploaded yet).</summary>
     internal async ValueTask<(int Count, long Bytes)> FileStatsAsync(string database, string measurement, CancellationToken cancellationToken)
@@ -423,6 +429,9 @@ public sealed class QueryCursor : IDisposable
 
     /// <summary>Parquet files left out because their time range is outside the statement's filter.</summary>
     public int FilesPruned { get; internal init; }
+
+    /// <summary>Files the statement needs whose rows it read from memory (the hot tier) instead of opening them.</summary>
+    public int FilesHot { get; internal init; }
 
     /// <summary>The measurements read and their versions when the query bound, if tracked and the result may be cached.</summary>
     public QueryDependencies? Dependencies { get; internal init; }

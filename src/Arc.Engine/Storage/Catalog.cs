@@ -24,16 +24,16 @@ internal sealed class Catalog
 
     /// <summary>
     /// A catalog whose measurements take at most <paramref name="maxColumns"/> columns, of names up to
-    /// <paramref name="maxNameBytes"/> bytes.
+    /// <paramref name="maxNameBytes"/> bytes, keeping up to <paramref name="hotBytes"/> bytes of flushed rows in memory.
     /// </summary>
-    public Catalog(LocalStore store, DuckDbConnection ddl, int maxColumns, int maxNameBytes, ILogger logger)
+    public Catalog(LocalStore store, DuckDbConnection ddl, int maxColumns, int maxNameBytes, ILogger logger, long hotBytes = 0)
     {
         _store = store;
         _ddl = ddl;
         _maxColumns = maxColumns;
         _maxNameBytes = maxNameBytes;
         _logger = logger;
-        Manifest = new FileManifest(store);
+        Manifest = new FileManifest(store, hotBytes);
     }
 
     /// <summary>Every measurement's Parquet files (what queries read instead of globbing the directory tree).</summary>

@@ -8,7 +8,11 @@ namespace Arc.Engine.Storage;
 /// <param name="MinTime">Earliest time (Unix ns) a row of the file can have: the start of its hour or day partition.</param>
 /// <param name="MaxTime">Latest time (Unix ns) a row can have: the last nanosecond of its partition.</param>
 /// <param name="Columns">The file's column names, when known (null: read it by name like a file of another schema).</param>
-internal sealed record ManifestFile(string Path, long MinTime, long MaxTime, long Bytes, IReadOnlySet<string>? Columns);
+internal sealed record ManifestFile(string Path, long MinTime, long MaxTime, long Bytes, IReadOnlySet<string>? Columns)
+{
+    /// <summary>The file's rows kept in memory (the hot tier), read by <c>arc_buffer</c> instead of the file; null when cold.</summary>
+    public RetainedRange[]? Retained { get; init; }
+}
 
 /// <summary>
 /// The engine's own list of every measurement's Parquet files, so a query never globs the directory tree: rebuilt from the
@@ -17,8 +21,11 @@ internal sealed record ManifestFile(string Path, long MinTime, long MaxTime, lon
 /// catalog's visibility write lock, so a query binding under the read lock sees a file list that never holds a row twice.
 /// A file's time range comes from its partition (<c>…/YYYY/MM/DD/HH/</c> an hour, <c>…/YYYY/MM/DD/daily/</c> a day), which
 /// flushes and compaction guarantee; a file elsewhere counts as covering all time. Readers take an immutable snapshot.
+/// A file may also carry its rows in memory (<see cref="ManifestFile.Retained"/>, up to <paramref name="hotBudget"/> bytes
+/// in all): queries then read those instead of the file, and whatever removes the file from the list lets them go in the
+/// same step, so the rows are never read both ways or from a file that no longer holds them.
 /// </summary>
-internal sealed class FileManifest(LocalStore store)
+internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
 {
     private const long NanosPerDay = 24 * LocalStore.NanosPerHour;
 
@@ -27,11 +34,24 @@ internal sealed class FileManifest(LocalStore store)
 
     private readonly Lock _lock = new();
 
+    private long _hotBytes;
+
+    /// <summary>The most memory retained rows may take (<c>query.hot_data_size_mb</c>); 0 keeps none.</summary>
+    public long HotBudget => hotBudget;
+
+    /// <summary>The memory retained rows take now (the <c>arc_hot_bytes</c> metric).</summary>
+    public long HotBytes => Interlocked.Read(ref _hotBytes);
+
     /// <summary>Lists every measurement's files from disk (startup, after crash recovery finished its renames).</summary>
     public void Rebuild()
     {
         lock (_lock)
         {
+            foreach (var files in _files.Values)
+            {
+                LetGo(files);
+            }
+
             _files.Clear();
             foreach (var database in store.Databases())
             {
@@ -105,6 +125,7 @@ internal sealed class FileManifest(LocalStore store)
                 if (_files.TryGetValue(group.Key, out var current))
                 {
                     var gone = group.ToHashSet(StringComparer.Ordinal);
+                    LetGo(current.Where(f => gone.Contains(f.Path)));
                     var kept = current.RemoveAll(f => gone.Contains(f.Path));
                     if (kept.Length == 0)
                     {
@@ -130,6 +151,7 @@ internal sealed class FileManifest(LocalStore store)
             {
                 if (_files.TryRemove(key, out var files))
                 {
+                    LetGo(files);
                     paths.AddRange(files.Select(f => f.Path));
                 }
             }
@@ -161,6 +183,162 @@ internal sealed class FileManifest(LocalStore store)
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Keeps the rows of files just placed in memory: <paramref name="parts"/> are the files (as listed by <see cref="Added"/>)
+    /// and the rows of <paramref name="set"/> each holds. Then the oldest retained rows are let go while they take more than
+    /// the budget. Call under the visibility write lock, in the step that lists the files, so no query sees them cold first.
+    /// The set is disposed (once no query reads it) as soon as no file holds it, here already if none could.
+    /// </summary>
+    public void Retain(RetainedSet set, IReadOnlyList<(string Path, int Start, int End)> parts)
+    {
+        lock (_lock)
+        {
+            if (set.Bytes <= hotBudget)
+            {
+                foreach (var (path, start, end) in parts)
+                {
+                    var full = Path.GetFullPath(path);
+                    var key = Key(full);
+                    if (end > start && _files.TryGetValue(key, out var current)
+                        && current.FirstOrDefault(f => f.Path == full) is { Retained: null } file)
+                    {
+                        RetainedRange[] ranges = [RetainedRange.Of(set, start, end)];
+                        Hold(ranges);
+                        _files[key] = current.Replace(file, file with { Retained = ranges });
+                    }
+                }
+
+                Evict();
+            }
+
+            if (set.Holders == 0)
+            {
+                set.Rows.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Lists a merge's output in place of its inputs (compaction, a delete's rewrite). With
+    /// <paramref name="keepRetained"/> (the output holds exactly the inputs' rows: nothing removed, no duplicate dropped) and
+    /// every input retained, the output reads from the inputs' sets, so merging costs the tier nothing; otherwise their rows
+    /// are let go and the output is read from its file. Call under the visibility write lock.
+    /// </summary>
+    public void Replaced(IReadOnlyList<string> inputs, string output, IReadOnlySet<string>? columns, bool keepRetained)
+    {
+        lock (_lock)
+        {
+            Added([output], columns);
+            var full = Path.GetFullPath(output);
+            var key = Key(full);
+            var gone = inputs.Select(Path.GetFullPath).ToHashSet(StringComparer.Ordinal);
+            var current = _files.GetValueOrDefault(key, []);
+            var replaced = current.Where(f => gone.Contains(f.Path)).ToList();
+            if (keepRetained && replaced.Count == gone.Count && replaced.All(f => f.Retained is not null)
+                && current.FirstOrDefault(f => f.Path == full) is { Retained: null } file)
+            {
+                RetainedRange[] ranges = [.. replaced.SelectMany(f => f.Retained!)];
+                Hold(ranges);
+                _files[key] = current.Replace(file, file with { Retained = ranges });
+            }
+
+            Removed(inputs);
+        }
+    }
+
+    /// <summary>
+    /// The rows held in memory of a measurement's files, for a statement reading from <paramref name="from"/> (Unix ns) on:
+    /// ranges whose last time is earlier are left out. Call under the visibility read lock; the caller shares the sets.
+    /// </summary>
+    public List<RetainedRange> Retained(string database, string measurement, long from)
+    {
+        var result = new List<RetainedRange>();
+        foreach (var file in Files(database, measurement))
+        {
+            if (file.Retained is { } ranges && file.MaxTime >= from)
+            {
+                foreach (var range in ranges)
+                {
+                    if (range.MaxTime >= from)
+                    {
+                        result.Add(range);
+                    }
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Whether the file's rows are in memory (object storage's cache leaves such a file on disk).</summary>
+    public bool IsRetained(string path)
+    {
+        var full = Path.GetFullPath(path);
+        return Files(Key(full)).Any(f => f.Path == full && f.Retained is not null);
+    }
+
+    private ImmutableArray<ManifestFile> Files((string, string) key) => _files.GetValueOrDefault(key, []);
+
+    /// <summary>Lets go of the oldest retained rows (by their newest time) while they take more than the budget.</summary>
+    private void Evict()
+    {
+        while (Interlocked.Read(ref _hotBytes) > hotBudget)
+        {
+            (string, string)? oldestKey = null;
+            ManifestFile? oldest = null;
+            long oldestTime = long.MaxValue;
+            foreach (var (key, files) in _files)
+            {
+                foreach (var file in files)
+                {
+                    if (file.Retained is { } ranges && ranges.Max(r => r.MaxTime) is var newest && newest <= oldestTime)
+                    {
+                        (oldestKey, oldest, oldestTime) = (key, file, newest);
+                    }
+                }
+            }
+
+            if (oldest is null)
+            {
+                return;
+            }
+
+            LetGo([oldest]);
+            _files[oldestKey!.Value] = _files[oldestKey.Value].Replace(oldest, oldest with { Retained = null });
+        }
+    }
+
+    private void Hold(IEnumerable<RetainedRange> ranges)
+    {
+        foreach (var set in ranges.Select(r => r.Set).Distinct())
+        {
+            if (set.Holders++ == 0)
+            {
+                Interlocked.Add(ref _hotBytes, set.Bytes);
+            }
+        }
+    }
+
+    private void LetGo(IEnumerable<ManifestFile> files)
+    {
+        foreach (var file in files)
+        {
+            if (file.Retained is not { } ranges)
+            {
+                continue;
+            }
+
+            foreach (var set in ranges.Select(r => r.Set).Distinct())
+            {
+                if (--set.Holders == 0)
+                {
+                    Interlocked.Add(ref _hotBytes, -set.Bytes);
+                    set.Rows.Dispose(); // back to the pool once the queries sharing it are done
+                }
+            }
+        }
     }
 
     /// <summary>The database and measurement a path under the root belongs to (its first two directories).</summary>

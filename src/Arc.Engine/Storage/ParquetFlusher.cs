@@ -23,11 +23,11 @@ internal sealed class ParquetFlusher(LocalStore store, string compression, int r
     /// </summary>
     public StagedFlush Stage(ColumnSet data)
     {
-        var staged = new StagedFlush();
         var sorted = data.IsSortedByTime ? null : data.SortedByTime();
+        var staged = new StagedFlush(sorted ?? data, sorted is not null);
         try
         {
-            var rows = sorted ?? data;
+            var rows = staged.Rows;
             var batch = ParquetFileWriter.ToRecordBatch(rows);
             var hours = HourRanges(rows);
             var stamp = ParquetFileName.NewStamp();
@@ -36,7 +36,7 @@ internal sealed class ParquetFlusher(LocalStore store, string compression, int r
                 var (hour, start, end) = hours[part];
                 var name = new ParquetFileName(rows.Measurement, stamp, data.FirstLsn, data.LastLsn, part + 1, hours.Count, ParquetFileName.NewRandom());
                 var temp = Path.Combine(store.TempDirectory, name + ".tmp");
-                staged.Files.Add((temp, Path.Combine(store.PartitionDirectory(rows.Database, rows.Measurement, hour), name.ToString())));
+                staged.Files.Add((temp, Path.Combine(store.PartitionDirectory(rows.Database, rows.Measurement, hour), name.ToString()), start, end));
                 _writer.Write(hours.Count == 1 ? batch : batch.Slice(start, end - start), temp);
             }
 
@@ -46,10 +46,6 @@ internal sealed class ParquetFlusher(LocalStore store, string compression, int r
         {
             staged.Dispose();
             throw;
-        }
-        finally
-        {
-            sorted?.Dispose();
         }
     }
 
@@ -63,7 +59,7 @@ internal sealed class ParquetFlusher(LocalStore store, string compression, int r
         var placed = new List<string>();
         try
         {
-            foreach (var (temp, final) in staged.Files)
+            foreach (var (temp, final, _, _) in staged.Files)
             {
                 var directory = Path.GetDirectoryName(final)!;
                 LocalStore.EnsureDirectory(directory);
@@ -111,16 +107,40 @@ internal sealed class ParquetFlusher(LocalStore store, string compression, int r
     public void Dispose() => _writer.Dispose();
 }
 
-/// <summary>A flush written under temporary names, waiting to be placed; disposing removes what was not placed.</summary>
-internal sealed class StagedFlush : IDisposable
+/// <summary>
+/// A flush written under temporary names, waiting to be placed; disposing removes what was not placed, and the sorted copy
+/// of the rows unless <see cref="TakeRows"/> took it.
+/// </summary>
+internal sealed class StagedFlush(ColumnSet rows, bool ownsRows) : IDisposable
 {
-    public List<(string Temp, string Final)> Files { get; } = [];
+    private bool _ownsRows = ownsRows;
+
+    /// <summary>Whether <see cref="Rows"/> is a copy (the flushed buffer was not in time order).</summary>
+    public bool RowsAreCopy { get; } = ownsRows;
+
+    /// <summary>Each file: its temporary and final path, and the rows of <see cref="Rows"/> it holds.</summary>
+    public List<(string Temp, string Final, int Start, int End)> Files { get; } = [];
+
+    /// <summary>The rows as written, in time order: the flushed buffer itself, or a sorted copy of it.</summary>
+    public ColumnSet Rows => rows;
+
+    /// <summary>Takes over the sorted copy (the hot tier keeps it); the caller disposes it.</summary>
+    public ColumnSet TakeRows()
+    {
+        _ownsRows = false;
+        return rows;
+    }
 
     public void Dispose()
     {
-        foreach (var (temp, _) in Files)
+        foreach (var (temp, _, _, _) in Files)
         {
             File.Delete(temp);
+        }
+
+        if (_ownsRows)
+        {
+            rows.Dispose();
         }
     }
 }

@@ -44,6 +44,7 @@ internal static class MetricsEndpoints
         WriteIngest(writer, ingest.Snapshot());
         writer.Gauge("arc_buffered_rows", "Rows accepted and not yet in Parquet (buffers and flushes in progress).", engine.BufferedRows);
         writer.Gauge("arc_buffered_bytes", "Buffer memory held by rows not yet in Parquet (ingest.max_memory bounds it).", engine.BufferedBytes);
+        writer.Gauge("arc_hot_bytes", "Memory held by flushed rows kept for queries (query.hot_data_size_mb bounds it).", engine.HotBytes);
         writer.Gauge("arc_buffer_memory_limit_bytes", "ingest.max_memory: writes get 503 above it.", engine.Options.MaxBufferMemory);
         writer.Counter("arc_flushes_total", "Buffers written to Parquet.", engine.Flushes);
         writer.Counter("arc_flushed_rows_total", "Rows written to Parquet.", engine.FlushedRows);
@@ -52,6 +53,8 @@ internal static class MetricsEndpoints
             engine.Query.FilesListed);
         writer.Counter("arc_query_files_pruned_total", "Parquet files queries did not open because their time range is outside the query's filter.",
             engine.Query.FilesPruned);
+        writer.Counter("arc_query_files_hot_total", "Files queries needed and read from memory (query.hot_data_size_mb) instead of opening them.",
+            engine.Query.FilesHot);
         writer.Family("arc_flush_duration_seconds", "histogram", "Time to write one buffer to Parquet.").Histogram("arc_flush_duration_seconds", engine.FlushSeconds);
 
         if (engine.Wal is { } wal)

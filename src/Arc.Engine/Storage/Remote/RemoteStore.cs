@@ -659,8 +659,9 @@ internal sealed class RemoteStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// Evicts uploaded files, least recently used first, until the cache fits its budget. Pinned files stay, and so does
-    /// the newest file of each measurement (its view needs one local file to bind). Evicted files are retired like
+    /// Evicts uploaded files, least recently used first, until the cache fits its budget. Pinned files stay, and so do
+    /// the newest file of each measurement (its view needs one local file to bind) and files whose rows are kept in memory
+    /// (the hot tier: queries read those rows, and the file stays listed for when the tier lets them go). Evicted files are retired like
     /// compaction inputs: deleted once no running query may still read them.
     /// </summary>
     private void Evict()
@@ -683,7 +684,7 @@ internal sealed class RemoteStore : IAsyncDisposable
                     break;
                 }
 
-                if (_pins.ContainsKey(key) || newest.Contains(key))
+                if (_pins.ContainsKey(key) || newest.Contains(key) || _catalog.Manifest.IsRetained(Path.Combine(_store.Root, key)))
                 {
                     continue;
                 }
