@@ -25,6 +25,9 @@ internal sealed class InMemoryObjectStore : IObjectStore
     /// <summary>While set, every call fails.</summary>
     public bool Down { get; set; }
 
+    /// <summary>Awaited at the start of every listing (a test acts at the moment a query asks what the store holds).</summary>
+    public Func<Task>? OnList { get; set; }
+
     /// <summary>The next <paramref name="calls"/> calls fail before doing anything.</summary>
     public void FailNext(int calls) => Interlocked.Exchange(ref _failNext, calls);
 
@@ -88,6 +91,11 @@ internal sealed class InMemoryObjectStore : IObjectStore
 
     public async Task<List<RemoteObject>> ListAsync(string prefix, CancellationToken cancellationToken)
     {
+        if (OnList is { } onList)
+        {
+            await onList().ConfigureAwait(false);
+        }
+
         await EnterAsync("list", cancellationToken).ConfigureAwait(false);
         return _objects.Where(o => o.Key.StartsWith(prefix, StringComparison.Ordinal))
             .OrderBy(o => o.Key, StringComparer.Ordinal)

@@ -18,6 +18,33 @@ public sealed class DuckDbConnection : IDisposable
     /// <summary>When the pool handed this connection out (<see cref="Stopwatch"/> ticks), for the execution-time metrics.</summary>
     internal long RentedAt { get; set; }
 
+    /// <summary>
+    /// Whether <see cref="BeginTransaction"/> opened a transaction that is still open. The query engine runs a statement whose
+    /// time bounds use DuckDB's clock in one, so the bounds and the statement share <c>now()</c> (the transaction's start);
+    /// the pool ends it when it takes the connection back.
+    /// </summary>
+    internal bool InTransaction { get; private set; }
+
+    /// <summary>Starts a transaction: the statements until <see cref="EndTransaction"/> see one <c>now()</c> and one catalog.</summary>
+    internal void BeginTransaction()
+    {
+        Execute("BEGIN TRANSACTION");
+        InTransaction = true;
+    }
+
+    /// <summary>
+    /// Rolls back the transaction <see cref="BeginTransaction"/> opened, if any (the query side only reads, so nothing is
+    /// lost); throws when DuckDB refuses, and the connection's state is then unknown.
+    /// </summary>
+    internal void EndTransaction()
+    {
+        if (InTransaction)
+        {
+            InTransaction = false;
+            Execute("ROLLBACK");
+        }
+    }
+
     /// <summary>Runs statements whose result is not needed.</summary>
     public void Execute(string sql)
     {

@@ -53,10 +53,28 @@ public sealed class DuckDbConnectionPool : IDisposable
         return connection;
     }
 
+    /// <summary>
+    /// Takes a connection back, ending the transaction a query left open on it; a connection whose transaction DuckDB
+    /// refuses to end is closed rather than handed to the next request in an unknown state.
+    /// </summary>
     public void Return(DuckDbConnection connection)
     {
         var held = Stopwatch.GetElapsedTime(connection.RentedAt);
-        _idle.Add(connection);
+        try
+        {
+            connection.EndTransaction();
+            _idle.Add(connection);
+        }
+        catch (DuckDbException)
+        {
+            lock (_all)
+            {
+                _all.Remove(connection);
+            }
+
+            connection.Dispose();
+        }
+
         _slots.Release(held);
     }
 

@@ -97,18 +97,48 @@ public sealed partial class QueryEngine
 
             // Before binding: a change after this point moves a version, so a result cached under these is never stale.
             var dependencies = trackDependencies && checkedStatement is not null ? Dependencies(checkedStatement) : null;
-            var scope = Scope(connection, checkedStatement, _functions, out var ranges);
-            if (Remote is not null && ranges.Count > 0)
+            var scope = Scope(connection, checkedStatement, _functions, out var plan);
+            var fetched = plan?.Ranges ?? [];
+            if (Remote is not null && fetched.Count > 0)
             {
-                files = await FetchAsync(ranges, timeout.Token).ConfigureAwait(false);
+                files = await FetchAsync(fetched, timeout.Token).ConfigureAwait(false);
             }
 
             DuckDbQueryResult result;
             long epoch;
 
             // Binding expands the Parquet globs and copies the buffers; doing both under the visibility lock means no flush
-            // moves rows between them meanwhile, so each row is read exactly once.
-            _catalog.Visibility.EnterReadLock();
+            // moves rows between them meanwhile, so each row is read exactly once. Bounds from DuckDB's clock are evaluated
+            // again there, in the transaction the statement then runs in (after the fetch and the views it updated): its
+            // now() is the bounds' now(). A later bound can reach an hour not fetched; that is fetched, and the bounds
+            // evaluated again in a new transaction; should they move on again (a bound that outruns the clock), the whole
+            // of each measurement is fetched, which no bound leaves.
+            for (var round = 0; ; round++)
+            {
+                _catalog.Visibility.EnterReadLock();
+                bool ready;
+                try
+                {
+                    ready = plan is not { EvaluatedByDuckDb: true } || BoundInTransaction(connection, plan, scope, fetched);
+                }
+                catch
+                {
+                    _catalog.Visibility.ExitReadLock();
+                    throw;
+                }
+
+                if (ready)
+                {
+                    break;
+                }
+
+                _catalog.Visibility.ExitReadLock();
+                fetched = round == 0 ? plan!.Hull(fetched) : plan!.Whole;
+                var more = await FetchAsync(fetched, timeout.Token).ConfigureAwait(false);
+                files?.Dispose();
+                files = more;
+            }
+
             epoch = _catalog.Epochs.Enter();
             try
             {
@@ -181,27 +211,50 @@ public sealed partial class QueryEngine
 
     /// <summary>
     /// The files each measurement of the statement needs (<see cref="QueryFiles"/>): the scope the file list function reads
-    /// while the statement binds, and the ranges object storage must have local.
+    /// while the statement binds, and the plan whose ranges object storage must have local (null when no data file is read).
     /// </summary>
     private static QueryFileScope Scope(DuckDbConnection connection, CheckedStatement? statement, FunctionPolicy functions,
-        out List<MeasurementRange> ranges)
+        out QueryFilePlan? plan)
     {
+        plan = null;
         if (statement is null)
         {
-            ranges = [];
             return new QueryFileScope();
         }
 
         var scope = new QueryFileScope { SchemaOnly = statement.DescribesOnly };
-        ranges = scope.SchemaOnly
-            ? []
-            : QueryFiles.Plan(connection, statement, functions);
-        foreach (var range in ranges)
+        if (!scope.SchemaOnly)
+        {
+            plan = QueryFiles.Plan(connection, statement, functions);
+            foreach (var range in plan.Ranges)
+            {
+                scope.Bound(range.Database, range.Measurement, range.Low, range.High);
+            }
+        }
+
+        return scope;
+    }
+
+    /// <summary>
+    /// Starts the statement's transaction (ending one an earlier round left) and evaluates the plan's bounds in it, as the
+    /// scope; false when object storage must first fetch hours beyond <paramref name="fetched"/>.
+    /// </summary>
+    private bool BoundInTransaction(DuckDbConnection connection, QueryFilePlan plan, QueryFileScope scope, List<MeasurementRange> fetched)
+    {
+        connection.EndTransaction();
+        connection.BeginTransaction();
+        plan.Reevaluate(connection);
+        if (Remote is not null && !plan.Within(fetched))
+        {
+            return false;
+        }
+
+        foreach (var range in plan.Ranges)
         {
             scope.Bound(range.Database, range.Measurement, range.Low, range.High);
         }
 
-        return scope;
+        return true;
     }
 
     /// <summary>
@@ -489,6 +542,13 @@ public sealed class QueryCursor : IDisposable
         {
             try
             {
+                if (_connection.InTransaction)
+                {
+                    // The failure may have left the statement's transaction unusable: a new one, for the error alone.
+                    _connection.EndTransaction();
+                    _connection.BeginTransaction();
+                }
+
                 using var rerun = DuckDbQueryResult.ExecuteStreaming(_statement);
                 while (rerun.FetchChunk() is { } chunk)
                 {

@@ -26,48 +26,31 @@ internal static partial class QueryFiles
 {
     private const string EmptyFrom = """{"type":"EMPTY","alias":"","sample":null,"query_location":18446744073709551615}""";
 
-    public static List<MeasurementRange> Plan(DuckDbConnection connection, CheckedStatement statement, FunctionPolicy functions)
+    public static QueryFilePlan Plan(DuckDbConnection connection, CheckedStatement statement, FunctionPolicy functions)
     {
         var ranges = statement.Measurements.Select(m => new MeasurementRange(m.Database, m.Measurement, long.MinValue, long.MaxValue)).ToList();
         var node = statement.Node;
         if (node["from_table"] is not JsonObject from || statement.References.Count(r => r.Table == from) != 1)
         {
-            return ranges;
+            return new QueryFilePlan(ranges);
         }
 
         var (_, db, measurement) = statement.References.First(r => r.Table == from);
         if (statement.References.Count(r => MeasurementNames.Comparer.Equals((r.Database, r.Measurement), (db, measurement))) != 1)
         {
-            return ranges; // named again elsewhere (a subquery, a join): the filter does not bound that reference
+            return new QueryFilePlan(ranges); // named again elsewhere (a subquery, a join): the filter does not bound that reference
         }
 
-        var (low, high) = (long.MinValue, long.MaxValue);
-        if (node["type"]?.GetValue<string>() == "SELECT_NODE" && node["where_clause"] is JsonObject where)
+        if (node["type"]?.GetValue<string>() != "SELECT_NODE" || node["where_clause"] is not JsonObject where)
         {
-            var names = new[] { from["alias"]?.GetValue<string>() ?? "", from["table_name"]?.GetValue<string>() ?? "" };
-            var bounds = Conjuncts(where).SelectMany(c => TimeBounds(c, names)).ToList();
-            var values = Evaluate(connection, statement.Sql, bounds.Select(b => b.Expression).ToList(), functions);
-            for (var i = 0; i < bounds.Count; i++)
-            {
-                if (values[i] is not { } value)
-                {
-                    continue;
-                }
-
-                if (bounds[i].Lower)
-                {
-                    low = Math.Max(low, bounds[i].Strict && value < long.MaxValue ? value + 1 : value);
-                }
-                else
-                {
-                    high = Math.Min(high, bounds[i].Strict && value > long.MinValue ? value - 1 : value);
-                }
-            }
+            return new QueryFilePlan(ranges);
         }
 
+        var names = new[] { from["alias"]?.GetValue<string>() ?? "", from["table_name"]?.GetValue<string>() ?? "" };
+        var bounds = Conjuncts(where).SelectMany(c => TimeBounds(c, names)).ToList();
+        var values = Evaluate(connection, statement.Sql, bounds.Select(b => b.Expression).ToList(), functions, out var evaluated);
         var index = ranges.FindIndex(r => MeasurementNames.Comparer.Equals((r.Database, r.Measurement), (db, measurement)));
-        ranges[index] = ranges[index] with { Low = low, High = high };
-        return ranges;
+        return new QueryFilePlan(ranges, index, bounds.Select(b => (b.Lower, b.Strict)).ToList(), values, evaluated);
     }
 
     private static IEnumerable<JsonObject> Conjuncts(JsonObject expression)
@@ -140,9 +123,13 @@ internal static partial class QueryFiles
     /// <summary>
     /// The expressions as Unix nanoseconds, evaluated by DuckDB in one query (their SQL rendered once per statement text);
     /// null for one that is not a constant timestamp (it names a column, or is no time): no bound from it.
+    /// <paramref name="evaluated"/> is the queries that gave values and the expressions each gave, to run again
+    /// (<see cref="QueryFilePlan.Reevaluate"/>); empty when every bound was a literal read here.
     /// </summary>
-    private static long?[] Evaluate(DuckDbConnection connection, string text, List<JsonNode> expressions, FunctionPolicy functions)
+    private static long?[] Evaluate(DuckDbConnection connection, string text, List<JsonNode> expressions, FunctionPolicy functions,
+        out List<(string Sql, int[] Indices)> evaluated)
     {
+        evaluated = [];
         var values = new long?[expressions.Count];
         for (var i = 0; i < expressions.Count; i++)
         {
@@ -163,33 +150,39 @@ internal static partial class QueryFiles
 
         try
         {
-            var row = connection.QueryStrings(sql)[0];
-            for (var i = 0; i < constant.Count; i++)
-            {
-                values[constant[i]] = row[i] is { } value ? long.Parse(value, CultureInfo.InvariantCulture) : null;
-            }
+            Run(connection, sql, [.. constant], values);
+            evaluated.Add((sql, [.. constant]));
         }
         catch (DuckDbException)
         {
             // One of them is no time (say an integer): each alone, so the others still bound the query.
             foreach (var i in constant)
             {
-                values[i] = Render(connection, [expressions[i]]) is { } single && TryScalar(connection, single) is { } value ? value : null;
+                if (Render(connection, [expressions[i]]) is { } single)
+                {
+                    try
+                    {
+                        Run(connection, single, [i], values);
+                        evaluated.Add((single, [i]));
+                    }
+                    catch (DuckDbException)
+                    {
+                        // no time: no bound from it
+                    }
+                }
             }
         }
 
         return values;
     }
 
-    private static long? TryScalar(DuckDbConnection connection, string sql)
+    /// <summary>Runs a bound query: its row's values go to <paramref name="values"/> at <paramref name="indices"/>.</summary>
+    internal static void Run(DuckDbConnection connection, string sql, int[] indices, long?[] values)
     {
-        try
+        var row = connection.QueryStrings(sql)[0];
+        for (var i = 0; i < indices.Length; i++)
         {
-            return connection.QueryStrings(sql)[0][0] is { } value ? long.Parse(value, CultureInfo.InvariantCulture) : null;
-        }
-        catch (DuckDbException)
-        {
-            return null;
+            values[indices[i]] = row[i] is { } value ? long.Parse(value, CultureInfo.InvariantCulture) : null;
         }
     }
 
@@ -283,4 +276,111 @@ internal static partial class QueryFiles
         JsonArray array => array.All(n => IsConstant(n, functions)),
         _ => true,
     };
+}
+
+/// <summary>
+/// The time ranges a statement needs (<see cref="QueryFiles.Plan"/>), and what it takes to compute them again. A bound
+/// DuckDB evaluated (<c>now() - INTERVAL 1 HOUR</c>) holds the clock of the transaction it was evaluated in: the query
+/// engine evaluates it again inside the statement's own transaction (<see cref="Reevaluate"/>), so the files chosen are
+/// those of the statement's own <c>now()</c>, not of an instant before it.
+/// </summary>
+internal sealed class QueryFilePlan
+{
+    private readonly List<MeasurementRange> _whole;
+    private readonly int _bounded;
+    private readonly List<(bool Lower, bool Strict)> _bounds;
+    private readonly long?[] _values;
+    private readonly List<(string Sql, int[] Indices)> _evaluated;
+
+    /// <summary>Every measurement whole: no bound from the filter.</summary>
+    public QueryFilePlan(List<MeasurementRange> whole)
+        : this(whole, -1, [], [], [])
+    {
+    }
+
+    public QueryFilePlan(List<MeasurementRange> whole, int bounded, List<(bool Lower, bool Strict)> bounds, long?[] values,
+        List<(string Sql, int[] Indices)> evaluated)
+    {
+        _whole = whole;
+        _bounded = bounded;
+        _bounds = bounds;
+        _values = values;
+        _evaluated = evaluated;
+        Ranges = Compute();
+    }
+
+    /// <summary>Each measurement the statement reads and the range of it it needs, from the last evaluation.</summary>
+    public List<MeasurementRange> Ranges { get; private set; }
+
+    /// <summary>Each measurement the statement reads, whole.</summary>
+    public List<MeasurementRange> Whole => _whole;
+
+    /// <summary>Whether a bound came from DuckDB (rather than a literal read here), so its value depends on the transaction.</summary>
+    public bool EvaluatedByDuckDb => _evaluated.Count > 0;
+
+    /// <summary>
+    /// Evaluates DuckDB's bounds again on <paramref name="connection"/> (the statement's transaction) and updates
+    /// <see cref="Ranges"/>. The queries gave values a moment ago; should one fail now, the transaction is started over and
+    /// the ranges are whole (a failed statement can leave DuckDB's transaction unusable).
+    /// </summary>
+    public void Reevaluate(DuckDbConnection connection)
+    {
+        try
+        {
+            foreach (var (sql, indices) in _evaluated)
+            {
+                QueryFiles.Run(connection, sql, indices, _values);
+            }
+
+            Ranges = Compute();
+        }
+        catch (DuckDbException)
+        {
+            connection.EndTransaction();
+            connection.BeginTransaction();
+            Ranges = _whole;
+        }
+    }
+
+    private List<MeasurementRange> Compute()
+    {
+        if (_bounded < 0)
+        {
+            return _whole;
+        }
+
+        var (low, high) = (long.MinValue, long.MaxValue);
+        for (var i = 0; i < _bounds.Count; i++)
+        {
+            if (_values[i] is not { } value)
+            {
+                continue;
+            }
+
+            if (_bounds[i].Lower)
+            {
+                low = Math.Max(low, _bounds[i].Strict && value < long.MaxValue ? value + 1 : value);
+            }
+            else
+            {
+                high = Math.Min(high, _bounds[i].Strict && value > long.MinValue ? value - 1 : value);
+            }
+        }
+
+        var ranges = _whole.ToList();
+        ranges[_bounded] = ranges[_bounded] with { Low = low, High = high };
+        return ranges;
+    }
+
+    /// <summary>Whether the hours of <paramref name="fetched"/> include those of every range in <see cref="Ranges"/>.</summary>
+    public bool Within(List<MeasurementRange> fetched) =>
+        Ranges.All(r => fetched.Any(f => MeasurementNames.Comparer.Equals((f.Database, f.Measurement), (r.Database, r.Measurement))
+                                         && f.FromHour <= r.FromHour && f.ToHour >= r.ToHour));
+
+    /// <summary>Each measurement's range widened to include its range in <see cref="Ranges"/>.</summary>
+    public List<MeasurementRange> Hull(List<MeasurementRange> fetched) =>
+        Ranges.Select(r => fetched.FirstOrDefault(f => MeasurementNames.Comparer.Equals((f.Database, f.Measurement), (r.Database, r.Measurement)))
+            is { Measurement: not null } f
+            ? r with { Low = Math.Min(r.Low, f.Low), High = Math.Max(r.High, f.High) }
+            : r).ToList();
 }
