@@ -158,7 +158,9 @@ public sealed partial class ArcEngine
     /// <summary>
     /// Removes what the drop covers (the buffers are already discarded), marks it done and lets writes in again. If object
     /// storage fails, the drop stays unfinished: writes into the target stay refused, and the next drop call or start
-    /// finishes it.
+    /// finishes it. The target is invisible to new queries at once; its Parquet files are deleted through the query epochs
+    /// (<see cref="QueryEpochs"/>) once no query that started before the drop runs, and until then the done marker lists
+    /// them, so a start in between deletes them.
     /// </summary>
     private async Task<DropResult> FinishDropAsync(DropMarker marker)
     {
@@ -166,12 +168,15 @@ public sealed partial class ArcEngine
         await Compaction.BlockAsync(prefix, CancellationToken.None).ConfigureAwait(false);
         List<string> gone;
         int files;
+        var retired = new RetiredDrop(this, marker);
         try
         {
             _catalog.Visibility.EnterWriteLock();
             try
             {
                 gone = _catalog.Drop(marker.Database, marker.Measurement);
+                retired.Files = DataFiles(Store, marker);
+                _catalog.Epochs.Retire(retired.Files, retired.Deleted);
             }
             finally
             {
@@ -183,11 +188,12 @@ public sealed partial class ArcEngine
                 _catalog.Versions.Bump(marker.Database, measurement);
             }
 
-            files = DeleteLocal(Store, marker);
+            var keep = retired.Files.ToHashSet(StringComparer.Ordinal);
+            files = retired.Files.Count + DeleteLocal(Store, marker, keep);
             if (Remote is { } remote)
             {
                 files += await remote.DropPrefixAsync(prefix, CancellationToken.None).ConfigureAwait(false);
-                files += DeleteLocal(Store, marker); // a download a query started before the drop may have landed meanwhile
+                files += DeleteLocal(Store, marker, keep); // a download a query started before the drop may have landed meanwhile
             }
         }
         finally
@@ -195,7 +201,7 @@ public sealed partial class ArcEngine
             Compaction.Unblock(prefix);
         }
 
-        (marker with { Done = true }).Write(Store);
+        retired.Finish();
         _unfinishedDrops.Remove(prefix);
         _ingest.EndDrop(marker.Database, marker.Measurement);
         RemoveObsoleteDropMarkers();
@@ -205,12 +211,45 @@ public sealed partial class ArcEngine
     }
 
     /// <summary>
-    /// Deletes the target's local directory (every casing of its name), the manifests of compactions into it and its
-    /// quarantined files; returns how many Parquet files were deleted. Idempotent.
+    /// The Parquet files of a drop waiting for the queries that may read them: whichever comes last, their deletion or the
+    /// drop's end, writes the done marker without them (before, it lists those not deleted yet).
     /// </summary>
-    private static int DeleteLocal(LocalStore store, DropMarker marker)
+    private sealed class RetiredDrop(ArcEngine engine, DropMarker marker)
     {
-        var deleted = 0;
+        private readonly Lock _lock = new();
+        private bool _deleted;
+        private bool _finished;
+
+        public IReadOnlyList<string> Files { get; set; } = [];
+
+        /// <summary>The drop is over (writes may come in again): the marker is done, listing the files still to delete.</summary>
+        public void Finish()
+        {
+            lock (_lock)
+            {
+                _finished = true;
+                (marker with { Done = true, Pending = _deleted ? null : Files.Select(f => Path.GetRelativePath(engine.Store.Root, f)).ToList() }).Write(engine.Store);
+            }
+        }
+
+        /// <summary>The files are deleted (the last query that could read them ended): empty directories go, the marker forgets them.</summary>
+        public void Deleted()
+        {
+            lock (_lock)
+            {
+                _deleted = true;
+                RemoveEmptyDirectories(engine.Store, marker, engine._catalog.Visibility);
+                if (_finished)
+                {
+                    (marker with { Done = true, Pending = null }).Write(engine.Store);
+                }
+            }
+        }
+    }
+
+    /// <summary>The target's directories (every casing of its name).</summary>
+    private static List<string> Directories(LocalStore store, DropMarker marker)
+    {
         var directories = new List<string>();
         foreach (var database in store.Databases().Where(d => d.Equals(marker.Database, StringComparison.OrdinalIgnoreCase)))
         {
@@ -225,6 +264,22 @@ public sealed partial class ArcEngine
             }
         }
 
+        return directories;
+    }
+
+    /// <summary>The target's Parquet files, which queries may be reading.</summary>
+    private static List<string> DataFiles(LocalStore store, DropMarker marker) =>
+        Directories(store, marker).SelectMany(d => Directory.EnumerateFiles(d, "*.parquet", SearchOption.AllDirectories)).ToList();
+
+    /// <summary>
+    /// Deletes the target's local files but those in <paramref name="keep"/> (files queries may still read) and the
+    /// directories left empty, the manifests of compactions into it and its quarantined files; returns how many Parquet
+    /// files were deleted. Idempotent.
+    /// </summary>
+    private static int DeleteLocal(LocalStore store, DropMarker marker, IReadOnlySet<string>? keep = null)
+    {
+        var deleted = 0;
+        var directories = Directories(store, marker);
         var manifests = CompactionManifest.DirectoryOf(store);
         if (Directory.Exists(manifests))
         {
@@ -240,12 +295,71 @@ public sealed partial class ArcEngine
 
         foreach (var directory in directories)
         {
-            deleted += Directory.EnumerateFiles(directory, "*.parquet", SearchOption.AllDirectories).Count();
-            Directory.Delete(directory, recursive: true);
-            Durability.FsyncDirectory(Path.GetDirectoryName(directory)!);
+            if (keep is null || keep.Count == 0)
+            {
+                deleted += Directory.EnumerateFiles(directory, "*.parquet", SearchOption.AllDirectories).Count();
+                Directory.Delete(directory, recursive: true);
+                Durability.FsyncDirectory(Path.GetDirectoryName(directory)!);
+                continue;
+            }
+
+            foreach (var file in Directory.GetFiles(directory, "*", SearchOption.AllDirectories).Where(f => !keep.Contains(f)))
+            {
+                deleted += file.EndsWith(".parquet", StringComparison.Ordinal) ? 1 : 0;
+                File.Delete(file);
+            }
         }
 
+        RemoveEmptyDirectories(store, marker, visibility: null);
         return deleted;
+    }
+
+    /// <summary>
+    /// Removes the target's empty directories, deepest first. Flushes place files under <paramref name="visibility"/>
+    /// (when the name is written again), so it is held meanwhile, unless the caller holds it or nothing can write yet; a
+    /// query that failed while binding, under the read lock, leaves them (empty directories are no data).
+    /// </summary>
+    private static void RemoveEmptyDirectories(LocalStore store, DropMarker marker, ReaderWriterLockSlim? visibility)
+    {
+        if (visibility is { IsReadLockHeld: true })
+        {
+            return;
+        }
+
+        var locked = visibility is { IsWriteLockHeld: false };
+        if (locked)
+        {
+            visibility!.EnterWriteLock();
+        }
+
+        try
+        {
+            foreach (var directory in Directories(store, marker))
+            {
+                foreach (var sub in Directory.GetDirectories(directory, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).Append(directory))
+                {
+                    try
+                    {
+                        if (!Directory.EnumerateFileSystemEntries(sub).Any())
+                        {
+                            Directory.Delete(sub);
+                            Durability.FsyncDirectory(Path.GetDirectoryName(sub)!);
+                        }
+                    }
+                    catch (IOException)
+                    {
+                        // something was placed in it meanwhile (a download): it stays
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (locked)
+            {
+                visibility!.ExitWriteLock();
+            }
+        }
     }
 
     /// <summary>Deletes markers of finished drops once no log segment can hold entries they cover.</summary>
@@ -254,7 +368,7 @@ public sealed partial class ArcEngine
         var oldest = _ingest.Wal?.OldestRetainedLsn ?? long.MaxValue;
         foreach (var marker in DropMarker.ReadAll(Store))
         {
-            if (marker.Done && marker.Lsn < oldest)
+            if (marker.Done && marker.Pending is null && marker.Lsn < oldest)
             {
                 marker.Delete(Store);
             }
@@ -270,6 +384,24 @@ public sealed partial class ArcEngine
             var files = DeleteLocal(store, marker);
             logger.LogWarning("Finishing the interrupted drop of {Target}: {Files} local files deleted",
                 marker.Measurement is null ? marker.Database : $"{marker.Database}.{marker.Measurement}", files);
+        }
+
+        // Done drops whose files queries were still reading when the process stopped: those files, and only those.
+        for (var i = 0; i < markers.Count; i++)
+        {
+            if (markers[i] is { Done: true, Pending: { } pending } marker)
+            {
+                foreach (var file in pending.Select(p => Path.Combine(store.Root, p)).Where(File.Exists))
+                {
+                    File.Delete(file);
+                }
+
+                RemoveEmptyDirectories(store, marker, visibility: null);
+                markers[i] = marker with { Pending = null };
+                markers[i].Write(store);
+                logger.LogWarning("Deleted the {Files} files of the drop of {Target} that queries were reading", pending.Count,
+                    marker.Measurement is null ? marker.Database : $"{marker.Database}.{marker.Measurement}");
+            }
         }
 
         return markers;

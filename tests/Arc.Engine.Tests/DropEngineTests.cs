@@ -1,4 +1,5 @@
 using Arc.Engine.Errors;
+using Arc.Engine.Storage;
 using Arc.Engine.Storage.Remote;
 
 namespace Arc.Engine.Tests;
@@ -142,6 +143,79 @@ public sealed class DropEngineTests : IAsyncLifetime
         Assert.DoesNotContain(_bucket.Keys, k => k.StartsWith("db/", StringComparison.Ordinal));
         await EngineData.WriteAsync(again, Lines("cpu", 1, T0));
         Assert.Equal("1", await EngineData.ScalarAsync(again, "SELECT count(*) FROM cpu"));
+    }
+
+    [Fact]
+    public async Task AQueryStartedBeforeADropReadsEveryRowAndTheFilesGoWhenItEnds()
+    {
+        // 48 hourly files of 2,000 rows of 200 bytes, more than DuckDB buffers ahead of a streaming result: the stream is
+        // paused after its first chunk with files not opened yet.
+        var engine = await StartAsync(remote: false);
+        var body = new System.Text.StringBuilder();
+        for (var hour = 0; hour < 48; hour++)
+        {
+            for (var i = 0; i < 2000; i++)
+            {
+                body.Append(System.Globalization.CultureInfo.InvariantCulture, $"cpu,host=h{i % 7} v={i}i,s=\"{new string((char)('a' + (i % 26)), 200)}\" {T0 + (hour * EngineData.Hour) + (i * 1000)}\n");
+            }
+        }
+
+        await EngineData.WriteAsync(engine, body.ToString());
+        await engine.FlushAsync();
+        var measurement = Path.Combine(_directory, "local", "db", "cpu");
+        var old = EngineData.ParquetFiles(measurement);
+        Assert.Equal(48, old.Length);
+
+        var cursor = await engine.Query.OpenAsync("SELECT v, s FROM cpu", "db", CancellationToken.None);
+        var rows = 0L;
+        using (var first = cursor.Next()!)
+        {
+            rows += (long)DuckDB.NET.Native.NativeMethods.DataChunks.DuckDBDataChunkGetSize(first);
+        }
+
+        var result = await engine.DropMeasurementAsync("db", "cpu", CancellationToken.None);
+        Assert.Equal(48, result.FilesDeleted);
+        Assert.Contains("does not exist", (await Assert.ThrowsAnyAsync<Exception>(() => EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"))).Message,
+            StringComparison.Ordinal);
+
+        // The query still reads every row it started with.
+        while (cursor.Next() is { } chunk)
+        {
+            using (chunk)
+            {
+                rows += (long)DuckDB.NET.Native.NativeMethods.DataChunks.DuckDBDataChunkGetSize(chunk);
+            }
+        }
+
+        Assert.Equal(48 * 2000, rows);
+
+        // The name takes rows at once; a start while the query is still open (a copy of the tree as a crash would leave
+        // it) finishes the drop: the dropped files go, the new one stays.
+        await EngineData.WriteAsync(engine, "cpu,host=new v=1.5 5\n");
+        await engine.FlushAsync();
+        var copy = Path.Combine(_directory, "copy");
+        CopyDirectory(Path.Combine(_directory, "local"), copy);
+        await using (var restarted = await ArcEngine.StartAsync(new EngineOptions { DataPath = copy, MaxBufferAge = TimeSpan.FromHours(1) }))
+        {
+            Assert.Equal("1", await EngineData.ScalarAsync(restarted, "SELECT count(*) FROM cpu"));
+            Assert.Single(EngineData.ParquetFiles(Path.Combine(copy, "db", "cpu")));
+        }
+
+        Assert.All(old, f => Assert.True(File.Exists(f), f)); // until the query ends
+        cursor.Dispose();
+        Assert.All(old, f => Assert.False(File.Exists(f), f));
+        Assert.Equal("1", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
+        Assert.DoesNotContain(DropMarker.ReadAll(new LocalStore(Path.Combine(_directory, "local"))), m => m.Pending is not null);
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
     }
 
     private async Task<ArcEngine> StartAsync(bool remote)

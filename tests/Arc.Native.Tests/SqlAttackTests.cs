@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
+using System.Text.Json;
 
 namespace Arc.Native.Tests;
 
@@ -266,6 +267,52 @@ public sealed class SqlAttackTests : IAsyncLifetime
         {
             var (status, body) = await Query(_alpha, "/api/v1/query", sql, "alpha");
             Assert.True(status == HttpStatusCode.Forbidden, $"{sql}: {(int)status} {body}");
+        }
+    }
+
+    [Theory]
+    [InlineData("EXPLAIN ANALYZE ")]
+    [InlineData("EXPLAIN (ANALYZE, FORMAT json) ")]
+    public async Task ExplainAnalyzeShowsTheFilesReadWithoutTheDataDirectoryToNonAdminTokens(string explain)
+    {
+        // EXPLAIN ANALYZE names the files it read; DuckDB's text format wraps them over the lines of the operator's box,
+        // so each box column is read top to bottom, spaces left out, as a person reads it.
+        var root = _server.DataPath.Replace(" ", "", StringComparison.Ordinal);
+        foreach (var token in new[] { _alpha, _read, _readWrite })
+        {
+            var (status, body) = await Query(token, "/api/v1/query", explain + "SELECT count(*) FROM cpu", "alpha");
+            Assert.True(status == HttpStatusCode.OK, $"{(int)status} {body}");
+            var plan = Readable(body);
+            Assert.DoesNotContain(root, plan, StringComparison.Ordinal);
+            Assert.Contains("<data>/alpha/cpu/2023/11/14/22/", plan, StringComparison.Ordinal);
+        }
+
+        var (adminStatus, adminBody) = await Query(TestServer.AdminToken, "/api/v1/query", explain + "SELECT count(*) FROM cpu", "alpha");
+        Assert.Equal(HttpStatusCode.OK, adminStatus);
+        Assert.Contains(root + "/alpha/cpu/2023/11/14/22/", Readable(adminBody), StringComparison.Ordinal);
+
+        static string Readable(string body)
+        {
+            using var json = JsonDocument.Parse(body);
+            var text = json.RootElement.GetProperty("data")[0][1].GetString()!;
+            if (!text.Contains('┌', StringComparison.Ordinal))
+            {
+                return text;
+            }
+
+            var lines = text.Split('\n');
+            var columns = new StringBuilder();
+            for (var start = 0; start < lines.Max(l => l.Length); start += 29)
+            {
+                foreach (var line in lines.Where(l => l.Length > start))
+                {
+                    columns.Append(line.AsSpan(start, Math.Min(29, line.Length - start)).ToString().Replace(" ", "", StringComparison.Ordinal).Trim('│'));
+                }
+
+                columns.Append('\n');
+            }
+
+            return columns.ToString();
         }
     }
 

@@ -163,6 +163,20 @@ public sealed partial class QueryEngine
                 _catalog.Visibility.ExitReadLock();
             }
 
+            if (checkedStatement is { IsExplain: true } && !access.Unrestricted)
+            {
+                try
+                {
+                    (statement, result) = WithoutPaths(connection, statement, result);
+                }
+                catch
+                {
+                    statement = null; // disposed there
+                    _catalog.Epochs.Exit(epoch);
+                    throw;
+                }
+            }
+
             return new QueryCursor(this, connection, statement, result, timeout, registration, epoch)
             {
                 Files = files,
@@ -255,6 +269,52 @@ public sealed partial class QueryEngine
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// A plan as a caller restricted to measurements may see it: EXPLAIN ANALYZE names the files it read by absolute path,
+    /// so the plan (a few rows) is read whole and served again from a VALUES list with the data directory hidden
+    /// (<see cref="ExplainPaths"/>); same columns, same rows. Disposes <paramref name="statement"/> and <paramref name="result"/>.
+    /// </summary>
+    private (DuckDBPreparedStatement, DuckDbQueryResult) WithoutPaths(DuckDbConnection connection, DuckDBPreparedStatement statement,
+        DuckDbQueryResult result)
+    {
+        var rows = new List<string>();
+        using (statement)
+        using (result)
+        {
+            while (result.FetchChunk() is { } chunk)
+            {
+                using (chunk)
+                {
+                    var size = (int)NativeMethods.DataChunks.DuckDBDataChunkGetSize(chunk);
+                    var keys = NativeMethods.DataChunks.DuckDBDataChunkGetVector(chunk, 0);
+                    var values = NativeMethods.DataChunks.DuckDBDataChunkGetVector(chunk, 1);
+                    for (var row = 0; row < size; row++)
+                    {
+                        var key = VectorText.Format(keys, DuckDBType.Varchar, row);
+                        var value = VectorText.Format(values, DuckDBType.Varchar, row);
+                        rows.Add($"({Literal(key)}, {Literal(value is null ? null : ExplainPaths.Hide(value, _store.Root))})");
+                    }
+                }
+            }
+        }
+
+        var sql = rows.Count == 0
+            ? "SELECT NULL::VARCHAR AS explain_key, NULL::VARCHAR AS explain_value WHERE false"
+            : $"SELECT * FROM (VALUES {string.Join(", ", rows)}) AS t(explain_key, explain_value)";
+        var plan = Prepare(connection, sql, explain: false);
+        try
+        {
+            return (plan, DuckDbQueryResult.ExecuteStreaming(plan));
+        }
+        catch
+        {
+            plan.Dispose();
+            throw;
+        }
+
+        static string Literal(string? text) => text is null ? "NULL::VARCHAR" : Names.QuoteLiteral(text) + "::VARCHAR";
     }
 
     /// <summary>

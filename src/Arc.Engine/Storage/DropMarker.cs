@@ -8,14 +8,18 @@ namespace Arc.Engine.Storage;
 /// names the database (and the measurement, for a single one) and the last LSN logged for it when the drop cut its
 /// writes off. While <see cref="Done"/> is false the drop is unfinished and the next start completes it before anything
 /// reads the data; in both states write-ahead-log recovery discards the target's entries up to <see cref="Lsn"/>, so a
-/// restart never replays dropped rows. A marker is deleted once no log segment can hold such entries any more.
+/// restart never replays dropped rows. A finished drop whose Parquet files queries that started before it still read
+/// lists them in <see cref="Pending"/> (paths under the root): they are deleted once those queries end, or by the next
+/// start, and only they, since the name takes new files at once. A marker is deleted once no log segment can hold such
+/// entries any more and nothing is pending.
 /// </summary>
 public sealed record DropMarker(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("database")] string Database,
     [property: JsonPropertyName("measurement")] string? Measurement,
     [property: JsonPropertyName("lsn")] long Lsn,
-    [property: JsonPropertyName("done")] bool Done)
+    [property: JsonPropertyName("done")] bool Done,
+    [property: JsonPropertyName("pending")] IReadOnlyList<string>? Pending = null)
 {
     public static string DirectoryOf(LocalStore store) => Path.Combine(store.Root, ".drops");
 
