@@ -270,7 +270,7 @@ public sealed class HotTierTests : IAsyncLifetime
             Time = _clock,
             Compaction = compaction ? new CompactionOptions { LevelMinFiles = 4 } : new CompactionOptions { Enabled = false },
         };
-        var engine = await ArcEngine.StartAsync(hotBytes is { } hot ? options with { HotDataBytes = hot } : options);
+        var engine = await ArcEngine.StartAsync(options with { HotDataBytes = hotBytes ?? 256L << 20 });
         _engines.Add(engine);
         return engine;
     }

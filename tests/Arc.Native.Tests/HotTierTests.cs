@@ -22,7 +22,7 @@ public sealed class HotTierTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false } });
+        _server = await TestServer.StartAsync(c => c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false }, HotDataBytes = 256L << 20 });
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var body = new StringBuilder();
         for (var i = 0; i < 120; i++)
