@@ -29,11 +29,16 @@ public sealed class ContinuousQueryLateWindowTests : IAsyncLifetime
 
     public async Task InitializeAsync() => _server = await TestServer.StartAsync(Configure);
 
-    /// <summary>The fake clock, and late windows recomputed up to a week back.</summary>
+    /// <summary>
+    /// The fake clock, late windows recomputed up to a week back, and retention applied every minute. A step of days walks
+    /// the fake clock through every timer's due time on the way, so a scheduler pass running meanwhile (a loaded machine)
+    /// can apply retention at a time on the way, and the next is a cleanup period after that: with the hour's default, past
+    /// the minutes of clock the waits below move.
+    /// </summary>
     private void Configure(Arc.Native.Configuration.ArcConfig config)
     {
         config.Engine = config.Engine with { Time = _clock };
-        config.ContinuousQuery = config.ContinuousQuery with { LateWindowMaxAge = TimeSpan.FromDays(7) };
+        config.ContinuousQuery = config.ContinuousQuery with { LateWindowMaxAge = TimeSpan.FromDays(7), CleanupPeriod = TimeSpan.FromMinutes(1) };
     }
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
