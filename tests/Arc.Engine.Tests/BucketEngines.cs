@@ -9,11 +9,11 @@ namespace Arc.Engine.Tests;
 /// </summary>
 internal sealed class BucketEngines(InMemoryObjectStore bucket) : IAsyncDisposable
 {
-    private readonly List<ArcEngine> _engines = [];
+    private readonly TempEngines _engines = new("bucket");
 
     public InMemoryObjectStore Bucket => bucket;
 
-    public string Root { get; } = Path.Combine(Path.GetTempPath(), "arc-bucket-" + Guid.NewGuid().ToString("N"));
+    public string Root => _engines.Root;
 
     /// <summary>
     /// Starts an engine in <paramref name="local"/> (under <see cref="Root"/>) over the bucket; <paramref name="hotBytes"/> is
@@ -23,9 +23,7 @@ internal sealed class BucketEngines(InMemoryObjectStore bucket) : IAsyncDisposab
         long? hotBytes = null)
     {
         var options = Options(Path.Combine(Root, local), bucket, clock, cacheBytes, compaction);
-        var engine = await ArcEngine.StartAsync(hotBytes is { } hot ? options with { HotDataBytes = hot } : options);
-        _engines.Add(engine);
-        return engine;
+        return await _engines.StartAsync(hotBytes is { } hot ? options with { HotDataBytes = hot } : options);
     }
 
     /// <summary>An engine's options over <paramref name="store"/>: buffers flushed only when a test asks.</summary>
@@ -39,16 +37,5 @@ internal sealed class BucketEngines(InMemoryObjectStore bucket) : IAsyncDisposab
             ObjectStore = new ObjectStoreOptions { Bucket = "test", CacheBytes = cacheBytes, Store = store },
         };
 
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var engine in _engines)
-        {
-            await engine.DisposeAsync();
-        }
-
-        if (Directory.Exists(Root))
-        {
-            Directory.Delete(Root, recursive: true);
-        }
-    }
+    public ValueTask DisposeAsync() => _engines.DisposeAsync();
 }

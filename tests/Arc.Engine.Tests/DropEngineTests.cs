@@ -11,21 +11,12 @@ namespace Arc.Engine.Tests;
 public sealed class DropEngineTests : IAsyncLifetime
 {
     private const long T0 = 1_700_000_000_000_000_000;
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-drop-" + Guid.NewGuid().ToString("N"));
     private readonly InMemoryObjectStore _bucket = new();
-    private readonly List<ArcEngine> _engines = [];
+    private readonly TempEngines _engines = new("drop");
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        foreach (var engine in _engines)
-        {
-            await engine.DisposeAsync();
-        }
-
-        Directory.Delete(_directory, recursive: true);
-    }
+    public async Task DisposeAsync() => await _engines.DisposeAsync();
 
     [Fact]
     public async Task ADroppedDatabaseLosesFlushedBufferedAndLoggedRowsAndTheNameTakesNewRows()
@@ -43,7 +34,7 @@ public sealed class DropEngineTests : IAsyncLifetime
         Assert.Equal("db", result.Database);
         Assert.Equal(["cpu", "mem"], result.Measurements);
         Assert.Equal(5, result.FilesDeleted); // 3 hourly cpu files and 2 of mem; the buffered rows never reached a file
-        Assert.False(Directory.Exists(Path.Combine(_directory, "local", "db")));
+        Assert.False(Directory.Exists(Path.Combine(_engines.Root, "local", "db")));
         Assert.Null(engine.FindDatabase("db"));
         Assert.Contains("does not exist", (await Assert.ThrowsAnyAsync<Exception>(() => EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"))).Message,
             StringComparison.Ordinal);
@@ -55,7 +46,7 @@ public sealed class DropEngineTests : IAsyncLifetime
         var restarted = await RestartAsync(engine, remote: false);
         Assert.Equal("1", await EngineData.ScalarAsync(restarted, "SELECT count(*) FROM cpu"));
         Assert.Equal("4", await EngineData.ScalarAsync(restarted, "SELECT count(*) FROM cpu", "other"));
-        Assert.Empty(Directory.GetFiles(Path.Combine(_directory, "local", ".drops"))); // the log holds nothing it covers any more
+        Assert.Empty(Directory.GetFiles(Path.Combine(_engines.Root, "local", ".drops"))); // the log holds nothing it covers any more
     }
 
     [Fact]
@@ -162,7 +153,7 @@ public sealed class DropEngineTests : IAsyncLifetime
 
         await EngineData.WriteAsync(engine, body.ToString());
         await engine.FlushAsync();
-        var measurement = Path.Combine(_directory, "local", "db", "cpu");
+        var measurement = Path.Combine(_engines.Root, "local", "db", "cpu");
         var old = EngineData.ParquetFiles(measurement);
         Assert.Equal(48, old.Length);
 
@@ -193,8 +184,8 @@ public sealed class DropEngineTests : IAsyncLifetime
         // it) finishes the drop: the dropped files go, the new one stays.
         await EngineData.WriteAsync(engine, "cpu,host=new v=1.5 5\n");
         await engine.FlushAsync();
-        var copy = Path.Combine(_directory, "copy");
-        CopyDirectory(Path.Combine(_directory, "local"), copy);
+        var copy = Path.Combine(_engines.Root, "copy");
+        CopyDirectory(Path.Combine(_engines.Root, "local"), copy);
         await using (var restarted = await ArcEngine.StartAsync(new EngineOptions { DataPath = copy, MaxBufferAge = TimeSpan.FromHours(1) }))
         {
             Assert.Equal("1", await EngineData.ScalarAsync(restarted, "SELECT count(*) FROM cpu"));
@@ -205,7 +196,7 @@ public sealed class DropEngineTests : IAsyncLifetime
         cursor.Dispose();
         Assert.All(old, f => Assert.False(File.Exists(f), f));
         Assert.Equal("1", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
-        Assert.DoesNotContain(DropMarker.ReadAll(new LocalStore(Path.Combine(_directory, "local"))), m => m.Pending is not null);
+        Assert.DoesNotContain(DropMarker.ReadAll(new LocalStore(Path.Combine(_engines.Root, "local"))), m => m.Pending is not null);
     }
 
     private static void CopyDirectory(string from, string to)
@@ -220,20 +211,18 @@ public sealed class DropEngineTests : IAsyncLifetime
 
     private async Task<ArcEngine> StartAsync(bool remote)
     {
-        var engine = await ArcEngine.StartAsync(new EngineOptions
+        var engine = await _engines.StartAsync(new EngineOptions
         {
-            DataPath = Path.Combine(_directory, "local"),
+            DataPath = Path.Combine(_engines.Root, "local"),
             MaxBufferAge = TimeSpan.FromHours(1),
             ObjectStore = remote ? new ObjectStoreOptions { Bucket = "test", Store = _bucket } : null,
         });
-        _engines.Add(engine);
         return engine;
     }
 
     private async Task<ArcEngine> RestartAsync(ArcEngine engine, bool remote)
     {
-        await engine.DisposeAsync();
-        _engines.Remove(engine);
+        await _engines.StopAsync(engine);
         return await StartAsync(remote);
     }
 

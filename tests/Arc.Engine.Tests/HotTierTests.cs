@@ -14,24 +14,12 @@ namespace Arc.Engine.Tests;
 public sealed class HotTierTests : IAsyncLifetime
 {
     private const long T0 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "arc-hot-" + Guid.NewGuid().ToString("N"));
     private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2023, 11, 16, 0, 0, 0, TimeSpan.Zero));
-    private readonly List<ArcEngine> _engines = [];
+    private readonly TempEngines _engines = new("hot");
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        foreach (var engine in _engines)
-        {
-            await engine.DisposeAsync();
-        }
-
-        if (Directory.Exists(_root))
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-    }
+    public async Task DisposeAsync() => await _engines.DisposeAsync();
 
     [Fact]
     public async Task RowsReadFromMemoryEqualTheFilesRows()
@@ -68,7 +56,7 @@ public sealed class HotTierTests : IAsyncLifetime
         await engine.FlushAsync();
         await EngineData.WriteAsync(engine, $"cpu,host=h9 f=0.5,extra=42i {T0 + (3 * EngineData.Hour)}\n");
         await engine.FlushAsync();
-        var files = EngineData.ParquetFiles(Path.Combine(_root, "db", "cpu")).Length;
+        var files = EngineData.ParquetFiles(Path.Combine(_engines.Root, "db", "cpu")).Length;
         Assert.True(files >= 5, $"{files} files"); // 4 hours of the first flush, 1 of the second
         Assert.True(engine.HotBytes > 0);
 
@@ -88,8 +76,7 @@ public sealed class HotTierTests : IAsyncLifetime
         }
 
         // A restart keeps nothing in memory: the same statements read the files.
-        await engine.DisposeAsync();
-        _engines.Remove(engine);
+        await _engines.StopAsync(engine);
         var restarted = await StartAsync(compaction: false);
         Assert.Equal(0, restarted.HotBytes);
         using (var cursor = await restarted.Query.OpenAsync(all, "db", CancellationToken.None))
@@ -196,7 +183,7 @@ public sealed class HotTierTests : IAsyncLifetime
             seq = await FlushRowsAsync(engine, seq, 10);
         }
 
-        var hour = Path.Combine(_root, "db", "cpu", "2023", "11", "14", "22");
+        var hour = Path.Combine(_engines.Root, "db", "cpu", "2023", "11", "14", "22");
         await WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && EngineData.ParquetFiles(hour).Length == 1);
         using (var cursor = await engine.Query.OpenAsync("SELECT count(*) FROM cpu", "db", CancellationToken.None))
         {
@@ -216,7 +203,7 @@ public sealed class HotTierTests : IAsyncLifetime
         Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM mem")); // stored twice until merged
         await EngineData.WriteAsync(engine, $"mem,host=c seq=4i {T0}\n");
         await engine.FlushAsync();
-        var memHour = Path.Combine(_root, "db", "mem", "2023", "11", "14", "22");
+        var memHour = Path.Combine(_engines.Root, "db", "mem", "2023", "11", "14", "22");
         await WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && EngineData.ParquetFiles(memHour).Length == 1);
         using (var cursor = await engine.Query.OpenAsync("SELECT count(*) FROM mem", "db", CancellationToken.None))
         {
@@ -265,13 +252,12 @@ public sealed class HotTierTests : IAsyncLifetime
     {
         var options = new EngineOptions
         {
-            DataPath = _root,
+            DataPath = _engines.Root,
             MaxBufferAge = TimeSpan.FromHours(1),
             Time = _clock,
             Compaction = compaction ? new CompactionOptions { LevelMinFiles = 4 } : new CompactionOptions { Enabled = false },
         };
-        var engine = await ArcEngine.StartAsync(options with { HotDataBytes = hotBytes ?? 256L << 20 });
-        _engines.Add(engine);
+        var engine = await _engines.StartAsync(options with { HotDataBytes = hotBytes ?? 256L << 20 });
         return engine;
     }
 

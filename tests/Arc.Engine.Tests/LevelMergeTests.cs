@@ -14,28 +14,16 @@ public sealed class LevelMergeTests : IAsyncLifetime
 {
     private const long T0 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
     private const int MinFiles = 4;
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "arc-level-" + Guid.NewGuid().ToString("N"));
     private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2023, 11, 15, 0, 0, 0, TimeSpan.Zero));
-    private readonly List<ArcEngine> _engines = [];
+    private readonly TempEngines _engines = new("level");
 
-    private string Data => Path.Combine(_root, "data");
+    private string Data => Path.Combine(_engines.Root, "data");
 
     private string HourDirectory => Path.Combine(Data, "db", "cpu", "2023", "11", "14", "22");
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    public async Task DisposeAsync()
-    {
-        foreach (var engine in _engines)
-        {
-            await engine.DisposeAsync();
-        }
-
-        if (Directory.Exists(_root))
-        {
-            Directory.Delete(_root, recursive: true);
-        }
-    }
+    public async Task DisposeAsync() => await _engines.DisposeAsync();
 
     [Fact]
     public async Task APartitionTakingFlushesKeepsFewFilesWhileTheLogHoldsThem()
@@ -93,7 +81,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
 
         var copy = await StartAsync(CopyData(engine));
         Assert.Equal($"{seq} {seq}", await CountsAsync(copy));
-        Assert.Equal(2, Files(Path.Combine(_root, "copy")).Count(f => Name(f).Parts == 2)); // recovery kept both parts
+        Assert.Equal(2, Files(Path.Combine(_engines.Root, "copy")).Count(f => Name(f).Parts == 2)); // recovery kept both parts
     }
 
     [Fact]
@@ -176,14 +164,13 @@ public sealed class LevelMergeTests : IAsyncLifetime
 
     private async Task<ArcEngine> StartAsync(string path)
     {
-        var engine = await ArcEngine.StartAsync(new EngineOptions
+        var engine = await _engines.StartAsync(new EngineOptions
         {
             DataPath = path,
             MaxBufferAge = TimeSpan.FromHours(1),
             Time = _clock,
             Compaction = new CompactionOptions { LevelMinFiles = MinFiles },
         });
-        _engines.Add(engine);
         return engine;
     }
 
@@ -191,7 +178,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
     private string CopyData(ArcEngine engine)
     {
         Assert.Empty(engine.Compaction.Jobs);
-        var copy = Path.Combine(_root, "copy");
+        var copy = Path.Combine(_engines.Root, "copy");
         foreach (var file in Directory.GetFiles(Data, "*", SearchOption.AllDirectories))
         {
             var target = Path.Combine(copy, Path.GetRelativePath(Data, file));
