@@ -30,14 +30,15 @@ internal static class ExplainPaths
     {
         var lines = text.Split('\n').Select(l => l.ToCharArray()).ToArray();
         var columns = lines.Max(l => l.Length) / BoxWidth + 1;
+        var compact = directory.Replace(" ", "", StringComparison.Ordinal);
         for (var column = 0; column < columns; column++)
         {
             // The box's inner characters of every line, in reading order, and where each came from.
             var stream = new System.Text.StringBuilder();
             var origin = new List<(int Line, int Position)>();
+            var start = (column * BoxWidth) + 1;
             for (var line = 0; line < lines.Length; line++)
             {
-                var start = (column * BoxWidth) + 1;
                 var end = Math.Min((column + 1) * BoxWidth - 1, lines[line].Length);
                 for (var i = start; i < end; i++)
                 {
@@ -50,7 +51,6 @@ internal static class ExplainPaths
             }
 
             var found = stream.ToString();
-            var compact = directory.Replace(" ", "", StringComparison.Ordinal);
             for (var at = found.IndexOf(compact, StringComparison.Ordinal); at >= 0; at = found.IndexOf(compact, at + compact.Length, StringComparison.Ordinal))
             {
                 for (var k = 0; k < compact.Length; k++)

@@ -39,6 +39,15 @@ internal sealed class QueryFileScope
 
     public void Bound(string database, string measurement, long low, long high) => _bounds[(database, measurement)] = (low, high);
 
+    /// <summary>The time range the statement needs of each measurement (replacing an earlier one).</summary>
+    public void Bound(IEnumerable<MeasurementRange> ranges)
+    {
+        foreach (var range in ranges)
+        {
+            Bound(range.Database, range.Measurement, range.Low, range.High);
+        }
+    }
+
     public (long Low, long High) BoundsOf(string database, string measurement) =>
         _bounds.GetValueOrDefault((database, measurement), (long.MinValue, long.MaxValue));
 

@@ -240,10 +240,7 @@ public sealed partial class QueryEngine
         if (!scope.SchemaOnly)
         {
             plan = QueryFiles.Plan(connection, statement, functions);
-            foreach (var range in plan.Ranges)
-            {
-                scope.Bound(range.Database, range.Measurement, range.Low, range.High);
-            }
+            scope.Bound(plan.Ranges);
         }
 
         return scope;
@@ -263,10 +260,7 @@ public sealed partial class QueryEngine
             return false;
         }
 
-        foreach (var range in plan.Ranges)
-        {
-            scope.Bound(range.Database, range.Measurement, range.Low, range.High);
-        }
+        scope.Bound(plan.Ranges);
 
         return true;
     }
