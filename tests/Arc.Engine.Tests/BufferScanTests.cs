@@ -128,7 +128,7 @@ public sealed class BufferScanTests : IAsyncLifetime
                      (0, ["50h", "10h", "90h", "30h", "70h", "60h", "20e", "40e", "60e", "60e", "80e", "100e"]),
                  })
         {
-            scope.Bound("db", "m", low, 80); // the upper bound is not used: now() in it is evaluated before the statement runs
+            scope.Bound("db", "m", low, 80); // the upper bound is not used: a literal's digits past 100 ns are cut, which lowers it
             using (scope.Activate())
             {
                 var rows = connection.QueryStrings(Sql);

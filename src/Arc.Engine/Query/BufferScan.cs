@@ -96,9 +96,9 @@ internal static unsafe class BufferScan
 
     /// <summary>
     /// The earliest time the statement being bound can read of the measurement: the lower bound its filter gives the file
-    /// pruning (<see cref="QueryFileScope"/>), long.MinValue without one. Only the lower bound is used: one from <c>now()</c>
-    /// is evaluated before the statement runs, so it is at most the statement's own (an upper bound would be too low), and a
-    /// literal's digits past 100 ns are cut, which lowers it.
+    /// pruning (<see cref="QueryFileScope"/>), long.MinValue without one. Only the lower bound is used: a literal's digits
+    /// past 100 ns are cut, which lowers a bound (safe for a lower one, too low for an upper one); a bound from
+    /// <c>now()</c> is evaluated in the statement's own transaction (<see cref="QueryFilePlan.Reevaluate"/>).
     /// </summary>
     private static long From(QueryFileScope? scope, string database, string measurement) =>
         scope is null || scope.SchemaOnly ? long.MinValue : scope.BoundsOf(database, measurement).Low;
