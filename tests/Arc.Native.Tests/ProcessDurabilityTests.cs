@@ -53,6 +53,11 @@ public sealed class ProcessDurabilityTests : IDisposable
         Assert.Equal(0, await restarted.StopAsync());
     }
 
+    /// <summary>
+    /// The server runs as its own process, not in the test host: DuckDB and the Parquet writer open files without
+    /// O_CLOEXEC, so a file an in-process server held open on the mount would be inherited by any process another test
+    /// forks meanwhile (a server, a Ceph daemon) and keep the mount busy for that process's life.
+    /// </summary>
     [Fact]
     public async Task AFullDiskGets507AndWritesResumeWhenSpaceReturns()
     {
@@ -61,7 +66,7 @@ public sealed class ProcessDurabilityTests : IDisposable
         Mount(data);
         try
         {
-            await using var server = await TestServer.StartAsync(c => c.Engine = c.Engine with { DataPath = data }, _root);
+            await using var server = await ServerProcess.StartAsync(new Dictionary<string, string> { ["ARC_STORAGE_LOCAL_PATH"] = data });
             var filler = Path.Combine(data, "filler");
             await using (var stream = new FileStream(filler, FileMode.Create))
             {
@@ -81,16 +86,20 @@ public sealed class ProcessDurabilityTests : IDisposable
             }
 
             var body = string.Concat(Enumerable.Range(0, 2000).Select(i => $"filled,host=h v={i} {1700000000000000000L + i}\n"));
-            using (var refused = await server.WriteAsync("/write?db=disk", body))
+            using (var refused = await server.Client.PostAsync("/write?db=disk", new StringContent(body)))
             {
                 Assert.Equal(HttpStatusCode.InsufficientStorage, refused.StatusCode);
                 Assert.Contains("write-ahead log", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
             }
 
             File.Delete(filler);
-            Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=disk", body)).StatusCode);
-            await server.Server.Engine.FlushAsync();
-            Assert.Equal([["2000"]], await server.RowsAsync("SELECT count(*) FROM filled", "disk"));
+            Assert.Equal(HttpStatusCode.NoContent, (await server.Client.PostAsync("/write?db=disk", new StringContent(body))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await server.Client.PostAsync("/api/v1/write/line-protocol/flush", null)).StatusCode);
+            Assert.NotEmpty(Directory.GetFiles(Path.Combine(data, "disk", "filled"), "*.parquet", SearchOption.AllDirectories));
+            using var counted = await server.Client.PostAsync("/api/v1/query",
+                new StringContent("{\"sql\": \"SELECT count(*) FROM disk.filled\"}", Encoding.UTF8, "application/json"));
+            Assert.Contains("\"data\":[[2000]]", await counted.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.Equal(0, await server.StopAsync());
         }
         finally
         {
@@ -99,9 +108,8 @@ public sealed class ProcessDurabilityTests : IDisposable
     }
 
     /// <summary>
-    /// Unmounts, retrying for a few seconds while the kernel says the mount is busy: a process another test forks at that
-    /// moment holds copies of this process's descriptors until it execs. A descriptor the server leaked would keep it busy
-    /// for good and still fail the test.
+    /// Unmounts, retrying for a few seconds while the kernel says the mount is busy (the server process exiting). A
+    /// descriptor left open on the mount would keep it busy for good and still fail the test.
     /// </summary>
     private static void Unmount(string path)
     {
