@@ -23,6 +23,11 @@ public sealed class S3ObjectStore : IObjectStore
             ForcePathStyle = options.PathStyle,
             Timeout = options.Timeout,
             MaxErrorRetry = 2,
+            // Each store owns its connections and closes them when disposed. With the SDK's process-wide cache, a store
+            // created after another was disposed (an export run's target, a server started again in the same process)
+            // reused that store's keep-alive connections, and against Ceph radosgw its first request then got no answer
+            // in about one run of two, so the call waited out the whole timeout (20 s at startup in the tests).
+            CacheHttpClient = false,
             RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
             ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
             AuthenticationRegion = options.Region,
