@@ -447,8 +447,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
         await _ingest.DisposeAsync().ConfigureAwait(false);
         if (Remote is not null)
         {
-            // Give uploads a moment; whatever is left is uploaded at the next start (the files stay local until then).
-            await Remote.DrainAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            // Give uploads a moment, no longer than one request may take (a store that does not answer within that fails
+            // the upload anyway); whatever is left is uploaded at the next start (the files stay local until then).
+            await Remote.DrainAsync(TimeSpan.FromSeconds(10) < Remote.RequestTimeout ? TimeSpan.FromSeconds(10) : Remote.RequestTimeout).ConfigureAwait(false);
             await Remote.DisposeAsync().ConfigureAwait(false);
         }
 

@@ -808,6 +808,9 @@ internal sealed class RemoteStore : IAsyncDisposable
         _stopping.Dispose();
     }
 
+    /// <summary>How long one request to the store may take before it fails (<c>storage.s3_timeout_seconds</c>).</summary>
+    public TimeSpan RequestTimeout => _options.Timeout;
+
     /// <summary>
     /// Drains pending uploads (used at shutdown and by tests), waiting at most <paramref name="timeout"/> of real time
     /// (a bound on this wait, not a time of the data).
