@@ -312,6 +312,12 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
     public LocalStore Store { get; }
 
+    /// <summary>
+    /// <paramref name="text"/> with the data directory written as <c>&lt;data&gt;</c>: DuckDB's errors name files by their
+    /// absolute path (<c>Cannot open file …</c>), which tells a caller the server's filesystem layout.
+    /// </summary>
+    public string HideDataDirectory(string text) => ExplainPaths.Hide(text, Store.Root);
+
     public QueryEngine Query { get; }
 
     /// <summary>

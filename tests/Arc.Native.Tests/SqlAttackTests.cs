@@ -317,6 +317,35 @@ public sealed class SqlAttackTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// DuckDB's errors name files by absolute path; a file gone from under the server (removed by hand) fails the query
+    /// with its path, which only an unrestricted admin reads whole.
+    /// </summary>
+    [Fact]
+    public async Task ErrorsShowTheDataDirectoryOnlyToAnUnrestrictedAdmin()
+    {
+        await using var server = await TestServer.StartAsync();
+        var read = await server.CreateTokenAsync("read", ["read"]);
+        Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync("/write?db=gone", "cpu,host=a v=1 1700000000000000000\n")).StatusCode);
+        await server.Server.Engine.FlushAsync();
+        File.Delete(Assert.Single(server.ParquetFiles()));
+
+        using var client = new HttpClient { BaseAddress = server.Client.BaseAddress };
+        foreach (var (token, sees) in new[] { (read, false), (TestServer.AdminToken, true) })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/query")
+            {
+                Content = new StringContent(TestServer.SqlBody("SELECT count(*) FROM gone.cpu"), Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            using var response = await client.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{(int)response.StatusCode} {body}");
+            Assert.Equal(sees, body.Contains(server.DataPath, StringComparison.Ordinal));
+            Assert.Equal(!sees, body.Contains("<data>/gone/cpu/2023/11/14/22/", StringComparison.Ordinal));
+        }
+    }
+
     [Theory]
     [InlineData("setseed(0.5) IS NULL", "setseed")]
     [InlineData("getvariable('x') IS NULL", "getvariable")]

@@ -128,6 +128,17 @@ internal static class WriteEndpoints
         return new WriteRequest(database, compression, context.Request.ContentLength);
     }
 
-    internal static Task Error(HttpContext context, int status, string message) =>
-        Results.Json(new ErrorResponse(message), ApiJsonContext.Api.ErrorResponse, statusCode: status).ExecuteAsync(context);
+    /// <summary>
+    /// An error body. Only an unrestricted admin (or a server without authentication) reads the data directory in it; for
+    /// any other token it is written <c>&lt;data&gt;</c>, as in EXPLAIN ANALYZE's plans.
+    /// </summary>
+    internal static Task Error(HttpContext context, int status, string message)
+    {
+        if (!context.QueryAccess().Unrestricted)
+        {
+            message = context.RequestServices.GetRequiredService<ArcEngine>().HideDataDirectory(message);
+        }
+
+        return Results.Json(new ErrorResponse(message), ApiJsonContext.Api.ErrorResponse, statusCode: status).ExecuteAsync(context);
+    }
 }
