@@ -72,5 +72,4 @@ public sealed class CephFixture : IAsyncLifetime
 }
 
 [CollectionDefinition("ceph")]
-[LongRunning(30)]
 public sealed class CephCollection : ICollectionFixture<CephFixture>;

@@ -5,7 +5,6 @@ using System.Text.Json;
 
 namespace Arc.Native.Tests;
 
-[LongRunning(17)]
 public sealed class LineProtocolWriteTests
 {
     [Fact]
