@@ -49,6 +49,24 @@ internal static class EngineData
             .ToList();
     }
 
+    /// <summary>
+    /// Four flushed files of <paramref name="measurement"/> at <paramref name="time"/>, the first two holding the same point
+    /// (<c>host=a</c>, written twice, <c>seq</c> 1 then 2), then <c>host=b</c> and <c>host=c</c>: the point is stored twice
+    /// (checked: three rows before the last write) until a merge keeps its last write.
+    /// </summary>
+    public static async Task WriteAPointTwiceAsync(ArcEngine engine, string measurement, long time)
+    {
+        foreach (var (host, seq) in new[] { ("a", 1), ("a", 2), ("b", 3) })
+        {
+            await WriteAsync(engine, $"{measurement},host={host} seq={seq}i {time}\n");
+            await engine.FlushAsync();
+        }
+
+        Assert.Equal("3", await ScalarAsync(engine, $"SELECT count(*) FROM {measurement}"));
+        await WriteAsync(engine, $"{measurement},host=c seq=4i {time}\n");
+        await engine.FlushAsync();
+    }
+
     /// <summary>The Parquet data files under <paramref name="directory"/>.</summary>
     public static string[] ParquetFiles(string directory) =>
         Directory.GetFiles(directory, "*.parquet", SearchOption.AllDirectories);

@@ -194,15 +194,7 @@ public sealed class HotTierTests : IAsyncLifetime
         Assert.True(engine.HotBytes > 0);
 
         // The same point written twice: the merge keeps the last write, so its output no longer equals its inputs' rows.
-        await EngineData.WriteAsync(engine, $"mem,host=a seq=1i {T0}\n");
-        await engine.FlushAsync();
-        await EngineData.WriteAsync(engine, $"mem,host=a seq=2i {T0}\n");
-        await engine.FlushAsync();
-        await EngineData.WriteAsync(engine, $"mem,host=b seq=3i {T0}\n");
-        await engine.FlushAsync();
-        Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM mem")); // stored twice until merged
-        await EngineData.WriteAsync(engine, $"mem,host=c seq=4i {T0}\n");
-        await engine.FlushAsync();
+        await EngineData.WriteAPointTwiceAsync(engine, "mem", T0);
         var memHour = Path.Combine(_engines.Root, "db", "mem", "2023", "11", "14", "22");
         await WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && EngineData.ParquetFiles(memHour).Length == 1);
         using (var cursor = await engine.Query.OpenAsync("SELECT count(*) FROM mem", "db", CancellationToken.None))

@@ -88,15 +88,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
     public async Task TheLastWriteOfAPointWinsAsInHourlyCompaction()
     {
         var engine = await StartAsync(Data);
-        await EngineData.WriteAsync(engine, $"cpu,host=a seq=1i {T0}\n");
-        await engine.FlushAsync();
-        await EngineData.WriteAsync(engine, $"cpu,host=a seq=2i {T0}\n"); // the same point, written again
-        await engine.FlushAsync();
-        await EngineData.WriteAsync(engine, $"cpu,host=b seq=3i {T0}\n");
-        await engine.FlushAsync();
-        Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu")); // stored twice until merged
-        await EngineData.WriteAsync(engine, $"cpu,host=c seq=4i {T0}\n");
-        await engine.FlushAsync();
+        await EngineData.WriteAPointTwiceAsync(engine, "cpu", T0);
 
         await WaitForAsync(() => Files(HourDirectory).Length == 1);
         Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));

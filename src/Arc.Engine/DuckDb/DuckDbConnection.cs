@@ -25,9 +25,13 @@ public sealed class DuckDbConnection : IDisposable
     /// </summary>
     internal bool InTransaction { get; private set; }
 
-    /// <summary>Starts a transaction: the statements until <see cref="EndTransaction"/> see one <c>now()</c> and one catalog.</summary>
+    /// <summary>
+    /// Starts a transaction, rolling back the one this connection still has open (<see cref="EndTransaction"/>): the
+    /// statements from here see one <c>now()</c> and one catalog.
+    /// </summary>
     internal void BeginTransaction()
     {
+        EndTransaction();
         Execute("BEGIN TRANSACTION");
         InTransaction = true;
     }

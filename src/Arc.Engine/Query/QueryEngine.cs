@@ -252,7 +252,6 @@ public sealed partial class QueryEngine
     /// </summary>
     private bool BoundInTransaction(DuckDbConnection connection, QueryFilePlan plan, QueryFileScope scope, List<MeasurementRange> fetched)
     {
-        connection.EndTransaction();
         connection.BeginTransaction();
         plan.Reevaluate(connection);
         if (Remote is not null && !plan.Within(fetched))
@@ -599,7 +598,6 @@ public sealed class QueryCursor : IDisposable
                 if (_connection.InTransaction)
                 {
                     // The failure may have left the statement's transaction unusable: a new one, for the error alone.
-                    _connection.EndTransaction();
                     _connection.BeginTransaction();
                 }
 

@@ -336,7 +336,6 @@ internal sealed class QueryFilePlan
         }
         catch (DuckDbException)
         {
-            connection.EndTransaction();
             connection.BeginTransaction();
             Ranges = _whole;
         }
