@@ -85,13 +85,13 @@ public sealed partial class QueryEngine
         var connection = await _pool.RentAsync(priority, cancellationToken).ConfigureAwait(false);
         var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         DuckDBPreparedStatement? statement = null;
-        CancellationTokenRegistration registration = default;
+        ConnectionInterrupt? interrupt = null;
         IDisposable? files = null;
         try
         {
             // The time limit covers checking, preparing (binding, planning) and running.
             timeout.CancelAfter(_options.QueryTimeout);
-            registration = timeout.Token.UnsafeRegister(static state => ((DuckDbConnection)state!).Interrupt(), connection);
+            interrupt = new ConnectionInterrupt(connection, timeout.Token);
             UseDatabase(connection, database);
             var checkedStatement = generated ? null : StatementGuard.Check(connection, sql, database, access, _catalog, _functions, _options);
 
@@ -177,7 +177,7 @@ public sealed partial class QueryEngine
                 }
             }
 
-            return new QueryCursor(this, connection, statement, result, timeout, registration, epoch)
+            return new QueryCursor(this, connection, statement, result, timeout, interrupt, epoch)
             {
                 Files = files,
                 Dependencies = dependencies,
@@ -189,7 +189,7 @@ public sealed partial class QueryEngine
         catch (Exception e)
         {
             files?.Dispose();
-            await registration.DisposeAsync().ConfigureAwait(false);
+            interrupt?.Dispose();
             statement?.Dispose();
             var timedOut = timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested;
             timeout.Dispose();
@@ -507,11 +507,11 @@ public sealed class QueryCursor : IDisposable
     private readonly DuckDBPreparedStatement _statement;
     private readonly CancellationTokenSource _timeout;
     private readonly long _epoch;
-    private CancellationTokenRegistration _registration;
+    private readonly ConnectionInterrupt _interrupt;
     private bool _disposed;
 
     internal QueryCursor(QueryEngine engine, DuckDbConnection connection, DuckDBPreparedStatement statement, DuckDbQueryResult result,
-        CancellationTokenSource timeout, CancellationTokenRegistration registration, long epoch)
+        CancellationTokenSource timeout, ConnectionInterrupt interrupt, long epoch)
     {
         _epoch = epoch;
         _engine = engine;
@@ -519,7 +519,7 @@ public sealed class QueryCursor : IDisposable
         _statement = statement;
         Result = result;
         _timeout = timeout;
-        _registration = registration;
+        _interrupt = interrupt;
     }
 
     public DuckDbQueryResult Result { get; }
@@ -658,7 +658,7 @@ public sealed class QueryCursor : IDisposable
         _disposed = true;
         Files?.Dispose();
         _prefetched?.Dispose();
-        _registration.Dispose();
+        _interrupt.Dispose();
         Result.Dispose();
         _statement.Dispose();
         _timeout.Dispose();
