@@ -10,6 +10,7 @@ namespace Arc.Native.Tests;
 /// client's doing: no 500, nothing logged at warning level or above (it was a 500 with a stack trace at error level),
 /// an answer when the connection is still there (400, 408), and a count in <c>arc_http_requests_aborted_total</c>.
 /// </summary>
+[LongRunning(12)]
 public sealed class AbortedBodyTests
 {
     public static TheoryData<string> Paths => ["/api/v1/write/line-protocol", "/write?db=aborted", "/api/v1/write/msgpack", "/api/v1/query"];

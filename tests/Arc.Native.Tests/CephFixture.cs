@@ -72,4 +72,5 @@ public sealed class CephFixture : IAsyncLifetime
 }
 
 [CollectionDefinition("ceph")]
+[LongRunning(30)]
 public sealed class CephCollection : ICollectionFixture<CephFixture>;

@@ -4,6 +4,7 @@ using Arc.Engine.Compaction;
 
 namespace Arc.Native.Tests;
 
+[LongRunning(14)]
 public sealed class CompactionTests
 {
     private const long T1 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z

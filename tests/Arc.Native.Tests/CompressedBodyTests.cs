@@ -13,6 +13,7 @@ namespace Arc.Native.Tests;
 /// keeps the lines before the cap (partial write, counted in the 413); MessagePack stays all or nothing. The bombs are a
 /// few MB over a small cap (the 2 GB ones, with the server's memory measured, are in scripts/smoke-aot-bombs.sh).
 /// </summary>
+[LongRunning(18)]
 public sealed class CompressedBodyTests
 {
     private const int Cap = 1 << 20;

@@ -11,6 +11,7 @@ namespace Arc.Native.Tests;
 /// <c>retention_days</c> and <c>delete_source_after_days</c> remove the destination's and the source's old rows, the
 /// source's only in windows the query completed.
 /// </summary>
+[LongRunning(18)]
 public sealed class ContinuousQueryLateWindowTests : IAsyncLifetime
 {
     private const string Path = "/api/v1/continuous_queries";

@@ -269,6 +269,7 @@ public sealed class ExportTargetServers : IAsyncLifetime
 }
 
 [CollectionDefinition(Name)]
+[LongRunning(40)]
 public sealed class ExportTargetsCollection : ICollectionFixture<ExportTargetServers>
 {
     public const string Name = "export targets";

@@ -11,6 +11,7 @@ namespace Arc.Native.Tests;
 /// <c>tsm2arc</c> builds (Go's <c>multipart.Writer.CreateFormFile("file", ...)</c>, gzip, <c>x-arc-database</c>,
 /// <c>Expect: 100-continue</c>); every import is read back by a query and compared exactly.
 /// </summary>
+[LongRunning(18)]
 public sealed class ImportTests
 {
     private const string Boundary = "4b9d7a1e2f0c6d8e3a5b7c9d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d";

@@ -5,6 +5,7 @@ using System.Text.Json;
 
 namespace Arc.Native.Tests;
 
+[LongRunning(17)]
 public sealed class LineProtocolWriteTests
 {
     [Fact]

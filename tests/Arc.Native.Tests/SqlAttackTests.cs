@@ -12,6 +12,7 @@ namespace Arc.Native.Tests;
 /// 500), and afterwards nothing may have changed: the files on disk, the views' SQL, the data, the logs, and the search
 /// path of every pooled connection; a restart after the whole suite starts cleanly on the same data.
 /// </summary>
+[LongRunning(24)]
 public sealed class SqlAttackTests : IAsyncLifetime
 {
     private static readonly string[] Endpoints =

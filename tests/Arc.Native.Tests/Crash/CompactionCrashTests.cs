@@ -9,6 +9,7 @@ namespace Arc.Native.Tests.Crash;
 /// exactly once: manifests are rolled forward or back, never leaving inputs and output both, or neither.
 /// </summary>
 [Trait("Category", "Crash")]
+[LongRunning(65)]
 public sealed class CompactionCrashTests : IDisposable
 {
     private const int Trials = 22;

@@ -14,6 +14,7 @@ namespace Arc.Native.Tests.Crash;
 /// and no replaced output left behind by a recompute cut short.
 /// </summary>
 [Trait("Category", "Crash")]
+[LongRunning(44)]
 public sealed class ContinuousQueryCrashTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
 {
     private const int Trials = 12;

@@ -7,6 +7,7 @@ namespace Arc.Native.Tests.Crash;
 /// most one copy of any point whose request was cut off by a kill.
 /// </summary>
 [Trait("Category", "Crash")]
+[LongRunning(65)]
 public sealed class CrashRecoveryTests : IDisposable
 {
     private const int Kills = 24;

@@ -11,6 +11,7 @@ namespace Arc.Native.Tests.Crash;
 /// (killed before: the repeated delete removes them), never some; every other row is there exactly once.
 /// </summary>
 [Trait("Category", "Crash")]
+[LongRunning(25)]
 public sealed class DeleteCrashTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
 {
     private const int Trials = 12;

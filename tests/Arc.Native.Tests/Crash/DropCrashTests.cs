@@ -9,6 +9,7 @@ namespace Arc.Native.Tests.Crash;
 /// acknowledged rows, and the name takes new rows at once.
 /// </summary>
 [Trait("Category", "Crash")]
+[LongRunning(19)]
 public sealed class DropCrashTests : IDisposable
 {
     private const int Trials = 12;

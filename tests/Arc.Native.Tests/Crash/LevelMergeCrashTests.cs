@@ -9,6 +9,7 @@ namespace Arc.Native.Tests.Crash;
 /// point is stored exactly once and nothing was invented.
 /// </summary>
 [Trait("Category", "Crash")]
+[LongRunning(25)]
 public sealed class LevelMergeCrashTests : IDisposable
 {
     private const int Kills = 16;

@@ -11,6 +11,7 @@ namespace Arc.Native.Tests.Crash;
 /// acknowledged recent row is there exactly once; and the next run finishes the job.
 /// </summary>
 [Trait("Category", "Crash")]
+[LongRunning(40)]
 public sealed class RetentionCrashTests : IDisposable
 {
     private const int Trials = 12;
