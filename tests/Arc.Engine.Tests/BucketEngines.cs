@@ -26,14 +26,18 @@ internal sealed class BucketEngines(InMemoryObjectStore bucket) : IAsyncDisposab
         return await _engines.StartAsync(hotBytes is { } hot ? options with { HotDataBytes = hot } : options);
     }
 
-    /// <summary>An engine's options over <paramref name="store"/>: buffers flushed only when a test asks.</summary>
+    /// <summary>
+    /// An engine's options over <paramref name="store"/>: buffers flushed only when a test asks; without
+    /// <paramref name="compaction"/>, no hourly or daily schedule (on the real clock one would fire at :05 in the middle of
+    /// a test and take the faults it set for the uploads).
+    /// </summary>
     public static EngineOptions Options(string path, InMemoryObjectStore store, TimeProvider? clock = null, long cacheBytes = 1L << 30,
         CompactionOptions? compaction = null) => new()
         {
             DataPath = path,
             MaxBufferAge = TimeSpan.FromHours(1),
             Time = clock ?? TimeProvider.System,
-            Compaction = compaction ?? new CompactionOptions(),
+            Compaction = compaction ?? new CompactionOptions { HourlyEnabled = false, DailyEnabled = false },
             ObjectStore = new ObjectStoreOptions { Bucket = "test", CacheBytes = cacheBytes, Store = store },
         };
 

@@ -215,6 +215,42 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
         Assert.Equal(2, _engines.Bucket.Calls("get") - gets);
     }
 
+    [Fact]
+    public async Task AScheduledRunTheStoreRefusesIsSkippedAndTheNextOneStillRuns()
+    {
+        var engine = await _engines.StartAsync("a", clock: _clock, compaction: new CompactionOptions
+        {
+            HourlyMinFiles = 2, DailyEnabled = false, LevelEnabled = false, HourlySchedule = "5 * * * *",
+        });
+        await WriteFilesAsync(engine, 3);
+        _engines.Bucket.FailNext("list", 1); // the 00:05 run cannot list the measurements
+
+        await AdvanceUntilAsync(() => engine.Compaction.LastRunStarted is not null);
+        Assert.Equal(new DateTime(2023, 11, 15, 0, 5, 0), engine.Compaction.LastRunStarted);
+        Assert.Equal(3, HourKeys().Count);
+
+        // The 01:05 run: before, the failure ended the schedule's loop, so nothing ever ran again (and the engine's
+        // disposal threw the store's error).
+        await AdvanceUntilAsync(() => HourKeys().Count == 1);
+        Assert.Equal(new DateTime(2023, 11, 15, 1, 5, 0), engine.Compaction.LastRunStarted);
+        Assert.Equal("3 rows, 3 times, sum 6", await TotalsAsync(engine));
+    }
+
+    /// <summary>Moves the clock a minute at a time (a schedule registers its next timer only after a run) until <paramref name="done"/>.</summary>
+    private async Task AdvanceUntilAsync(Func<bool> done)
+    {
+        for (var i = 0; i < 200 && !done(); i++)
+        {
+            _clock.Advance(TimeSpan.FromMinutes(1));
+            for (var wait = 0; wait < 10 && !done(); wait++)
+            {
+                await Task.Delay(10);
+            }
+        }
+
+        Assert.True(done(), $"not reached by {_clock.GetUtcNow():u}");
+    }
+
     private Task<ArcEngine> StartAsync(string local, long cacheBytes = 1L << 30, long? hotBytes = null) =>
         _engines.StartAsync(local, cacheBytes, _clock, new CompactionOptions { Enabled = false, HourlyMinFiles = 2, DailyMinFiles = 2 }, hotBytes); // runs only when the test asks
 

@@ -345,6 +345,12 @@ public sealed class CompactionManager : IAsyncDisposable
             {
                 return;
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Storage.Remote.ObjectStoreException)
+            {
+                // Planning failed (a listing the object store refused, a directory gone): this run is skipped, the schedule
+                // goes on. Before, the loop ended here, so one transient error stopped the tier's schedule until a restart.
+                _logger.LogWarning(e, "Scheduled {Tier} compaction failed; the next run is at the schedule's next time", tier);
+            }
         }
     }
 

@@ -16,6 +16,10 @@ internal readonly record struct ParquetFileName(string Measurement, string Stamp
     /// <summary>Identifies the flush the file belongs to (all its parts share it).</summary>
     public string FlushKey => string.Create(CultureInfo.InvariantCulture, $"{Stamp}_{FirstLsn}-{LastLsn}_{Parts}");
 
+    /// <summary>
+    /// The wall clock on purpose, not the engine's <see cref="TimeProvider"/>: the stamp orders flushes that share an LSN
+    /// range (no WAL: all 0-0), and a test's fake clock standing still would make them tie.
+    /// </summary>
     public static string NewStamp() => DateTime.UtcNow.ToString("yyyyMMdd_HHmmss_fff", CultureInfo.InvariantCulture);
 
     public static string NewRandom() => Convert.ToHexStringLower(BitConverter.GetBytes(System.Random.Shared.Next()));

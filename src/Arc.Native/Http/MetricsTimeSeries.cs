@@ -8,9 +8,10 @@ namespace Arc.Native.Http;
 /// Arc's metrics ring buffer behind <c>GET /api/v1/metrics/timeseries/{type}</c>: every 5 seconds (on the engine's clock)
 /// a point of each kind is taken, <c>system</c> (threads, managed memory in MB, GC), <c>application</c> (ingest, query,
 /// buffer and compaction counters) and <c>api</c> (HTTP counters and average latencies, the query pool), and the last
-/// 360 of each (30 minutes) are kept, as Arc does by default.
+/// 360 of each (30 minutes) are kept, as Arc does by default. A hosted service: sampling starts with the host and stops
+/// (waiting for a sample being taken) when the host stops, which is before the engine is disposed.
 /// </summary>
-internal sealed class MetricsTimeSeries : IDisposable
+internal sealed class MetricsTimeSeries : IHostedService, IDisposable
 {
     public const int Capacity = 360;
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
@@ -21,7 +22,7 @@ internal sealed class MetricsTimeSeries : IDisposable
     private readonly ArcEngine _engine;
     private readonly HttpMetrics _http;
     private readonly IngestStats _ingest;
-    private readonly ITimer _timer;
+    private ITimer? _timer;
     private int _next;
     private int _count;
 
@@ -30,7 +31,6 @@ internal sealed class MetricsTimeSeries : IDisposable
         _engine = engine;
         _http = http;
         _ingest = ingest;
-        _timer = engine.Options.Time.CreateTimer(static state => ((MetricsTimeSeries)state!).Collect(), this, Interval, Interval);
     }
 
     public TimeProvider Time => _engine.Options.Time;
@@ -114,13 +114,22 @@ internal sealed class MetricsTimeSeries : IDisposable
         }
     }
 
-    /// <summary>
-    /// Stops sampling and waits for a sample being taken, so none runs once the engine is being disposed (called when the
-    /// host starts stopping, which is before the engine goes).
-    /// </summary>
-    public void Stop() => _timer.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _timer = Time.CreateTimer(static state => ((MetricsTimeSeries)state!).Collect(), this, Interval, Interval);
+        return Task.CompletedTask;
+    }
 
-    public void Dispose() => _timer.Dispose();
+    /// <summary>Stops sampling and waits for a sample being taken, so none runs once the engine is being disposed.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_timer is { } timer)
+        {
+            await timer.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose() => _timer?.Dispose();
 }
 
 /// <summary>One point: when it was taken (RFC 3339 with fractions, UTC) and its values.</summary>

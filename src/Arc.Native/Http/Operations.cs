@@ -18,6 +18,7 @@ internal static class Operations
         config.ValidateOperations();
         builder.Services.AddSingleton<HttpMetrics>();
         builder.Services.AddSingleton<MetricsTimeSeries>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<MetricsTimeSeries>());
         builder.Services.AddSingleton<AuthFailureBuckets>();
         if (config.CorsEnabled)
         {
@@ -132,8 +133,6 @@ internal static class Operations
     {
         MetricsEndpoints.Map(app, config);
         JsonMetricsEndpoints.Map(app, config);
-        var series = app.Services.GetRequiredService<MetricsTimeSeries>(); // starts sampling
-        app.Lifetime.ApplicationStopping.Register(series.Stop);
         CacheEndpoints.Map(app);
     }
 }
