@@ -25,19 +25,27 @@ fi
 section "Ceph (ceph-mon, ceph-osd, radosgw) for the object-storage tests, installed only when missing"
 scripts/ceph-s3.sh install
 
-section "npm packages for the console and the tests (npm ci in web/ and each tests/js* folder with a lockfile)"
-for folder in web/ tests/js*/; do
-  if [ -f "$folder/package-lock.json" ]; then
-    (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error)
-  fi
-done
+# npm mostly waits on the disk and the registry: it installs while the build compiles, and is waited for before the
+# first step that runs node.
+section "npm packages for the console and the tests (npm ci in web/ and each tests/js* folder with a lockfile; beside the build, artifacts/npm-ci.log)"
+mkdir -p artifacts
+npm_log=artifacts/npm-ci.log
+(
+  for folder in web/ tests/js*/; do
+    if [ -f "$folder/package-lock.json" ]; then
+      (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+    fi
+  done
+) > "$npm_log" 2>&1 &
+npm_ci=$!
 
 section "build (warnings are errors; code style and unused usings, IDE0005, are enforced by the build)"
 dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary
 
-section "format (dotnet format whitespace --verify-no-changes; 'dotnet format arc-native.sln' fixes it)"
-dotnet format whitespace arc-native.sln --verify-no-changes
+section "format (dotnet format whitespace --folder . --verify-no-changes: the .editorconfig over every source file, without loading the projects; 'dotnet format arc-native.sln' fixes it)"
+dotnet format whitespace --folder . --verify-no-changes
 
+wait "$npm_ci" || { cat "$npm_log"; echo "npm ci failed" >&2; exit 1; }
 section "web console assets (src/Arc.Native/Console/assets) are what web/src builds to ('node build.mjs' in web/ rebuilds them)"
 (cd web && node build.mjs --check)
 
@@ -53,7 +61,6 @@ for project in tests/*/*.csproj; do
     *) echo "$project is not run by scripts/test.sh: add it to the steps below" >&2; exit 1 ;;
   esac
 done
-mkdir -p artifacts
 unit_log=artifacts/unit-tests.log
 (
   for project in tests/Arc.Protocol.Tests/Arc.Protocol.Tests.csproj tests/Arc.Engine.Tests/Arc.Engine.Tests.csproj; do

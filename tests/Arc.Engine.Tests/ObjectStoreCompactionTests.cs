@@ -220,7 +220,10 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
     {
         var engine = await _engines.StartAsync("a", clock: _clock, compaction: new CompactionOptions
         {
-            HourlyMinFiles = 2, DailyEnabled = false, LevelEnabled = false, HourlySchedule = "5 * * * *",
+            HourlyMinFiles = 2,
+            DailyEnabled = false,
+            LevelEnabled = false,
+            HourlySchedule = "5 * * * *",
         });
         await WriteFilesAsync(engine, 3);
         _engines.Bucket.FailNext("list", 1); // the 00:05 run cannot list the measurements
