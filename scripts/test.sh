@@ -25,19 +25,33 @@ fi
 section "Ceph (ceph-mon, ceph-osd, radosgw) for the object-storage tests, installed only when missing"
 scripts/ceph-s3.sh install
 
-# npm mostly waits on the disk and the registry: it installs while the build compiles, and is waited for before the
-# first step that runs node.
-section "npm packages for the console and the tests (npm ci in web/ and each tests/js* folder with a lockfile; beside the build, artifacts/npm-ci.log)"
+# Steps that leave a core idle (npm waits on the disk and the registry, the S3 smoke test on Ceph starting, the smoke
+# tests on servers starting) run beside others: each as a background job with its output in artifacts/<name>.log, shown
+# when the job is awaited; a failed job fails the run there.
 mkdir -p artifacts
-npm_log=artifacts/npm-ci.log
-(
+declare -A background_jobs
+in_background() { # NAME COMMAND...
+  local name=$1
+  shift
+  "$@" > "artifacts/$name.log" 2>&1 &
+  background_jobs[$name]=$!
+}
+await_background() { # NAME
+  local name=$1 status=0
+  wait "${background_jobs[$name]}" || status=$?
+  section "$name (ran beside the steps above; artifacts/$name.log)"
+  cat "artifacts/$name.log"
+  [ "$status" -eq 0 ] || { echo "$name failed" >&2; exit 1; }
+}
+
+npm_ci() { # npm ci in web/ and each tests/js* folder with a lockfile
   for folder in web/ tests/js*/; do
     if [ -f "$folder/package-lock.json" ]; then
-      (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+      (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error) || return 1
     fi
   done
-) > "$npm_log" 2>&1 &
-npm_ci=$!
+}
+in_background npm-ci npm_ci
 
 section "build (warnings are errors; code style and unused usings, IDE0005, are enforced by the build)"
 dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary
@@ -45,51 +59,51 @@ dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary
 section "format (dotnet format whitespace --folder . --verify-no-changes: the .editorconfig over every source file, without loading the projects; 'dotnet format arc-native.sln' fixes it)"
 dotnet format whitespace --folder . --verify-no-changes
 
-wait "$npm_ci" || { cat "$npm_log"; echo "npm ci failed" >&2; exit 1; }
+await_background npm-ci
 section "web console assets (src/Arc.Native/Console/assets) are what web/src builds to ('node build.mjs' in web/ rebuilds them)"
 (cd web && node build.mjs --check)
 
 section "export test servers (Debian packages, installed when missing)"
 scripts/export-test-deps.sh
 
-# The protocol and engine tests start no server process, so they run while the AOT publish compiles; their output is
-# shown once both are done, and a failure of either fails the run.
-section "AOT publish (before the server tests: the ones that kill the server run this binary, which gets to /ready in about half the time), with the protocol and engine tests beside it"
 for project in tests/*/*.csproj; do
   case $project in
     tests/Arc.Protocol.Tests/*|tests/Arc.Engine.Tests/*|tests/Arc.Native.Tests/*) ;;
     *) echo "$project is not run by scripts/test.sh: add it to the steps below" >&2; exit 1 ;;
   esac
 done
-unit_log=artifacts/unit-tests.log
-(
+unit_tests() { # the protocol and engine tests start no server process
   for project in tests/Arc.Protocol.Tests/Arc.Protocol.Tests.csproj tests/Arc.Engine.Tests/Arc.Engine.Tests.csproj; do
-    dotnet test "$project" -c Release --no-build --nologo --logger "console;verbosity=minimal" || exit 1
+    dotnet test "$project" -c Release --no-build --nologo --logger "console;verbosity=minimal" || return 1
   done
-) > "$unit_log" 2>&1 &
-unit_tests=$!
-publish_status=0
+}
+in_background protocol-and-engine-tests unit_tests
+section "AOT publish (before the server tests: the ones that kill the server run this binary, which gets to /ready in about half the time), with the protocol and engine tests beside it"
 # The publish compiles the server's projects again for linux-x64; the build step above already ran the Roslyn analyzers
 # (code style, the trim and AOT analyzers) over the same sources, so they are off here. ILC's own IL2xxx/IL3xxx
 # warnings, the whole-program check, are not analyzers and still fail the publish.
-scripts/publish-aot.sh artifacts/publish -p:RunAnalyzers=false || publish_status=$?
-unit_status=0
-wait "$unit_tests" || unit_status=$?
-section "protocol and engine tests (run beside the publish; $unit_log)"
-cat "$unit_log"
-[ "$publish_status" -eq 0 ] || { echo "AOT publish failed" >&2; exit 1; }
-[ "$unit_status" -eq 0 ] || { echo "protocol or engine tests failed" >&2; exit 1; }
+scripts/publish-aot.sh artifacts/publish -p:RunAnalyzers=false
+await_background protocol-and-engine-tests
 
-section "server tests (server processes from the AOT binary: ARC_BINARY)"
+# Ceph's own start is mostly waiting: the S3 smoke test starts its Ceph beside the server tests (which start theirs).
+in_background smoke-aot-s3 scripts/smoke-aot-s3.sh artifacts/publish/arc-native
+section "server tests (server processes from the AOT binary: ARC_BINARY), with the AOT S3 smoke test beside them"
 ARC_BINARY="$PWD/artifacts/publish/arc-native" dotnet test tests/Arc.Native.Tests/Arc.Native.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=minimal"
+await_background smoke-aot-s3
+
+single_file() { # the single-file layout (-p:ArcEmbedNativeLibraries=true): published, then smoke-tested
+  scripts/publish-aot.sh artifacts/publish-embedded -p:ArcEmbedNativeLibraries=true -p:RunAnalyzers=false || return 1
+  scripts/smoke-aot.sh artifacts/publish-embedded/arc-native
+}
+in_background single-file-layout single_file
+in_background chroot-smoke scripts/chroot-smoke.sh artifacts/publish
 
 section "allocation gate (BenchmarkDotNet MemoryDiagnoser, short in-process job: parsers and buffers allocate nothing per record)"
 dotnet bench/Arc.Benchmarks/bin/Release/net10.0/Arc.Benchmarks.dll --alloc-gate
 
-section "AOT smoke test (native libraries beside the binary: the default layout)"
+section "AOT smoke tests (native libraries beside the binary: the default layout), with the single-file layout's publish and smoke test and the chroot smoke test of the Dockerfile.aot image layout beside them"
 scripts/smoke-aot.sh artifacts/publish/arc-native
 scripts/smoke-aot-query-outputs.sh artifacts/publish/arc-native
-scripts/smoke-aot-s3.sh artifacts/publish/arc-native
 scripts/smoke-aot-ops.sh artifacts/publish/arc-native
 scripts/smoke-aot-bombs.sh artifacts/publish/arc-native
 scripts/smoke-aot-export.sh artifacts/publish/arc-native
@@ -100,11 +114,7 @@ ARC_BINARY="$PWD/artifacts/publish/arc-native" node --test tests/js/
 section "web console in headless Chromium (puppeteer-core) against the AOT binary; screenshot in artifacts/console.png"
 ARC_BINARY="$PWD/artifacts/publish/arc-native" node --test tests/js-console/
 
-section "AOT publish and smoke test, single-file layout (-p:ArcEmbedNativeLibraries=true)"
-scripts/publish-aot.sh artifacts/publish-embedded -p:ArcEmbedNativeLibraries=true -p:RunAnalyzers=false
-scripts/smoke-aot.sh artifacts/publish-embedded/arc-native
-
-section "chroot smoke test of the Dockerfile.aot image layout"
-scripts/chroot-smoke.sh artifacts/publish
+await_background single-file-layout
+await_background chroot-smoke
 
 section "all tests passed"
