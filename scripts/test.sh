@@ -30,6 +30,7 @@ scripts/ceph-s3.sh install
 # when the job is awaited; a failed job fails the run there.
 mkdir -p artifacts
 declare -A background_jobs
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT # a failed step leaves no job running
 in_background() { # NAME COMMAND...
   local name=$1
   shift
@@ -72,18 +73,20 @@ for project in tests/*/*.csproj; do
     *) echo "$project is not run by scripts/test.sh: add it to the steps below" >&2; exit 1 ;;
   esac
 done
-unit_tests() { # the protocol and engine tests start no server process
+beside_publish() { # the protocol and engine tests start no server process; the allocation gate counts bytes, not time
   for project in tests/Arc.Protocol.Tests/Arc.Protocol.Tests.csproj tests/Arc.Engine.Tests/Arc.Engine.Tests.csproj; do
     dotnet test "$project" -c Release --no-build --nologo --logger "console;verbosity=minimal" || return 1
   done
+  echo "allocation gate (BenchmarkDotNet MemoryDiagnoser, short in-process job: parsers and buffers allocate nothing per record)"
+  dotnet bench/Arc.Benchmarks/bin/Release/net10.0/Arc.Benchmarks.dll --alloc-gate
 }
-in_background protocol-and-engine-tests unit_tests
-section "AOT publish (before the server tests: the ones that kill the server run this binary, which gets to /ready in about half the time), with the protocol and engine tests beside it"
+in_background protocol-and-engine-tests-and-allocation-gate beside_publish
+section "AOT publish (before the server tests: the ones that kill the server run this binary, which gets to /ready in about half the time), with the protocol and engine tests and the allocation gate beside it"
 # The publish compiles the server's projects again for linux-x64; the build step above already ran the Roslyn analyzers
 # (code style, the trim and AOT analyzers) over the same sources, so they are off here. ILC's own IL2xxx/IL3xxx
 # warnings, the whole-program check, are not analyzers and still fail the publish.
 scripts/publish-aot.sh artifacts/publish -p:RunAnalyzers=false
-await_background protocol-and-engine-tests
+await_background protocol-and-engine-tests-and-allocation-gate
 
 # Ceph's own start is mostly waiting: the S3 smoke test starts its Ceph beside the server tests (which start theirs).
 in_background smoke-aot-s3 scripts/smoke-aot-s3.sh artifacts/publish/arc-native
@@ -95,18 +98,17 @@ single_file() { # the single-file layout (-p:ArcEmbedNativeLibraries=true): publ
   scripts/publish-aot.sh artifacts/publish-embedded -p:ArcEmbedNativeLibraries=true -p:RunAnalyzers=false || return 1
   scripts/smoke-aot.sh artifacts/publish-embedded/arc-native
 }
+smoke_tests() { # the published binary (native libraries beside it: the default layout); each on its own port and directory
+  for smoke in smoke-aot smoke-aot-query-outputs smoke-aot-ops smoke-aot-export; do
+    "scripts/$smoke.sh" artifacts/publish/arc-native || return 1
+  done
+}
 in_background single-file-layout single_file
 in_background chroot-smoke scripts/chroot-smoke.sh artifacts/publish
+in_background smoke-tests smoke_tests
 
-section "allocation gate (BenchmarkDotNet MemoryDiagnoser, short in-process job: parsers and buffers allocate nothing per record)"
-dotnet bench/Arc.Benchmarks/bin/Release/net10.0/Arc.Benchmarks.dll --alloc-gate
-
-section "AOT smoke tests (native libraries beside the binary: the default layout), with the single-file layout's publish and smoke test and the chroot smoke test of the Dockerfile.aot image layout beside them"
-scripts/smoke-aot.sh artifacts/publish/arc-native
-scripts/smoke-aot-query-outputs.sh artifacts/publish/arc-native
-scripts/smoke-aot-ops.sh artifacts/publish/arc-native
+section "AOT bomb smoke test, with the other smoke tests of the default layout, the single-file layout's publish and smoke test and the chroot smoke test of the Dockerfile.aot image layout beside it"
 scripts/smoke-aot-bombs.sh artifacts/publish/arc-native
-scripts/smoke-aot-export.sh artifacts/publish/arc-native
 
 section "MessagePack round trip with @msgpack/msgpack (node) against the AOT binary"
 ARC_BINARY="$PWD/artifacts/publish/arc-native" node --test tests/js/
@@ -114,6 +116,7 @@ ARC_BINARY="$PWD/artifacts/publish/arc-native" node --test tests/js/
 section "web console in headless Chromium (puppeteer-core) against the AOT binary; screenshot in artifacts/console.png"
 ARC_BINARY="$PWD/artifacts/publish/arc-native" node --test tests/js-console/
 
+await_background smoke-tests
 await_background single-file-layout
 await_background chroot-smoke
 
