@@ -30,7 +30,11 @@ scripts/ceph-s3.sh install
 # when the job is awaited; a failed job fails the run there.
 mkdir -p artifacts
 declare -A background_jobs
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT # a failed step leaves no job running
+# The C# compiler server compiles the solution's 13 projects in one warm process instead of 13 cold ones: about 20 s of
+# a clean build on two cores. This environment turns it off (UseSharedCompilation=false), so the builds below ask for it
+# by name, and the server is shut down when the run ends, as is any job still running after a failed step.
+shared_compiler=-p:UseSharedCompilation=true
+trap 'kill $(jobs -p) 2>/dev/null || true; dotnet build-server shutdown >/dev/null 2>&1 || true' EXIT
 in_background() { # NAME COMMAND...
   local name=$1
   shift
@@ -55,7 +59,7 @@ npm_ci() { # npm ci in web/ and each tests/js* folder with a lockfile
 in_background npm-ci npm_ci
 
 section "build (warnings are errors; code style and unused usings, IDE0005, are enforced by the build)"
-dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary
+dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary "$shared_compiler"
 
 section "format (dotnet format whitespace --folder . --verify-no-changes: the .editorconfig over every source file, without loading the projects; 'dotnet format arc-native.sln' fixes it)"
 dotnet format whitespace --folder . --verify-no-changes
@@ -85,7 +89,7 @@ section "AOT publish (before the server tests: the ones that kill the server run
 # The publish compiles the server's projects again for linux-x64; the build step above already ran the Roslyn analyzers
 # (code style, the trim and AOT analyzers) over the same sources, so they are off here. ILC's own IL2xxx/IL3xxx
 # warnings, the whole-program check, are not analyzers and still fail the publish.
-scripts/publish-aot.sh artifacts/publish -p:RunAnalyzers=false
+scripts/publish-aot.sh artifacts/publish -p:RunAnalyzers=false "$shared_compiler"
 await_background protocol-and-engine-tests-and-allocation-gate
 
 # Ceph's own start is mostly waiting: the S3 smoke test starts its Ceph beside the server tests (which start theirs).
@@ -95,7 +99,7 @@ ARC_BINARY="$PWD/artifacts/publish/arc-native" dotnet test tests/Arc.Native.Test
 await_background smoke-aot-s3
 
 single_file() { # the single-file layout (-p:ArcEmbedNativeLibraries=true): published, then smoke-tested
-  scripts/publish-aot.sh artifacts/publish-embedded -p:ArcEmbedNativeLibraries=true -p:RunAnalyzers=false || return 1
+  scripts/publish-aot.sh artifacts/publish-embedded -p:ArcEmbedNativeLibraries=true -p:RunAnalyzers=false "$shared_compiler" || return 1
   scripts/smoke-aot.sh artifacts/publish-embedded/arc-native
 }
 smoke_tests() { # the published binary (native libraries beside it: the default layout); each on its own port and directory

@@ -274,10 +274,13 @@ public sealed class SqlAttackTests : IAsyncLifetime
     [Theory]
     [InlineData("EXPLAIN ANALYZE ")]
     [InlineData("EXPLAIN (ANALYZE, FORMAT json) ")]
+    [InlineData("EXPLAIN (ANALYZE, FORMAT html) ")]
+    [InlineData("EXPLAIN (ANALYZE, FORMAT graphviz) ")]
     public async Task ExplainAnalyzeShowsTheFilesReadWithoutTheDataDirectoryToNonAdminTokens(string explain)
     {
         // EXPLAIN ANALYZE names the files it read; DuckDB's text format wraps them over the lines of the operator's box,
-        // so each box column is read top to bottom, spaces left out, as a person reads it.
+        // so each box column is read top to bottom, spaces left out, as a person reads it. (Its yaml format has no ANALYZE:
+        // DuckDB answers "No mapping from ExplainFormat::YAML to ProfilerPrintFormat", and a plain EXPLAIN reads no file.)
         var root = _server.DataPath.Replace(" ", "", StringComparison.Ordinal);
         foreach (var token in new[] { _alpha, _read, _readWrite })
         {
