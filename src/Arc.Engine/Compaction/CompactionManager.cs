@@ -147,24 +147,30 @@ public sealed class CompactionManager : IAsyncDisposable
     {
         LastRunStarted = Now;
         var results = new List<CompactionResult>();
-        for (var round = 0; round < 100; round++)
+        try
         {
-            var candidates = await CandidatesAsync(tier, database, measurement, cancellationToken).ConfigureAwait(false);
-            var started = candidates.Select(c => TryStart(c, cancellationToken)).OfType<Task<CompactionResult>>().ToList();
-            if (started.Count == 0)
+            for (var round = 0; round < 100; round++)
             {
-                break;
-            }
+                var candidates = await CandidatesAsync(tier, database, measurement, cancellationToken).ConfigureAwait(false);
+                var started = candidates.Select(c => TryStart(c, cancellationToken)).OfType<Task<CompactionResult>>().ToList();
+                if (started.Count == 0)
+                {
+                    break;
+                }
 
-            var done = await Task.WhenAll(started).ConfigureAwait(false);
-            results.AddRange(done);
-            if (!done.Any(r => r.Succeeded))
-            {
-                break;
+                var done = await Task.WhenAll(started).ConfigureAwait(false);
+                results.AddRange(done);
+                if (!done.Any(r => r.Succeeded))
+                {
+                    break;
+                }
             }
         }
+        finally
+        {
+            LastRunFinished = Now; // also when planning failed: the status must not show a run in progress for good
+        }
 
-        LastRunFinished = Now;
         return results;
     }
 
