@@ -58,7 +58,7 @@ npm_ci() { # npm ci in web/ and each tests/js* folder with a lockfile
 }
 in_background npm-ci npm_ci
 
-section "build (warnings are errors; code style and unused usings, IDE0005, are enforced by the build)"
+section "build (warnings are errors; the CA rules, file-scoped namespaces, IDE0161, and unused usings, IDE0005, are enforced by the build: .editorconfig)"
 dotnet build arc-native.sln -c Release -warnaserror -nologo -clp:NoSummary "$shared_compiler"
 
 section "format (dotnet format whitespace --folder . --verify-no-changes: the .editorconfig over every source file, without loading the projects; 'dotnet format arc-native.sln' fixes it)"
