@@ -43,7 +43,7 @@ public sealed class CompactionScheduleTests : IAsyncLifetime
             await Task.Delay(20);
         }
 
-        await WaitForAsync(() => EngineData.ParquetFiles(_directory).Length == 1);
+        await EngineData.WaitForAsync(() => EngineData.ParquetFiles(_directory).Length == 1, TimeSpan.FromSeconds(10));
         Assert.Equal(5, _engine.Compaction.LastRunStarted!.Value.Minute);
         Assert.Equal("2", await EngineData.ScalarAsync(_engine, "SELECT count(*) FROM cpu"));
     }
@@ -77,15 +77,5 @@ public sealed class CompactionScheduleTests : IAsyncLifetime
         await _engine.CheckpointAsync();
         await EngineData.WriteAsync(_engine, $"cpu,host=b v=2 {T0 + offset + 1}\n");
         await _engine.CheckpointAsync();
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 200 && !condition(); i++)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.True(condition(), "the condition did not hold within 10 s");
     }
 }

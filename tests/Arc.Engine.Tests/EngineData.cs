@@ -67,6 +67,18 @@ internal static class EngineData
         await engine.FlushAsync();
     }
 
+    /// <summary>Polls <paramref name="condition"/> every 50 ms of real time until it holds, for at most <paramref name="within"/> (30 s).</summary>
+    public static async Task WaitForAsync(Func<bool> condition, TimeSpan? within = null)
+    {
+        var limit = within ?? TimeSpan.FromSeconds(30);
+        for (var waited = TimeSpan.Zero; waited < limit && !condition(); waited += TimeSpan.FromMilliseconds(50))
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(condition(), $"the condition was not reached within {limit.TotalSeconds} s");
+    }
+
     /// <summary>The Parquet data files under <paramref name="directory"/>.</summary>
     public static string[] ParquetFiles(string directory) =>
         Directory.GetFiles(directory, "*.parquet", SearchOption.AllDirectories);

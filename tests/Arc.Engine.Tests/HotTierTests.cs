@@ -125,7 +125,7 @@ public sealed class HotTierTests : IAsyncLifetime
         Assert.True(queries >= 10, $"{queries} queries");
         Assert.True(engine.Query.FilesHot > 0 && engine.Query.FilesListed > 0,
             $"{engine.Query.FilesHot} files read from memory, {engine.Query.FilesListed} opened"); // both ways, by eviction and merges
-        await WaitForAsync(() => engine.Compaction.Jobs.Count == 0);
+        await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0);
         Assert.Equal("600 600", await CountsAsync(engine));
     }
 
@@ -184,7 +184,7 @@ public sealed class HotTierTests : IAsyncLifetime
         }
 
         var hour = Path.Combine(_engines.Root, "db", "cpu", "2023", "11", "14", "22");
-        await WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && EngineData.ParquetFiles(hour).Length == 1);
+        await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && EngineData.ParquetFiles(hour).Length == 1);
         using (var cursor = await engine.Query.OpenAsync("SELECT count(*) FROM cpu", "db", CancellationToken.None))
         {
             Assert.Equal((0, 1), (cursor.FilesListed, cursor.FilesHot)); // the merged file reads from its inputs' sets
@@ -196,7 +196,7 @@ public sealed class HotTierTests : IAsyncLifetime
         // The same point written twice: the merge keeps the last write, so its output no longer equals its inputs' rows.
         await EngineData.WriteAPointTwiceAsync(engine, "mem", T0);
         var memHour = Path.Combine(_engines.Root, "db", "mem", "2023", "11", "14", "22");
-        await WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && EngineData.ParquetFiles(memHour).Length == 1);
+        await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && EngineData.ParquetFiles(memHour).Length == 1);
         using (var cursor = await engine.Query.OpenAsync("SELECT count(*) FROM mem", "db", CancellationToken.None))
         {
             Assert.Equal((1, 0), (cursor.FilesListed, cursor.FilesHot));
@@ -276,14 +276,4 @@ public sealed class HotTierTests : IAsyncLifetime
 
     private static async Task<string> CountsAsync(ArcEngine engine) =>
         await EngineData.ScalarAsync(engine, "SELECT count(*) || ' ' || count(DISTINCT seq) FROM cpu");
-
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 600 && !condition(); i++)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.True(condition());
-    }
 }

@@ -33,7 +33,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
         for (var flush = 0; flush < 30; flush++)
         {
             seq = await FlushRowsAsync(engine, seq, 5);
-            await WaitForAsync(() => Files(HourDirectory).Length < MinFiles);
+            await EngineData.WaitForAsync(() => Files(HourDirectory).Length < MinFiles);
         }
 
         Assert.True(engine.Compaction.Stats.JobsCompleted >= 9, $"{engine.Compaction.Stats.JobsCompleted} level merges");
@@ -70,7 +70,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
         }
 
         // Merged on both sides of the part, never across it (its LSNs would fall inside the output's range).
-        await WaitForAsync(() => engine.Compaction.Stats.JobsCompleted >= 2 && engine.Compaction.Jobs.Count == 0
+        await EngineData.WaitForAsync(() => engine.Compaction.Stats.JobsCompleted >= 2 && engine.Compaction.Jobs.Count == 0
                                  && Files(HourDirectory).Length <= 2 * (MinFiles - 1) + 1);
         Assert.All(parts, p => Assert.True(File.Exists(p), p));
         var hour = Files(HourDirectory).Select(Name).OrderBy(n => n.FirstLsn).ToList();
@@ -90,7 +90,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
         var engine = await StartAsync(Data);
         await EngineData.WriteAPointTwiceAsync(engine, "cpu", T0);
 
-        await WaitForAsync(() => Files(HourDirectory).Length == 1);
+        await EngineData.WaitForAsync(() => Files(HourDirectory).Length == 1);
         Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM cpu"));
         Assert.Equal("2", await EngineData.ScalarAsync(engine, "SELECT seq FROM cpu WHERE host = 'a'"));
         var merged = Name(Assert.Single(Files(HourDirectory)));
@@ -125,7 +125,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
         await writer;
         Assert.True(engine.Compaction.Stats.JobsCompleted >= 5, $"{engine.Compaction.Stats.JobsCompleted} level merges");
         Assert.True(queries >= 10, $"{queries} queries");
-        await WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length < MinFiles);
+        await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length < MinFiles);
         Assert.Equal("600 600", await CountsAsync(engine));
         Assert.Equal(600, RowsOnDisk(HourDirectory));
     }
@@ -142,7 +142,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
         }
 
         const string prefix = "db/cpu/2023/11/14/22/";
-        await WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && engine.Remote!.PendingUploads == 0
+        await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && engine.Remote!.PendingUploads == 0
                                  && engines.Bucket.Keys.Count(k => k.StartsWith(prefix, StringComparison.Ordinal)) < MinFiles);
         Assert.True(engine.Compaction.Stats.JobsCompleted >= 3, $"{engine.Compaction.Stats.JobsCompleted} level merges");
         var keys = engines.Bucket.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList();
@@ -209,15 +209,5 @@ public sealed class LevelMergeTests : IAsyncLifetime
         var row = connection.QueryStrings($"SELECT count(*), count(DISTINCT seq) FROM read_parquet('{directory}/*.parquet')")[0];
         Assert.Equal(row[0], row[1]);
         return long.Parse(row[0]!, CultureInfo.InvariantCulture);
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 600 && !condition(); i++)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.True(condition(), "the condition was not reached within 30 s");
     }
 }

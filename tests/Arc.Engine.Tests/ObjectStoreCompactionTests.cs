@@ -230,11 +230,8 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
 
         await AdvanceUntilAsync(() => engine.Compaction.LastRunStarted is not null);
         Assert.Equal(new DateTime(2023, 11, 15, 0, 5, 0), engine.Compaction.LastRunStarted);
-        for (var i = 0; i < 1000 && engine.Compaction.LastRunFinished is null; i++)
-        {
-            await Task.Delay(10); // the failed run ends (before, the status showed it running for good)
-        }
-
+        // The failed run ends (before, the status showed it running for good).
+        await EngineData.WaitForAsync(() => engine.Compaction.LastRunFinished is not null, TimeSpan.FromSeconds(10));
         Assert.Equal(new DateTime(2023, 11, 15, 0, 5, 0), engine.Compaction.LastRunFinished);
         Assert.Equal(3, HourKeys().Count);
 
