@@ -298,12 +298,13 @@ public sealed partial class ArcEngine
                 await remote.UploadNowAsync(temp, output, CancellationToken.None).ConfigureAwait(false); // the store has it before it loses the input
             }
 
+            var time = _catalog.Manifest.TimeOf(input); // the kept rows are some of the input's
             await RetireInputAsync(marker, input, () =>
             {
                 LocalStore.EnsureDirectory(Path.GetDirectoryName(output)!);
                 File.Move(temp, output, overwrite: false);
                 Durability.FsyncDirectory(Path.GetDirectoryName(output)!);
-                _catalog.Manifest.Added([output], _catalog.Manifest.ColumnsOf(marker.Database, marker.Measurement, [input]));
+                _catalog.Manifest.Added([output], _catalog.Manifest.ColumnsOf(marker.Database, marker.Measurement, [input]), _ => time);
             }).ConfigureAwait(false);
             return StepOutcome.Rewritten;
         }

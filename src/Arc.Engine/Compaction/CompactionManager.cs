@@ -221,7 +221,7 @@ public sealed class CompactionManager : IAsyncDisposable
                         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                     }
                 }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or Storage.Remote.ObjectStoreException)
+                catch (Exception e) when (IsStorageFailure(e))
                 {
                     // The next flush of the measurement plans again.
                     _logger.LogWarning(e, "Planning level merges of {Database}.{Measurement} failed", database, measurement);
@@ -351,7 +351,7 @@ public sealed class CompactionManager : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Storage.Remote.ObjectStoreException)
+            catch (Exception e) when (IsStorageFailure(e))
             {
                 // Planning failed (a listing the object store refused, a directory gone): this run is skipped, the schedule
                 // goes on. Before, the loop ended here, so one transient error stopped the tier's schedule until a restart.
@@ -359,6 +359,13 @@ public sealed class CompactionManager : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// A failure of the storage a plan reads (a directory gone, access refused, the object store refusing or not answering):
+    /// the background loops log it and go on, where anything else is a bug that should surface.
+    /// </summary>
+    private static bool IsStorageFailure(Exception e) =>
+        e is IOException or UnauthorizedAccessException or Storage.Remote.ObjectStoreException;
 
     /// <summary>Stops the schedules and waits for running jobs (a job is never abandoned halfway by a clean stop).</summary>
     public async ValueTask DisposeAsync()

@@ -112,7 +112,8 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
     /// <see cref="CompactionOptions.LevelMaxFileBytes"/>, uploaded (with object storage), and hold only commits below
     /// <paramref name="unflushed"/>'s answer. A merge takes a run of at least <see cref="CompactionOptions.LevelMinFiles"/>
     /// (N) consecutive mergeable files: first of the smallest level present, where level k holds the files of at most
-    /// max / N^k bytes, so N files of a level make about one of the next. Consecutive files keep the output's LSN range free
+    /// max / N^k bytes, so N files of a level make about one of the next; a merge's inputs total at most max, so files of
+    /// level 0 (over max / N) are left to hourly compaction. Consecutive files keep the output's LSN range free
     /// of every other file of the partition, so write order by first LSN stays right for later merges and deduplication.
     /// </summary>
     /// <param name="unflushed">The lowest LSN of the measurement's rows not yet in a complete flush (long.MaxValue: none).
@@ -152,13 +153,28 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
                 && (uploaded is null || uploaded.Contains(f.Path));
 
             var levels = ordered.Where(Mergeable).Select(f => Level(f.Size, n)).ToList();
-            for (var level = levels.Count == 0 ? -1 : levels.Max(); level >= 0; level--)
+            for (var level = levels.Count == 0 ? -1 : levels.Max(); level >= 1; level--)
             {
                 var cap = options.LevelMaxFileBytes / (long)Math.Pow(n, level);
                 var run = Run(ordered, f => Mergeable(f) && f.Size <= cap, n);
                 if (run is not null)
                 {
-                    var batch = run.Take(Math.Max(n, options.MaxFilesPerBatch)).ToList();
+                    // At most S in all (N files of level 1 or deeper always fit), so no merge outgrows the last level and its
+                    // time and memory stay bounded however long the partition takes writes; before, a run of level-0 files
+                    // merged up to max_files_per_batch × S at once while the partition's new files waited behind it.
+                    var batch = new List<(string Path, long Size, ParquetFileName Name)>();
+                    var total = 0L;
+                    foreach (var file in run)
+                    {
+                        if (batch.Count == Math.Max(n, options.MaxFilesPerBatch) || total + file.Size > options.LevelMaxFileBytes)
+                        {
+                            break;
+                        }
+
+                        batch.Add(file);
+                        total += file.Size;
+                    }
+
                     var hour = Partition(Path.GetRelativePath(root, batch[0].Path))!.Value;
                     candidates.Add(new CompactionCandidate(database, measurement, CompactionTier.Level, hour.Day.AddHours(hour.Hour!.Value),
                         directory, batch.Select(f => f.Path).ToList(), batch.Sum(f => f.Size)));

@@ -97,6 +97,7 @@ internal sealed class Catalog
                     var paths = files.Select(f => f.Path).ToList();
                     WriteSchemaFile(entry, paths, replace: true);
                     Manifest.SetColumns(ReadColumns(paths));
+                    Manifest.SetTimes(ReadTimes(paths));
                     EnsureView(entry, withFiles: true);
                 }
             }
@@ -104,16 +105,21 @@ internal sealed class Catalog
     }
 
     /// <summary>
-    /// Records files that were just placed (a flush's parts, files fetched from object storage) and makes them queryable:
-    /// the manifest lists them, the schema file gains any column they add, the view covers files. Call under
-    /// <see cref="Visibility"/> held for writing.
+    /// Records files that were just placed (a flush's parts with their columns and time ranges; files fetched from object
+    /// storage, whose footers tell them) and makes them queryable: the manifest lists them, the schema file gains any column
+    /// they add, the view covers files. Call under <see cref="Visibility"/> held for writing.
     /// </summary>
-    public void FilesPlaced(MeasurementEntry entry, IReadOnlyList<string> paths, IReadOnlySet<string>? columns)
+    public void FilesPlaced(MeasurementEntry entry, IReadOnlyList<string> paths, IReadOnlySet<string>? columns, Func<string, TimeRange?>? times = null)
     {
-        Manifest.Added(paths, columns);
+        Manifest.Added(paths, columns, times);
         if (columns is null)
         {
             Manifest.SetColumns(ReadColumns(paths));
+        }
+
+        if (times is null)
+        {
+            Manifest.SetTimes(ReadTimes(paths));
         }
 
         if (entry.SchemaStale)
@@ -144,6 +150,38 @@ internal sealed class Catalog
                          .GroupBy(r => r[0]!, StringComparer.Ordinal))
             {
                 result[Path.GetFullPath(group.Key)] = group.Select(r => r[1]!).ToHashSet(StringComparer.Ordinal);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The time range of each file's rows, from the statistics of its <c>time</c> column's row groups in the footer (DuckDB's
+    /// <c>parquet_metadata</c>); a file whose statistics are missing is left out (its partition's range stays).
+    /// </summary>
+    private Dictionary<string, TimeRange> ReadTimes(IReadOnlyList<string> paths)
+    {
+        var result = new Dictionary<string, TimeRange>(StringComparer.Ordinal);
+        if (paths.Count == 0)
+        {
+            return result;
+        }
+
+        var list = "[" + string.Join(", ", paths.Select(Names.QuoteLiteral)) + "]";
+        lock (_ddlLock)
+        {
+            // A row group without statistics makes its file's minimum or maximum NULL (bool_and), so the file is skipped.
+            foreach (var row in _ddl.QueryStrings(
+                         "SELECT file_name, epoch_ns(min(TRY_CAST(stats_min_value AS TIMESTAMP_NS))), epoch_ns(max(TRY_CAST(stats_max_value AS TIMESTAMP_NS))), " +
+                         "bool_and(TRY_CAST(stats_min_value AS TIMESTAMP_NS) IS NOT NULL AND TRY_CAST(stats_max_value AS TIMESTAMP_NS) IS NOT NULL) " +
+                         $"FROM parquet_metadata({list}) WHERE path_in_schema = '{ColumnSet.TimeColumn}' GROUP BY file_name"))
+            {
+                if (row[3] == "true" && row[1] is { } min && row[2] is { } max)
+                {
+                    result[Path.GetFullPath(row[0]!)] = new TimeRange(
+                        long.Parse(min, System.Globalization.CultureInfo.InvariantCulture), long.Parse(max, System.Globalization.CultureInfo.InvariantCulture));
+                }
             }
         }
 

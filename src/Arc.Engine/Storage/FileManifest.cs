@@ -5,8 +5,10 @@ using System.Globalization;
 namespace Arc.Engine.Storage;
 
 /// <summary>A Parquet file of a measurement: where it is, the time range its partition bounds, its size and its columns.</summary>
-/// <param name="MinTime">Earliest time (Unix ns) a row of the file can have: the start of its hour or day partition.</param>
-/// <param name="MaxTime">Latest time (Unix ns) a row can have: the last nanosecond of its partition.</param>
+/// <param name="MinTime">Earliest time (Unix ns) a row of the file can have: its rows' earliest when known (a flush, a merge,
+/// the footer's statistics), else the start of its hour or day partition.</param>
+/// <param name="MaxTime">Latest time (Unix ns) a row can have: its rows' latest when known, else the last nanosecond of its
+/// partition.</param>
 /// <param name="Columns">The file's column names, when known (null: read it by name like a file of another schema).</param>
 internal sealed record ManifestFile(string Path, long MinTime, long MaxTime, long Bytes, IReadOnlySet<string>? Columns)
 {
@@ -14,13 +16,19 @@ internal sealed record ManifestFile(string Path, long MinTime, long MaxTime, lon
     public RetainedRange[]? Retained { get; init; }
 }
 
+/// <summary>The time range of a file's rows, Unix ns, both ends inclusive.</summary>
+internal readonly record struct TimeRange(long Min, long Max);
+
 /// <summary>
 /// The engine's own list of every measurement's Parquet files, so a query never globs the directory tree: rebuilt from the
 /// files at startup, then kept by whatever adds or removes a file — a flush placing its parts, compaction placing its
 /// output and retiring its inputs, quarantine, object storage fetching into or evicting from its cache — each under the
 /// catalog's visibility write lock, so a query binding under the read lock sees a file list that never holds a row twice.
-/// A file's time range comes from its partition (<c>…/YYYY/MM/DD/HH/</c> an hour, <c>…/YYYY/MM/DD/daily/</c> a day), which
-/// flushes and compaction guarantee; a file elsewhere counts as covering all time. Readers take an immutable snapshot.
+/// A file's time range is its rows' when known (a flush knows them, a merge takes its inputs' union, startup and fetched
+/// files read the time column's statistics from the footer), within its partition's (<c>…/YYYY/MM/DD/HH/</c> an hour,
+/// <c>…/YYYY/MM/DD/daily/</c> a day), which flushes and compaction guarantee; so a query over the last minutes of an hour
+/// that still takes writes opens only the files holding those minutes. A file elsewhere counts as covering all time.
+/// Readers take an immutable snapshot.
 /// A file may also carry its rows in memory (<see cref="ManifestFile.Retained"/>, up to <paramref name="hotBudget"/> bytes
 /// in all): queries then read those instead of the file, and whatever removes the file from the list lets them go in the
 /// same step, so the rows are never read both ways or from a file that no longer holds them.
@@ -68,12 +76,16 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
         }
     }
 
-    /// <summary>Records files that were just placed (paths under the storage root), with their columns when known.</summary>
-    public void Added(IEnumerable<string> paths, IReadOnlySet<string>? columns = null)
+    /// <summary>
+    /// Records files that were just placed (paths under the storage root), with their columns and their rows' time range
+    /// (<paramref name="times"/>, by path as given) when known.
+    /// </summary>
+    public void Added(IEnumerable<string> paths, IReadOnlySet<string>? columns = null, Func<string, TimeRange?>? times = null)
     {
         lock (_lock)
         {
-            foreach (var group in paths.Select(p => Describe(p, new FileInfo(p).Length, columns)).OfType<ManifestFile>().GroupBy(f => Key(f.Path)))
+            foreach (var group in paths.Select(p => Describe(p, new FileInfo(p).Length, columns, times?.Invoke(p))).OfType<ManifestFile>()
+                         .GroupBy(f => Key(f.Path)))
             {
                 var current = _files.GetValueOrDefault(group.Key, []);
                 var known = current.Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
@@ -95,6 +107,33 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Narrows the time range of files to their rows' (read from their footers: startup, fetched files); a range outside a
+    /// file's partition is ignored.
+    /// </summary>
+    public void SetTimes(IReadOnlyDictionary<string, TimeRange> times)
+    {
+        lock (_lock)
+        {
+            foreach (var (key, files) in _files.ToList())
+            {
+                if (files.Any(f => times.ContainsKey(f.Path)))
+                {
+                    _files[key] = Sorted(files.Select(f => times.TryGetValue(f.Path, out var t) && Describe(f.Path, f.Bytes, f.Columns, t) is { } narrowed
+                        ? f with { MinTime = narrowed.MinTime, MaxTime = narrowed.MaxTime }
+                        : f));
+                }
+            }
+        }
+    }
+
+    /// <summary>The time range the manifest has for a file, null when it does not list it.</summary>
+    public TimeRange? TimeOf(string path)
+    {
+        var full = Path.GetFullPath(path);
+        return Files(Key(full)).FirstOrDefault(f => f.Path == full) is { } file ? new TimeRange(file.MinTime, file.MaxTime) : null;
     }
 
     /// <summary>The union of the columns of <paramref name="paths"/>; null unless every one of them is known.</summary>
@@ -221,7 +260,8 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
     }
 
     /// <summary>
-    /// Lists a merge's output in place of its inputs (compaction, a delete's rewrite). With
+    /// Lists a merge's output in place of its inputs (compaction, a delete's rewrite), its time range the union of theirs
+    /// (its partition's when one of them is not listed). With
     /// <paramref name="keepRetained"/> (the output holds exactly the inputs' rows: nothing removed, no duplicate dropped) and
     /// every input retained, the output reads from the inputs' sets, so merging costs the tier nothing; otherwise their rows
     /// are let go and the output is read from its file. Call under the visibility write lock.
@@ -230,12 +270,15 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
     {
         lock (_lock)
         {
-            Added([output], columns);
             var full = Path.GetFullPath(output);
             var key = Key(full);
             var gone = inputs.Select(Path.GetFullPath).ToHashSet(StringComparer.Ordinal);
+            var replaced = _files.GetValueOrDefault(key, []).Where(f => gone.Contains(f.Path)).ToList();
+            TimeRange? union = replaced.Count == gone.Count && replaced.Count > 0
+                ? new TimeRange(replaced.Min(f => f.MinTime), replaced.Max(f => f.MaxTime))
+                : null;
+            Added([output], columns, _ => union);
             var current = _files.GetValueOrDefault(key, []);
-            var replaced = current.Where(f => gone.Contains(f.Path)).ToList();
             if (keepRetained && replaced.Count == gone.Count && replaced.All(f => f.Retained is not null)
                 && current.FirstOrDefault(f => f.Path == full) is { Retained: null } file)
             {
@@ -348,7 +391,7 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
         return parts.Length >= 3 ? (parts[0], parts[1]) : ("", "");
     }
 
-    private ManifestFile? Describe(string path, long bytes, IReadOnlySet<string>? columns)
+    private ManifestFile? Describe(string path, long bytes, IReadOnlySet<string>? columns, TimeRange? rows = null)
     {
         var full = Path.GetFullPath(path);
         var parts = Path.GetRelativePath(store.Root, full).Split(Path.DirectorySeparatorChar);
@@ -357,7 +400,13 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
             return null;
         }
 
+        // The rows' range narrows the partition's; one that does not meet it (not expected) is not trusted.
         var (min, max) = PartitionRange(parts);
+        if (rows is { } r && r.Min <= r.Max && r.Min <= max && r.Max >= min)
+        {
+            (min, max) = (Math.Max(min, r.Min), Math.Min(max, r.Max));
+        }
+
         return new ManifestFile(full, min, max, bytes, columns);
     }
 

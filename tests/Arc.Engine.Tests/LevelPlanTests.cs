@@ -1,0 +1,75 @@
+using Arc.Engine.Compaction;
+using Arc.Engine.Storage;
+
+namespace Arc.Engine.Tests;
+
+/// <summary>
+/// How level merges are chosen (<see cref="CompactionPlanner.FindLevelAsync"/>), over files of chosen sizes: the planner
+/// reads only names and sizes, so the files here are plain bytes under flushed files' names.
+/// </summary>
+public sealed class LevelPlanTests : IDisposable
+{
+    private const long Kib = 1024;
+    private const long Hour = 472_222; // 2023-11-14T22:00Z, in hours since 1970
+    private readonly LocalStore _store = new(Path.Combine(Path.GetTempPath(), "arc-plan-" + Guid.NewGuid().ToString("N")));
+    private long _lsn;
+
+    public void Dispose() => Directory.Delete(_store.Root, recursive: true);
+
+    [Fact]
+    public async Task AMergeTakesAtMostTheLastLevelsSizeSoFilesOfLevelZeroWaitForHourlyCompaction()
+    {
+        // S = 1024 KiB, N = 4: level 0 is over 256 KiB, level 1 over 64 KiB. Ten files of level 0 in a row, then five of
+        // level 1 (250 KiB each: four fit in S, the fifth does not; the planner used to take all five).
+        for (var i = 0; i < 10; i++)
+        {
+            Flushed(300 * Kib);
+        }
+
+        var level1 = Enumerable.Range(0, 5).Select(_ => Flushed(250 * Kib)).ToList();
+
+        var candidate = Assert.Single(await PlanAsync());
+        Assert.Equal(level1.Take(4), candidate.Files);
+        Assert.True(candidate.Bytes <= 1024 * Kib, $"{candidate.Bytes} bytes merged");
+    }
+
+    [Fact]
+    public async Task SmallFilesMergeUpToTheBatchLimitWhileTheyFit()
+    {
+        // 40 flushed files of 10 KiB (level 3): one merge of max_files_per_batch (30) of them, 300 KiB.
+        var files = Enumerable.Range(0, 40).Select(_ => Flushed(10 * Kib)).ToList();
+        var candidate = Assert.Single(await PlanAsync());
+        Assert.Equal(files.Take(30), candidate.Files);
+    }
+
+    [Fact]
+    public async Task OnlyFilesOfLevelZeroMeansNoMerge()
+    {
+        // The planner used to merge these twelve at once (3 MiB).
+        for (var i = 0; i < 12; i++)
+        {
+            Flushed((257 + i) * Kib);
+        }
+
+        Assert.Empty(await PlanAsync());
+    }
+
+    private Task<List<CompactionCandidate>> PlanAsync() =>
+        new CompactionPlanner(_store, new QueryEpochs(), new CompactionOptions { LevelMinFiles = 4, LevelMaxFileBytes = 1024 * Kib }, remote: null)
+            .FindLevelAsync("db", "cpu", (_, _) => long.MaxValue, CancellationToken.None);
+
+    /// <summary>A flushed file of one part, the next LSN, of <paramref name="bytes"/> bytes in 22:00; returns its path.</summary>
+    private string Flushed(long bytes)
+    {
+        _lsn++;
+        var directory = _store.PartitionDirectory("db", "cpu", Hour);
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, new ParquetFileName("cpu", "20231114_220000_000", _lsn, _lsn, 1, 1, "0000" + _lsn).ToString());
+        using (var file = File.Create(path))
+        {
+            file.SetLength(bytes);
+        }
+
+        return path;
+    }
+}
