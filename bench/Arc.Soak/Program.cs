@@ -59,7 +59,7 @@ var startNs = (DateTime.UtcNow - DateTime.UnixEpoch).Ticks / TimeSpan.TicksPerSe
 var stepNs = (long)(stepMs * 1_000_000);
 long TimeOf(long point) => startNs + (point / hosts * stepNs);
 
-using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients + 4 }) { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(2) };
+using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients + 4 }) { BaseAddress = new Uri(url), Timeout = TimeSpan.FromMinutes(30) }; // the closing count over hundreds of millions of rows takes minutes
 if (options.TryGetValue("token", out var token))
 {
     http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
