@@ -26,36 +26,42 @@ public sealed class FileTimeRangeTests : IAsyncLifetime
     {
         var engine = await StartAsync();
 
-        // Four flushes into one hour partition, ten minutes apart: 23:05–23:06, 23:15–23:16, 23:25–23:26, 23:35–23:36.
+        // Four flushes into one hour partition, ten minutes apart: 23:05–23:06, 23:15–23:16, 23:25–23:26, 23:35–23:36, each
+        // ending 400 ns after its minute.
         for (var i = 0; i < 4; i++)
         {
             var start = T0 + ((5 + (10 * i)) * Minute);
-            await EngineData.WriteAsync(engine, $"cpu,host=a v={i}i {start}\ncpu,host=b v={i}i {start + Minute}\n");
+            await EngineData.WriteAsync(engine, $"cpu,host=a v={i}i {start}\ncpu,host=b v={i}i {start + Minute + 400}\n");
             await engine.FlushAsync();
         }
 
         Assert.Equal(4, EngineData.ParquetFiles(Path.Combine(_engines.Root, "db", "cpu")).Length);
         const string recent = "SELECT count(*), sum(v) FROM cpu WHERE time >= '2023-11-14T23:30:00Z'";
-        const string middle = "SELECT count(*), sum(v) FROM cpu WHERE time BETWEEN '2023-11-14T23:16:00Z' AND '2023-11-14T23:25:00Z'";
-        const string gap = "SELECT count(*) FROM cpu WHERE time > '2023-11-14T23:06:00Z' AND time < '2023-11-14T23:15:00Z'";
+        const string middle = "SELECT count(*), sum(v) FROM cpu WHERE time BETWEEN '2023-11-14T23:16:00.0000004Z' AND '2023-11-14T23:25:00Z'";
+        const string gap = "SELECT count(*) FROM cpu WHERE time > '2023-11-14T23:06:00.000003Z' AND time < '2023-11-14T23:14:59.999997Z'";
+        const string last = "SELECT count(*) FROM cpu WHERE time > '2023-11-14T23:36:00.000000399Z'";
         await AssertOpensAsync(engine, recent, 1, "2", "6");
-        await AssertOpensAsync(engine, middle, 2, "2", "3"); // the ends are inclusive: 23:16 and 23:25
+        await AssertOpensAsync(engine, middle, 2, "2", "3"); // both ends are rows
         await AssertOpensAsync(engine, gap, 0, "0");
+        await AssertOpensAsync(engine, last, 1, "1");
         await AssertOpensAsync(engine, "SELECT count(*), sum(v) FROM cpu", 4, "8", "12");
 
-        // A restart reads the ranges from the footers.
+        // A restart reads the ranges from the footers (widened by just under a microsecond each way, hence the gap's
+        // microseconds).
         await _engines.StopAsync(engine);
         engine = await StartAsync();
         await AssertOpensAsync(engine, recent, 1, "2", "6");
         await AssertOpensAsync(engine, gap, 0, "0");
+        await AssertOpensAsync(engine, last, 1, "1");
 
-        // A merge of the hour's files covers their union: 23:05–23:36.
+        // A merge of the hour's files covers their union: 23:05 to just after 23:36.
         var results = await engine.Compaction.RunAsync(CompactionTier.Hourly);
         Assert.Contains(results, r => r.Succeeded);
         Assert.Single(EngineData.ParquetFiles(Path.Combine(_engines.Root, "db", "cpu")));
         await AssertOpensAsync(engine, recent, 1, "2", "6");
-        await AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE time > '2023-11-14T23:36:00Z'", 0, "0");
-        await AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE time < '2023-11-14T23:05:00Z'", 0, "0");
+        await AssertOpensAsync(engine, last, 1, "1");
+        await AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE time > '2023-11-14T23:36:00.000003Z'", 0, "0");
+        await AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE time < '2023-11-14T23:04:59.999997Z'", 0, "0");
         await AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE time <= '2023-11-14T23:05:00Z'", 1, "1");
     }
 

@@ -177,10 +177,13 @@ internal sealed class Catalog
                          "bool_and(TRY_CAST(stats_min_value AS TIMESTAMP_NS) IS NOT NULL AND TRY_CAST(stats_max_value AS TIMESTAMP_NS) IS NOT NULL) " +
                          $"FROM parquet_metadata({list}) WHERE path_in_schema = '{ColumnSet.TimeColumn}' GROUP BY file_name"))
             {
+                // The statistics are read back through DuckDB's rendering of them as text; the range is widened by a
+                // microsecond less a nanosecond each way, so a rendering to the microsecond could take in more, never less.
                 if (row[3] == "true" && row[1] is { } min && row[2] is { } max)
                 {
                     result[Path.GetFullPath(row[0]!)] = new TimeRange(
-                        long.Parse(min, System.Globalization.CultureInfo.InvariantCulture), long.Parse(max, System.Globalization.CultureInfo.InvariantCulture));
+                        long.Parse(min, System.Globalization.CultureInfo.InvariantCulture) - 999,
+                        long.Parse(max, System.Globalization.CultureInfo.InvariantCulture) + 999);
                 }
             }
         }
