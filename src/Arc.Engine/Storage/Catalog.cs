@@ -138,22 +138,31 @@ internal sealed class Catalog
     private Dictionary<string, IReadOnlySet<string>> ReadColumns(IReadOnlyList<string> paths)
     {
         var result = new Dictionary<string, IReadOnlySet<string>>(StringComparer.Ordinal);
+        foreach (var group in FooterRows(paths, list => $"SELECT file_name, name FROM parquet_schema({list}) WHERE num_children IS NULL")
+                     .GroupBy(r => r[0]!, StringComparer.Ordinal))
+        {
+            result[Path.GetFullPath(group.Key)] = group.Select(r => r[1]!).ToHashSet(StringComparer.Ordinal);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The rows of a query over the files' footers, <paramref name="sql"/> given the files as a DuckDB list literal; none
+    /// for no files (DuckDB's footer functions refuse an empty list).
+    /// </summary>
+    private List<string?[]> FooterRows(IReadOnlyList<string> paths, Func<string, string> sql)
+    {
         if (paths.Count == 0)
         {
-            return result;
+            return [];
         }
 
         var list = "[" + string.Join(", ", paths.Select(Names.QuoteLiteral)) + "]";
         lock (_ddlLock)
         {
-            foreach (var group in _ddl.QueryStrings($"SELECT file_name, name FROM parquet_schema({list}) WHERE num_children IS NULL")
-                         .GroupBy(r => r[0]!, StringComparer.Ordinal))
-            {
-                result[Path.GetFullPath(group.Key)] = group.Select(r => r[1]!).ToHashSet(StringComparer.Ordinal);
-            }
+            return _ddl.QueryStrings(sql(list));
         }
-
-        return result;
     }
 
     /// <summary>
@@ -163,28 +172,20 @@ internal sealed class Catalog
     private Dictionary<string, TimeRange> ReadTimes(IReadOnlyList<string> paths)
     {
         var result = new Dictionary<string, TimeRange>(StringComparer.Ordinal);
-        if (paths.Count == 0)
-        {
-            return result;
-        }
 
-        var list = "[" + string.Join(", ", paths.Select(Names.QuoteLiteral)) + "]";
-        lock (_ddlLock)
+        // A row group without statistics makes its file's minimum or maximum NULL (bool_and), so the file is skipped.
+        foreach (var row in FooterRows(paths, list =>
+                     "SELECT file_name, epoch_ns(min(TRY_CAST(stats_min_value AS TIMESTAMP_NS))), epoch_ns(max(TRY_CAST(stats_max_value AS TIMESTAMP_NS))), " +
+                     "bool_and(TRY_CAST(stats_min_value AS TIMESTAMP_NS) IS NOT NULL AND TRY_CAST(stats_max_value AS TIMESTAMP_NS) IS NOT NULL) " +
+                     $"FROM parquet_metadata({list}) WHERE path_in_schema = '{ColumnSet.TimeColumn}' GROUP BY file_name"))
         {
-            // A row group without statistics makes its file's minimum or maximum NULL (bool_and), so the file is skipped.
-            foreach (var row in _ddl.QueryStrings(
-                         "SELECT file_name, epoch_ns(min(TRY_CAST(stats_min_value AS TIMESTAMP_NS))), epoch_ns(max(TRY_CAST(stats_max_value AS TIMESTAMP_NS))), " +
-                         "bool_and(TRY_CAST(stats_min_value AS TIMESTAMP_NS) IS NOT NULL AND TRY_CAST(stats_max_value AS TIMESTAMP_NS) IS NOT NULL) " +
-                         $"FROM parquet_metadata({list}) WHERE path_in_schema = '{ColumnSet.TimeColumn}' GROUP BY file_name"))
+            // The statistics are read back through DuckDB's rendering of them as text; the range is widened by a
+            // microsecond less a nanosecond each way, so a rendering to the microsecond could take in more, never less.
+            if (row[3] == "true" && row[1] is { } min && row[2] is { } max)
             {
-                // The statistics are read back through DuckDB's rendering of them as text; the range is widened by a
-                // microsecond less a nanosecond each way, so a rendering to the microsecond could take in more, never less.
-                if (row[3] == "true" && row[1] is { } min && row[2] is { } max)
-                {
-                    result[Path.GetFullPath(row[0]!)] = new TimeRange(
-                        long.Parse(min, System.Globalization.CultureInfo.InvariantCulture) - 999,
-                        long.Parse(max, System.Globalization.CultureInfo.InvariantCulture) + 999);
-                }
+                result[Path.GetFullPath(row[0]!)] = new TimeRange(
+                    long.Parse(min, System.Globalization.CultureInfo.InvariantCulture) - 999,
+                    long.Parse(max, System.Globalization.CultureInfo.InvariantCulture) + 999);
             }
         }
 
@@ -195,18 +196,9 @@ internal sealed class Catalog
     public Dictionary<string, long> RowCounts(IReadOnlyList<string> paths)
     {
         var result = new Dictionary<string, long>(StringComparer.Ordinal);
-        if (paths.Count == 0)
+        foreach (var row in FooterRows(paths, list => $"SELECT file_name, num_rows FROM parquet_file_metadata({list})"))
         {
-            return result;
-        }
-
-        var list = "[" + string.Join(", ", paths.Select(Names.QuoteLiteral)) + "]";
-        lock (_ddlLock)
-        {
-            foreach (var row in _ddl.QueryStrings($"SELECT file_name, num_rows FROM parquet_file_metadata({list})"))
-            {
-                result[Path.GetFullPath(row[0]!)] = long.Parse(row[1]!, System.Globalization.CultureInfo.InvariantCulture);
-            }
+            result[Path.GetFullPath(row[0]!)] = long.Parse(row[1]!, System.Globalization.CultureInfo.InvariantCulture);
         }
 
         return result;
