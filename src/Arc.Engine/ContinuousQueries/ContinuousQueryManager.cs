@@ -499,6 +499,11 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
     {
         while (!_stopping.IsCancellationRequested)
         {
+            // Wakes when a query is added or changed, else after a second of the engine's clock (a fake clock in tests:
+            // moving it runs what became due). The second starts before the run reads the clock, so a move of the clock
+            // during the run is not lost: it ends the wait.
+            using var sleep = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            var second = Task.Delay(TimeSpan.FromSeconds(1), _time, sleep.Token);
             try
             {
                 await RunDueWindowsAsync(_stopping.Token).ConfigureAwait(false);
@@ -508,12 +513,9 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
                 return;
             }
 
-            // Wakes when a query is added or changed, else after a second of the engine's clock (a fake clock in tests:
-            // moving it runs what became due).
-            using var sleep = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             try
             {
-                await Task.WhenAny(_wake.WaitAsync(sleep.Token), Task.Delay(TimeSpan.FromSeconds(1), _time, sleep.Token)).ConfigureAwait(false);
+                await Task.WhenAny(_wake.WaitAsync(sleep.Token), second).ConfigureAwait(false);
             }
             finally
             {

@@ -231,6 +231,11 @@ public sealed partial class ExportManager : IAsyncDisposable
     {
         while (!_stopping.IsCancellationRequested)
         {
+            // Wakes when a job is added, resumed or finishes a run, else after a second of the engine's clock (a fake clock in
+            // tests: moving it runs what became due). The second starts before the clock is read below, so a move of the
+            // clock between the two is not lost: it either shows in the scan or ends the wait.
+            using var sleep = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            var second = Task.Delay(TimeSpan.FromSeconds(1), _time, sleep.Token);
             lock (_lock)
             {
                 var now = Now;
@@ -243,12 +248,9 @@ public sealed partial class ExportManager : IAsyncDisposable
                 }
             }
 
-            // Wakes when a job is added, resumed or finishes a run, else after a second of the engine's clock (a fake clock in
-            // tests: moving it runs what became due).
-            using var sleep = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
             try
             {
-                await Task.WhenAny(_wake.WaitAsync(sleep.Token), Task.Delay(TimeSpan.FromSeconds(1), _time, sleep.Token)).ConfigureAwait(false);
+                await Task.WhenAny(_wake.WaitAsync(sleep.Token), second).ConfigureAwait(false);
             }
             finally
             {
