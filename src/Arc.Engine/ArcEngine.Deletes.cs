@@ -291,20 +291,21 @@ public sealed partial class ArcEngine
             : "";
         try
         {
-            connection.Execute($"COPY ({keep}) TO {Names.QuoteLiteral(temp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880{metadata})");
+            var written = long.Parse(connection.QueryStrings($"COPY ({keep}) TO {Names.QuoteLiteral(temp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880{metadata})")[0][0]!,
+                CultureInfo.InvariantCulture); // COPY answers the rows it wrote
             Durability.FsyncFile(temp);
             if (remote is not null)
             {
                 await remote.UploadNowAsync(temp, output, CancellationToken.None).ConfigureAwait(false); // the store has it before it loses the input
             }
 
-            var time = _catalog.Manifest.TimeOf(input); // the kept rows are some of the input's
+            RowRange? rows = _catalog.Manifest.TimeOf(input) is { } time ? new RowRange(time.Min, time.Max, written) : null; // the kept rows are some of the input's
             await RetireInputAsync(marker, input, () =>
             {
                 LocalStore.EnsureDirectory(Path.GetDirectoryName(output)!);
                 File.Move(temp, output, overwrite: false);
                 Durability.FsyncDirectory(Path.GetDirectoryName(output)!);
-                _catalog.Manifest.Added([output], _catalog.Manifest.ColumnsOf(marker.Database, marker.Measurement, [input]), _ => time);
+                _catalog.Manifest.Added([output], _catalog.Manifest.ColumnsOf(marker.Database, marker.Measurement, [input]), _ => rows);
             }).ConfigureAwait(false);
             return StepOutcome.Rewritten;
         }

@@ -98,6 +98,36 @@ public sealed class LevelMergeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AMergeTakesAtMostTheRowCapSoFullFilesWaitForHourlyCompactionAlsoAfterARestart()
+    {
+        // N = 2, R = 100 rows, bytes no limit: a flush of 30 rows is at level 1 (30 × 2 ≤ 100), two make a file of 60 rows,
+        // at level 0 (60 × 2 > 100), which waits for hourly compaction. By bytes alone (tiny files) everything would merge.
+        var compaction = new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 100 };
+        var engine = await StartAsync(Data, compaction);
+        long seq = 0;
+        for (var flush = 0; flush < 6; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 30);
+            await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length == (flush / 2) + 1);
+        }
+
+        // Each flush's rows come from the flush, each output's from its COPY: three files of 60 rows, none merged further.
+        Assert.Equal([60, 60, 60], RowsPerFile(HourDirectory));
+
+        // After a restart the rows come from the footers: the three stay apart while two new flushes merge beside them.
+        await _engines.StopAsync(engine);
+        engine = await StartAsync(Data, compaction);
+        for (var flush = 0; flush < 2; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 30);
+        }
+
+        await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length == 4);
+        Assert.Equal([60, 60, 60, 60], RowsPerFile(HourDirectory));
+        Assert.Equal("240 240", await CountsAsync(engine));
+    }
+
+    [Fact]
     public async Task QueriesDuringLevelMergesSeeEachRowOnce()
     {
         var engine = await StartAsync(Data);
@@ -154,14 +184,14 @@ public sealed class LevelMergeTests : IAsyncLifetime
         Assert.Equal("70 70", await CountsAsync(other));
     }
 
-    private async Task<ArcEngine> StartAsync(string path)
+    private async Task<ArcEngine> StartAsync(string path, CompactionOptions? compaction = null)
     {
         var engine = await _engines.StartAsync(new EngineOptions
         {
             DataPath = path,
             MaxBufferAge = TimeSpan.FromHours(1),
             Time = _clock,
-            Compaction = new CompactionOptions { LevelMinFiles = MinFiles },
+            Compaction = compaction ?? new CompactionOptions { LevelMinFiles = MinFiles },
         });
         return engine;
     }
@@ -200,6 +230,15 @@ public sealed class LevelMergeTests : IAsyncLifetime
 
     private static ParquetFileName Name(string path) =>
         ParquetFileName.TryParse(Path.GetFileName(path), out var name) ? name : throw new InvalidOperationException($"not a flushed file: {path}");
+
+    /// <summary>The rows of each of the partition's Parquet files, in write order, read by DuckDB.</summary>
+    private static long[] RowsPerFile(string directory)
+    {
+        using var database = Arc.Engine.DuckDb.DuckDbDatabase.Open(null, []);
+        using var connection = database.Connect();
+        return [.. Files(directory).OrderBy(f => Name(f).FirstLsn)
+            .Select(f => long.Parse(connection.QueryStrings($"SELECT count(*) FROM read_parquet('{f}')")[0][0]!, CultureInfo.InvariantCulture))];
+    }
 
     /// <summary>Rows in the partition's Parquet files, read by DuckDB (each exactly once: count equals distinct seq).</summary>
     private static long RowsOnDisk(string directory)

@@ -63,7 +63,7 @@ public sealed class CompactionManager : IAsyncDisposable
         _time = time;
         _logger = logger;
         _slots = new SemaphoreSlim(Math.Max(1, options.MaxConcurrent));
-        _planner = new CompactionPlanner(store, catalog.Epochs, options, remote);
+        _planner = new CompactionPlanner(store, catalog.Epochs, options, remote, catalog.Manifest);
         _database = DuckDbDatabase.Open(null, new Dictionary<string, string>
         {
             ["threads"] = options.DuckDbThreads.ToString(CultureInfo.InvariantCulture),

@@ -52,6 +52,13 @@ public sealed record CompactionOptions
     /// <summary><c>compaction.level_max_file_size_mb</c>: files this big are left to hourly compaction (the last level's size).</summary>
     public long LevelMaxFileBytes { get; init; } = 256L << 20;
 
+    /// <summary>
+    /// <c>compaction.level_max_rows</c>: files of this many rows are left to hourly compaction, and a level merge takes at most
+    /// this many rows in all. A merge's time and memory follow its rows (sorting, the duplicate check) more than its bytes:
+    /// narrow time series compress to a few bytes a row, so 256 MB can hold a hundred million rows.
+    /// </summary>
+    public long LevelMaxRows { get; init; } = 16_000_000;
+
     /// <summary>Jobs running at once.</summary>
     public int MaxConcurrent { get; init; } = 2;
 

@@ -32,7 +32,8 @@ public sealed record CompactionCandidate(
 /// <c>*_compacted.parquet</c> in the same directory; days merge all their hours into <c>…/YYYY/MM/DD/daily/*_daily.parquet</c>.
 /// Files holding commits still in the write-ahead log are left alone: recovery reads their names.
 /// </summary>
-internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, CompactionOptions options, Storage.Remote.RemoteStore? remote)
+internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, CompactionOptions options, Storage.Remote.RemoteStore? remote,
+    FileManifest? manifest = null)
 {
     public const string DailyDirectory = LocalStore.DailyDirectory;
     public const string CompactedSuffix = "_compacted.parquet";
@@ -109,12 +110,14 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
     /// The level merges due in the measurement's hour partitions, at most one per partition (docs/storage.md, Level merges).
     /// A partition's flushed files, in write order, are mergeable when they are the only part of their flush (a part of an
     /// hour-spanning flush is never merged away: recovery would take its other parts for a flush cut short), smaller than
-    /// <see cref="CompactionOptions.LevelMaxFileBytes"/>, uploaded (with object storage), and hold only commits below
+    /// <see cref="CompactionOptions.LevelMaxFileBytes"/> and (when the manifest knows their rows) than
+    /// <see cref="CompactionOptions.LevelMaxRows"/>, uploaded (with object storage), and hold only commits below
     /// <paramref name="unflushed"/>'s answer. A merge takes a run of at least <see cref="CompactionOptions.LevelMinFiles"/>
     /// (N) consecutive mergeable files: first of the smallest level present, where level k holds the files of at most
-    /// max / N^k bytes, so N files of a level make about one of the next; a merge's inputs total at most max, so files of
-    /// level 0 (over max / N) are left to hourly compaction. Consecutive files keep the output's LSN range free
-    /// of every other file of the partition, so write order by first LSN stays right for later merges and deduplication.
+    /// max / N^k bytes and max rows / N^k rows, so N files of a level make about one of the next; a merge's inputs total at
+    /// most max bytes and max rows, so files of level 0 (over max / N of either) are left to hourly compaction. Consecutive
+    /// files keep the output's LSN range free of every other file of the partition, so write order by first LSN stays right
+    /// for later merges and deduplication.
     /// </summary>
     /// <param name="unflushed">The lowest LSN of the measurement's rows not yet in a complete flush (long.MaxValue: none).
     /// Read after the listing: every commit of the measurement below it is then in files that were complete when listed.</param>
@@ -125,7 +128,9 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
         var files = (await FilesAsync(database, measurement, cancellationToken).ConfigureAwait(false)).ToList();
         var uploaded = remote is null ? null : await remote.UploadedAsync(database, measurement, cancellationToken).ConfigureAwait(false);
         var floor = unflushed(database, measurement);
-        var partitions = new Dictionary<string, List<(string Path, long Size, ParquetFileName Name)>>(StringComparer.Ordinal);
+        var rows = (manifest?.Files(database, measurement) ?? []).Where(f => f.Rows is not null)
+            .ToDictionary(f => f.Path, f => f.Rows!.Value, StringComparer.Ordinal);
+        var partitions = new Dictionary<string, List<(string Path, long Size, long Rows, ParquetFileName Name)>>(StringComparer.Ordinal);
         foreach (var (path, size) in files)
         {
             if (!ParquetFileName.TryParse(Path.GetFileName(path), out var name) || epochs.IsRetired(path)
@@ -140,7 +145,7 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
                 partitions[directory] = list = [];
             }
 
-            list.Add((path, size, name));
+            list.Add((path, size, rows.GetValueOrDefault(Path.GetFullPath(path)), name)); // 0: not known, the bytes decide alone
         }
 
         var candidates = new List<CompactionCandidate>();
@@ -148,31 +153,34 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
         foreach (var (directory, list) in partitions)
         {
             var ordered = list.OrderBy(f => (f.Name.FirstLsn, f.Name.Stamp)).ToList(); // WriteOrder of flushed files
-            bool Mergeable((string Path, long Size, ParquetFileName Name) f) =>
-                f.Name.Parts == 1 && f.Name.LastLsn < floor && f.Size < options.LevelMaxFileBytes
+            bool Mergeable((string Path, long Size, long Rows, ParquetFileName Name) f) =>
+                f.Name.Parts == 1 && f.Name.LastLsn < floor && f.Size < options.LevelMaxFileBytes && f.Rows < options.LevelMaxRows
                 && (uploaded is null || uploaded.Contains(f.Path));
 
-            var levels = ordered.Where(Mergeable).Select(f => Level(f.Size, n)).ToList();
+            int LevelOf((string Path, long Size, long Rows, ParquetFileName Name) f) =>
+                Math.Min(Level(f.Size, options.LevelMaxFileBytes, n), Level(f.Rows, options.LevelMaxRows, n));
+
+            var levels = ordered.Where(Mergeable).Select(LevelOf).ToList();
             for (var level = levels.Count == 0 ? -1 : levels.Max(); level >= 1; level--)
             {
-                var cap = options.LevelMaxFileBytes / (long)Math.Pow(n, level);
-                var run = Run(ordered, f => Mergeable(f) && f.Size <= cap, n);
+                var run = Run(ordered, f => Mergeable(f) && LevelOf(f) >= level, n);
                 if (run is not null)
                 {
-                    // At most S in all (N files of level 1 or deeper always fit), so no merge outgrows the last level and its
-                    // time and memory stay bounded however long the partition takes writes; before, a run of level-0 files
-                    // merged up to max_files_per_batch × S at once while the partition's new files waited behind it.
-                    var batch = new List<(string Path, long Size, ParquetFileName Name)>();
-                    var total = 0L;
+                    // At most S bytes and R rows in all (N files of level 1 or deeper always fit), so no merge outgrows the last
+                    // level and its time and memory stay bounded however long the partition takes writes; before, a run of
+                    // level-0 files merged up to max_files_per_batch × S at once while the partition's new files waited behind it.
+                    var batch = new List<(string Path, long Size, long Rows, ParquetFileName Name)>();
+                    var (total, totalRows) = (0L, 0L);
                     foreach (var file in run)
                     {
-                        if (batch.Count == Math.Max(n, options.MaxFilesPerBatch) || total + file.Size > options.LevelMaxFileBytes)
+                        if (batch.Count == Math.Max(n, options.MaxFilesPerBatch) || total + file.Size > options.LevelMaxFileBytes
+                            || totalRows + file.Rows > options.LevelMaxRows)
                         {
                             break;
                         }
 
                         batch.Add(file);
-                        total += file.Size;
+                        (total, totalRows) = (total + file.Size, totalRows + file.Rows);
                     }
 
                     var hour = Partition(Path.GetRelativePath(root, batch[0].Path))!.Value;
@@ -186,11 +194,14 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
         return candidates;
     }
 
-    /// <summary>The level of a file of <paramref name="size"/> bytes: the largest k with size × N^k ≤ the last level's size.</summary>
-    private int Level(long size, int n)
+    /// <summary>
+    /// The level of a file of <paramref name="amount"/> bytes or rows: the largest k with amount × N^k ≤ the last level's
+    /// (<paramref name="max"/>).
+    /// </summary>
+    private static int Level(long amount, long max, int n)
     {
         var level = 0;
-        for (var next = Math.Max(1, size) * n; next <= options.LevelMaxFileBytes && level < 30; next *= n)
+        for (var next = Math.Max(1, amount) * n; next <= max && level < 30; next *= n)
         {
             level++;
         }

@@ -135,7 +135,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 Durability.FsyncDirectory(candidate.Directory);
                 // When no row was dropped (no duplicate point), the output holds exactly the inputs' rows: if they are all in
                 // memory (the hot tier), it is read from their sets, so a level merge every few flushes keeps recent data hot.
-                catalog.Manifest.Replaced(inputs, output, catalog.Manifest.ColumnsOf(candidate.Database, candidate.Measurement, inputs),
+                catalog.Manifest.Replaced(inputs, output, rowsOut, catalog.Manifest.ColumnsOf(candidate.Database, candidate.Measurement, inputs),
                     keepRetained: rowsIn == rowsOut);
                 var placed = manifest;
                 catalog.Epochs.Retire(inputs, () =>

@@ -526,7 +526,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
                 {
                     placed = ParquetFlusher.Place(staged);
                     job.Owner.Publish(job);
-                    MakeFilesQueryable(data, placed, staged.TimeOf);
+                    MakeFilesQueryable(data, placed, staged.RowsOf);
                     Retain(job, staged, placed);
                 }
                 finally
@@ -579,17 +579,17 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     /// Lists the placed files in the manifest and makes them queryable (schema file, view). The files are in place whatever
     /// happens here; a view or schema file that cannot be updated now is retried by the next flush.
     /// </summary>
-    private void MakeFilesQueryable(ColumnSet data, List<string> placed, Func<string, TimeRange?> times)
+    private void MakeFilesQueryable(ColumnSet data, List<string> placed, Func<string, RowRange?> rows)
     {
         if (_catalog.ResolveMeasurement(data.Database, data.Measurement, out _) is not { } entry)
         {
-            _catalog.Manifest.Added(placed, times: times);
+            _catalog.Manifest.Added(placed, rows: rows);
             return;
         }
 
         try
         {
-            _catalog.FilesPlaced(entry, placed, data.Columns.Select(c => c.Name).ToHashSet(StringComparer.Ordinal), times);
+            _catalog.FilesPlaced(entry, placed, data.Columns.Select(c => c.Name).ToHashSet(StringComparer.Ordinal), rows);
         }
         catch (DuckDbException e)
         {

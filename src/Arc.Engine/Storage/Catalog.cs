@@ -97,7 +97,7 @@ internal sealed class Catalog
                     var paths = files.Select(f => f.Path).ToList();
                     WriteSchemaFile(entry, paths, replace: true);
                     Manifest.SetColumns(ReadColumns(paths));
-                    Manifest.SetTimes(ReadTimes(paths));
+                    Manifest.SetRows(ReadRows(paths));
                     EnsureView(entry, withFiles: true);
                 }
             }
@@ -109,17 +109,17 @@ internal sealed class Catalog
     /// storage, whose footers tell them) and makes them queryable: the manifest lists them, the schema file gains any column
     /// they add, the view covers files. Call under <see cref="Visibility"/> held for writing.
     /// </summary>
-    public void FilesPlaced(MeasurementEntry entry, IReadOnlyList<string> paths, IReadOnlySet<string>? columns, Func<string, TimeRange?>? times = null)
+    public void FilesPlaced(MeasurementEntry entry, IReadOnlyList<string> paths, IReadOnlySet<string>? columns, Func<string, RowRange?>? rows = null)
     {
-        Manifest.Added(paths, columns, times);
+        Manifest.Added(paths, columns, rows);
         if (columns is null)
         {
             Manifest.SetColumns(ReadColumns(paths));
         }
 
-        if (times is null)
+        if (rows is null)
         {
-            Manifest.SetTimes(ReadTimes(paths));
+            Manifest.SetRows(ReadRows(paths));
         }
 
         if (entry.SchemaStale)
@@ -166,26 +166,28 @@ internal sealed class Catalog
     }
 
     /// <summary>
-    /// The time range of each file's rows, from the statistics of its <c>time</c> column's row groups in the footer (DuckDB's
-    /// <c>parquet_metadata</c>); a file whose statistics are missing is left out (its partition's range stays).
+    /// The time range and count of each file's rows, from the statistics of its <c>time</c> column's row groups in the footer
+    /// (DuckDB's <c>parquet_metadata</c>); a file whose statistics are missing is left out (its partition's range stays).
     /// </summary>
-    private Dictionary<string, TimeRange> ReadTimes(IReadOnlyList<string> paths)
+    private Dictionary<string, RowRange> ReadRows(IReadOnlyList<string> paths)
     {
-        var result = new Dictionary<string, TimeRange>(StringComparer.Ordinal);
+        var result = new Dictionary<string, RowRange>(StringComparer.Ordinal);
 
         // A row group without statistics makes its file's minimum or maximum NULL (bool_and), so the file is skipped.
         foreach (var row in FooterRows(paths, list =>
                      "SELECT file_name, epoch_ns(min(TRY_CAST(stats_min_value AS TIMESTAMP_NS))), epoch_ns(max(TRY_CAST(stats_max_value AS TIMESTAMP_NS))), " +
-                     "bool_and(TRY_CAST(stats_min_value AS TIMESTAMP_NS) IS NOT NULL AND TRY_CAST(stats_max_value AS TIMESTAMP_NS) IS NOT NULL) " +
+                     "bool_and(TRY_CAST(stats_min_value AS TIMESTAMP_NS) IS NOT NULL AND TRY_CAST(stats_max_value AS TIMESTAMP_NS) IS NOT NULL), " +
+                     "sum(row_group_num_rows)::BIGINT " +
                      $"FROM parquet_metadata({list}) WHERE path_in_schema = '{ColumnSet.TimeColumn}' GROUP BY file_name"))
         {
             // The statistics are read back through DuckDB's rendering of them as text; the range is widened by a
             // microsecond less a nanosecond each way, so a rendering to the microsecond could take in more, never less.
             if (row[3] == "true" && row[1] is { } min && row[2] is { } max)
             {
-                result[Path.GetFullPath(row[0]!)] = new TimeRange(
+                result[Path.GetFullPath(row[0]!)] = new RowRange(
                     long.Parse(min, System.Globalization.CultureInfo.InvariantCulture) - 999,
-                    long.Parse(max, System.Globalization.CultureInfo.InvariantCulture) + 999);
+                    long.Parse(max, System.Globalization.CultureInfo.InvariantCulture) + 999,
+                    long.Parse(row[4]!, System.Globalization.CultureInfo.InvariantCulture));
             }
         }
 

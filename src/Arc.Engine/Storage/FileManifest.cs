@@ -12,12 +12,15 @@ namespace Arc.Engine.Storage;
 /// <param name="Columns">The file's column names, when known (null: read it by name like a file of another schema).</param>
 internal sealed record ManifestFile(string Path, long MinTime, long MaxTime, long Bytes, IReadOnlySet<string>? Columns)
 {
+    /// <summary>The file's row count when known (with its rows' time range: a flush, a merge, a delete's rewrite, the footer).</summary>
+    public long? Rows { get; init; }
+
     /// <summary>The file's rows kept in memory (the hot tier), read by <c>arc_buffer</c> instead of the file; null when cold.</summary>
     public RetainedRange[]? Retained { get; init; }
 }
 
-/// <summary>The time range of a file's rows, Unix ns, both ends inclusive.</summary>
-internal readonly record struct TimeRange(long Min, long Max);
+/// <summary>A file's rows: their time range (Unix ns, both ends inclusive) and how many there are.</summary>
+internal readonly record struct RowRange(long Min, long Max, long Count);
 
 /// <summary>
 /// The engine's own list of every measurement's Parquet files, so a query never globs the directory tree: rebuilt from the
@@ -77,14 +80,14 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
     }
 
     /// <summary>
-    /// Records files that were just placed (paths under the storage root), with their columns and their rows' time range
-    /// (<paramref name="times"/>, by path as given) when known.
+    /// Records files that were just placed (paths under the storage root), with their columns and their rows' time range and
+    /// count (<paramref name="rows"/>, by path as given) when known.
     /// </summary>
-    public void Added(IEnumerable<string> paths, IReadOnlySet<string>? columns = null, Func<string, TimeRange?>? times = null)
+    public void Added(IEnumerable<string> paths, IReadOnlySet<string>? columns = null, Func<string, RowRange?>? rows = null)
     {
         lock (_lock)
         {
-            foreach (var group in paths.Select(p => Describe(p, new FileInfo(p).Length, columns, times?.Invoke(p))).OfType<ManifestFile>()
+            foreach (var group in paths.Select(p => Describe(p, new FileInfo(p).Length, columns, rows?.Invoke(p))).OfType<ManifestFile>()
                          .GroupBy(f => Key(f.Path)))
             {
                 var current = _files.GetValueOrDefault(group.Key, []);
@@ -110,19 +113,19 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
     }
 
     /// <summary>
-    /// Narrows the time range of files to their rows' (read from their footers: startup, fetched files); a range outside a
-    /// file's partition is ignored.
+    /// Narrows the time range of files to their rows' and records their count (read from their footers: startup, fetched
+    /// files); a range outside a file's partition is ignored.
     /// </summary>
-    public void SetTimes(IReadOnlyDictionary<string, TimeRange> times)
+    public void SetRows(IReadOnlyDictionary<string, RowRange> rows)
     {
         lock (_lock)
         {
             foreach (var (key, files) in _files.ToList())
             {
-                if (files.Any(f => times.ContainsKey(f.Path)))
+                if (files.Any(f => rows.ContainsKey(f.Path)))
                 {
-                    _files[key] = Sorted(files.Select(f => times.TryGetValue(f.Path, out var t) && Describe(f.Path, f.Bytes, f.Columns, t) is { } narrowed
-                        ? f with { MinTime = narrowed.MinTime, MaxTime = narrowed.MaxTime }
+                    _files[key] = Sorted(files.Select(f => rows.TryGetValue(f.Path, out var r) && Describe(f.Path, f.Bytes, f.Columns, r) is { } narrowed
+                        ? f with { MinTime = narrowed.MinTime, MaxTime = narrowed.MaxTime, Rows = narrowed.Rows }
                         : f));
                 }
             }
@@ -130,10 +133,10 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
     }
 
     /// <summary>The time range the manifest has for a file, null when it does not list it.</summary>
-    public TimeRange? TimeOf(string path)
+    public (long Min, long Max)? TimeOf(string path)
     {
         var full = Path.GetFullPath(path);
-        return Files(Key(full)).FirstOrDefault(f => f.Path == full) is { } file ? new TimeRange(file.MinTime, file.MaxTime) : null;
+        return Files(Key(full)).FirstOrDefault(f => f.Path == full) is { } file ? (file.MinTime, file.MaxTime) : null;
     }
 
     /// <summary>The union of the columns of <paramref name="paths"/>; null unless every one of them is known.</summary>
@@ -260,13 +263,13 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
     }
 
     /// <summary>
-    /// Lists a merge's output in place of its inputs (compaction, a delete's rewrite), its time range the union of theirs
-    /// (its partition's when one of them is not listed). With
+    /// Lists a merge's output of <paramref name="rows"/> rows in place of its inputs, its time range the union of theirs
+    /// (its partition's, and its rows unknown, when one of them is not listed). With
     /// <paramref name="keepRetained"/> (the output holds exactly the inputs' rows: nothing removed, no duplicate dropped) and
     /// every input retained, the output reads from the inputs' sets, so merging costs the tier nothing; otherwise their rows
     /// are let go and the output is read from its file. Call under the visibility write lock.
     /// </summary>
-    public void Replaced(IReadOnlyList<string> inputs, string output, IReadOnlySet<string>? columns, bool keepRetained)
+    public void Replaced(IReadOnlyList<string> inputs, string output, long rows, IReadOnlySet<string>? columns, bool keepRetained)
     {
         lock (_lock)
         {
@@ -274,8 +277,8 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
             var key = Key(full);
             var gone = inputs.Select(Path.GetFullPath).ToHashSet(StringComparer.Ordinal);
             var replaced = _files.GetValueOrDefault(key, []).Where(f => gone.Contains(f.Path)).ToList();
-            TimeRange? union = replaced.Count == gone.Count && replaced.Count > 0
-                ? new TimeRange(replaced.Min(f => f.MinTime), replaced.Max(f => f.MaxTime))
+            RowRange? union = replaced.Count == gone.Count && replaced.Count > 0
+                ? new RowRange(replaced.Min(f => f.MinTime), replaced.Max(f => f.MaxTime), rows)
                 : null;
             Added([output], columns, _ => union);
             var current = _files.GetValueOrDefault(key, []);
@@ -391,7 +394,7 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
         return parts.Length >= 3 ? (parts[0], parts[1]) : ("", "");
     }
 
-    private ManifestFile? Describe(string path, long bytes, IReadOnlySet<string>? columns, TimeRange? rows = null)
+    private ManifestFile? Describe(string path, long bytes, IReadOnlySet<string>? columns, RowRange? rows = null)
     {
         var full = Path.GetFullPath(path);
         var parts = Path.GetRelativePath(store.Root, full).Split(Path.DirectorySeparatorChar);
@@ -404,7 +407,7 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
         var (min, max) = PartitionRange(parts);
         if (rows is { } r && r.Min <= r.Max && r.Min <= max && r.Max >= min)
         {
-            (min, max) = (Math.Max(min, r.Min), Math.Min(max, r.Max));
+            return new ManifestFile(full, Math.Max(min, r.Min), Math.Min(max, r.Max), bytes, columns) { Rows = r.Count };
         }
 
         return new ManifestFile(full, min, max, bytes, columns);

@@ -124,14 +124,14 @@ internal sealed class StagedFlush(ColumnSet rows, bool ownsRows) : IDisposable
     /// <summary>The rows as written, in time order: the flushed buffer itself, or a sorted copy of it.</summary>
     public ColumnSet Rows => rows;
 
-    /// <summary>The time range of the rows the file placed at <paramref name="final"/> holds; null for a path not staged here.</summary>
-    public TimeRange? TimeOf(string final)
+    /// <summary>The time range and count of the rows the file placed at <paramref name="final"/> holds; null for a path not staged here.</summary>
+    public RowRange? RowsOf(string final)
     {
         foreach (var (_, path, start, end) in Files)
         {
             if (end > start && path == final)
             {
-                return new TimeRange(rows.Time.GetInt64(start), rows.Time.GetInt64(end - 1)); // in time order
+                return new RowRange(rows.Time.GetInt64(start), rows.Time.GetInt64(end - 1), end - start); // in time order
             }
         }
 
