@@ -128,6 +128,39 @@ public sealed class LevelMergeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MergedFilesWhoseTimesMeetAreCheckedForDuplicatesWhereTheyMeet()
+    {
+        // N = 2, R = 3 rows: flushes of one row merge in pairs into files of two rows (level 0), which carry "no duplicate
+        // inside". Hourly compaction of two such files looks for duplicates only where their time ranges meet: here at T0,
+        // where the second pair rewrote the first's point, and the last write must win.
+        var engine = await _engines.StartAsync(new EngineOptions
+        {
+            DataPath = Data,
+            MaxBufferAge = TimeSpan.FromHours(1),
+            WalEnabled = false, // hourly compaction leaves files whose commits are still in the log
+            Time = _clock,
+            Compaction = new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 3, HourlyMinFiles = 2, DailyEnabled = false },
+        });
+        foreach (var (pair, lines) in new[] { (1, new[] { "seq=1i 0", "seq=2i 2" }), (2, ["seq=3i 0", "seq=4i 3"]) })
+        {
+            foreach (var line in lines)
+            {
+                var parts = line.Split(' ');
+                await EngineData.WriteAsync(engine, $"cpu,host=a {parts[0]} {T0 + (long.Parse(parts[1], CultureInfo.InvariantCulture) * 1_000_000_000)}\n");
+                await engine.FlushAsync();
+            }
+
+            await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length == pair);
+        }
+
+        Assert.Equal([2, 2], RowsPerFile(HourDirectory));
+        var results = await engine.Compaction.RunAsync(CompactionTier.Hourly);
+        Assert.Contains(results, r => r.Succeeded);
+        Assert.Single(Files(HourDirectory));
+        Assert.Equal("3,2,4", await EngineData.ScalarAsync(engine, "SELECT string_agg(seq::VARCHAR, ',' ORDER BY time) FROM cpu"));
+    }
+
+    [Fact]
     public async Task QueriesDuringLevelMergesSeeEachRowOnce()
     {
         var engine = await StartAsync(Data);

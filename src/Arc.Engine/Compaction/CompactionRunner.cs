@@ -35,6 +35,12 @@ public sealed record CompactionResult(
 internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDbDatabase database, CompactionOptions options, TimeProvider time,
     ILogger logger, Storage.Remote.RemoteStore? remote)
 {
+    /// <summary>
+    /// Key-value metadata of a merge's output that names its tags: no two of its rows share their tags and time (the merge
+    /// removed or found none). Merges of such files only look for duplicates where the inputs' time ranges meet.
+    /// </summary>
+    internal const string UniqueMetadataKey = "arc_unique";
+
     /// <summary>Runs one job; a failure (DuckDB, I/O, object storage, cancellation) is a failed result, its output undone.</summary>
     public async Task<CompactionResult> RunAsync(CompactionCandidate candidate, CancellationToken cancellationToken)
     {
@@ -221,8 +227,8 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         manifest.Write(store);
         try
         {
-            var (tags, rowsIn) = Footers(connection, list);
-            var deduplicate = tags is not null && HasDuplicates(connection, list, tags);
+            var (tags, rowsIn, unique) = Footers(connection, list);
+            var deduplicate = tags is not null && HasDuplicates(connection, list, tags, unique == inputs.Count ? Overlaps(inputs) : null);
             var sql = MergeSql(list, tags, deduplicate, OrderBy(connection, list, candidate.Measurement, tags), temp);
             var rowsOut = long.Parse(connection.QueryStrings(sql)[0][0]!, CultureInfo.InvariantCulture); // COPY answers the rows it wrote
             Durability.FsyncFile(temp);
@@ -263,17 +269,76 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         var tagsJson = JsonSerializer.Serialize(tags?.ToList() ?? [], StorageJsonContext.Default.ListString);
         sql.Append(") TO ").Append(Names.QuoteLiteral(temp))
             .Append(" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, KV_METADATA {")
-            .Append(ParquetFileWriter.TagsMetadataKey).Append(": ").Append(Names.QuoteLiteral(tagsJson)).Append("})");
+            .Append(ParquetFileWriter.TagsMetadataKey).Append(": ").Append(Names.QuoteLiteral(tagsJson));
+        if (tags is not null)
+        {
+            sql.Append(", ").Append(UniqueMetadataKey).Append(": 'true'"); // duplicates removed, or none found
+        }
+
+        sql.Append("})");
         return sql.ToString();
     }
 
     /// <summary>
     /// Whether two rows of the inputs share their series (tag values) and time: a grouping over those columns only, far
-    /// cheaper than deduplicating every column when (as usual) no point was written twice.
+    /// cheaper than deduplicating every column when (as usual) no point was written twice. With <paramref name="windows"/>
+    /// (every input is free of duplicates by itself), only rows in those time windows (Unix ns, inclusive), where two
+    /// inputs' ranges meet, can share a point: none when the inputs follow one another in time, as a hot partition's do.
     /// </summary>
-    private static bool HasDuplicates(DuckDbConnection connection, string list, IReadOnlyList<string> tags) =>
-        connection.QueryStrings($"SELECT 1 FROM read_parquet({list}, union_by_name = true) GROUP BY {TagColumns(tags)}time HAVING count(*) > 1 LIMIT 1")
+    private static bool HasDuplicates(DuckDbConnection connection, string list, IReadOnlyList<string> tags, List<(long Low, long High)>? windows)
+    {
+        if (windows is { Count: 0 })
+        {
+            return false;
+        }
+
+        var where = windows is null
+            ? ""
+            : " WHERE " + string.Join(" OR ", windows.Select(w => string.Create(CultureInfo.InvariantCulture, $"epoch_ns(time) BETWEEN {w.Low} AND {w.High}")));
+        return connection.QueryStrings($"SELECT 1 FROM read_parquet({list}, union_by_name = true){where} GROUP BY {TagColumns(tags)}time HAVING count(*) > 1 LIMIT 1")
             .Count > 0;
+    }
+
+    /// <summary>
+    /// The time windows where two or more inputs' rows' ranges (the file manifest's) meet, merged; null when the manifest does
+    /// not list an input (then every row is checked).
+    /// </summary>
+    private List<(long Low, long High)>? Overlaps(List<string> inputs)
+    {
+        var ranges = new List<(long Min, long Max)>(inputs.Count);
+        foreach (var input in inputs)
+        {
+            if (catalog.Manifest.TimeOf(input) is not { } range)
+            {
+                return null;
+            }
+
+            ranges.Add(range);
+        }
+
+        ranges.Sort();
+        var windows = new List<(long Low, long High)>();
+        var reach = ranges[0].Max; // the latest end among the ranges so far
+        foreach (var (min, max) in ranges.Skip(1))
+        {
+            if (min <= reach)
+            {
+                var window = (Low: min, High: Math.Min(max, reach));
+                if (windows.Count > 0 && window.Low <= windows[^1].High)
+                {
+                    windows[^1] = (windows[^1].Low, Math.Max(windows[^1].High, window.High));
+                }
+                else
+                {
+                    windows.Add(window);
+                }
+            }
+
+            reach = Math.Max(reach, max);
+        }
+
+        return windows;
+    }
 
     /// <summary>
     /// The ORDER BY of the merge: the measurement's configured sort keys that exist in the inputs (a key naming an absent
@@ -303,17 +368,19 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
     /// <summary>
     /// From the inputs' footers: the union of their tag columns, or null when any input does not say (then nothing is
-    /// deduplicated), and their rows.
+    /// deduplicated), their rows, and how many of them are free of duplicates by themselves (<see cref="UniqueMetadataKey"/>).
     /// </summary>
-    private static (List<string>? Tags, long Rows) Footers(DuckDbConnection connection, string list)
+    private static (List<string>? Tags, long Rows, int Unique) Footers(DuckDbConnection connection, string list)
     {
-        var rows = connection.QueryStrings(
-            $"SELECT file_name, decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) = '{ParquetFileWriter.TagsMetadataKey}'");
+        var metadata = connection.QueryStrings(
+            $"SELECT decode(key), decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) IN ('{ParquetFileWriter.TagsMetadataKey}', '{UniqueMetadataKey}')");
+        var rows = metadata.Where(r => r[0] == ParquetFileWriter.TagsMetadataKey).ToList();
+        var unique = metadata.Count(r => r[0] == UniqueMetadataKey);
         var files = connection.QueryStrings($"SELECT count(*), sum(num_rows)::BIGINT FROM parquet_file_metadata({list})")[0];
         var rowCount = long.Parse(files[1]!, CultureInfo.InvariantCulture);
         if (rows.Count != long.Parse(files[0]!, CultureInfo.InvariantCulture))
         {
-            return (null, rowCount);
+            return (null, rowCount, unique);
         }
 
         var tags = new List<string>();
@@ -328,7 +395,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             }
         }
 
-        return (tags, rowCount);
+        return (tags, rowCount, unique);
     }
 
     /// <summary>Null when DuckDB reads every value of the file, else why not.</summary>
