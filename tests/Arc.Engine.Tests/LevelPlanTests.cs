@@ -54,40 +54,9 @@ public sealed class LevelPlanTests : IDisposable
         Assert.Empty(await PlanAsync());
     }
 
-    [Fact]
-    public async Task BesideARunningMergeTheNextRunOfOtherConsecutiveFilesMerges()
-    {
-        // Eleven small files; a merge runs on the fourth to seventh. The three before it are too few for a run, and a run
-        // never spans the running files (its output's LSN range must hold no other file's), so the last four merge.
-        var files = Enumerable.Range(0, 11).Select(_ => Flushed(10 * Kib)).ToList();
-        var running = files.Skip(3).Take(4).ToHashSet();
-        var candidate = Assert.Single(await PlanAsync(running.Contains));
-        Assert.Equal(files.Skip(7), candidate.Files);
-
-        // Nothing runs: all eleven at once.
-        Assert.Equal(files, Assert.Single(await PlanAsync()).Files);
-    }
-
-    [Fact]
-    public void LevelMergesOfDisjointFilesRunTogetherAndNothingElseSharesAPartition()
-    {
-        var hour = new DateTime(2023, 11, 14, 22, 0, 0, DateTimeKind.Utc);
-        CompactionCandidate Job(CompactionTier tier, DateTime start, params string[] files) => new("db", "cpu", tier, start, "dir", files, 1);
-        var level = Job(CompactionTier.Level, hour, "a", "b");
-
-        Assert.False(CompactionManager.Conflicts(Job(CompactionTier.Level, hour, "c", "d"), level));      // disjoint runs of one hour
-        Assert.True(CompactionManager.Conflicts(Job(CompactionTier.Level, hour, "b", "c"), level));       // a file in both
-        Assert.True(CompactionManager.Conflicts(Job(CompactionTier.Hourly, hour, "c", "d"), level));      // the hour's compaction
-        Assert.True(CompactionManager.Conflicts(level, Job(CompactionTier.Hourly, hour, "c", "d")));
-        Assert.True(CompactionManager.Conflicts(Job(CompactionTier.Daily, hour.Date, "x"), level));       // its day
-        Assert.True(CompactionManager.Conflicts(level, Job(CompactionTier.Daily, hour.Date, "x")));
-        Assert.False(CompactionManager.Conflicts(Job(CompactionTier.Level, hour.AddHours(1), "b"), level)); // another hour
-        Assert.False(CompactionManager.Conflicts(Job(CompactionTier.Hourly, hour.AddHours(1), "c"), level));
-    }
-
-    private Task<List<CompactionCandidate>> PlanAsync(Func<string, bool>? running = null) =>
+    private Task<List<CompactionCandidate>> PlanAsync() =>
         new CompactionPlanner(_store, new QueryEpochs(), new CompactionOptions { LevelMinFiles = 4, LevelMaxFileBytes = 1024 * Kib }, remote: null)
-            .FindLevelAsync("db", "cpu", (_, _) => long.MaxValue, running ?? (_ => false), CancellationToken.None);
+            .FindLevelAsync("db", "cpu", (_, _) => long.MaxValue, CancellationToken.None);
 
     /// <summary>A flushed file of one part, the next LSN, of <paramref name="bytes"/> bytes in 22:00; returns its path.</summary>
     private string Flushed(long bytes)

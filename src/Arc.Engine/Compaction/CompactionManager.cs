@@ -23,8 +23,8 @@ public sealed record CompactionCycle(long Id, Task<IReadOnlyList<CompactionResul
 
 /// <summary>
 /// Runs compaction: on the cron schedules when enabled, and on demand. At most <see cref="CompactionOptions.MaxConcurrent"/>
-/// jobs run at once, never two on overlapping partitions (a day and one of its hours; level merges of disjoint files of one
-/// hour excepted), on a DuckDB instance of their own whose threads and memory are capped so queries and ingestion keep theirs. Level merges are planned for a measurement
+/// jobs run at once, never two on overlapping partitions (a day and one of its hours), on a DuckDB instance of their own
+/// whose threads and memory are capped so queries and ingestion keep theirs. Level merges are planned for a measurement
 /// each time a flush of it completes (<see cref="Flushed"/>) and after each level merge of it, under the same limits.
 /// </summary>
 public sealed class CompactionManager : IAsyncDisposable
@@ -44,8 +44,7 @@ public sealed class CompactionManager : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _slots;
-    private readonly Dictionary<CompactionCandidate, CompactionJob> _running = new(ReferenceEqualityComparer.Instance); // level merges of one partition may run together
-    private readonly HashSet<string> _runningFiles = new(StringComparer.Ordinal); // the inputs of _running (lock _running)
+    private readonly Dictionary<string, CompactionJob> _running = [];
     private readonly List<string> _blocked = []; // key prefixes being dropped: no job starts there
     private readonly ConcurrentQueue<CompactionResult> _history = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -210,7 +209,7 @@ public sealed class CompactionManager : IAsyncDisposable
 
                 try
                 {
-                    foreach (var candidate in await _planner.FindLevelAsync(database, measurement, _unflushed, IsRunning, _stopping.Token).ConfigureAwait(false))
+                    foreach (var candidate in await _planner.FindLevelAsync(database, measurement, _unflushed, _stopping.Token).ConfigureAwait(false))
                     {
                         // A merge's output may complete the next level: plan again once it is in place.
                         _ = TryStart(candidate, _stopping.Token)?.ContinueWith(t =>
@@ -235,39 +234,20 @@ public sealed class CompactionManager : IAsyncDisposable
         }
     }
 
-    /// <summary>Whether a running (or starting) job merges the file: the level planner leaves it out of its runs.</summary>
-    private bool IsRunning(string path)
-    {
-        lock (_running)
-        {
-            return _runningFiles.Contains(path);
-        }
-    }
-
-    /// <summary>
-    /// Whether <paramref name="candidate"/> may not start beside <paramref name="running"/>: jobs on the same or an enclosing
-    /// partition never run together, except level merges, which take disjoint runs of consecutive files (the planner leaves
-    /// out the files of running jobs), so a long merge of the larger files does not hold up the merges of the new small ones.
-    /// </summary>
-    internal static bool Conflicts(CompactionCandidate candidate, CompactionCandidate running) =>
-        (running.Key.StartsWith(candidate.Key, StringComparison.Ordinal) || candidate.Key.StartsWith(running.Key, StringComparison.Ordinal))
-        && (candidate.Tier != CompactionTier.Level || running.Tier != CompactionTier.Level || candidate.Files.Intersect(running.Files).Any());
-
     private Task<CompactionResult>? TryStart(CompactionCandidate candidate, CancellationToken cancellationToken)
     {
         lock (_running)
         {
             // A job that finished on the partition since the candidate was listed retired some of its files (before it left
             // _running): merging them again would store their rows twice.
-            if (_running.Keys.Any(running => Conflicts(candidate, running))
+            if (_running.Keys.Any(k => k.StartsWith(candidate.Key, StringComparison.Ordinal) || candidate.Key.StartsWith(k, StringComparison.Ordinal))
                 || _blocked.Any(b => candidate.Key.StartsWith(b, StringComparison.OrdinalIgnoreCase))
                 || candidate.Files.Any(_epochs.IsRetired))
             {
                 return null;
             }
 
-            _running[candidate] = new CompactionJob(candidate.Key, candidate.Tier, candidate.Files.Count, candidate.Bytes, Now);
-            _runningFiles.UnionWith(candidate.Files);
+            _running[candidate.Key] = new CompactionJob(candidate.Key, candidate.Tier, candidate.Files.Count, candidate.Bytes, Now);
         }
 
         return Task.Run(async () =>
@@ -284,8 +264,7 @@ public sealed class CompactionManager : IAsyncDisposable
                 _slots.Release();
                 lock (_running)
                 {
-                    _running.Remove(candidate);
-                    _runningFiles.ExceptWith(candidate.Files);
+                    _running.Remove(candidate.Key);
                 }
             }
         }, cancellationToken);
@@ -307,7 +286,7 @@ public sealed class CompactionManager : IAsyncDisposable
         {
             lock (_running)
             {
-                if (!_running.Keys.Any(c => c.Key.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)))
+                if (!_running.Keys.Any(k => k.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)))
                 {
                     return;
                 }

@@ -121,10 +121,8 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
     /// </summary>
     /// <param name="unflushed">The lowest LSN of the measurement's rows not yet in a complete flush (long.MaxValue: none).
     /// Read after the listing: every commit of the measurement below it is then in files that were complete when listed.</param>
-    /// <param name="running">Whether a running merge takes the file: such files are not mergeable, so they end runs, and a
-    /// merge planned beside a running one takes other consecutive files.</param>
     public async Task<List<CompactionCandidate>> FindLevelAsync(string database, string measurement, Func<string, string, long> unflushed,
-        Func<string, bool> running, CancellationToken cancellationToken)
+        CancellationToken cancellationToken)
     {
         var root = store.MeasurementDirectory(database, measurement);
         var files = (await FilesAsync(database, measurement, cancellationToken).ConfigureAwait(false)).ToList();
@@ -157,7 +155,7 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
             var ordered = list.OrderBy(f => (f.Name.FirstLsn, f.Name.Stamp)).ToList(); // WriteOrder of flushed files
             bool Mergeable((string Path, long Size, long Rows, ParquetFileName Name) f) =>
                 f.Name.Parts == 1 && f.Name.LastLsn < floor && f.Size < options.LevelMaxFileBytes && f.Rows < options.LevelMaxRows
-                && (uploaded is null || uploaded.Contains(f.Path)) && !running(f.Path);
+                && (uploaded is null || uploaded.Contains(f.Path));
 
             int LevelOf((string Path, long Size, long Rows, ParquetFileName Name) f) =>
                 Math.Min(Level(f.Size, options.LevelMaxFileBytes, n), Level(f.Rows, options.LevelMaxRows, n));
