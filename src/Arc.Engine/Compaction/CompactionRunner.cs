@@ -228,7 +228,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         try
         {
             var (tags, rowsIn, unique) = Footers(connection, list);
-            var deduplicate = tags is not null && HasDuplicates(connection, list, tags, unique == inputs.Count ? Overlaps(inputs) : null);
+            var deduplicate = tags is not null && HasDuplicates(connection, list, tags, unique == inputs.Count ? Overlaps(candidate, inputs) : null);
             var sql = MergeSql(list, tags, deduplicate, OrderBy(connection, list, candidate.Measurement, tags), temp);
             var rowsOut = long.Parse(connection.QueryStrings(sql)[0][0]!, CultureInfo.InvariantCulture); // COPY answers the rows it wrote
             Durability.FsyncFile(temp);
@@ -303,17 +303,18 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// The time windows where two or more inputs' rows' ranges (the file manifest's) meet, merged; null when the manifest does
     /// not list an input (then every row is checked).
     /// </summary>
-    private List<(long Low, long High)>? Overlaps(List<string> inputs)
+    private List<(long Low, long High)>? Overlaps(CompactionCandidate candidate, List<string> inputs)
     {
+        var listed = catalog.Manifest.Files(candidate.Database, candidate.Measurement).ToDictionary(f => f.Path, StringComparer.Ordinal);
         var ranges = new List<(long Min, long Max)>(inputs.Count);
         foreach (var input in inputs)
         {
-            if (catalog.Manifest.TimeOf(input) is not { } range)
+            if (!listed.TryGetValue(Path.GetFullPath(input), out var file))
             {
                 return null;
             }
 
-            ranges.Add(range);
+            ranges.Add((file.MinTime, file.MaxTime));
         }
 
         ranges.Sort();
