@@ -76,7 +76,7 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ContinuousQueryStore _store;
     private readonly SemaphoreSlim _runGate = new(1, 1);
-    private readonly SemaphoreSlim _wake = new(0);
+    private readonly SchedulerWake _wake;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _lock = new();
     private readonly Dictionary<long, State> _queries = [];
@@ -131,6 +131,7 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
         _expire = expire;
         _options = options;
         _time = time;
+        _wake = new SchedulerWake(time);
         _logger = logger;
         _store = new ContinuousQueryStore(options.DbPath);
         var latest = _store.LatestExecutions();
@@ -271,7 +272,7 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
             var state = new State(record);
             _queries[record.Id] = state;
             IndexSources();
-            _wake.Release();
+            _wake.Wake();
             _logger.LogInformation("Continuous query {Id} ({Name}) created: {Database}.{Source} -> {Destination} every {Interval}", record.Id, spec.Name,
                 spec.Database, spec.SourceMeasurement, spec.DestinationMeasurement, spec.Interval);
             return View(state);
@@ -330,7 +331,7 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
 
             _store.Save(record);
             IndexSources();
-            _wake.Release();
+            _wake.Wake();
             return View(state);
         }
     }
@@ -495,34 +496,7 @@ public sealed class ContinuousQueryManager : IAsyncDisposable
         }
     }
 
-    private async Task SchedulerLoop()
-    {
-        while (!_stopping.IsCancellationRequested)
-        {
-            // Wakes when a query is added or changed, else after a second of the engine's clock (a fake clock in tests:
-            // moving it runs what became due). The second starts before the run reads the clock, so a move of the clock
-            // during the run is not lost: it ends the wait.
-            using var sleep = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-            var second = Task.Delay(TimeSpan.FromSeconds(1), _time, sleep.Token);
-            try
-            {
-                await RunDueWindowsAsync(_stopping.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
-            {
-                return;
-            }
-
-            try
-            {
-                await Task.WhenAny(_wake.WaitAsync(sleep.Token), second).ConfigureAwait(false);
-            }
-            finally
-            {
-                await sleep.CancelAsync().ConfigureAwait(false);
-            }
-        }
-    }
+    private Task SchedulerLoop() => _wake.RunAsync(RunDueWindowsAsync, _stopping.Token);
 
     /// <summary>
     /// Runs every closed window after each active query's mark, oldest first (catching up after downtime), at most 100 per

@@ -30,7 +30,7 @@ public sealed partial class ExportManager : IAsyncDisposable
     private readonly ExportStore _store;
     private readonly HttpClient _http;
     private readonly SemaphoreSlim _slots;
-    private readonly SemaphoreSlim _wake = new(0);
+    private readonly SchedulerWake _wake;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _lock = new();
     private readonly Dictionary<string, JobState> _jobs = new(StringComparer.Ordinal);
@@ -57,6 +57,7 @@ public sealed partial class ExportManager : IAsyncDisposable
     {
         _query = query;
         _time = time;
+        _wake = new SchedulerWake(time);
         _options = options;
         _logger = logger;
         _slots = new SemaphoreSlim(Math.Max(1, options.MaxConcurrent));
@@ -122,7 +123,7 @@ public sealed partial class ExportManager : IAsyncDisposable
             _jobs[record.Id] = job;
         }
 
-        _wake.Release();
+        _wake.Wake();
         _logger.LogInformation("Export job {Id} ({Name}) created: {Type} target, {Schedule}", record.Id, normalized.Name, normalized.Target!.Type,
             normalized.Schedule ?? "one-shot");
         return Get(record.Id)!;
@@ -201,7 +202,7 @@ public sealed partial class ExportManager : IAsyncDisposable
             job.Record.Failed = false;
             job.NextRun = job.Cron is { } cron ? cron.GetNextOccurrence(Now) : job.Record.Completed ? null : Now;
             _store.SaveState(job.Record);
-            _wake.Release();
+            _wake.Wake();
             return View(job);
         }
     }
@@ -227,37 +228,22 @@ public sealed partial class ExportManager : IAsyncDisposable
         }
     }
 
-    private async Task SchedulerLoop()
+    private Task SchedulerLoop() => _wake.RunAsync(_ =>
     {
-        while (!_stopping.IsCancellationRequested)
+        lock (_lock)
         {
-            // Wakes when a job is added, resumed or finishes a run, else after a second of the engine's clock (a fake clock in
-            // tests: moving it runs what became due). The second starts before the clock is read below, so a move of the
-            // clock between the two is not lost: it either shows in the scan or ends the wait.
-            using var sleep = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-            var second = Task.Delay(TimeSpan.FromSeconds(1), _time, sleep.Token);
-            lock (_lock)
+            var now = Now;
+            foreach (var job in _jobs.Values)
             {
-                var now = Now;
-                foreach (var job in _jobs.Values)
+                if (job.Run is null && !job.Record.Paused && !job.Record.Failed && job.NextRun <= now)
                 {
-                    if (job.Run is null && !job.Record.Paused && !job.Record.Failed && job.NextRun <= now)
-                    {
-                        StartRun(job);
-                    }
+                    StartRun(job);
                 }
             }
-
-            try
-            {
-                await Task.WhenAny(_wake.WaitAsync(sleep.Token), second).ConfigureAwait(false);
-            }
-            finally
-            {
-                await sleep.CancelAsync().ConfigureAwait(false);
-            }
         }
-    }
+
+        return Task.CompletedTask;
+    }, _stopping.Token);
 
     /// <summary>Under <see cref="_lock"/>.</summary>
     private void StartRun(JobState job)
@@ -391,7 +377,7 @@ public sealed partial class ExportManager : IAsyncDisposable
                     : now + _options.OneShotRetryDelay;
             }
 
-            _wake.Release();
+            _wake.Wake();
         }
     }
 
