@@ -24,7 +24,7 @@ public sealed class EngineLayeringTests
     /// </summary>
     private static readonly string[][] Layers =
     [
-        ["Errors"],
+        ["Errors", "Scheduling"],
         ["DuckDb", "Buffers", "Metrics"],
         ["Storage"],
         ["Storage.Remote", "Wal", "Auth"],

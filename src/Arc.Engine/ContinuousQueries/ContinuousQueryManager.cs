@@ -9,6 +9,7 @@ using Arc.Engine.DuckDb;
 using Arc.Engine.Errors;
 using Arc.Engine.Ingest;
 using Arc.Engine.Query;
+using Arc.Engine.Scheduling;
 using Arc.Engine.Storage;
 using DuckDB.NET.Native;
 using Microsoft.Extensions.Logging;

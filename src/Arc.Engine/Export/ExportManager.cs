@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Export.Targets;
 using Arc.Engine.Query;
+using Arc.Engine.Scheduling;
 using Arc.Engine.Storage;
 using Cronos;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,4 @@
-namespace Arc.Engine;
+namespace Arc.Engine.Scheduling;
 
 /// <summary>
 /// The loop of a scheduler that runs what is due on the engine's clock (export jobs, continuous queries): a pass, then a
