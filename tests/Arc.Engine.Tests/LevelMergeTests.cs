@@ -161,6 +161,59 @@ public sealed class LevelMergeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task HourlyCompactionLeavesFullFilesThatShareNoPointAndMergesThemOnceTheyDo()
+    {
+        // N = 2, R = 3 rows: pairs of one-row flushes merge into files of two rows, at the last level and free of duplicates.
+        // A (0 s, 2 s) and B (1 s, 3 s) overlap in time without sharing a point, so hourly compaction merges only a late
+        // flush L (1.5 s) beside them, then finds nothing to do until a write of A's point at 2 s makes A worth merging.
+        var engine = await _engines.StartAsync(new EngineOptions
+        {
+            DataPath = Data,
+            MaxBufferAge = TimeSpan.FromHours(1),
+            WalEnabled = false,
+            Time = _clock,
+            Compaction = new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 3, HourlyMinFiles = 2, DailyEnabled = false },
+        });
+        async Task FlushAsync(int seq, double seconds)
+        {
+            await EngineData.WriteAsync(engine, string.Create(CultureInfo.InvariantCulture, $"cpu,host=a seq={seq}i {T0 + (long)(seconds * 1e9)}\n"));
+            await engine.FlushAsync();
+        }
+
+        foreach (var (pair, points) in new[] { (1, new[] { (1, 0.0), (2, 2.0) }), (2, [(3, 1.0), (4, 3.0)]) })
+        {
+            foreach (var (seq, seconds) in points)
+            {
+                await FlushAsync(seq, seconds);
+            }
+
+            await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length == pair);
+        }
+
+        var full = Files(HourDirectory);
+        var (a, b) = (full.Single(f => ReadSeqs(f) == "1,2"), full.Single(f => ReadSeqs(f) == "3,4"));
+        await FlushAsync(5, 1.5);
+        var late = Files(HourDirectory).Except(full).Single();
+
+        var results = await engine.Compaction.RunAsync(CompactionTier.Hourly);
+        Assert.Equal([(true, 1), (true, 0)], results.Select(r => (r.Succeeded, r.FilesIn)));
+        Assert.True(results[1].Settled);
+        Assert.Equal(1, engine.Compaction.Stats.JobsCompleted - 2); // the two level merges and L's; nothing for the settled job
+        Assert.True(File.Exists(a) && File.Exists(b));
+        Assert.False(File.Exists(late));
+        Assert.Empty(await engine.Compaction.RunAsync(CompactionTier.Hourly)); // the same files: not planned again
+        Assert.Equal("1,3,5,2,4", await EngineData.ScalarAsync(engine, "SELECT string_agg(seq::VARCHAR, ',' ORDER BY time) FROM cpu"));
+
+        await FlushAsync(9, 2.0); // A's point at 2 s again: A, the rewrite and the compacted L merge, B stays
+        results = await engine.Compaction.RunAsync(CompactionTier.Hourly);
+        Assert.Equal([(true, 3), (true, 0)], results.Select(r => (r.Succeeded, r.FilesIn)));
+        Assert.False(File.Exists(a));
+        Assert.True(File.Exists(b));
+        Assert.Equal("1,3,5,9,4", await EngineData.ScalarAsync(engine, "SELECT string_agg(seq::VARCHAR, ',' ORDER BY time) FROM cpu"));
+        Assert.Equal(2, Files(HourDirectory).Length);
+    }
+
+    [Fact]
     public async Task QueriesDuringLevelMergesSeeEachRowOnce()
     {
         var engine = await StartAsync(Data);
@@ -271,6 +324,14 @@ public sealed class LevelMergeTests : IAsyncLifetime
         using var connection = database.Connect();
         return [.. Files(directory).OrderBy(f => Name(f).FirstLsn)
             .Select(f => long.Parse(connection.QueryStrings($"SELECT count(*) FROM read_parquet('{f}')")[0][0]!, CultureInfo.InvariantCulture))];
+    }
+
+    /// <summary>The seq values of a file in time order.</summary>
+    private static string ReadSeqs(string file)
+    {
+        using var database = Arc.Engine.DuckDb.DuckDbDatabase.Open(null, []);
+        using var connection = database.Connect();
+        return connection.QueryStrings($"SELECT string_agg(seq::VARCHAR, ',' ORDER BY time) FROM read_parquet('{file}')")[0][0] ?? "";
     }
 
     /// <summary>Rows in the partition's Parquet files, read by DuckDB (each exactly once: count equals distinct seq).</summary>

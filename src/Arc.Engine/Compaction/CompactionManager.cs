@@ -256,6 +256,11 @@ public sealed class CompactionManager : IAsyncDisposable
             try
             {
                 var result = await _runner.RunAsync(candidate, _stopping.Token).ConfigureAwait(false); // a started job ends with the engine, not with a caller
+                if (result.Settled)
+                {
+                    _planner.Settled(candidate);
+                }
+
                 Record(result);
                 return result;
             }
@@ -306,14 +311,14 @@ public sealed class CompactionManager : IAsyncDisposable
 
     private void Record(CompactionResult result)
     {
-        if (result.Succeeded)
+        if (result.Succeeded && !result.Settled) // a job that found nothing to merge is in the history only
         {
             Interlocked.Increment(ref _completed);
             Interlocked.Add(ref _files, result.FilesIn);
             Interlocked.Add(ref _bytesBefore, result.BytesIn);
             Interlocked.Add(ref _bytesAfter, result.BytesOut);
         }
-        else
+        else if (!result.Succeeded)
         {
             Interlocked.Increment(ref _failed);
         }

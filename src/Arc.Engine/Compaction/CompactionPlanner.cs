@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using Arc.Engine.Storage;
 
@@ -11,7 +12,10 @@ public enum CompactionTier
     Level,
 }
 
-/// <summary>A partition worth compacting and the files one job would merge (oldest writes first).</summary>
+/// <summary>
+/// A partition worth compacting and its files, oldest writes first: all of them for hourly and daily compaction (the job
+/// chooses which to merge, see <see cref="CompactionRunner"/>), the inputs themselves for a level merge.
+/// </summary>
 public sealed record CompactionCandidate(
     string Database,
     string Measurement,
@@ -38,6 +42,12 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
     public const string DailyDirectory = LocalStore.DailyDirectory;
     public const string CompactedSuffix = "_compacted.parquet";
     public const string DailySuffix = "_daily.parquet";
+
+    /// <summary>
+    /// Partitions (by <see cref="CompactionCandidate.Key"/>) whose last hourly or daily job found nothing to merge, with the
+    /// files they held then: planned again only once those change (a flush, a merge, a delete).
+    /// </summary>
+    private readonly ConcurrentDictionary<string, string> _settled = new(StringComparer.Ordinal);
 
     public async Task<List<CompactionCandidate>> FindAsync(DateTime now, long oldestWalLsn, CompactionTier? tier, string? database,
         string? measurement, CancellationToken cancellationToken)
@@ -86,7 +96,7 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
                         var hourStart = dayStart.AddHours(hour);
                         if (hourStart.AddHours(1) <= now - options.HourlyMinAge && files.Count >= options.HourlyMinFiles)
                         {
-                            candidates.Add(Candidate(db, m, CompactionTier.Hourly, hourStart,
+                            AddUnlessSettled(candidates, Candidate(db, m, CompactionTier.Hourly, hourStart,
                                 Path.Combine(directory, hour.ToString("D2", CultureInfo.InvariantCulture)), files));
                         }
                     }
@@ -97,7 +107,7 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
                     var files = hours.Values.SelectMany(h => h).Concat(daily).ToList();
                     if (files.Count >= options.DailyMinFiles)
                     {
-                        candidates.Add(Candidate(db, m, CompactionTier.Daily, dayStart, Path.Combine(directory, DailyDirectory), files));
+                        AddUnlessSettled(candidates, Candidate(db, m, CompactionTier.Daily, dayStart, Path.Combine(directory, DailyDirectory), files));
                     }
                 }
             }
@@ -194,6 +204,37 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
         return candidates;
     }
 
+    /// <summary>A job on <paramref name="candidate"/> found nothing to merge: leave the partition alone while its files stay.</summary>
+    internal void Settled(CompactionCandidate candidate) => _settled[candidate.Key] = Fingerprint(candidate.Files);
+
+    private void AddUnlessSettled(List<CompactionCandidate> candidates, CompactionCandidate candidate)
+    {
+        if (_settled.TryGetValue(candidate.Key, out var files))
+        {
+            if (files == Fingerprint(candidate.Files))
+            {
+                return;
+            }
+
+            _settled.TryRemove(candidate.Key, out _);
+        }
+
+        candidates.Add(candidate);
+    }
+
+    private static string Fingerprint(IEnumerable<string> files) => string.Join('\n', files.Order(StringComparer.Ordinal));
+
+    /// <summary>
+    /// Whether a file of <paramref name="bytes"/> and <paramref name="rows"/> (0: not known) is at the last level, level 0:
+    /// over <see cref="CompactionOptions.LevelMaxFileBytes"/> / N or <see cref="CompactionOptions.LevelMaxRows"/> / N, so no
+    /// level merge takes it.
+    /// </summary>
+    internal static bool AtLastLevel(long bytes, long rows, CompactionOptions options)
+    {
+        var n = Math.Max(2, options.LevelMinFiles);
+        return Level(bytes, options.LevelMaxFileBytes, n) == 0 || Level(rows, options.LevelMaxRows, n) == 0;
+    }
+
     /// <summary>
     /// The level of a file of <paramref name="amount"/> bytes or rows: the largest k with amount × N^k ≤ the last level's
     /// (<paramref name="max"/>).
@@ -274,7 +315,7 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
 
     private CompactionCandidate Candidate(string db, string m, CompactionTier tier, DateTime start, string directory, List<SizedFile> files)
     {
-        var batch = files.OrderBy(f => WriteOrder(f.File)).Take(options.MaxFilesPerBatch).ToList();
+        var batch = files.OrderBy(f => WriteOrder(f.File)).ToList();
         return new CompactionCandidate(db, m, tier, start, directory, batch.Select(f => f.File.FullName).ToList(), batch.Sum(f => f.Size));
     }
 

@@ -22,7 +22,11 @@ public sealed record CompactionResult(
     long BytesOut,
     string? Output,
     IReadOnlyList<string> Quarantined,
-    string? Error);
+    string? Error)
+{
+    /// <summary>An hourly or daily job that found nothing worth merging in its partition (no output, not a failure).</summary>
+    public bool Settled => Succeeded && Output is null;
+}
 
 /// <summary>
 /// Runs one job on its own DuckDB connection (of the compaction instance, whose threads and memory are bounded apart
@@ -53,12 +57,23 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         var inputs = candidate.Files.ToList();
         try
         {
+            if (candidate.Tier != CompactionTier.Level)
+            {
+                if (Choose(connection, candidate, inputs) is not { } chosen)
+                {
+                    // Nothing to merge: the manager leaves the partition alone while its files stay.
+                    return new CompactionResult(id, candidate, started, time.GetUtcNow().UtcDateTime, true, 0, 0, 0, 0, 0, null, [], null);
+                }
+
+                inputs = chosen;
+            }
+
             // With object storage the inputs may have left the local cache: fetch them (pinned for the job's duration).
             fetched = remote is null ? null : await remote.EnsureFilesAsync(inputs, cancellationToken).ConfigureAwait(false);
             inputs = inputs.Where(File.Exists).ToList();
-            if (inputs.Count < 2)
+            if (inputs.Count < (candidate.Tier == CompactionTier.Level ? 2 : 1))
             {
-                return Result(false, "fewer than two files left");
+                return Result(false, "no files left");
             }
 
             var (merged, error) = Merge(connection, candidate, id, inputs);
@@ -74,9 +89,9 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                     }
                 }
 
-                if (quarantined.Count == 0 || inputs.Count < 2)
+                if (quarantined.Count == 0 || inputs.Count == 0)
                 {
-                    return Result(false, quarantined.Count == 0 ? error : "fewer than two readable files left");
+                    return Result(false, quarantined.Count == 0 ? error : "no readable files left");
                 }
 
                 (merged, error) = Merge(connection, candidate, id, inputs);
@@ -227,8 +242,12 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         manifest.Write(store);
         try
         {
-            var (tags, rowsIn, unique) = Footers(connection, list);
-            var deduplicate = tags is not null && HasDuplicates(connection, list, tags, unique == inputs.Count ? Overlaps(candidate, inputs) : null);
+            var footers = Footers(connection, inputs);
+            var tags = Tags(footers);
+            var rowsIn = footers.Sum(f => f.Rows);
+            var deduplicate = tags is not null && (footers.All(f => f.Unique) && Ranges(candidate, inputs) is { } ranges
+                ? Shared(connection, inputs, footers, tags, ranges, _ => true).Count > 0 // only where two inputs' times meet
+                : HasDuplicates(connection, list, tags));
             var sql = MergeSql(list, tags, deduplicate, OrderBy(connection, list, candidate.Measurement, tags), temp);
             var rowsOut = long.Parse(connection.QueryStrings(sql)[0][0]!, CultureInfo.InvariantCulture); // COPY answers the rows it wrote
             Durability.FsyncFile(temp);
@@ -281,29 +300,80 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
     /// <summary>
     /// Whether two rows of the inputs share their series (tag values) and time: a grouping over those columns only, far
-    /// cheaper than deduplicating every column when (as usual) no point was written twice. With <paramref name="windows"/>
-    /// (every input is free of duplicates by itself), only rows in those time windows (Unix ns, inclusive), where two
-    /// inputs' ranges meet, can share a point: none when the inputs follow one another in time, as a hot partition's do.
+    /// cheaper than deduplicating every column when (as usual) no point was written twice.
     /// </summary>
-    private static bool HasDuplicates(DuckDbConnection connection, string list, IReadOnlyList<string> tags, List<(long Low, long High)>? windows)
+    private static bool HasDuplicates(DuckDbConnection connection, string list, IReadOnlyList<string> tags) =>
+        connection.QueryStrings($"SELECT 1 FROM read_parquet({list}, union_by_name = true) GROUP BY {TagColumns(tags)}time HAVING count(*) > 1 LIMIT 1")
+            .Count > 0;
+
+    /// <summary>
+    /// The inputs that share a point (tags and time) with another input. Two files can only share a point where their time
+    /// ranges (<paramref name="ranges"/>, Unix ns, inclusive) meet, so only the rows in those windows are read, and only of
+    /// the files whose ranges reach into each window; a window is read by a time filter DuckDB prunes row groups with (one
+    /// branch of a UNION ALL per window: an OR of ranges is not pruned). With <paramref name="concerns"/>, only windows
+    /// where one of those files meets another are looked at. None at all when the files follow one another in time.
+    /// </summary>
+    private static HashSet<string> Shared(DuckDbConnection connection, List<string> files, List<Footer> footers, IReadOnlyList<string> tags,
+        List<(long Min, long Max)> ranges, Func<int, bool> concerns)
     {
-        if (windows is { Count: 0 })
+        var shared = new HashSet<string>(StringComparer.Ordinal);
+        var branches = new List<string>();
+        foreach (var (low, high, members) in Meetings(ranges, concerns))
         {
-            return false;
+            var present = members.SelectMany(i => footers[i].Tags ?? []).ToHashSet(StringComparer.Ordinal);
+            var columns = string.Concat(tags.Select(t => (present.Contains(t) ? Names.QuoteIdentifier(t) : "NULL::VARCHAR AS " + Names.QuoteIdentifier(t)) + ", "));
+            branches.Add(string.Create(CultureInfo.InvariantCulture,
+                $"SELECT {columns}time, filename FROM read_parquet({List(members.Select(i => files[i]))}, union_by_name = true, filename = true) WHERE time BETWEEN make_timestamp_ns({low}) AND make_timestamp_ns({high})"));
         }
 
-        var where = windows is null
-            ? ""
-            : " WHERE " + string.Join(" OR ", windows.Select(w => string.Create(CultureInfo.InvariantCulture, $"epoch_ns(time) BETWEEN {w.Low} AND {w.High}")));
-        return connection.QueryStrings($"SELECT 1 FROM read_parquet({list}, union_by_name = true){where} GROUP BY {TagColumns(tags)}time HAVING count(*) > 1 LIMIT 1")
-            .Count > 0;
+        foreach (var chunk in branches.Chunk(64))
+        {
+            var sql = $"SELECT DISTINCT unnest(f) FROM (SELECT list(DISTINCT filename) AS f FROM ({string.Join(" UNION ALL ", chunk)}) GROUP BY {TagColumns(tags)}time HAVING count(DISTINCT filename) > 1)";
+            shared.UnionWith(connection.QueryStrings(sql).Select(row => row[0]!));
+        }
+
+        return shared;
     }
 
     /// <summary>
-    /// The time windows where two or more inputs' rows' ranges (the file manifest's) meet, merged; null when the manifest does
-    /// not list an input (then every row is checked).
+    /// The time windows where two or more of the ranges meet (at least one of them a range that <paramref name="concerns"/>),
+    /// merged where they touch, each with the ranges that reach into it.
     /// </summary>
-    private List<(long Low, long High)>? Overlaps(CompactionCandidate candidate, List<string> inputs)
+    private static List<(long Low, long High, List<int> Members)> Meetings(List<(long Min, long Max)> ranges, Func<int, bool> concerns)
+    {
+        var pairs = new List<(long Low, long High)>();
+        for (var i = 0; i < ranges.Count; i++)
+        {
+            for (var j = i + 1; j < ranges.Count; j++)
+            {
+                var (low, high) = (Math.Max(ranges[i].Min, ranges[j].Min), Math.Min(ranges[i].Max, ranges[j].Max));
+                if (low <= high && (concerns(i) || concerns(j)))
+                {
+                    pairs.Add((low, high));
+                }
+            }
+        }
+
+        pairs.Sort();
+        var windows = new List<(long Low, long High)>();
+        foreach (var pair in pairs)
+        {
+            if (windows.Count > 0 && pair.Low <= windows[^1].High)
+            {
+                windows[^1] = (windows[^1].Low, Math.Max(windows[^1].High, pair.High));
+            }
+            else
+            {
+                windows.Add(pair);
+            }
+        }
+
+        return windows.Select(w => (w.Low, w.High, Enumerable.Range(0, ranges.Count).Where(i => ranges[i].Min <= w.High && ranges[i].Max >= w.Low).ToList()))
+            .ToList();
+    }
+
+    /// <summary>The inputs' time ranges from the file manifest, in their order; null when it does not list one of them.</summary>
+    private List<(long Min, long Max)>? Ranges(CompactionCandidate candidate, List<string> inputs)
     {
         var listed = catalog.Manifest.Files(candidate.Database, candidate.Measurement).ToDictionary(f => f.Path, StringComparer.Ordinal);
         var ranges = new List<(long Min, long Max)>(inputs.Count);
@@ -317,28 +387,45 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             ranges.Add((file.MinTime, file.MaxTime));
         }
 
-        ranges.Sort();
-        var windows = new List<(long Low, long High)>();
-        var reach = ranges[0].Max; // the latest end among the ranges so far
-        foreach (var (min, max) in ranges.Skip(1))
-        {
-            if (min <= reach)
-            {
-                var window = (Low: min, High: Math.Min(max, reach));
-                if (windows.Count > 0 && window.Low <= windows[^1].High)
-                {
-                    windows[^1] = (windows[^1].Low, Math.Max(windows[^1].High, window.High));
-                }
-                else
-                {
-                    windows.Add(window);
-                }
-            }
+        return ranges;
+    }
 
-            reach = Math.Max(reach, max);
+    /// <summary>
+    /// Which of an hourly or daily partition's files (all of them, oldest writes first) to merge; null when none is worth it.
+    /// Files at the last level (<see cref="CompactionPlanner.AtLastLevel"/>) that are free of duplicates by themselves
+    /// (<see cref="UniqueMetadataKey"/>) are left where they are unless they share a point with another file: merging them
+    /// would rewrite many rows to gain nothing, and under a high rate an hour holds dozens of them (level merges made them
+    /// while the hour was open). The rest, those files with them, at most <see cref="CompactionOptions.MaxFilesPerBatch"/>
+    /// in write order, are merged. What stays apart shares no point with anything merged, so the write order between them
+    /// never decides a point (the last write wins only among rows of one series and time).
+    /// </summary>
+    private List<string>? Choose(DuckDbConnection connection, CompactionCandidate candidate, List<string> files)
+    {
+        List<string>? Batch(List<string> chosen, Func<string, bool> unique) =>
+            chosen.Count == 0 || (chosen.Count == 1 && unique(chosen[0])) ? null : chosen.Take(options.MaxFilesPerBatch).ToList();
+
+        if (files.Any(f => !File.Exists(f)))
+        {
+            return Batch(files, _ => false); // with object storage, files out of the cache are fetched to be merged, as always
         }
 
-        return windows;
+        var footers = Footers(connection, files);
+        var ranges = Ranges(candidate, files);
+        var tags = Tags(footers);
+        var full = new bool[files.Count];
+        for (var i = 0; i < files.Count && tags is not null && ranges is not null; i++)
+        {
+            full[i] = footers[i].Unique && CompactionPlanner.AtLastLevel(new FileInfo(files[i]).Length, footers[i].Rows, options);
+        }
+
+        if (!full.Contains(true))
+        {
+            return Batch(files, f => footers[files.IndexOf(f)].Unique);
+        }
+
+        var shared = Shared(connection, files, footers, tags!, ranges!, i => full[i]);
+        var merged = files.Where((f, i) => !full[i] || shared.Contains(f)).ToList();
+        return Batch(merged, f => footers[files.IndexOf(f)].Unique);
     }
 
     /// <summary>
@@ -367,37 +454,30 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// <summary>The tag columns, quoted, each followed by ", ".</summary>
     private static string TagColumns(IReadOnlyList<string> tags) => string.Concat(tags.Select(t => Names.QuoteIdentifier(t) + ", "));
 
-    /// <summary>
-    /// From the inputs' footers: the union of their tag columns, or null when any input does not say (then nothing is
-    /// deduplicated), their rows, and how many of them are free of duplicates by themselves (<see cref="UniqueMetadataKey"/>).
-    /// </summary>
-    private static (List<string>? Tags, long Rows, int Unique) Footers(DuckDbConnection connection, string list)
+    /// <summary>What a file's footer says: its rows, its tag columns (null: it does not say), and whether it holds no duplicate.</summary>
+    private sealed record Footer(long Rows, List<string>? Tags, bool Unique);
+
+    /// <summary>The files' footers, in their order (two reads of all footers, whatever their number).</summary>
+    private static List<Footer> Footers(DuckDbConnection connection, List<string> files)
     {
+        var list = List(files);
+        var rows = connection.QueryStrings($"SELECT file_name, num_rows FROM parquet_file_metadata({list})")
+            .ToDictionary(r => r[0]!, r => long.Parse(r[1]!, CultureInfo.InvariantCulture), StringComparer.Ordinal);
         var metadata = connection.QueryStrings(
-            $"SELECT decode(key), decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) IN ('{ParquetFileWriter.TagsMetadataKey}', '{UniqueMetadataKey}')");
-        var rows = metadata.Where(r => r[0] == ParquetFileWriter.TagsMetadataKey).ToList();
-        var unique = metadata.Count(r => r[0] == UniqueMetadataKey);
-        var files = connection.QueryStrings($"SELECT count(*), sum(num_rows)::BIGINT FROM parquet_file_metadata({list})")[0];
-        var rowCount = long.Parse(files[1]!, CultureInfo.InvariantCulture);
-        if (rows.Count != long.Parse(files[0]!, CultureInfo.InvariantCulture))
-        {
-            return (null, rowCount, unique);
-        }
-
-        var tags = new List<string>();
-        foreach (var row in rows)
-        {
-            foreach (var tag in JsonSerializer.Deserialize(row[1]!, StorageJsonContext.Default.ListString) ?? [])
-            {
-                if (!tags.Contains(tag))
-                {
-                    tags.Add(tag);
-                }
-            }
-        }
-
-        return (tags, rowCount, unique);
+                $"SELECT file_name, decode(key), decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) IN ('{ParquetFileWriter.TagsMetadataKey}', '{UniqueMetadataKey}')")
+            .ToLookup(r => r[0]!, StringComparer.Ordinal);
+        return files.Select(f => new Footer(
+                rows[f],
+                metadata[f].FirstOrDefault(r => r[1] == ParquetFileWriter.TagsMetadataKey) is { } tags
+                    ? JsonSerializer.Deserialize(tags[2]!, StorageJsonContext.Default.ListString) ?? []
+                    : null,
+                metadata[f].Any(r => r[1] == UniqueMetadataKey)))
+            .ToList();
     }
+
+    /// <summary>The union of the files' tag columns, or null when one of them does not say (then nothing is deduplicated).</summary>
+    private static List<string>? Tags(List<Footer> footers) =>
+        footers.Any(f => f.Tags is null) ? null : footers.SelectMany(f => f.Tags!).Distinct(StringComparer.Ordinal).ToList();
 
     /// <summary>Null when DuckDB reads every value of the file, else why not.</summary>
     private static string? Unreadable(DuckDbConnection connection, string file)
