@@ -214,6 +214,59 @@ public sealed class LevelMergeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnHourWithMoreFilesThanOneBatchIsFinishedInOneRunThoughWhatIsLeftIsUnderTheMinimum()
+    {
+        // Six files, batches of four, four needed to start: the first job leaves its output and two files (three, under the
+        // minimum), which the same run merges too, as the docs promise ("a partition with more is done in several jobs").
+        var engine = await _engines.StartAsync(new EngineOptions
+        {
+            DataPath = Data,
+            MaxBufferAge = TimeSpan.FromHours(1),
+            WalEnabled = false,
+            Time = _clock,
+            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 4, MaxFilesPerBatch = 4, DailyEnabled = false },
+        });
+        long seq = 0;
+        for (var flush = 0; flush < 6; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 5);
+        }
+
+        var results = await engine.Compaction.RunAsync(CompactionTier.Hourly);
+        Assert.Equal([4, 3], results.Select(r => r.FilesIn));
+        Assert.Single(Files(HourDirectory));
+        Assert.Equal("30 30", await CountsAsync(engine));
+        Assert.Empty(await engine.Compaction.RunAsync(CompactionTier.Hourly));
+    }
+
+    [Fact]
+    public async Task BatchesOfFlushedFilesThenTheirOutputsKeepTheLastWriteOfAPoint()
+    {
+        // Six flushes each rewrite host a's point at T0; batches of two. The run merges the flushes two by two (leaving the
+        // outputs), then the outputs, newest first ([O2, O3] before O1: a batch must take every output after its first),
+        // so the point ends with the last flush's value.
+        var engine = await _engines.StartAsync(new EngineOptions
+        {
+            DataPath = Data,
+            MaxBufferAge = TimeSpan.FromHours(1),
+            WalEnabled = false,
+            Time = _clock,
+            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 2, MaxFilesPerBatch = 2, DailyEnabled = false },
+        });
+        for (var seq = 1; seq <= 6; seq++)
+        {
+            await EngineData.WriteAsync(engine, string.Create(CultureInfo.InvariantCulture, $"cpu,host=a seq={seq}i {T0}\ncpu,host=b seq={seq}i {T0 + seq}\n"));
+            await engine.FlushAsync();
+        }
+
+        var results = await engine.Compaction.RunAsync(CompactionTier.Hourly);
+        Assert.Equal([2, 2, 2, 2, 2], results.Select(r => r.FilesIn));
+        Assert.Equal([4, 4, 4, 6, 8], results.Select(r => r.RowsIn)); // the outputs hold 3, 3, 3, then 5 and 7 rows (a's point once)
+        Assert.Single(Files(HourDirectory));
+        Assert.Equal("6 7", await EngineData.ScalarAsync(engine, "SELECT max(seq) FILTER (host = 'a') || ' ' || count(*) FROM cpu"));
+    }
+
+    [Fact]
     public async Task QueriesDuringLevelMergesSeeEachRowOnce()
     {
         var engine = await StartAsync(Data);

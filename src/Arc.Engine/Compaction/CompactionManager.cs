@@ -147,19 +147,22 @@ public sealed class CompactionManager : IAsyncDisposable
     {
         LastRunStarted = Now;
         var results = new List<CompactionResult>();
+        var started = new HashSet<string>(StringComparer.Ordinal); // partitions this run merged part of: finished whatever their file count
         try
         {
             for (var round = 0; round < 100; round++)
             {
-                var candidates = await CandidatesAsync(tier, database, measurement, cancellationToken).ConfigureAwait(false);
-                var started = candidates.Select(c => TryStart(c, cancellationToken)).OfType<Task<CompactionResult>>().ToList();
-                if (started.Count == 0)
+                var candidates = await _planner.FindAsync(Now, _oldestWalLsn(), tier, database, measurement, cancellationToken, started)
+                    .ConfigureAwait(false);
+                var jobs = candidates.Select(c => TryStart(c, cancellationToken)).OfType<Task<CompactionResult>>().ToList();
+                if (jobs.Count == 0)
                 {
                     break;
                 }
 
-                var done = await Task.WhenAll(started).ConfigureAwait(false);
+                var done = await Task.WhenAll(jobs).ConfigureAwait(false);
                 results.AddRange(done);
+                started.UnionWith(done.Where(r => r.Succeeded && !r.Settled).Select(r => r.Candidate.Key));
                 if (!done.Any(r => r.Succeeded))
                 {
                     break;

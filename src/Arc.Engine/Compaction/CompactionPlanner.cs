@@ -49,8 +49,11 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
     /// </summary>
     private readonly ConcurrentDictionary<string, string> _settled = new(StringComparer.Ordinal);
 
+    /// <param name="started">Partitions (by <see cref="CompactionCandidate.Key"/>) that a job of the same run already merged
+    /// part of: they stay candidates with fewer files than the tier's minimum, so a partition with more files than one batch
+    /// takes is done in several jobs instead of stopping when what is left falls under the minimum.</param>
     public async Task<List<CompactionCandidate>> FindAsync(DateTime now, long oldestWalLsn, CompactionTier? tier, string? database,
-        string? measurement, CancellationToken cancellationToken)
+        string? measurement, CancellationToken cancellationToken, IReadOnlySet<string>? started = null)
     {
         var candidates = new List<CompactionCandidate>();
         var measurements = await MeasurementsAsync(cancellationToken).ConfigureAwait(false);
@@ -94,20 +97,21 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
                     foreach (var (hour, files) in hours)
                     {
                         var hourStart = dayStart.AddHours(hour);
-                        if (hourStart.AddHours(1) <= now - options.HourlyMinAge && files.Count >= options.HourlyMinFiles)
+                        var candidate = Candidate(db, m, CompactionTier.Hourly, hourStart, Path.Combine(directory, hour.ToString("D2", CultureInfo.InvariantCulture)), files);
+                        if (hourStart.AddHours(1) <= now - options.HourlyMinAge && Enough(candidate, options.HourlyMinFiles, started))
                         {
-                            AddUnlessSettled(candidates, Candidate(db, m, CompactionTier.Hourly, hourStart,
-                                Path.Combine(directory, hour.ToString("D2", CultureInfo.InvariantCulture)), files));
+                            AddUnlessSettled(candidates, candidate);
                         }
                     }
                 }
 
                 if (tier is null or CompactionTier.Daily && options.DailyEnabled && dayStart.AddDays(1) <= now - options.DailyMinAge)
                 {
-                    var files = hours.Values.SelectMany(h => h).Concat(daily).ToList();
-                    if (files.Count >= options.DailyMinFiles)
+                    var candidate = Candidate(db, m, CompactionTier.Daily, dayStart, Path.Combine(directory, DailyDirectory),
+                        hours.Values.SelectMany(h => h).Concat(daily).ToList());
+                    if (Enough(candidate, options.DailyMinFiles, started))
                     {
-                        AddUnlessSettled(candidates, Candidate(db, m, CompactionTier.Daily, dayStart, Path.Combine(directory, DailyDirectory), files));
+                        AddUnlessSettled(candidates, candidate);
                     }
                 }
             }
@@ -203,6 +207,9 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
 
         return candidates;
     }
+
+    private static bool Enough(CompactionCandidate candidate, int minimum, IReadOnlySet<string>? started) =>
+        candidate.Files.Count >= minimum || (candidate.Files.Count >= 2 && started?.Contains(candidate.Key) == true);
 
     /// <summary>A job on <paramref name="candidate"/> found nothing to merge: leave the partition alone while its files stay.</summary>
     internal void Settled(CompactionCandidate candidate) => _settled[candidate.Key] = Fingerprint(candidate.Files);

@@ -395,14 +395,13 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// Files at the last level (<see cref="CompactionPlanner.AtLastLevel"/>) that are free of duplicates by themselves
     /// (<see cref="UniqueMetadataKey"/>) are left where they are unless they share a point with another file: merging them
     /// would rewrite many rows to gain nothing, and under a high rate an hour holds dozens of them (level merges made them
-    /// while the hour was open). The rest, those files with them, at most <see cref="CompactionOptions.MaxFilesPerBatch"/>
-    /// in write order, are merged. What stays apart shares no point with anything merged, so the write order between them
+    /// while the hour was open). Of the rest, and those files with them, a batch (<see cref="Window"/>) is merged. What stays apart shares no point with anything merged, so the write order between them
     /// never decides a point (the last write wins only among rows of one series and time).
     /// </summary>
     private List<string>? Choose(DuckDbConnection connection, CompactionCandidate candidate, List<string> files)
     {
         List<string>? Batch(List<string> chosen, Func<string, bool> unique) =>
-            chosen.Count == 0 || (chosen.Count == 1 && unique(chosen[0])) ? null : chosen.Take(options.MaxFilesPerBatch).ToList();
+            chosen.Count == 0 || (chosen.Count == 1 && unique(chosen[0])) ? null : Window(chosen, candidate.Tier, options.MaxFilesPerBatch);
 
         if (files.Any(f => !File.Exists(f)))
         {
@@ -453,6 +452,24 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
     /// <summary>The tag columns, quoted, each followed by ", ".</summary>
     private static string TagColumns(IReadOnlyList<string> tags) => string.Concat(tags.Select(t => Names.QuoteIdentifier(t) + ", "));
+
+    /// <summary>
+    /// The batch a job merges out of <paramref name="files"/> (write order), at most <paramref name="cap"/> of them. The output
+    /// is named as the tier's (<c>_compacted</c>, <c>_daily</c>), which write order puts after the tier's older outputs and
+    /// before every flushed file, so a batch must be a run of consecutive files that takes every output of the tier after
+    /// its first file. While at least a batch of other files follows the tier's outputs at the front (a partition holding
+    /// more files than a batch, in the rounds of one run), it takes those files and leaves the outputs, which a last job
+    /// merges: every row is rewritten about twice, where re-merging the growing output with each batch rewrote a day of
+    /// 196 flushed files four times. Otherwise it takes the last files, so the newest outputs are never left behind.
+    /// </summary>
+    internal static List<string> Window(List<string> files, CompactionTier tier, int cap)
+    {
+        var suffix = tier == CompactionTier.Daily ? CompactionPlanner.DailySuffix : CompactionPlanner.CompactedSuffix;
+        var outputs = files.TakeWhile(f => f.EndsWith(suffix, StringComparison.Ordinal)).Count();
+        return files.Count - outputs >= cap
+            ? files.GetRange(outputs, cap)
+            : files.GetRange(Math.Max(0, files.Count - cap), Math.Min(cap, files.Count));
+    }
 
     /// <summary>What a file's footer says: its rows, its tag columns (null: it does not say), and whether it holds no duplicate.</summary>
     private sealed record Footer(long Rows, List<string>? Tags, bool Unique);
