@@ -218,13 +218,14 @@ public sealed class LevelMergeTests : IAsyncLifetime
     {
         // Six files, batches of four, four needed to start: the first job leaves its output and two files (three, under the
         // minimum), which the same run merges too, as the docs promise ("a partition with more is done in several jobs").
+        // R = 90 rows (N = 4): a batch grows past four files only while under 90 / 4 rows, which the fifth file's 5 rows pass.
         var engine = await _engines.StartAsync(new EngineOptions
         {
             DataPath = Data,
             MaxBufferAge = TimeSpan.FromHours(1),
             WalEnabled = false,
             Time = _clock,
-            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 4, MaxFilesPerBatch = 4, DailyEnabled = false },
+            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 4, MaxFilesPerBatch = 4, LevelMaxRows = 90, DailyEnabled = false },
         });
         long seq = 0;
         for (var flush = 0; flush < 6; flush++)
@@ -242,16 +243,16 @@ public sealed class LevelMergeTests : IAsyncLifetime
     [Fact]
     public async Task BatchesOfFlushedFilesThenTheirOutputsKeepTheLastWriteOfAPoint()
     {
-        // Six flushes each rewrite host a's point at T0; batches of two. The run merges the flushes two by two (leaving the
-        // outputs), then the outputs, newest first ([O2, O3] before O1: a batch must take every output after its first),
-        // so the point ends with the last flush's value.
+        // Six flushes each rewrite host a's point at T0; batches of two (R = 20 rows, N = 4: no batch grows past two files of
+        // 2 or 3 rows). The run merges the flushes two by two (leaving the outputs), then the outputs, newest first ([O2, O3]
+        // before O1: a batch must take every output after its first), so the point ends with the last flush's value.
         var engine = await _engines.StartAsync(new EngineOptions
         {
             DataPath = Data,
             MaxBufferAge = TimeSpan.FromHours(1),
             WalEnabled = false,
             Time = _clock,
-            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 2, MaxFilesPerBatch = 2, DailyEnabled = false },
+            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 2, MaxFilesPerBatch = 2, LevelMaxRows = 20, DailyEnabled = false },
         });
         for (var seq = 1; seq <= 6; seq++)
         {
@@ -264,6 +265,29 @@ public sealed class LevelMergeTests : IAsyncLifetime
         Assert.Equal([4, 4, 4, 6, 8], results.Select(r => r.RowsIn)); // the outputs hold 3, 3, 3, then 5 and 7 rows (a's point once)
         Assert.Single(Files(HourDirectory));
         Assert.Equal("6 7", await EngineData.ScalarAsync(engine, "SELECT max(seq) FILTER (host = 'a') || ' ' || count(*) FROM cpu"));
+    }
+
+    [Fact]
+    public async Task SmallFilesMergeBeyondTheBatchCapWhileTheyStayUnderTheLastLevel()
+    {
+        // Batches of two, but six files of 5 rows are far under a last-level file (R / N = 4 M rows): one job takes them all.
+        var engine = await _engines.StartAsync(new EngineOptions
+        {
+            DataPath = Data,
+            MaxBufferAge = TimeSpan.FromHours(1),
+            WalEnabled = false,
+            Time = _clock,
+            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 2, MaxFilesPerBatch = 2, DailyEnabled = false },
+        });
+        long seq = 0;
+        for (var flush = 0; flush < 6; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 5);
+        }
+
+        Assert.Equal([6], (await engine.Compaction.RunAsync(CompactionTier.Hourly)).Select(r => r.FilesIn));
+        Assert.Single(Files(HourDirectory));
+        Assert.Equal("30 30", await CountsAsync(engine));
     }
 
     [Fact]

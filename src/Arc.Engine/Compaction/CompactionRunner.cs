@@ -400,31 +400,47 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// </summary>
     private List<string>? Choose(DuckDbConnection connection, CompactionCandidate candidate, List<string> files)
     {
-        List<string>? Batch(List<string> chosen, Func<string, bool> unique) =>
-            chosen.Count == 0 || (chosen.Count == 1 && unique(chosen[0])) ? null : Window(chosen, candidate.Tier, options.MaxFilesPerBatch);
-
-        if (files.Any(f => !File.Exists(f)))
+        List<Footer> footers;
+        try
         {
-            return Batch(files, _ => false); // with object storage, files out of the cache are fetched to be merged, as always
+            // With object storage, files out of the cache are fetched to be merged, as always.
+            footers = files.All(File.Exists) ? Footers(connection, files) : [];
+        }
+        catch (DuckDbException)
+        {
+            footers = []; // a footer DuckDB cannot read: the merge finds the file and sets it aside (quarantine)
         }
 
-        var footers = Footers(connection, files);
+        if (footers.Count == 0)
+        {
+            return Window(files, candidate.Tier, options.MaxFilesPerBatch, null, options);
+        }
+
+        var sizes = files.Select((f, i) => (new FileInfo(f).Length, footers[i].Rows)).ToList();
+        List<string>? Batch(List<string> chosen)
+        {
+            var index = chosen.Select(f => files.IndexOf(f)).ToList();
+            return chosen.Count == 0 || (chosen.Count == 1 && footers[index[0]].Unique)
+                ? null
+                : Window(chosen, candidate.Tier, options.MaxFilesPerBatch, i => sizes[index[i]], options);
+        }
+
         var ranges = Ranges(candidate, files);
         var tags = Tags(footers);
         var full = new bool[files.Count];
         for (var i = 0; i < files.Count && tags is not null && ranges is not null; i++)
         {
-            full[i] = footers[i].Unique && CompactionPlanner.AtLastLevel(new FileInfo(files[i]).Length, footers[i].Rows, options);
+            full[i] = footers[i].Unique && CompactionPlanner.AtLastLevel(sizes[i].Item1, sizes[i].Rows, options);
         }
 
         if (!full.Contains(true))
         {
-            return Batch(files, f => footers[files.IndexOf(f)].Unique);
+            return Batch(files);
         }
 
         var shared = Shared(connection, files, footers, tags!, ranges!, i => full[i]);
         var merged = files.Where((f, i) => !full[i] || shared.Contains(f)).ToList();
-        return Batch(merged, f => footers[files.IndexOf(f)].Unique);
+        return Batch(merged);
     }
 
     /// <summary>
@@ -454,21 +470,47 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     private static string TagColumns(IReadOnlyList<string> tags) => string.Concat(tags.Select(t => Names.QuoteIdentifier(t) + ", "));
 
     /// <summary>
-    /// The batch a job merges out of <paramref name="files"/> (write order), at most <paramref name="cap"/> of them. The output
-    /// is named as the tier's (<c>_compacted</c>, <c>_daily</c>), which write order puts after the tier's older outputs and
-    /// before every flushed file, so a batch must be a run of consecutive files that takes every output of the tier after
-    /// its first file. While at least a batch of other files follows the tier's outputs at the front (a partition holding
-    /// more files than a batch, in the rounds of one run), it takes those files and leaves the outputs, which a last job
-    /// merges: every row is rewritten about twice, where re-merging the growing output with each batch rewrote a day of
-    /// 196 flushed files four times. Otherwise it takes the last files, so the newest outputs are never left behind.
+    /// The batch a job merges out of <paramref name="files"/> (write order): <paramref name="cap"/> of them
+    /// (<c>max_files_per_batch</c>), or more while together they stay under a file at the last level (below
+    /// <see cref="CompactionOptions.LevelMaxFileBytes"/> / N and <see cref="CompactionOptions.LevelMaxRows"/> / N; sizes from
+    /// <paramref name="size"/>, by position): a job's time and memory follow bytes and rows, and small files cost little to
+    /// open, so a day of 196 small flushed files is one job. The output is named as the tier's (<c>_compacted</c>,
+    /// <c>_daily</c>), which write order puts after the tier's older outputs and before every flushed file, so a batch must
+    /// be a run of consecutive files that takes every output of the tier after its first file. While a batch of other files
+    /// follows the tier's outputs at the front (a partition holding more than a batch, in the rounds of one run), it takes
+    /// those and leaves the outputs to a last job: every row is rewritten about twice, where re-merging the growing output
+    /// with each batch rewrote such a day four times. Otherwise it takes the last files, so no newer output is left behind.
     /// </summary>
-    internal static List<string> Window(List<string> files, CompactionTier tier, int cap)
+    internal static List<string> Window(List<string> files, CompactionTier tier, int cap, Func<int, (long Bytes, long Rows)>? size,
+        CompactionOptions options)
     {
         var suffix = tier == CompactionTier.Daily ? CompactionPlanner.DailySuffix : CompactionPlanner.CompactedSuffix;
         var outputs = files.TakeWhile(f => f.EndsWith(suffix, StringComparison.Ordinal)).Count();
-        return files.Count - outputs >= cap
-            ? files.GetRange(outputs, cap)
-            : files.GetRange(Math.Max(0, files.Count - cap), Math.Min(cap, files.Count));
+        var (start, end) = files.Count - outputs >= cap ? (outputs, outputs + cap) : (Math.Max(0, files.Count - cap), files.Count);
+        if (size is not null)
+        {
+            var (bytes, rows) = (0L, 0L);
+            for (var i = start; i < end; i++)
+            {
+                (bytes, rows) = (bytes + size(i).Bytes, rows + size(i).Rows);
+            }
+
+            // Grow the run at its open end (after it, or before it when it ends the list) while it stays under the last level.
+            var step = end < files.Count ? 1 : -1;
+            for (var i = step > 0 ? end : start - 1; i >= 0 && i < files.Count; i += step)
+            {
+                var (b, r) = (bytes + size(i).Bytes, rows + size(i).Rows);
+                if (CompactionPlanner.AtLastLevel(b, r, options))
+                {
+                    break;
+                }
+
+                (bytes, rows) = (b, r);
+                (start, end) = (Math.Min(start, i), Math.Max(end, i + 1));
+            }
+        }
+
+        return files.GetRange(start, end - start);
     }
 
     /// <summary>What a file's footer says: its rows, its tag columns (null: it does not say), and whether it holds no duplicate.</summary>
