@@ -218,14 +218,15 @@ public sealed class LevelMergeTests : IAsyncLifetime
     {
         // Six files, batches of four, four needed to start: the first job leaves its output and two files (three, under the
         // minimum), which the same run merges too, as the docs promise ("a partition with more is done in several jobs").
-        // R = 90 rows (N = 4): a batch grows past four files only while under 90 / 4 rows, which the fifth file's 5 rows pass.
+        // R = 24 rows: a batch grows past four files only while within 24 rows, which the fifth file's 5 rows pass. The first
+        // output (20 rows, at the last level: over 24 / 4) then stays apart, and the two files left are merged beside it.
         var engine = await _engines.StartAsync(new EngineOptions
         {
             DataPath = Data,
             MaxBufferAge = TimeSpan.FromHours(1),
             WalEnabled = false,
             Time = _clock,
-            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 4, MaxFilesPerBatch = 4, LevelMaxRows = 90, DailyEnabled = false },
+            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 4, MaxFilesPerBatch = 4, LevelMaxRows = 24, DailyEnabled = false },
         });
         long seq = 0;
         for (var flush = 0; flush < 6; flush++)
@@ -234,8 +235,8 @@ public sealed class LevelMergeTests : IAsyncLifetime
         }
 
         var results = await engine.Compaction.RunAsync(CompactionTier.Hourly);
-        Assert.Equal([4, 3], results.Select(r => r.FilesIn));
-        Assert.Single(Files(HourDirectory));
+        Assert.Equal([4, 2, 0], results.Select(r => r.FilesIn)); // the last: nothing left to merge
+        Assert.Equal(2, Files(HourDirectory).Length);
         Assert.Equal("30 30", await CountsAsync(engine));
         Assert.Empty(await engine.Compaction.RunAsync(CompactionTier.Hourly));
     }
@@ -243,8 +244,8 @@ public sealed class LevelMergeTests : IAsyncLifetime
     [Fact]
     public async Task BatchesOfFlushedFilesThenTheirOutputsKeepTheLastWriteOfAPoint()
     {
-        // Six flushes each rewrite host a's point at T0; batches of two (R = 20 rows, N = 4: no batch grows past two files of
-        // 2 or 3 rows). The run merges the flushes two by two (leaving the outputs), then the outputs, newest first ([O2, O3]
+        // Six flushes each rewrite host a's point at T0; batches of two (R = 5 rows: no batch grows past two files of 2 or 3
+        // rows; outputs are at the last level but share the point, so they are merged). The run merges the flushes two by two (leaving the outputs), then the outputs, newest first ([O2, O3]
         // before O1: a batch must take every output after its first), so the point ends with the last flush's value.
         var engine = await _engines.StartAsync(new EngineOptions
         {
@@ -252,7 +253,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
             MaxBufferAge = TimeSpan.FromHours(1),
             WalEnabled = false,
             Time = _clock,
-            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 2, MaxFilesPerBatch = 2, LevelMaxRows = 20, DailyEnabled = false },
+            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 2, MaxFilesPerBatch = 2, LevelMaxRows = 5, DailyEnabled = false },
         });
         for (var seq = 1; seq <= 6; seq++)
         {
@@ -270,7 +271,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
     [Fact]
     public async Task SmallFilesMergeBeyondTheBatchCapWhileTheyStayUnderTheLastLevel()
     {
-        // Batches of two, but six files of 5 rows are far under a last-level file (R / N = 4 M rows): one job takes them all.
+        // Batches of two, but six files of 5 rows are far within what a level merge takes (R = 16 M rows): one job takes them all.
         var engine = await _engines.StartAsync(new EngineOptions
         {
             DataPath = Data,

@@ -200,10 +200,9 @@ public sealed class CompactionTests
     [Fact]
     public async Task QueriesDuringCompactionSeeEveryRowExactlyOnce()
     {
-        // Batches of two files of 50 rows that never grow (R = 500, N = 4: a third file would pass 500 / 4 rows), so the run
-        // swaps files many times: per hour six batches, then their outputs (100 rows) pairwise into files at the last level,
-        // which stay apart (they share no point): three files per hour.
-        await using var server = await StartAsync((o, c) => c.Engine = c.Engine with { Compaction = o with { MaxFilesPerBatch = 2, LevelMaxRows = 500 } });
+        // Batches of two files of 50 rows that never grow (R = 149 rows: a third file would pass it), so the run swaps files
+        // many times: six batches per hour, whose outputs (100 rows, at the last level: over 149 / 4) share no point and stay.
+        await using var server = await StartAsync((o, c) => c.Engine = c.Engine with { Compaction = o with { MaxFilesPerBatch = 2, LevelMaxRows = 149 } });
         var expected = 0;
         for (var f = 0; f < 36; f++)
         {
@@ -237,7 +236,7 @@ public sealed class CompactionTests
         Assert.True(during >= 1, "no query ran while compacting");
         Assert.True(jobs.GetArrayLength() >= 18);
         Assert.All(jobs.EnumerateArray(), j => Assert.True(j.GetProperty("succeeded").GetBoolean(), j.ToString()));
-        Assert.Equal(9, server.ParquetFiles().Length);
+        Assert.Equal(18, server.ParquetFiles().Length);
         Assert.Equal([[expected.ToString(System.Globalization.CultureInfo.InvariantCulture)]], await server.RowsAsync("SELECT count(*) FROM cq", "c"));
     }
 

@@ -471,8 +471,8 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
     /// <summary>
     /// The batch a job merges out of <paramref name="files"/> (write order): <paramref name="cap"/> of them
-    /// (<c>max_files_per_batch</c>), or more while together they stay under a file at the last level (below
-    /// <see cref="CompactionOptions.LevelMaxFileBytes"/> / N and <see cref="CompactionOptions.LevelMaxRows"/> / N; sizes from
+    /// (<c>max_files_per_batch</c>), or more while together they stay within what one level merge takes
+    /// (<see cref="CompactionOptions.LevelMaxFileBytes"/> and <see cref="CompactionOptions.LevelMaxRows"/>; sizes from
     /// <paramref name="size"/>, by position): a job's time and memory follow bytes and rows, and small files cost little to
     /// open, so a day of 196 small flushed files is one job. The output is named as the tier's (<c>_compacted</c>,
     /// <c>_daily</c>), which write order puts after the tier's older outputs and before every flushed file, so a batch must
@@ -500,7 +500,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             for (var i = step > 0 ? end : start - 1; i >= 0 && i < files.Count; i += step)
             {
                 var (b, r) = (bytes + size(i).Bytes, rows + size(i).Rows);
-                if (CompactionPlanner.AtLastLevel(b, r, options))
+                if (b > options.LevelMaxFileBytes || r > options.LevelMaxRows)
                 {
                     break;
                 }
