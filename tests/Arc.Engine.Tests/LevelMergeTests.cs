@@ -133,14 +133,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
         // N = 2, R = 3 rows: flushes of one row merge in pairs into files of two rows (level 0), which carry "no duplicate
         // inside". Hourly compaction of two such files looks for duplicates only where their time ranges meet: here at T0,
         // where the second pair rewrote the first's point, and the last write must win.
-        var engine = await _engines.StartAsync(new EngineOptions
-        {
-            DataPath = Data,
-            MaxBufferAge = TimeSpan.FromHours(1),
-            WalEnabled = false, // hourly compaction leaves files whose commits are still in the log
-            Time = _clock,
-            Compaction = new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 3, HourlyMinFiles = 2, DailyEnabled = false },
-        });
+        var engine = await StartWithoutLogAsync(new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 3, HourlyMinFiles = 2, DailyEnabled = false });
         foreach (var (pair, lines) in new[] { (1, new[] { "seq=1i 0", "seq=2i 2" }), (2, ["seq=3i 0", "seq=4i 3"]) })
         {
             foreach (var line in lines)
@@ -166,14 +159,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
         // N = 2, R = 3 rows: pairs of one-row flushes merge into files of two rows, at the last level and free of duplicates.
         // A (0 s, 2 s) and B (1 s, 3 s) overlap in time without sharing a point, so hourly compaction merges only a late
         // flush L (1.5 s) beside them, then finds nothing to do until a write of A's point at 2 s makes A worth merging.
-        var engine = await _engines.StartAsync(new EngineOptions
-        {
-            DataPath = Data,
-            MaxBufferAge = TimeSpan.FromHours(1),
-            WalEnabled = false,
-            Time = _clock,
-            Compaction = new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 3, HourlyMinFiles = 2, DailyEnabled = false },
-        });
+        var engine = await StartWithoutLogAsync(new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 3, HourlyMinFiles = 2, DailyEnabled = false });
         async Task FlushAsync(int seq, double seconds)
         {
             await EngineData.WriteAsync(engine, string.Create(CultureInfo.InvariantCulture, $"cpu,host=a seq={seq}i {T0 + (long)(seconds * 1e9)}\n"));
@@ -220,14 +206,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
         // minimum), which the same run merges too, as the docs promise ("a partition with more is done in several jobs").
         // R = 24 rows: a batch grows past four files only while within 24 rows, which the fifth file's 5 rows pass. The first
         // output (20 rows, at the last level: over 24 / 4) then stays apart, and the two files left are merged beside it.
-        var engine = await _engines.StartAsync(new EngineOptions
-        {
-            DataPath = Data,
-            MaxBufferAge = TimeSpan.FromHours(1),
-            WalEnabled = false,
-            Time = _clock,
-            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 4, MaxFilesPerBatch = 4, LevelMaxRows = 24, DailyEnabled = false },
-        });
+        var engine = await StartWithoutLogAsync(new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 4, MaxFilesPerBatch = 4, LevelMaxRows = 24, DailyEnabled = false });
         long seq = 0;
         for (var flush = 0; flush < 6; flush++)
         {
@@ -245,16 +224,10 @@ public sealed class LevelMergeTests : IAsyncLifetime
     public async Task BatchesOfFlushedFilesThenTheirOutputsKeepTheLastWriteOfAPoint()
     {
         // Six flushes each rewrite host a's point at T0; batches of two (R = 5 rows: no batch grows past two files of 2 or 3
-        // rows; outputs are at the last level but share the point, so they are merged). The run merges the flushes two by two (leaving the outputs), then the outputs, newest first ([O2, O3]
-        // before O1: a batch must take every output after its first), so the point ends with the last flush's value.
-        var engine = await _engines.StartAsync(new EngineOptions
-        {
-            DataPath = Data,
-            MaxBufferAge = TimeSpan.FromHours(1),
-            WalEnabled = false,
-            Time = _clock,
-            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 2, MaxFilesPerBatch = 2, LevelMaxRows = 5, DailyEnabled = false },
-        });
+        // rows; outputs are at the last level but share the point, so they are merged). The run merges the flushes two by
+        // two (leaving the outputs), then the outputs, newest first ([O2, O3] before O1: a batch must take every output
+        // after its first), so the point ends with the last flush's value.
+        var engine = await StartWithoutLogAsync(new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 2, MaxFilesPerBatch = 2, LevelMaxRows = 5, DailyEnabled = false });
         for (var seq = 1; seq <= 6; seq++)
         {
             await EngineData.WriteAsync(engine, string.Create(CultureInfo.InvariantCulture, $"cpu,host=a seq={seq}i {T0}\ncpu,host=b seq={seq}i {T0 + seq}\n"));
@@ -272,14 +245,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
     public async Task SmallFilesMergeBeyondTheBatchCapWhileTheyStayUnderTheLastLevel()
     {
         // Batches of two, but six files of 5 rows are far within what a level merge takes (R = 16 M rows): one job takes them all.
-        var engine = await _engines.StartAsync(new EngineOptions
-        {
-            DataPath = Data,
-            MaxBufferAge = TimeSpan.FromHours(1),
-            WalEnabled = false,
-            Time = _clock,
-            Compaction = new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 2, MaxFilesPerBatch = 2, DailyEnabled = false },
-        });
+        var engine = await StartWithoutLogAsync(new CompactionOptions { LevelEnabled = false, HourlyMinFiles = 2, MaxFilesPerBatch = 2, DailyEnabled = false });
         long seq = 0;
         for (var flush = 0; flush < 6; flush++)
         {
@@ -359,6 +325,16 @@ public sealed class LevelMergeTests : IAsyncLifetime
         });
         return engine;
     }
+
+    /// <summary>An engine without a write-ahead log: hourly compaction may take its files as soon as they are flushed.</summary>
+    private Task<ArcEngine> StartWithoutLogAsync(CompactionOptions compaction) => _engines.StartAsync(new EngineOptions
+    {
+        DataPath = Data,
+        MaxBufferAge = TimeSpan.FromHours(1),
+        WalEnabled = false,
+        Time = _clock,
+        Compaction = compaction,
+    });
 
     /// <summary>The data directory as a crash would leave it now (the engine is idle: no flush or merge under way).</summary>
     private string CopyData(ArcEngine engine)
