@@ -416,7 +416,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             return Window(files, candidate.Tier, options.MaxFilesPerBatch, null, options);
         }
 
-        var sizes = files.Select((f, i) => (new FileInfo(f).Length, footers[i].Rows)).ToList();
+        var sizes = files.Select((f, i) => (Bytes: new FileInfo(f).Length, footers[i].Rows)).ToList();
         List<string>? Batch(List<string> chosen)
         {
             var index = chosen.Select(f => files.IndexOf(f)).ToList();
@@ -430,7 +430,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         var full = new bool[files.Count];
         for (var i = 0; i < files.Count && tags is not null && ranges is not null; i++)
         {
-            full[i] = footers[i].Unique && CompactionPlanner.AtLastLevel(sizes[i].Item1, sizes[i].Rows, options);
+            full[i] = footers[i].Unique && CompactionPlanner.AtLastLevel(sizes[i].Bytes, sizes[i].Rows, options);
         }
 
         if (!full.Contains(true))
@@ -438,9 +438,17 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             return Batch(files);
         }
 
-        var shared = Shared(connection, files, footers, tags!, ranges!, i => full[i]);
-        var merged = files.Where((f, i) => !full[i] || shared.Contains(f)).ToList();
-        return Batch(merged);
+        HashSet<string> shared;
+        try
+        {
+            shared = Shared(connection, files, footers, tags!, ranges!, i => full[i]);
+        }
+        catch (DuckDbException)
+        {
+            return Batch(files); // rows DuckDB cannot read: the merge finds the file and sets it aside (quarantine)
+        }
+
+        return Batch(files.Where((f, i) => !full[i] || shared.Contains(f)).ToList());
     }
 
     /// <summary>
