@@ -26,9 +26,11 @@ public sealed record CompactionCandidate(
     long Bytes)
 {
     /// <summary>Lock key: a daily key is a prefix of the hourly keys of its day; a level merge locks its hour as hourly does.</summary>
-    public string Key => Tier == CompactionTier.Daily
-        ? $"{Database}/{Measurement}/{Start:yyyy/MM/dd}"
-        : $"{Database}/{Measurement}/{Start:yyyy/MM/dd/HH}";
+    public string Key => KeyOf(Database, Measurement, Tier, Start);
+
+    internal static string KeyOf(string database, string measurement, CompactionTier tier, DateTime start) => tier == CompactionTier.Daily
+        ? $"{database}/{measurement}/{start:yyyy/MM/dd}"
+        : $"{database}/{measurement}/{start:yyyy/MM/dd/HH}";
 }
 
 /// <summary>
@@ -42,6 +44,9 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
     public const string DailyDirectory = LocalStore.DailyDirectory;
     public const string CompactedSuffix = "_compacted.parquet";
     public const string DailySuffix = "_daily.parquet";
+
+    /// <summary>How the outputs of an hourly or daily job end.</summary>
+    internal static string OutputSuffix(CompactionTier tier) => tier == CompactionTier.Daily ? DailySuffix : CompactedSuffix;
 
     /// <summary>
     /// Partitions (by <see cref="CompactionCandidate.Key"/>) whose last hourly or daily job found nothing to merge, with the
@@ -97,21 +102,22 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
                     foreach (var (hour, files) in hours)
                     {
                         var hourStart = dayStart.AddHours(hour);
-                        var candidate = Candidate(db, m, CompactionTier.Hourly, hourStart, Path.Combine(directory, hour.ToString("D2", CultureInfo.InvariantCulture)), files);
-                        if (hourStart.AddHours(1) <= now - options.HourlyMinAge && Enough(candidate, options.HourlyMinFiles, started))
+                        if (hourStart.AddHours(1) <= now - options.HourlyMinAge
+                            && Enough(files.Count, options.HourlyMinFiles, started, () => CompactionCandidate.KeyOf(db, m, CompactionTier.Hourly, hourStart)))
                         {
-                            AddUnlessSettled(candidates, candidate);
+                            AddUnlessSettled(candidates, Candidate(db, m, CompactionTier.Hourly, hourStart,
+                                Path.Combine(directory, hour.ToString("D2", CultureInfo.InvariantCulture)), files));
                         }
                     }
                 }
 
                 if (tier is null or CompactionTier.Daily && options.DailyEnabled && dayStart.AddDays(1) <= now - options.DailyMinAge)
                 {
-                    var candidate = Candidate(db, m, CompactionTier.Daily, dayStart, Path.Combine(directory, DailyDirectory),
-                        hours.Values.SelectMany(h => h).Concat(daily).ToList());
-                    if (Enough(candidate, options.DailyMinFiles, started))
+                    var count = hours.Values.Sum(h => h.Count) + daily.Count;
+                    if (Enough(count, options.DailyMinFiles, started, () => CompactionCandidate.KeyOf(db, m, CompactionTier.Daily, dayStart)))
                     {
-                        AddUnlessSettled(candidates, candidate);
+                        AddUnlessSettled(candidates, Candidate(db, m, CompactionTier.Daily, dayStart, Path.Combine(directory, DailyDirectory),
+                            hours.Values.SelectMany(h => h).Concat(daily).ToList()));
                     }
                 }
             }
@@ -208,8 +214,9 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
         return candidates;
     }
 
-    private static bool Enough(CompactionCandidate candidate, int minimum, IReadOnlySet<string>? started) =>
-        candidate.Files.Count >= minimum || (candidate.Files.Count >= 2 && started?.Contains(candidate.Key) == true);
+    /// <summary>Whether a partition of <paramref name="count"/> files is worth a job (its key is built only when needed).</summary>
+    private static bool Enough(int count, int minimum, IReadOnlySet<string>? started, Func<string> key) =>
+        count >= minimum || (count >= 2 && started is { Count: > 0 } && started.Contains(key()));
 
     /// <summary>A job on <paramref name="candidate"/> found nothing to merge: leave the partition alone while its files stay.</summary>
     internal void Settled(CompactionCandidate candidate) => _settled[candidate.Key] = Fingerprint(candidate.Files);

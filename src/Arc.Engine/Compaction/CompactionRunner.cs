@@ -233,7 +233,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     private (Merged? Merged, string? Error) Merge(DuckDbConnection connection, CompactionCandidate candidate, string id, List<string> inputs)
     {
         var list = List(inputs);
-        var suffix = candidate.Tier == CompactionTier.Daily ? CompactionPlanner.DailySuffix : CompactionPlanner.CompactedSuffix;
+        var suffix = CompactionPlanner.OutputSuffix(candidate.Tier);
         var output = Path.Combine(candidate.Directory, candidate.Tier == CompactionTier.Level
             ? CompactionPlanner.LevelOutputName(candidate.Measurement, inputs)
             : $"{candidate.Measurement}_{ParquetFileName.NewStamp()}_{ParquetFileName.NewRandom()}{suffix}");
@@ -417,13 +417,9 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         }
 
         var sizes = files.Select((f, i) => (Bytes: new FileInfo(f).Length, footers[i].Rows)).ToList();
-        List<string>? Batch(List<string> chosen)
-        {
-            var index = chosen.Select(f => files.IndexOf(f)).ToList();
-            return chosen.Count == 0 || (chosen.Count == 1 && footers[index[0]].Unique)
-                ? null
-                : Window(chosen, candidate.Tier, options.MaxFilesPerBatch, i => sizes[index[i]], options);
-        }
+        List<string>? Batch(List<int> chosen) => chosen.Count == 0 || (chosen.Count == 1 && footers[chosen[0]].Unique)
+            ? null
+            : Window(chosen.ConvertAll(i => files[i]), candidate.Tier, options.MaxFilesPerBatch, k => sizes[chosen[k]], options);
 
         var ranges = Ranges(candidate, files);
         var tags = Tags(footers);
@@ -433,9 +429,10 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             full[i] = footers[i].Unique && CompactionPlanner.AtLastLevel(sizes[i].Bytes, sizes[i].Rows, options);
         }
 
+        var all = Enumerable.Range(0, files.Count).ToList();
         if (!full.Contains(true))
         {
-            return Batch(files);
+            return Batch(all);
         }
 
         HashSet<string> shared;
@@ -445,10 +442,10 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         }
         catch (DuckDbException)
         {
-            return Batch(files); // rows DuckDB cannot read: the merge finds the file and sets it aside (quarantine)
+            return Batch(all); // rows DuckDB cannot read: the merge finds the file and sets it aside (quarantine)
         }
 
-        return Batch(files.Where((f, i) => !full[i] || shared.Contains(f)).ToList());
+        return Batch(all.FindAll(i => !full[i] || shared.Contains(files[i])));
     }
 
     /// <summary>
@@ -492,7 +489,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     internal static List<string> Window(List<string> files, CompactionTier tier, int cap, Func<int, (long Bytes, long Rows)>? size,
         CompactionOptions options)
     {
-        var suffix = tier == CompactionTier.Daily ? CompactionPlanner.DailySuffix : CompactionPlanner.CompactedSuffix;
+        var suffix = CompactionPlanner.OutputSuffix(tier);
         var outputs = files.TakeWhile(f => f.EndsWith(suffix, StringComparison.Ordinal)).Count();
         var (start, end) = files.Count - outputs >= cap ? (outputs, outputs + cap) : (Math.Max(0, files.Count - cap), files.Count);
         if (size is not null)
