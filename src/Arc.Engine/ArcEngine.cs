@@ -81,7 +81,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
             _imports = new ImportSession(_ingest, options, new WriteSession(_ingest, options, import: true), Imports, Store.TempDirectory);
             BufferScan.Register(_ddl, _ingest);
             var functions = FunctionPolicy.Load(_ddl);
-            FileListFunction.Register(_ddl, _catalog); // after the allowlist was read: user SQL cannot call it
+            FileListFunction.Register(_ddl, _catalog, _ingest); // after the allowlist was read: user SQL cannot call it
             _catalog.LoadExisting();
 
             // The SQL sandbox: user SQL may read only under the data directory and can change no setting. (Statements

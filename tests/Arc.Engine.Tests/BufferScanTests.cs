@@ -227,5 +227,7 @@ public sealed class BufferScanTests : IAsyncLifetime
 
             return snapshot;
         }
+
+        public bool Holds(string database, string measurement, long from, long to, IReadOnlySet<string> filed) => sets.Any(set => set.RowCount > 0);
     }
 }

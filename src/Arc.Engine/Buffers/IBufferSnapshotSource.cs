@@ -12,4 +12,11 @@ internal interface IBufferSnapshotSource
     /// read under), those whose time range ends before <paramref name="from"/> (Unix ns) left out.
     /// </summary>
     BufferSnapshot? Snapshot(string database, string measurement, long from);
+
+    /// <summary>
+    /// Whether <see cref="Snapshot"/> would give rows with a time in <paramref name="from"/> … <paramref name="to"/> (Unix
+    /// ns, inclusive), or a column not in <paramref name="filed"/> (the columns of the measurement's files): when neither,
+    /// a statement needs only the files, and its columns are the same. Call under the visibility lock, as for the snapshot.
+    /// </summary>
+    bool Holds(string database, string measurement, long from, long to, IReadOnlySet<string> filed);
 }

@@ -391,6 +391,24 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
         }
     }
 
+    public bool Holds(string database, string measurement, long from, long to, IReadOnlySet<string> filed)
+    {
+        if (_catalog.Manifest.Retained(database, measurement, from).Exists(range => range.MinTime <= to))
+        {
+            return true;
+        }
+
+        if (!_buffers.TryGetValue((database, measurement), out var buffer))
+        {
+            return false;
+        }
+
+        lock (buffer)
+        {
+            return buffer.Holds(from, to, filed);
+        }
+    }
+
     private void Merge(ColumnSet set, long lsn)
     {
         var buffer = _buffers.GetOrAdd((set.Database, set.Measurement), static (key, engine) => new SharedBuffer(engine, key.Database, key.Measurement), this);
@@ -728,6 +746,31 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
             }
 
             return snapshot;
+        }
+
+        /// <summary>
+        /// Whether <see cref="Snapshot(BufferSnapshot?)"/> would add rows timed <paramref name="from"/> … <paramref name="to"/>
+        /// or a column not in <paramref name="filed"/>; call under the lock.
+        /// </summary>
+        public bool Holds(long from, long to, IReadOnlySet<string> filed)
+        {
+            if (Dropped)
+            {
+                return false;
+            }
+
+            foreach (var job in _inFlight)
+            {
+                if (!job.Published && Adds(job.Data, from, to, filed))
+                {
+                    return true;
+                }
+            }
+
+            return Adds(Data, from, to, filed);
+
+            static bool Adds(ColumnSet rows, long from, long to, IReadOnlySet<string> filed) =>
+                rows.RowCount > 0 && ((rows.MaxTime >= from && rows.MinTime <= to) || rows.Columns.Any(c => !filed.Contains(c.Name)));
         }
 
         /// <summary>See <see cref="IngestEngine.UnflushedFloor"/>; call under the lock.</summary>

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Storage;
 using DuckDB.NET.Native;
@@ -79,7 +80,7 @@ internal sealed class QueryFileScope
 /// </summary>
 internal static unsafe class FileListFunction
 {
-    public static void Register(DuckDbConnection connection, Catalog catalog)
+    public static void Register(DuckDbConnection connection, Catalog catalog, IBufferSnapshotSource buffers)
     {
         using var varchar = NativeMethods.LogicalType.DuckDBCreateLogicalType(DuckDBType.Varchar);
         using (var list = NativeMethods.LogicalType.DuckDBCreateListType(varchar))
@@ -91,9 +92,11 @@ internal static unsafe class FileListFunction
         {
             Register(connection, catalog, Catalog.UnionFunction, boolean, &InvokeUnion);
         }
+
+        Register(connection, new Sources(catalog, buffers), Catalog.SourceFunction, varchar, &InvokeSource);
     }
 
-    private static void Register(DuckDbConnection connection, Catalog catalog, string name, DuckDBLogicalType returns,
+    private static void Register(DuckDbConnection connection, object state, string name, DuckDBLogicalType returns,
         delegate* unmanaged[Cdecl]<IntPtr, IntPtr, IntPtr, void> callback)
     {
         var function = NativeMethods.ScalarFunction.DuckDBCreateScalarFunction();
@@ -107,7 +110,7 @@ internal static unsafe class FileListFunction
             }
 
             NativeMethods.ScalarFunction.DuckDBScalarFunctionSetReturnType(function, returns);
-            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetExtraInfo(function, GCHandle.ToIntPtr(GCHandle.Alloc(catalog)), &FreeHandle);
+            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetExtraInfo(function, GCHandle.ToIntPtr(GCHandle.Alloc(state)), &FreeHandle);
             NativeMethods.ScalarFunction.DuckDBScalarFunctionSetFunction(function, callback);
             if (NativeMethods.ScalarFunction.DuckDBRegisterScalarFunction(connection.Handle, function) != DuckDBState.Success)
             {
@@ -210,6 +213,51 @@ internal static unsafe class FileListFunction
         }
     }
 
+    /// <summary>
+    /// Whether the statement being bound reads rows of the measurement held in memory (<c>arc_buffer</c>): any buffered, being
+    /// flushed or kept in memory whose time falls in its range, or a column its files do not have. The upper bound is widened by 100 ns, what reading a
+    /// literal's digits can cut (<see cref="QueryFiles"/>); the lower one is used as <c>arc_buffer</c> uses it.
+    /// </summary>
+    private static bool ReadsBuffer(IBufferSnapshotSource buffers, Catalog.MeasurementEntry entry)
+    {
+        var scope = QueryFileScope.Current;
+        var (low, high) = scope is null || scope.SchemaOnly ? (long.MinValue, long.MaxValue) : scope.BoundsOf(entry.Database, entry.Name);
+        return buffers.Holds(entry.Database, entry.Name, low, high > long.MaxValue - 100 ? long.MaxValue : high + 100, entry.FileColumns);
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void InvokeSource(IntPtr info, IntPtr input, IntPtr output)
+    {
+        try
+        {
+            var sources = (Sources)GCHandle.FromIntPtr(NativeMethods.ScalarFunction.DuckDBScalarFunctionGetExtraInfo(info)).Target!;
+            var rows = (int)DuckDbExtra.DataChunkGetSize(input);
+            var databases = DuckDbExtra.DataChunkGetVector(input, 0);
+            var measurements = DuckDbExtra.DataChunkGetVector(input, 1);
+            for (var row = 0; row < rows; row++)
+            {
+                var database = VectorText.Format(databases, DuckDBType.Varchar, row);
+                var measurement = VectorText.Format(measurements, DuckDBType.Varchar, row);
+                if (database is null || measurement is null)
+                {
+                    throw new InvalidOperationException("no measurement named");
+                }
+
+                // A measurement dropped meanwhile (a flush placing its files races the drop) reads whatever is left.
+                var sql = sources.Catalog.Entry(database, measurement) is { } entry
+                    ? entry.Source(buffered: ReadsBuffer(sources.Buffers, entry))
+                    : Catalog.ViewSource(database, measurement, buffered: true);
+                NativeMethods.Vectors.DuckDBVectorAssignStringElement(output, (ulong)row, sql);
+            }
+        }
+        catch (Exception e)
+        {
+            NativeMethods.ScalarFunction.DuckDBScalarFunctionSetError(info, $"{Catalog.SourceFunction}: {e.Message}");
+        }
+    }
+
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static void FreeHandle(IntPtr handle) => GCHandle.FromIntPtr(handle).Free();
+
+    private sealed record Sources(Catalog Catalog, IBufferSnapshotSource Buffers);
 }

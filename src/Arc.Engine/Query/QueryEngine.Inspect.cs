@@ -138,7 +138,8 @@ public sealed partial class QueryEngine
     /// <summary>
     /// The row estimate of a plan node: its own "Estimated Cardinality" when positive (DuckDB prints 0 for some nodes it
     /// did not estimate, e.g. a projection above an ORDER BY), 1 for an aggregate without groups, the "Top" of a TOP_N,
-    /// otherwise the largest estimate among its children.
+    /// for a semi join its first input, or its smaller input when it joins on row numbers (DuckDB's late materialization of
+    /// a TOP_N over Parquet: the rows the TOP_N kept, fetched again), otherwise the largest estimate among its children.
     /// </summary>
     private static long EstimatedRows(JsonElement node)
     {
@@ -154,15 +155,17 @@ public sealed partial class QueryEngine
             return 1;
         }
 
-        long rows = 0;
-        if (node.TryGetProperty("children", out var children) && children.ValueKind == JsonValueKind.Array)
+        var inputs = node.TryGetProperty("children", out var children) && children.ValueKind == JsonValueKind.Array
+            ? children.EnumerateArray().Select(EstimatedRows).ToList()
+            : [];
+        if (inputs.Count == 2 && info.ValueKind == JsonValueKind.Object && info.TryGetProperty("Join Type", out var join) && join.GetString() == "SEMI")
         {
-            foreach (var child in children.EnumerateArray())
-            {
-                rows = Math.Max(rows, EstimatedRows(child));
-            }
+            return info.TryGetProperty("Conditions", out var conditions) && conditions.GetRawText().Contains("file_row_number", StringComparison.Ordinal)
+                ? inputs.Min()
+                : inputs[0];
         }
 
+        var rows = inputs.Count == 0 ? 0 : inputs.Max();
         return name == "TOP_N" && Number(info, "Top") is { } top ? Math.Min(rows, top) : rows;
 
         static long? Number(JsonElement info, string property) =>

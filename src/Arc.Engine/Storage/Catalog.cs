@@ -80,6 +80,14 @@ internal sealed class Catalog
     public const string UnionFunction = "arc_union";
 
     /// <summary>
+    /// <c>arc_source(database, measurement)</c>, the SQL a view with files reads through DuckDB's <c>query()</c>, chosen
+    /// for the statement being bound: the files alone when no row held in memory falls in its time range (DuckDB then
+    /// answers <c>count(*)</c> and min/max from the Parquet footers, which it does not under a union), otherwise the files
+    /// <c>UNION ALL BY NAME</c> the buffered rows (<see cref="MeasurementEntry.Source"/>).
+    /// </summary>
+    public const string SourceFunction = "arc_source";
+
+    /// <summary>
     /// Lists the files on storage into the manifest, writes each measurement's schema file from its files, and creates the
     /// views (after the buffer and file list functions are registered).
     /// </summary>
@@ -260,9 +268,11 @@ internal sealed class Catalog
 
     /// <summary>The queryable measurement <paramref name="name"/> of <paramref name="database"/>, matched ignoring case as DuckDB does.</summary>
     public MeasurementEntry? FindMeasurement(string database, string name) =>
-        _databases.TryGetValue(database, out var db) && db.Measurements.TryGetValue(name, out var entry) && entry.View != ViewKind.None
-            ? entry
-            : null;
+        Entry(database, name) is { View: not ViewKind.None } entry ? entry : null;
+
+    /// <summary>The entry of <paramref name="database"/>.<paramref name="name"/> (matched ignoring case), queryable or not yet.</summary>
+    public MeasurementEntry? Entry(string database, string name) =>
+        _databases.TryGetValue(database, out var db) && db.Measurements.TryGetValue(name, out var entry) ? entry : null;
 
     /// <summary>Whether <paramref name="database"/> has a queryable measurement (its schema exists in DuckDB).</summary>
     public bool HasDatabase(string database) => Measurements(database).Any();
@@ -316,15 +326,23 @@ internal sealed class Catalog
             }
 
             var schema = Names.QuoteIdentifier(entry.Database);
-            var buffer = $"SELECT * FROM {BufferFunction}({Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)})";
-            var files = $"SELECT * FROM read_parquet({FilesFunction}({Names.QuoteLiteral(entry.Database)}, " +
-                        $"{Names.QuoteLiteral(entry.Name)}), union_by_name = {UnionFunction}(" +
-                        $"{Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)}))";
+            var arguments = $"{Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)}";
             _ddl.Execute($"CREATE SCHEMA IF NOT EXISTS {schema}");
             _ddl.Execute($"CREATE OR REPLACE VIEW {schema}.{Names.QuoteIdentifier(entry.Name)} AS " +
-                         (withFiles ? $"{files} UNION ALL BY NAME {buffer}" : buffer));
+                         (withFiles ? $"SELECT * FROM query({SourceFunction}({arguments}))" : $"SELECT * FROM {BufferFunction}({arguments})"));
             entry.View = wanted;
         }
+    }
+
+    /// <summary>
+    /// The SQL of a view's rows (<see cref="SourceFunction"/>): the measurement's files as <c>arc_files</c> lists them for the
+    /// statement, with the rows held in memory when <paramref name="buffered"/>.
+    /// </summary>
+    public static string ViewSource(string database, string measurement, bool buffered)
+    {
+        var arguments = $"{Names.QuoteLiteral(database)}, {Names.QuoteLiteral(measurement)}";
+        var files = $"SELECT * FROM read_parquet({FilesFunction}({arguments}), union_by_name = {UnionFunction}({arguments}))";
+        return buffered ? $"{files} UNION ALL BY NAME SELECT * FROM {BufferFunction}({arguments})" : files;
     }
 
     /// <summary>
@@ -420,6 +438,9 @@ internal sealed class Catalog
             return schema;
         });
 
+        private readonly Lazy<(string Files, string Union)> _sources = new(() => (ViewSource(database, name, buffered: false),
+            ViewSource(database, name, buffered: true)));
+
         public string Database { get; } = database;
 
         public string Name { get; } = name;
@@ -434,6 +455,9 @@ internal sealed class Catalog
 
         /// <summary>A schema file write failed: the next one is made from every file of the manifest.</summary>
         public bool SchemaStale { get; set; }
+
+        /// <summary><see cref="ViewSource"/> of this measurement, made once.</summary>
+        public string Source(bool buffered) => buffered ? _sources.Value.Union : _sources.Value.Files;
     }
 
     internal enum ViewKind
