@@ -215,8 +215,9 @@ internal static unsafe class FileListFunction
 
     /// <summary>
     /// Whether the statement being bound reads rows of the measurement held in memory (<c>arc_buffer</c>): any buffered, being
-    /// flushed or kept in memory whose time falls in its range, or a column its files do not have. The upper bound is widened by 100 ns, what reading a
-    /// literal's digits can cut (<see cref="QueryFiles"/>); the lower one is used as <c>arc_buffer</c> uses it.
+    /// flushed or kept in memory whose time falls in its range, or a column its files do not have. The upper bound is
+    /// widened by 100 ns, what reading a literal's digits can cut (<see cref="QueryFiles"/>); the lower one is used as
+    /// <c>arc_buffer</c> uses it.
     /// </summary>
     private static bool ReadsBuffer(IBufferSnapshotSource buffers, Catalog.MeasurementEntry entry)
     {
