@@ -140,6 +140,37 @@ public sealed class BufferScanTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public void RowsWithoutAValueTheFilterRequiresAreSkipped()
+    {
+        using var first = Set([50, 10, 90, 30, 70, 60], "host");
+        using var second = Set([20, 40, 60], "extra");
+        using var database = DuckDbDatabase.Open(null, []);
+        using var connection = database.Connect();
+        BufferScan.Register(connection, new Sets(first, second));
+        const string Sql = "SELECT epoch_ns(time) FROM arc_buffer('db', 'm')";
+
+        foreach (var (low, matches, expected) in new (long, ColumnMatch[], string[])[]
+                 {
+                     (0, [new("host", ["host10", "host70", "nohost"])], ["10", "70"]), // the second buffer has no host: nulls
+                     (0, [new("HOST", ["host90"])], ["90"]), // names bind ignoring case, as DuckDB's do
+                     (60, [new("host", ["host10", "host70"])], ["70"]),
+                     (0, [new("host", ["host10"]), new("host", ["host70"])], []),
+                     (0, [new("host", ["Host10"])], []), // values compare byte for byte
+                     (0, [new("extra", ["20"])], ["50", "10", "90", "30", "70", "60", "20", "40", "60"]), // not a string column
+                     (0, [new("alias", ["x"])], ["50", "10", "90", "30", "70", "60", "20", "40", "60"]), // no such column
+                 })
+        {
+            var scope = new QueryFileScope();
+            scope.Bound("db", "m", low, long.MaxValue);
+            scope.Match("db", "m", [.. matches]);
+            using (scope.Activate())
+            {
+                Assert.Equal(expected, connection.QueryStrings(Sql).Select(r => r[0]));
+            }
+        }
+    }
+
     private static string Lines(int from, int to)
     {
         var text = new StringBuilder();

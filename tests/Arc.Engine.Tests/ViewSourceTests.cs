@@ -53,6 +53,38 @@ public sealed class ViewSourceTests : IAsyncLifetime
         await AssertReadsAsync(engine, "SELECT count(w) FROM cpu WHERE time < '2023-11-14T23:10:00Z'", buffer: false, "0");
     }
 
+    [Fact]
+    public async Task TagFiltersOnBufferedRowsAnswerAsWithoutThem()
+    {
+        var engine = await StartAsync();
+        await EngineData.WriteAsync(engine, $"cpu,host=a,region=eu v=1i,s=\"x\" {T0}\ncpu,host=b,region=us v=2i,s=\"y\" {T0 + 1}\n");
+        await engine.FlushAsync();
+        await EngineData.WriteAsync(engine, $"cpu,host=a,region=eu v=4i,s=\"x\" {T0 + Minute}\ncpu,host=b v=8i {T0 + Minute + 1}\n" +
+                                            $"cpu,host=c,region=us v=16i,s=\"y\" {T0 + Minute + 2}\ncpu v=32i {T0 + Minute + 3}\n");
+
+        // Each filter, then the same rows with the filter hidden from the scan (under an OR): the same answer.
+        foreach (var (filter, expected) in new[]
+                 {
+                     ("host = 'a'", "2|5"),
+                     ("'b' = host", "2|10"),
+                     ("cpu.host IN ('a', 'c')", "3|21"),
+                     ("host = 'a' AND region = 'eu'", "2|5"),
+                     ("region = 'us'", "2|18"),
+                     ("s = 'y' AND time > '2023-11-14T23:00:30Z'", "1|16"),
+                     ("host = 'A'", "0|null"),
+                     ("host = 'a' AND host = 'b'", "0|null"),
+                 })
+        {
+            var sql = $"SELECT count(*), sum(v) FROM cpu WHERE {filter}";
+            Assert.Equal(expected, string.Join('|', (await EngineData.RowsAsync(engine, sql)).Single()));
+            Assert.Equal(expected, string.Join('|', (await EngineData.RowsAsync(engine, $"SELECT count(*), sum(v) FROM cpu WHERE ({filter}) OR false")).Single()));
+        }
+
+        // A WHERE name binds to the table's column before a select-list alias, and to the alias only when there is no column.
+        Assert.Equal(["us"], (await EngineData.RowsAsync(engine, "SELECT region AS host FROM cpu WHERE host = 'c'")).Select(r => r[0]!));
+        Assert.Equal(["a", "a"], (await EngineData.RowsAsync(engine, "SELECT host AS h FROM cpu WHERE h = 'a' ORDER BY time")).Select(r => r[0]!));
+    }
+
     private static async Task AssertReadsAsync(ArcEngine engine, string sql, bool buffer, params string[] answer)
     {
         var plan = string.Join("\n", (await EngineData.RowsAsync(engine, "EXPLAIN " + sql)).Select(r => r[^1]));

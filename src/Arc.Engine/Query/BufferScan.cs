@@ -13,7 +13,9 @@ namespace Arc.Engine.Query;
 /// way and the live buffer), shared in place rather than copied (<see cref="BufferSnapshot"/>; taking them and DuckDB's
 /// expansion of the Parquet glob happen under one lock, so each row is seen exactly once), then emits them as DuckDB
 /// vectors: fixed-width columns are block copies, strings are assigned per value. Projection pushdown is supported, so
-/// only the columns a query uses are read, and rows before the statement's time filter are skipped where that is cheap.
+/// only the columns a query uses are read, and rows before the statement's time filter are skipped where that is cheap, as
+/// are rows whose tag (or string field) differs from what the filter requires (<c>host = 'a'</c>, <c>host IN (…)</c>:
+/// <see cref="QueryFilePlan.Matches"/>), so a panel over one host does not pay for emitting every host's buffered rows.
 /// </summary>
 internal static unsafe class BufferScan
 {
@@ -74,7 +76,8 @@ internal static unsafe class BufferScan
                 measurement = NativeMethods.Value.DuckDBGetVarchar(value);
             }
 
-            var from = From(QueryFileScope.Current, database, measurement);
+            var scope = QueryFileScope.Current;
+            var from = From(scope, database, measurement);
             snapshot = source.Snapshot(database, measurement, from) ?? new BufferSnapshot();
             foreach (var (name, kind) in snapshot.Columns)
             {
@@ -82,7 +85,8 @@ internal static unsafe class BufferScan
                 NativeMethods.TableFunction.DuckDBBindAddResultColumn(info, name, type);
             }
 
-            var scan = new ScanData(snapshot, from);
+            var matches = scope is null || scope.SchemaOnly ? [] : Matches(snapshot, scope.MatchesOf(database, measurement));
+            var scan = new ScanData(snapshot, from, matches);
             NativeMethods.TableFunction.DuckDBBindSetCardinality(info, (ulong)scan.Rows, scan.Exact);
             NativeMethods.TableFunction.DuckDBBindSetBindData(info, GCHandle.ToIntPtr(GCHandle.Alloc(scan)), &FreeScan);
             snapshot = null; // DuckDB owns it now, and frees it through FreeScan
@@ -102,6 +106,29 @@ internal static unsafe class BufferScan
     /// </summary>
     private static long From(QueryFileScope? scope, string database, string measurement) =>
         scope is null || scope.SchemaOnly ? long.MinValue : scope.BoundsOf(database, measurement).Low;
+
+    /// <summary>
+    /// The statement's column matches (<see cref="QueryFilePlan.Matches"/>) on the snapshot's string columns, values as
+    /// UTF-8. A name the snapshot has no string column of is left out: it may name a select-list alias (DuckDB binds a
+    /// WHERE name to the table's column first, to an alias only when there is none), so it says nothing about the rows.
+    /// </summary>
+    private static (int Column, byte[][] Values)[] Matches(BufferSnapshot snapshot, List<ColumnMatch> matches)
+    {
+        var result = new List<(int, byte[][])>();
+        foreach (var match in matches)
+        {
+            for (var i = 0; i < snapshot.Columns.Count; i++)
+            {
+                var (name, kind) = snapshot.Columns[i];
+                if (kind is ColumnKind.Tag or ColumnKind.String && name.Equals(match.Column, StringComparison.OrdinalIgnoreCase))
+                {
+                    result.Add((i, match.Values.Select(System.Text.Encoding.UTF8.GetBytes).ToArray()));
+                }
+            }
+        }
+
+        return [.. result];
+    }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static void Init(IntPtr info)
@@ -125,8 +152,9 @@ internal static unsafe class BufferScan
 
     /// <summary>
     /// Emits the next chunk: up to a vector of rows of one part, from where the last one stopped. A part whose rows are all
-    /// before the statement's earliest time is skipped, one sorted by time starts at its first row at or after it, and of
-    /// an unsorted part that has earlier rows only the later rows are emitted (DuckDB still applies the whole filter).
+    /// before the statement's earliest time is skipped, one sorted by time starts at its first row at or after it, of an
+    /// unsorted part that has earlier rows only the later rows are emitted, and with column matches only rows holding a
+    /// required value (DuckDB still applies the whole filter).
     /// </summary>
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static void Scan(IntPtr info, IntPtr output)
@@ -164,7 +192,7 @@ internal static unsafe class BufferScan
                 var row = start;
                 for (; row < end && count < capacity; row++)
                 {
-                    if (time.GetInt64(row) >= scan.From)
+                    if (time.GetInt64(row) >= scan.From && scan.Matches(part, row))
                     {
                         selection[count++] = row;
                     }
@@ -285,15 +313,20 @@ internal static unsafe class BufferScan
         gc.Free();
     }
 
-    /// <summary>The bind data: the shared rows, the statement's earliest time, and where each part's wanted rows start.</summary>
+    /// <summary>
+    /// The bind data: the shared rows, the statement's earliest time, the string values it requires of some columns, and
+    /// where each part's wanted rows start.
+    /// </summary>
     private sealed class ScanData
     {
         private readonly (int First, bool Filtered)[] _starts;
+        private readonly (int Column, byte[][] Values)[] _matches;
 
-        public ScanData(BufferSnapshot snapshot, long from)
+        public ScanData(BufferSnapshot snapshot, long from, (int Column, byte[][] Values)[] matches)
         {
             Snapshot = snapshot;
             From = from;
+            _matches = matches;
             _starts = new (int, bool)[snapshot.Parts.Count];
             Exact = true;
             for (var i = 0; i < _starts.Length; i++)
@@ -303,8 +336,42 @@ internal static unsafe class BufferScan
                     : part.MaxTime < from ? (part.End, false)
                     : part.IsSortedByTime ? (part.Rows.Time.LowerBound(from, part.Start, part.End), false)
                     : (part.Start, true);
+                if (matches.Length > 0)
+                {
+                    // A part without a matched column has nulls there, which equal nothing.
+                    _starts[i] = Array.Exists(matches, m => part.Column(m.Column) is null) ? (part.End, false) : (_starts[i].First, true);
+                }
+
                 Rows += part.End - _starts[i].First;
                 Exact &= !_starts[i].Filtered;
+            }
+        }
+
+        /// <summary>Whether row <paramref name="row"/> of <paramref name="part"/> has one of the required values in each matched column.</summary>
+        public bool Matches(BufferSnapshot.Part part, int row)
+        {
+            foreach (var (column, values) in _matches)
+            {
+                var slice = part.Column(column)!;
+                if (!slice.IsValid(row) || !Any(values, slice.GetBytes(row)))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+
+            static bool Any(byte[][] values, ReadOnlySpan<byte> value)
+            {
+                foreach (var candidate in values)
+                {
+                    if (value.SequenceEqual(candidate))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
             }
         }
 

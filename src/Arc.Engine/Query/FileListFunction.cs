@@ -20,6 +20,7 @@ internal sealed class QueryFileScope
 
     private readonly Dictionary<(string, string), (long Low, long High)> _bounds = new(MeasurementNames.Comparer);
     private readonly Dictionary<(string, string), (int Listed, int Pruned, int Hot)> _counts = new(MeasurementNames.Comparer);
+    private readonly Dictionary<(string, string), List<ColumnMatch>> _matches = new(MeasurementNames.Comparer);
 
     public static QueryFileScope? Current => _current;
 
@@ -48,6 +49,11 @@ internal sealed class QueryFileScope
             Bound(range.Database, range.Measurement, range.Low, range.High);
         }
     }
+
+    /// <summary>The column values the statement requires of a measurement's rows (<see cref="QueryFilePlan.Matches"/>).</summary>
+    public void Match(string database, string measurement, List<ColumnMatch> matches) => _matches[(database, measurement)] = matches;
+
+    public List<ColumnMatch> MatchesOf(string database, string measurement) => _matches.GetValueOrDefault((database, measurement), []);
 
     public (long Low, long High) BoundsOf(string database, string measurement) =>
         _bounds.GetValueOrDefault((database, measurement), (long.MinValue, long.MaxValue));

@@ -241,6 +241,10 @@ public sealed partial class QueryEngine
         {
             plan = QueryFiles.Plan(connection, statement, functions);
             scope.Bound(plan.Ranges);
+            if (plan.Matched is { } matched)
+            {
+                scope.Match(matched.Database, matched.Measurement, plan.Matches);
+            }
         }
 
         return scope;

@@ -6,6 +6,9 @@ using Arc.Engine.Storage;
 
 namespace Arc.Engine.Query;
 
+/// <summary>A column of a measurement that a statement's filter requires to equal one of <paramref name="Values"/>.</summary>
+internal sealed record ColumnMatch(string Column, string[] Values);
+
 /// <summary>One measurement a query reads and the time range of it that it needs (Unix ns, inclusive; all when unknown).</summary>
 internal readonly record struct MeasurementRange(string Database, string Measurement, long Low, long High)
 {
@@ -47,10 +50,49 @@ internal static partial class QueryFiles
         }
 
         var names = new[] { from["alias"]?.GetValue<string>() ?? "", from["table_name"]?.GetValue<string>() ?? "" };
-        var bounds = Conjuncts(where).SelectMany(c => TimeBounds(c, names)).ToList();
+        var conjuncts = Conjuncts(where).ToList();
+        var bounds = conjuncts.SelectMany(c => TimeBounds(c, names)).ToList();
         var values = Evaluate(connection, statement.Sql, bounds.Select(b => b.Expression).ToList(), functions, out var evaluated);
         var index = ranges.FindIndex(r => MeasurementNames.Comparer.Equals((r.Database, r.Measurement), (db, measurement)));
-        return new QueryFilePlan(ranges, index, bounds.Select(b => (b.Lower, b.Strict)).ToList(), values, evaluated);
+        return new QueryFilePlan(ranges, index, bounds.Select(b => (b.Lower, b.Strict)).ToList(), values, evaluated)
+        {
+            Matches = conjuncts.Select(c => Match(c, names)).OfType<ColumnMatch>().ToList(),
+        };
+    }
+
+    /// <summary>
+    /// A conjunct <c>column = 'text'</c> (either way round) or <c>column IN ('text', …)</c> on a column of the measurement
+    /// other than <c>time</c>, with string literals only; null for anything else.
+    /// </summary>
+    private static ColumnMatch? Match(JsonObject conjunct, string[] names)
+    {
+        var type = conjunct["type"]?.GetValue<string>();
+        if (type == "COMPARE_EQUAL" && conjunct["left"] is { } left && conjunct["right"] is { } right)
+        {
+            var (column, value) = Column(left, names) is { } l ? (l, right) : Column(right, names) is { } r ? (r, left) : (null, null);
+            return column is not null && Text(value) is { } text ? new ColumnMatch(column, [text]) : null;
+        }
+
+        if (type == "COMPARE_IN" && conjunct["children"] is JsonArray { Count: >= 2 } children && Column(children[0], names) is { } input)
+        {
+            var texts = children.Skip(1).Select(Text).ToList();
+            return texts.TrueForAll(t => t is not null) ? new ColumnMatch(input, texts.Select(t => t!).ToArray()) : null;
+        }
+
+        return null;
+
+        static string? Column(JsonNode? node, string[] names) =>
+            node?["type"]?.GetValue<string>() == "COLUMN_REF" && node["column_names"] is JsonArray { Count: 1 or 2 } parts
+            && parts[^1]?.GetValue<string>() is { } name && !name.Equals("time", StringComparison.OrdinalIgnoreCase)
+            && (parts.Count == 1 || names.Contains(parts[0]?.GetValue<string>() ?? "", StringComparer.OrdinalIgnoreCase))
+                ? name
+                : null;
+
+        static string? Text(JsonNode? node) =>
+            node?["class"]?.GetValue<string>() == "CONSTANT" && node["value"] is JsonObject value
+            && StatementGuard.Text(value["type"]?["id"]) == "VARCHAR" && value["is_null"]?.GetValue<bool>() == false
+                ? StatementGuard.Text(value["value"])
+                : null;
     }
 
     private static IEnumerable<JsonObject> Conjuncts(JsonObject expression)
@@ -314,6 +356,15 @@ internal sealed class QueryFilePlan
 
     /// <summary>Each measurement the statement reads, whole.</summary>
     public List<MeasurementRange> Whole => _whole;
+
+    /// <summary>
+    /// Columns of the bounded measurement (the top-level SELECT's only table) its filter requires to equal one of some
+    /// strings: only its rows with such a value can be in the answer (<see cref="BufferScan"/> skips the others).
+    /// </summary>
+    public List<ColumnMatch> Matches { get; init; } = [];
+
+    /// <summary>The measurement <see cref="Matches"/> apply to, if any.</summary>
+    public MeasurementRange? Matched => _bounded >= 0 && Matches.Count > 0 ? _whole[_bounded] : null;
 
     /// <summary>Whether a bound came from DuckDB (rather than a literal read here), so its value depends on the transaction.</summary>
     public bool EvaluatedByDuckDb => _evaluated.Count > 0;
