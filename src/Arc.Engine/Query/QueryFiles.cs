@@ -23,7 +23,9 @@ internal readonly record struct MeasurementRange(string Database, string Measure
 /// is certain: a measurement named exactly once in the statement, as the FROM of the top-level SELECT (not through a CTE),
 /// bounded by the top-level AND of that SELECT's WHERE, comparing <c>time</c> with an expression DuckDB evaluates to a
 /// constant (literals, casts, <c>now() - INTERVAL …</c>; no <c>VOLATILE</c> function such as <c>random()</c>, which the
-/// statement evaluates anew for each row). Anything else means all of it, which is always correct.
+/// statement evaluates anew for each row). Anything else means all of it, which is always correct. The same conjuncts give
+/// the string values the statement requires of the measurement's other columns (<see cref="QueryFilePlan.Matches"/>),
+/// which the buffer scan uses to skip rows.
 /// </summary>
 internal static partial class QueryFiles
 {
@@ -303,7 +305,6 @@ internal static partial class QueryFiles
             : null;
     }
 
-    /// <summary>Whether an expression can be a constant: it names no column and holds no subquery.</summary>
     /// <summary>
     /// Whether DuckDB evaluates <paramref name="node"/> to one value for the whole statement: no column, no subquery, no
     /// function DuckDB declares <c>VOLATILE</c> (evaluated once here, it would bound the files by one draw of what the
