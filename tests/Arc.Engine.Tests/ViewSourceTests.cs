@@ -73,6 +73,7 @@ public sealed class ViewSourceTests : IAsyncLifetime
                      ("s = 'y' AND time > '2023-11-14T23:00:30Z'", "1|16"),
                      ("host = 'A'", "0|null"),
                      ("host = 'a' AND host = 'b'", "0|null"),
+                     ($"host IN ({string.Join(", ", Enumerable.Range(0, 100).Select(i => $"'h{i}'"))}, 'c')", "1|16"), // left to DuckDB
                  })
         {
             var sql = $"SELECT count(*), sum(v) FROM cpu WHERE {filter}";

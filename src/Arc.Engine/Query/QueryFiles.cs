@@ -29,6 +29,9 @@ internal readonly record struct MeasurementRange(string Database, string Measure
 /// </summary>
 internal static partial class QueryFiles
 {
+    /// <summary>The longest <c>IN</c> list the buffer scan checks itself (<see cref="QueryFilePlan.Matches"/>).</summary>
+    private const int MaxMatchValues = 64;
+
     private const string EmptyFrom = """{"type":"EMPTY","alias":"","sample":null,"query_location":18446744073709551615}""";
 
     public static QueryFilePlan Plan(DuckDbConnection connection, CheckedStatement statement, FunctionPolicy functions)
@@ -75,7 +78,9 @@ internal static partial class QueryFiles
             return column is not null && Text(value) is { } text ? new ColumnMatch(column, [text]) : null;
         }
 
-        if (type == "COMPARE_IN" && conjunct["children"] is JsonArray { Count: >= 2 } children && Column(children[0], names) is { } input)
+        // A list is compared value by value for each buffered row: a long one is left to DuckDB, which hashes it.
+        if (type == "COMPARE_IN" && conjunct["children"] is JsonArray { Count: >= 2 and <= MaxMatchValues + 1 } children
+            && Column(children[0], names) is { } input)
         {
             var texts = children.Skip(1).Select(Text).ToList();
             return texts.TrueForAll(t => t is not null) ? new ColumnMatch(input, texts.Select(t => t!).ToArray()) : null;
