@@ -161,16 +161,12 @@ internal static unsafe class FileListFunction
     {
         try
         {
-            var catalog = (Catalog)GCHandle.FromIntPtr(NativeMethods.ScalarFunction.DuckDBScalarFunctionGetExtraInfo(info)).Target!;
-            var rows = (int)DuckDbExtra.DataChunkGetSize(input);
-            var databases = DuckDbExtra.DataChunkGetVector(input, 0);
-            var measurements = DuckDbExtra.DataChunkGetVector(input, 1);
+            var (catalog, rows, databases, measurements) = Arguments<Catalog>(info, input);
             var entries = (ulong*)NativeMethods.Vectors.DuckDBVectorGetData(output);
             ulong size = 0;
             for (var row = 0; row < rows; row++)
             {
-                var database = VectorText.Format(databases, DuckDBType.Varchar, row);
-                var measurement = VectorText.Format(measurements, DuckDBType.Varchar, row);
+                var (database, measurement) = Names(databases, measurements, row);
                 var paths = database is null || measurement is null ? [] : List(catalog, database, measurement);
                 if (NativeMethods.Vectors.DuckDBListVectorReserve(output, size + (ulong)paths.Count) != DuckDBState.Success)
                 {
@@ -200,15 +196,11 @@ internal static unsafe class FileListFunction
     {
         try
         {
-            var catalog = (Catalog)GCHandle.FromIntPtr(NativeMethods.ScalarFunction.DuckDBScalarFunctionGetExtraInfo(info)).Target!;
-            var rows = (int)DuckDbExtra.DataChunkGetSize(input);
-            var databases = DuckDbExtra.DataChunkGetVector(input, 0);
-            var measurements = DuckDbExtra.DataChunkGetVector(input, 1);
+            var (catalog, rows, databases, measurements) = Arguments<Catalog>(info, input);
             var results = (byte*)NativeMethods.Vectors.DuckDBVectorGetData(output);
             for (var row = 0; row < rows; row++)
             {
-                var database = VectorText.Format(databases, DuckDBType.Varchar, row);
-                var measurement = VectorText.Format(measurements, DuckDBType.Varchar, row);
+                var (database, measurement) = Names(databases, measurements, row);
                 var entry = database is null || measurement is null ? null : catalog.FindMeasurement(database, measurement);
                 results[row] = (byte)(entry is null || catalog.UnionNeeded(entry, Needed(catalog, entry.Database, entry.Name, out _)) ? 1 : 0);
             }
@@ -237,14 +229,10 @@ internal static unsafe class FileListFunction
     {
         try
         {
-            var sources = (Sources)GCHandle.FromIntPtr(NativeMethods.ScalarFunction.DuckDBScalarFunctionGetExtraInfo(info)).Target!;
-            var rows = (int)DuckDbExtra.DataChunkGetSize(input);
-            var databases = DuckDbExtra.DataChunkGetVector(input, 0);
-            var measurements = DuckDbExtra.DataChunkGetVector(input, 1);
+            var (sources, rows, databases, measurements) = Arguments<Sources>(info, input);
             for (var row = 0; row < rows; row++)
             {
-                var database = VectorText.Format(databases, DuckDBType.Varchar, row);
-                var measurement = VectorText.Format(measurements, DuckDBType.Varchar, row);
+                var (database, measurement) = Names(databases, measurements, row);
                 if (database is null || measurement is null)
                 {
                     throw new InvalidOperationException("no measurement named");
@@ -262,6 +250,14 @@ internal static unsafe class FileListFunction
             NativeMethods.ScalarFunction.DuckDBScalarFunctionSetError(info, $"{Catalog.SourceFunction}: {e.Message}");
         }
     }
+
+    /// <summary>A call's state (the function's extra info), its row count, and its database and measurement vectors.</summary>
+    private static (T State, int Rows, IntPtr Databases, IntPtr Measurements) Arguments<T>(IntPtr info, IntPtr input) =>
+        ((T)GCHandle.FromIntPtr(NativeMethods.ScalarFunction.DuckDBScalarFunctionGetExtraInfo(info)).Target!,
+            (int)DuckDbExtra.DataChunkGetSize(input), DuckDbExtra.DataChunkGetVector(input, 0), DuckDbExtra.DataChunkGetVector(input, 1));
+
+    private static (string? Database, string? Measurement) Names(IntPtr databases, IntPtr measurements, int row) =>
+        (VectorText.Format(databases, DuckDBType.Varchar, row), VectorText.Format(measurements, DuckDBType.Varchar, row));
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static void FreeHandle(IntPtr handle) => GCHandle.FromIntPtr(handle).Free();
