@@ -395,8 +395,9 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// Files at the last level (<see cref="CompactionPlanner.AtLastLevel"/>) that are free of duplicates by themselves
     /// (<see cref="UniqueMetadataKey"/>) are left where they are unless they share a point with another file: merging them
     /// would rewrite many rows to gain nothing, and under a high rate an hour holds dozens of them (level merges made them
-    /// while the hour was open). Of the rest, and those files with them, a batch (<see cref="Window"/>) is merged. What stays apart shares no point with anything merged, so the write order between them
-    /// never decides a point (the last write wins only among rows of one series and time).
+    /// while the hour was open). Of the rest, and those files with them, a batch (<see cref="Window"/>) is merged. What
+    /// stays apart shares no point with anything merged, so the write order between them never decides a point (the last
+    /// write wins only among rows of one series and time).
     /// </summary>
     private List<string>? Choose(DuckDbConnection connection, CompactionCandidate candidate, List<string> files)
     {

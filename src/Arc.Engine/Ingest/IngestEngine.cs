@@ -732,17 +732,9 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
                 return snapshot;
             }
 
-            foreach (var job in _inFlight)
+            foreach (var rows in Unflushed())
             {
-                if (!job.Published && job.Data.RowCount > 0)
-                {
-                    (snapshot ??= new BufferSnapshot()).Add(job.Data);
-                }
-            }
-
-            if (Data.RowCount > 0)
-            {
-                (snapshot ??= new BufferSnapshot()).Add(Data);
+                (snapshot ??= new BufferSnapshot()).Add(rows);
             }
 
             return snapshot;
@@ -754,23 +746,28 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
         /// </summary>
         public bool Holds(long from, long to, IReadOnlySet<string> filed)
         {
-            if (Dropped)
-            {
-                return false;
-            }
+            return !Dropped
+                   && Unflushed().Any(rows => (rows.MaxTime >= from && rows.MinTime <= to) || rows.Columns.Any(c => !filed.Contains(c.Name)));
+        }
 
+        /// <summary>
+        /// The row sets a query reads from memory, those holding rows: flushes not yet published, then the live rows. Call
+        /// under the lock.
+        /// </summary>
+        private IEnumerable<ColumnSet> Unflushed()
+        {
             foreach (var job in _inFlight)
             {
-                if (!job.Published && Adds(job.Data, from, to, filed))
+                if (!job.Published && job.Data.RowCount > 0)
                 {
-                    return true;
+                    yield return job.Data;
                 }
             }
 
-            return Adds(Data, from, to, filed);
-
-            static bool Adds(ColumnSet rows, long from, long to, IReadOnlySet<string> filed) =>
-                rows.RowCount > 0 && ((rows.MaxTime >= from && rows.MinTime <= to) || rows.Columns.Any(c => !filed.Contains(c.Name)));
+            if (Data.RowCount > 0)
+            {
+                yield return Data;
+            }
         }
 
         /// <summary>See <see cref="IngestEngine.UnflushedFloor"/>; call under the lock.</summary>

@@ -77,7 +77,11 @@ internal static unsafe class BufferScan
             }
 
             var scope = QueryFileScope.Current;
-            var from = From(scope, database, measurement);
+
+            // Only the lower bound is used: a literal's digits past 100 ns are cut, which lowers a bound (safe for a lower
+            // one, too low for an upper one); a bound from now() is evaluated in the statement's own transaction
+            // (QueryFilePlan.Reevaluate).
+            var from = QueryFileScope.RangeOf(database, measurement).Low;
             snapshot = source.Snapshot(database, measurement, from) ?? new BufferSnapshot();
             foreach (var (name, kind) in snapshot.Columns)
             {
@@ -85,7 +89,7 @@ internal static unsafe class BufferScan
                 NativeMethods.TableFunction.DuckDBBindAddResultColumn(info, name, type);
             }
 
-            var matches = scope is null || scope.SchemaOnly ? [] : Matches(snapshot, scope.MatchesOf(database, measurement));
+            var matches = scope is null ? [] : Matches(snapshot, scope.MatchesOf(database, measurement)); // none for DESCRIBE: it is not planned
             var scan = new ScanData(snapshot, from, matches);
             NativeMethods.TableFunction.DuckDBBindSetCardinality(info, (ulong)scan.Rows, scan.Exact);
             NativeMethods.TableFunction.DuckDBBindSetBindData(info, GCHandle.ToIntPtr(GCHandle.Alloc(scan)), &FreeScan);
@@ -97,15 +101,6 @@ internal static unsafe class BufferScan
             NativeMethods.TableFunction.DuckDBBindSetError(info, $"{Catalog.BufferFunction}: {e.Message}");
         }
     }
-
-    /// <summary>
-    /// The earliest time the statement being bound can read of the measurement: the lower bound its filter gives the file
-    /// pruning (<see cref="QueryFileScope"/>), long.MinValue without one. Only the lower bound is used: a literal's digits
-    /// past 100 ns are cut, which lowers a bound (safe for a lower one, too low for an upper one); a bound from
-    /// <c>now()</c> is evaluated in the statement's own transaction (<see cref="QueryFilePlan.Reevaluate"/>).
-    /// </summary>
-    private static long From(QueryFileScope? scope, string database, string measurement) =>
-        scope is null || scope.SchemaOnly ? long.MinValue : scope.BoundsOf(database, measurement).Low;
 
     /// <summary>
     /// The statement's column matches (<see cref="QueryFilePlan.Matches"/>) on the snapshot's string columns, values as

@@ -24,6 +24,13 @@ internal sealed class QueryFileScope
 
     public static QueryFileScope? Current => _current;
 
+    /// <summary>
+    /// The time range the statement being bound on this thread needs of a measurement: all of it without a scope (the
+    /// server's own queries) and for DESCRIBE (a schema-only scope is given no bounds).
+    /// </summary>
+    public static (long Low, long High) RangeOf(string database, string measurement) =>
+        _current?.BoundsOf(database, measurement) ?? (long.MinValue, long.MaxValue);
+
     /// <summary>Only the schema matters (DESCRIBE): no data file is listed.</summary>
     public bool SchemaOnly { get; init; }
 
@@ -136,13 +143,12 @@ internal static unsafe class FileListFunction
     private static List<ManifestFile> Needed(Catalog catalog, string database, string measurement, out int hot)
     {
         hot = 0;
-        var scope = QueryFileScope.Current;
-        if (scope?.SchemaOnly == true)
+        if (QueryFileScope.Current?.SchemaOnly == true)
         {
             return [];
         }
 
-        var (low, high) = scope?.BoundsOf(database, measurement) ?? (long.MinValue, long.MaxValue);
+        var (low, high) = QueryFileScope.RangeOf(database, measurement);
         var files = catalog.Manifest.Overlapping(database, measurement, low, high);
         hot = files.RemoveAll(f => f.Retained is not null);
         return files;
@@ -219,8 +225,7 @@ internal static unsafe class FileListFunction
     /// </summary>
     private static bool ReadsBuffer(IBufferSnapshotSource buffers, Catalog.MeasurementEntry entry)
     {
-        var scope = QueryFileScope.Current;
-        var (low, high) = scope is null || scope.SchemaOnly ? (long.MinValue, long.MaxValue) : scope.BoundsOf(entry.Database, entry.Name);
+        var (low, high) = QueryFileScope.RangeOf(entry.Database, entry.Name);
         return buffers.Holds(entry.Database, entry.Name, low, high > long.MaxValue - 100 ? long.MaxValue : high + 100, entry.FileColumns);
     }
 

@@ -89,11 +89,7 @@ internal static partial class QueryFiles
         return null;
 
         static string? Column(JsonNode? node, string[] names) =>
-            node?["type"]?.GetValue<string>() == "COLUMN_REF" && node["column_names"] is JsonArray { Count: 1 or 2 } parts
-            && parts[^1]?.GetValue<string>() is { } name && !name.Equals("time", StringComparison.OrdinalIgnoreCase)
-            && (parts.Count == 1 || names.Contains(parts[0]?.GetValue<string>() ?? "", StringComparer.OrdinalIgnoreCase))
-                ? name
-                : null;
+            ColumnOf(node, names) is { } name && !name.Equals("time", StringComparison.OrdinalIgnoreCase) ? name : null;
 
         static string? Text(JsonNode? node) =>
             node?["class"]?.GetValue<string>() == "CONSTANT" && node["value"] is JsonObject value
@@ -159,9 +155,17 @@ internal static partial class QueryFiles
     }
 
     private static bool IsTime(JsonNode? node, string[] names) =>
-        node?["type"]?.GetValue<string>() == "COLUMN_REF" && node["column_names"] is JsonArray parts
-        && parts.Count is 1 or 2 && string.Equals(parts[^1]?.GetValue<string>(), "time", StringComparison.OrdinalIgnoreCase)
-        && (parts.Count == 1 || names.Contains(parts[0]?.GetValue<string>() ?? "", StringComparer.OrdinalIgnoreCase));
+        string.Equals(ColumnOf(node, names), "time", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The column <paramref name="node"/> names when it is a reference to a column of the table called
+    /// <paramref name="names"/> (unqualified, or qualified by one of them); null otherwise.
+    /// </summary>
+    private static string? ColumnOf(JsonNode? node, string[] names) =>
+        node?["type"]?.GetValue<string>() == "COLUMN_REF" && node["column_names"] is JsonArray { Count: 1 or 2 } parts
+        && (parts.Count == 1 || names.Contains(parts[0]?.GetValue<string>() ?? "", StringComparer.OrdinalIgnoreCase))
+            ? parts[^1]?.GetValue<string>()
+            : null;
 
     /// <summary>
     /// The SELECT that evaluates a statement's bound expressions as Unix nanoseconds, by statement text: the rendering is
