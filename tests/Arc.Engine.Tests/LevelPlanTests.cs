@@ -54,9 +54,33 @@ public sealed class LevelPlanTests : IDisposable
         Assert.Empty(await PlanAsync());
     }
 
-    private Task<List<CompactionCandidate>> PlanAsync() =>
+    [Fact]
+    public async Task FilesOfAJobUnderWayAreLeftAndARunNeverCrossesThem()
+    {
+        // A merge of the first 30 small files is under way: the next run starts after them. With files 10–14 held, the
+        // first run is 0–9, and with 8–11 held, 0–7 (a run never spans held files, which would put the output's LSN range
+        // around another file's).
+        var files = Enumerable.Range(0, 40).Select(_ => Flushed(10 * Kib)).ToList();
+        Assert.Equal(files[30..], Assert.Single(await PlanAsync(files[..30].Contains)).Files);
+        Assert.Equal(files[..10], Assert.Single(await PlanAsync(files[10..15].Contains)).Files);
+        Assert.Equal(files[..8], Assert.Single(await PlanAsync(files[8..12].Contains)).Files);
+        Assert.Empty(await PlanAsync(f => !files[37..].Contains(f))); // three free files: under the four a merge takes
+    }
+
+    [Fact]
+    public async Task TheOutputKeepsItsInputsPlaceInWriteOrderWithoutALog()
+    {
+        // Without a write-ahead log every flushed file is 0-0 and the stamp orders them: the output carries its newest
+        // input's stamp, so a file flushed after that input but before the merge ends stays after the output.
+        var inputs = new[] { "20231114_220000_100", "20231114_220000_300", "20231114_220000_200" }
+            .Select(stamp => new ParquetFileName("cpu", stamp, 0, 0, 1, 1, "00000000").ToString()).ToList();
+        Assert.True(ParquetFileName.TryParse(CompactionPlanner.LevelOutputName("cpu", inputs), out var output));
+        Assert.Equal(("20231114_220000_300", 0L, 0L), (output.Stamp, output.FirstLsn, output.LastLsn));
+    }
+
+    private Task<List<CompactionCandidate>> PlanAsync(Func<string, bool>? busy = null) =>
         new CompactionPlanner(_store, new QueryEpochs(), new CompactionOptions { LevelMinFiles = 4, LevelMaxFileBytes = 1024 * Kib }, remote: null)
-            .FindLevelAsync("db", "cpu", (_, _) => long.MaxValue, CancellationToken.None);
+            .FindLevelAsync("db", "cpu", (_, _) => long.MaxValue, busy ?? (_ => false), CancellationToken.None);
 
     /// <summary>A flushed file of one part, the next LSN, of <paramref name="bytes"/> bytes in 22:00; returns its path.</summary>
     private string Flushed(long bytes)

@@ -34,6 +34,7 @@ public sealed class CompactionManager : IAsyncDisposable
     private readonly CompactionPlanner _planner;
     private readonly CompactionRunner _runner;
     private readonly DuckDbDatabase _database;
+    private readonly NicedThreads _threads;
     private readonly Func<long> _oldestWalLsn;
     private readonly Func<string, string, long> _unflushed;
     private readonly QueryEpochs _epochs;
@@ -44,8 +45,7 @@ public sealed class CompactionManager : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _slots;
-    private readonly Dictionary<string, CompactionJob> _running = [];
-    private readonly List<string> _blocked = []; // key prefixes being dropped: no job starts there
+    private readonly CompactionLocks _locks = new();
     private readonly ConcurrentQueue<CompactionResult> _history = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task[] _schedules;
@@ -75,7 +75,8 @@ public sealed class CompactionManager : IAsyncDisposable
             ["autoload_known_extensions"] = "false",
             ["enable_external_file_cache"] = "false", // every input is read once and then deleted: nothing to cache
         });
-        _runner = new CompactionRunner(store, catalog, _database, options, time, logger, remote);
+        _threads = new NicedThreads(Math.Max(1, options.MaxConcurrent), options.Nice, logger);
+        _runner = new CompactionRunner(store, catalog, _database, options, time, logger, remote, _threads);
         HourlyCron = CronExpression.Parse(options.HourlySchedule);
         DailyCron = CronExpression.Parse(options.DailySchedule);
         _schedules = options.Enabled
@@ -114,16 +115,7 @@ public sealed class CompactionManager : IAsyncDisposable
 
     public IReadOnlyList<CompactionResult> History => _history.Reverse().ToList();
 
-    public IReadOnlyList<CompactionJob> Jobs
-    {
-        get
-        {
-            lock (_running)
-            {
-                return _running.Values.ToList();
-            }
-        }
-    }
+    public IReadOnlyList<CompactionJob> Jobs => _locks.Jobs;
 
     /// <summary>What a run would compact now (with object storage, from the store's listing).</summary>
     public async Task<IReadOnlyList<CompactionCandidate>> CandidatesAsync(CompactionTier? tier = null, string? database = null,
@@ -212,7 +204,7 @@ public sealed class CompactionManager : IAsyncDisposable
 
                 try
                 {
-                    foreach (var candidate in await _planner.FindLevelAsync(database, measurement, _unflushed, _stopping.Token).ConfigureAwait(false))
+                    foreach (var candidate in await _planner.FindLevelAsync(database, measurement, _unflushed, _locks.Holds, _stopping.Token).ConfigureAwait(false))
                     {
                         // A merge's output may complete the next level: plan again once it is in place.
                         _ = TryStart(candidate, _stopping.Token)?.ContinueWith(t =>
@@ -239,43 +231,38 @@ public sealed class CompactionManager : IAsyncDisposable
 
     private Task<CompactionResult>? TryStart(CompactionCandidate candidate, CancellationToken cancellationToken)
     {
-        lock (_running)
+        if (!_locks.TryTake(candidate, new CompactionJob(candidate.Key, candidate.Tier, candidate.Files.Count, candidate.Bytes, Now), _epochs.IsRetired))
         {
-            // A job that finished on the partition since the candidate was listed retired some of its files (before it left
-            // _running): merging them again would store their rows twice.
-            if (_running.Keys.Any(k => k.StartsWith(candidate.Key, StringComparison.Ordinal) || candidate.Key.StartsWith(k, StringComparison.Ordinal))
-                || _blocked.Any(b => candidate.Key.StartsWith(b, StringComparison.OrdinalIgnoreCase))
-                || candidate.Files.Any(_epochs.IsRetired))
-            {
-                return null;
-            }
-
-            _running[candidate.Key] = new CompactionJob(candidate.Key, candidate.Tier, candidate.Files.Count, candidate.Bytes, Now);
+            return null;
         }
 
+        // Not Task.Run's token: a job cancelled before it ran must still let go of its files (its delegate is what does).
         return Task.Run(async () =>
         {
-            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                var result = await _runner.RunAsync(candidate, _stopping.Token).ConfigureAwait(false); // a started job ends with the engine, not with a caller
-                if (result.Settled)
+                await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
                 {
-                    _planner.Settled(candidate);
-                }
+                    var result = await _runner.RunAsync(candidate, _stopping.Token).ConfigureAwait(false); // a started job ends with the engine, not with a caller
+                    if (result.Settled)
+                    {
+                        _planner.Settled(candidate);
+                    }
 
-                Record(result);
-                return result;
+                    Record(result);
+                    return result;
+                }
+                finally
+                {
+                    _slots.Release();
+                }
             }
             finally
             {
-                _slots.Release();
-                lock (_running)
-                {
-                    _running.Remove(candidate.Key);
-                }
+                _locks.Release(candidate);
             }
-        }, cancellationToken);
+        }, CancellationToken.None);
     }
 
     /// <summary>
@@ -285,32 +272,14 @@ public sealed class CompactionManager : IAsyncDisposable
     /// </summary>
     internal async Task BlockAsync(string prefix, CancellationToken cancellationToken)
     {
-        lock (_running)
+        _locks.Block(prefix);
+        while (_locks.AnyUnder(prefix))
         {
-            _blocked.Add(prefix);
-        }
-
-        while (true)
-        {
-            lock (_running)
-            {
-                if (!_running.Keys.Any(k => k.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)))
-                {
-                    return;
-                }
-            }
-
             await Task.Delay(10, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    internal void Unblock(string prefix)
-    {
-        lock (_running)
-        {
-            _blocked.Remove(prefix);
-        }
-    }
+    internal void Unblock(string prefix) => _locks.Unblock(prefix);
 
     private void Record(CompactionResult result)
     {
@@ -387,6 +356,7 @@ public sealed class CompactionManager : IAsyncDisposable
             await _slots.WaitAsync().ConfigureAwait(false);
         }
 
+        _threads.Dispose();
         _database.Dispose();
         _stopping.Dispose();
     }

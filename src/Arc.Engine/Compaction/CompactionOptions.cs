@@ -77,6 +77,12 @@ public sealed record CompactionOptions
     /// </summary>
     public int DuckDbThreads => Threads > 0 ? Threads : Math.Max(1, Environment.ProcessorCount / 2);
 
+    /// <summary>
+    /// <c>compaction.nice</c>: the nice value (0–19, Linux) of the threads that run merges (<see cref="NicedThreads"/>), so
+    /// ingestion and queries come first on a busy machine; 0 keeps the normal priority.
+    /// </summary>
+    public int Nice { get; init; } = 10;
+
     /// <summary>DuckDB memory limit for compaction (empty: 25% of DuckDB's default); spills beyond it.</summary>
     public string MemoryLimit { get; init; } = "";
 

@@ -25,8 +25,14 @@ public sealed record CompactionCandidate(
     IReadOnlyList<string> Files,
     long Bytes)
 {
-    /// <summary>Lock key: a daily key is a prefix of the hourly keys of its day; a level merge locks its hour as hourly does.</summary>
-    public string Key => KeyOf(Database, Measurement, Tier, Start);
+    /// <summary>
+    /// Lock key: a daily key is a prefix of the hourly keys of its day, and an hourly key of its hour's level merges (the hour
+    /// and the merge's first input), so an hourly or daily job and a level merge of the same hour exclude each other, while
+    /// level merges of one hour run side by side on different files (the manager keeps their inputs apart).
+    /// </summary>
+    public string Key => Tier == CompactionTier.Level
+        ? $"{KeyOf(Database, Measurement, Tier, Start)}/{Path.GetFileName(Files[0])}"
+        : KeyOf(Database, Measurement, Tier, Start);
 
     internal static string KeyOf(string database, string measurement, CompactionTier tier, DateTime start) => tier == CompactionTier.Daily
         ? $"{database}/{measurement}/{start:yyyy/MM/dd}"
@@ -141,8 +147,10 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
     /// </summary>
     /// <param name="unflushed">The lowest LSN of the measurement's rows not yet in a complete flush (long.MaxValue: none).
     /// Read after the listing: every commit of the measurement below it is then in files that were complete when listed.</param>
+    /// <param name="busy">Whether a file is an input of a job under way: such files are not mergeable, so a run never
+    /// crosses them and merges of one hour run side by side on runs of their own.</param>
     public async Task<List<CompactionCandidate>> FindLevelAsync(string database, string measurement, Func<string, string, long> unflushed,
-        CancellationToken cancellationToken)
+        Func<string, bool> busy, CancellationToken cancellationToken)
     {
         var root = store.MeasurementDirectory(database, measurement);
         var files = (await FilesAsync(database, measurement, cancellationToken).ConfigureAwait(false)).ToList();
@@ -174,7 +182,7 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
         {
             var ordered = list.OrderBy(f => (f.Name.FirstLsn, f.Name.Stamp)).ToList(); // WriteOrder of flushed files
             bool Mergeable((string Path, long Size, long Rows, ParquetFileName Name) f) =>
-                f.Name.Parts == 1 && f.Name.LastLsn < floor && f.Size < options.LevelMaxFileBytes && f.Rows < options.LevelMaxRows
+                f.Name.Parts == 1 && f.Name.LastLsn < floor && !busy(f.Path) && f.Size < options.LevelMaxFileBytes && f.Rows < options.LevelMaxRows
                 && (uploaded is null || uploaded.Contains(f.Path));
 
             int LevelOf((string Path, long Size, long Rows, ParquetFileName Name) f) =>
@@ -291,14 +299,16 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
     /// The name of a level merge's output: a flushed file of one part whose LSN range spans its inputs'. Recovery then counts
     /// every commit of the measurement in that range as stored, which holds: each input's commits are in the output, and
     /// every other commit of the measurement in the range was below the planner's unflushed floor, so in a complete flush
-    /// (whose files only leave by merges that keep their range, or by deletes that keep their name).
+    /// (whose files only leave by merges that keep their range, or by deletes that keep their name). Its stamp is the newest
+    /// input's, which orders it where its inputs were among files of equal LSNs (no WAL: all 0-0): a file flushed before the
+    /// merge began but left out of it, or merged beside it, stays after it.
     /// </summary>
     internal static string LevelOutputName(string measurement, IEnumerable<string> inputs)
     {
         var names = inputs.Select(i => ParquetFileName.TryParse(Path.GetFileName(i), out var name)
             ? name
             : throw new InvalidOperationException($"{i} is not a flushed file")).ToList();
-        return new ParquetFileName(measurement, ParquetFileName.NewStamp(), names.Min(x => x.FirstLsn), names.Max(x => x.LastLsn), 1, 1,
+        return new ParquetFileName(measurement, names.Select(x => x.Stamp).Max(StringComparer.Ordinal)!, names.Min(x => x.FirstLsn), names.Max(x => x.LastLsn), 1, 1,
             ParquetFileName.NewRandom()).ToString();
     }
 

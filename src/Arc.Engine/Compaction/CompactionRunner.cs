@@ -37,7 +37,7 @@ public sealed record CompactionResult(
 /// Unreadable inputs are moved to a quarantine folder with the reason, and the rest is compacted.
 /// </summary>
 internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDbDatabase database, CompactionOptions options, TimeProvider time,
-    ILogger logger, Storage.Remote.RemoteStore? remote)
+    ILogger logger, Storage.Remote.RemoteStore? remote, NicedThreads threads)
 {
     /// <summary>
     /// Key-value metadata of a merge's output that names its tags: no two of its rows share their tags and time (the merge
@@ -59,7 +59,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         {
             if (candidate.Tier != CompactionTier.Level)
             {
-                if (Choose(connection, candidate, inputs) is not { } chosen)
+                if (await threads.RunAsync(() => Choose(connection, candidate, inputs)).ConfigureAwait(false) is not { } chosen)
                 {
                     // Nothing to merge: the manager leaves the partition alone while its files stay.
                     return new CompactionResult(id, candidate, started, time.GetUtcNow().UtcDateTime, true, 0, 0, 0, 0, 0, null, [], null);
@@ -76,7 +76,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 return Result(false, "no files left");
             }
 
-            var (merged, error) = Merge(connection, candidate, id, inputs);
+            var (merged, error) = await threads.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
             if (merged is null)
             {
                 // Something could not be read: find which inputs DuckDB cannot read, set them aside, merge the rest.
@@ -94,7 +94,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                     return Result(false, quarantined.Count == 0 ? error : "no readable files left");
                 }
 
-                (merged, error) = Merge(connection, candidate, id, inputs);
+                (merged, error) = await threads.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
                 if (merged is null)
                 {
                     return Result(false, error);

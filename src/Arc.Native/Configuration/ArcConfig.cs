@@ -103,6 +103,7 @@ public sealed partial class ArcConfig
         ["compaction.level_max_file_size_mb"] = static (c, k, v) => c.Compaction(o => o with { LevelMaxFileBytes = (long)ConfigValues.Int(k, v, 1, 1_048_576) << 20 }),
         ["compaction.max_concurrent"] = static (c, k, v) => c.Compaction(o => o with { MaxConcurrent = ConfigValues.Int(k, v, 1, 64) }),
         ["compaction.max_files_per_batch"] = static (c, k, v) => c.Compaction(o => o with { MaxFilesPerBatch = ConfigValues.Int(k, v, 2, 100_000) }),
+        ["compaction.nice"] = static (c, k, v) => c.Compaction(o => o with { Nice = ConfigValues.Int(k, v, 0, 19) }),
         ["compaction.threads"] = static (c, k, v) => c.Compaction(o => o with { Threads = ConfigValues.Int(k, v, 0, 1024) }),
         ["compaction.memory_limit"] = static (c, k, v) => c.Compaction(o => o with { MemoryLimit = MemoryLimit(k, v) }),
         ["compaction.sort_order"] = static (c, k, v) => c.Compaction(o => o with
