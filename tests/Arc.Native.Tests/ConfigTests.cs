@@ -160,6 +160,8 @@ public sealed class ConfigTests : IDisposable
     [InlineData("[compaction]\nlevel_max_file_size_mb = 0\n", "compaction.level_max_file_size_mb")]
     [InlineData("[compaction]\nlevel_enabled = \"often\"\n", "compaction.level_enabled")]
     [InlineData("[compaction]\nthreads = -1\n", "compaction.threads")]
+    [InlineData("[compaction]\nnice = 20\n", "compaction.nice")]
+    [InlineData("[compaction]\nnice = -5\n", "compaction.nice")]
     [InlineData("[ingest]\nbuffer_pool_size = \"some\"\n", "ingest.buffer_pool_size")]
     [InlineData("[ingest]\nbuffer_pool_size = -1\n", "ingest.buffer_pool_size")]
     public void BadValuesNameTheKey(string toml, string key)
@@ -197,6 +199,15 @@ public sealed class ConfigTests : IDisposable
         var path = Write("threads.toml", "[compaction]\nthreads = 3\n");
         Assert.Equal(3, ArcConfig.Load(path, new Hashtable()).Engine.Compaction.DuckDbThreads);
         Assert.Equal(5, ArcConfig.Load(path, new Hashtable { ["ARC_COMPACTION_THREADS"] = "5" }).Engine.Compaction.DuckDbThreads);
+    }
+
+    [Fact]
+    public void CompactionNiceDefaultsToTenAndIsReadFromTheFileAndTheEnvironment()
+    {
+        Assert.Equal(10, ArcConfig.Load(Write("nice-default.toml", ""), new Hashtable()).Engine.Compaction.Nice);
+        var path = Write("nice.toml", "[compaction]\nnice = 0\n");
+        Assert.Equal(0, ArcConfig.Load(path, new Hashtable()).Engine.Compaction.Nice);
+        Assert.Equal(19, ArcConfig.Load(path, new Hashtable { ["ARC_COMPACTION_NICE"] = "19" }).Engine.Compaction.Nice);
     }
 
     [Fact]
