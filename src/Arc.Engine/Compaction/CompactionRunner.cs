@@ -79,14 +79,14 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             var (merged, error) = await threads.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
             if (merged is null)
             {
-                // Something could not be read: find which inputs DuckDB cannot read, set them aside, merge the rest.
-                foreach (var file in inputs.ToList())
+                // Something could not be read: find which inputs DuckDB cannot read (reading each, on the compaction threads as
+                // the merge), set them aside, merge the rest.
+                var unreadable = await threads.RunAsync(() => inputs.Select(f => (File: f, Reason: Unreadable(connection, f)))
+                    .Where(u => u.Reason is not null).ToList()).ConfigureAwait(false);
+                foreach (var (file, reason) in unreadable)
                 {
-                    if (Unreadable(connection, file) is { } reason)
-                    {
-                        quarantined.Add(Quarantine(candidate, file, reason));
-                        inputs.Remove(file);
-                    }
+                    quarantined.Add(Quarantine(candidate, file, reason!));
+                    inputs.Remove(file);
                 }
 
                 if (quarantined.Count == 0 || inputs.Count == 0)
