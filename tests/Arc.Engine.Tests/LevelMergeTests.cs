@@ -258,6 +258,39 @@ public sealed class LevelMergeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task LevelMergesStartOnlyOnAFreeThreadAndAMeasurementLeftWaitingIsMergedOnceOneFrees()
+    {
+        // One job at a time and two measurements flushed in turns: a level merge planned while the other's runs must not
+        // wait holding its files (the jobs listed are the running ones, never more than one), and the measurement
+        // whose plan found no free thread is planned again when the job ends, with no flush to prompt it.
+        var engine = await StartAsync(Data, new CompactionOptions { LevelMinFiles = 2, MaxConcurrent = 1 });
+        var mem = Path.Combine(Data, "db", "mem", "2023", "11", "14", "22");
+        var most = 0;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                most = Math.Max(most, engine.Compaction.Jobs.Count);
+                await Task.Delay(1);
+            }
+        });
+        for (var flush = 0; flush < 40; flush++)
+        {
+            var lines = string.Concat(Enumerable.Range(0, 50).Select(i => Line((flush * 50) + i)));
+            await EngineData.WriteAsync(engine, lines + lines.Replace("cpu,", "mem,", StringComparison.Ordinal));
+            await engine.FlushAsync();
+        }
+
+        await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length < 2 && Files(mem).Length < 2);
+        await sampling.CancelAsync();
+        await sampler;
+        Assert.Equal(1, most);
+        Assert.Equal("2000 2000", await CountsAsync(engine));
+        Assert.Equal("2000", await EngineData.ScalarAsync(engine, "SELECT count(DISTINCT seq) FROM mem"));
+    }
+
+    [Fact]
     public async Task QueriesDuringLevelMergesSeeEachRowOnce()
     {
         var engine = await StartAsync(Data);

@@ -34,17 +34,17 @@ public sealed class CompactionManager : IAsyncDisposable
     private readonly CompactionPlanner _planner;
     private readonly CompactionRunner _runner;
     private readonly DuckDbDatabase _database;
-    private readonly NicedThreads _threads;
+    private readonly CompactionThreads _threads;
     private readonly Func<long> _oldestWalLsn;
     private readonly Func<string, string, long> _unflushed;
     private readonly QueryEpochs _epochs;
     private readonly Channel<(string Database, string Measurement)> _levelQueue =
         Channel.CreateUnbounded<(string, string)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly HashSet<(string Database, string Measurement)> _levelDue = []; // queued, not yet planned (lock it)
+    private readonly HashSet<(string Database, string Measurement)> _starved = []; // level merges waiting for a free thread (lock it)
     private readonly Task _levels;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _slots;
     private readonly CompactionLocks _locks = new();
     private readonly ConcurrentQueue<CompactionResult> _history = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -62,7 +62,6 @@ public sealed class CompactionManager : IAsyncDisposable
         _epochs = catalog.Epochs;
         _time = time;
         _logger = logger;
-        _slots = new SemaphoreSlim(Math.Max(1, options.MaxConcurrent));
         _planner = new CompactionPlanner(store, catalog.Epochs, options, remote, catalog.Manifest);
         _database = DuckDbDatabase.Open(null, new Dictionary<string, string>
         {
@@ -75,8 +74,8 @@ public sealed class CompactionManager : IAsyncDisposable
             ["autoload_known_extensions"] = "false",
             ["enable_external_file_cache"] = "false", // every input is read once and then deleted: nothing to cache
         });
-        _threads = new NicedThreads(Math.Max(1, options.MaxConcurrent), options.Nice, logger);
-        _runner = new CompactionRunner(store, catalog, _database, options, time, logger, remote, _threads);
+        _threads = new CompactionThreads(Math.Max(1, options.MaxConcurrent), options.Nice, logger);
+        _runner = new CompactionRunner(store, catalog, _database, options, time, logger, remote);
         HourlyCron = CronExpression.Parse(options.HourlySchedule);
         DailyCron = CronExpression.Parse(options.DailySchedule);
         _schedules = options.Enabled
@@ -206,8 +205,26 @@ public sealed class CompactionManager : IAsyncDisposable
                 {
                     foreach (var candidate in await _planner.FindLevelAsync(database, measurement, _unflushed, _locks.Holds, _stopping.Token).ConfigureAwait(false))
                     {
+                        // A level merge starts only on a free thread: one queued behind running jobs would hold its files
+                        // while later flushes and merges make longer runs of them. The end of a job plans it again.
+                        if (!_threads.TryTake(out var lane))
+                        {
+                            lock (_starved)
+                            {
+                                _starved.Add((database, measurement));
+                            }
+
+                            break;
+                        }
+
+                        if (TryStart(candidate, _stopping.Token, lane) is not { } job)
+                        {
+                            lane.Dispose();
+                            continue;
+                        }
+
                         // A merge's output may complete the next level: plan again once it is in place.
-                        _ = TryStart(candidate, _stopping.Token)?.ContinueWith(t =>
+                        _ = job.ContinueWith(t =>
                         {
                             if (t.IsCompletedSuccessfully && t.Result.Succeeded)
                             {
@@ -229,7 +246,11 @@ public sealed class CompactionManager : IAsyncDisposable
         }
     }
 
-    private Task<CompactionResult>? TryStart(CompactionCandidate candidate, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts <paramref name="candidate"/> unless a job under way holds one of its files (null): on <paramref name="lane"/>
+    /// (which the job then hands back; the caller keeps it when null is returned), or on the next thread that is free.
+    /// </summary>
+    private Task<CompactionResult>? TryStart(CompactionCandidate candidate, CancellationToken cancellationToken, CompactionThreads.Lane? lane = null)
     {
         if (!_locks.TryTake(candidate, new CompactionJob(candidate.Key, candidate.Tier, candidate.Files.Count, candidate.Bytes, Now), _epochs.IsRetired))
         {
@@ -241,28 +262,39 @@ public sealed class CompactionManager : IAsyncDisposable
         {
             try
             {
-                await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-                try
+                lane ??= await _threads.TakeAsync(cancellationToken).ConfigureAwait(false);
+                var result = await _runner.RunAsync(candidate, lane, _stopping.Token).ConfigureAwait(false); // a started job ends with the engine, not with a caller
+                if (result.Settled)
                 {
-                    var result = await _runner.RunAsync(candidate, _stopping.Token).ConfigureAwait(false); // a started job ends with the engine, not with a caller
-                    if (result.Settled)
-                    {
-                        _planner.Settled(candidate);
-                    }
+                    _planner.Settled(candidate);
+                }
 
-                    Record(result);
-                    return result;
-                }
-                finally
-                {
-                    _slots.Release();
-                }
+                Record(result);
+                return result;
             }
             finally
             {
+                lane?.Dispose();
                 _locks.Release(candidate);
+                WakeStarved();
             }
         }, CancellationToken.None);
+    }
+
+    /// <summary>A thread is free again: plan the measurements whose level merges found none.</summary>
+    private void WakeStarved()
+    {
+        List<(string Database, string Measurement)> starved;
+        lock (_starved)
+        {
+            starved = [.. _starved];
+            _starved.Clear();
+        }
+
+        foreach (var (database, measurement) in starved)
+        {
+            Flushed(database, measurement);
+        }
     }
 
     /// <summary>
@@ -351,11 +383,7 @@ public sealed class CompactionManager : IAsyncDisposable
         await Task.WhenAll(_schedules).ConfigureAwait(false);
         _levelQueue.Writer.TryComplete();
         await _levels.ConfigureAwait(false);
-        for (var i = 0; i < Math.Max(1, _options.MaxConcurrent); i++)
-        {
-            await _slots.WaitAsync().ConfigureAwait(false);
-        }
-
+        await _threads.DrainAsync().ConfigureAwait(false);
         _threads.Dispose();
         _database.Dispose();
         _stopping.Dispose();

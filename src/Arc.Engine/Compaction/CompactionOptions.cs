@@ -78,8 +78,9 @@ public sealed record CompactionOptions
     public int DuckDbThreads => Threads > 0 ? Threads : Math.Max(1, Environment.ProcessorCount / 2);
 
     /// <summary>
-    /// <c>compaction.nice</c>: the nice value (0–19, Linux) of the threads that run merges (<see cref="NicedThreads"/>), so
-    /// ingestion and queries come first on a busy machine; 0 keeps the normal priority.
+    /// <c>compaction.nice</c>: the nice value (0–19, Linux) of the threads that run jobs beside the first
+    /// (<see cref="CompactionThreads"/>), so merges side by side take only what ingestion and queries leave on a busy
+    /// machine; the first job's thread keeps the normal priority. 0: every job at the normal priority.
     /// </summary>
     public int Nice { get; init; } = 10;
 

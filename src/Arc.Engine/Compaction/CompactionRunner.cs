@@ -37,7 +37,7 @@ public sealed record CompactionResult(
 /// Unreadable inputs are moved to a quarantine folder with the reason, and the rest is compacted.
 /// </summary>
 internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDbDatabase database, CompactionOptions options, TimeProvider time,
-    ILogger logger, Storage.Remote.RemoteStore? remote, NicedThreads threads)
+    ILogger logger, Storage.Remote.RemoteStore? remote)
 {
     /// <summary>
     /// Key-value metadata of a merge's output that names its tags: no two of its rows share their tags and time (the merge
@@ -46,7 +46,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     internal const string UniqueMetadataKey = "arc_unique";
 
     /// <summary>Runs one job; a failure (DuckDB, I/O, object storage, cancellation) is a failed result, its output undone.</summary>
-    public async Task<CompactionResult> RunAsync(CompactionCandidate candidate, CancellationToken cancellationToken)
+    public async Task<CompactionResult> RunAsync(CompactionCandidate candidate, CompactionThreads.Lane lane, CancellationToken cancellationToken)
     {
         var id = $"{time.GetUtcNow().UtcDateTime:yyyyMMddHHmmssfff}-{Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.Next()))}";
         var started = time.GetUtcNow().UtcDateTime;
@@ -59,7 +59,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         {
             if (candidate.Tier != CompactionTier.Level)
             {
-                if (await threads.RunAsync(() => Choose(connection, candidate, inputs)).ConfigureAwait(false) is not { } chosen)
+                if (await lane.RunAsync(() => Choose(connection, candidate, inputs)).ConfigureAwait(false) is not { } chosen)
                 {
                     // Nothing to merge: the manager leaves the partition alone while its files stay.
                     return new CompactionResult(id, candidate, started, time.GetUtcNow().UtcDateTime, true, 0, 0, 0, 0, 0, null, [], null);
@@ -76,12 +76,12 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 return Result(false, "no files left");
             }
 
-            var (merged, error) = await threads.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
+            var (merged, error) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
             if (merged is null)
             {
-                // Something could not be read: find which inputs DuckDB cannot read (reading each, on the compaction threads as
+                // Something could not be read: find which inputs DuckDB cannot read (reading each, on the job's compaction thread as
                 // the merge), set them aside, merge the rest.
-                var unreadable = await threads.RunAsync(() => inputs.Select(f => (File: f, Reason: Unreadable(connection, f)))
+                var unreadable = await lane.RunAsync(() => inputs.Select(f => (File: f, Reason: Unreadable(connection, f)))
                     .Where(u => u.Reason is not null).ToList()).ConfigureAwait(false);
                 foreach (var (file, reason) in unreadable)
                 {
@@ -94,7 +94,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                     return Result(false, quarantined.Count == 0 ? error : "no readable files left");
                 }
 
-                (merged, error) = await threads.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
+                (merged, error) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
                 if (merged is null)
                 {
                     return Result(false, error);
