@@ -10,48 +10,47 @@ namespace Arc.Engine.Tests;
 public sealed class CompactionThreadsTests
 {
     [Fact]
-    public async Task AJobTakesTheNormalPriorityThreadWhenFreeAndJobsBesideItRunNiced()
+    public async Task AJobTakesAThreadOfThePriorityItAsksForAndAtMostCountAreTakenAtOnce()
     {
-        using var threads = new CompactionThreads(3, 10, NullLogger.Instance);
-        var first = await threads.TakeAsync(CancellationToken.None);
-        var second = await threads.TakeAsync(CancellationToken.None);
-        Assert.Equal(0, await first.RunAsync(ThreadNice));
-        Assert.Equal(10, await second.RunAsync(ThreadNice));
+        using var threads = new CompactionThreads(2, 10, NullLogger.Instance);
+        var niced = await threads.TakeAsync(normal: false, CancellationToken.None);
+        Assert.True(threads.TryTake(normal: true, out var normal));
+        Assert.Equal(10, await niced.RunAsync(ThreadNice));
+        Assert.Equal(0, await normal.RunAsync(ThreadNice));
 
-        // The normal-priority thread handed back is the next job's, though a niced one is free too.
-        first.Dispose();
-        using (var third = await threads.TakeAsync(CancellationToken.None))
+        // Two taken: the next job waits for one, whatever the priority it asks for.
+        Assert.False(threads.TryTake(normal: true, out _));
+        var waiting = threads.TakeAsync(normal: false, CancellationToken.None);
+        await Task.Delay(50);
+        Assert.False(waiting.IsCompleted);
+        normal.Dispose();
+        using (var next = await waiting)
         {
-            Assert.Equal(0, await third.RunAsync(ThreadNice));
-            using var fourth = await threads.TakeAsync(CancellationToken.None);
-            Assert.Equal(10, await fourth.RunAsync(ThreadNice));
-
-            // Every thread taken: the next job waits for one.
-            var waiting = threads.TakeAsync(CancellationToken.None);
-            await Task.Delay(50);
-            Assert.False(waiting.IsCompleted);
-            second.Dispose();
-            using var fifth = await waiting;
-            Assert.Equal(10, await fifth.RunAsync(ThreadNice));
+            Assert.Equal(10, await next.RunAsync(ThreadNice)); // another niced thread, though the normal one is free
+            niced.Dispose();
+            Assert.True(threads.TryTake(normal: true, out var again));
+            Assert.Equal(0, await again.RunAsync(ThreadNice));
+            again.Dispose();
         }
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
         {
-            using var lane = await threads.TakeAsync(CancellationToken.None);
+            using var lane = await threads.TakeAsync(normal: false, CancellationToken.None);
             await lane.RunAsync<int>(() => throw new InvalidOperationException("merge failed"));
         });
         Assert.Equal("merge failed", error.Message);
 
         await threads.DrainAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => threads.TakeAsync(new CancellationTokenSource(50).Token));
+        Assert.False(threads.TryTake(normal: false, out _));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => threads.TakeAsync(normal: false, new CancellationTokenSource(50).Token));
     }
 
     [Fact]
     public async Task NiceZeroKeepsEveryThreadAtTheNormalPriority()
     {
         using var threads = new CompactionThreads(2, 0, NullLogger.Instance);
-        using var first = await threads.TakeAsync(CancellationToken.None);
-        using var second = await threads.TakeAsync(CancellationToken.None);
+        using var first = await threads.TakeAsync(normal: false, CancellationToken.None);
+        using var second = await threads.TakeAsync(normal: false, CancellationToken.None);
         Assert.Equal(0, await first.RunAsync(ThreadNice));
         Assert.Equal(0, await second.RunAsync(ThreadNice));
     }

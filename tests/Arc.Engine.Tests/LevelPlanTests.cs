@@ -55,6 +55,23 @@ public sealed class LevelPlanTests : IDisposable
     }
 
     [Fact]
+    public async Task APartitionWithFourTimesTheMinimumOfFilesBelowTheLastLevelIsBehind()
+    {
+        // N = 4: fifteen small files (and any number of level 0) are what a steady load leaves; sixteen are falling behind,
+        // whether or not a job under way holds some of them.
+        for (var i = 0; i < 5; i++)
+        {
+            Flushed(300 * Kib);
+        }
+
+        var files = Enumerable.Range(0, 15).Select(_ => Flushed(10 * Kib)).ToList();
+        Assert.False(Assert.Single(await PlanAsync()).Behind);
+        files.Add(Flushed(10 * Kib));
+        Assert.True(Assert.Single(await PlanAsync()).Behind);
+        Assert.True(Assert.Single(await PlanAsync(files[..8].Contains)).Behind);
+    }
+
+    [Fact]
     public async Task FilesOfAJobUnderWayAreLeftAndARunNeverCrossesThem()
     {
         // A merge of the first 30 small files is under way: the next run starts after them. With files 10–14 held, the

@@ -207,7 +207,7 @@ public sealed class CompactionManager : IAsyncDisposable
                     {
                         // A level merge starts only on a free thread: one queued behind running jobs would hold its files
                         // while later flushes and merges make longer runs of them. The end of a job plans it again.
-                        if (!_threads.TryTake(out var lane))
+                        if (!_threads.TryTake(candidate.Behind, out var lane))
                         {
                             lock (_starved)
                             {
@@ -262,7 +262,7 @@ public sealed class CompactionManager : IAsyncDisposable
         {
             try
             {
-                lane ??= await _threads.TakeAsync(cancellationToken).ConfigureAwait(false);
+                lane ??= await _threads.TakeAsync(normal: false, cancellationToken).ConfigureAwait(false);
                 var result = await _runner.RunAsync(candidate, lane, _stopping.Token).ConfigureAwait(false); // a started job ends with the engine, not with a caller
                 if (result.Settled)
                 {

@@ -78,9 +78,10 @@ public sealed record CompactionOptions
     public int DuckDbThreads => Threads > 0 ? Threads : Math.Max(1, Environment.ProcessorCount / 2);
 
     /// <summary>
-    /// <c>compaction.nice</c>: the nice value (0–19, Linux) of the threads that run jobs beside the first
-    /// (<see cref="CompactionThreads"/>), so merges side by side take only what ingestion and queries leave on a busy
-    /// machine; the first job's thread keeps the normal priority. 0: every job at the normal priority.
+    /// <c>compaction.nice</c>: the nice value (0–19, Linux) of the threads compaction jobs compute on
+    /// (<see cref="CompactionThreads"/>), so ingestion and queries come first on a busy machine; level merges of a partition
+    /// that is falling behind (<see cref="CompactionCandidate.Behind"/>) take a normal-priority one. 0: every job at the
+    /// normal priority.
     /// </summary>
     public int Nice { get; init; } = 10;
 

@@ -26,6 +26,12 @@ public sealed record CompactionCandidate(
     long Bytes)
 {
     /// <summary>
+    /// A level merge of a partition holding more files below the last level than a steady load leaves there (four times
+    /// <c>compaction.level_min_files</c>): it computes at the normal priority instead of <c>compaction.nice</c>.
+    /// </summary>
+    public bool Behind { get; init; }
+
+    /// <summary>
     /// Lock key: a daily key is a prefix of the hourly keys of its day, and an hourly key of its hour's level merges (the hour
     /// and the merge's first input), so an hourly or daily job and a level merge of the same hour exclude each other, while
     /// level merges of one hour run side by side on different files (the manager keeps their inputs apart).
@@ -213,7 +219,10 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
 
                     var hour = Partition(Path.GetRelativePath(root, batch[0].Path))!.Value;
                     candidates.Add(new CompactionCandidate(database, measurement, CompactionTier.Level, hour.Day.AddHours(hour.Hour!.Value),
-                        directory, batch.Select(f => f.Path).ToList(), batch.Sum(f => f.Size)));
+                        directory, batch.Select(f => f.Path).ToList(), batch.Sum(f => f.Size))
+                    {
+                        Behind = ordered.Count(f => LevelOf(f) >= 1) >= 4 * n,
+                    });
                     break;
                 }
             }

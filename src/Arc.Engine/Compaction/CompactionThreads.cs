@@ -5,46 +5,51 @@ using Microsoft.Extensions.Logging;
 namespace Arc.Engine.Compaction;
 
 /// <summary>
-/// The dedicated threads compaction computes on, one per job that may run at once (<c>compaction.max_concurrent</c>); a
-/// job takes one for its whole run (<see cref="TakeAsync"/>), so these are also the jobs' slots. DuckDB's compaction
-/// instance has no background thread at <c>threads = 1</c> (DuckDB counts the calling thread as one), so a merge's
-/// reading, sorting and writing run on the thread that calls DuckDB. The first thread keeps the normal priority and a job
-/// takes it whenever it is free: one merge at a time gets the share of the cores it always had. The others run at
-/// <c>compaction.nice</c> (Linux's per-thread nice value): the jobs beside the first use what ingestion and queries leave,
-/// so on a busy machine merges side by side never take cores from them, and on an idle one they run at full speed.
+/// The dedicated threads compaction computes on. A job takes one for its whole run (<see cref="TakeAsync"/>,
+/// <see cref="TryTake"/>), and at most <c>compaction.max_concurrent</c> are taken at once, so these are also the jobs'
+/// slots. DuckDB's compaction instance has no background thread at <c>threads = 1</c> (DuckDB counts the calling thread
+/// as one), so a merge's reading, sorting and writing run on the thread that calls DuckDB, at that thread's priority.
+/// Half the threads keep the normal priority, half run at <c>compaction.nice</c> (Linux's per-thread nice value; a thread
+/// cannot lower its own nice value without privileges, so a job picks a thread rather than setting one): a job that
+/// may wait takes what ingestion and queries leave, one of a partition that is falling behind takes its share.
 /// </summary>
 internal sealed partial class CompactionThreads : IDisposable
 {
     private const int PriorityOfProcess = 0; // PRIO_PROCESS: with a thread id, that thread alone on Linux
 
     private readonly Lane[] _lanes;
+    private readonly int _count;
     private readonly SemaphoreSlim _free;
     private readonly Lock _gate = new();
 
     public CompactionThreads(int count, int nice, ILogger logger)
     {
-        _lanes = [.. Enumerable.Range(0, count).Select(i => new Lane(this, i == 0 ? 0 : nice, logger))];
+        _lanes = [.. Enumerable.Range(0, nice == 0 ? count : 2 * count).Select(i => new Lane(this, i < count ? 0 : nice, logger))];
+        _count = count;
         _free = new SemaphoreSlim(count);
     }
 
-    /// <summary>Waits for a free thread and takes it, the normal-priority one when free; disposing the lane hands it back.</summary>
-    public async Task<Lane> TakeAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits until fewer than <c>count</c> threads are taken and takes one, at the normal priority when
+    /// <paramref name="normal"/> (else niced); disposing the lane hands it back.
+    /// </summary>
+    public async Task<Lane> TakeAsync(bool normal, CancellationToken cancellationToken)
     {
         await _free.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return Take();
+        return Take(normal);
     }
 
-    /// <summary>Takes a free thread, the normal-priority one when free, without waiting; false when every one is taken.</summary>
-    public bool TryTake([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Lane? lane)
+    /// <summary>As <see cref="TakeAsync"/> without waiting: false when <c>count</c> threads are taken.</summary>
+    public bool TryTake(bool normal, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Lane? lane)
     {
-        lane = _free.Wait(0) ? Take() : null;
+        lane = _free.Wait(0) ? Take(normal) : null;
         return lane is not null;
     }
 
     /// <summary>Waits until every lane is free and keeps them: no job starts afterwards.</summary>
     public async Task DrainAsync()
     {
-        for (var i = 0; i < _lanes.Length; i++)
+        for (var i = 0; i < _count; i++)
         {
             await _free.WaitAsync().ConfigureAwait(false);
         }
@@ -59,11 +64,12 @@ internal sealed partial class CompactionThreads : IDisposable
         }
     }
 
-    private Lane Take()
+    private Lane Take(bool normal)
     {
         lock (_gate)
         {
-            var lane = Array.Find(_lanes, l => !l.Taken)!; // the semaphore counts the free lanes
+            // Fewer than count are taken (the semaphore), so a free one of each priority is left.
+            var lane = Array.Find(_lanes, l => !l.Taken && (l.Nice == 0) == normal) ?? Array.Find(_lanes, l => !l.Taken)!;
             lane.Taken = true;
             return lane;
         }
