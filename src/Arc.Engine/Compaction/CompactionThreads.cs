@@ -46,7 +46,7 @@ internal sealed partial class CompactionThreads : IDisposable
         return lane is not null;
     }
 
-    /// <summary>Waits until every lane is free and keeps them: no job starts afterwards.</summary>
+    /// <summary>Waits until no thread is taken and keeps every slot: no job starts afterwards.</summary>
     public async Task DrainAsync()
     {
         for (var i = 0; i < _count; i++)
