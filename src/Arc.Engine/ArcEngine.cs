@@ -79,7 +79,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
             _writes = new WriteSession(_ingest, options);
             Imports = new ImportTracker(options.Time);
             _imports = new ImportSession(_ingest, options, new WriteSession(_ingest, options, import: true), Imports, Store.TempDirectory);
-            BufferScan.Register(_ddl, _ingest);
+            BufferScan.Register(_ddl, _ingest, _catalog);
             var functions = FunctionPolicy.Load(_ddl);
             FileListFunction.Register(_ddl, _catalog, _ingest); // after the allowlist was read: user SQL cannot call it
             _catalog.LoadExisting();

@@ -36,6 +36,15 @@ internal sealed class MeasurementSchema(string database, string measurement, int
         }
     }
 
+    /// <summary>The kind of column <paramref name="name"/> (matched ignoring case), or null when it has none.</summary>
+    public ColumnKind? KindOf(string name)
+    {
+        lock (_lock)
+        {
+            return _columns.TryGetValue(name, out var column) ? column.Kind : null;
+        }
+    }
+
     /// <summary>Adds columns known from files already on storage (no limits applied: they exist).</summary>
     public void Seed(string name, ColumnKind kind)
     {

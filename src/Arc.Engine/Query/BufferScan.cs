@@ -19,7 +19,7 @@ namespace Arc.Engine.Query;
 /// </summary>
 internal static unsafe class BufferScan
 {
-    public static void Register(DuckDbConnection connection, IBufferSnapshotSource source)
+    public static void Register(DuckDbConnection connection, IBufferSnapshotSource source, Catalog? catalog = null)
     {
         var function = NativeMethods.TableFunction.DuckDBCreateTableFunction();
         try
@@ -31,7 +31,12 @@ internal static unsafe class BufferScan
                 NativeMethods.TableFunction.DuckDBTableFunctionAddParameter(function, varchar);
             }
 
-            NativeMethods.TableFunction.DuckDBTableFunctionSetExtraInfo(function, GCHandle.ToIntPtr(GCHandle.Alloc(source)), &FreeHandle);
+            using (var boolean = NativeMethods.LogicalType.DuckDBCreateLogicalType(DuckDBType.Boolean))
+            {
+                NativeMethods.TableFunction.DuckDBTableFunctionAddNamedParameter(function, Catalog.FileColumnsParameter, boolean);
+            }
+
+            NativeMethods.TableFunction.DuckDBTableFunctionSetExtraInfo(function, GCHandle.ToIntPtr(GCHandle.Alloc(new Sources(source, catalog))), &FreeHandle);
             NativeMethods.TableFunction.DuckDBTableFunctionSetBind(function, &Bind);
             NativeMethods.TableFunction.DuckDBTableFunctionSetInit(function, &Init);
             NativeMethods.TableFunction.DuckDBTableFunctionSetFunction(function, &Scan);
@@ -64,7 +69,7 @@ internal static unsafe class BufferScan
         BufferSnapshot? snapshot = null;
         try
         {
-            var source = (IBufferSnapshotSource)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBBindGetExtraInfo(info)).Target!;
+            var (source, catalog) = (Sources)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBBindGetExtraInfo(info)).Target!;
             string database, measurement;
             using (var value = NativeMethods.TableFunction.DuckDBBindGetParameter(info, 0))
             {
@@ -83,14 +88,17 @@ internal static unsafe class BufferScan
             // (QueryFilePlan.Reevaluate).
             var from = QueryFileScope.RangeOf(database, measurement).Low;
             snapshot = source.Snapshot(database, measurement, from) ?? new BufferSnapshot();
-            foreach (var (name, kind) in snapshot.Columns)
+            (List<(string Name, DuckDBType Type)> Columns, int[] Indices)? map =
+                FileColumnsFirst(info) ? FileColumnMap(catalog, database, measurement, snapshot) : null;
+            var columns = map?.Columns ?? snapshot.Columns.Select(c => (c.Name, TypeOf(c.Kind)));
+            foreach (var (name, duckDbType) in columns)
             {
-                using var type = NativeMethods.LogicalType.DuckDBCreateLogicalType(TypeOf(kind));
+                using var type = NativeMethods.LogicalType.DuckDBCreateLogicalType(duckDbType);
                 NativeMethods.TableFunction.DuckDBBindAddResultColumn(info, name, type);
             }
 
             var matches = scope is null ? [] : Matches(snapshot, scope.MatchesOf(database, measurement)); // none for DESCRIBE: it is not planned
-            var scan = new ScanData(snapshot, from, matches);
+            var scan = new ScanData(snapshot, from, matches) { Map = map?.Indices };
             NativeMethods.TableFunction.DuckDBBindSetCardinality(info, (ulong)scan.Rows, scan.Exact);
             NativeMethods.TableFunction.DuckDBBindSetBindData(info, GCHandle.ToIntPtr(GCHandle.Alloc(scan)), &FreeScan);
             snapshot = null; // DuckDB owns it now, and frees it through FreeScan
@@ -100,6 +108,64 @@ internal static unsafe class BufferScan
             snapshot?.Dispose();
             NativeMethods.TableFunction.DuckDBBindSetError(info, $"{Catalog.BufferFunction}: {e.Message}");
         }
+    }
+
+    /// <summary>A column of <see cref="Catalog.MemorySource"/> no row in memory has: nulls of the schema file's type.</summary>
+    private const int NullColumn = int.MinValue;
+
+    private static bool FileColumnsFirst(IntPtr info)
+    {
+        using var value = NativeMethods.TableFunction.DuckDBBindGetNamedParameter(info, Catalog.FileColumnsParameter);
+        return !value.IsInvalid && NativeMethods.Value.DuckDBGetBool(value);
+    }
+
+    /// <summary>
+    /// The columns of <see cref="Catalog.MemorySource"/>: the schema file's, in its order and with its types, then the
+    /// snapshot's others, as <c>UNION ALL BY NAME</c> of the files and the snapshot names them (ignoring case); for each,
+    /// the snapshot column it reads, or <see cref="NullColumn"/>. The caller checked the types agree (<see cref="FileListFunction"/>), under
+    /// the visibility lock no schema file changes under.
+    /// </summary>
+    private static (List<(string Name, DuckDBType Type)> Columns, int[] Indices) FileColumnMap(Catalog? catalog, string database,
+        string measurement, BufferSnapshot snapshot)
+    {
+        var schema = catalog?.Entry(database, measurement)?.FileSchema
+                     ?? throw new InvalidOperationException($"{database}.{measurement} has no schema file to take columns from");
+        var columns = new List<(string, DuckDBType)>(schema.Length + snapshot.Columns.Count);
+        var indices = new List<int>(schema.Length + snapshot.Columns.Count);
+        var taken = new bool[snapshot.Columns.Count];
+        foreach (var (name, type) in schema)
+        {
+            var index = -1;
+            for (var i = 0; i < snapshot.Columns.Count; i++)
+            {
+                if (snapshot.Columns[i].Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+                {
+                    if (TypeOf(snapshot.Columns[i].Kind) != type)
+                    {
+                        throw new InvalidOperationException(
+                            $"column '{name}' of {measurement} is {type} in its files and {snapshot.Columns[i].Kind.Describe()} in memory");
+                    }
+
+                    index = i;
+                    taken[i] = true;
+                    break;
+                }
+            }
+
+            columns.Add((name, type));
+            indices.Add(index < 0 ? NullColumn : index);
+        }
+
+        for (var i = 0; i < snapshot.Columns.Count; i++)
+        {
+            if (!taken[i])
+            {
+                columns.Add((snapshot.Columns[i].Name, TypeOf(snapshot.Columns[i].Kind)));
+                indices.Add(i);
+            }
+        }
+
+        return (columns, [.. indices]);
     }
 
     /// <summary>
@@ -131,10 +197,12 @@ internal static unsafe class BufferScan
         try
         {
             var count = (int)NativeMethods.TableFunction.DuckDBInitGetColumnCount(info);
+            var map = ((ScanData)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBInitGetBindData(info)).Target!).Map;
             var state = new ScanState(new int[count]);
             for (var i = 0; i < count; i++)
             {
-                state.Columns[i] = (int)NativeMethods.TableFunction.DuckDBInitGetColumnIndex(info, (ulong)i);
+                var index = NativeMethods.TableFunction.DuckDBInitGetColumnIndex(info, (ulong)i);
+                state.Columns[i] = map is null ? (int)index : index < (ulong)map.Length ? map[index] : int.MaxValue; // beyond: a virtual row id
             }
 
             NativeMethods.TableFunction.DuckDBInitSetInitData(info, GCHandle.ToIntPtr(GCHandle.Alloc(state)), &FreeHandle);
@@ -223,6 +291,10 @@ internal static unsafe class BufferScan
             if ((uint)column < (uint)snapshot.Columns.Count)
             {
                 Fill(DuckDbExtra.DataChunkGetVector(output, (ulong)i), part.Column(column), start, rows, selection);
+            }
+            else if (column == NullColumn)
+            {
+                Fill(DuckDbExtra.DataChunkGetVector(output, (ulong)i), null, start, rows, selection);
             }
         }
 
@@ -372,6 +444,9 @@ internal static unsafe class BufferScan
 
         public BufferSnapshot Snapshot { get; }
 
+        /// <summary>For <see cref="Catalog.MemorySource"/>: the snapshot column each bound column reads (<see cref="FileColumnMap"/>).</summary>
+        public int[]? Map { get; init; }
+
         public long From { get; }
 
         /// <summary>The rows the scan emits at most; exactly that many when <see cref="Exact"/>.</summary>
@@ -382,6 +457,8 @@ internal static unsafe class BufferScan
         /// <summary>The first row of part <paramref name="part"/> to emit, and whether later rows need the time check.</summary>
         public (int First, bool Filtered) Start(int part) => _starts[part];
     }
+
+    private sealed record Sources(IBufferSnapshotSource Source, Catalog? Catalog);
 
     private sealed class ScanState(int[] columns)
     {

@@ -229,6 +229,39 @@ internal static unsafe class FileListFunction
         return buffers.Holds(entry.Database, entry.Name, low, high > long.MaxValue - 100 ? long.MaxValue : high + 100, entry.FileColumns);
     }
 
+    /// <summary>
+    /// Whether the statement reads the measurement from memory alone (<see cref="Catalog.MemorySource"/>): it needs none of
+    /// its Parquet files (its range holds only rows in memory, or none; DESCRIBE), the schema file's types are plain, and
+    /// each column the rows in memory can have is of the type the schema file gives it, so no type is widened as the by-name
+    /// union would. The files it leaves out are counted as <see cref="List"/> counts them.
+    /// </summary>
+    private static bool InMemory(Catalog catalog, Catalog.MeasurementEntry entry)
+    {
+        if (entry.FileSchema is not { } schema || entry.SchemaStale)
+        {
+            return false;
+        }
+
+        var files = Needed(catalog, entry.Database, entry.Name, out var hot);
+        if (files.Count > 0)
+        {
+            return false;
+        }
+
+        var claimed = entry.LoadedSchema;
+        foreach (var (name, type) in schema)
+        {
+            var kind = name.Equals(ColumnSet.TimeColumn, StringComparison.OrdinalIgnoreCase) ? ColumnKind.Time : claimed?.KindOf(name);
+            if (kind is { } k && BufferScan.TypeOf(k) != type)
+            {
+                return false;
+            }
+        }
+
+        QueryFileScope.Current?.Counted(entry.Database, entry.Name, 0, catalog.Manifest.Files(entry.Database, entry.Name).Length - hot, hot);
+        return true;
+    }
+
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static void InvokeSource(IntPtr info, IntPtr input, IntPtr output)
     {
@@ -245,7 +278,7 @@ internal static unsafe class FileListFunction
 
                 // A measurement dropped meanwhile (a flush placing its files races the drop) reads whatever is left.
                 var sql = sources.Catalog.Entry(database, measurement) is { } entry
-                    ? entry.Source(buffered: ReadsBuffer(sources.Buffers, entry))
+                    ? InMemory(sources.Catalog, entry) ? entry.SourceInMemory : entry.Source(buffered: ReadsBuffer(sources.Buffers, entry))
                     : Catalog.ViewSource(database, measurement, buffered: true);
                 NativeMethods.Vectors.DuckDBVectorAssignStringElement(output, (ulong)row, sql);
             }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
+using DuckDB.NET.Native;
 using Microsoft.Extensions.Logging;
 
 namespace Arc.Engine.Storage;
@@ -253,8 +254,10 @@ internal sealed class Catalog
             _ddl.Execute($"COPY (SELECT * FROM read_parquet({list}, union_by_name = true) LIMIT 0) TO {Names.QuoteLiteral(temp)} " +
                          $"(FORMAT parquet, KV_METADATA {{{ParquetFileWriter.TagsMetadataKey}: {Names.QuoteLiteral(tagJson)}}})");
             var columns = _ddl.QueryStrings($"SELECT name FROM parquet_schema({Names.QuoteLiteral(temp)}) WHERE num_children IS NULL");
+            var typed = _ddl.QueryStrings($"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet({Names.QuoteLiteral(temp)}))");
             File.Move(temp, target, overwrite: true);
             entry.FileColumns = columns.Select(r => r[0]!).ToHashSet(StringComparer.Ordinal);
+            entry.FileSchema = FileSchemaOf(typed);
             entry.SchemaStale = false;
         }
     }
@@ -346,6 +349,18 @@ internal sealed class Catalog
     }
 
     /// <summary>
+    /// The SQL of a view's rows when a statement needs none of the measurement's Parquet files (its range holds only rows
+    /// in memory, or none): <c>arc_buffer</c> with the schema file's columns first (<see cref="MeasurementEntry.FileSchema"/>,
+    /// nulls where the rows in memory have no such column), the columns only those rows have after, as the
+    /// <c>UNION ALL BY NAME</c> of <see cref="ViewSource"/> would give them, without opening the schema file.
+    /// </summary>
+    public static string MemorySource(string database, string measurement) =>
+        $"SELECT * FROM {BufferFunction}({Names.QuoteLiteral(database)}, {Names.QuoteLiteral(measurement)}, {FileColumnsParameter} := true)";
+
+    /// <summary>The named parameter of <c>arc_buffer</c> that puts the schema file's columns first (<see cref="MemorySource"/>).</summary>
+    public const string FileColumnsParameter = "file_columns";
+
+    /// <summary>
     /// Forgets a dropped database (<paramref name="measurement"/> null: its schema with every view) or measurement (its view):
     /// DuckDB objects, entries (so the name starts over with a new schema) and manifest files. Returns the measurements whose
     /// data went away, for the result cache. Call under <see cref="Visibility"/> held for writing.
@@ -413,6 +428,49 @@ internal sealed class Catalog
         _logger.LogDebug("Loaded schema of {Database}.{Measurement}: {Count} columns", schema.Database, schema.Measurement, schema.Count);
     }
 
+    /// <summary>
+    /// The schema file's columns in order with their types (<see cref="MeasurementEntry.FileSchema"/>); null when a type is
+    /// not one a column of nulls can be made of without type parameters (a DECIMAL, a LIST, a STRUCT).
+    /// </summary>
+    private static (string Name, DuckDBType Type)[]? FileSchemaOf(List<string?[]> described)
+    {
+        var schema = new (string, DuckDBType)[described.Count];
+        for (var i = 0; i < described.Count; i++)
+        {
+            if (PlainType(described[i][1]!) is not { } type)
+            {
+                return null;
+            }
+
+            schema[i] = (described[i][0]!, type);
+        }
+
+        return schema;
+    }
+
+    private static DuckDBType? PlainType(string duckDbType) => duckDbType switch
+    {
+        "TIMESTAMP_NS" => DuckDBType.TimestampNs,
+        "TIMESTAMP" => DuckDBType.Timestamp,
+        "TIMESTAMP_MS" => DuckDBType.TimestampMs,
+        "TIMESTAMP_S" => DuckDBType.TimestampS,
+        "TIMESTAMP WITH TIME ZONE" => DuckDBType.TimestampTz,
+        "DATE" => DuckDBType.Date,
+        "VARCHAR" => DuckDBType.Varchar,
+        "DOUBLE" => DuckDBType.Double,
+        "FLOAT" => DuckDBType.Float,
+        "BIGINT" => DuckDBType.BigInt,
+        "INTEGER" => DuckDBType.Integer,
+        "SMALLINT" => DuckDBType.SmallInt,
+        "TINYINT" => DuckDBType.TinyInt,
+        "UBIGINT" => DuckDBType.UnsignedBigInt,
+        "UINTEGER" => DuckDBType.UnsignedInteger,
+        "USMALLINT" => DuckDBType.UnsignedSmallInt,
+        "UTINYINT" => DuckDBType.UnsignedTinyInt,
+        "BOOLEAN" => DuckDBType.Boolean,
+        _ => null,
+    };
+
     private static ColumnKind KindOf(string duckDbType) => duckDbType switch
     {
         "DOUBLE" or "FLOAT" or "REAL" => ColumnKind.Float,
@@ -438,8 +496,8 @@ internal sealed class Catalog
             return schema;
         });
 
-        private readonly Lazy<(string Files, string Union)> _sources = new(() => (ViewSource(database, name, buffered: false),
-            ViewSource(database, name, buffered: true)));
+        private readonly Lazy<(string Files, string Union, string Memory)> _sources = new(() => (ViewSource(database, name, buffered: false),
+            ViewSource(database, name, buffered: true), MemorySource(database, name)));
 
         public string Database { get; } = database;
 
@@ -453,11 +511,23 @@ internal sealed class Catalog
         /// <summary>The columns of its schema file (set when that is written); a flush with another column rewrites it.</summary>
         public HashSet<string> FileColumns { get; set; } = [];
 
+        /// <summary>
+        /// The schema file's columns in its order with their DuckDB types, set with <see cref="FileColumns"/>; null before
+        /// it is written or when a type is not plain (<see cref="FileSchemaOf"/>): then a statement reads the schema file.
+        /// </summary>
+        public (string Name, DuckDBType Type)[]? FileSchema { get; set; }
+
+        /// <summary>The columns writes have claimed, or null when none has been written or seeded since startup.</summary>
+        public MeasurementSchema? LoadedSchema => _schema.IsValueCreated ? _schema.Value : null;
+
         /// <summary>A schema file write failed: the next one is made from every file of the manifest.</summary>
         public bool SchemaStale { get; set; }
 
         /// <summary><see cref="ViewSource"/> of this measurement, made once.</summary>
         public string Source(bool buffered) => buffered ? _sources.Value.Union : _sources.Value.Files;
+
+        /// <summary><see cref="MemorySource"/> of this measurement, made once.</summary>
+        public string SourceInMemory => _sources.Value.Memory;
     }
 
     internal enum ViewKind
