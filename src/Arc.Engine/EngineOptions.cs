@@ -143,10 +143,10 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
 
     /// <summary>
     /// Memory for flushed rows kept after they are written, so queries over recent data read them in place instead of
-    /// opening their Parquet files (<c>query.hot_data_size_mb</c>, 0 keeps none); the oldest go first. Off by default: it
-    /// saved about a tenth of a last-hour panel's time (docs/benchmarks.md), not yet worth the memory.
+    /// opening their Parquet files (<c>query.hot_data_size_mb</c>, default 256 MB, 0 keeps none); the oldest go first. A
+    /// last-hour panel read from memory costs about five eighths of one reading its files (docs/benchmarks.md).
     /// </summary>
-    public long HotDataBytes { get; init; }
+    public long HotDataBytes { get; init; } = 256L << 20;
 
     /// <summary>The token store (<c>auth.*</c>); null when authentication is off.</summary>
     public Auth.TokenStoreOptions? Tokens { get; init; }

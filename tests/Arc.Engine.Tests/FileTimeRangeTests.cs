@@ -79,6 +79,7 @@ public sealed class FileTimeRangeTests : IAsyncLifetime
     {
         DataPath = _engines.Root,
         MaxBufferAge = TimeSpan.FromHours(1),
+        HotDataBytes = 0, // the files are what is counted, not rows kept in memory
         WalEnabled = false, // hourly compaction leaves files whose commits are still in the log
         Time = _clock,
         Compaction = new CompactionOptions { DailyEnabled = false, LevelEnabled = false, HourlyMinFiles = 2 },

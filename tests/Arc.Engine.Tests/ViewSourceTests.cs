@@ -173,6 +173,7 @@ public sealed class ViewSourceTests : IAsyncLifetime
     {
         DataPath = _engines.Root,
         MaxBufferAge = TimeSpan.FromHours(1),
+        HotDataBytes = 0, // flushed rows are read from their files (HotTierTests keep them in memory)
         Time = _clock,
     });
 }

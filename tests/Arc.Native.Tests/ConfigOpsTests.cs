@@ -61,7 +61,7 @@ public sealed class ConfigOpsTests : IDisposable
         Assert.Contains("rate_limit.burst", ArcConfig.SupportedKeys);
 
         var defaults = new ArcConfig();
-        Assert.Equal(0, defaults.Engine.HotDataBytes); // off unless set
+        Assert.Equal(256L << 20, defaults.Engine.HotDataBytes); // on, 256 MB
         Assert.Equal((true, false, false, "text"), (defaults.CacheEnabled, defaults.RateLimitEnabled, defaults.MetricsPublic, defaults.LogFormat));
         Assert.Equal(["*"], defaults.CorsAllowedOrigins);
     }
