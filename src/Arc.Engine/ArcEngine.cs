@@ -26,6 +26,8 @@ public sealed partial class ArcEngine : IAsyncDisposable
     private readonly DuckDbDatabase _database;
     private readonly DuckDbConnection _ddl;
     private readonly DuckDbConnectionPool _pool;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _warmup = Task.CompletedTask;
     private readonly Catalog _catalog;
     private readonly IngestEngine _ingest;
     private readonly WriteSession _writes;
@@ -197,6 +199,12 @@ public sealed partial class ArcEngine : IAsyncDisposable
             if (options.Retention is { } retention)
             {
                 engine.Retention = new RetentionManager(retention, options.Time, retentionLogger, engine.ExpireAsync);
+            }
+
+            if (options.HotDataBytes > 0 && options.HotDataWarmup && engine.Remote is null)
+            {
+                engine._warmup = new HotTierWarmup(engine._catalog, engine._database, loggers.CreateLogger("Arc.Engine.Storage"))
+                    .RunAsync(engine._stopping.Token);
             }
 
             return engine;
@@ -394,6 +402,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
     /// <summary>Memory held by flushed rows kept for queries (the hot tier, bounded by <see cref="EngineOptions.HotDataBytes"/>).</summary>
     public long HotBytes => _catalog.Manifest.HotBytes;
 
+    /// <summary>Completes when filling the hot tier after the start is done (<see cref="EngineOptions.HotDataWarmup"/>).</summary>
+    internal Task HotTierFilled => _warmup;
+
     /// <summary>What the query DuckDB's buffer manager holds now and its limit (<c>database.memory_limit</c>), in bytes.</summary>
     public (long Used, long Limit) QueryDuckDbMemory() => _database.Memory();
 
@@ -429,6 +440,10 @@ public sealed partial class ArcEngine : IAsyncDisposable
         {
             return;
         }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _warmup.ConfigureAwait(false); // it catches its own failures and the cancellation
+        _stopping.Dispose();
 
         if (ContinuousQueries is not null)
         {

@@ -148,6 +148,12 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     /// </summary>
     public long HotDataBytes { get; init; } = 256L << 20;
 
+    /// <summary>
+    /// Fill the hot tier after a start from the newest files, in the background (<c>query.hot_data_warm</c>, local storage
+    /// only), so recent data is read from memory without waiting for new flushes.
+    /// </summary>
+    public bool HotDataWarmup { get; init; } = true;
+
     /// <summary>The token store (<c>auth.*</c>); null when authentication is off.</summary>
     public Auth.TokenStoreOptions? Tokens { get; init; }
 

@@ -91,6 +91,21 @@ public sealed class HotTierTests : IAsyncLifetime
         {
             Assert.Equal(cold[i], hot[i]);
         }
+
+        // Started with the tier filled from the files: every file read back into memory, the same answers again.
+        await _engines.StopAsync(restarted);
+        var warmed = await StartAsync(compaction: false, warm: true);
+        await warmed.HotTierFilled;
+        using (var cursor = await warmed.Query.OpenAsync(all, "db", CancellationToken.None))
+        {
+            Assert.Equal((0, files), (cursor.FilesListed, cursor.FilesHot));
+        }
+
+        var filled = await AnswersAsync(warmed, all, later, types, nulls);
+        for (var i = 0; i < hot.Count; i++)
+        {
+            Assert.Equal(cold[i], filled[i]);
+        }
     }
 
     [Fact]
@@ -238,9 +253,25 @@ public sealed class HotTierTests : IAsyncLifetime
             Assert.Equal(40, cursor.FilesListed + cursor.FilesHot);
             Assert.InRange(cursor.FilesHot, 2, 39);
         }
+
+        // Filled after a restart: the newest files first, within the budget.
+        await _engines.StopAsync(engine);
+        var warmed = await StartAsync(compaction: false, hotBytes: budget, warm: true);
+        await warmed.HotTierFilled;
+        Assert.InRange(warmed.HotBytes, 1, budget);
+        Assert.Equal("800 800", await CountsAsync(warmed));
+        using (var cursor = await warmed.Query.OpenAsync($"SELECT count(*) FROM cpu WHERE time >= '{newest}Z'", "db", CancellationToken.None))
+        {
+            Assert.Equal((0, 1), (cursor.FilesListed, cursor.FilesHot));
+        }
+
+        using (var cursor = await warmed.Query.OpenAsync("SELECT count(*) FROM cpu WHERE time < '2023-11-14T23:00:00Z'", "db", CancellationToken.None))
+        {
+            Assert.Equal((1, 0), (cursor.FilesListed, cursor.FilesHot));
+        }
     }
 
-    private async Task<ArcEngine> StartAsync(bool compaction, long? hotBytes = null)
+    private async Task<ArcEngine> StartAsync(bool compaction, long? hotBytes = null, bool warm = false)
     {
         var options = new EngineOptions
         {
@@ -248,6 +279,7 @@ public sealed class HotTierTests : IAsyncLifetime
             MaxBufferAge = TimeSpan.FromHours(1),
             Time = _clock,
             Compaction = compaction ? new CompactionOptions { LevelMinFiles = 4 } : new CompactionOptions { Enabled = false },
+            HotDataWarmup = warm,
         };
         var engine = await _engines.StartAsync(options with { HotDataBytes = hotBytes ?? 256L << 20 });
         return engine;

@@ -22,6 +22,7 @@ public sealed class ConfigOpsTests : IDisposable
             queue_timeout = 5
             result_buffer_size = "256KB"
             hot_data_size_mb = 64
+            hot_data_warm = false
 
             [cache]
             enabled = true
@@ -50,6 +51,7 @@ public sealed class ConfigOpsTests : IDisposable
         Assert.Equal((12, TimeSpan.FromSeconds(5), 3), (config.Engine.QueryQueueSize, config.Engine.QueryQueueTimeout, config.Engine.QueryConnections));
         Assert.Equal(256L << 10, config.Engine.ResultBufferBytes);
         Assert.Equal(64L << 20, config.Engine.HotDataBytes);
+        Assert.False(config.Engine.HotDataWarmup);
         Assert.Equal(0, ArcConfig.Load(null, new Hashtable { ["ARC_QUERY_HOT_DATA_SIZE_MB"] = "0" }).Engine.HotDataBytes); // off
         Assert.Equal((true, 64L << 20, TimeSpan.FromSeconds(7)), (config.CacheEnabled, config.CacheMaxBytes, config.CacheTtl));
         Assert.True(config.MetricsPublic);
@@ -62,6 +64,7 @@ public sealed class ConfigOpsTests : IDisposable
 
         var defaults = new ArcConfig();
         Assert.Equal(256L << 20, defaults.Engine.HotDataBytes); // on, 256 MB
+        Assert.True(defaults.Engine.HotDataWarmup);
         Assert.Equal((true, false, false, "text"), (defaults.CacheEnabled, defaults.RateLimitEnabled, defaults.MetricsPublic, defaults.LogFormat));
         Assert.Equal(["*"], defaults.CorsAllowedOrigins);
     }
