@@ -11,9 +11,10 @@ namespace Arc.Engine.Query;
 /// last-hour panel reads Parquet files until an hour of new flushes has filled the tier again. In the background, newest
 /// files first (by their newest row), each file's rows are read back through DuckDB sorted by time and handed to the
 /// manifest as that file's kept rows, under the visibility write lock and only if the manifest still lists the file cold
-/// with as many rows (a merge, delete or retention that replaced it meanwhile wins). It stops at the budget, on a file
-/// whose column types are not the ones its measurement's rows in memory have (a file placed by hand), and when the engine
-/// stops. Local storage only: with object storage a kept file would also be held in the local cache.
+/// with as many rows (a merge, delete or retention that replaced it meanwhile wins), in passes until one keeps nothing (a
+/// merge of files still cold wrote a cold file meanwhile). It stops at the budget, skips a file
+/// whose column types are not the ones its measurement's rows in memory have (a file placed by hand), and stops when the
+/// engine does. Local storage only: with object storage a kept file would also be held in the local cache.
 /// </summary>
 internal sealed class HotTierWarmup(Catalog catalog, DuckDbDatabase database, ILogger logger)
 {
@@ -22,52 +23,39 @@ internal sealed class HotTierWarmup(Catalog catalog, DuckDbDatabase database, IL
     {
         await Task.Yield();
         var manifest = catalog.Manifest;
-        var candidates = catalog.Databases
-            .SelectMany(d => catalog.Measurements(d).SelectMany(m => manifest.Files(d, m.Name).Select(f => (Entry: m, File: f))))
-            .Where(c => c.File.Retained is null && c.File.Rows is > 0)
-            .OrderByDescending(c => c.File.MaxTime)
-            .ToList();
         var (files, rows) = (0, 0L);
         try
         {
             using var connection = database.Connect();
-            foreach (var (entry, file) in candidates)
+
+            // Passes until one keeps nothing: files a merge wrote meanwhile (its inputs were still cold) come in the next.
+            for (var kept = -1; kept != 0;)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (manifest.HotBytes >= manifest.HotBudget)
+                kept = 0;
+                foreach (var (entry, file) in ColdFilesNewestFirst())
                 {
-                    break;
-                }
-
-                var set = Read(connection, entry, file.Path);
-                if (set is null)
-                {
-                    continue;
-                }
-
-                if (manifest.HotBytes + set.ByteSize > manifest.HotBudget)
-                {
-                    set.Dispose();
-                    break;
-                }
-
-                catalog.Visibility.EnterWriteLock();
-                try
-                {
-                    if (manifest.Files(entry.Database, entry.Name).FirstOrDefault(f => f.Path == file.Path) is { Retained: null } now
-                        && now.Rows == set.RowCount)
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (manifest.HotBytes >= manifest.HotBudget)
                     {
-                        manifest.Retain(new RetainedSet(set), [(file.Path, 0, set.RowCount)]);
-                        (files, rows) = (files + 1, rows + set.RowCount);
+                        return;
                     }
-                    else
+
+                    var set = Read(connection, entry, file.Path);
+                    if (set is null)
+                    {
+                        continue;
+                    }
+
+                    if (manifest.HotBytes + set.ByteSize > manifest.HotBudget)
                     {
                         set.Dispose();
+                        return;
                     }
-                }
-                finally
-                {
-                    catalog.Visibility.ExitWriteLock();
+
+                    if (Keep(entry, file, set))
+                    {
+                        (kept, files, rows) = (kept + 1, files + 1, rows + set.RowCount);
+                    }
                 }
             }
         }
@@ -79,10 +67,40 @@ internal sealed class HotTierWarmup(Catalog catalog, DuckDbDatabase database, IL
         {
             logger.LogWarning(e, "Filling the hot tier after the start stopped; queries read the other files from Parquet");
         }
-
-        logger.LogInformation("Hot tier filled after the start: {Files} files, {Rows} rows, {Bytes} bytes", files, rows, manifest.HotBytes);
+        finally
+        {
+            logger.LogInformation("Hot tier filled after the start: {Files} files, {Rows} rows, {Bytes} bytes", files, rows, manifest.HotBytes);
+        }
     }
 
+    private List<(Catalog.MeasurementEntry Entry, ManifestFile File)> ColdFilesNewestFirst() =>
+        catalog.Databases
+            .SelectMany(d => catalog.Measurements(d).SelectMany(m => catalog.Manifest.Files(d, m.Name).Select(f => (Entry: m, File: f))))
+            .Where(c => c.File.Retained is null && c.File.Rows is > 0)
+            .OrderByDescending(c => c.File.MaxTime)
+            .ToList();
+
+    /// <summary>Hands the rows to the manifest if it still lists the file cold with as many rows; else lets them go.</summary>
+    private bool Keep(Catalog.MeasurementEntry entry, ManifestFile file, ColumnSet set)
+    {
+        catalog.Visibility.EnterWriteLock();
+        try
+        {
+            if (catalog.Manifest.Files(entry.Database, entry.Name).FirstOrDefault(f => f.Path == file.Path) is { Retained: null } now
+                && now.Rows == set.RowCount)
+            {
+                catalog.Manifest.Retain(new RetainedSet(set), [(file.Path, 0, set.RowCount)]);
+                return true;
+            }
+
+            set.Dispose();
+            return false;
+        }
+        finally
+        {
+            catalog.Visibility.ExitWriteLock();
+        }
+    }
     /// <summary>The file's rows sorted by time as the measurement's rows in memory are kept; null when a column's type differs.</summary>
     private static ColumnSet? Read(DuckDbConnection connection, Catalog.MeasurementEntry entry, string path)
     {
