@@ -46,7 +46,7 @@ public sealed class HotTierTests : IAsyncLifetime
 
             if (i % 6 != 0)
             {
-                fields.Add($"s=\"text {i}\"");
+                fields.Add(i % 2 == 0 ? $"s=\"text {i}\"" : $"s=\"a text longer than the twelve bytes held inline {i}\""); // both string layouts
             }
 
             lines.Append(CultureInfo.InvariantCulture, $"cpu,host=h{i % 4}{region} {string.Join(',', fields)} {time}\n");

@@ -110,6 +110,9 @@ internal static unsafe class BufferScan
         }
     }
 
+    /// <summary>The longest string a <c>duckdb_string_t</c> holds inline (no copy to the vector's string heap).</summary>
+    private const int InlinedBytes = 12;
+
     /// <summary>A column of <see cref="Catalog.MemorySource"/> no row in memory has: nulls of the schema file's type.</summary>
     private const int NullColumn = int.MinValue;
 
@@ -343,9 +346,20 @@ internal static unsafe class BufferScan
                     if (column.IsValid(row))
                     {
                         var value = column.GetBytes(row);
-                        fixed (byte* bytes = value)
+                        if (value.Length <= InlinedBytes)
                         {
-                            NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(vector, (ulong)i, bytes, value.Length);
+                            // duckdb_string_t (duckdb.h) of a short string: its length, then its bytes, zero-padded, in place.
+                            var target = data + (i * 16);
+                            *(uint*)target = (uint)value.Length;
+                            new Span<byte>(target + 4, InlinedBytes).Clear();
+                            value.CopyTo(new Span<byte>(target + 4, InlinedBytes));
+                        }
+                        else
+                        {
+                            fixed (byte* bytes = value)
+                            {
+                                NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(vector, (ulong)i, bytes, value.Length);
+                            }
                         }
                     }
                 }
