@@ -141,6 +141,30 @@ public sealed class BufferScanTests : IAsyncLifetime
     }
 
     [Fact]
+    public void ManyRowsScannedOnSeveralThreadsAreEachEmittedOnce()
+    {
+        // 100,000 rows out of time order (a permutation), then 70,000 in order: ranges of 32,768 rows go to DuckDB's threads.
+        var unsorted = Enumerable.Range(0, 100_000).Select(i => i * 7919L % 100_000).ToArray();
+        using var first = Set(unsorted, "host");
+        using var second = Set(Enumerable.Range(100_000, 70_000).Select(i => (long)i).ToArray(), "extra");
+        using var database = DuckDbDatabase.Open(null, [new("threads", "4")]);
+        using var connection = database.Connect();
+        BufferScan.Register(connection, new Sets(first, second));
+        const string Sql = "SELECT count(*), count(DISTINCT time), sum(v)::BIGINT, min(v), max(v), count(host), count(extra) FROM arc_buffer('db', 'm')";
+        Assert.Equal(string.Join("|", new[] { "170000", "170000", Sum(0, 170_000), "0", "169999", "100000", "70000" }), string.Join("|", connection.QueryStrings(Sql)[0]));
+
+        // From 60,000 on: 40,000 rows of the first set, found row by row, and the second set's from its first row.
+        var scope = new QueryFileScope();
+        scope.Bound("db", "m", 60_000, long.MaxValue);
+        using (scope.Activate())
+        {
+            Assert.Equal(string.Join("|", new[] { "110000", "110000", Sum(60_000, 170_000), "60000", "169999", "40000", "70000" }), string.Join("|", connection.QueryStrings(Sql)[0]));
+        }
+
+        static string Sum(long from, long to) => ((to - 1 + from) * (to - from) / 2).ToString(CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
     public void RowsWithoutAValueTheFilterRequiresAreSkipped()
     {
         using var first = Set([50, 10, 90, 30, 70, 60], "host");

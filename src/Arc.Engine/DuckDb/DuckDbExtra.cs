@@ -5,8 +5,8 @@ namespace Arc.Engine.DuckDb;
 /// <summary>
 /// C API entry points that DuckDB.NET.Bindings does not expose (or exposes only with an owning SafeHandle). Kept to the
 /// minimum the design needs: registering an Arrow stream as a view (<c>duckdb_arrow_scan</c>), reading a prepared
-/// statement's type before it runs (<c>duckdb_prepared_statement_type</c>), and filling the chunks DuckDB lends to the
-/// buffer table function and the file list function.
+/// statement's type before it runs (<c>duckdb_prepared_statement_type</c>), filling the chunks DuckDB lends to the
+/// buffer table function and the file list function, and letting that table function scan on several threads.
 /// </summary>
 internal static partial class DuckDbExtra
 {
@@ -31,4 +31,14 @@ internal static partial class DuckDbExtra
 
     [LibraryImport(Library, EntryPoint = "duckdb_data_chunk_set_size")]
     internal static partial void DataChunkSetSize(IntPtr chunk, ulong size);
+
+    // A table function scanned by several threads at once: a state per thread, and how many threads may scan.
+    [LibraryImport(Library, EntryPoint = "duckdb_table_function_set_local_init")]
+    internal static unsafe partial void TableFunctionSetLocalInit(IntPtr function, delegate* unmanaged[Cdecl]<IntPtr, void> init);
+
+    [LibraryImport(Library, EntryPoint = "duckdb_init_set_max_threads")]
+    internal static partial void InitSetMaxThreads(IntPtr info, ulong threads);
+
+    [LibraryImport(Library, EntryPoint = "duckdb_function_get_local_init_data")]
+    internal static partial IntPtr FunctionGetLocalInitData(IntPtr info);
 }

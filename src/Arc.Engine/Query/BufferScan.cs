@@ -39,6 +39,7 @@ internal static unsafe class BufferScan
             NativeMethods.TableFunction.DuckDBTableFunctionSetExtraInfo(function, GCHandle.ToIntPtr(GCHandle.Alloc(new Sources(source, catalog))), &FreeHandle);
             NativeMethods.TableFunction.DuckDBTableFunctionSetBind(function, &Bind);
             NativeMethods.TableFunction.DuckDBTableFunctionSetInit(function, &Init);
+            DuckDbExtra.TableFunctionSetLocalInit(function, &LocalInit);
             NativeMethods.TableFunction.DuckDBTableFunctionSetFunction(function, &Scan);
             NativeMethods.TableFunction.DuckDBTableFunctionSupportsProjectionPushdown(function, true);
             if (NativeMethods.TableFunction.DuckDBRegisterTableFunction(connection.Handle, function) != DuckDBState.Success)
@@ -109,6 +110,9 @@ internal static unsafe class BufferScan
             NativeMethods.TableFunction.DuckDBBindSetError(info, $"{Catalog.BufferFunction}: {e.Message}");
         }
     }
+
+    /// <summary>Rows a scanning thread takes at a time (<see cref="ScanState.Take"/>); DuckDB gets as many threads as ranges.</summary>
+    private const int UnitRows = 16 * 2048;
 
     /// <summary>The longest string a <c>duckdb_string_t</c> holds inline (no copy to the vector's string heap).</summary>
     private const int InlinedBytes = 12;
@@ -209,6 +213,22 @@ internal static unsafe class BufferScan
             }
 
             NativeMethods.TableFunction.DuckDBInitSetInitData(info, GCHandle.ToIntPtr(GCHandle.Alloc(state)), &FreeHandle);
+            var scan = (ScanData)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBInitGetBindData(info)).Target!;
+            DuckDbExtra.InitSetMaxThreads(info, (ulong)Math.Max(1, (scan.Rows + UnitRows - 1) / UnitRows));
+        }
+        catch (Exception e)
+        {
+            NativeMethods.TableFunction.DuckDBInitSetError(info, $"{Catalog.BufferFunction}: {e.Message}");
+        }
+    }
+
+    /// <summary>A scanning thread's state: the range of rows it took last (<see cref="ScanState.Take"/>).</summary>
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void LocalInit(IntPtr info)
+    {
+        try
+        {
+            NativeMethods.TableFunction.DuckDBInitSetInitData(info, GCHandle.ToIntPtr(GCHandle.Alloc(new LocalScan())), &FreeHandle);
         }
         catch (Exception e)
         {
@@ -217,7 +237,9 @@ internal static unsafe class BufferScan
     }
 
     /// <summary>
-    /// Emits the next chunk: up to a vector of rows of one part, from where the last one stopped. A part whose rows are all
+    /// Emits the next chunk: up to a vector of rows of the range this thread took (<see cref="ScanState.Take"/>: ranges of
+    /// <see cref="UnitRows"/> rows go to DuckDB's threads, which scan them side by side), from where the last chunk stopped,
+    /// then of the next range it takes. A part whose rows are all
     /// before the statement's earliest time is skipped, one sorted by time starts at its first row at or after it, of an
     /// unsorted part that has earlier rows only the later rows are emitted, and with column matches only rows holding a
     /// required value (DuckDB still applies the whole filter).
@@ -229,34 +251,25 @@ internal static unsafe class BufferScan
         {
             var scan = (ScanData)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBFunctionGetBindData(info)).Target!;
             var state = (ScanState)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBFunctionGetInitData(info)).Target!;
+            var local = (LocalScan)GCHandle.FromIntPtr(DuckDbExtra.FunctionGetLocalInitData(info)).Target!;
             var capacity = (int)NativeMethods.Helpers.DuckDBVectorSize();
             var parts = scan.Snapshot.Parts;
-            while (state.Part < parts.Count)
+            while (local.Position < local.End || state.Take(scan, local))
             {
-                var part = parts[state.Part];
-                var (first, filtered) = scan.Start(state.Part);
-                var start = Math.Max(state.Position, first);
-                var end = part.End;
-                if (start >= end)
+                var part = parts[local.Part];
+                if (!scan.Start(local.Part).Filtered)
                 {
-                    state.Part++;
-                    state.Position = 0; // below every part's start
-                    continue;
-                }
-
-                if (!filtered)
-                {
-                    var rows = Math.Min(end - start, capacity);
-                    Emit(output, scan.Snapshot, part, state.Columns, start, rows, []);
-                    state.Position = start + rows;
+                    var rows = Math.Min(local.End - local.Position, capacity);
+                    Emit(output, scan.Snapshot, part, state.Columns, local.Position, rows, []);
+                    local.Position += rows;
                     return;
                 }
 
-                var selection = state.Selection ??= new int[capacity];
+                var selection = local.Selection ??= new int[capacity];
                 var time = part.Rows.Time;
                 var count = 0;
-                var row = start;
-                for (; row < end && count < capacity; row++)
+                var row = local.Position;
+                for (; row < local.End && count < capacity; row++)
                 {
                     if (time.GetInt64(row) >= scan.From && scan.Matches(part, row))
                     {
@@ -264,7 +277,7 @@ internal static unsafe class BufferScan
                     }
                 }
 
-                state.Position = row;
+                local.Position = row;
                 if (count > 0)
                 {
                     Emit(output, scan.Snapshot, part, state.Columns, 0, count, selection.AsSpan(0, count));
@@ -474,13 +487,55 @@ internal static unsafe class BufferScan
 
     private sealed record Sources(IBufferSnapshotSource Source, Catalog? Catalog);
 
+    /// <summary>
+    /// The scan's state shared by its threads: the projected columns, and where the next range of rows to hand out starts.
+    /// </summary>
     private sealed class ScanState(int[] columns)
     {
+        private readonly Lock _lock = new();
+        private int _part;
+        private int _position;
+
         public int[] Columns { get; } = columns;
 
+        /// <summary>
+        /// Hands <paramref name="local"/> the next range of up to <see cref="UnitRows"/> rows of a part, from the part's first
+        /// wanted row (<see cref="ScanData.Start"/>); false when every part is handed out.
+        /// </summary>
+        public bool Take(ScanData scan, LocalScan local)
+        {
+            lock (_lock)
+            {
+                var parts = scan.Snapshot.Parts;
+                while (_part < parts.Count)
+                {
+                    var start = Math.Max(_position, scan.Start(_part).First);
+                    var end = parts[_part].End;
+                    if (start >= end)
+                    {
+                        _part++;
+                        _position = 0; // below every part's start
+                        continue;
+                    }
+
+                    (local.Part, local.Position, local.End) = (_part, start, Math.Min(end, start + UnitRows));
+                    _position = local.End;
+                    return true;
+                }
+
+                return false;
+            }
+        }
+    }
+
+    /// <summary>One thread's range of rows: part, next row, end (exclusive).</summary>
+    private sealed class LocalScan
+    {
         public int Part { get; set; }
 
         public int Position { get; set; }
+
+        public int End { get; set; }
 
         /// <summary>The rows of one chunk of an unsorted part that pass the time check.</summary>
         public int[]? Selection { get; set; }
