@@ -40,7 +40,16 @@ internal sealed class HotTierWarmup(Catalog catalog, DuckDbDatabase database, IL
                         return;
                     }
 
-                    var set = Read(connection, entry, file.Path);
+                    ColumnSet? set;
+                    try
+                    {
+                        set = Read(connection, entry, file.Path);
+                    }
+                    catch (DuckDbException) when (!File.Exists(file.Path))
+                    {
+                        continue; // a merge, delete or retention removed it after the list was taken
+                    }
+
                     if (set is null)
                     {
                         continue;
