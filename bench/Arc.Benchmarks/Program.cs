@@ -9,11 +9,6 @@ if (args.Length > 0 && args[0] == "--alloc-gate")
     return AllocationGate.Run(args.Length > 1 ? args[1] : Path.Combine(AppContext.BaseDirectory, "allocation-budget.json"));
 }
 
-if (args.Length > 1 && args[0] == "--view-probe")
-{
-    return await Arc.Benchmarks.Query.ViewProbe.RunAsync(args[1], args[2..]);
-}
-
 if (args.Length > 1 && args[0] == "--buffer-query")
 {
     return await Arc.Benchmarks.Query.BufferQueryBench.RunAsync(int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture),
