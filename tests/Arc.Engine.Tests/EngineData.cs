@@ -68,7 +68,7 @@ internal static class EngineData
     }
 
     /// <summary>Polls <paramref name="condition"/> every 50 ms of real time until it holds, for at most <paramref name="within"/> (30 s).</summary>
-    public static async Task WaitForAsync(Func<bool> condition, TimeSpan? within = null)
+    public static async Task WaitForAsync(Func<bool> condition, TimeSpan? within = null, Func<string>? state = null)
     {
         var limit = within ?? TimeSpan.FromSeconds(30);
         for (var waited = TimeSpan.Zero; waited < limit && !condition(); waited += TimeSpan.FromMilliseconds(50))
@@ -76,7 +76,7 @@ internal static class EngineData
             await Task.Delay(50);
         }
 
-        Assert.True(condition(), $"the condition was not reached within {limit.TotalSeconds} s");
+        Assert.True(condition(), $"the condition was not reached within {limit.TotalSeconds} s{(state is null ? "" : ": " + state())}");
     }
 
     /// <summary>The Parquet data files under <paramref name="directory"/>.</summary>

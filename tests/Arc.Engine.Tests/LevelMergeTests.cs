@@ -341,7 +341,10 @@ public sealed class LevelMergeTests : IAsyncLifetime
         // Settled: no job listed (also true for a moment between a merge's end and the next merge it lets the planner
         // find), no upload pending, and the bucket and the local files agree; a file in one and not the other for good
         // fails here.
-        await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && engine.Remote!.PendingUploads == 0 && Keys().Count < MinFiles && Same());
+        await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && engine.Remote!.PendingUploads == 0 && Keys().Count < MinFiles && Same(),
+            state: () => $"{engine.Compaction.Jobs.Count} jobs, {engine.Remote!.PendingUploads} uploads pending, keys " +
+                         $"[{string.Join(", ", Keys().Select(Path.GetFileName))}], local files " +
+                         $"[{string.Join(", ", Files(Path.Combine(engines.Root, "a", prefix)).Select(Path.GetFileName))}]");
         Assert.True(engine.Compaction.Stats.JobsCompleted >= 3, $"{engine.Compaction.Stats.JobsCompleted} level merges");
         Assert.All(Keys(), k => Assert.Equal(1, Name(k).Parts));
         Assert.Equal("70 70", await CountsAsync(engine));
