@@ -214,7 +214,17 @@ public sealed class CompactionManager : IAsyncDisposable
                                 _starved.Add((database, measurement));
                             }
 
-                            break;
+                            // A job that ended between the failed take and the line above found no one to wake: take
+                            // again. If this fails too, the thread's job has not ended yet, and its end will see the entry.
+                            if (!_threads.TryTake(candidate.Behind, out lane))
+                            {
+                                break;
+                            }
+
+                            lock (_starved)
+                            {
+                                _starved.Remove((database, measurement));
+                            }
                         }
 
                         if (TryStart(candidate, _stopping.Token, lane) is not { } job)
