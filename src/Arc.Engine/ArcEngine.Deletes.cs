@@ -304,6 +304,7 @@ public sealed partial class ArcEngine
             {
                 LocalStore.EnsureDirectory(Path.GetDirectoryName(output)!);
                 File.Move(temp, output, overwrite: false);
+                remote?.Placed(output);
                 Durability.FsyncDirectory(Path.GetDirectoryName(output)!);
                 _catalog.Manifest.Added([output], _catalog.Manifest.ColumnsOf(marker.Database, marker.Measurement, [input]), _ => rows);
             }).ConfigureAwait(false);

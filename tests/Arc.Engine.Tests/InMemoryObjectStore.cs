@@ -28,6 +28,9 @@ internal sealed class InMemoryObjectStore : IObjectStore
     /// <summary>Awaited at the start of every listing (a test acts at the moment a query asks what the store holds).</summary>
     public Func<Task>? OnList { get; set; }
 
+    /// <summary>Awaited at the start of every delete, with its keys (a test acts at the moment a merge drops its inputs).</summary>
+    public Func<IReadOnlyList<string>, Task>? OnDelete { get; set; }
+
     /// <summary>The next <paramref name="calls"/> calls fail before doing anything.</summary>
     public void FailNext(int calls) => Interlocked.Exchange(ref _failNext, calls);
 
@@ -115,6 +118,11 @@ internal sealed class InMemoryObjectStore : IObjectStore
 
     public async Task DeleteAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
     {
+        if (OnDelete is { } onDelete)
+        {
+            await onDelete(keys).ConfigureAwait(false);
+        }
+
         await EnterAsync("delete", cancellationToken).ConfigureAwait(false);
         foreach (var key in keys)
         {

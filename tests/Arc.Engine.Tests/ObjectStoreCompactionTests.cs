@@ -49,6 +49,32 @@ public sealed class ObjectStoreCompactionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AQueryBetweenTheMergedFilesUploadAndItsPlacementReadsTheInputsAloneAndTheMergeStillLands()
+    {
+        // The merged object is in the bucket before it is in place on disk: a query (or a merge planned) in between must not
+        // fetch it into that path. It once did: the query counted the output's rows beside its inputs', the job's move then
+        // found the path taken and failed, and the inputs stayed on disk next to their output (every row twice for good).
+        var engine = await StartAsync("a", hotBytes: 0);
+        await WriteFilesAsync(engine, 4);
+        string? during = null;
+        _engines.Bucket.OnDelete = async keys =>
+        {
+            _engines.Bucket.OnDelete = null;
+            during = await TotalsAsync(engine);
+        };
+
+        var result = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly));
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Equal("4 rows, 4 times, sum 10", during);
+        Assert.Equal([result.Output!], LocalFiles("a"));
+        Assert.Equal([Path.GetRelativePath(Path.Combine(_engines.Root, "a"), result.Output!)], HourKeys());
+        Assert.Equal("4 rows, 4 times, sum 10", await TotalsAsync(engine));
+        var gets = _engines.Bucket.Calls("get");
+        Assert.Equal("4 rows, 4 times, sum 10", await TotalsAsync(engine));
+        Assert.Equal(gets, _engines.Bucket.Calls("get")); // listed and cached once in place
+    }
+
+    [Fact]
     public async Task InputsThatLeftTheCacheAreFetchedForTheRun()
     {
         var engine = await StartAsync("a", cacheBytes: 1, hotBytes: 0); // uploaded files are evicted at once (the newest stays)

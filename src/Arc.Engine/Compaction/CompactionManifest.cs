@@ -86,6 +86,7 @@ public sealed record CompactionManifest(
                     if (local && !await remote.ExistsAsync(manifest.Output, CancellationToken.None).ConfigureAwait(false))
                     {
                         await remote.UploadNowAsync(manifest.Output, manifest.Output, CancellationToken.None).ConfigureAwait(false);
+                        remote.Placed(manifest.Output);
                     }
 
                     await remote.DeleteAsync(manifest.Inputs, CancellationToken.None).ConfigureAwait(false);

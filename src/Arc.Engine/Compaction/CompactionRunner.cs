@@ -153,6 +153,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 LocalStore.EnsureDirectory(candidate.Directory);
                 File.Move(temp, output, overwrite: false);
                 placing = null;
+                remote?.Placed(output);
                 Durability.FsyncDirectory(candidate.Directory);
                 // When no row was dropped (no duplicate point), the output holds exactly the inputs' rows: if they are all in
                 // memory (the hot tier), it is read from their sets, so a level merge every few flushes keeps recent data hot.

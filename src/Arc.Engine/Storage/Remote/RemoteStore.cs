@@ -31,6 +31,7 @@ internal sealed class RemoteStore : IAsyncDisposable
     private readonly Dictionary<string, int> _pins = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTime> _tombstones = new(StringComparer.Ordinal);
     private readonly HashSet<string> _undeleted = new(StringComparer.Ordinal); // deletes that failed: hidden until the next start
+    private readonly Dictionary<string, RemoteObject?> _unplaced = new(StringComparer.Ordinal); // uploaded before their local file is in place: hidden
     private readonly List<string> _dropping = [];                                // key prefixes being dropped: uploads there are undone
     private readonly Dictionary<string, int> _uploading = new(StringComparer.Ordinal); // keys whose upload is under way
     private readonly SemaphoreSlim _transfers;
@@ -135,13 +136,53 @@ internal sealed class RemoteStore : IAsyncDisposable
 
     /// <summary>
     /// Uploads <paramref name="file"/> as the object of local path <paramref name="path"/> now: a compaction output must be
-    /// in the store before its inputs leave it.
+    /// in the store before its inputs leave it. The object stays out of listings, so no query or merge fetches it and
+    /// reads its rows beside its inputs' (nor takes its path before the file is moved there), until
+    /// <see cref="Placed"/> says the local file is in place; if that never comes (the job failed after the upload), it
+    /// stays hidden until the next start, whose recovery settles it.
     /// </summary>
     public async Task UploadNowAsync(string file, string path, CancellationToken cancellationToken)
     {
         var key = Key(path);
+        lock (_lock)
+        {
+            _unplaced[key] = null; // hidden before the object can exist
+        }
+
         var etag = await _s3.PutAsync(key, file, cancellationToken).ConfigureAwait(false);
-        Uploaded(key, new FileInfo(file).Length, etag);
+        Interlocked.Increment(ref _uploaded);
+        lock (_lock)
+        {
+            if (_unplaced.ContainsKey(key))
+            {
+                _unplaced[key] = new RemoteObject(key, new FileInfo(file).Length, etag);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The local file of an object uploaded by <see cref="UploadNowAsync"/> is in place (call under the visibility write
+    /// lock, with the move): the object is listed and cached from now on.
+    /// </summary>
+    public void Placed(string path)
+    {
+        var key = Key(path);
+        RemoteObject item;
+        lock (_lock)
+        {
+            if (!_unplaced.Remove(key, out var uploaded) || uploaded is not { } found)
+            {
+                return;
+            }
+
+            item = found;
+            _cached[key] = new CachedFile(item.Size, Now.Ticks);
+        }
+
+        if (Split(key) is { } where)
+        {
+            NewListing(where.Database, where.Measurement).Add(item);
+        }
     }
 
     /// <summary>Whether the store holds the object of local path <paramref name="path"/> (per the listing).</summary>
@@ -166,6 +207,7 @@ internal sealed class RemoteStore : IAsyncDisposable
             foreach (var key in keys)
             {
                 _tombstones[key] = now;
+                _unplaced.Remove(key);
                 _pending.Remove(key);
                 _cached.Remove(key);
             }
@@ -273,7 +315,7 @@ internal sealed class RemoteStore : IAsyncDisposable
             try
             {
                 var objects = await _s3.ListAsync($"{database}/{measurement}/", cancellationToken).ConfigureAwait(false);
-                listing.Replace(objects.Where(o => !IsTombstoned(o.Key)), Now);
+                listing.Replace(objects.Where(o => !IsHidden(o.Key)), Now);
             }
             catch (ObjectStoreException e) when (listing.Fetched != DateTime.MinValue)
             {
@@ -390,7 +432,7 @@ internal sealed class RemoteStore : IAsyncDisposable
 
         foreach (var file in _store.Files(database, measurement))
         {
-            if (!IsTombstoned(Key(file.FullName)))
+            if (!IsHidden(Key(file.FullName)))
             {
                 files[file.FullName] = file.Length;
             }
@@ -451,7 +493,7 @@ internal sealed class RemoteStore : IAsyncDisposable
         _catalog.Visibility.EnterWriteLock();
         try
         {
-            paths = paths.Where(p => File.Exists(p) && !IsTombstoned(Key(p)) && !_catalog.Epochs.IsRetired(p)).ToList();
+            paths = paths.Where(p => File.Exists(p) && !IsHidden(Key(p)) && !_catalog.Epochs.IsRetired(p)).ToList();
             foreach (var group in paths.GroupBy(p => Split(Key(p)) ?? ("", ""), MeasurementNames.Comparer))
             {
                 if (group.Key.Database.Length > 0 && _catalog.ResolveMeasurement(group.Key.Database, group.Key.Measurement, out _) is { } entry)
@@ -477,7 +519,7 @@ internal sealed class RemoteStore : IAsyncDisposable
         await _transfers.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (File.Exists(path) || IsTombstoned(item.Key))
+            if (File.Exists(path) || IsHidden(item.Key))
             {
                 return null;
             }
@@ -549,13 +591,13 @@ internal sealed class RemoteStore : IAsyncDisposable
                             _transfers.Release();
                         }
 
-                        if (IsTombstoned(key))
+                        if (IsHidden(key))
                         {
                             await _s3.DeleteAsync([key], _stopping.Token).ConfigureAwait(false);
                             continue;
                         }
 
-                        Uploaded(key, new FileInfo(path).Length, etag, evict: true);
+                        Uploaded(key, new FileInfo(path).Length, etag);
                         if (Split(key) is { } where)
                         {
                             _flushUploaded?.Invoke(where.Database, where.Measurement);
@@ -597,10 +639,10 @@ internal sealed class RemoteStore : IAsyncDisposable
     }
 
     /// <summary>
-    /// Records an upload. With <paramref name="evict"/> (flushed files; not a compaction output, which is not in place yet)
-    /// the cache is trimmed before the file stops counting as pending, so once uploads are drained the cache fits its budget.
+    /// Records the upload of a flushed file. The cache is trimmed before the file stops counting as pending, so once uploads
+    /// are drained the cache fits its budget.
     /// </summary>
-    private void Uploaded(string key, long size, string etag, bool evict = false)
+    private void Uploaded(string key, long size, string etag)
     {
         lock (_lock)
         {
@@ -613,11 +655,7 @@ internal sealed class RemoteStore : IAsyncDisposable
             NewListing(where.Database, where.Measurement).Add(new RemoteObject(key, size, etag));
         }
 
-        if (evict)
-        {
-            Evict();
-        }
-
+        Evict();
         lock (_lock)
         {
             _pending.Remove(key);
@@ -751,7 +789,11 @@ internal sealed class RemoteStore : IAsyncDisposable
         }
     }
 
-    private bool IsTombstoned(string key)
+    /// <summary>
+    /// Whether a key is left out of listings and never fetched: deleted by a compaction lately (tombstone), a delete that
+    /// failed, under a prefix being dropped, or uploaded before its local file is in place.
+    /// </summary>
+    private bool IsHidden(string key)
     {
         lock (_lock)
         {
@@ -764,7 +806,7 @@ internal sealed class RemoteStore : IAsyncDisposable
                 }
             }
 
-            return _tombstones.ContainsKey(key) || _undeleted.Contains(key)
+            return _tombstones.ContainsKey(key) || _undeleted.Contains(key) || _unplaced.ContainsKey(key)
                    || _dropping.Any(p => key.StartsWith(p, StringComparison.OrdinalIgnoreCase));
         }
     }
