@@ -382,8 +382,16 @@ internal sealed class ColumnBuffer : IDisposable
             throw new InvalidOperationException($"column '{Name}' cannot write row {row}: it already has {Length} rows");
         }
 
-        PadTo(row);
-        EnsureCapacity(row + 1);
+        if (Length < row)
+        {
+            PadTo(row);
+        }
+
+        if (row >= _capacity)
+        {
+            EnsureCapacity(row + 1);
+        }
+
         SetBit(_validity, row, true);
         Length = row + 1;
     }

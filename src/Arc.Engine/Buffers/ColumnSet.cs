@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text;
 using Apache.Arrow;
 
@@ -73,6 +74,9 @@ internal sealed class ColumnSet : IDisposable
 
     public IReadOnlyList<ColumnBuffer> Columns => _columns;
 
+    /// <summary>The columns without an interface call per access (ingest's per-line path); stale once a column is added.</summary>
+    internal ReadOnlySpan<ColumnBuffer> ColumnSpan => CollectionsMarshal.AsSpan(_columns);
+
     public ColumnBuffer Time => _columns[0];
 
     public long ByteSize
@@ -136,9 +140,12 @@ internal sealed class ColumnSet : IDisposable
     public void EndRow(long time)
     {
         var rows = RowCount + 1;
-        foreach (var column in _columns)
+        foreach (var column in CollectionsMarshal.AsSpan(_columns))
         {
-            column.PadTo(rows);
+            if (column.Length < rows)
+            {
+                column.PadTo(rows);
+            }
         }
 
         if (RowCount == 0)

@@ -144,7 +144,7 @@ public sealed partial class WriteBatch : IWalCommit
 
             var row = set.RowCount;
             set.Time.SetInt64(row, point.Timestamp);
-            var all = set.Columns;
+            var all = set.ColumnSpan;
             for (var i = 0; i < tagCount; i++)
             {
                 all[columns[i]].SetBytes(row, point.GetTag(i).Value);
@@ -271,7 +271,7 @@ public sealed partial class WriteBatch : IWalCommit
         var index = set.Resolve(slot, key);
         if (index >= 0)
         {
-            var existing = set.Columns[index];
+            var existing = set.ColumnSpan[index];
             if (existing.Kind != kind)
             {
                 return Fail(line, position, set.Schema!.Check(existing.Name, kind, claim: false) ?? $"'{existing.Name}' has another type");

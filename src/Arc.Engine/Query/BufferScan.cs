@@ -204,7 +204,8 @@ internal static unsafe class BufferScan
         try
         {
             var count = (int)NativeMethods.TableFunction.DuckDBInitGetColumnCount(info);
-            var map = ((ScanData)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBInitGetBindData(info)).Target!).Map;
+            var scan = (ScanData)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBInitGetBindData(info)).Target!;
+            var map = scan.Map;
             var state = new ScanState(new int[count]);
             for (var i = 0; i < count; i++)
             {
@@ -213,7 +214,6 @@ internal static unsafe class BufferScan
             }
 
             NativeMethods.TableFunction.DuckDBInitSetInitData(info, GCHandle.ToIntPtr(GCHandle.Alloc(state)), &FreeHandle);
-            var scan = (ScanData)GCHandle.FromIntPtr(NativeMethods.TableFunction.DuckDBInitGetBindData(info)).Target!;
             DuckDbExtra.InitSetMaxThreads(info, (ulong)Math.Max(1, (scan.Rows + UnitRows - 1) / UnitRows));
         }
         catch (Exception e)

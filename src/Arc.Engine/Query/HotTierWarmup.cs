@@ -110,6 +110,7 @@ internal sealed class HotTierWarmup(Catalog catalog, DuckDbDatabase database, IL
             catalog.Visibility.ExitWriteLock();
         }
     }
+
     /// <summary>The file's rows sorted by time as the measurement's rows in memory are kept; null when a column's type differs.</summary>
     private static ColumnSet? Read(DuckDbConnection connection, Catalog.MeasurementEntry entry, string path)
     {
