@@ -203,7 +203,8 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
             if (options.HotDataBytes > 0 && options.HotDataWarmup && engine.Remote is null)
             {
-                engine._warmup = new HotTierWarmup(engine._catalog, engine._database, loggers.CreateLogger("Arc.Engine.Storage"))
+                engine._warmup = new HotTierWarmup(engine._catalog, engine._database, engine._pool.Slots, options.HotDataWarmupQuiet,
+                        loggers.CreateLogger("Arc.Engine.Storage"))
                     .RunAsync(engine._stopping.Token);
             }
 

@@ -154,6 +154,12 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     /// </summary>
     public bool HotDataWarmup { get; init; } = true;
 
+    /// <summary>
+    /// How long no query may have held a connection before the fill reads its next file: it yields to queries, so a run of
+    /// them right after a start (or a benchmark's tries) never shares the machine with it.
+    /// </summary>
+    public TimeSpan HotDataWarmupQuiet { get; init; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>The token store (<c>auth.*</c>); null when authentication is off.</summary>
     public Auth.TokenStoreOptions? Tokens { get; init; }
 

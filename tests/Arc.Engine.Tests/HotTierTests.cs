@@ -271,7 +271,35 @@ public sealed class HotTierTests : IAsyncLifetime
         }
     }
 
-    private async Task<ArcEngine> StartAsync(bool compaction, long? hotBytes = null, bool warm = false)
+    [Fact]
+    public async Task TheFillAfterAStartWaitsWhileAQueryRunsAndGoesOnOnceNoneHasForAMoment()
+    {
+        var engine = await StartAsync(compaction: false);
+        for (var hour = 0; hour < 3; hour++)
+        {
+            await EngineData.WriteAsync(engine, string.Create(CultureInfo.InvariantCulture, $"cpu,host=h1 seq={hour}i {T0 + (hour * EngineData.Hour)}\n"));
+            await engine.FlushAsync();
+        }
+
+        await _engines.StopAsync(engine);
+        var quiet = TimeSpan.FromSeconds(3);
+        var warmed = await StartAsync(compaction: false, warm: true, warmQuiet: quiet);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        using (var cursor = await warmed.Query.OpenAsync("SELECT count(*) FROM cpu", "db", CancellationToken.None))
+        {
+            Assert.True(started.Elapsed < quiet, "the query came later than the quiet period: nothing to test");
+            await Task.Delay(quiet + TimeSpan.FromSeconds(1)); // holding its connection all the while
+            Assert.Equal(0, warmed.HotBytes);
+            Assert.False(warmed.HotTierFilled.IsCompleted);
+        }
+
+        await warmed.HotTierFilled.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(started.Elapsed >= (quiet * 2) + TimeSpan.FromSeconds(1), $"filled after {started.Elapsed}");
+        Assert.True(warmed.HotBytes > 0);
+        Assert.Equal("3 3", await CountsAsync(warmed));
+    }
+
+    private async Task<ArcEngine> StartAsync(bool compaction, long? hotBytes = null, bool warm = false, TimeSpan? warmQuiet = null)
     {
         var options = new EngineOptions
         {
@@ -280,6 +308,7 @@ public sealed class HotTierTests : IAsyncLifetime
             Time = _clock,
             Compaction = compaction ? new CompactionOptions { LevelMinFiles = 4 } : new CompactionOptions { Enabled = false },
             HotDataWarmup = warm,
+            HotDataWarmupQuiet = warmQuiet ?? TimeSpan.Zero,
         };
         var engine = await _engines.StartAsync(options with { HotDataBytes = hotBytes ?? 256L << 20 });
         return engine;

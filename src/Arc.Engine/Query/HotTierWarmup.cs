@@ -14,10 +14,17 @@ namespace Arc.Engine.Query;
 /// with as many rows (a merge, delete or retention that replaced it meanwhile wins), in passes until one keeps nothing (a
 /// merge of files still cold wrote a cold file meanwhile). It stops at the budget, skips a file
 /// whose column types are not the ones its measurement's rows in memory have (a file placed by hand), and stops when the
-/// engine does. Local storage only: with object storage a kept file would also be held in the local cache.
+/// engine does. Local storage only: with object storage a kept file would also be held in the local cache. It yields to
+/// queries: each file waits until no query has held a connection for <paramref name="quiet"/>, so a query sent right
+/// after a start, or a run of them, never shares the machine with the fill (a file's read, once started, runs to its end).
 /// </summary>
-internal sealed class HotTierWarmup(Catalog catalog, DuckDbDatabase database, ILogger logger)
+/// <param name="queries">The query connections' gate (<see cref="QueryPriorityPool.QuietFor"/>).</param>
+/// <param name="quiet">How long no query may have run before the next file is read.</param>
+internal sealed class HotTierWarmup(Catalog catalog, DuckDbDatabase database, QueryPriorityPool queries, TimeSpan quiet, ILogger logger)
 {
+    /// <summary>How often the fill looks whether queries are running while it waits for a quiet moment.</summary>
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(20);
+
     /// <summary>Reads files into the tier until the budget is reached or <paramref name="cancellationToken"/> is cancelled.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -40,6 +47,7 @@ internal sealed class HotTierWarmup(Catalog catalog, DuckDbDatabase database, IL
                         return;
                     }
 
+                    await QuietAsync(cancellationToken).ConfigureAwait(false);
                     ColumnSet? set;
                     try
                     {
@@ -79,6 +87,15 @@ internal sealed class HotTierWarmup(Catalog catalog, DuckDbDatabase database, IL
         finally
         {
             logger.LogInformation("Hot tier filled after the start: {Files} files, {Rows} rows, {Bytes} bytes", files, rows, manifest.HotBytes);
+        }
+    }
+
+    /// <summary>Returns once no query has held or waited for a connection for <c>quiet</c>.</summary>
+    private async Task QuietAsync(CancellationToken cancellationToken)
+    {
+        while (!queries.QuietFor(quiet))
+        {
+            await Task.Delay(Poll, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -69,6 +69,7 @@ public sealed class QueryPriorityPool
     private long _rejected;
     private long _timedOut;
     private long _cancelled;
+    private long _lastRelease = Stopwatch.GetTimestamp();
 
     public QueryPriorityPool(int size, int queueLimit, TimeSpan queueTimeout, TimeSpan? window = null)
     {
@@ -187,6 +188,7 @@ public sealed class QueryPriorityPool
         Waiter? next = null;
         lock (_lock)
         {
+            _lastRelease = Stopwatch.GetTimestamp();
             for (var p = Priorities - 1; p >= 0 && next is null; p--)
             {
                 if (_queues[p].First is { } node)
@@ -215,6 +217,18 @@ public sealed class QueryPriorityPool
             WaitSeconds.Observe(waited);
             WaitWindow.Add(waited.TotalMilliseconds);
             next.Granted.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// Whether no query holds or waits for a connection, and none let go of one within <paramref name="span"/> (counted
+    /// from the pool's creation before the first), for background work that yields to queries.
+    /// </summary>
+    public bool QuietFor(TimeSpan span)
+    {
+        lock (_lock)
+        {
+            return _free == _size && _queued == 0 && Stopwatch.GetElapsedTime(_lastRelease) >= span;
         }
     }
 
