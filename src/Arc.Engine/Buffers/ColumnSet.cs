@@ -142,10 +142,7 @@ internal sealed class ColumnSet : IDisposable
         var rows = RowCount + 1;
         foreach (var column in CollectionsMarshal.AsSpan(_columns))
         {
-            if (column.Length < rows)
-            {
-                column.PadTo(rows);
-            }
+            column.PadTo(rows);
         }
 
         if (RowCount == 0)
