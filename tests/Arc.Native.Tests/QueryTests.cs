@@ -85,6 +85,27 @@ public sealed class QueryTests : IAsyncLifetime
         Assert.Contains(describe, r => r[0] == "ok" && r[1] == "BOOLEAN");
     }
 
+    [Fact]
+    public async Task ListingsComeInNameOrderWhateverOrderTheNamesWereWrittenIn()
+    {
+        // The listings are written in the catalog's order with no ORDER BY for DuckDB to run: names written out of order
+        // (capitals sort first, as DuckDB orders VARCHAR) must still come back sorted.
+        await using var server = await TestServer.StartAsync();
+        string[] databases = ["zulu", "Bravo", "alpha-2", "alpha_1", "Zeta"];
+        string[] measurements = ["zeta", "beta", "Alpha", "B-2", "a_1", "b_1", "A9"];
+        foreach (var database in databases)
+        {
+            var body = string.Concat(measurements.Select((m, i) => $"{m},host=h v={i} {1_700_000_000 + i}000000000\n"));
+            Assert.Equal(HttpStatusCode.NoContent, (await server.WriteAsync($"/write?db={database}", body)).StatusCode);
+        }
+
+        Assert.Equal(databases.Order(StringComparer.Ordinal).Select(d => new[] { d }), await server.RowsAsync("SHOW DATABASES"));
+        var tables = await server.RowsAsync("SHOW MEASUREMENTS FROM zulu");
+        Assert.Equal(["A9", "Alpha", "B-2", "a_1", "b_1", "beta", "zeta"], tables.Select(r => r[1]));
+        Assert.Equal(tables.Select(r => r[1]), (await server.RowsAsync(
+            "SELECT view_name FROM duckdb_views() WHERE schema_name = 'zulu' ORDER BY view_name")).Select(r => r[0]));
+    }
+
     [Theory]
     [InlineData("VALUES (1), (2)", 2)]
     [InlineData("FROM metrics.cpu LIMIT 3", 3)]

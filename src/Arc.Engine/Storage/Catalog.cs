@@ -262,8 +262,10 @@ internal sealed class Catalog
         }
     }
 
+    /// <summary>The databases in ordinal order (names are ASCII: DuckDB's VARCHAR order), as SHOW DATABASES lists them.</summary>
     public IEnumerable<string> Databases => _databases.Values.Select(d => d.Name).Order(StringComparer.Ordinal);
 
+    /// <summary>The queryable measurements of <paramref name="database"/> in ordinal order, as SHOW TABLES lists them.</summary>
     public IEnumerable<MeasurementEntry> Measurements(string database) =>
         _databases.TryGetValue(database, out var entry)
             ? entry.Measurements.Values.Where(m => m.View != ViewKind.None).OrderBy(m => m.Name, StringComparer.Ordinal)
