@@ -50,6 +50,48 @@ public sealed class LevelMergeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ALevelMergeThatFailsWaitsBeforeItIsTriedAgainInsteadOfAfterEveryFlush()
+    {
+        // Compaction's DuckDB gets too little memory for any merge, so every level merge fails (as a wide measurement's can
+        // under a small compaction.memory_limit). Without a wait, each flush would start the same failing merge again.
+        var engine = await StartAsync(Data, new CompactionOptions { LevelMinFiles = MinFiles, MemoryLimit = "1MB" });
+        long seq = 0;
+        for (var flush = 0; flush < MinFiles; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 5);
+        }
+
+        await EngineData.WaitForAsync(() => engine.Compaction.Stats.JobsFailed == 1 && engine.Compaction.Jobs.Count == 0);
+        Assert.Contains("memory", engine.Compaction.History[0].Error!, StringComparison.OrdinalIgnoreCase); // the newest first
+
+        // More flushes within the minute plan the hour again and leave it alone.
+        await FlushesWithoutNewAttemptsAsync(1);
+
+        // A minute later the next flush tries again; after that second failure the wait is two minutes.
+        _clock.Advance(TimeSpan.FromSeconds(61));
+        seq = await FlushRowsAsync(engine, seq, 5);
+        await EngineData.WaitForAsync(() => engine.Compaction.Stats.JobsFailed == 2 && engine.Compaction.Jobs.Count == 0);
+        _clock.Advance(TimeSpan.FromSeconds(61));
+        await FlushesWithoutNewAttemptsAsync(2);
+        _clock.Advance(TimeSpan.FromSeconds(60));
+        seq = await FlushRowsAsync(engine, seq, 5);
+        await EngineData.WaitForAsync(() => engine.Compaction.Stats.JobsFailed == 3 && engine.Compaction.Jobs.Count == 0);
+        Assert.Equal(0, engine.Compaction.Stats.JobsCompleted);
+        Assert.Equal($"{seq} {seq}", await CountsAsync(engine)); // every row still in the unmerged files
+
+        async Task FlushesWithoutNewAttemptsAsync(long failed)
+        {
+            for (var flush = 0; flush < 3; flush++)
+            {
+                seq = await FlushRowsAsync(engine, seq, 5);
+            }
+
+            await Task.Delay(1000); // time enough for the merges these flushes would start and fail without the wait
+            Assert.Equal(failed, engine.Compaction.Stats.JobsFailed);
+        }
+    }
+
+    [Fact]
     public async Task AFlushSpanningTwoHoursIsNeverMergedAwayNorDeletedByRecovery()
     {
         var engine = await StartAsync(Data);

@@ -42,6 +42,10 @@ public sealed class CompactionManager : IAsyncDisposable
         Channel.CreateUnbounded<(string, string)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly HashSet<(string Database, string Measurement)> _levelDue = []; // queued, not yet planned (lock it)
     private readonly HashSet<(string Database, string Measurement)> _starved = []; // level merges waiting for a free thread (lock it)
+
+    // Hour partitions whose last level merge failed (DuckDB out of memory, a full disk): their level merges wait until then,
+    // so a merge that cannot succeed is not tried again after every flush.
+    private readonly ConcurrentDictionary<string, (DateTime Until, int Failures)> _levelBackoff = new(StringComparer.Ordinal);
     private readonly Task _levels;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -205,6 +209,12 @@ public sealed class CompactionManager : IAsyncDisposable
                 {
                     foreach (var candidate in await _planner.FindLevelAsync(database, measurement, _unflushed, _locks.Holds, _stopping.Token).ConfigureAwait(false))
                     {
+                        var hour = CompactionCandidate.KeyOf(database, measurement, CompactionTier.Hourly, candidate.Start);
+                        if (_levelBackoff.TryGetValue(hour, out var backoff) && Now < backoff.Until)
+                        {
+                            continue;
+                        }
+
                         // A level merge starts only on a free thread: one queued behind running jobs would hold its files
                         // while later flushes and merges make longer runs of them. The end of a job plans it again.
                         if (!_threads.TryTake(candidate.Behind, out var lane))
@@ -238,7 +248,12 @@ public sealed class CompactionManager : IAsyncDisposable
                         {
                             if (t.IsCompletedSuccessfully && t.Result.Succeeded)
                             {
+                                _levelBackoff.TryRemove(hour, out _);
                                 Flushed(database, measurement);
+                            }
+                            else if (!_stopping.IsCancellationRequested)
+                            {
+                                BackOff(hour);
                             }
                         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                     }
@@ -290,6 +305,22 @@ public sealed class CompactionManager : IAsyncDisposable
             }
         }, CancellationToken.None);
     }
+
+    /// <summary>
+    /// A level merge of <paramref name="hour"/> failed: the hour's level merges wait a minute, twice as long after each
+    /// further failure, at most <see cref="MaxLevelBackoff"/>; the first merge that succeeds there ends the wait.
+    /// </summary>
+    private void BackOff(string hour)
+    {
+        var (until, failures) = _levelBackoff.AddOrUpdate(hour, _ => (Now + Wait(1), 1), (_, last) => (Now + Wait(last.Failures + 1), last.Failures + 1));
+        _logger.LogWarning("Level merges of {Partition} wait until {Until:O} after {Failures} failed merge(s) in a row", hour, until, failures);
+
+        static TimeSpan Wait(int failures) =>
+            TimeSpan.FromTicks(Math.Min(MaxLevelBackoff.Ticks, TimeSpan.FromMinutes(1).Ticks << Math.Min(failures - 1, 10)));
+    }
+
+    /// <summary>The longest wait of an hour's level merges after failures (<see cref="BackOff"/>).</summary>
+    internal static readonly TimeSpan MaxLevelBackoff = TimeSpan.FromMinutes(10);
 
     /// <summary>A thread is free again: plan the measurements whose level merges found none.</summary>
     private void WakeStarved()
