@@ -314,13 +314,20 @@ public sealed class CompactionManager : IAsyncDisposable
     {
         var (until, failures) = _levelBackoff.AddOrUpdate(hour, _ => (Now + Wait(1), 1), (_, last) => (Now + Wait(last.Failures + 1), last.Failures + 1));
         _logger.LogWarning("Level merges of {Partition} wait until {Until:O} after {Failures} failed merge(s) in a row", hour, until, failures);
+        foreach (var (key, (over, _)) in _levelBackoff)
+        {
+            if (over < Now - TimeSpan.FromHours(1))
+            {
+                _levelBackoff.TryRemove(key, out _); // an hour long closed, or merged by hourly compaction since
+            }
+        }
 
         static TimeSpan Wait(int failures) =>
             TimeSpan.FromTicks(Math.Min(MaxLevelBackoff.Ticks, TimeSpan.FromMinutes(1).Ticks << Math.Min(failures - 1, 10)));
     }
 
     /// <summary>The longest wait of an hour's level merges after failures (<see cref="BackOff"/>).</summary>
-    internal static readonly TimeSpan MaxLevelBackoff = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan MaxLevelBackoff = TimeSpan.FromMinutes(10);
 
     /// <summary>A thread is free again: plan the measurements whose level merges found none.</summary>
     private void WakeStarved()

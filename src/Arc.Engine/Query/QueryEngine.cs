@@ -512,7 +512,7 @@ public sealed partial class QueryEngine
     }
 
     /// <summary>The longest listing whose VALUES DuckDB returns in the order written: one vector (STANDARD_VECTOR_SIZE).</summary>
-    internal const int ShowRowsInOrder = 2048;
+    private const int ShowRowsInOrder = 2048;
 }
 
 /// <summary>A running query: its columns, then its chunks as DuckDB produces them. Dispose returns the connection.</summary>
