@@ -45,6 +45,13 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// </summary>
     internal const string UniqueMetadataKey = "arc_unique";
 
+    /// <summary>
+    /// Key-value metadata of an hourly or daily output written by a merge that ran out of compaction's memory and took only
+    /// the older part of its batch: later merges leave the file as it is (unless it shares a point with another file), as
+    /// they do files at the last level, so they never try the merge that did not fit again.
+    /// </summary>
+    internal const string FullMetadataKey = "arc_full";
+
     /// <summary>Runs one job; a failure (DuckDB, I/O, object storage, cancellation) is a failed result, its output undone.</summary>
     public async Task<CompactionResult> RunAsync(CompactionCandidate candidate, CompactionThreads.Lane lane, CancellationToken cancellationToken)
     {
@@ -77,6 +84,18 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             }
 
             var (merged, error) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
+
+            // Out of compaction's memory (a wide measurement's day under a small compaction.memory_limit): merge the older
+            // half of the batch instead, again while that fails so, and mark the output full; the next round takes the rest.
+            // A batch is a run of files with the tier's outputs first, so its older half is one too while it keeps them all.
+            while (merged is null && error?.StartsWith("Out of Memory", StringComparison.Ordinal) == true && candidate.Tier != CompactionTier.Level
+                   && inputs.Count >= 4 && !inputs.Skip(inputs.Count / 2).Any(f => f.EndsWith(CompactionPlanner.OutputSuffix(candidate.Tier), StringComparison.Ordinal)))
+            {
+                logger.LogWarning("Compaction {Id}: {Files} files did not fit compaction.memory_limit; merging the older {Half}", id, inputs.Count, inputs.Count / 2);
+                inputs = inputs.GetRange(0, inputs.Count / 2);
+                (merged, error) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs, full: true)).ConfigureAwait(false);
+            }
+
             if (merged is null)
             {
                 // Something could not be read: find which inputs DuckDB cannot read (reading each, on the job's compaction thread as
@@ -231,7 +250,8 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// <summary>
     /// Writes the merged output under a temporary name (manifest first); null when DuckDB could not read the inputs.
     /// </summary>
-    private (Merged? Merged, string? Error) Merge(DuckDbConnection connection, CompactionCandidate candidate, string id, List<string> inputs)
+    private (Merged? Merged, string? Error) Merge(DuckDbConnection connection, CompactionCandidate candidate, string id, List<string> inputs,
+        bool full = false)
     {
         var list = List(inputs);
         var suffix = CompactionPlanner.OutputSuffix(candidate.Tier);
@@ -249,7 +269,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             var deduplicate = tags is not null && (footers.All(f => f.Unique) && Ranges(candidate, inputs) is { } ranges
                 ? Shared(connection, inputs, footers, tags, ranges, _ => true).Count > 0 // only where two inputs' times meet
                 : HasDuplicates(connection, list, tags));
-            var sql = MergeSql(list, tags, deduplicate, OrderBy(connection, list, candidate.Measurement, tags), temp);
+            var sql = MergeSql(list, tags, deduplicate, OrderBy(connection, list, candidate.Measurement, tags), temp, full);
             var rowsOut = long.Parse(connection.QueryStrings(sql)[0][0]!, CultureInfo.InvariantCulture); // COPY answers the rows it wrote
             Durability.FsyncFile(temp);
             return (new Merged(manifest, rowsIn, rowsOut), null);
@@ -270,7 +290,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// reduced to the last write; without, every row is kept (the caller found no two rows with the same series and time,
     /// or the files do not name their tags), which spares DuckDB the window over every column.
     /// </summary>
-    private static string MergeSql(string list, IReadOnlyList<string>? tags, bool deduplicate, string orderBy, string temp)
+    private static string MergeSql(string list, IReadOnlyList<string>? tags, bool deduplicate, string orderBy, string temp, bool full)
     {
         var sql = new StringBuilder("COPY (");
         if (deduplicate)
@@ -293,6 +313,11 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         if (tags is not null)
         {
             sql.Append(", ").Append(UniqueMetadataKey).Append(": 'true'"); // duplicates removed, or none found
+        }
+
+        if (full)
+        {
+            sql.Append(", ").Append(FullMetadataKey).Append(": 'true'");
         }
 
         sql.Append("})");
@@ -393,7 +418,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
     /// <summary>
     /// Which of an hourly or daily partition's files (all of them, oldest writes first) to merge; null when none is worth it.
-    /// Files at the last level (<see cref="CompactionPlanner.AtLastLevel"/>) that are free of duplicates by themselves
+    /// Files at the last level (<see cref="CompactionPlanner.AtLastLevel"/>) or full (<see cref="FullMetadataKey"/>) that are free of duplicates by themselves
     /// (<see cref="UniqueMetadataKey"/>) are left where they are unless they share a point with another file: merging them
     /// would rewrite many rows to gain nothing, and under a high rate an hour holds dozens of them (level merges made them
     /// while the hour was open). Of the rest, and those files with them, a batch (<see cref="Window"/>) is merged. What
@@ -428,7 +453,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         var full = new bool[files.Count];
         for (var i = 0; i < files.Count && tags is not null && ranges is not null; i++)
         {
-            full[i] = footers[i].Unique && CompactionPlanner.AtLastLevel(sizes[i].Bytes, sizes[i].Rows, options);
+            full[i] = footers[i].Unique && (footers[i].Full || CompactionPlanner.AtLastLevel(sizes[i].Bytes, sizes[i].Rows, options));
         }
 
         var all = Enumerable.Range(0, files.Count).ToList();
@@ -520,8 +545,11 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         return files.GetRange(start, end - start);
     }
 
-    /// <summary>What a file's footer says: its rows, its tag columns (null: it does not say), and whether it holds no duplicate.</summary>
-    private sealed record Footer(long Rows, List<string>? Tags, bool Unique);
+    /// <summary>
+    /// What a file's footer says: its rows, its tag columns (null: it does not say), whether it holds no duplicate, and
+    /// whether it is full (<see cref="FullMetadataKey"/>).
+    /// </summary>
+    private sealed record Footer(long Rows, List<string>? Tags, bool Unique, bool Full);
 
     /// <summary>The files' footers, in their order (two reads of all footers, whatever their number).</summary>
     private static List<Footer> Footers(DuckDbConnection connection, List<string> files)
@@ -530,14 +558,15 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         var rows = connection.QueryStrings($"SELECT file_name, num_rows FROM parquet_file_metadata({list})")
             .ToDictionary(r => r[0]!, r => long.Parse(r[1]!, CultureInfo.InvariantCulture), StringComparer.Ordinal);
         var metadata = connection.QueryStrings(
-                $"SELECT file_name, decode(key), decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) IN ('{ParquetFileWriter.TagsMetadataKey}', '{UniqueMetadataKey}')")
+                $"SELECT file_name, decode(key), decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) IN ('{ParquetFileWriter.TagsMetadataKey}', '{UniqueMetadataKey}', '{FullMetadataKey}')")
             .ToLookup(r => r[0]!, StringComparer.Ordinal);
         return files.Select(f => new Footer(
                 rows[f],
                 metadata[f].FirstOrDefault(r => r[1] == ParquetFileWriter.TagsMetadataKey) is { } tags
                     ? JsonSerializer.Deserialize(tags[2]!, StorageJsonContext.Default.ListString) ?? []
                     : null,
-                metadata[f].Any(r => r[1] == UniqueMetadataKey)))
+                metadata[f].Any(r => r[1] == UniqueMetadataKey),
+                metadata[f].Any(r => r[1] == FullMetadataKey)))
             .ToList();
     }
 
