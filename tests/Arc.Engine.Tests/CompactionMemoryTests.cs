@@ -9,29 +9,17 @@ namespace Arc.Engine.Tests;
 /// A scheduled merge that runs out of compaction's memory merges the older half of its batch instead and marks that output
 /// full, so no later merge tries the same merge again; every row is kept once.
 /// </summary>
-public sealed class CompactionMemoryTests : IAsyncLifetime
+public sealed class CompactionMemoryTests
 {
     private const long T0 = 1_700_000_000_000_000_000; // 2023-11-14T22:13:20Z
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "arc-compaction-memory-" + Guid.NewGuid().ToString("N"));
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public Task DisposeAsync()
-    {
-        if (Directory.Exists(_directory))
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-
-        return Task.CompletedTask;
-    }
 
     [Fact]
     public async Task AMergeThatRunsOutOfMemoryMergesTheOlderHalfAndLeavesThatOutputAlone()
     {
-        await using var engine = await ArcEngine.StartAsync(new EngineOptions
+        await using var engines = new TempEngines("compaction-memory");
+        var engine = await engines.StartAsync(new EngineOptions
         {
-            DataPath = _directory,
+            DataPath = engines.Root,
             MaxBufferAge = TimeSpan.FromHours(1),
             Time = new FakeTimeProvider(new DateTimeOffset(2023, 11, 15, 0, 0, 0, TimeSpan.Zero)),
             Compaction = new CompactionOptions
@@ -61,17 +49,17 @@ public sealed class CompactionMemoryTests : IAsyncLifetime
             await engine.CheckpointAsync();
         }
 
-        var flushed = EngineData.ParquetFiles(_directory).Order(StringComparer.Ordinal).ToList();
+        var flushed = EngineData.ParquetFiles(engines.Root).Order(StringComparer.Ordinal).ToList();
         Assert.Equal(Flushes, flushed.Count);
         var results = await engine.Compaction.RunAsync(CompactionTier.Hourly);
         var merges = results.Where(r => r.Output is not null).ToList();
         Assert.All(results, r => Assert.True(r.Succeeded, r.Error));
         Assert.Equal([2, 2], merges.Select(r => r.FilesIn)); // the older half, then the rest in the run's next round
-        Assert.Equal(2, EngineData.ParquetFiles(_directory).Length);
+        Assert.Equal(2, EngineData.ParquetFiles(engines.Root).Length);
 
         // The first output is full: a later run leaves both files as they are.
         Assert.All(await engine.Compaction.RunAsync(CompactionTier.Hourly), r => Assert.True(r.Succeeded && r.Output is null, r.Error));
-        Assert.Equal(2, EngineData.ParquetFiles(_directory).Length);
+        Assert.Equal(2, EngineData.ParquetFiles(engines.Root).Length);
         const int All = Flushes * Rows;
         Assert.Equal($"{All}|{All}|{(long)All * (All - 1) / 2}",
             await EngineData.ScalarAsync(engine, "SELECT count(*) || '|' || count(DISTINCT time) || '|' || sum(v) FROM cpu"));
