@@ -4,6 +4,7 @@ using System.Text.Json;
 using Arc.Engine.Buffers;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Storage;
+using DuckDB.NET.Native;
 using Microsoft.Extensions.Logging;
 
 namespace Arc.Engine.Compaction;
@@ -83,17 +84,15 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 return Result(false, "no files left");
             }
 
-            var (merged, error) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
+            var (merged, failure) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
 
             // Out of compaction's memory (a wide measurement's day under a small compaction.memory_limit): merge the older
             // half of the batch instead, again while that fails so, and mark the output full; the next round takes the rest.
-            // A batch is a run of files with the tier's outputs first, so its older half is one too while it keeps them all.
-            while (merged is null && error?.StartsWith("Out of Memory", StringComparison.Ordinal) == true && candidate.Tier != CompactionTier.Level
-                   && inputs.Count >= 4 && !inputs.Skip(inputs.Count / 2).Any(f => f.EndsWith(CompactionPlanner.OutputSuffix(candidate.Tier), StringComparison.Ordinal)))
+            while (merged is null && failure?.ErrorType == DuckDBErrorType.OutOfMemory && CanHalve(candidate, inputs))
             {
                 logger.LogWarning("Compaction {Id}: {Files} files did not fit compaction.memory_limit; merging the older {Half}", id, inputs.Count, inputs.Count / 2);
                 inputs = inputs.GetRange(0, inputs.Count / 2);
-                (merged, error) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs, full: true)).ConfigureAwait(false);
+                (merged, failure) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs, full: true)).ConfigureAwait(false);
             }
 
             if (merged is null)
@@ -110,13 +109,13 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
                 if (quarantined.Count == 0 || inputs.Count == 0)
                 {
-                    return Result(false, quarantined.Count == 0 ? error : "no readable files left");
+                    return Result(false, quarantined.Count == 0 ? failure?.Message : "no readable files left");
                 }
 
-                (merged, error) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
+                (merged, failure) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
                 if (merged is null)
                 {
-                    return Result(false, error);
+                    return Result(false, failure?.Message);
                 }
             }
 
@@ -248,9 +247,9 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     private sealed record Merged(CompactionManifest Manifest, long RowsIn, long RowsOut);
 
     /// <summary>
-    /// Writes the merged output under a temporary name (manifest first); null when DuckDB could not read the inputs.
+    /// Writes the merged output under a temporary name (manifest first); null, with DuckDB's failure, when it could not.
     /// </summary>
-    private (Merged? Merged, string? Error) Merge(DuckDbConnection connection, CompactionCandidate candidate, string id, List<string> inputs,
+    private (Merged? Merged, DuckDbException? Failure) Merge(DuckDbConnection connection, CompactionCandidate candidate, string id, List<string> inputs,
         bool full = false)
     {
         var list = List(inputs);
@@ -278,9 +277,18 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         {
             File.Delete(temp);
             manifest.Delete(store);
-            return (null, e.Message);
+            return (null, e);
         }
     }
+
+    /// <summary>
+    /// Whether a scheduled batch that did not fit the memory can be merged by its older half instead: four files or more,
+    /// none of the tier's outputs in the newer half (a batch is a run of files with the tier's outputs first, so its older
+    /// half is one too while it keeps them all). Level merges wait instead (<see cref="CompactionManager"/>).
+    /// </summary>
+    private static bool CanHalve(CompactionCandidate candidate, List<string> inputs) =>
+        candidate.Tier != CompactionTier.Level && inputs.Count >= 4
+        && !inputs.Skip(inputs.Count / 2).Any(f => f.EndsWith(CompactionPlanner.OutputSuffix(candidate.Tier), StringComparison.Ordinal));
 
     private static string List(IEnumerable<string> files) => "[" + string.Join(", ", files.Select(Names.QuoteLiteral)) + "]";
 
