@@ -189,9 +189,12 @@ public sealed class LevelMergeTests : IAsyncLifetime
         }
 
         Assert.Equal([2, 2], RowsPerFile(HourDirectory));
+        Assert.All(Files(HourDirectory), f => Assert.StartsWith("DuckDB", WrittenBy(f))); // merges of flushed files (in time order) sort with DuckDB
         var results = await engine.Compaction.RunAsync(CompactionTier.Hourly);
         Assert.Contains(results, r => r.Succeeded);
-        Assert.Single(Files(HourDirectory));
+
+        // Both inputs are sorted by host then time and say so: merged as streams (SortedMerge), which keeps the last write too.
+        Assert.Equal("arc-native", WrittenBy(Assert.Single(Files(HourDirectory))));
         Assert.Equal("3,2,4", await EngineData.ScalarAsync(engine, "SELECT string_agg(seq::VARCHAR, ',' ORDER BY time) FROM cpu"));
     }
 
@@ -459,6 +462,14 @@ public sealed class LevelMergeTests : IAsyncLifetime
         using var connection = database.Connect();
         return [.. Files(directory).OrderBy(f => Name(f).FirstLsn)
             .Select(f => long.Parse(connection.QueryStrings($"SELECT count(*) FROM read_parquet('{f}')")[0][0]!, CultureInfo.InvariantCulture))];
+    }
+
+    /// <summary>What wrote a file (its footer's created_by): DuckDB's COPY, or arc-native's own writer.</summary>
+    private static string WrittenBy(string file)
+    {
+        using var database = Arc.Engine.DuckDb.DuckDbDatabase.Open(null, []);
+        using var connection = database.Connect();
+        return connection.QueryStrings($"SELECT created_by FROM parquet_file_metadata('{file}')")[0][0]!;
     }
 
     /// <summary>The seq values of a file in time order.</summary>

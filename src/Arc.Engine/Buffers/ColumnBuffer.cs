@@ -184,6 +184,70 @@ internal sealed class ColumnBuffer : IDisposable
         NullCount += source.NullCount;
     }
 
+    /// <summary>
+    /// Appends rows <paramref name="start"/> to <paramref name="start"/> + <paramref name="count"/> of an Arrow array of this
+    /// column's type (<see cref="ArrowType"/>: utf8, boolean, or 8-byte values), as read back from a Parquet file.
+    /// </summary>
+    public void AppendArrow(IArrowArray source, int start, int count)
+    {
+        var first = Length;
+        EnsureCapacity(first + count);
+        var nulls = 0;
+        if (source.NullCount == 0)
+        {
+            CopyBits([], _validity, first, count, allSet: true);
+        }
+        else
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var valid = source.IsValid(start + i);
+                nulls += valid ? 0 : 1;
+                SetBit(_validity, first + i, valid);
+            }
+        }
+
+        switch (source)
+        {
+            case BooleanArray booleans:
+                for (var i = 0; i < count; i++)
+                {
+                    SetBit(_values, first + i, booleans.GetValue(start + i) == true);
+                }
+
+                break;
+            case StringArray strings:
+                {
+                    var from = strings.ValueOffsets[start];
+                    var bytes = strings.ValueOffsets[start + count] - from;
+                    EnsureData(_dataLength + bytes);
+                    strings.ValueBuffer.Span.Slice(from, bytes).CopyTo(_data.AsSpan(_dataLength));
+                    var offsets = Offsets;
+                    var sourceOffsets = strings.ValueOffsets;
+                    for (var i = 1; i <= count; i++)
+                    {
+                        offsets[first + i] = sourceOffsets[start + i] - from + _dataLength;
+                    }
+
+                    _dataLength += bytes;
+                    break;
+                }
+
+            default:
+                {
+                    var data = source.Data;
+                    var width = data.DataType is FixedWidthType { BitWidth: 64 }
+                        ? 8
+                        : throw new ArgumentException($"column '{Name}' cannot take Arrow {data.DataType.Name} values", nameof(source));
+                    data.Buffers[1].Span.Slice((data.Offset + start) * width, count * width).CopyTo(_values.AsSpan(first * 8));
+                    break;
+                }
+        }
+
+        Length += count;
+        NullCount += nulls;
+    }
+
     /// <summary>Appends the rows of <paramref name="source"/> (same kind) listed in <paramref name="rows"/>, in that order.</summary>
     public void AppendRows(ColumnBuffer source, ReadOnlySpan<int> rows)
     {

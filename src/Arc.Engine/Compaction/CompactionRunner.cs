@@ -53,6 +53,9 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// </summary>
     internal const string FullMetadataKey = "arc_full";
 
+    /// <summary>Rows per row group of a merge's output.</summary>
+    private const int RowGroupRows = 122_880;
+
     /// <summary>Runs one job; a failure (DuckDB, I/O, object storage, cancellation) is a failed result, its output undone.</summary>
     public async Task<CompactionResult> RunAsync(CompactionCandidate candidate, CompactionThreads.Lane lane, CancellationToken cancellationToken)
     {
@@ -84,7 +87,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 return Result(false, "no files left");
             }
 
-            var (merged, failure) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
+            var (merged, failure) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs, cancellationToken)).ConfigureAwait(false);
 
             // Out of compaction's memory (a wide measurement's day under a small compaction.memory_limit): merge the older
             // half of the batch instead, again while that fails so, and mark the output full; the next round takes the rest.
@@ -92,7 +95,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             {
                 logger.LogWarning("Compaction {Id}: {Files} files did not fit compaction.memory_limit; merging the older {Half}", id, inputs.Count, inputs.Count / 2);
                 inputs = inputs.GetRange(0, inputs.Count / 2);
-                (merged, failure) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs, full: true)).ConfigureAwait(false);
+                (merged, failure) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs, cancellationToken, full: true)).ConfigureAwait(false);
             }
 
             if (merged is null)
@@ -112,7 +115,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                     return Result(false, quarantined.Count == 0 ? failure?.Message : "no readable files left");
                 }
 
-                (merged, failure) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs)).ConfigureAwait(false);
+                (merged, failure) = await lane.RunAsync(() => Merge(connection, candidate, id, inputs, cancellationToken)).ConfigureAwait(false);
                 if (merged is null)
                 {
                     return Result(false, failure?.Message);
@@ -248,9 +251,11 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
     /// <summary>
     /// Writes the merged output under a temporary name (manifest first); null, with DuckDB's failure, when it could not.
+    /// Inputs that are all sorted by the merge's order (<see cref="SortedMerge"/>) are merged as streams, without DuckDB's
+    /// sort; any others (flushed files are in time order) by DuckDB.
     /// </summary>
     private (Merged? Merged, DuckDbException? Failure) Merge(DuckDbConnection connection, CompactionCandidate candidate, string id, List<string> inputs,
-        bool full = false)
+        CancellationToken cancellationToken, bool full = false)
     {
         var list = List(inputs);
         var suffix = CompactionPlanner.OutputSuffix(candidate.Tier);
@@ -260,25 +265,78 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         var temp = Path.Combine(store.TempDirectory, $"compaction-{id}.parquet");
         var manifest = new CompactionManifest(id, inputs.ToList(), output, temp);
         manifest.Write(store);
+        var done = false;
         try
         {
             var footers = Footers(connection, inputs);
             var tags = Tags(footers);
             var rowsIn = footers.Sum(f => f.Rows);
+            var sortedBy = SortedBy(candidate.Measurement, tags);
+            if (sortedBy is not null && footers.TrueForAll(f => f.Unique && f.Sorted is { } s && s.SequenceEqual(sortedBy, StringComparer.Ordinal)))
+            {
+                using var writer = new ParquetFileWriter("zstd", RowGroupRows);
+                if (SortedMerge.Run(inputs, sortedBy, temp, OutputMetadata(tags, sortedBy, full), writer, RowGroupRows, cancellationToken) is { } streamed)
+                {
+                    done = true;
+                    return (new Merged(manifest, rowsIn, streamed), null);
+                }
+
+                logger.LogInformation("Compaction {Id}: the inputs cannot be merged as sorted streams; merging with DuckDB", id);
+            }
+
             var deduplicate = tags is not null && (footers.All(f => f.Unique) && Ranges(candidate, inputs) is { } ranges
                 ? Shared(connection, inputs, footers, tags, ranges, _ => true).Count > 0 // only where two inputs' times meet
                 : HasDuplicates(connection, list, tags));
-            var sql = MergeSql(list, tags, deduplicate, OrderBy(connection, list, candidate.Measurement, tags), temp, full);
+            var sql = MergeSql(list, tags, deduplicate, OrderBy(connection, list, candidate.Measurement, tags), temp, OutputMetadata(tags, sortedBy, full));
             var rowsOut = long.Parse(connection.QueryStrings(sql)[0][0]!, CultureInfo.InvariantCulture); // COPY answers the rows it wrote
             Durability.FsyncFile(temp);
+            done = true;
             return (new Merged(manifest, rowsIn, rowsOut), null);
         }
         catch (DuckDbException e)
         {
-            File.Delete(temp);
-            manifest.Delete(store);
             return (null, e);
         }
+        finally
+        {
+            if (!done)
+            {
+                File.Delete(temp);
+                manifest.Delete(store);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The tag columns a merge of <paramref name="measurement"/> sorts by before time, when its order is exactly that (no
+    /// configured sort keys, <see cref="CompactionSortOrder.TagsThenTime"/>, the files name their tags); else null.
+    /// </summary>
+    private List<string>? SortedBy(string measurement, List<string>? tags) =>
+        options.SortKeysOf(measurement).Count == 0 && options.SortOrder == CompactionSortOrder.TagsThenTime ? tags : null;
+
+    /// <summary>The output's key-value metadata: its tags, and what later merges may rely on.</summary>
+    private static Dictionary<string, string> OutputMetadata(List<string>? tags, List<string>? sortedBy, bool full)
+    {
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [ParquetFileWriter.TagsMetadataKey] = JsonSerializer.Serialize(tags ?? [], StorageJsonContext.Default.ListString),
+        };
+        if (tags is not null)
+        {
+            metadata[UniqueMetadataKey] = "true"; // duplicates removed, or none found
+        }
+
+        if (sortedBy is not null)
+        {
+            metadata[SortedMerge.SortedMetadataKey] = JsonSerializer.Serialize(sortedBy, StorageJsonContext.Default.ListString);
+        }
+
+        if (full)
+        {
+            metadata[FullMetadataKey] = "true";
+        }
+
+        return metadata;
     }
 
     /// <summary>
@@ -298,7 +356,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// reduced to the last write; without, every row is kept (the caller found no two rows with the same series and time,
     /// or the files do not name their tags), which spares DuckDB the window over every column.
     /// </summary>
-    private static string MergeSql(string list, IReadOnlyList<string>? tags, bool deduplicate, string orderBy, string temp, bool full)
+    private static string MergeSql(string list, IReadOnlyList<string>? tags, bool deduplicate, string orderBy, string temp, Dictionary<string, string> metadata)
     {
         var sql = new StringBuilder("COPY (");
         if (deduplicate)
@@ -313,22 +371,9 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             sql.Append("SELECT * FROM read_parquet(").Append(list).Append(", union_by_name = true)");
         }
 
-        sql.Append(" ORDER BY ").Append(orderBy);
-        var tagsJson = JsonSerializer.Serialize(tags?.ToList() ?? [], StorageJsonContext.Default.ListString);
-        sql.Append(") TO ").Append(Names.QuoteLiteral(temp))
-            .Append(" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, KV_METADATA {")
-            .Append(ParquetFileWriter.TagsMetadataKey).Append(": ").Append(Names.QuoteLiteral(tagsJson));
-        if (tags is not null)
-        {
-            sql.Append(", ").Append(UniqueMetadataKey).Append(": 'true'"); // duplicates removed, or none found
-        }
-
-        if (full)
-        {
-            sql.Append(", ").Append(FullMetadataKey).Append(": 'true'");
-        }
-
-        sql.Append("})");
+        sql.Append(" ORDER BY ").Append(orderBy).Append(") TO ").Append(Names.QuoteLiteral(temp))
+            .Append(" (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE ").Append(RowGroupRows).Append(", KV_METADATA {")
+            .AppendJoin(", ", metadata.Select(m => m.Key + ": " + Names.QuoteLiteral(m.Value))).Append("})");
         return sql.ToString();
     }
 
@@ -557,7 +602,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// What a file's footer says: its rows, its tag columns (null: it does not say), whether it holds no duplicate, and
     /// whether it is full (<see cref="FullMetadataKey"/>).
     /// </summary>
-    private sealed record Footer(long Rows, List<string>? Tags, bool Unique, bool Full);
+    private sealed record Footer(long Rows, List<string>? Tags, bool Unique, bool Full, List<string>? Sorted);
 
     /// <summary>The files' footers, in their order (two reads of all footers, whatever their number).</summary>
     private static List<Footer> Footers(DuckDbConnection connection, List<string> files)
@@ -566,7 +611,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         var rows = connection.QueryStrings($"SELECT file_name, num_rows FROM parquet_file_metadata({list})")
             .ToDictionary(r => r[0]!, r => long.Parse(r[1]!, CultureInfo.InvariantCulture), StringComparer.Ordinal);
         var metadata = connection.QueryStrings(
-                $"SELECT file_name, decode(key), decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) IN ('{ParquetFileWriter.TagsMetadataKey}', '{UniqueMetadataKey}', '{FullMetadataKey}')")
+                $"SELECT file_name, decode(key), decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) IN ('{ParquetFileWriter.TagsMetadataKey}', '{UniqueMetadataKey}', '{FullMetadataKey}', '{SortedMerge.SortedMetadataKey}')")
             .ToLookup(r => r[0]!, StringComparer.Ordinal);
         return files.Select(f => new Footer(
                 rows[f],
@@ -574,7 +619,10 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                     ? JsonSerializer.Deserialize(tags[2]!, StorageJsonContext.Default.ListString) ?? []
                     : null,
                 metadata[f].Any(r => r[1] == UniqueMetadataKey),
-                metadata[f].Any(r => r[1] == FullMetadataKey)))
+                metadata[f].Any(r => r[1] == FullMetadataKey),
+                metadata[f].FirstOrDefault(r => r[1] == SortedMerge.SortedMetadataKey) is { } sorted
+                    ? JsonSerializer.Deserialize(sorted[2]!, StorageJsonContext.Default.ListString)
+                    : null))
             .ToList();
     }
 

@@ -37,16 +37,29 @@ internal sealed class ParquetFileWriter : IDisposable
     });
 
     /// <summary>Writes <paramref name="batch"/> (or a slice of it) to <paramref name="path"/> and fsyncs the file.</summary>
-    public void Write(RecordBatch batch, string path)
+    public void Write(RecordBatch batch, string path) => Write(path, batch.Schema, write =>
     {
-        using var properties = Properties(batch.Schema);
-        using (var writer = new FileWriter(path, batch.Schema, properties, _arrowProperties))
+        write(batch);
+        return batch.Length;
+    });
+
+    /// <summary>
+    /// Writes the batches <paramref name="produce"/> hands to the callback it is given (each with <paramref name="schema"/>;
+    /// batches fill row groups up to the configured length, so batches of that length are one row group each) to
+    /// <paramref name="path"/>, fsyncs the file and returns what <paramref name="produce"/> returned.
+    /// </summary>
+    public long Write(string path, Apache.Arrow.Schema schema, Func<Action<RecordBatch>, long> produce)
+    {
+        using var properties = Properties(schema);
+        long result;
+        using (var writer = new FileWriter(path, schema, properties, _arrowProperties))
         {
-            writer.WriteRecordBatch(batch);
+            result = produce(batch => writer.WriteRecordBatch(batch));
             writer.Close();
         }
 
         Durability.FsyncFile(path);
+        return result;
     }
 
     /// <summary>
@@ -66,6 +79,10 @@ internal sealed class ParquetFileWriter : IDisposable
             if (field.DataType is Apache.Arrow.Types.DoubleType)
             {
                 builder.DisableDictionary(field.Name);
+            }
+            else if (field.DataType is Apache.Arrow.Types.TimestampType)
+            {
+                builder.DisableDictionary(field.Name).Encoding(field.Name, Encoding.DeltaBinaryPacked);
             }
         }
 

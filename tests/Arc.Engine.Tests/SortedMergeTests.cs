@@ -1,0 +1,112 @@
+using Arc.Engine.Compaction;
+using Arc.Engine.DuckDb;
+using Arc.Engine.Storage;
+
+namespace Arc.Engine.Tests;
+
+/// <summary>
+/// The streamed merge of sorted files gives exactly what DuckDB's merge gives for the same inputs (the last write of a
+/// point kept, rows in the same order), and gives up, writing nothing, on inputs that are not what it needs.
+/// </summary>
+public sealed class SortedMergeTests : IDisposable
+{
+    private static readonly string[] Tags = ["region", "host"];
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "arc-sorted-merge-" + Guid.NewGuid().ToString("N"));
+    private readonly DuckDbDatabase _database = DuckDbDatabase.Open(null, []);
+    private readonly DuckDbConnection _connection;
+
+    public SortedMergeTests()
+    {
+        Directory.CreateDirectory(_root);
+        _connection = _database.Connect();
+    }
+
+    public void Dispose()
+    {
+        _connection.Dispose();
+        _database.Dispose();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    [Fact]
+    public void TheMergeEqualsDuckDbsLastWriteWinsMergeRowForRowAndInOrder()
+    {
+        // Two inputs of 70,000 rows (several read batches each, the output over one row group), sorted by region (nulls
+        // last), host (multi-byte, prefixes of one another), time; a third rewrites every tenth point of the first with
+        // other values, so the last write must win. Every field type arc-native writes, with nulls.
+        var inputs = new List<string>();
+        for (var input = 0; input < 3; input++)
+        {
+            var seq = $"i + {input * 1_000_000}";
+            var range = input == 2 ? "range(0, 70000, 10)" : $"range({input * 70_000}, {(input + 1) * 70_000})";
+            inputs.Add(Write($"input{input}", $"""
+                SELECT CASE WHEN i % 7 = 0 THEN NULL ELSE 'r' || (i % 3) END AS region,
+                       'hôst-' || (i % 5) || repeat('x', (i % 4)::INT) AS host,
+                       make_timestamp_ns(1700000000000000000 + (i // 20) * 1000000000) AS time,
+                       CASE WHEN i % 11 = 0 THEN NULL ELSE ({seq}) / 3.0 END AS usage,
+                       ({seq})::BIGINT AS seq,
+                       (18446744073709551615 - ({seq}))::UBIGINT AS big,
+                       CASE WHEN i % 13 = 0 THEN NULL ELSE 'v' || ({seq}) END AS note,
+                       CASE WHEN i % 17 = 0 THEN NULL ELSE ({seq}) % 2 = 0 END AS flag
+                FROM (SELECT unnest({range}) AS i)
+                """));
+        }
+
+        var output = Path.Combine(_root, "merged.parquet");
+        using var writer = new ParquetFileWriter("zstd", 122_880);
+        var rows = SortedMerge.Run(inputs, Tags, output, Metadata(), writer, 122_880, CancellationToken.None);
+
+        const string Row = "concat_ws('|', region, host, time, usage, seq, big, note, flag)";
+        var list = "[" + string.Join(", ", inputs.Select(Names.QuoteLiteral)) + "]";
+        var expected = Scalar($"""
+            SELECT count(*) || ' ' || md5(string_agg({Row}, ',' ORDER BY region NULLS LAST, host, time))
+            FROM (SELECT * FROM read_parquet({list}, filename = true) QUALIFY row_number() OVER (PARTITION BY region, host, time ORDER BY list_position({list}, filename) DESC) = 1)
+            """);
+        var actual = Scalar($"SELECT count(*) || ' ' || md5(string_agg({Row}, ',' ORDER BY file_row_number)) FROM read_parquet('{output}', file_row_number = true)");
+        Assert.Equal(expected, actual);
+        Assert.Equal(140_000, rows); // the third input's 7,000 points all rewrite the first's
+        Assert.Equal("122880,17120", Scalar($"SELECT string_agg(num_rows::VARCHAR, ',' ORDER BY row_group_id) FROM (SELECT DISTINCT row_group_id, row_group_num_rows AS num_rows FROM parquet_metadata('{output}'))"));
+        Assert.Equal("""arc_sorted=["region","host"] arc_tags=["region","host"] arc_unique=true""",
+            Scalar($"SELECT string_agg(decode(key) || '=' || decode(value), ' ' ORDER BY decode(key)) FROM parquet_kv_metadata('{output}') WHERE decode(key) LIKE 'arc_%'"));
+        // Times as deltas (sorted times of a series differ by little), not a dictionary of mostly distinct values.
+        Assert.Equal("RLE, DELTA_BINARY_PACKED", Scalar($"SELECT DISTINCT encodings FROM parquet_metadata('{output}') WHERE path_in_schema = 'time'"));
+        Assert.Equal("time:TIMESTAMP_NS usage:DOUBLE seq:BIGINT big:UBIGINT note:VARCHAR flag:BOOLEAN",
+            Scalar($"SELECT string_agg(column_name || ':' || column_type, ' ') FROM (DESCRIBE SELECT * EXCLUDE (region, host) FROM '{output}')"));
+    }
+
+    [Fact]
+    public void InputsOutOfOrderOrWithOtherColumnsAreLeftToDuckDbWithNothingWritten()
+    {
+        var sorted = Write("sorted", "SELECT 'a' AS region, 'h' || i AS host, make_timestamp_ns(i) AS time, i AS seq FROM range(50000) t(i)");
+        // In order until its last row, which goes back: found only at the end of the input, after rows were written.
+        var late = Write("late", """
+            SELECT CASE WHEN i < 50000 THEN 'b' ELSE 'a' END AS region, 'h' || lpad(i::VARCHAR, 6, '0') AS host, make_timestamp_ns(i) AS time, i AS seq
+            FROM range(50001) t(i) ORDER BY i
+            """, ordered: false);
+        var wider = Write("wider", "SELECT 'c' AS region, 'h' || i AS host, make_timestamp_ns(i) AS time, i AS seq, 1.5 AS extra FROM range(10) t(i)");
+        var duplicate = Write("duplicate", "SELECT 'd' AS region, 'h' AS host, make_timestamp_ns(1) AS time, i AS seq FROM range(2) t(i)");
+        using var writer = new ParquetFileWriter("zstd", 122_880);
+        foreach (var pair in new[] { late, wider, duplicate })
+        {
+            var output = Path.Combine(_root, "out.parquet");
+            Assert.Null(SortedMerge.Run([sorted, pair], Tags, output, Metadata(), writer, 122_880, CancellationToken.None));
+            Assert.False(File.Exists(output));
+        }
+    }
+
+    private static Dictionary<string, string> Metadata() => new()
+    {
+        ["arc_tags"] = """["region","host"]""",
+        ["arc_unique"] = "true",
+        ["arc_sorted"] = """["region","host"]""",
+    };
+
+    private string Write(string name, string select, bool ordered = true)
+    {
+        var path = Path.Combine(_root, name + ".parquet");
+        _connection.Execute($"COPY ({select}{(ordered ? " ORDER BY region, host, time" : "")}) TO '{path}' (FORMAT parquet)");
+        return path;
+    }
+
+    private string Scalar(string sql) => _connection.QueryStrings(sql)[0][0]!;
+}
