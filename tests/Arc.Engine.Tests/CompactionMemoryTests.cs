@@ -16,38 +16,11 @@ public sealed class CompactionMemoryTests
     [Fact]
     public async Task AMergeThatRunsOutOfMemoryMergesTheOlderHalfAndLeavesThatOutputAlone()
     {
+        // Sorted by a configured key, so DuckDB sorts the whole merge (by tags then time, the default: the next test).
         await using var engines = new TempEngines("compaction-memory");
-        var engine = await engines.StartAsync(new EngineOptions
-        {
-            DataPath = engines.Root,
-            MaxBufferAge = TimeSpan.FromHours(1),
-            Time = new FakeTimeProvider(new DateTimeOffset(2023, 11, 15, 0, 0, 0, TimeSpan.Zero)),
-            Compaction = new CompactionOptions
-            {
-                MemoryLimit = "32MB",
-                Threads = 1,
-                HourlyMinFiles = 2,
-                LevelEnabled = false,
-                HourlySchedule = "0 0 1 1 *",
-                DailySchedule = "0 0 1 1 *",
-            },
-        });
-
-        // Four flushes into one hour, 100,000 rows each with a 60-byte string: within 32 MB DuckDB sorts two of them
-        // (hosts out of order, so the sort moves every row) and not four.
+        var engine = await StartAsync(engines, ["host"]);
         const int Flushes = 4, Rows = 100_000;
-        for (var flush = 0; flush < Flushes; flush++)
-        {
-            var lines = new StringBuilder();
-            for (var i = 0; i < Rows; i++)
-            {
-                var n = (flush * Rows) + i;
-                lines.Append(CultureInfo.InvariantCulture, $"cpu,host=h{n * 7919L % 1000} v={n}i,s=\"{new string((char)('a' + (n % 26)), 60)}\" {T0 + n}\n");
-            }
-
-            await EngineData.WriteAsync(engine, lines.ToString());
-            await engine.CheckpointAsync();
-        }
+        await FlushAsync(engine, Flushes, Rows);
 
         var flushed = EngineData.ParquetFiles(engines.Root).Order(StringComparer.Ordinal).ToList();
         Assert.Equal(Flushes, flushed.Count);
@@ -63,5 +36,58 @@ public sealed class CompactionMemoryTests
         const int All = Flushes * Rows;
         Assert.Equal($"{All}|{All}|{(long)All * (All - 1) / 2}",
             await EngineData.ScalarAsync(engine, "SELECT count(*) || '|' || count(DISTINCT time) || '|' || sum(v) FROM cpu"));
+    }
+
+    [Fact]
+    public async Task InTagsThenTimeOrderTheSameFilesAreSortedOneByOneAndMergedAsStreamsWithinThatMemory()
+    {
+        await using var engines = new TempEngines("compaction-memory");
+        var engine = await StartAsync(engines, []);
+        const int Flushes = 4, Rows = 100_000;
+        await FlushAsync(engine, Flushes, Rows);
+
+        var results = await engine.Compaction.RunAsync(CompactionTier.Hourly);
+        Assert.All(results, r => Assert.True(r.Succeeded, r.Error));
+        Assert.Equal([4], results.Where(r => r.Output is not null).Select(r => r.FilesIn)); // one merge, not halved
+        const int All = Flushes * Rows;
+        Assert.Equal($"{All}|{All}|{(long)All * (All - 1) / 2}",
+            await EngineData.ScalarAsync(engine, "SELECT count(*) || '|' || count(DISTINCT time) || '|' || sum(v) FROM cpu"));
+    }
+
+    private static Task<ArcEngine> StartAsync(TempEngines engines, string[] sortKeys) => engines.StartAsync(new EngineOptions
+    {
+        DataPath = engines.Root,
+        MaxBufferAge = TimeSpan.FromHours(1),
+        Time = new FakeTimeProvider(new DateTimeOffset(2023, 11, 15, 0, 0, 0, TimeSpan.Zero)),
+        Compaction = new CompactionOptions
+        {
+            MemoryLimit = "32MB",
+            Threads = 1,
+            HourlyMinFiles = 2,
+            LevelEnabled = false,
+            DefaultSortKeys = sortKeys,
+            HourlySchedule = "0 0 1 1 *",
+            DailySchedule = "0 0 1 1 *",
+        },
+    });
+
+    /// <summary>
+    /// Flushes into one hour, <paramref name="rows"/> each with a 60-byte string: within 32 MB DuckDB sorts two flushes of
+    /// 100,000 rows (hosts out of order, so the sort moves every row) and not four.
+    /// </summary>
+    private static async Task FlushAsync(ArcEngine engine, int flushes, int rows)
+    {
+        for (var flush = 0; flush < flushes; flush++)
+        {
+            var lines = new StringBuilder();
+            for (var i = 0; i < rows; i++)
+            {
+                var n = (flush * rows) + i;
+                lines.Append(CultureInfo.InvariantCulture, $"cpu,host=h{n * 7919L % 1000} v={n}i,s=\"{new string((char)('a' + (n % 26)), 60)}\" {T0 + n}\n");
+            }
+
+            await EngineData.WriteAsync(engine, lines.ToString());
+            await engine.CheckpointAsync();
+        }
     }
 }

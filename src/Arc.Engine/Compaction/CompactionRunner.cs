@@ -272,13 +272,23 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             var tags = Tags(footers);
             var rowsIn = footers.Sum(f => f.Rows);
             var sortedBy = SortedBy(candidate.Measurement, tags);
-            if (sortedBy is not null && footers.TrueForAll(f => f.Unique && f.Sorted is { } s && s.SequenceEqual(sortedBy, StringComparer.Ordinal)))
+            if (sortedBy is not null && footers.TrueForAll(f => f.Tags!.SequenceEqual(sortedBy, StringComparer.Ordinal))
+                && SortedMerge.Fits(inputs.Count, catalog.Manifest.ColumnsOf(candidate.Database, candidate.Measurement, inputs)?.Count ?? 0))
             {
-                using var writer = new ParquetFileWriter("zstd", RowGroupRows);
-                if (SortedMerge.Run(inputs, sortedBy, temp, OutputMetadata(tags, sortedBy, full), writer, RowGroupRows, cancellationToken) is { } streamed)
+                var presorted = new List<string>();
+                try
                 {
-                    done = true;
-                    return (new Merged(manifest, rowsIn, streamed), null);
+                    var streams = Presorted(connection, inputs, footers, sortedBy, temp, presorted);
+                    using var writer = new ParquetFileWriter("zstd", RowGroupRows);
+                    if (SortedMerge.Run(streams, sortedBy, temp, OutputMetadata(tags, sortedBy, full), writer, RowGroupRows, cancellationToken) is { } streamed)
+                    {
+                        done = true;
+                        return (new Merged(manifest, rowsIn, streamed), null);
+                    }
+                }
+                finally
+                {
+                    presorted.ForEach(File.Delete);
                 }
 
                 logger.LogInformation("Compaction {Id}: the inputs cannot be merged as sorted streams; merging with DuckDB", id);
@@ -305,6 +315,37 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 manifest.Delete(store);
             }
         }
+    }
+
+    /// <summary>
+    /// The inputs as files sorted by <paramref name="sortedBy"/> then time, each free of duplicates, for
+    /// <see cref="SortedMerge"/>: an input that says so (<see cref="SortedMerge.SortedMetadataKey"/>) as it is, any other (a
+    /// flushed file, in time order) sorted by DuckDB into a temporary file beside the output (listed in
+    /// <paramref name="written"/>), keeping the last write of a point it holds twice. DuckDB's memory then follows the rows
+    /// of one input, not of the whole merge.
+    /// </summary>
+    private static List<string> Presorted(DuckDbConnection connection, List<string> inputs, List<Footer> footers, List<string> sortedBy, string temp,
+        List<string> written)
+    {
+        var streams = new List<string>(inputs.Count);
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            var footer = footers[i];
+            if (footer.Unique && footer.Sorted is { } sorted && sorted.SequenceEqual(sortedBy, StringComparer.Ordinal))
+            {
+                streams.Add(inputs[i]);
+                continue;
+            }
+
+            var path = $"{temp}.{i}.sorted";
+            written.Add(path);
+            var keys = TagColumns(sortedBy) + ColumnSet.TimeColumn;
+            var last = footer.Unique ? "" : $" QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY file_row_number DESC) = 1";
+            connection.Execute($"COPY (SELECT * EXCLUDE (file_row_number) FROM read_parquet({Names.QuoteLiteral(inputs[i])}, file_row_number = true){last} ORDER BY {keys}) TO {Names.QuoteLiteral(path)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE {RowGroupRows})");
+            streams.Add(path);
+        }
+
+        return streams;
     }
 
     /// <summary>
