@@ -216,6 +216,42 @@ public sealed class LevelMergeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ASortedInputWhosePagesCannotBeReadIsSetAsideAndTheRestMerged()
+    {
+        // Two level outputs of 1,000 rows over the same times (so hourly compaction merges them); the second's seq column
+        // chunk is overwritten (its footer kept). The streamed merge's reader fails on them, DuckDB's merge then finds the file, and it is set
+        // aside as any unreadable input.
+        var engine = await StartWithoutLogAsync(new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 1500, HourlyMinFiles = 2, DailyEnabled = false });
+        for (var pair = 1; pair <= 2; pair++)
+        {
+            for (var half = 0; half < 2; half++)
+            {
+                await EngineData.WriteAsync(engine, string.Concat(Enumerable.Range(half * 500, 500).Select(i =>
+                    string.Create(CultureInfo.InvariantCulture, $"cpu,host=a seq={(pair * 10_000) + i}i {T0 + (i * 1_000_000_000L)}\n"))));
+                await engine.FlushAsync();
+            }
+
+            await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length == pair);
+        }
+
+        string victim;
+        using (var database = Arc.Engine.DuckDb.DuckDbDatabase.Open(null, []))
+        using (var connection = database.Connect())
+        {
+            victim = Files(HourDirectory).Single(f => connection.QueryStrings($"SELECT min(seq) FROM '{f}'")[0][0] == "20000");
+            var pages = connection.QueryStrings($"SELECT coalesce(dictionary_page_offset, data_page_offset), total_compressed_size FROM parquet_metadata('{victim}') WHERE path_in_schema = 'seq'")[0];
+            using var file = File.OpenWrite(victim);
+            file.Position = long.Parse(pages[0]!, CultureInfo.InvariantCulture);
+            file.Write(Enumerable.Repeat((byte)0x5A, int.Parse(pages[1]!, CultureInfo.InvariantCulture)).ToArray());
+        }
+
+        var result = Assert.Single(await engine.Compaction.RunAsync(CompactionTier.Hourly), r => r.Output is not null);
+        Assert.True(result.Succeeded, result.Error);
+        Assert.EndsWith(Path.GetFileName(victim), Assert.Single(result.Quarantined), StringComparison.Ordinal);
+        Assert.Equal("1000 10000 10999", await EngineData.ScalarAsync(engine, "SELECT count(*) || ' ' || min(seq) || ' ' || max(seq) FROM cpu"));
+    }
+
+    [Fact]
     public async Task HourlyCompactionLeavesFullFilesThatShareNoPointAndMergesThemOnceTheyDo()
     {
         // N = 2, R = 3 rows: pairs of one-row flushes merge into files of two rows, at the last level and free of duplicates.

@@ -285,13 +285,19 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                         done = true;
                         return (new Merged(manifest, rowsIn, streamed), null);
                     }
+
+                    logger.LogInformation("Compaction {Id}: the inputs cannot be merged as sorted streams; merging with DuckDB", id);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // A page the Parquet reader cannot decode (Arrow's stream reports it as a plain Exception), no room for
+                    // the output: DuckDB's merge finds out which (an unreadable input is then set aside, as always).
+                    logger.LogWarning(e, "Compaction {Id}: the merge as sorted streams failed; merging with DuckDB", id);
                 }
                 finally
                 {
                     presorted.ForEach(File.Delete);
                 }
-
-                logger.LogInformation("Compaction {Id}: the inputs cannot be merged as sorted streams; merging with DuckDB", id);
             }
 
             var deduplicate = tags is not null && (footers.All(f => f.Unique) && Ranges(candidate, inputs) is { } ranges
