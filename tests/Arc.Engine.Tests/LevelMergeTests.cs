@@ -234,13 +234,10 @@ public sealed class LevelMergeTests : IAsyncLifetime
             await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length == pair);
         }
 
-        string victim;
-        using (var database = Arc.Engine.DuckDb.DuckDbDatabase.Open(null, []))
-        using (var connection = database.Connect())
+        var victim = Files(HourDirectory).Single(f => Read($"SELECT min(seq) FROM '{f}'")[0][0] == "20000");
+        var pages = Read($"SELECT coalesce(dictionary_page_offset, data_page_offset), total_compressed_size FROM parquet_metadata('{victim}') WHERE path_in_schema = 'seq'")[0];
+        using (var file = File.OpenWrite(victim))
         {
-            victim = Files(HourDirectory).Single(f => connection.QueryStrings($"SELECT min(seq) FROM '{f}'")[0][0] == "20000");
-            var pages = connection.QueryStrings($"SELECT coalesce(dictionary_page_offset, data_page_offset), total_compressed_size FROM parquet_metadata('{victim}') WHERE path_in_schema = 'seq'")[0];
-            using var file = File.OpenWrite(victim);
             file.Position = long.Parse(pages[0]!, CultureInfo.InvariantCulture);
             file.Write(Enumerable.Repeat((byte)0x5A, int.Parse(pages[1]!, CultureInfo.InvariantCulture)).ToArray());
         }
@@ -509,37 +506,28 @@ public sealed class LevelMergeTests : IAsyncLifetime
         ParquetFileName.TryParse(Path.GetFileName(path), out var name) ? name : throw new InvalidOperationException($"not a flushed file: {path}");
 
     /// <summary>The rows of each of the partition's Parquet files, in write order, read by DuckDB.</summary>
-    private static long[] RowsPerFile(string directory)
-    {
-        using var database = Arc.Engine.DuckDb.DuckDbDatabase.Open(null, []);
-        using var connection = database.Connect();
-        return [.. Files(directory).OrderBy(f => Name(f).FirstLsn)
-            .Select(f => long.Parse(connection.QueryStrings($"SELECT count(*) FROM read_parquet('{f}')")[0][0]!, CultureInfo.InvariantCulture))];
-    }
+    private static long[] RowsPerFile(string directory) =>
+        [.. Files(directory).OrderBy(f => Name(f).FirstLsn).Select(f => long.Parse(Read($"SELECT count(*) FROM read_parquet('{f}')")[0][0]!, CultureInfo.InvariantCulture))];
 
     /// <summary>What wrote a file (its footer's created_by): DuckDB's COPY, or arc-native's own writer.</summary>
-    private static string WrittenBy(string file)
-    {
-        using var database = Arc.Engine.DuckDb.DuckDbDatabase.Open(null, []);
-        using var connection = database.Connect();
-        return connection.QueryStrings($"SELECT created_by FROM parquet_file_metadata('{file}')")[0][0]!;
-    }
+    private static string WrittenBy(string file) => Read($"SELECT created_by FROM parquet_file_metadata('{file}')")[0][0]!;
 
     /// <summary>The seq values of a file in time order.</summary>
-    private static string ReadSeqs(string file)
-    {
-        using var database = Arc.Engine.DuckDb.DuckDbDatabase.Open(null, []);
-        using var connection = database.Connect();
-        return connection.QueryStrings($"SELECT string_agg(seq::VARCHAR, ',' ORDER BY time) FROM read_parquet('{file}')")[0][0] ?? "";
-    }
+    private static string ReadSeqs(string file) => Read($"SELECT string_agg(seq::VARCHAR, ',' ORDER BY time) FROM read_parquet('{file}')")[0][0] ?? "";
 
     /// <summary>Rows in the partition's Parquet files, read by DuckDB (each exactly once: count equals distinct seq).</summary>
     private static long RowsOnDisk(string directory)
     {
-        using var database = Arc.Engine.DuckDb.DuckDbDatabase.Open(null, []);
-        using var connection = database.Connect();
-        var row = connection.QueryStrings($"SELECT count(*), count(DISTINCT seq) FROM read_parquet('{directory}/*.parquet')")[0];
+        var row = Read($"SELECT count(*), count(DISTINCT seq) FROM read_parquet('{directory}/*.parquet')")[0];
         Assert.Equal(row[0], row[1]);
         return long.Parse(row[0]!, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The rows of <paramref name="sql"/> as text, run by a DuckDB of its own (the files, not the engine's views).</summary>
+    private static List<string?[]> Read(string sql)
+    {
+        using var database = Arc.Engine.DuckDb.DuckDbDatabase.Open(null, []);
+        using var connection = database.Connect();
+        return connection.QueryStrings(sql);
     }
 }

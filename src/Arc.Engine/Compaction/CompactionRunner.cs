@@ -334,6 +334,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         List<string> written)
     {
         var streams = new List<string>(inputs.Count);
+        var keys = TagColumns(sortedBy) + ColumnSet.TimeColumn;
         for (var i = 0; i < inputs.Count; i++)
         {
             var footer = footers[i];
@@ -345,7 +346,6 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
             var path = $"{temp}.{i}.sorted";
             written.Add(path);
-            var keys = TagColumns(sortedBy) + ColumnSet.TimeColumn;
             var last = footer.Unique ? "" : $" QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY file_row_number DESC) = 1";
             connection.Execute($"COPY (SELECT * EXCLUDE (file_row_number) FROM read_parquet({Names.QuoteLiteral(inputs[i])}, file_row_number = true){last} ORDER BY {keys}) TO {Names.QuoteLiteral(path)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE {RowGroupRows})");
             streams.Add(path);
@@ -646,8 +646,8 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     }
 
     /// <summary>
-    /// What a file's footer says: its rows, its tag columns (null: it does not say), whether it holds no duplicate, and
-    /// whether it is full (<see cref="FullMetadataKey"/>).
+    /// What a file's footer says: its rows, its tag columns (null: it does not say), whether it holds no duplicate, whether
+    /// it is full (<see cref="FullMetadataKey"/>), and the tags it is sorted by before time (<see cref="SortedMerge.SortedMetadataKey"/>; null: not said).
     /// </summary>
     private sealed record Footer(long Rows, List<string>? Tags, bool Unique, bool Full, List<string>? Sorted);
 
