@@ -1,3 +1,4 @@
+using System.Globalization;
 using Arc.Engine.Compaction;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Storage;
@@ -44,6 +45,7 @@ public sealed class SortedMergeTests : IDisposable
                        'hôst-' || (i % 5) || repeat('x', (i % 4)::INT) AS host,
                        make_timestamp_ns(1700000000000000000 + (i // 20) * 1000000000) AS time,
                        CASE WHEN i % 11 = 0 THEN NULL ELSE ({seq}) / 3.0 END AS usage,
+                       (({seq}) % 1000) / 10.0 AS gauge,
                        ({seq})::BIGINT AS seq,
                        (18446744073709551615 - ({seq}))::UBIGINT AS big,
                        CASE WHEN i % 13 = 0 THEN NULL ELSE 'v' || ({seq}) END AS note,
@@ -53,10 +55,10 @@ public sealed class SortedMergeTests : IDisposable
         }
 
         var output = Path.Combine(_root, "merged.parquet");
-        using var writer = new ParquetFileWriter("zstd", 122_880);
+        using var writer = new ParquetFileWriter("zstd", 122_880, merged: true);
         var rows = SortedMerge.Run(inputs, Tags, output, Metadata(), writer, 122_880, CancellationToken.None);
 
-        const string Row = "concat_ws('|', region, host, time, usage, seq, big, note, flag)";
+        const string Row = "concat_ws('|', region, host, time, usage, gauge, seq, big, note, flag)";
         var list = "[" + string.Join(", ", inputs.Select(Names.QuoteLiteral)) + "]";
         var expected = Scalar($"""
             SELECT count(*) || ' ' || md5(string_agg({Row}, ',' ORDER BY region NULLS LAST, host, time))
@@ -70,7 +72,13 @@ public sealed class SortedMergeTests : IDisposable
             Scalar($"SELECT string_agg(decode(key) || '=' || decode(value), ' ' ORDER BY decode(key)) FROM parquet_kv_metadata('{output}') WHERE decode(key) LIKE 'arc_%'"));
         // Times as deltas (sorted times of a series differ by little), not a dictionary of mostly distinct values.
         Assert.Equal("RLE, DELTA_BINARY_PACKED", Scalar($"SELECT DISTINCT encodings FROM parquet_metadata('{output}') WHERE path_in_schema = 'time'"));
-        Assert.Equal("time:TIMESTAMP_NS usage:DOUBLE seq:BIGINT big:UBIGINT note:VARCHAR flag:BOOLEAN",
+        // Floats take a dictionary per chunk while it stays within 32 KB: the gauge's 1,000 values keep theirs; the usage's
+        // distinct values stop at the cap and go on plain (with the writer's default 1 MB the first row group's dictionary
+        // would hold all 122,880 of them).
+        Assert.Equal("gauge:2 usage:2", Scalar($"SELECT string_agg(c, ' ' ORDER BY c) FROM (SELECT path_in_schema || ':' || count(*) AS c FROM parquet_metadata('{output}') WHERE path_in_schema IN ('gauge', 'usage') AND dictionary_page_offset IS NOT NULL GROUP BY path_in_schema)"));
+        Assert.True(long.Parse(Scalar($"SELECT max(data_page_offset - dictionary_page_offset) FROM parquet_metadata('{output}') WHERE path_in_schema = 'usage'"), CultureInfo.InvariantCulture)
+            <= ParquetFileWriter.MergedDictionaryPageLimit + 1024);
+        Assert.Equal("time:TIMESTAMP_NS usage:DOUBLE gauge:DOUBLE seq:BIGINT big:UBIGINT note:VARCHAR flag:BOOLEAN",
             Scalar($"SELECT string_agg(column_name || ':' || column_type, ' ') FROM (DESCRIBE SELECT * EXCLUDE (region, host) FROM '{output}')"));
     }
 

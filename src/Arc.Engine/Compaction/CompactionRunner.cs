@@ -279,7 +279,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 try
                 {
                     var streams = Presorted(connection, inputs, footers, sortedBy, temp, presorted);
-                    using var writer = new ParquetFileWriter("zstd", RowGroupRows);
+                    using var writer = new ParquetFileWriter("zstd", RowGroupRows, merged: true);
                     if (SortedMerge.Run(streams, sortedBy, temp, OutputMetadata(tags, sortedBy, full), writer, RowGroupRows, cancellationToken) is { } streamed)
                     {
                         done = true;

@@ -16,13 +16,30 @@ internal sealed class ParquetFileWriter : IDisposable
 {
     public const string TagsMetadataKey = "arc_tags";
     private readonly Compression _codec;
+    /// <summary>
+    /// The largest dictionary page of a column chunk in a merged file (<see cref="ParquetFileWriter(string, int, bool)"/>):
+    /// a chunk whose distinct values outgrow it writes the rest of its values plain (Arrow's writer falls back per chunk),
+    /// so each row group of each column decides as DuckDB's writer does. 32 KB is 4,096 doubles: gauges that repeat a few
+    /// thousand values (Telegraf's percentages) keep the dictionary, values that rarely repeat pay for a small one only.
+    /// </summary>
+    public const long MergedDictionaryPageLimit = 32 * 1024;
+
     private readonly int _rowGroupSize;
+    private readonly bool _merged;
     private readonly ArrowWriterProperties _arrowProperties;
 
-    public ParquetFileWriter(string compression, int rowGroupSize)
+    /// <param name="compression">The codec's name (<c>zstd</c>, <c>snappy</c>, …).</param>
+    /// <param name="rowGroupSize">Rows per row group.</param>
+    /// <param name="merged">
+    /// For compaction's outputs: floats are dictionary-encoded too and every dictionary page is capped at
+    /// <see cref="MergedDictionaryPageLimit"/>. Flushes (false) leave floats plain: their files live minutes, and hashing
+    /// every value costs ingest CPU.
+    /// </param>
+    public ParquetFileWriter(string compression, int rowGroupSize, bool merged = false)
     {
         _codec = Codec(compression);
         _rowGroupSize = rowGroupSize;
+        _merged = merged;
         using (var builder = new ArrowWriterPropertiesBuilder())
         {
             // Also stores the schema's metadata (the tag names) as file key-value metadata.
@@ -63,9 +80,10 @@ internal sealed class ParquetFileWriter : IDisposable
     }
 
     /// <summary>
-    /// The codec, row-group length and format version for every file; float columns without dictionary encoding: their
-    /// values rarely repeat, so the writer would hash every value into a dictionary it then drops or that outgrows the
-    /// plain values (a tenth of a flush's CPU in a Telegraf load). Strings and integers keep it. Times are delta-encoded:
+    /// The codec, row-group length and format version for every file. Flushes write float columns without dictionary
+    /// encoding: the writer would hash every value (a tenth of a flush's CPU in a Telegraf load) into a dictionary that
+    /// random-looking values outgrow. Merged files encode them with dictionaries capped per chunk
+    /// (<see cref="MergedDictionaryPageLimit"/>). Strings and integers keep dictionaries in both. Times are delta-encoded:
     /// in time order (a flush) or by series (a merge) they differ by little, where a dictionary of them falls back to
     /// plain 8-byte values.
     /// </summary>
@@ -76,9 +94,14 @@ internal sealed class ParquetFileWriter : IDisposable
             .MaxRowGroupLength(_rowGroupSize)
             .Version(ParquetVersion.PARQUET_2_6) // keeps nanosecond timestamps
             .CreatedBy("arc-native");
+        if (_merged)
+        {
+            builder.DictionaryPagesizeLimit(MergedDictionaryPageLimit);
+        }
+
         foreach (var field in schema.FieldsList)
         {
-            if (field.DataType is Apache.Arrow.Types.DoubleType)
+            if (field.DataType is Apache.Arrow.Types.DoubleType && !_merged)
             {
                 builder.DisableDictionary(field.Name);
             }
