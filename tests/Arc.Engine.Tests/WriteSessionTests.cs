@@ -93,6 +93,34 @@ public sealed class WriteSessionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AMessagePackFloatColumnStoresEveryValueInItsRowAcrossRunsNilsAndOtherNumberTypes()
+    {
+        // Runs of float64 are stored a block at a time (256 at most per block): nils, integers and float32 values break
+        // them, at the start, inside and at the end of a record; the second record starts where the first ended.
+        object?[] Values(int record) => Enumerable.Range(0, 1000).Select(i => (object?)(
+            i % 97 == 0 || i == 999 ? null : i % 131 == 5 ? (long)i : i % 211 == 7 ? (float)(i + 0.5f) : (i + record) * 0.25)).ToArray();
+        object Record(int record) => new Dictionary<string, object?>
+        {
+            ["m"] = "floats",
+            ["columns"] = new Dictionary<string, object?>
+            {
+                ["time"] = Enumerable.Range(0, 1000).Select(i => (object?)(1_700_000_000L + (record * 1000) + i)).ToArray(),
+                ["v"] = Values(record),
+            },
+        };
+        var body = MessagePack.MessagePackSerializer.Serialize(new Dictionary<string, object?> { ["batch"] = new[] { Record(0), Record(1) } });
+        var outcome = await _engine.WriteMsgPackAsync(new WriteRequest("db", BodyCompression.Detect, null), PipeReader.Create(new MemoryStream(body)));
+        Assert.Null(outcome.Failure);
+
+        var expected = Enumerable.Range(0, 2).SelectMany(record => Values(record).Select((v, i) => (Index: (record * 1000) + i, Value: v is null ? (double?)null : Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture)))).ToList();
+        var nulls = expected.Count(e => e.Value is null);
+        var sum = expected.Sum(e => e.Value ?? 0);
+        var weighted = expected.Sum(e => (e.Value ?? 0) * e.Index);
+        Assert.Equal(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"2000 {nulls} {sum} {weighted}"), await EngineData.ScalarAsync(_engine,
+            "SELECT count(*) || ' ' || count(*) FILTER (v IS NULL) || ' ' || sum(v) || ' ' || sum(v * (epoch(time) - 1700000000)) FROM floats"));
+    }
+
+    [Fact]
     public async Task AMessagePackBodyWithAnErrorStoresNothingAndSaysWhere()
     {
         var body = MsgPackIngestAllocationTests.Columnar(6);

@@ -142,6 +142,14 @@ public class MsgPackDecodeBenchmarks
 
         public void WriteDouble(int row, double value) => Checksum += value;
 
+        public void WriteDoubles(int row, scoped ReadOnlySpan<double> values)
+        {
+            foreach (var value in values)
+            {
+                Checksum += value;
+            }
+        }
+
         public void WriteBoolean(int row, bool value) => Checksum += value ? 1 : 0;
 
         public void WriteString(int row, scoped ReadOnlySpan<byte> value) => Checksum += value.Length;

@@ -213,13 +213,8 @@ public sealed partial class WriteBatch
             return;
         }
 
-        var set = _msgPackSet!;
-        var time = set.Time;
-        for (var row = _msgPackBase; row < _msgPackBase + _msgPackRows; row++)
-        {
-            set.EndRow(time.GetInt64(row));
-        }
-
+        // Every column was filled directly: pad them to the record's end and take the time range once.
+        _msgPackSet!.CompleteRows(_msgPackRows);
         Accepted += _msgPackRows;
         PendingRows += _msgPackRows;
     }
@@ -229,6 +224,8 @@ public sealed partial class WriteBatch
     internal void MsgPackWriteInt64(int row, long value) => _msgPackColumn!.SetInt64(_msgPackBase + row, value);
 
     internal void MsgPackWriteDouble(int row, double value) => _msgPackColumn!.SetDouble(_msgPackBase + row, value);
+
+    internal void MsgPackWriteDoubles(int row, ReadOnlySpan<double> values) => _msgPackColumn!.AppendDoubles(_msgPackBase + row, values);
 
     internal void MsgPackWriteBoolean(int row, bool value) => _msgPackColumn!.SetBoolean(_msgPackBase + row, value);
 
@@ -399,6 +396,8 @@ public readonly struct MsgPackBatchHandler : IMsgPackHandler
     public void WriteUInt64(int row, ulong value) => _batch.MsgPackWriteInt64(row, unchecked((long)value));
 
     public void WriteDouble(int row, double value) => _batch.MsgPackWriteDouble(row, value);
+
+    public void WriteDoubles(int row, scoped ReadOnlySpan<double> values) => _batch.MsgPackWriteDoubles(row, values);
 
     public void WriteBoolean(int row, bool value) => _batch.MsgPackWriteBoolean(row, value);
 

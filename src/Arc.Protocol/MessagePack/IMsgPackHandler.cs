@@ -53,6 +53,12 @@ public interface IMsgPackHandler
     /// <summary>Write pass: a value of the current <see cref="MsgPackColumnType.Float"/> column.</summary>
     void WriteDouble(int row, double value);
 
+    /// <summary>
+    /// Write pass: consecutive values of the current <see cref="MsgPackColumnType.Float"/> column, for rows
+    /// <paramref name="row"/> onwards (as many calls of <see cref="WriteDouble"/>).
+    /// </summary>
+    void WriteDoubles(int row, scoped ReadOnlySpan<double> values);
+
     /// <summary>Write pass: a value of the current <see cref="MsgPackColumnType.Boolean"/> column.</summary>
     void WriteBoolean(int row, bool value);
 

@@ -142,6 +142,16 @@ public static class MsgPackDecoder
                     ReadBatchItems<THandler, TPass>(ref reader, ref handler, ref state, depth + 1);
                     continue;
                 }
+
+                if (typeof(TPass) == typeof(WritePass) && slot == keys.Columns && i == count - 1 && keys.Batch < 0)
+                {
+                    // Write pass, the record's last entry (as senders usually put it): read where it stands, which leaves
+                    // the reader at the end of the map; skipping it first would walk every value once more. The
+                    // validation pass skips it first: the whole record is checked to be well-formed before the handler
+                    // hears of its measurement (a truncated body must not create a database).
+                    ReadColumnar<THandler, TPass>(ref reader, ref handler, ref state, in keys, mapOffset);
+                    return;
+                }
             }
 
             reader.Skip(state.MaxDepth - depth);
@@ -600,6 +610,9 @@ public static class MsgPackDecoder
         return time;
     }
 
+    /// <summary>The most float64 values handed to <see cref="IMsgPackHandler.WriteDoubles"/> at once (2 KB of stack).</summary>
+    private const int FloatRun = 256;
+
     /// <summary>Reads <paramref name="rows"/> values as <paramref name="type"/> (the validation pass proved they fit).</summary>
     private static void WriteValues<THandler>(ref MsgPackReader reader, ref THandler handler, int rows, MsgPackColumnType type)
         where THandler : IMsgPackHandler, allows ref struct
@@ -607,12 +620,24 @@ public static class MsgPackDecoder
         switch (type)
         {
             case MsgPackColumnType.Float:
-                for (var row = 0; row < rows; row++)
+                // Runs of float64 (what senders write for a float column) go to the handler a block at a time.
+                Span<double> run = stackalloc double[FloatRun];
+                for (var row = 0; row < rows;)
                 {
+                    var read = reader.ReadFloat64Run(run[..Math.Min(FloatRun, rows - row)]);
+                    if (read > 0)
+                    {
+                        handler.WriteDoubles(row, run[..read]);
+                        row += read;
+                        continue;
+                    }
+
                     if (!reader.TryReadNil())
                     {
                         handler.WriteDouble(row, reader.ReadNumberAsDouble());
                     }
+
+                    row++;
                 }
 
                 break;

@@ -143,6 +143,25 @@ public ref struct MsgPackReader
         return ReadNumberAsDoubleSlow();
     }
 
+    /// <summary>
+    /// Reads consecutive float64 values into <paramref name="destination"/> until it is full or the next value is anything
+    /// else (or truncated); returns how many it read. The bulk form of <see cref="ReadNumberAsDouble"/> for a float column.
+    /// </summary>
+    public int ReadFloat64Run(scoped Span<double> destination)
+    {
+        var buffer = _buffer;
+        var position = _position;
+        var count = 0;
+        while (count < destination.Length && buffer.Length - position >= 9 && buffer[position] == Codes.Float64)
+        {
+            destination[count++] = BinaryPrimitives.ReadDoubleBigEndian(buffer.Slice(position + 1, 8));
+            position += 9;
+        }
+
+        _position = position;
+        return count;
+    }
+
     /// <summary>Reads a string (the str family) as UTF-8 bytes, not validated.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadOnlySpan<byte> ReadString()

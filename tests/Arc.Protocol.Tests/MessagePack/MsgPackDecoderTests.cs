@@ -325,6 +325,42 @@ public sealed class MsgPackDecoderTests
     }
 
     [Fact]
+    public void EveryOrderOfARecordsKeysDecodesTheSameRows()
+    {
+        // 'columns' last is read where it stands in the write pass (the usual order); anywhere else it is skipped and read
+        // after the map.
+        // Every order, alone and as two records of a batch (the first record's map must end where the next begins).
+        (string Key, object? Value)[] entries =
+        [
+            ("m", "cpu"),
+            ("tags", Array("host")),
+            ("x", Map(("nested", Array(1L, Array("y"))))),
+            ("columns", Map(("time", Array(1L, 2L)), ("host", Array("a", "b")), ("usage", Array(0.5, null)), ("n", Array(null, 7L)))),
+        ];
+        static string Rows(List<RecordedRow> rows) => string.Join(" ", rows.Select(r =>
+            $"{r.Measurement}@{r.Time}[{string.Join(",", r.Values.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => $"{v.Key}{(r.Tags.Contains(v.Key) ? "#" : "")}={v.Value}"))}]"));
+        const string Expected = "cpu@1000000000[host#=a,usage=0.5] cpu@2000000000[host#=b,n=7]";
+        foreach (var order in Permutations([0, 1, 2, 3]))
+        {
+            var record = Map(order.Select(i => entries[i]).ToArray());
+            Assert.Equal(Expected, Rows(Decode(Serialize(record), out _)));
+            Assert.Equal(Expected + " " + Expected, Rows(Decode(Serialize(Map(("batch", Array(record, record)))), out var summary)));
+            Assert.Equal(new MsgPackSummary(2, 4), summary);
+
+            // A bad value in the last entry is found with its offset either way.
+            (string Key, object? Value) badColumns = ("columns", Map(("time", Array(1L)), ("host", Array("a")), ("v", Array((object?)Array(1L)))));
+            var bad = Map(order.Select(i => i == 3 ? badColumns : entries[i]).ToArray());
+            var body = Serialize(bad);
+            var error = AssertRejected(body, "'v' holds an array");
+            Assert.Equal(0x91, body[error.Offset]);
+        }
+
+        static IEnumerable<int[]> Permutations(int[] items) => items.Length <= 1
+            ? [items]
+            : items.SelectMany(first => Permutations(items.Where(i => i != first).ToArray()).Select(rest => (int[])[first, .. rest]));
+    }
+
+    [Fact]
     public void DeepNestingIsRefusedWithoutRecursion()
     {
         // 100,000 nested arrays inside an unknown key: skipped iteratively, refused past the depth limit.

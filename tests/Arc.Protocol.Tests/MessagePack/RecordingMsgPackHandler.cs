@@ -126,6 +126,14 @@ internal struct RecordingMsgPackHandler(RecordingMsgPackHandlerState state) : IM
 
     public readonly void WriteDouble(int row, double value) => Set(row, value, MsgPackColumnType.Float);
 
+    public readonly void WriteDoubles(int row, scoped ReadOnlySpan<double> values)
+    {
+        for (var i = 0; i < values.Length; i++)
+        {
+            WriteDouble(row + i, values[i]);
+        }
+    }
+
     public readonly void WriteBoolean(int row, bool value) => Set(row, value, MsgPackColumnType.Boolean);
 
     public readonly void WriteString(int row, scoped ReadOnlySpan<byte> value)
