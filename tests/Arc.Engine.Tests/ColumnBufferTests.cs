@@ -142,9 +142,11 @@ public sealed class ColumnBufferTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void SortedByTimeOrdersRowsAndKeepsArrivalOrderForEqualTimes(bool allValid)
+    [InlineData(false, 1L)]
+    [InlineData(true, 1L)]
+    [InlineData(true, -1L)]
+    [InlineData(false, 1_000_000_000_000_000L)] // times too far apart to share a key with the row number
+    public void SortedByTimeOrdersRowsAndKeepsArrivalOrderForEqualTimes(bool allValid, long scale)
     {
         // Several sorted runs out of order (as concurrent requests merge), many equal times, every column kind.
         using var set = new ColumnSet("db", "m");
@@ -158,7 +160,7 @@ public sealed class ColumnBufferTests
         for (var row = 0; row < 3000; row++)
         {
             var run = row / 500;
-            var time = (runOrder[run] * 100L) + ((row % 500) / 5); // runs of 500 rows, five rows per time, runs shuffled
+            var time = ((runOrder[run] * 100L) + ((row % 500) / 5)) * scale; // runs of 500 rows, five rows per time, runs shuffled
             var host = allValid || random.Next(4) > 0 ? "h" + random.Next(50) : null;
             bool? ok = allValid || random.Next(4) > 0 ? random.Next(2) == 0 : null;
             double? v = allValid || random.Next(4) > 0 ? random.NextDouble() : null;

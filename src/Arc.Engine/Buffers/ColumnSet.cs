@@ -157,7 +157,7 @@ internal sealed class ColumnSet : IDisposable
     }
 
     /// <summary>
-    /// Completes <paramref name="rows"/> rows whose columns were filled directly (WAL replay): pads columns to the new row
+    /// Completes <paramref name="rows"/> rows whose columns were filled directly (WAL replay, MessagePack records): pads columns to the new row
     /// count and recomputes the time range and order from the time column.
     /// </summary>
     internal void CompleteRows(int rows)
@@ -259,25 +259,52 @@ internal sealed class ColumnSet : IDisposable
             var times = timesArray.AsSpan(0, rows);
             var order = orderArray.AsSpan(0, rows);
             System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(Time.ValueBytes).CopyTo(times);
-            for (var row = 0; row < rows; row++)
+            var (min, max) = (long.MaxValue, long.MinValue);
+            foreach (var time in times)
             {
-                order[row] = row;
+                (min, max) = (Math.Min(min, time), Math.Max(max, time));
             }
 
-            // A key sort of primitives (no comparison delegate), then each run of equal times back in arrival order: the
-            // key sort is not stable, and sorting a run's row numbers restores it.
-            times.Sort(order);
-            var start = 0;
-            for (var i = 1; i <= rows; i++)
+            var rowBits = 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)rows); // every row number fits in rowBits
+            if (unchecked((ulong)max - (ulong)min) < 1UL << (63 - rowBits))
             {
-                if (i == rows || times[i] != times[start])
+                // The usual flush (a spread of times under 2^(63 - rowBits) ns: hours for a million rows): one key per row,
+                // the time's offset above the row number, so one sort orders by time and keeps arrival order within equal
+                // times, however many rows share a time (every host's point of one interval).
+                for (var row = 0; row < rows; row++)
                 {
-                    if (i - start > 1)
-                    {
-                        order[start..i].Sort();
-                    }
+                    times[row] = unchecked((times[row] - min) << rowBits) | (uint)row;
+                }
 
-                    start = i;
+                times.Sort();
+                var mask = (1L << rowBits) - 1;
+                for (var i = 0; i < rows; i++)
+                {
+                    order[i] = (int)(times[i] & mask);
+                }
+            }
+            else
+            {
+                for (var row = 0; row < rows; row++)
+                {
+                    order[row] = row;
+                }
+
+                // A key sort of primitives (no comparison delegate), then each run of equal times back in arrival order:
+                // the key sort is not stable, and sorting a run's row numbers restores it.
+                times.Sort(order);
+                var start = 0;
+                for (var i = 1; i <= rows; i++)
+                {
+                    if (i == rows || times[i] != times[start])
+                    {
+                        if (i - start > 1)
+                        {
+                            order[start..i].Sort();
+                        }
+
+                        start = i;
+                    }
                 }
             }
 

@@ -703,7 +703,12 @@ public static class MsgPackDecoder
             var offset = reader.Position;
             var code = reader.PeekCode();
             MsgPackValueKinds kind;
-            if (code is Codes.Float64 or Codes.Float32)
+            if (code == Codes.Float64 && reader.SkipFloat64Run(count - i) is var run and > 0)
+            {
+                i += run - 1; // a float column: its float64 values in one loop
+                kind = MsgPackValueKinds.Float;
+            }
+            else if (code is Codes.Float64 or Codes.Float32)
             {
                 reader.SkipScalar();
                 kind = MsgPackValueKinds.Float;

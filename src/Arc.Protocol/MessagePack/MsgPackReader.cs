@@ -162,6 +162,25 @@ public ref struct MsgPackReader
         return count;
     }
 
+    /// <summary>
+    /// Skips up to <paramref name="max"/> consecutive float64 values, stopping at anything else or one cut short; returns
+    /// how many it skipped.
+    /// </summary>
+    public int SkipFloat64Run(int max)
+    {
+        var buffer = _buffer;
+        var position = _position;
+        var count = 0;
+        while (count < max && buffer.Length - position >= 9 && buffer[position] == Codes.Float64)
+        {
+            position += 9;
+            count++;
+        }
+
+        _position = position;
+        return count;
+    }
+
     /// <summary>Reads a string (the str family) as UTF-8 bytes, not validated.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadOnlySpan<byte> ReadString()
@@ -337,6 +356,10 @@ public ref struct MsgPackReader
             {
                 Need(size);
                 _position += size;
+                if (depth > 0)
+                {
+                    SkipFixedRun(ref pending[depth - 1]);
+                }
             }
             else if ((code & 0xf0) == 0x90 || code is Codes.Array16 or Codes.Array32)
             {
@@ -378,6 +401,30 @@ public ref struct MsgPackReader
                 depth--;
             }
         }
+    }
+
+    /// <summary>
+    /// After a fixed-size scalar of a container with <paramref name="left"/> values still to go (that one included): skips
+    /// the fixed-size scalars that follow it in one loop (a column of floats, integers or short strings), leaving the first
+    /// value of another form, or one that is cut short, to <see cref="Skip"/>'s loop and its checks.
+    /// </summary>
+    private void SkipFixedRun(ref long left)
+    {
+        var buffer = _buffer;
+        var position = _position;
+        while (left > 1 && (uint)position < (uint)buffer.Length)
+        {
+            var size = FixedSizes[buffer[position]];
+            if (size == 0 || size > buffer.Length - position)
+            {
+                break;
+            }
+
+            position += size;
+            left--;
+        }
+
+        _position = position;
     }
 
     /// <summary>Skips one value that is not an array or a map.</summary>
