@@ -178,16 +178,23 @@ public sealed class LineProtocolWriteTests
     public async Task ReservedTimeNameDuplicateTagsAndInvalidUtf8AreRejected()
     {
         await using var server = await TestServer.StartAsync();
-        var body = Encoding.UTF8.GetBytes("m,time=x v=1\nm,host=a,host=b v=1\nm,host=ok v=1\nm,host=")
-            .Concat(new byte[] { 0xC3, 0x28 }).Concat(Encoding.UTF8.GetBytes(" v=1\n")).ToArray();
+        // A line whose keys match the columns the previous line's keys resolved to skips the full resolution, and must still
+        // be checked: the repeated tag twice in a row (the first, rejected, leaves both tag slots on 'host'), and bad values
+        // on lines shaped like the accepted one before them.
+        byte[] bad = [0xC3, 0x28];
+        var body = Encoding.UTF8.GetBytes("m,time=x v=1\nm,host=ok v=1,s=\"x\"\nm,host=a,host=b v=1,s=\"x\"\nm,host=a,host=b v=2,s=\"x\"\n"
+                + "m,host=ok v=1,s=\"x\"\nm,host=")
+            .Concat(bad).Concat(Encoding.UTF8.GetBytes(" v=1,s=\"x\"\nm,host=ok v=1,s=\"")).Concat(bad).Concat(Encoding.UTF8.GetBytes("\"\n")).ToArray();
         using var response = await server.SendAsync("/write?db=t", new ByteArrayContent(body));
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         var messages = json.RootElement.GetProperty("errors").EnumerateArray().Select(e => e.GetProperty("message").GetString()!).ToList();
-        Assert.Equal(3, messages.Count);
+        Assert.Equal(5, messages.Count);
         Assert.Contains("reserved", messages[0], StringComparison.Ordinal);
         Assert.Contains("duplicate tag 'host'", messages[1], StringComparison.Ordinal);
-        Assert.Contains("not valid UTF-8", messages[2], StringComparison.Ordinal);
-        Assert.Equal(1, json.RootElement.GetProperty("accepted").GetInt64());
+        Assert.Contains("duplicate tag 'host'", messages[2], StringComparison.Ordinal);
+        Assert.Contains("value of tag 'host' is not valid UTF-8", messages[3], StringComparison.Ordinal);
+        Assert.Contains("value of field 's' is not valid UTF-8", messages[4], StringComparison.Ordinal);
+        Assert.Equal(2, json.RootElement.GetProperty("accepted").GetInt64());
     }
 
     [Fact]

@@ -77,6 +77,9 @@ internal sealed class ColumnSet : IDisposable
     /// <summary>The columns without an interface call per access (ingest's per-line path); stale once a column is added.</summary>
     internal ReadOnlySpan<ColumnBuffer> ColumnSpan => CollectionsMarshal.AsSpan(_columns);
 
+    /// <summary>The column each key slot of the last line resolved to (<see cref="Resolve"/>'s guesses); entries may be stale.</summary>
+    internal ReadOnlySpan<int> Shape => _shape;
+
     public ColumnBuffer Time => _columns[0];
 
     public long ByteSize

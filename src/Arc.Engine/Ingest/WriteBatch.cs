@@ -194,6 +194,11 @@ public sealed partial class WriteBatch : IWalCommit
     /// </summary>
     private bool ResolveColumns(ColumnSet set, in LinePoint point, Span<int> columns)
     {
+        if (SameShape(set, in point, columns))
+        {
+            return true;
+        }
+
         _pending.Clear();
         var tagCount = point.TagCount;
         for (var i = 0; i < tagCount; i++)
@@ -259,6 +264,68 @@ public sealed partial class WriteBatch : IWalCommit
             if (columns[i] < 0)
             {
                 columns[i] = createdMap[-columns[i] - 1];
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The usual line: every key names the column the same slot named on the line before, with the same kind, and every
+    /// value is valid UTF-8, and no two tags name one column — then <paramref name="columns"/> holds them and nothing else
+    /// needs checking. Anything else (a new or moved key, another kind, a bad value, a repeated tag) is left to the full
+    /// resolution, which reports it.
+    /// </summary>
+    private static bool SameShape(ColumnSet set, in LinePoint point, Span<int> columns)
+    {
+        var shape = set.Shape;
+        var all = set.ColumnSpan;
+        var tagCount = point.TagCount;
+        var count = tagCount + point.FieldCount;
+        if (count > shape.Length)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < count; i++)
+        {
+            var guess = shape[i];
+            if ((uint)guess >= (uint)all.Length)
+            {
+                return false;
+            }
+
+            var column = all[guess];
+            if (i < tagCount)
+            {
+                var tag = point.GetTag(i);
+                if (column.Kind != ColumnKind.Tag || !column.NameUtf8.AsSpan().SequenceEqual(tag.Key) || !Utf8.IsValid(tag.Value))
+                {
+                    return false;
+                }
+            }
+            else
+            {
+                var field = point.GetField(i - tagCount);
+                if (column.Kind != KindOf(field.Type) || !column.NameUtf8.AsSpan().SequenceEqual(field.Key)
+                    || (field.Type == FieldType.String && !Utf8.IsValid(field.String)))
+                {
+                    return false;
+                }
+            }
+
+            columns[i] = guess;
+        }
+
+        // A rejected line may have left two tag slots on one column ("a=1,a=2"): that stays the full path's to report.
+        for (var i = 1; i < tagCount; i++)
+        {
+            for (var j = 0; j < i; j++)
+            {
+                if (columns[j] == columns[i])
+                {
+                    return false;
+                }
             }
         }
 
