@@ -203,6 +203,28 @@ public sealed class ColumnBufferTests
         Assert.Equal(rows.Count(r => r.V is null), columns["v"].NullCount);
     }
 
+    [Theory]
+    [InlineData(0, 8)]
+    [InlineData(1, 8)]
+    [InlineData(5000, 1)] // one digit for every key: the pass is skipped
+    [InlineData(5000, 11)] // exactly one digit
+    [InlineData(5000, 12)]
+    [InlineData(100_000, 40)]
+    [InlineData(100_000, 63)]
+    public void RadixSortOrdersLikeASortOfTheSameKeys(int count, int bits)
+    {
+        var random = new Random(count + bits);
+        var keys = Enumerable.Range(0, count).Select(_ => random.NextInt64() & (long)((1UL << bits) - 1)).ToArray();
+        if (count > 10)
+        {
+            keys[3] = keys[7]; // equal keys too
+        }
+
+        var expected = keys.Order().ToArray();
+        ColumnSet.RadixSort(keys, bits);
+        Assert.Equal(expected, keys);
+    }
+
     private static ColumnBuffer Column(ColumnKind kind, int rows, int seed, bool allValid)
     {
         var random = new Random(seed);

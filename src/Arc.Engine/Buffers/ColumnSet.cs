@@ -249,6 +249,66 @@ internal sealed class ColumnSet : IDisposable
     }
 
     /// <summary>
+    /// Sorts non-negative <paramref name="keys"/> below 2^<paramref name="bits"/>: least significant digit first, 11 bits a
+    /// pass (a pass whose digit is the same for every key is skipped). The flush's keys are distinct, so stability does not
+    /// matter; a comparison sort of primitives in the AOT build calls a comparer per comparison, and this does no comparison.
+    /// </summary>
+    internal static void RadixSort(Span<long> keys, int bits)
+    {
+        const int DigitBits = 11;
+        const int Buckets = 1 << DigitBits;
+        if (keys.Length < 2)
+        {
+            return;
+        }
+
+        var scratchArray = System.Buffers.ArrayPool<long>.Shared.Rent(keys.Length);
+        Span<int> offsets = stackalloc int[Buckets];
+        try
+        {
+            var source = keys;
+            var target = scratchArray.AsSpan(0, keys.Length);
+            for (var shift = 0; shift < bits; shift += DigitBits)
+            {
+                offsets.Clear();
+                foreach (var key in source)
+                {
+                    offsets[(int)((ulong)key >> shift) & (Buckets - 1)]++;
+                }
+
+                if (offsets[(int)((ulong)source[0] >> shift) & (Buckets - 1)] == source.Length)
+                {
+                    continue; // one digit for all
+                }
+
+                var sum = 0;
+                for (var b = 0; b < Buckets; b++)
+                {
+                    (offsets[b], sum) = (sum, sum + offsets[b]);
+                }
+
+                foreach (var key in source)
+                {
+                    target[offsets[(int)((ulong)key >> shift) & (Buckets - 1)]++] = key;
+                }
+
+                var swap = source;
+                source = target;
+                target = swap;
+            }
+
+            if (source != keys)
+            {
+                source.CopyTo(keys);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<long>.Shared.Return(scratchArray);
+        }
+    }
+
+    /// <summary>
     /// A copy of the rows ordered by time; rows with equal times keep their arrival order, so "last write wins" still holds
     /// for whoever reads the file in order.
     /// </summary>
@@ -279,7 +339,8 @@ internal sealed class ColumnSet : IDisposable
                     times[row] = unchecked((times[row] - min) << rowBits) | (uint)row;
                 }
 
-                times.Sort();
+                var keyBits = 64 - System.Numerics.BitOperations.LeadingZeroCount(unchecked(((ulong)max - (ulong)min) << rowBits) | (uint)rows);
+                RadixSort(times, keyBits);
                 var mask = (1L << rowBits) - 1;
                 for (var i = 0; i < rows; i++)
                 {
