@@ -93,11 +93,7 @@ internal sealed class ColumnBuffer : IDisposable
         BeginRow(row);
         var end = row + values.Length;
         EnsureCapacity(end);
-        for (var r = row + 1; r < end; r++)
-        {
-            SetBit(_validity, r, true);
-        }
-
+        CopyBits([], _validity, row + 1, values.Length - 1, allSet: true);
         MemoryMarshal.AsBytes(values).CopyTo(_values.AsSpan(row * 8));
         Length = end;
     }

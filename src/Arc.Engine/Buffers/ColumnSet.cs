@@ -322,12 +322,7 @@ internal sealed class ColumnSet : IDisposable
             var times = timesArray.AsSpan(0, rows);
             var order = orderArray.AsSpan(0, rows);
             System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(Time.ValueBytes).CopyTo(times);
-            var (min, max) = (long.MaxValue, long.MinValue);
-            foreach (var time in times)
-            {
-                (min, max) = (Math.Min(min, time), Math.Max(max, time));
-            }
-
+            var (min, max) = (MinTime, MaxTime); // kept by every path that completes rows
             var rowBits = 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)rows); // every row number fits in rowBits
             if (unchecked((ulong)max - (ulong)min) < 1UL << (63 - rowBits))
             {

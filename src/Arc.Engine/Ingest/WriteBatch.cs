@@ -229,15 +229,9 @@ public sealed partial class WriteBatch : IWalCommit
             }
         }
 
-        for (var i = 0; i < tagCount; i++)
+        if (RepeatedTag(columns[..tagCount]) is var repeated and >= 0)
         {
-            for (var j = 0; j < i; j++)
-            {
-                if (columns[j] == columns[i])
-                {
-                    return Fail(point.LineNumber, point.GetTag(i).Column, $"duplicate tag '{Encoding.UTF8.GetString(point.GetTag(i).Key)}'");
-                }
-            }
+            return Fail(point.LineNumber, point.GetTag(repeated).Column, $"duplicate tag '{Encoding.UTF8.GetString(point.GetTag(repeated).Key)}'");
         }
 
         if (_pending.Count == 0)
@@ -318,18 +312,21 @@ public sealed partial class WriteBatch : IWalCommit
         }
 
         // A rejected line may have left two tag slots on one column ("a=1,a=2"): that stays the full path's to report.
-        for (var i = 1; i < tagCount; i++)
+        return RepeatedTag(columns[..tagCount]) < 0;
+    }
+
+    /// <summary>The first tag slot whose column an earlier slot already has (a tag written twice), or -1.</summary>
+    private static int RepeatedTag(ReadOnlySpan<int> tagColumns)
+    {
+        for (var i = 1; i < tagColumns.Length; i++)
         {
-            for (var j = 0; j < i; j++)
+            if (tagColumns[..i].Contains(tagColumns[i]))
             {
-                if (columns[j] == columns[i])
-                {
-                    return false;
-                }
+                return i;
             }
         }
 
-        return true;
+        return -1;
     }
 
     /// <summary>Sets <c>columns[slot]</c> to an existing column, or to <c>-1 - p</c> for the p-th pending new column.</summary>
