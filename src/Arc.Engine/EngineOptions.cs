@@ -53,8 +53,12 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     /// </summary>
     public TimeSpan WalMaxSegmentAge { get; init; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Parquet compression codec (<c>ingest.compression</c>): zstd, snappy, gzip, lz4, brotli or uncompressed.</summary>
-    public string Compression { get; init; } = "zstd";
+    /// <summary>
+    /// Codec of the files flushes write (<c>ingest.compression</c>): zstd, snappy, gzip, lz4, brotli or uncompressed. LZ4 by
+    /// default: as in an LSM tree's upper levels, flushed files are short-lived (level merges and compaction rewrite them
+    /// as ZSTD), so the fast codec saves ingest CPU where the files' size matters little.
+    /// </summary>
+    public string Compression { get; init; } = "lz4";
 
     /// <summary>Rows per Parquet row group.</summary>
     public int RowGroupSize { get; init; } = 122_880;

@@ -150,10 +150,15 @@ public sealed class LevelMergeTests : IAsyncLifetime
             await EngineData.WriteAsync(engine, string.Concat(lines.Split('\n').Select(line =>
                 string.Create(CultureInfo.InvariantCulture, $"cpu,host={line.Split(' ')[0]} {line.Split(' ')[1]} {T0 + (long.Parse(line.Split(' ')[2], CultureInfo.InvariantCulture) * 1_000_000_000)}\n"))));
             await engine.FlushAsync();
+            if (lines.StartsWith('a') && lines.Contains('\n', StringComparison.Ordinal))
+            {
+                Assert.Equal("LZ4_RAW", Codec(Assert.Single(Files(HourDirectory)))); // flushes write the fast codec by default
+            }
         }
 
         await EngineData.WaitForAsync(() => Files(HourDirectory).Length == 1);
         Assert.Equal("arc-native", WrittenBy(Files(HourDirectory)[0]));
+        Assert.Equal("ZSTD", Codec(Files(HourDirectory)[0])); // merges always write ZSTD
         Assert.Equal("a:2,c:20,b:11,a:3", await EngineData.ScalarAsync(engine, "SELECT string_agg(host || ':' || seq, ',' ORDER BY time, host) FROM cpu"));
     }
 
@@ -511,6 +516,8 @@ public sealed class LevelMergeTests : IAsyncLifetime
 
     /// <summary>What wrote a file (its footer's created_by): DuckDB's COPY, or arc-native's own writer.</summary>
     private static string WrittenBy(string file) => Read($"SELECT created_by FROM parquet_file_metadata('{file}')")[0][0]!;
+
+    private static string Codec(string file) => Read($"SELECT string_agg(DISTINCT compression, ',') FROM parquet_metadata('{file}')")[0][0]!;
 
     /// <summary>The seq values of a file in time order.</summary>
     private static string ReadSeqs(string file) => Read($"SELECT string_agg(seq::VARCHAR, ',' ORDER BY time) FROM read_parquet('{file}')")[0][0] ?? "";

@@ -56,6 +56,56 @@ public sealed class ParquetFlusherTests : IDisposable
     }
 
     [Fact]
+    public void ColumnsWithoutNullsAreWrittenRequiredAndReadBackWithFilesThatHaveNulls()
+    {
+        // One flush where every column is full, one where the same columns have nulls (and one column exists only there).
+        var full = Assert.Single(Write(Rows(0, 1000, nulls: false), "zstd"));
+        var sparse = Assert.Single(Write(Rows(1000, 1000, nulls: true), "zstd"));
+        Assert.Equal("host:REQUIRED n:REQUIRED ok:REQUIRED time:REQUIRED v:REQUIRED",
+            Query($"SELECT string_agg(name || ':' || repetition_type, ' ' ORDER BY name) FROM parquet_schema('{full}') WHERE num_children IS NULL")[0][0]);
+        Assert.Equal("extra:OPTIONAL host:OPTIONAL n:OPTIONAL ok:OPTIONAL time:REQUIRED v:OPTIONAL",
+            Query($"SELECT string_agg(name || ':' || repetition_type, ' ' ORDER BY name) FROM parquet_schema('{sparse}') WHERE num_children IS NULL")[0][0]);
+
+        // Read as the views read them: the first file's columns (no union by name; the other file has them all), and by name.
+        const string Counts = "count(*), count(host), count(v), count(n), count(ok) FILTER (WHERE ok), sum(v)::BIGINT";
+        Assert.Equal([["2000", "1667", "1667", "1667", "833", "374875"]], Query($"SELECT {Counts} FROM read_parquet(['{full}', '{sparse}'])"));
+        Assert.Equal([["2000", "1667", "1667", "1667", "833", "374875", "500"]],
+            Query($"SELECT {Counts}, count(extra) FROM read_parquet(['{full}', '{sparse}'], union_by_name = true)"));
+
+        static ColumnSet Rows(int first, int count, bool nulls)
+        {
+            var data = new ColumnSet("db", "m");
+            var host = data.AddColumn("host", ColumnKind.Tag);
+            var v = data.AddColumn("v", ColumnKind.Float);
+            var n = data.AddColumn("n", ColumnKind.Integer);
+            var ok = data.AddColumn("ok", ColumnKind.Boolean);
+            var extra = nulls ? data.AddColumn("extra", ColumnKind.String) : -1;
+            for (var i = first; i < first + count; i++)
+            {
+                var time = 1_700_000_000_000_000_000L + i;
+                data.Time.SetInt64(i - first, time);
+                var skip = nulls && i % 3 == 0;
+                if (!skip)
+                {
+                    data.Columns[host].SetBytes(i - first, Encoding.ASCII.GetBytes($"h{i % 10}"));
+                    data.Columns[v].SetDouble(i - first, i / 4.0);
+                    data.Columns[n].SetInt64(i - first, i);
+                    data.Columns[ok].SetBoolean(i - first, i % 2 == 0);
+                }
+
+                if (extra >= 0 && i % 2 == 0)
+                {
+                    data.Columns[extra].SetBytes(i - first, "x"u8);
+                }
+
+                data.EndRow(time);
+            }
+
+            return data;
+        }
+    }
+
+    [Fact]
     public void UnsortedRowsOverSeveralHoursGoToTheirHours()
     {
         using var data = new ColumnSet("db", "m");

@@ -402,14 +402,19 @@ internal sealed class ColumnSet : IDisposable
         return tags;
     }
 
-    /// <summary>The rows as one Arrow record batch over the buffers' memory (no copy); valid until the set changes.</summary>
-    public RecordBatch ToRecordBatch(IReadOnlyDictionary<string, string>? metadata = null)
+    /// <summary>
+    /// The rows as one Arrow record batch over the buffers' memory (no copy); valid until the set changes. With
+    /// <paramref name="fullColumnsRequired"/>, a column without nulls is declared non-nullable (a Parquet writer then
+    /// stores it REQUIRED, without definition levels to compute and encode); otherwise only the time column is.
+    /// </summary>
+    public RecordBatch ToRecordBatch(IReadOnlyDictionary<string, string>? metadata = null, bool fullColumnsRequired = false)
     {
         var schema = new Schema.Builder();
         var arrays = new List<IArrowArray>(_columns.Count);
         foreach (var column in _columns)
         {
-            schema.Field(f => f.Name(column.Name).DataType(ColumnBuffer.ArrowType(column.Kind)).Nullable(column.Kind != ColumnKind.Time));
+            var nullable = column.Kind != ColumnKind.Time && (!fullColumnsRequired || column.NullCount > 0);
+            schema.Field(f => f.Name(column.Name).DataType(ColumnBuffer.ArrowType(column.Kind)).Nullable(nullable));
             arrays.Add(column.ToArrow());
         }
 

@@ -47,11 +47,16 @@ internal sealed class ParquetFileWriter : IDisposable
         }
     }
 
-    /// <summary>The rows as one Arrow record batch (over the column buffers, no copy), with the tag names as metadata.</summary>
+    /// <summary>
+    /// The rows as one Arrow record batch (over the column buffers, no copy), with the tag names as metadata. Columns
+    /// without nulls are written REQUIRED: no definition levels (a tenth of a flush's Parquet work in a Telegraf load).
+    /// Readers lose nothing: DuckDB reads REQUIRED and OPTIONAL columns of the same name as one nullable column, and the
+    /// merges read each input's arrays as they come.
+    /// </summary>
     public static RecordBatch ToRecordBatch(ColumnSet rows) => rows.ToRecordBatch(new Dictionary<string, string>
     {
         [TagsMetadataKey] = JsonSerializer.Serialize(rows.TagNames(), StorageJsonContext.Default.ListString),
-    });
+    }, fullColumnsRequired: true);
 
     /// <summary>Writes <paramref name="batch"/> (or a slice of it) to <paramref name="path"/> and fsyncs the file.</summary>
     public void Write(RecordBatch batch, string path) => Write(path, batch.Schema, write =>
