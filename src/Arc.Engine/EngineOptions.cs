@@ -54,11 +54,11 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     public TimeSpan WalMaxSegmentAge { get; init; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
-    /// Codec of the files flushes write (<c>ingest.compression</c>): zstd, snappy, gzip, lz4, brotli or uncompressed. LZ4 by
-    /// default: as in an LSM tree's upper levels, flushed files are short-lived (level merges and compaction rewrite them
-    /// as ZSTD), so the fast codec saves ingest CPU where the files' size matters little.
+    /// Codec of the files flushes write (<c>ingest.compression</c>): zstd, snappy, gzip, lz4, brotli or uncompressed. Level
+    /// merges and compaction always write ZSTD. LZ4 costs a flush less CPU for larger files (docs/benchmarks.md); ZSTD stays
+    /// the default, as the recent-window query of the soak read LZ4 flushes slower.
     /// </summary>
-    public string Compression { get; init; } = "lz4";
+    public string Compression { get; init; } = "zstd";
 
     /// <summary>Rows per Parquet row group.</summary>
     public int RowGroupSize { get; init; } = 122_880;
