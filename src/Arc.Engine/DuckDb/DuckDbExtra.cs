@@ -5,8 +5,9 @@ namespace Arc.Engine.DuckDb;
 /// <summary>
 /// C API entry points that DuckDB.NET.Bindings does not expose (or exposes only with an owning SafeHandle). Kept to the
 /// minimum the design needs: registering an Arrow stream as a view (<c>duckdb_arrow_scan</c>), reading a prepared
-/// statement's type before it runs (<c>duckdb_prepared_statement_type</c>), filling the chunks DuckDB lends to the
-/// buffer table function and the file list function, and letting that table function scan on several threads.
+/// statement's type before it runs (<c>duckdb_prepared_statement_type</c>), the Arrow options of a result built in C#,
+/// filling the chunks DuckDB lends to the buffer table function and the file list function, and letting that table
+/// function scan on several threads.
 /// </summary>
 internal static partial class DuckDbExtra
 {
@@ -18,6 +19,10 @@ internal static partial class DuckDbExtra
 
     [LibraryImport(Library, EntryPoint = "duckdb_arrow_scan", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int ArrowScan(IntPtr connection, string tableName, IntPtr arrowArrayStream);
+
+    // The Arrow options of a result built in C# (DuckDbResultBuilder): its connection's, as DuckDB's own results get them.
+    [LibraryImport(Library, EntryPoint = "duckdb_connection_get_arrow_options")]
+    internal static partial void ConnectionGetArrowOptions(IntPtr connection, out DuckDB.NET.Native.DuckDBArrowOptions options);
 
     [LibraryImport(Library, EntryPoint = "duckdb_prepared_statement_type")]
     internal static partial int PreparedStatementType(IntPtr preparedStatement);

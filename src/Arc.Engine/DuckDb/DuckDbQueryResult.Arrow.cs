@@ -52,5 +52,14 @@ public sealed partial class DuckDbQueryResult
     }
 
     /// <summary>The Arrow options DuckDB derives from the result's connection (its arrow_* settings).</summary>
-    internal DuckDBArrowOptions ArrowOptions() => NativeMethods.Arrow.DuckDBResultGetArrowOptions(ref _result);
+    internal DuckDBArrowOptions ArrowOptions()
+    {
+        if (_builtOn is null)
+        {
+            return NativeMethods.Arrow.DuckDBResultGetArrowOptions(ref _result);
+        }
+
+        DuckDbExtra.ConnectionGetArrowOptions(_builtOn.Handle.DangerousGetHandle(), out var options);
+        return options;
+    }
 }

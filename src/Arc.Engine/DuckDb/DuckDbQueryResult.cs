@@ -2,14 +2,30 @@ using DuckDB.NET.Native;
 
 namespace Arc.Engine.DuckDb;
 
-/// <summary>A streaming query result: chunks are produced by DuckDB as they are fetched.</summary>
+/// <summary>
+/// A streaming query result: chunks are produced by DuckDB as they are fetched. Or a result built in memory
+/// (<see cref="DuckDbResultBuilder"/>), whose chunks were made before the first fetch.
+/// </summary>
 public sealed partial class DuckDbQueryResult : IDisposable
 {
     private DuckDBResult _result;
     private readonly DuckDBType[] _typeIds;
     private readonly DuckDBLogicalType[] _types;
     private readonly string[] _names;
+    private readonly Queue<DuckDBDataChunk>? _built;
+    private readonly DuckDbConnection? _builtOn;
     private bool _disposed;
+
+    /// <summary>A built result: it owns <paramref name="types"/> and <paramref name="chunks"/>.</summary>
+    internal DuckDbQueryResult(string[] names, DuckDBType[] typeIds, DuckDBLogicalType[] types, Queue<DuckDBDataChunk> chunks,
+        DuckDbConnection connection)
+    {
+        _names = names;
+        _typeIds = typeIds;
+        _types = types;
+        _built = chunks;
+        _builtOn = connection;
+    }
 
     private DuckDbQueryResult(DuckDBResult result)
     {
@@ -65,6 +81,11 @@ public sealed partial class DuckDbQueryResult : IDisposable
     /// <summary>The next chunk, or null at the end. Throws if the query failed while producing it.</summary>
     public DuckDBDataChunk? FetchChunk()
     {
+        if (_built is not null)
+        {
+            return _built.TryDequeue(out var next) ? next : null;
+        }
+
         while (true)
         {
             var chunk = NativeMethods.Query.DuckDBFetchChunk(_result);
@@ -99,6 +120,15 @@ public sealed partial class DuckDbQueryResult : IDisposable
             type.Dispose();
         }
 
-        NativeMethods.Query.DuckDBDestroyResult(ref _result);
+        if (_built is null)
+        {
+            NativeMethods.Query.DuckDBDestroyResult(ref _result);
+            return;
+        }
+
+        while (_built.TryDequeue(out var chunk))
+        {
+            chunk.Dispose();
+        }
     }
 }

@@ -69,24 +69,25 @@ public sealed partial class QueryEngine
         QueryAccess? access = null)
     {
         access ??= QueryAccess.Full;
-        var generated = false;
-        if (ShowCommand.TryParse(sql, out var show))
-        {
-            sql = await ShowSqlAsync(show, database, access.Databases, cancellationToken).ConfigureAwait(false);
-            generated = true;
-        }
-
+        var show = CheckShow(sql, database, access);
         if (database is not null && !access.MayRead(database))
         {
             throw new QueryForbiddenException($"this token may not read database '{database}'");
+        }
+
+        if (show is { } listing)
+        {
+            // Answered from the catalog: the listing's rows are the estimate, and it reads no measurement's files.
+            using var rows = await ListingAsync(listing, database, access.Databases, cancellationToken).ConfigureAwait(false);
+            return new QueryEstimate(rows.RowCount, []);
         }
 
         var connection = await _pool.RentAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             UseDatabase(connection, database);
-            var statement = generated ? null : StatementGuard.Check(connection, sql, database, access, _catalog, _functions, _options);
-            if (statement is { IsExplain: true })
+            var statement = StatementGuard.Check(connection, sql, database, access, _catalog, _functions, _options);
+            if (statement.IsExplain)
             {
                 throw new QueryRejectedException("only SELECT queries can be estimated");
             }
@@ -94,7 +95,7 @@ public sealed partial class QueryEngine
             // The text was parsed as exactly one SELECT, so prefixing EXPLAIN yields exactly one EXPLAIN (checked again).
             long rows;
             using (Scope(connection, statement, _functions, out _).Activate())
-            using (var explain = PrepareExplain(connection, statement?.Sql ?? sql, statement?.FallbackSql))
+            using (var explain = PrepareExplain(connection, statement.Sql, statement.FallbackSql))
             using (var result = DuckDbQueryResult.ExecuteStreaming(explain))
             {
                 var plan = new StringBuilder();
@@ -110,7 +111,7 @@ public sealed partial class QueryEngine
             }
 
             var measurements = new List<MeasurementFiles>();
-            foreach (var m in statement?.Measurements ?? [])
+            foreach (var m in statement.Measurements)
             {
                 measurements.Add(await FilesAsync(m.Database, m.Measurement, cancellationToken).ConfigureAwait(false));
             }

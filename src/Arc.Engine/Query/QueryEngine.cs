@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Errors;
 using Arc.Engine.Storage;
@@ -65,21 +63,15 @@ public sealed partial class QueryEngine
         QueryAccess? access = null, QueryPriority priority = QueryPriority.Normal, bool trackDependencies = false)
     {
         access ??= QueryAccess.Full;
-        var generated = false;
-        if (ShowCommand.TryParse(sql, out var show))
-        {
-            if (show.Kind == ShowKind.Tables && !access.MayRead(show.Database ?? database ?? "default"))
-            {
-                throw new QueryForbiddenException($"this token may not read database '{show.Database ?? database}'");
-            }
-
-            sql = await ShowSqlAsync(show, database, access.Databases, cancellationToken).ConfigureAwait(false);
-            generated = true;
-        }
-
+        var show = CheckShow(sql, database, access);
         if (database is not null && !access.MayRead(database))
         {
             throw new QueryForbiddenException($"this token may not read database '{database}'");
+        }
+
+        if (show is { } listing)
+        {
+            return await OpenListingAsync(listing, database, access, priority, cancellationToken).ConfigureAwait(false);
         }
 
         var connection = await _pool.RentAsync(priority, cancellationToken).ConfigureAwait(false);
@@ -93,10 +85,10 @@ public sealed partial class QueryEngine
             timeout.CancelAfter(_options.QueryTimeout);
             interrupt = new ConnectionInterrupt(connection, timeout.Token);
             UseDatabase(connection, database);
-            var checkedStatement = generated ? null : StatementGuard.Check(connection, sql, database, access, _catalog, _functions, _options);
+            var checkedStatement = StatementGuard.Check(connection, sql, database, access, _catalog, _functions, _options);
 
             // Before binding: a change after this point moves a version, so a result cached under these is never stale.
-            var dependencies = trackDependencies && checkedStatement is not null ? Dependencies(checkedStatement) : null;
+            var dependencies = trackDependencies ? Dependencies(checkedStatement) : null;
             var scope = Scope(connection, checkedStatement, _functions, out var plan);
             var fetched = plan?.Ranges ?? [];
             if (Remote is not null && fetched.Count > 0)
@@ -144,7 +136,7 @@ public sealed partial class QueryEngine
             {
                 using (scope.Activate())
                 {
-                    statement = checkedStatement is null ? Prepare(connection, sql, explain: false) : Prepare(connection, checkedStatement);
+                    statement = Prepare(connection, checkedStatement);
                     ThrowIfTimedOut(timeout, cancellationToken);
                     result = DuckDbQueryResult.ExecuteStreaming(statement);
                 }
@@ -163,15 +155,14 @@ public sealed partial class QueryEngine
                 _catalog.Visibility.ExitReadLock();
             }
 
-            if (checkedStatement is { IsExplain: true } && !access.Unrestricted)
+            if (checkedStatement.IsExplain && !access.Unrestricted)
             {
                 try
                 {
-                    (statement, result) = WithoutPaths(connection, statement, result);
+                    result = WithoutPaths(connection, result);
                 }
                 catch
                 {
-                    statement = null; // disposed there
                     _catalog.Epochs.Exit(epoch);
                     throw;
                 }
@@ -227,15 +218,10 @@ public sealed partial class QueryEngine
     /// The files each measurement of the statement needs (<see cref="QueryFiles"/>): the scope the file list function reads
     /// while the statement binds, and the plan whose ranges object storage must have local (null when no data file is read).
     /// </summary>
-    private static QueryFileScope Scope(DuckDbConnection connection, CheckedStatement? statement, FunctionPolicy functions,
+    private static QueryFileScope Scope(DuckDbConnection connection, CheckedStatement statement, FunctionPolicy functions,
         out QueryFilePlan? plan)
     {
         plan = null;
-        if (statement is null)
-        {
-            return new QueryFileScope();
-        }
-
         var scope = new QueryFileScope { SchemaOnly = statement.DescribesOnly };
         if (!scope.SchemaOnly)
         {
@@ -270,14 +256,12 @@ public sealed partial class QueryEngine
 
     /// <summary>
     /// A plan as a caller restricted to measurements may see it: EXPLAIN ANALYZE names the files it read by absolute path,
-    /// so the plan (a few rows) is read whole and served again from a VALUES list with the data directory hidden
-    /// (<see cref="ExplainPaths"/>); same columns, same rows. Disposes <paramref name="statement"/> and <paramref name="result"/>.
+    /// so the plan (a few rows) is read whole and served again as a built result with the data directory hidden
+    /// (<see cref="ExplainPaths"/>); same columns, same rows. Disposes <paramref name="result"/>.
     /// </summary>
-    private (DuckDBPreparedStatement, DuckDbQueryResult) WithoutPaths(DuckDbConnection connection, DuckDBPreparedStatement statement,
-        DuckDbQueryResult result)
+    private DuckDbQueryResult WithoutPaths(DuckDbConnection connection, DuckDbQueryResult result)
     {
-        var rows = new List<string>();
-        using (statement)
+        using var rows = new DuckDbResultBuilder(("explain_key", DuckDBType.Varchar), ("explain_value", DuckDBType.Varchar));
         using (result)
         {
             while (result.FetchChunk() is { } chunk)
@@ -289,29 +273,16 @@ public sealed partial class QueryEngine
                     var values = NativeMethods.DataChunks.DuckDBDataChunkGetVector(chunk, 1);
                     for (var row = 0; row < size; row++)
                     {
-                        var key = VectorText.Format(keys, DuckDBType.Varchar, row);
                         var value = VectorText.Format(values, DuckDBType.Varchar, row);
-                        rows.Add($"({Literal(key)}, {Literal(value is null ? null : ExplainPaths.Hide(value, _store.Root))})");
+                        rows.AddRow();
+                        rows.Set(0, VectorText.Format(keys, DuckDBType.Varchar, row));
+                        rows.Set(1, value is null ? null : ExplainPaths.Hide(value, _store.Root));
                     }
                 }
             }
         }
 
-        var sql = rows.Count == 0
-            ? "SELECT NULL::VARCHAR AS explain_key, NULL::VARCHAR AS explain_value WHERE false"
-            : $"SELECT * FROM (VALUES {string.Join(", ", rows)}) AS t(explain_key, explain_value)";
-        var plan = Prepare(connection, sql, explain: false);
-        try
-        {
-            return (plan, DuckDbQueryResult.ExecuteStreaming(plan));
-        }
-        catch
-        {
-            plan.Dispose();
-            throw;
-        }
-
-        static string Literal(string? text) => text is null ? "NULL::VARCHAR" : Names.QuoteLiteral(text) + "::VARCHAR";
+        return rows.Build(connection);
     }
 
     /// <summary>
@@ -443,7 +414,7 @@ public sealed partial class QueryEngine
     }
 
     /// <summary>
-    /// Prepares a statement <see cref="StatementGuard"/> passed (or the server generated). Its type is checked again
+    /// Prepares a statement <see cref="StatementGuard"/> passed (or the server's own EXPLAIN of one). Its type is checked again
     /// after preparing, as a second line: a SELECT, or an EXPLAIN when one was asked for.
     /// </summary>
     private static DuckDBPreparedStatement Prepare(DuckDbConnection connection, string sql, bool explain)
@@ -466,53 +437,89 @@ public sealed partial class QueryEngine
     }
 
     /// <summary>
-    /// The listing as a VALUES query, so it flows through the same result writers as any other query. The rows are written in
-    /// the catalog's order (ordinal; names are ASCII, so it is DuckDB's VARCHAR order too): an ORDER BY over a few constant
-    /// rows cost DuckDB about 0.6 ms on this 2-core machine (its sort schedules work on the worker threads), more than the
-    /// rest of the statement. A VALUES list of one vector is scanned by one task, so it keeps its order; DuckDB sorts a
-    /// longer one.
+    /// The SHOW command's access check: a listing of one database's measurements needs read access to it; SHOW DATABASES
+    /// lists only the databases the caller may read. Null when <paramref name="sql"/> is not one of the listing commands.
     /// </summary>
-    private async ValueTask<string> ShowSqlAsync(ShowCommand show, string? database, IReadOnlySet<string>? allowed, CancellationToken cancellationToken)
+    private static ShowCommand? CheckShow(string sql, string? database, QueryAccess access)
     {
-        var sql = new StringBuilder();
+        if (!ShowCommand.TryParse(sql, out var show))
+        {
+            return null;
+        }
+
+        if (show.Kind == ShowKind.Tables && !access.MayRead(show.Database ?? database ?? "default"))
+        {
+            throw new QueryForbiddenException($"this token may not read database '{show.Database ?? database}'");
+        }
+
+        return show;
+    }
+
+    /// <summary>
+    /// A listing answered from the catalog and the file manifest as a built result (<see cref="DuckDbResultBuilder"/>):
+    /// DuckDB parses, binds and schedules nothing, which cost more than the rest of the request (about 1 ms of a 1.5 ms
+    /// answer here). A connection is still rented, so listings wait in the same queue as queries and the Arrow writer gets
+    /// the connection's options.
+    /// </summary>
+    private async ValueTask<QueryCursor> OpenListingAsync(ShowCommand show, string? database, QueryAccess access, QueryPriority priority,
+        CancellationToken cancellationToken)
+    {
+        using var rows = await ListingAsync(show, database, access.Databases, cancellationToken).ConfigureAwait(false);
+        var connection = await _pool.RentAsync(priority, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return new QueryCursor(this, connection, null, rows.Build(connection), null, null, _catalog.Epochs.Enter());
+        }
+        catch
+        {
+            _pool.Return(connection);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The rows of a listing in the catalog's order (ordinal; names are ASCII, so DuckDB's VARCHAR order too): databases
+    /// with measurements the caller may read, or a database's measurements with their file count and size.
+    /// </summary>
+    private async ValueTask<DuckDbResultBuilder> ListingAsync(ShowCommand show, string? database, IReadOnlySet<string>? allowed,
+        CancellationToken cancellationToken)
+    {
         if (show.Kind == ShowKind.Databases)
         {
-            var databases = _catalog.Databases.Where(d => _catalog.Measurements(d).Any() && (allowed is null || allowed.Contains(d))).ToList();
-            if (databases.Count == 0)
+            var databases = new DuckDbResultBuilder(("database", DuckDBType.Varchar));
+            foreach (var d in _catalog.Databases.Where(d => _catalog.HasDatabase(d) && (allowed is null || allowed.Contains(d))))
             {
-                return "SELECT NULL::VARCHAR AS database WHERE false";
+                databases.AddRow();
+                databases.Set(0, d);
             }
 
-            sql.Append("SELECT * FROM (VALUES ");
-            sql.AppendJoin(", ", databases.Select(d => $"({Names.QuoteLiteral(d)})"));
-            return sql.Append(") AS t(database)").Append(OrderedBy(databases.Count, "database")).ToString();
+            return databases;
         }
 
         var db = show.Database ?? database ?? "default";
-        var rows = new List<string>();
-        foreach (var m in _catalog.Measurements(db))
+        var tables = new DuckDbResultBuilder(("database", DuckDBType.Varchar), ("table_name", DuckDBType.Varchar),
+            ("storage_path", DuckDBType.Varchar), ("file_count", DuckDBType.BigInt), ("total_size_mb", DuckDBType.Double));
+        try
         {
-            var (count, bytes) = await FileStatsAsync(db, m.Name, cancellationToken).ConfigureAwait(false);
-            var megabytes = bytes / (1024.0 * 1024.0);
-            rows.Add(string.Create(CultureInfo.InvariantCulture,
-                $"({Names.QuoteLiteral(db)}, {Names.QuoteLiteral(m.Name)}, {Names.QuoteLiteral(StoragePath(db, m.Name))}, {count}::BIGINT, {megabytes:0.######}::DOUBLE)"));
-        }
+            foreach (var m in _catalog.Measurements(db))
+            {
+                var (count, bytes) = await FileStatsAsync(db, m.Name, cancellationToken).ConfigureAwait(false);
+                tables.AddRow();
+                tables.Set(0, db);
+                tables.Set(1, m.Name);
+                tables.Set(2, StoragePath(db, m.Name));
+                tables.Set(3, (long)count);
+                tables.Set(4, Math.Round(bytes / (1024.0 * 1024.0), 6));
+            }
 
-        if (rows.Count == 0)
+            return tables;
+        }
+        catch
         {
-            return "SELECT NULL::VARCHAR AS database, NULL::VARCHAR AS table_name, NULL::VARCHAR AS storage_path, " +
-                   "NULL::BIGINT AS file_count, NULL::DOUBLE AS total_size_mb WHERE false";
+            tables.Dispose();
+            throw;
         }
-
-        sql.Append("SELECT * FROM (VALUES ").AppendJoin(", ", rows);
-        return sql.Append(") AS t(database, table_name, storage_path, file_count, total_size_mb)").Append(OrderedBy(rows.Count, "table_name")).ToString();
-
-        // Rows in order already; DuckDB sorts only a list longer than one vector (scanned by several tasks, in any order).
-        static string OrderedBy(int rows, string column) => rows > ShowRowsInOrder ? " ORDER BY " + column : "";
     }
-
-    /// <summary>The longest listing whose VALUES DuckDB returns in the order written: one vector (STANDARD_VECTOR_SIZE).</summary>
-    private const int ShowRowsInOrder = 2048;
 }
 
 /// <summary>A running query: its columns, then its chunks as DuckDB produces them. Dispose returns the connection.</summary>
@@ -520,14 +527,17 @@ public sealed class QueryCursor : IDisposable
 {
     private readonly QueryEngine _engine;
     private readonly DuckDbConnection _connection;
-    private readonly DuckDBPreparedStatement _statement;
-    private readonly CancellationTokenSource _timeout;
+    private readonly DuckDBPreparedStatement? _statement;
+    private readonly CancellationTokenSource? _timeout;
     private readonly long _epoch;
-    private readonly ConnectionInterrupt _interrupt;
+    private readonly ConnectionInterrupt? _interrupt;
     private bool _disposed;
 
-    internal QueryCursor(QueryEngine engine, DuckDbConnection connection, DuckDBPreparedStatement statement, DuckDbQueryResult result,
-        CancellationTokenSource timeout, ConnectionInterrupt interrupt, long epoch)
+    /// <param name="statement">The prepared statement behind <paramref name="result"/>; null for a built result.</param>
+    /// <param name="timeout">The statement's time limit; null for a built result, which runs nothing.</param>
+    /// <param name="interrupt">Interrupts DuckDB at that limit; null for a built result.</param>
+    internal QueryCursor(QueryEngine engine, DuckDbConnection connection, DuckDBPreparedStatement? statement, DuckDbQueryResult result,
+        CancellationTokenSource? timeout, ConnectionInterrupt? interrupt, long epoch)
     {
         _epoch = epoch;
         _engine = engine;
@@ -586,13 +596,13 @@ public sealed class QueryCursor : IDisposable
         {
             return Result.FetchChunk();
         }
-        catch (DuckDbException) when (_timeout.IsCancellationRequested)
+        catch (DuckDbException) when (_timeout!.IsCancellationRequested)
         {
             throw TimedOut();
         }
         catch (DuckDbException e) when (e.ErrorType == DuckDBErrorType.Interrupt)
         {
-            throw RecoverLostError();
+            throw RecoverLostError(_statement!, _timeout!);
         }
     }
 
@@ -605,7 +615,7 @@ public sealed class QueryCursor : IDisposable
     /// streaming result can see that flag before the worker's error, so it reports "Interrupted!" instead of the failure
     /// (about 1 in 100 failing parallel queries here). The statement is run again, rows discarded, for its real error.
     /// </summary>
-    private DuckDbException RecoverLostError()
+    private DuckDbException RecoverLostError(DuckDBPreparedStatement statement, CancellationTokenSource timeout)
     {
         for (var attempt = 0; attempt < LostErrorReruns; attempt++)
         {
@@ -617,7 +627,7 @@ public sealed class QueryCursor : IDisposable
                     _connection.BeginTransaction();
                 }
 
-                using var rerun = DuckDbQueryResult.ExecuteStreaming(_statement);
+                using var rerun = DuckDbQueryResult.ExecuteStreaming(statement);
                 while (rerun.FetchChunk() is { } chunk)
                 {
                     chunk.Dispose();
@@ -625,7 +635,7 @@ public sealed class QueryCursor : IDisposable
 
                 return new DuckDbException("the query was interrupted inside DuckDB without an error, and it succeeded when run again");
             }
-            catch (DuckDbException) when (_timeout.IsCancellationRequested)
+            catch (DuckDbException) when (timeout.IsCancellationRequested)
             {
                 return TimedOut();
             }
@@ -674,10 +684,10 @@ public sealed class QueryCursor : IDisposable
         _disposed = true;
         Files?.Dispose();
         _prefetched?.Dispose();
-        _interrupt.Dispose();
+        _interrupt?.Dispose();
         Result.Dispose();
-        _statement.Dispose();
-        _timeout.Dispose();
+        _statement?.Dispose();
+        _timeout?.Dispose();
         _engine.Return(_connection, _epoch);
     }
 }
