@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -83,7 +84,10 @@ internal sealed class ColumnBuffer : IDisposable
     /// Appends <paramref name="values"/> as rows <paramref name="row"/> onwards of a float column (rows before it that were
     /// not written become nulls): one capacity check and one copy instead of one call per value.
     /// </summary>
-    public void AppendDoubles(int row, ReadOnlySpan<double> values)
+    public void AppendDoubles(int row, ReadOnlySpan<double> values) => AppendInt64s(row, MemoryMarshal.Cast<double, long>(values));
+
+    /// <summary>As <see cref="AppendDoubles"/>, for 8-byte values of any kind (times, integers; floats as their bits).</summary>
+    public void AppendInt64s(int row, ReadOnlySpan<long> values)
     {
         if (values.IsEmpty)
         {
@@ -204,8 +208,11 @@ internal sealed class ColumnBuffer : IDisposable
     }
 
     /// <summary>
-    /// Appends rows <paramref name="start"/> to <paramref name="start"/> + <paramref name="count"/> of an Arrow array of this
-    /// column's type (<see cref="ArrowType"/>: utf8, boolean, or 8-byte values), as read back from a Parquet file.
+    /// Appends rows <paramref name="start"/> to <paramref name="start"/> + <paramref name="count"/> of an Arrow array, as
+    /// read back from a Parquet file (merges: this column's own <see cref="ArrowType"/>) or imported from one: utf8 or
+    /// binary as strings, booleans, 8-byte values (int64, uint64, double, timestamp[ns]) copied as they are, narrower
+    /// integers and float widened, timestamps of other units scaled to nanoseconds and decimal128 as double. The import
+    /// refuses, before it appends, the rows whose value does not convert (not UTF-8, out of range).
     /// </summary>
     public void AppendArrow(IArrowArray source, int start, int count)
     {
@@ -235,14 +242,14 @@ internal sealed class ColumnBuffer : IDisposable
                 }
 
                 break;
-            case StringArray strings:
+            case BinaryArray strings:
                 {
-                    var from = strings.ValueOffsets[start];
-                    var bytes = strings.ValueOffsets[start + count] - from;
+                    var sourceOffsets = strings.ValueOffsets;
+                    var from = sourceOffsets[start];
+                    var bytes = sourceOffsets[start + count] - from;
                     EnsureData(_dataLength + bytes);
                     strings.ValueBuffer.Span.Slice(from, bytes).CopyTo(_data.AsSpan(_dataLength));
                     var offsets = Offsets;
-                    var sourceOffsets = strings.ValueOffsets;
                     for (var i = 1; i <= count; i++)
                     {
                         offsets[first + i] = sourceOffsets[start + i] - from + _dataLength;
@@ -252,6 +259,56 @@ internal sealed class ColumnBuffer : IDisposable
                     break;
                 }
 
+            case TimestampArray timestamps when ((TimestampType)timestamps.Data.DataType).Unit != TimeUnit.Nanosecond:
+                {
+                    var scale = ((TimestampType)timestamps.Data.DataType).Unit switch
+                    {
+                        TimeUnit.Second => 1_000_000_000L,
+                        TimeUnit.Millisecond => 1_000_000L,
+                        _ => 1_000L,
+                    };
+                    var values = timestamps.Values.Slice(start, count);
+                    var target = Longs.Slice(first, count);
+                    for (var i = 0; i < values.Length; i++)
+                    {
+                        target[i] = unchecked(values[i] * scale); // a null's slot may hold anything
+                    }
+
+                    break;
+                }
+
+            case Decimal128Array decimals:
+                {
+                    var target = Longs.Slice(first, count);
+                    for (var i = 0; i < count; i++)
+                    {
+                        target[i] = decimals.IsValid(start + i) ? BitConverter.DoubleToInt64Bits((double)decimals.GetValue(start + i)!.Value) : 0;
+                    }
+
+                    break;
+                }
+
+            case FloatArray floats:
+                Widen(floats.Values.Slice(start, count), MemoryMarshal.Cast<long, double>(Longs.Slice(first, count)));
+                break;
+            case Int32Array ints:
+                Widen(ints.Values.Slice(start, count), Longs.Slice(first, count));
+                break;
+            case Int16Array ints:
+                Widen(ints.Values.Slice(start, count), Longs.Slice(first, count));
+                break;
+            case Int8Array ints:
+                Widen(ints.Values.Slice(start, count), Longs.Slice(first, count));
+                break;
+            case UInt32Array ints:
+                Widen(ints.Values.Slice(start, count), Longs.Slice(first, count));
+                break;
+            case UInt16Array ints:
+                Widen(ints.Values.Slice(start, count), Longs.Slice(first, count));
+                break;
+            case UInt8Array ints:
+                Widen(ints.Values.Slice(start, count), Longs.Slice(first, count));
+                break;
             default:
                 {
                     var data = source.Data;
@@ -265,6 +322,23 @@ internal sealed class ColumnBuffer : IDisposable
 
         Length += count;
         NullCount += nulls;
+    }
+
+    private static void Widen<T>(ReadOnlySpan<T> source, Span<long> target)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        for (var i = 0; i < source.Length; i++)
+        {
+            target[i] = long.CreateTruncating(source[i]);
+        }
+    }
+
+    private static void Widen(ReadOnlySpan<float> source, Span<double> target)
+    {
+        for (var i = 0; i < source.Length; i++)
+        {
+            target[i] = source[i];
+        }
     }
 
     /// <summary>Appends the rows of <paramref name="source"/> (same kind) listed in <paramref name="rows"/>, in that order.</summary>

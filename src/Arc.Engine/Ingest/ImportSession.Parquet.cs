@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Unicode;
 using Apache.Arrow;
 using Apache.Arrow.Types;
@@ -107,19 +108,22 @@ internal sealed partial class ImportSession
             }
 
             using var batches = reader.GetRecordBatchReader();
+            var arrays = new IArrowArray[columns.Count];
             long rowNumber = 0;
             while (await batches.ReadNextRecordBatchAsync(cancellationToken).ConfigureAwait(false) is { } records)
             {
                 using (records)
                 {
-                    var time = records.Column(timeIndex);
-                    for (var row = 0; row < records.Length; row++)
+                    for (var c = 0; c < arrays.Length; c++)
                     {
-                        rowNumber++;
-                        WriteParquetRow(table, records, columns, time, row, rowNumber, import.TimeFormat, timeIndex);
-                        await table.CommitIfFullAsync(cancellationToken).ConfigureAwait(false);
+                        arrays[c] = records.Column(columns[c].Field);
                     }
+
+                    WriteParquetBatch(table, arrays, columns, records.Column(timeIndex), rowNumber, import.TimeFormat, timeIndex);
+                    rowNumber += records.Length;
                 }
+
+                await table.CommitIfFullAsync(cancellationToken).ConfigureAwait(false);
             }
 
             await table.CommitAsync().ConfigureAwait(false);
@@ -140,64 +144,117 @@ internal sealed partial class ImportSession
         }
     }
 
-    /// <summary>One row: its time and text values checked first, then every non-null value written in its column's type.</summary>
-    private static void WriteParquetRow(TableWriter table, RecordBatch records, List<(string Name, ColumnKind Kind, int Field)> columns,
-        IArrowArray timeArray, int row, long rowNumber, ImportTimeFormat format, int timeIndex)
+    /// <summary>
+    /// One record batch, column by column: every row's time, then each column's values that need a check (text that must be
+    /// UTF-8, decimals and timestamps that must fit), so a row is refused with its first problem in column order and the
+    /// refusals are reported in row order; then each run of accepted rows is appended as blocks of the Arrow arrays.
+    /// </summary>
+    private static void WriteParquetBatch(TableWriter table, IArrowArray[] arrays, List<(string Name, ColumnKind Kind, int Field)> columns,
+        IArrowArray timeArray, long firstRow, ImportTimeFormat format, int timeIndex)
     {
-        if (TimeOf(timeArray, row, format, out var time) is { } timeError)
+        var count = timeArray.Length;
+        var times = ArrayPool<long>.Shared.Rent(count);
+        var refusals = ArrayPool<(int Column, string Message)?>.Shared.Rent(count);
+        try
         {
-            table.Reject(rowNumber, timeIndex + 1, timeError);
-            return;
-        }
-
-        for (var c = 0; c < columns.Count; c++)
-        {
-            var array = records.Column(columns[c].Field);
-            if (!array.IsNull(row) && Check(array, row) is { } error)
+            var refused = 0;
+            for (var row = 0; row < count; row++)
             {
-                table.Reject(rowNumber, columns[c].Field + 1, $"column '{columns[c].Name}': {error}");
+                refusals[row] = TimeOf(timeArray, row, format, out times[row]) is { } timeError ? (timeIndex + 1, timeError) : null;
+                refused += refusals[row] is null ? 0 : 1;
+            }
+
+            for (var c = 0; c < arrays.Length; c++)
+            {
+                refused += Check(arrays[c], refusals.AsSpan(0, count), columns[c].Field + 1, columns[c].Name);
+            }
+
+            if (refused == 0)
+            {
+                table.AppendRows(arrays, times, 0, count);
                 return;
             }
-        }
 
-        var batch = table.Batch;
-        var target = batch.TableRow;
-        for (var c = 0; c < columns.Count; c++)
+            var start = 0;
+            for (var row = 0; row <= count; row++)
+            {
+                if (row < count && refusals[row] is null)
+                {
+                    continue;
+                }
+
+                if (row > start)
+                {
+                    table.AppendRows(arrays, times, start, row - start);
+                }
+
+                if (row < count)
+                {
+                    var (column, message) = refusals[row]!.Value;
+                    table.Reject(firstRow + row + 1, column, message);
+                }
+
+                start = row + 1;
+            }
+        }
+        finally
         {
-            var array = records.Column(columns[c].Field);
-            if (array.IsNull(row))
-            {
-                continue;
-            }
+            ArrayPool<long>.Shared.Return(times);
+            ArrayPool<(int Column, string Message)?>.Shared.Return(refusals, clearArray: true);
+        }
+    }
 
-            var buffer = batch.TableColumn(c);
-            switch (array)
+    /// <summary>
+    /// Refuses, in <paramref name="refusals"/>, each row not refused yet whose value in <paramref name="array"/> cannot be
+    /// stored; returns how many. Text is checked as one block when it can be: a run of values that is valid UTF-8 as a whole,
+    /// with no value starting inside a character, holds only valid values.
+    /// </summary>
+    private static int Check(IArrowArray array, Span<(int Column, string Message)?> refusals, int column, string name)
+    {
+        if (array is not (BinaryArray or Decimal128Array or TimestampArray) || array.NullCount == array.Length
+            || array is TimestampArray { Data.DataType: TimestampType { Unit: Apache.Arrow.Types.TimeUnit.Nanosecond } })
+        {
+            return 0;
+        }
+
+        if (array is BinaryArray text && WholeUtf8(text))
+        {
+            return 0;
+        }
+
+        var refused = 0;
+        for (var row = 0; row < refusals.Length; row++)
+        {
+            if (refusals[row] is null && !array.IsNull(row) && Check(array, row) is { } error)
             {
-                case BinaryArray binary: // strings and binary
-                    buffer.SetBytes(target, binary.GetBytes(row));
-                    break;
-                case BooleanArray booleans:
-                    buffer.SetBoolean(target, booleans.GetValue(row) == true);
-                    break;
-                case DoubleArray doubles:
-                    buffer.SetDouble(target, doubles.Values[row]);
-                    break;
-                case FloatArray floats:
-                    buffer.SetDouble(target, floats.Values[row]);
-                    break;
-                case Decimal128Array decimals:
-                    buffer.SetDouble(target, (double)decimals.GetValue(row)!.Value);
-                    break;
-                case TimestampArray timestamps:
-                    buffer.SetInt64(target, Nanoseconds(timestamps, row));
-                    break;
-                default:
-                    buffer.SetInt64(target, Integer(array, row));
-                    break;
+                refusals[row] = (column, $"column '{name}': {error}");
+                refused++;
             }
         }
 
-        table.EndRow(time);
+        return refused;
+    }
+
+    /// <summary>Whether every value of <paramref name="text"/> is valid UTF-8, decided on its whole value buffer.</summary>
+    private static bool WholeUtf8(BinaryArray text)
+    {
+        var offsets = text.ValueOffsets;
+        var data = text.ValueBuffer.Span;
+        if (!Utf8.IsValid(data[offsets[0]..offsets[^1]]))
+        {
+            return false;
+        }
+
+        for (var i = 0; i < text.Length; i++)
+        {
+            // A value that starts with a continuation byte (10xxxxxx) starts inside a character.
+            if (offsets[i + 1] > offsets[i] && (data[offsets[i]] & 0xC0) == 0x80)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Why a value cannot be stored (text that is not UTF-8, a decimal or timestamp out of range), or null.</summary>

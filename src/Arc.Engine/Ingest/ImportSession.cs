@@ -2,6 +2,7 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Text;
 using System.Text.Unicode;
+using Apache.Arrow;
 using Arc.Engine.Buffers;
 using Arc.Engine.Errors;
 using Arc.Engine.Wal;
@@ -187,7 +188,7 @@ internal sealed partial class ImportSession(IngestEngine ingest, IIngestSettings
             return Refused(import, invalid);
         }
 
-        var timeIndex = Array.IndexOf(header, import.TimeColumn);
+        var timeIndex = System.Array.IndexOf(header, import.TimeColumn);
         var sample = new List<(long Line, byte[][] Fields, string? Error)>();
         long sampleBytes = 0;
         PayloadTooLargeException? cut = null; // a record too long for the reader: the rows before it are stored
@@ -526,6 +527,21 @@ internal sealed partial class ImportSession(IngestEngine ingest, IIngestSettings
         public void EndRow(long time)
         {
             batch.EndTableRow(time);
+            Note(time);
+        }
+
+        /// <summary>Appends a run of accepted rows of Arrow arrays (<see cref="WriteBatch.AppendTableRows"/>).</summary>
+        public void AppendRows(IArrowArray[] arrays, ReadOnlySpan<long> times, int start, int count)
+        {
+            batch.AppendTableRows(arrays, times, start, count);
+            foreach (var time in times.Slice(start, count))
+            {
+                Note(time);
+            }
+        }
+
+        private void Note(long time)
+        {
             _min = Math.Min(_min, time);
             _max = Math.Max(_max, time);
             var hour = Math.DivRem(time, 3_600_000_000_000L, out var rest) - (rest < 0 ? 1 : 0);

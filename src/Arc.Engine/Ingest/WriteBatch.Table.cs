@@ -1,4 +1,5 @@
 using System.Text;
+using Apache.Arrow;
 using Arc.Engine.Buffers;
 using Arc.Engine.Storage;
 
@@ -7,7 +8,8 @@ namespace Arc.Engine.Ingest;
 /// <summary>
 /// Fixed-shape rows of one measurement (CSV and Parquet imports): the columns are named and typed once, checked against and
 /// claimed in the measurement's schema by <see cref="BeginTable"/>, and every row then sets some of them and ends with
-/// <see cref="EndTableRow"/>. The caller validates a row whole before it writes any of it, so a rejected row leaves no trace.
+/// <see cref="EndTableRow"/> (CSV), or runs of rows come as Arrow arrays (<see cref="AppendTableRows"/>, Parquet). The caller
+/// validates a row whole before it writes any of it, so a rejected row leaves no trace.
 /// </summary>
 public sealed partial class WriteBatch
 {
@@ -75,6 +77,27 @@ public sealed partial class WriteBatch
         set.EndRow(time);
         Accepted++;
         PendingRows++;
+        NoteAccepted(set);
+    }
+
+    /// <summary>
+    /// Appends rows <paramref name="start"/> to <paramref name="start"/> + <paramref name="count"/> of Arrow arrays, one per
+    /// column given to <see cref="BeginTable"/> (<see cref="ColumnBuffer.AppendArrow"/> converts them to the columns' kinds),
+    /// at <paramref name="times"/> (indexed like the arrays). The caller has refused the rows whose values do not convert.
+    /// </summary>
+    internal void AppendTableRows(IArrowArray[] arrays, ReadOnlySpan<long> times, int start, int count)
+    {
+        var set = _table!;
+        var first = set.RowCount;
+        set.Time.AppendInt64s(first, times.Slice(start, count));
+        for (var c = 0; c < arrays.Length; c++)
+        {
+            TableColumn(c).AppendArrow(arrays[c], start, count);
+        }
+
+        set.CompleteRows(count);
+        Accepted += count;
+        PendingRows += count;
         NoteAccepted(set);
     }
 
