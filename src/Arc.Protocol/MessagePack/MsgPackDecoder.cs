@@ -143,12 +143,11 @@ public static class MsgPackDecoder
                     continue;
                 }
 
-                if (typeof(TPass) == typeof(WritePass) && slot == keys.Columns && i == count - 1 && keys.Batch < 0)
+                if (slot == keys.Columns && i == count - 1 && keys.Batch < 0)
                 {
-                    // Write pass, the record's last entry (as senders usually put it): read where it stands, which leaves
-                    // the reader at the end of the map; skipping it first would walk every value once more. The
-                    // validation pass skips it first: the whole record is checked to be well-formed before the handler
-                    // hears of its measurement (a truncated body must not create a database).
+                    // The record's last entry (as senders usually put it): read where it stands, which leaves the reader
+                    // at the end of the map; skipping it first would walk every value once more. The validation pass
+                    // still tells the handler of the record only once all of it was read (ReadColumnar).
                     ReadColumnar<THandler, TPass>(ref reader, ref handler, ref state, in keys, mapOffset);
                     return;
                 }
@@ -231,7 +230,11 @@ public static class MsgPackDecoder
         var rows = probe.ReadArrayHeader();
         if (validate)
         {
+            // The handler hears of the record only once all of it was read and checked (below): a truncated or malformed
+            // record must not resolve its measurement, which would create its database.
             state.AddRows(rows, firstOffset);
+            ValidateColumnar(ref reader, ref handler, ref state, in keys, columnCount, rows, first, measurement, tagCount, tagsOffset);
+            return;
         }
 
         if (handler.BeginRecord(measurement, rows) is { } refused)
@@ -240,48 +243,86 @@ public static class MsgPackDecoder
         }
 
         var hasTime = false;
-        var fields = 0;
-        var tags = 0;
         for (var c = 0; c < columnCount; c++)
         {
             var nameOffset = reader.Position;
             var name = ReadColumnName(ref reader);
-            var arrayOffset = reader.Position;
-            if (reader.PeekType() != MsgPackType.Array)
-            {
-                MsgPackThrow.Malformed(arrayOffset,
-                    $"column '{LineProtocolError.Sanitize(name)}' must be an array, got {DescribeCode(reader.PeekCode())}");
-            }
-
-            var count = reader.ReadArrayHeader();
-            if (count != rows)
-            {
-                MsgPackThrow.Malformed(arrayOffset,
-                    $"column '{LineProtocolError.Sanitize(name)}' has {count} values but '{LineProtocolError.Sanitize(first)}' has {rows}");
-            }
-
+            reader.ReadArrayHeader(); // checked in the validation pass
             if (name.SequenceEqual("time"u8))
             {
-                if (hasTime)
-                {
-                    MsgPackThrow.Malformed(nameOffset, "duplicate column 'time'");
-                }
-
                 hasTime = true;
                 ReadTimes<THandler, TPass>(ref reader, ref handler, rows);
                 continue;
             }
 
             var tag = tagCount > 0 && IsTag(ref reader, tagsOffset, name);
-            if (validate)
+            handler.Column(name, MsgPackValueKinds.None, tag, nameOffset, out var type);
+            WriteValues(ref reader, ref handler, rows, type);
+        }
+
+        if (!hasTime)
+        {
+            for (var row = 0; row < rows; row++)
             {
+                handler.WriteTime(row, state.DefaultTimestamp);
+            }
+        }
+
+        handler.EndRecord();
+    }
+
+    /// <summary>
+    /// The validation pass over a columnar record's <c>columns</c>: every column read and checked (names, lengths, times,
+    /// the kinds of values, the tag and field limits) and its kinds kept; only then are the handler's
+    /// <see cref="IMsgPackHandler.BeginRecord"/> and <see cref="IMsgPackHandler.Column"/> called, in column order.
+    /// </summary>
+    private static void ValidateColumnar<THandler>(ref MsgPackReader reader, ref THandler handler, ref State state, in RecordKeys keys,
+        int columnCount, int rows, scoped ReadOnlySpan<byte> first, scoped ReadOnlySpan<byte> measurement, int tagCount, int tagsOffset)
+        where THandler : IMsgPackHandler, allows ref struct
+    {
+        var columns = System.Buffers.ArrayPool<(int Offset, MsgPackValueKinds Kinds, bool Tag)>.Shared.Rent(columnCount);
+        try
+        {
+            var kept = 0;
+            var hasTime = false;
+            var fields = 0;
+            var tags = 0;
+            for (var c = 0; c < columnCount; c++)
+            {
+                var nameOffset = reader.Position;
+                var name = ReadColumnName(ref reader);
+                var arrayOffset = reader.Position;
+                if (reader.PeekType() != MsgPackType.Array)
+                {
+                    MsgPackThrow.Malformed(arrayOffset,
+                        $"column '{LineProtocolError.Sanitize(name)}' must be an array, got {DescribeCode(reader.PeekCode())}");
+                }
+
+                var count = reader.ReadArrayHeader();
+                if (count != rows)
+                {
+                    MsgPackThrow.Malformed(arrayOffset,
+                        $"column '{LineProtocolError.Sanitize(name)}' has {count} values but '{LineProtocolError.Sanitize(first)}' has {rows}");
+                }
+
+                if (name.SequenceEqual("time"u8))
+                {
+                    if (hasTime)
+                    {
+                        MsgPackThrow.Malformed(nameOffset, "duplicate column 'time'");
+                    }
+
+                    hasTime = true;
+                    ReadTimes<THandler, ValidatePass>(ref reader, ref handler, rows);
+                    continue;
+                }
+
+                var tag = tagCount > 0 && IsTag(ref reader, tagsOffset, name);
                 ValidateName(name, nameOffset);
-                var values = reader;
-                var kinds = Classify(ref values, rows, name);
+                var kinds = Classify(ref reader, rows, name);
                 if ((kinds & ~MsgPackValueKinds.Nil) == MsgPackValueKinds.None)
                 {
-                    reader = values; // only nils: no column
-                    tags += tag ? 1 : 0;
+                    tags += tag ? 1 : 0; // only nils: no column
                     continue;
                 }
 
@@ -291,22 +332,9 @@ public static class MsgPackDecoder
                     MsgPackThrow.Rejected(nameOffset, tag ? $"more than {state.MaxTags} tags in one record" : $"more than {state.MaxFields} fields in one record");
                 }
 
-                if (handler.Column(name, kinds, tag, nameOffset, out _) is { } columnRefused)
-                {
-                    MsgPackThrow.Rejected(nameOffset, columnRefused);
-                }
-
-                reader = values;
+                columns[kept++] = (nameOffset, kinds, tag);
             }
-            else
-            {
-                handler.Column(name, MsgPackValueKinds.None, tag, nameOffset, out var type);
-                WriteValues(ref reader, ref handler, rows, type);
-            }
-        }
 
-        if (validate)
-        {
             if (tags != tagCount)
             {
                 MissingTag(ref reader, tagsOffset, keys.Columns);
@@ -316,16 +344,28 @@ public static class MsgPackDecoder
             {
                 MsgPackThrow.Malformed(keys.Columns, "the record has no field values (only time, tags or nils)");
             }
-        }
-        else if (!hasTime)
-        {
-            for (var row = 0; row < rows; row++)
-            {
-                handler.WriteTime(row, state.DefaultTimestamp);
-            }
-        }
 
-        handler.EndRecord();
+            if (handler.BeginRecord(measurement, rows) is { } refused)
+            {
+                MsgPackThrow.Rejected(keys.M, refused);
+            }
+
+            var names = reader;
+            foreach (var (offset, kinds, tag) in columns.AsSpan(0, kept))
+            {
+                names.Position = offset;
+                if (handler.Column(ReadColumnName(ref names), kinds, tag, offset, out _) is { } columnRefused)
+                {
+                    MsgPackThrow.Rejected(offset, columnRefused);
+                }
+            }
+
+            handler.EndRecord();
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<(int Offset, MsgPackValueKinds Kinds, bool Tag)>.Shared.Return(columns);
+        }
     }
 
     private static void ReadRow<THandler, TPass>(ref MsgPackReader reader, ref THandler handler, ref State state,

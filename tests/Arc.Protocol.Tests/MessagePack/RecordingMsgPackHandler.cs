@@ -18,6 +18,9 @@ internal sealed class RecordingMsgPackHandlerState
 
     public bool Validated { get; set; }
 
+    /// <summary>Records the validation pass announced (<see cref="IMsgPackHandler.BeginRecord"/> before the write pass).</summary>
+    public int RecordsValidated { get; set; }
+
     public string? RefuseColumn { get; init; }
 
     public Dictionary<(string, string), MsgPackColumnType> Fixed { get; } = [];
@@ -53,6 +56,7 @@ internal struct RecordingMsgPackHandler(RecordingMsgPackHandlerState state) : IM
         }
 
         state.CurrentMeasurement = name;
+        state.RecordsValidated += state.Writing ? 0 : 1;
         if (state.Writing)
         {
             state.Base = state.Rows.Count;
