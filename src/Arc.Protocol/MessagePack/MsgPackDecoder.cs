@@ -280,7 +280,10 @@ public static class MsgPackDecoder
         int columnCount, int rows, scoped ReadOnlySpan<byte> first, scoped ReadOnlySpan<byte> measurement, int tagCount, int tagsOffset)
         where THandler : IMsgPackHandler, allows ref struct
     {
-        var columns = System.Buffers.ArrayPool<(int Offset, MsgPackValueKinds Kinds, bool Tag)>.Shared.Rent(columnCount);
+        // At most the tag and field limits are kept (one more is refused): a map header may declare far more entries
+        // than the record holds, and only the walk finds out.
+        var columns = System.Buffers.ArrayPool<(int Offset, MsgPackValueKinds Kinds, bool Tag)>.Shared.Rent(
+            Math.Min(columnCount, state.MaxTags + state.MaxFields));
         try
         {
             var kept = 0;

@@ -380,6 +380,33 @@ public sealed class MsgPackDecoderTests
     }
 
     [Fact]
+    public void AColumnsMapDeclaringMillionsOfEntriesCostsNoMemoryForThem()
+    {
+        // 'columns' last, its map32 header declaring 4,000,000 entries in a body of 8 MB (two bytes each would fit): the
+        // validation pass keeps at most the tag and field limits' worth of columns, whatever the header says.
+        var buffer = new ArrayBufferWriter<byte>();
+        var writer = new MessagePackWriter(buffer);
+        writer.WriteMapHeader(2);
+        writer.Write("m");
+        writer.Write("cpu");
+        writer.Write("columns");
+        writer.WriteMapHeader(4_000_000);
+        writer.Write("v");
+        writer.WriteArrayHeader(1);
+        writer.Write(1.5);
+        writer.Flush();
+        var body = Concat(buffer.WrittenSpan.ToArray(), new byte[8 << 20]);
+        var state = new RecordingMsgPackHandlerState();
+        var handler = new RecordingMsgPackHandler(state);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.False(MsgPackDecoder.TryDecode(body, ref handler, new MsgPackDecoderOptions { DefaultTimestamp = Now }, out _, out var error));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < (1 << 20), $"decoding allocated {allocated:N0} bytes");
+        Assert.NotEqual(MsgPackErrorKind.TooLarge, error.Kind);
+        Assert.Equal(0, state.RecordsValidated);
+    }
+
+    [Fact]
     public void TrailingBytesEmptyBodiesAndTheRowLimit()
     {
         var body = Serialize(Map(("m", "t"), ("columns", Map(("v", Array(1L))))));
