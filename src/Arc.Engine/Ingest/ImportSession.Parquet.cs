@@ -157,24 +157,17 @@ internal sealed partial class ImportSession
         var refusals = ArrayPool<(int Column, string Message)?>.Shared.Rent(count);
         try
         {
-            var refused = 0;
             for (var row = 0; row < count; row++)
             {
                 refusals[row] = TimeOf(timeArray, row, format, out times[row]) is { } timeError ? (timeIndex + 1, timeError) : null;
-                refused += refusals[row] is null ? 0 : 1;
             }
 
             for (var c = 0; c < arrays.Length; c++)
             {
-                refused += Check(arrays[c], refusals.AsSpan(0, count), columns[c].Field + 1, columns[c].Name);
+                Check(arrays[c], refusals.AsSpan(0, count), columns[c].Field + 1, columns[c].Name);
             }
 
-            if (refused == 0)
-            {
-                table.AppendRows(arrays, times, 0, count);
-                return;
-            }
-
+            // Runs of accepted rows between the refused ones: the whole batch when none was refused.
             var start = 0;
             for (var row = 0; row <= count; row++)
             {
@@ -206,33 +199,25 @@ internal sealed partial class ImportSession
 
     /// <summary>
     /// Refuses, in <paramref name="refusals"/>, each row not refused yet whose value in <paramref name="array"/> cannot be
-    /// stored; returns how many. Text is checked as one block when it can be: a run of values that is valid UTF-8 as a whole,
-    /// with no value starting inside a character, holds only valid values.
+    /// stored. Text is checked as one block when it can be: a run of values that is valid UTF-8 as a whole, with no value
+    /// starting inside a character, holds only valid values.
     /// </summary>
-    private static int Check(IArrowArray array, Span<(int Column, string Message)?> refusals, int column, string name)
+    private static void Check(IArrowArray array, Span<(int Column, string Message)?> refusals, int column, string name)
     {
         if (array is not (BinaryArray or Decimal128Array or TimestampArray) || array.NullCount == array.Length
-            || array is TimestampArray { Data.DataType: TimestampType { Unit: Apache.Arrow.Types.TimeUnit.Nanosecond } })
+            || array is TimestampArray { Data.DataType: TimestampType { Unit: Apache.Arrow.Types.TimeUnit.Nanosecond } }
+            || (array is BinaryArray text && WholeUtf8(text)))
         {
-            return 0;
+            return;
         }
 
-        if (array is BinaryArray text && WholeUtf8(text))
-        {
-            return 0;
-        }
-
-        var refused = 0;
         for (var row = 0; row < refusals.Length; row++)
         {
             if (refusals[row] is null && !array.IsNull(row) && Check(array, row) is { } error)
             {
                 refusals[row] = (column, $"column '{name}': {error}");
-                refused++;
             }
         }
-
-        return refused;
     }
 
     /// <summary>Whether every value of <paramref name="text"/> is valid UTF-8, decided on its whole value buffer.</summary>
