@@ -503,13 +503,13 @@ public sealed partial class QueryEngine
         {
             foreach (var m in _catalog.Measurements(db))
             {
-                var (count, bytes) = await FileStatsAsync(db, m.Name, cancellationToken).ConfigureAwait(false);
+                var files = await FilesAsync(db, m.Name, cancellationToken).ConfigureAwait(false);
                 tables.AddRow();
-                tables.Set(0, db);
-                tables.Set(1, m.Name);
-                tables.Set(2, StoragePath(db, m.Name));
-                tables.Set(3, (long)count);
-                tables.Set(4, Math.Round(bytes / (1024.0 * 1024.0), 6));
+                tables.Set(0, files.Database);
+                tables.Set(1, files.Measurement);
+                tables.Set(2, files.StoragePath);
+                tables.Set(3, (long)files.Files);
+                tables.Set(4, Math.Round(files.Bytes / (1024.0 * 1024.0), 6));
             }
 
             return tables;
