@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Exercises the operations features on the published Native AOT binary: JSON console logs (every line one JSON object,
 # the request id in the scopes, no token anywhere), x-request-id, CORS preflight, the result cache, /metrics in
-# Prometheus text, /metrics/query-pool, /cache/stats and /cache/clear, the query priority header, rate limiting
+# Prometheus text (Arrow's allocator jemalloc), /metrics/query-pool, /cache/stats and /cache/clear, the query priority header, rate limiting
 # with 429 + Retry-After, and the API description at /openapi.json.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -48,6 +48,9 @@ for name in arc_http_request_duration_seconds_bucket arc_ingest_records_total ar
   arc_wal_entries_total arc_compaction_jobs_total arc_flush_duration_seconds_count; do
   [[ "$metrics" == *"$name"* ]] || fail "/metrics lacks $name"
 done
+# Arrow C++ (flushes, merges) runs on jemalloc unless the environment says otherwise: its default, mimalloc, kept
+# hundreds of MB resident in a sustained ingest (docs/operations.md, Memory).
+[[ "$metrics" == *'arc_parquet_memory_bytes{pool="jemalloc"}'* ]] || fail "/metrics: Arrow's allocator is not jemalloc: $(grep parquet_memory <<<"$metrics")"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/metrics")" = 401 ] || fail "/metrics without a token is not 401"
 pool=$(curl -fsS "${auth[@]}" "$url/metrics/query-pool")
 [[ "$pool" == *'"acquired_by_priority":{"low":0,"normal":'*'"high":1'* ]] || fail "/metrics/query-pool: $pool"

@@ -129,6 +129,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
     public static async Task<ArcEngine> StartAsync(EngineOptions options, ILoggerFactory? loggers = null, CancellationToken cancellationToken = default)
     {
         loggers ??= NullLoggerFactory.Instance;
+        ParquetMemory.Configure(); // before anything reaches Arrow, which picks its allocator once
         var store = new LocalStore(options.DataPath);
         var dropLogger = loggers.CreateLogger("Arc.Engine.Databases");
         var drops = FinishDropsLocally(store, dropLogger); // before anything reads the tree
@@ -408,6 +409,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
     /// <summary>What the query DuckDB's buffer manager holds now and its limit (<c>database.memory_limit</c>), in bytes.</summary>
     public (long Used, long Limit) QueryDuckDbMemory() => _database.Memory();
+
+    /// <summary>The allocator of the Arrow C++ library that writes and merges Parquet files, and the bytes it holds allocated now.</summary>
+    public static (string Backend, long Bytes) ParquetMemoryUsage() => ParquetMemory.Usage();
 
     /// <summary>
     /// Waits (woken by flushes, not polling) until buffered rows are under <see cref="EngineOptions.MaxBufferMemory"/>;

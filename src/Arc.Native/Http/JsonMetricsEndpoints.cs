@@ -151,6 +151,7 @@ internal static class JsonMetricsEndpoints
         var pauses = gc.PauseDurations;
         var query = engine.QueryDuckDbMemory();
         var compaction = engine.Compaction.DuckDbMemory();
+        var parquet = ArcEngine.ParquetMemoryUsage();
         return new MemoryMetricsResponse(Now(engine.Options.Time),
             new MemoryFigures(
                 AllocBytes: GC.GetTotalMemory(false),
@@ -173,7 +174,9 @@ internal static class JsonMetricsEndpoints
                 DuckDbQueryMemoryBytes: query.Used,
                 DuckDbQueryMemoryLimitBytes: query.Limit,
                 DuckDbCompactionMemoryBytes: compaction.Used,
-                DuckDbCompactionMemoryLimitBytes: compaction.Limit),
+                DuckDbCompactionMemoryLimitBytes: compaction.Limit,
+                ParquetMemoryBytes: parquet.Bytes,
+                ParquetMemoryPool: parquet.Backend),
             new RuntimeFigures(ThreadCount(), Environment.ProcessorCount, Environment.ProcessorCount, RuntimeInformation.FrameworkDescription,
                 OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsMacOS() ? "darwin" : OperatingSystem.IsWindows() ? "windows" : "other",
                 Architecture(RuntimeInformation.ProcessArchitecture), http.Uptime.TotalSeconds));
@@ -353,7 +356,8 @@ public sealed record MemoryMetricsResponse(
 
 /// <summary>
 /// Arc's memory fields from the .NET GC and the process, and (arc-native's) the write buffers: bytes and rows held, and
-/// <c>ingest.max_memory</c>; what each DuckDB instance (queries, compaction) holds and its memory limit.
+/// <c>ingest.max_memory</c>; what each DuckDB instance (queries, compaction) holds and its memory limit; what the Arrow C++
+/// library writing and merging Parquet holds allocated and its allocator (<c>ARROW_DEFAULT_MEMORY_POOL</c>).
 /// </summary>
 public sealed record MemoryFigures(
     [property: JsonPropertyName("alloc_bytes")] long AllocBytes,
@@ -376,7 +380,9 @@ public sealed record MemoryFigures(
     [property: JsonPropertyName("duckdb_query_memory_bytes")] long DuckDbQueryMemoryBytes,
     [property: JsonPropertyName("duckdb_query_memory_limit_bytes")] long DuckDbQueryMemoryLimitBytes,
     [property: JsonPropertyName("duckdb_compaction_memory_bytes")] long DuckDbCompactionMemoryBytes,
-    [property: JsonPropertyName("duckdb_compaction_memory_limit_bytes")] long DuckDbCompactionMemoryLimitBytes);
+    [property: JsonPropertyName("duckdb_compaction_memory_limit_bytes")] long DuckDbCompactionMemoryLimitBytes,
+    [property: JsonPropertyName("parquet_memory_bytes")] long ParquetMemoryBytes,
+    [property: JsonPropertyName("parquet_memory_pool")] string ParquetMemoryPool);
 
 /// <summary>Arc's runtime block: threads for goroutines, the .NET runtime for <c>go_version</c>.</summary>
 public sealed record RuntimeFigures(

@@ -109,6 +109,10 @@ internal static class MetricsEndpoints
             "instance", duckDbs, static m => m.Used);
         writer.Labelled("arc_duckdb_memory_limit_bytes", "gauge", "DuckDB's memory_limit, by instance (database.memory_limit, compaction.memory_limit).",
             "instance", duckDbs, static m => m.Limit);
+        var parquet = ArcEngine.ParquetMemoryUsage();
+        writer.Family("arc_parquet_memory_bytes", "gauge",
+                "Memory the Arrow C++ library writing and merging Parquet holds allocated, by allocator (ARROW_DEFAULT_MEMORY_POOL).")
+            .Sample("arc_parquet_memory_bytes", parquet.Bytes, ("pool", parquet.Backend));
 
         return writer.ToString();
     }
