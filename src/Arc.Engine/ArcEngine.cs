@@ -94,9 +94,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
             _ddl.Execute("SET enable_external_access = false");
 
             // Instants are UTC: a TIMESTAMPTZ compared with time (TIMESTAMP_NS, UTC) is cast at UTC (TimeComparisons), and
-            // Parquet footers stay cached between queries (files are immutable: a new name for every change).
+            // Parquet footers stay cached between queries unless configured off (files are immutable: a new name for every change).
             _ddl.Execute("SET GLOBAL TimeZone = 'UTC'");
-            _ddl.Execute("SET GLOBAL parquet_metadata_cache = true");
+            _ddl.Execute($"SET GLOBAL parquet_metadata_cache = {(options.ParquetMetadataCache ? "true" : "false")}");
             _ddl.Execute("SET lock_configuration = true");
             _pool = new DuckDbConnectionPool(_database,
                 new QueryPriorityPool(options.QueryConnections, options.QueryQueueSize, options.QueryQueueTimeout));

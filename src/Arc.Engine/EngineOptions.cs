@@ -70,6 +70,14 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     public int DuckDbThreads { get; init; }
 
     /// <summary>
+    /// Whether the query DuckDB keeps the Parquet footers it read between queries (<c>database.parquet_metadata_cache</c>).
+    /// On, a query reads no footer it read before; the cost is memory: footers of files merged away stay until
+    /// <see cref="DuckDbMemoryLimit"/> makes DuckDB evict them, so under sustained ingest the cache grows with every file
+    /// flushed and merged. Off, each query parses the footers of the files it opens (from the page cache).
+    /// </summary>
+    public bool ParquetMetadataCache { get; init; } = true;
+
+    /// <summary>
     /// DuckDB memory limit such as <c>4GB</c> (<c>database.memory_limit</c>); empty: half of the memory available to the
     /// process (DuckDB's own default, 80%, leaves too little beside the write buffers and result spools). Operators beyond it
     /// spill to <see cref="DuckDbTempDirectory"/> or fail with DuckDB's out-of-memory error (a 400).

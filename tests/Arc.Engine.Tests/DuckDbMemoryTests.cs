@@ -45,4 +45,34 @@ public sealed class DuckDbMemoryTests : IAsyncLifetime
         Assert.Equal("0", await EngineData.ScalarAsync(_engine,
             "SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'EXTERNAL_FILE_CACHE'")); // the OS caches the file's bytes
     }
+
+    [Fact]
+    public async Task WithTheFooterCacheOffQueriesLeaveNoFooterBehind()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "arc-duckmem-" + Guid.NewGuid().ToString("N"));
+        var engine = await ArcEngine.StartAsync(new EngineOptions
+        {
+            DataPath = directory,
+            ParquetMetadataCache = false,
+            Compaction = new CompactionOptions { Enabled = false },
+        });
+        try
+        {
+            await EngineData.WriteAsync(engine, string.Concat(Enumerable.Range(0, 1000).Select(i => $"m,host=h{i % 10} v={i} {1_700_000_000_000_000_000L + i}\n")));
+            await engine.FlushAsync();
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal("1000", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM m"));
+            }
+
+            Assert.Equal("false", await EngineData.ScalarAsync(engine, "SELECT current_setting('parquet_metadata_cache')::VARCHAR"));
+            Assert.Equal("0", await EngineData.ScalarAsync(engine,
+                "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'OBJECT_CACHE'"));
+        }
+        finally
+        {
+            await engine.DisposeAsync();
+            Directory.Delete(directory, recursive: true);
+        }
+    }
 }

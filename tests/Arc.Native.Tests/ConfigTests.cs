@@ -43,6 +43,7 @@ public sealed class ConfigTests : IDisposable
             [database]
             thread_count = 3
             memory_limit = "2GB"
+            parquet_metadata_cache = false
 
             [wal]
             enabled = true
@@ -65,6 +66,8 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal("snappy", config.Engine.Compression);
         Assert.Equal(3, config.Engine.DuckDbThreads);
         Assert.Equal((2L << 30) + "B", config.Engine.DuckDbMemoryLimit);
+        Assert.False(config.Engine.ParquetMetadataCache);
+        Assert.True(ArcConfig.Load(null, new Hashtable()).Engine.ParquetMetadataCache);
         Assert.True(config.Engine.WalEnabled);
         Assert.Equal(Arc.Engine.Wal.WalSyncMode.Async, config.Engine.WalSyncMode);
         Assert.True(config.DeleteEnabled);

@@ -114,6 +114,7 @@ public sealed partial class ArcConfig
         ["ingest.default_sort_keys"] = static (c, k, v) => c.Compaction(o => o with { DefaultSortKeys = List(k, v, allowEmpty: true) }),
         ["database.thread_count"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbThreads = ConfigValues.Int(k, v, 0, 1024) },
         ["database.memory_limit"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbMemoryLimit = MemoryLimit(k, v) },
+        ["database.parquet_metadata_cache"] = static (c, k, v) => c.Engine = c.Engine with { ParquetMetadataCache = ConfigValues.Bool(k, v) },
         ["database.max_temp_directory_size"] = static (c, k, v) => c.Engine = c.Engine with
         {
             DuckDbMaxTempDirectorySize = v.Trim().Length == 0 ? "" : ConfigValues.Size(k, v, 0).ToString(CultureInfo.InvariantCulture) + "B",
