@@ -52,8 +52,8 @@ public sealed partial class ArcEngine : IAsyncDisposable
             // The files are local (object storage is read through the local cache), so the OS page cache holds their
             // bytes already; DuckDB's copy would grow with every file ever read (stale ones included) up to memory_limit.
             ["enable_external_file_cache"] = "false",
-            // DuckDB's allocator returns freed memory to the OS from a background thread instead of keeping it after a
-            // query or a compaction (process-wide: both instances share the allocator).
+            // Asks DuckDB's jemalloc to return freed memory from a background thread (process-wide: both instances share
+            // the allocator). DuckDB 1.5.6 reports that thread off at run time all the same (docs/operations.md, Memory).
             ["allocator_background_threads"] = "true",
             ["memory_limit"] = string.IsNullOrEmpty(options.DuckDbMemoryLimit)
                 ? Bytes(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2)
