@@ -6,13 +6,13 @@ namespace Arc.Engine.Storage;
 /// The allocator of the Arrow C++ library under ParquetSharp (every flush, merge and Parquet import). Arrow picks its
 /// default pool once, at its first allocation, from <c>ARROW_DEFAULT_MEMORY_POOL</c>; this library's build defaults to
 /// mimalloc, which reserves 1 GiB arenas, asks for transparent huge pages on them and keeps what it freed resident: in a
-/// sustained ingest it held 150–220 MB more than jemalloc and grew with time. <see cref="Configure"/> sets the variable
+/// sustained ingest it held 150–220 MB more than jemalloc. <see cref="Configure"/> sets the variable
 /// to <c>jemalloc</c> in the process's C environment (Arrow's own jemalloc: 1-second decay, a background thread
 /// returning freed pages) unless the operator set it, before anything reaches Arrow.
 /// </summary>
 internal static partial class ParquetMemory
 {
-    public const string Variable = "ARROW_DEFAULT_MEMORY_POOL";
+    private const string Variable = "ARROW_DEFAULT_MEMORY_POOL";
     private const string Default = "jemalloc";
     private static int _configured;
 
