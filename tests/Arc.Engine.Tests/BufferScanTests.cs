@@ -195,6 +195,105 @@ public sealed class BufferScanTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public void SearchingAColumnsBytesFindsTheRowsThatHoldTheValueAndNoOther()
+    {
+        // Values that contain, start or end with others, empty values and nulls (no bytes), side by side in the bytes.
+        string?[] values = ["host-1", "xhost-1", "host-10", null, "", "host-1", "host-", "1host-1", "host-1", null, "st-1h", "host-11", "", "host-1"];
+        using var set = new ColumnSet("db", "m");
+        var host = set.AddColumn("host", ColumnKind.Tag);
+        for (var row = 0; row < values.Length; row++)
+        {
+            set.Time.SetInt64(row, row);
+            if (values[row] is { } value)
+            {
+                set.Columns[host].SetBytes(row, Encoding.UTF8.GetBytes(value));
+            }
+
+            set.EndRow(row);
+        }
+
+        using var shared = set.Share();
+        var slice = shared.Columns[host];
+        foreach (var wanted in new[] { "host-1", "host-10", "host-11", "", "host-", "1", "st-1h", "host", "zzz", "1host-1", "host-1x" })
+        {
+            var bytes = Encoding.UTF8.GetBytes(wanted);
+            for (var start = 0; start <= values.Length; start++)
+            {
+                for (var end = start; end <= values.Length; end++)
+                {
+                    var expected = start;
+                    while (expected < end && (values[expected] ?? "") != wanted)
+                    {
+                        expected++;
+                    }
+
+                    Assert.True(expected == slice.IndexOfValue(bytes, start, end), $"'{wanted}' in rows {start}..{end}: expected {expected}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void RequiredValuesFoundByTheirBytesOrRowByRowEmitExactlyTheRowsThatHoldThem()
+    {
+        // 100,000 rows out of time order and 70,000 in order, hosts and racks interleaved, some rows without a host: ranges
+        // of 32,768 rows go to DuckDB's threads, so searches start and stop inside the parts.
+        var unsorted = Enumerable.Range(0, 100_000).Select(i => i * 7919L % 100_000).ToArray();
+        using var first = Tagged(unsorted);
+        using var second = Tagged(Enumerable.Range(100_000, 70_000).Select(i => (long)i).ToArray());
+        using var database = DuckDbDatabase.Open(null, [new("threads", "4")]);
+        using var connection = database.Connect();
+        BufferScan.Register(connection, new Sets(first, second));
+        const string Sql = "SELECT epoch_ns(time) FROM arc_buffer('db', 'm')";
+
+        foreach (var (low, matches) in new (long, ColumnMatch[])[]
+                 {
+                     (0, [new("host", ["h7"])]), // searched
+                     (60_000, [new("host", ["h7"])]), // and from a time, found row by row in the unsorted part
+                     (0, [new("host", ["h1", "h17", "h71", "nohost"])]), // four values searched side by side
+                     (0, [new("host", ["h1", "h2", "h3", "h4", "h5"])]), // five compared row by row
+                     (0, [new("host", ["h3"]), new("rack", ["r1", "r2"])]), // the second column checked on the rows found
+                     (0, [new("host", ["h1x"])]), // a value no row holds
+                 })
+        {
+            var expected = unsorted.Concat(Enumerable.Range(100_000, 70_000).Select(i => (long)i))
+                .Where(t => t >= low && Array.TrueForAll(matches, m => Value(m.Column, t) is { } v && m.Values.Contains(v)))
+                .Order().ToArray();
+            var scope = new QueryFileScope();
+            scope.Bound("db", "m", low, long.MaxValue);
+            scope.Match("db", "m", [.. matches]);
+            using (scope.Activate())
+            {
+                var emitted = connection.QueryStrings(Sql).Select(r => long.Parse(r[0]!, CultureInfo.InvariantCulture)).Order().ToArray();
+                Assert.Equal(expected, emitted);
+            }
+        }
+
+        static string? Value(string column, long time) => column == "host" ? (time % 13 == 0 ? null : $"h{time % 97}") : $"r{time % 5}";
+    }
+
+    /// <summary>A buffer with rows at <paramref name="times"/>: tags host (h0-h96, none on every 13th row) and rack (r0-r4).</summary>
+    private static ColumnSet Tagged(long[] times)
+    {
+        var set = new ColumnSet("db", "m");
+        var host = set.AddColumn("host", ColumnKind.Tag);
+        var rack = set.AddColumn("rack", ColumnKind.Tag);
+        foreach (var (time, row) in times.Select((t, i) => (t, i)))
+        {
+            set.Time.SetInt64(row, time);
+            if (time % 13 != 0)
+            {
+                set.Columns[host].SetBytes(row, Encoding.UTF8.GetBytes($"h{time % 97}"));
+            }
+
+            set.Columns[rack].SetBytes(row, Encoding.UTF8.GetBytes($"r{time % 5}"));
+            set.EndRow(time);
+        }
+
+        return set;
+    }
+
     private static string Lines(int from, int to)
     {
         var text = new StringBuilder();

@@ -25,10 +25,82 @@ internal sealed class ColumnSlice(string name, ColumnKind kind, byte[] validity,
 
     public bool GetBoolean(int row) => (values[row >> 3] & (1 << (row & 7))) != 0;
 
+    /// <summary>Tags and strings: where each row's value starts in <see cref="Data"/>, and after the last row where it ends (rows + 1).</summary>
+    public ReadOnlySpan<int> Offsets => MemoryMarshal.Cast<byte, int>(values.AsSpan(0, (Rows + 1) * sizeof(int)));
+
+    /// <summary>Tags and strings: the rows' values, one after the other (<see cref="Offsets"/>).</summary>
+    public ReadOnlySpan<byte> Data => data.AsSpan(0, Offsets[Rows]);
+
     public ReadOnlySpan<byte> GetBytes(int row)
     {
         var offsets = MemoryMarshal.Cast<byte, int>(values.AsSpan());
         return data.AsSpan(offsets[row], offsets[row + 1] - offsets[row]);
+    }
+
+    /// <summary>
+    /// Tags and strings: the first row from <paramref name="row"/> to <paramref name="end"/> (exclusive) whose value is
+    /// <paramref name="value"/>, byte for byte (an empty value also finds null rows); <paramref name="end"/> if none. The
+    /// values lie one after the other, so a match is a place in the bytes where a row's value starts and that has the
+    /// value's length: the bytes are searched for the value (vectorized) and each place found is checked against the
+    /// offsets, rather than each row compared.
+    /// </summary>
+    public int IndexOfValue(ReadOnlySpan<byte> value, int row, int end)
+    {
+        var offsets = Offsets;
+        if (value.IsEmpty)
+        {
+            for (; row < end; row++)
+            {
+                if (offsets[row + 1] == offsets[row])
+                {
+                    return row;
+                }
+            }
+
+            return end;
+        }
+
+        var bytes = Data;
+        var limit = offsets[end];
+        for (var at = offsets[row]; at < limit;)
+        {
+            var found = bytes[at..limit].IndexOf(value);
+            if (found < 0)
+            {
+                return end;
+            }
+
+            var position = at + found;
+            var candidate = LastStartingAtOrBefore(offsets, position, row, end);
+            if (offsets[candidate] == position && offsets[candidate + 1] - position == value.Length)
+            {
+                return candidate;
+            }
+
+            at = position + 1;
+        }
+
+        return end;
+    }
+
+    /// <summary>The last row from <paramref name="low"/> to <paramref name="high"/> (exclusive) whose value starts at or before <paramref name="position"/>.</summary>
+    private static int LastStartingAtOrBefore(ReadOnlySpan<int> offsets, int position, int low, int high)
+    {
+        // The first row starting after the position, less one (the row at low starts at or before it).
+        while (low < high)
+        {
+            var middle = (int)((uint)(low + high) >> 1);
+            if (offsets[middle] <= position)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle;
+            }
+        }
+
+        return low - 1;
     }
 
     /// <summary>

@@ -117,6 +117,9 @@ internal static unsafe class BufferScan
     /// <summary>The longest string a <c>duckdb_string_t</c> holds inline (no copy to the vector's string heap).</summary>
     private const int InlinedBytes = 12;
 
+    /// <summary>Most required values of a column searched for in its bytes (<see cref="ScanData.Next"/>); a longer list is compared row by row.</summary>
+    private const int SearchedValues = 4;
+
     /// <summary>A column of <see cref="Catalog.MemorySource"/> no row in memory has: nulls of the schema file's type.</summary>
     private const int NullColumn = int.MinValue;
 
@@ -266,15 +269,11 @@ internal static unsafe class BufferScan
                 }
 
                 var selection = local.Selection ??= new int[capacity];
-                var time = part.Rows.Time;
                 var count = 0;
                 var row = local.Position;
-                for (; row < local.End && count < capacity; row++)
+                while (count < capacity && (row = scan.Next(part, row, local)) < local.End)
                 {
-                    if (time.GetInt64(row) >= scan.From && scan.Matches(part, row))
-                    {
-                        selection[count++] = row;
-                    }
+                    selection[count++] = row++;
                 }
 
                 local.Position = row;
@@ -441,11 +440,73 @@ internal static unsafe class BufferScan
             }
         }
 
-        /// <summary>Whether row <paramref name="row"/> of <paramref name="part"/> has one of the required values in each matched column.</summary>
-        public bool Matches(BufferSnapshot.Part part, int row)
+        /// <summary>
+        /// The first row from <paramref name="row"/> to the end of <paramref name="local"/>'s range that the scan emits: at or
+        /// after the statement's earliest time, with one of the required values in each matched column; the range's end if
+        /// none. With a few required values (a panel's host, a short <c>IN</c> list) the first matched column's values are
+        /// found by searching its bytes (<see cref="ColumnSlice.IndexOfValue"/>, vectorized) rather than by comparing row after row.
+        /// </summary>
+        public int Next(BufferSnapshot.Part part, int row, LocalScan local)
         {
-            foreach (var (column, values) in _matches)
+            var end = local.End;
+            var time = part.MinTime < From ? part.Rows.Time : null; // the rows of a sorted part start at From already
+            if (_matches.Length == 0 || _matches[0].Values.Length > SearchedValues)
             {
+                for (; row < end; row++)
+                {
+                    if ((time is null || time.GetInt64(row) >= From) && Matches(part, row, 0))
+                    {
+                        return row;
+                    }
+                }
+
+                return end;
+            }
+
+            var (column, values) = _matches[0];
+            var slice = part.Column(column)!;
+            var hits = local.Hits ??= NoHits();
+            while (true)
+            {
+                // The nearest row holding one of the values; each value's next row is searched only once it is passed.
+                var next = end;
+                for (var i = 0; i < values.Length; i++)
+                {
+                    if (hits[i] < row)
+                    {
+                        hits[i] = slice.IndexOfValue(values[i], row, end);
+                    }
+
+                    next = Math.Min(next, hits[i]);
+                }
+
+                if (next == end)
+                {
+                    return end;
+                }
+
+                if (slice.IsValid(next) && (time is null || time.GetInt64(next) >= From) && Matches(part, next, 1))
+                {
+                    return next;
+                }
+
+                row = next + 1;
+            }
+        }
+
+        private static int[] NoHits()
+        {
+            var hits = new int[SearchedValues];
+            hits.AsSpan().Fill(int.MinValue);
+            return hits;
+        }
+
+        /// <summary>Whether row <paramref name="row"/> of <paramref name="part"/> has one of the required values in each matched column from <paramref name="first"/> on.</summary>
+        private bool Matches(BufferSnapshot.Part part, int row, int first)
+        {
+            for (var i = first; i < _matches.Length; i++)
+            {
+                var (column, values) = _matches[i];
                 var slice = part.Column(column)!;
                 if (!slice.IsValid(row) || !Any(values, slice.GetBytes(row)))
                 {
@@ -519,6 +580,7 @@ internal static unsafe class BufferScan
                     }
 
                     (local.Part, local.Position, local.End) = (_part, start, Math.Min(end, start + UnitRows));
+                    local.Hits?.AsSpan().Fill(int.MinValue); // found in the previous range
                     _position = local.End;
                     return true;
                 }
@@ -537,7 +599,10 @@ internal static unsafe class BufferScan
 
         public int End { get; set; }
 
-        /// <summary>The rows of one chunk of an unsorted part that pass the time check.</summary>
+        /// <summary>The rows of one chunk that the scan emits (<see cref="ScanData.Next"/>).</summary>
         public int[]? Selection { get; set; }
+
+        /// <summary>For each required value searched for, the row of this range found holding it (<see cref="ScanData.Next"/>).</summary>
+        public int[]? Hits { get; set; }
     }
 }
