@@ -86,7 +86,19 @@ internal sealed class ColumnSlice(string name, ColumnKind kind, byte[] validity,
     /// <summary>The last row from <paramref name="low"/> to <paramref name="high"/> (exclusive) whose value starts at or before <paramref name="position"/>.</summary>
     private static int LastStartingAtOrBefore(ReadOnlySpan<int> offsets, int position, int low, int high)
     {
-        // The first row starting after the position, less one (the row at low starts at or before it).
+        // Galloping from low (the row at low starts at or before the position; a frequent value is found a few rows on),
+        // then, in the bracket found, the first row starting after the position, less one.
+        for (var step = 1; low + step < high; step <<= 1)
+        {
+            if (offsets[low + step] > position)
+            {
+                high = low + step;
+                break;
+            }
+
+            low += step;
+        }
+
         while (low < high)
         {
             var middle = (int)((uint)(low + high) >> 1);
