@@ -253,6 +253,7 @@ public sealed class BufferScanTests : IAsyncLifetime
                      (60_000, [new("host", ["h7"])]), // and from a time, found row by row in the unsorted part
                      (0, [new("host", ["h1", "h17", "h71", "nohost"])]), // four values searched side by side
                      (0, [new("host", ["h1", "h2", "h3", "h4", "h5"])]), // five compared row by row
+                     (0, [new("host", [.. Enumerable.Range(0, 40).Select(i => $"h{i * 37 % 101}").Append("h1x")])]), // forty, out of order
                      (0, [new("host", ["h3"]), new("rack", ["r1", "r2"])]), // the second column checked on the rows found
                      (0, [new("host", ["h1x"])]), // a value no row holds
                  })
