@@ -451,7 +451,7 @@ internal static unsafe class BufferScan
         public int Next(BufferSnapshot.Part part, int row, LocalScan local)
         {
             var end = local.End;
-            var time = part.MinTime < From ? part.Rows.Time : null; // the rows of a sorted part start at From already
+            var time = part.MinTime < From ? part.Rows.Time : null; // null: every row of the part is at or after From
             if (_matches.Length == 0 || _matches[0].Values.Length > SearchedValues)
             {
                 for (; row < end; row++)
@@ -518,7 +518,8 @@ internal static unsafe class BufferScan
 
             return true;
 
-            // The values are in byte order (Matches): an IN list of up to 64 values costs a row about six comparisons.
+            // The values are in byte order (sorted where BufferScan.Matches reads them from the filter): an IN list of up to
+            // 64 values costs a row about six comparisons.
             static bool Any(byte[][] values, ReadOnlySpan<byte> value)
             {
                 int low = 0, high = values.Length;
