@@ -454,20 +454,17 @@ internal static unsafe class BufferScan
             var time = part.MinTime < From ? part.Rows.Time : null; // null: every row of the part is at or after From
             if (_matches.Length == 0 || _matches[0].Values.Length > SearchedValues)
             {
-                for (; row < end; row++)
+                while (row < end && !Emits(part, row, time))
                 {
-                    if ((time is null || time.GetInt64(row) >= From) && Matches(part, row, 0))
-                    {
-                        return row;
-                    }
+                    row++;
                 }
 
-                return end;
+                return row;
             }
 
             var (column, values) = _matches[0];
             var slice = part.Column(column)!;
-            var hits = local.Hits ??= NoHits();
+            var hits = local.Hits;
             while (true)
             {
                 // The nearest row holding one of the values; each value's next row is searched only once it is passed.
@@ -487,7 +484,7 @@ internal static unsafe class BufferScan
                     return end;
                 }
 
-                if (slice.IsValid(next) && (time is null || time.GetInt64(next) >= From) && Matches(part, next, 1))
+                if (Emits(part, next, time))
                 {
                     return next;
                 }
@@ -496,19 +493,19 @@ internal static unsafe class BufferScan
             }
         }
 
-        private static int[] NoHits()
+        /// <summary>
+        /// Whether the scan emits row <paramref name="row"/> of <paramref name="part"/>: at or after the earliest time (checked
+        /// in <paramref name="time"/> unless null), with one of the required values in each matched column.
+        /// </summary>
+        private bool Emits(BufferSnapshot.Part part, int row, ColumnSlice? time)
         {
-            var hits = new int[SearchedValues];
-            hits.AsSpan().Fill(int.MinValue);
-            return hits;
-        }
-
-        /// <summary>Whether row <paramref name="row"/> of <paramref name="part"/> has one of the required values in each matched column from <paramref name="first"/> on.</summary>
-        private bool Matches(BufferSnapshot.Part part, int row, int first)
-        {
-            for (var i = first; i < _matches.Length; i++)
+            if (time is not null && time.GetInt64(row) < From)
             {
-                var (column, values) = _matches[i];
+                return false;
+            }
+
+            foreach (var (column, values) in _matches)
+            {
                 var slice = part.Column(column)!;
                 if (!slice.IsValid(row) || !Any(values, slice.GetBytes(row)))
                 {
@@ -589,7 +586,7 @@ internal static unsafe class BufferScan
                     }
 
                     (local.Part, local.Position, local.End) = (_part, start, Math.Min(end, start + UnitRows));
-                    local.Hits?.AsSpan().Fill(int.MinValue); // found in the previous range
+                    local.Hits.AsSpan().Fill(int.MinValue); // nothing found yet in this range
                     _position = local.End;
                     return true;
                 }
@@ -612,6 +609,6 @@ internal static unsafe class BufferScan
         public int[]? Selection { get; set; }
 
         /// <summary>For each required value searched for, the row of this range found holding it (<see cref="ScanData.Next"/>).</summary>
-        public int[]? Hits { get; set; }
+        public int[] Hits { get; } = new int[SearchedValues];
     }
 }
