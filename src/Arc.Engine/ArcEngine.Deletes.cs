@@ -89,7 +89,7 @@ public sealed partial class ArcEngine
                 var files = (await DataFilesAsync(entry.Database, entry.Name, cancellationToken).ConfigureAwait(false)).Where(f =>
                     within is not { } range || (FileManifest.PartitionRange(Store, f) is var (min, max) && min <= range.High && max >= range.Low)).ToList();
                 lease = Remote is { } remote ? await remote.EnsureFilesAsync(files, cancellationToken).ConfigureAwait(false) : null;
-                using var connection = _database.Connect();
+                using var connection = _pool.Database.Connect();
                 var schema = SchemaColumns(connection, entry.Database, entry.Name);
                 if (schema.Count > 0)
                 {
@@ -360,7 +360,7 @@ public sealed partial class ArcEngine
             return;
         }
 
-        using var connection = _database.Connect();
+        using var connection = _pool.Database.Connect();
         foreach (var marker in markers)
         {
             var prefix = $"{marker.Database}/{marker.Measurement}/";

@@ -23,8 +23,8 @@ namespace Arc.Engine;
 /// </summary>
 public sealed partial class ArcEngine : IAsyncDisposable
 {
-    private readonly DuckDbDatabase _database;
-    private readonly DuckDbConnection _ddl;
+    private readonly Dictionary<string, string> _querySettings;
+    private DuckDbConnection _ddl;
     private readonly DuckDbConnectionPool _pool;
     private readonly CancellationTokenSource _stopping = new();
     private Task _warmup = Task.CompletedTask;
@@ -67,10 +67,11 @@ public sealed partial class ArcEngine : IAsyncDisposable
             settings["threads"] = options.DuckDbThreads.ToString(CultureInfo.InvariantCulture);
         }
 
-        _database = DuckDbDatabase.Open(null, settings);
+        _querySettings = settings;
+        var database = DuckDbDatabase.Open(null, settings);
         try
         {
-            _ddl = _database.Connect();
+            _ddl = database.Connect();
             _catalog = new Catalog(Store, _ddl, options.MaxColumnsPerMeasurement, options.MaxNameBytes, loggers.CreateLogger("Arc.Engine.Catalog"),
                 options.HotDataBytes);
             Remote = options.ObjectStore is { } objectStore
@@ -85,28 +86,33 @@ public sealed partial class ArcEngine : IAsyncDisposable
             var functions = FunctionPolicy.Load(_ddl);
             FileListFunction.Register(_ddl, _catalog, _ingest); // after the allowlist was read: user SQL cannot call it
             _catalog.LoadExisting();
-
-            // The SQL sandbox: user SQL may read only under the data directory and can change no setting. (Statements
-            // other than SELECT/EXPLAIN are refused before this matters; this closes table functions like read_text.)
-            // DuckDB allows its temp_directory as well. The host refuses to start with a secret file (token store, keys)
-            // in either of them; a directory added here must be added to that check (ArcConfig.CheckSecretsAreUnreadable).
-            _ddl.Execute($"SET allowed_directories = [{Names.QuoteLiteral(Store.Root + Path.DirectorySeparatorChar)}]");
-            _ddl.Execute("SET enable_external_access = false");
-
-            // Instants are UTC: a TIMESTAMPTZ compared with time (TIMESTAMP_NS, UTC) is cast at UTC (TimeComparisons), and
-            // Parquet footers stay cached between queries unless configured off (files are immutable: a new name for every change).
-            _ddl.Execute("SET GLOBAL TimeZone = 'UTC'");
-            _ddl.Execute($"SET GLOBAL parquet_metadata_cache = {(options.ParquetMetadataCache ? "true" : "false")}");
-            _ddl.Execute("SET lock_configuration = true");
-            _pool = new DuckDbConnectionPool(_database,
+            Secure(_ddl);
+            _pool = new DuckDbConnectionPool(database,
                 new QueryPriorityPool(options.QueryConnections, options.QueryQueueSize, options.QueryQueueTimeout));
             Query = new QueryEngine(_pool, _catalog, Store, options, functions, Remote);
         }
         catch
         {
-            _database.Dispose();
+            database.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The query instance's settings that come after its views (at the start) and before them (a renewal).</summary>
+    private void Secure(DuckDbConnection ddl)
+    {
+        // The SQL sandbox: user SQL may read only under the data directory and can change no setting. (Statements
+        // other than SELECT/EXPLAIN are refused before this matters; this closes table functions like read_text.)
+        // DuckDB allows its temp_directory as well. The host refuses to start with a secret file (token store, keys)
+        // in either of them; a directory added here must be added to that check (ArcConfig.CheckSecretsAreUnreadable).
+        ddl.Execute($"SET allowed_directories = [{Names.QuoteLiteral(Store.Root + Path.DirectorySeparatorChar)}]");
+        ddl.Execute("SET enable_external_access = false");
+
+        // Instants are UTC: a TIMESTAMPTZ compared with time (TIMESTAMP_NS, UTC) is cast at UTC (TimeComparisons), and
+        // Parquet footers stay cached between queries unless configured off (files are immutable: a new name for every change).
+        ddl.Execute("SET GLOBAL TimeZone = 'UTC'");
+        ddl.Execute($"SET GLOBAL parquet_metadata_cache = {(Options.ParquetMetadataCache ? "true" : "false")}");
+        ddl.Execute("SET lock_configuration = true");
     }
 
     /// <summary>
@@ -204,9 +210,14 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
             if (options.HotDataBytes > 0 && options.HotDataWarmup && engine.Remote is null)
             {
-                engine._warmup = new HotTierWarmup(engine._catalog, engine._database, engine._pool.Slots, options.HotDataWarmupQuiet,
+                engine._warmup = new HotTierWarmup(engine._catalog, engine._pool, options.HotDataWarmupQuiet,
                         loggers.CreateLogger("Arc.Engine.Storage"))
                     .RunAsync(engine._stopping.Token);
+            }
+
+            if (options.ParquetMetadataCache && options.RenewAfterFilesRemoved > 0)
+            {
+                engine._renewals = engine.RenewQueryDatabaseAsync(loggers.CreateLogger("Arc.Engine.Query"), engine._stopping.Token);
             }
 
             return engine;
@@ -408,7 +419,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
     internal Task HotTierFilled => _warmup;
 
     /// <summary>What the query DuckDB's buffer manager holds now and its limit (<c>database.memory_limit</c>), in bytes.</summary>
-    public (long Used, long Limit) QueryDuckDbMemory() => _database.Memory();
+    public (long Used, long Limit) QueryDuckDbMemory() => _pool.Database.Memory();
 
     /// <summary>The allocator of the Arrow C++ library that writes and merges Parquet files, and the bytes it holds allocated now.</summary>
     public static (string Backend, long Bytes) ParquetMemoryUsage() => ParquetMemory.Usage();
@@ -448,6 +459,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _warmup.ConfigureAwait(false); // it catches its own failures and the cancellation
+        await _renewals.ConfigureAwait(false); // likewise
         _stopping.Dispose();
 
         if (ContinuousQueries is not null)
@@ -488,7 +500,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
         _dropLock.Dispose();
         _pool.Dispose();
         _ddl.Dispose();
-        _database.Dispose();
+        _pool.Database.Dispose();
     }
 }
 

@@ -71,11 +71,21 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
 
     /// <summary>
     /// Whether the query DuckDB keeps the Parquet footers it read between queries (<c>database.parquet_metadata_cache</c>).
-    /// On, a query reads no footer it read before; the cost is memory: footers of files merged away stay until
-    /// <see cref="DuckDbMemoryLimit"/> makes DuckDB evict them, so under sustained ingest the cache grows with every file
-    /// flushed and merged. Off, each query parses the footers of the files it opens (from the page cache).
+    /// On, a query reads no footer it read before; the cost is memory: footers of files merged away stay until the instance
+    /// is renewed (<see cref="RenewAfterFilesRemoved"/>). Off, each query parses the footers of the files it opens (from the
+    /// page cache).
     /// </summary>
     public bool ParquetMetadataCache { get; init; } = true;
+
+    /// <summary>
+    /// With <see cref="ParquetMetadataCache"/> on, the query DuckDB is replaced by a fresh one (views, functions and settings
+    /// made again; running queries finish on the old one) once this many Parquet files have been removed since it opened
+    /// (merged, deleted, expired, evicted from the object storage cache) and they outnumber the files that remain
+    /// (<c>database.renew_after_files_removed</c>): DuckDB 1.5 keeps the footer of every file it read until
+    /// <see cref="DuckDbMemoryLimit"/> forces it out, so without this the cache grows with every file flushed and merged. The
+    /// new instance reads each remaining file's footer once again. 0: never.
+    /// </summary>
+    public int RenewAfterFilesRemoved { get; init; } = 1000;
 
     /// <summary>
     /// DuckDB memory limit such as <c>4GB</c> (<c>database.memory_limit</c>); empty: half of the memory available to the

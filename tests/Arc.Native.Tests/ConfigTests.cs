@@ -44,6 +44,7 @@ public sealed class ConfigTests : IDisposable
             thread_count = 3
             memory_limit = "2GB"
             parquet_metadata_cache = false
+            renew_after_files_removed = 50
 
             [wal]
             enabled = true
@@ -68,6 +69,8 @@ public sealed class ConfigTests : IDisposable
         Assert.Equal((2L << 30) + "B", config.Engine.DuckDbMemoryLimit);
         Assert.False(config.Engine.ParquetMetadataCache);
         Assert.True(ArcConfig.Load(null, new Hashtable()).Engine.ParquetMetadataCache);
+        Assert.Equal(50, config.Engine.RenewAfterFilesRemoved);
+        Assert.Equal(1000, ArcConfig.Load(null, new Hashtable()).Engine.RenewAfterFilesRemoved);
         Assert.True(config.Engine.WalEnabled);
         Assert.Equal(Arc.Engine.Wal.WalSyncMode.Async, config.Engine.WalSyncMode);
         Assert.True(config.DeleteEnabled);

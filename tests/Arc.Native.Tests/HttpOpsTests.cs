@@ -204,6 +204,7 @@ public sealed class HttpOpsTests(HttpOpsFixture fixture) : IClassFixture<HttpOps
         Assert.True(Value("arc_ingest_bytes_total", "arc_ingest_bytes_total", ("protocol", "line_protocol")) > 0);
         Assert.True(Value("arc_flushes_total", "arc_flushes_total") >= 1);
         Assert.True(Value("arc_flush_duration_seconds", "arc_flush_duration_seconds_count") >= 1);
+        Assert.Equal(0, Value("arc_query_database_renewals_total", "arc_query_database_renewals_total")); // nothing removed yet
         Assert.True(Value("arc_wal_entries_total", "arc_wal_entries_total") >= 1);
         Assert.True(Value("arc_wal_write_duration_seconds", "arc_wal_write_duration_seconds_count") >= 1);
         Assert.Equal(0, Value("arc_compaction_jobs_total", "arc_compaction_jobs_total", ("result", "failed")));

@@ -18,6 +18,9 @@ public sealed class DuckDbConnection : IDisposable
     /// <summary>When the pool handed this connection out (<see cref="Stopwatch"/> ticks), for the execution-time metrics.</summary>
     internal long RentedAt { get; set; }
 
+    /// <summary>Which of the pool's DuckDB instances this connection belongs to (<see cref="Query.DuckDbConnectionPool.Replace"/>).</summary>
+    internal int Generation { get; set; }
+
     /// <summary>
     /// Whether <see cref="BeginTransaction"/> opened a transaction that is still open. The query engine runs a statement whose
     /// time bounds use DuckDB's clock in one, so the bounds and the statement share <c>now()</c> (the transaction's start);

@@ -18,9 +18,9 @@ namespace Arc.Engine.Query;
 /// queries: each file waits until no query has held a connection for <paramref name="quiet"/>, so a query sent right
 /// after a start, or a run of them, never shares the machine with the fill (a file's read, once started, runs to its end).
 /// </summary>
-/// <param name="queries">The query connections' gate (<see cref="QueryPriorityPool.QuietFor"/>).</param>
+/// <param name="pool">The query connections (their gate tells <see cref="QueryPriorityPool.QuietFor"/>).</param>
 /// <param name="quiet">How long no query may have run before the next file is read.</param>
-internal sealed class HotTierWarmup(Catalog catalog, DuckDbDatabase database, QueryPriorityPool queries, TimeSpan quiet, ILogger logger)
+internal sealed class HotTierWarmup(Catalog catalog, DuckDbConnectionPool pool, TimeSpan quiet, ILogger logger)
 {
     /// <summary>How often the fill looks whether queries are running while it waits for a quiet moment.</summary>
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(20);
@@ -33,7 +33,7 @@ internal sealed class HotTierWarmup(Catalog catalog, DuckDbDatabase database, Qu
         var (files, rows) = (0, 0L);
         try
         {
-            using var connection = database.Connect();
+            using var connection = pool.Database.Connect();
 
             // Passes until one keeps nothing: files a merge wrote meanwhile (its inputs were still cold) come in the next.
             for (var kept = -1; kept != 0;)
@@ -93,7 +93,7 @@ internal sealed class HotTierWarmup(Catalog catalog, DuckDbDatabase database, Qu
     /// <summary>Returns once no query has held or waited for a connection for <c>quiet</c>.</summary>
     private async Task QuietAsync(CancellationToken cancellationToken)
     {
-        while (!queries.QuietFor(quiet))
+        while (!pool.Slots.QuietFor(quiet))
         {
             await Task.Delay(Poll, cancellationToken).ConfigureAwait(false);
         }

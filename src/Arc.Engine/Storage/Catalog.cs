@@ -17,7 +17,7 @@ internal sealed class Catalog
 {
     private readonly ConcurrentDictionary<string, DatabaseEntry> _databases = new(StringComparer.OrdinalIgnoreCase);
     private readonly LocalStore _store;
-    private readonly DuckDbConnection _ddl;
+    private DuckDbConnection _ddl;
     private readonly Lock _ddlLock = new();
     private readonly int _maxColumns;
     private readonly int _maxNameBytes;
@@ -330,12 +330,72 @@ internal sealed class Catalog
                 return;
             }
 
-            var schema = Names.QuoteIdentifier(entry.Database);
-            var arguments = $"{Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)}";
-            _ddl.Execute($"CREATE SCHEMA IF NOT EXISTS {schema}");
-            _ddl.Execute($"CREATE OR REPLACE VIEW {schema}.{Names.QuoteIdentifier(entry.Name)} AS " +
-                         (withFiles ? $"SELECT * FROM query({SourceFunction}({arguments}))" : $"SELECT * FROM {BufferFunction}({arguments})"));
+            CreateView(_ddl, entry, wanted);
             entry.View = wanted;
+        }
+    }
+
+    /// <summary>
+    /// Creates a measurement's view. DuckDB binds it to learn its columns, from the schema file alone (a schema-only scope,
+    /// as for DESCRIBE): no data file's footer is read.
+    /// </summary>
+    private static void CreateView(DuckDbConnection ddl, MeasurementEntry entry, ViewKind kind)
+    {
+        using var scope = new Query.QueryFileScope { SchemaOnly = true }.Activate();
+        var schema = Names.QuoteIdentifier(entry.Database);
+        var arguments = $"{Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)}";
+        ddl.Execute($"CREATE SCHEMA IF NOT EXISTS {schema}");
+        ddl.Execute($"CREATE OR REPLACE VIEW {schema}.{Names.QuoteIdentifier(entry.Name)} AS " +
+                    (kind == ViewKind.FilesAndBuffer ? $"SELECT * FROM query({SourceFunction}({arguments}))" : $"SELECT * FROM {BufferFunction}({arguments})"));
+    }
+
+    /// <summary>
+    /// Moves the catalog's DuckDB objects to another instance (the query instance's renewal): creates every schema and
+    /// view on <paramref name="ddl"/> (a connection to it, prepared with the functions the views call), then, holding the
+    /// DDL lock so nothing is created or dropped on the old instance alone, catches up with the views created and dropped
+    /// meanwhile, calls <paramref name="swap"/> (which moves the query connections) and keeps <paramref name="ddl"/>.
+    /// Returns the connection it used before, for the caller to close.
+    /// </summary>
+    public DuckDbConnection Rebind(DuckDbConnection ddl, Action swap)
+    {
+        var made = new Dictionary<MeasurementEntry, ViewKind>(ReferenceEqualityComparer.Instance);
+        Mirror(ddl, made); // the bulk, while flushes and drops go on
+        lock (_ddlLock)
+        {
+            Mirror(ddl, made);
+            swap();
+            var old = _ddl;
+            _ddl = ddl;
+            return old;
+        }
+    }
+
+    /// <summary>
+    /// Makes <paramref name="ddl"/>'s instance hold the views the catalog has now: drops those of entries
+    /// <paramref name="made"/> lists that were dropped since (with their schema when their database went), creates or
+    /// widens the others, and records what it made.
+    /// </summary>
+    private void Mirror(DuckDbConnection ddl, Dictionary<MeasurementEntry, ViewKind> made)
+    {
+        foreach (var entry in made.Keys.ToList())
+        {
+            if (!_databases.TryGetValue(entry.Database, out var db) || !ReferenceEquals(db.Measurements.GetValueOrDefault(entry.Name), entry))
+            {
+                ddl.Execute(db is null
+                    ? $"DROP SCHEMA IF EXISTS {Names.QuoteIdentifier(entry.Database)} CASCADE"
+                    : $"DROP VIEW IF EXISTS {Names.QuoteIdentifier(entry.Database)}.{Names.QuoteIdentifier(entry.Name)}");
+                made.Remove(entry);
+            }
+        }
+
+        foreach (var entry in _databases.Values.SelectMany(d => d.Measurements.Values))
+        {
+            var kind = entry.View;
+            if (kind != ViewKind.None && kind > made.GetValueOrDefault(entry))
+            {
+                CreateView(ddl, entry, kind);
+                made[entry] = kind;
+            }
         }
     }
 

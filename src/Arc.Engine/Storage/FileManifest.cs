@@ -47,11 +47,19 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
 
     private long _hotBytes;
 
+    private long _removedFiles;
+
     /// <summary>The most memory retained rows may take (<c>query.hot_data_size_mb</c>); 0 keeps none.</summary>
     public long HotBudget => hotBudget;
 
     /// <summary>The memory retained rows take now (the <c>arc_hot_bytes</c> metric).</summary>
     public long HotBytes => Interlocked.Read(ref _hotBytes);
+
+    /// <summary>Files removed from the list since the start (replaced, deleted, expired, dropped), counted once each.</summary>
+    public long RemovedFiles => Interlocked.Read(ref _removedFiles);
+
+    /// <summary>The files listed now.</summary>
+    public int Count => _files.Values.Sum(f => f.Length);
 
     /// <summary>Lists every measurement's files from disk (startup, after crash recovery finished its renames).</summary>
     public void Rebuild()
@@ -169,6 +177,7 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
                     var gone = group.ToHashSet(StringComparer.Ordinal);
                     LetGo(current.Where(f => gone.Contains(f.Path)));
                     var kept = current.RemoveAll(f => gone.Contains(f.Path));
+                    Interlocked.Add(ref _removedFiles, current.Length - kept.Length);
                     if (kept.Length == 0)
                     {
                         _files.TryRemove(group.Key, out _);
@@ -194,6 +203,7 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
                 if (_files.TryRemove(key, out var files))
                 {
                     LetGo(files);
+                    Interlocked.Add(ref _removedFiles, files.Length);
                     paths.AddRange(files.Select(f => f.Path));
                 }
             }

@@ -115,6 +115,7 @@ public sealed partial class ArcConfig
         ["database.thread_count"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbThreads = ConfigValues.Int(k, v, 0, 1024) },
         ["database.memory_limit"] = static (c, k, v) => c.Engine = c.Engine with { DuckDbMemoryLimit = MemoryLimit(k, v) },
         ["database.parquet_metadata_cache"] = static (c, k, v) => c.Engine = c.Engine with { ParquetMetadataCache = ConfigValues.Bool(k, v) },
+        ["database.renew_after_files_removed"] = static (c, k, v) => c.Engine = c.Engine with { RenewAfterFilesRemoved = ConfigValues.Int(k, v, 0, int.MaxValue) },
         ["database.max_temp_directory_size"] = static (c, k, v) => c.Engine = c.Engine with
         {
             DuckDbMaxTempDirectorySize = v.Trim().Length == 0 ? "" : ConfigValues.Size(k, v, 0).ToString(CultureInfo.InvariantCulture) + "B",

@@ -55,6 +55,9 @@ internal static class MetricsEndpoints
             engine.Query.FilesPruned);
         writer.Counter("arc_query_files_hot_total", "Files queries needed and read from memory (query.hot_data_size_mb) instead of opening them.",
             engine.Query.FilesHot);
+        writer.Counter("arc_query_database_renewals_total",
+            "Times the query DuckDB was replaced by a fresh one to drop the cached footers of removed files (database.renew_after_files_removed).",
+            engine.QueryDatabaseRenewals);
         writer.Family("arc_flush_duration_seconds", "histogram", "Time to write one buffer to Parquet.").Histogram("arc_flush_duration_seconds", engine.FlushSeconds);
 
         if (engine.Wal is { } wal)
