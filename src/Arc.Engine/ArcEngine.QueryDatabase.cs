@@ -56,8 +56,11 @@ public sealed partial class ArcEngine
         }
     }
 
-    /// <summary>Replaces the query DuckDB with a fresh one holding the same functions, settings and views.</summary>
-    internal void RenewQueryDatabase(ILogger logger)
+    /// <summary>
+    /// Replaces the query DuckDB with a fresh one holding the same functions, settings and views. <paramref name="meanwhile"/>
+    /// runs once most views are made on the new instance, before the catalog is locked (<see cref="Storage.Catalog.Rebind"/>).
+    /// </summary>
+    internal void RenewQueryDatabase(ILogger logger, Action? meanwhile = null)
     {
         var removed = _catalog.Manifest.RemovedFiles;
         var database = DuckDbDatabase.Open(null, _querySettings);
@@ -70,7 +73,7 @@ public sealed partial class ArcEngine
             BufferScan.Register(ddl, _ingest, _catalog);
             FileListFunction.Register(ddl, _catalog, _ingest);
             Secure(ddl);
-            before = _catalog.Rebind(ddl, () => old = _pool.Replace(database));
+            before = _catalog.Rebind(ddl, () => old = _pool.Replace(database), meanwhile);
         }
         catch
         {

@@ -76,6 +76,32 @@ public sealed class QueryDatabaseRenewalTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ViewsCreatedAndDroppedWhileTheNewInstanceIsPreparedAreCaughtUp()
+    {
+        await WriteFlushedAsync("dropped", 0, 10, "db");
+        await WriteFlushedAsync("kept", 0, 10, "db");
+        await WriteFlushedAsync("gonedb", 0, 10, "temporary");
+        _engine.RenewQueryDatabase(NullLogger.Instance, () =>
+        {
+            // After the new instance got its views, before the catalog is locked: a drop, a new measurement with files,
+            // one with rows in memory only, and a whole database dropped.
+            _engine.DropMeasurementAsync("db", "dropped", CancellationToken.None).GetAwaiter().GetResult();
+            WriteFlushedAsync("created", 0, 20, "db").GetAwaiter().GetResult();
+            EngineData.WriteAsync(_engine, $"buffered,host=h v=1 {T0}\n").GetAwaiter().GetResult();
+            _engine.DropDatabaseAsync("temporary", CancellationToken.None).GetAwaiter().GetResult();
+        });
+
+        Assert.Equal("20", await EngineData.ScalarAsync(_engine, "SELECT count(*) FROM created"));
+        Assert.Equal("1", await EngineData.ScalarAsync(_engine, "SELECT count(*) FROM buffered"));
+        Assert.Equal("10", await EngineData.ScalarAsync(_engine, "SELECT count(*) FROM kept"));
+        await Assert.ThrowsAsync<DuckDbException>(() => EngineData.ScalarAsync(_engine, "SELECT count(*) FROM dropped"));
+        Assert.Equal("0", await EngineData.ScalarAsync(_engine,
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'temporary'"));
+        Assert.Equal("buffered,created,kept", await EngineData.ScalarAsync(_engine,
+            "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'db'"));
+    }
+
+    [Fact]
     public async Task AQueryRunningAcrossARenewalFinishesOnTheOldInstance()
     {
         await WriteFlushedAsync("big", 0, 300_000, "db");

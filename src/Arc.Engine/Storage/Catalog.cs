@@ -354,12 +354,14 @@ internal sealed class Catalog
     /// view on <paramref name="ddl"/> (a connection to it, prepared with the functions the views call), then, holding the
     /// DDL lock so nothing is created or dropped on the old instance alone, catches up with the views created and dropped
     /// meanwhile, calls <paramref name="swap"/> (which moves the query connections) and keeps <paramref name="ddl"/>.
-    /// Returns the connection it used before, for the caller to close.
+    /// Returns the connection it used before, for the caller to close. <paramref name="meanwhile"/> runs between the two
+    /// (tests change the catalog there).
     /// </summary>
-    public DuckDbConnection Rebind(DuckDbConnection ddl, Action swap)
+    public DuckDbConnection Rebind(DuckDbConnection ddl, Action swap, Action? meanwhile = null)
     {
         var made = new Dictionary<MeasurementEntry, ViewKind>(ReferenceEqualityComparer.Instance);
         Mirror(ddl, made); // the bulk, while flushes and drops go on
+        meanwhile?.Invoke();
         lock (_ddlLock)
         {
             Mirror(ddl, made);
