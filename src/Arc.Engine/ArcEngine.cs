@@ -73,7 +73,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
         {
             _ddl = database.Connect();
             _catalog = new Catalog(Store, _ddl, options.MaxColumnsPerMeasurement, options.MaxNameBytes, loggers.CreateLogger("Arc.Engine.Catalog"),
-                options.HotDataBytes);
+                options.HotDataBytes, static () => new QueryFileScope { SchemaOnly = true }.Activate());
             Remote = options.ObjectStore is { } objectStore
                 ? new RemoteStore(objectStore, Store, _catalog, options.Time, loggers.CreateLogger("Arc.Engine.Storage"), FlushCompleted)
                 : null;

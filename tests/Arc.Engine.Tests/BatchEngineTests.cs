@@ -2,7 +2,9 @@ namespace Arc.Engine.Tests;
 
 /// <summary>
 /// Base of the tests that fill write batches directly: an engine over a fresh temporary directory whose buffers never
-/// flush on their own during a test (an hour's age, ten million rows), deleted afterwards.
+/// flush on their own during a test (an hour's age, ten million rows), deleted afterwards. The shared buffer pool may keep
+/// 1 GB of free arrays while it runs: earlier tests can leave it at the default bound, which would drop what a warm-up
+/// returns, and the next rent would allocate.
 /// </summary>
 public abstract class BatchEngineTests : IAsyncLifetime
 {
@@ -11,7 +13,13 @@ public abstract class BatchEngineTests : IAsyncLifetime
     protected ArcEngine Engine { get; private set; } = null!;
 
     public async Task InitializeAsync() =>
-        Engine = await ArcEngine.StartAsync(new EngineOptions { DataPath = _directory, MaxBufferAge = TimeSpan.FromHours(1), MaxBufferRows = 10_000_000 });
+        Engine = await ArcEngine.StartAsync(new EngineOptions
+        {
+            DataPath = _directory,
+            MaxBufferAge = TimeSpan.FromHours(1),
+            MaxBufferRows = 10_000_000,
+            BufferPoolBytes = 1L << 30,
+        });
 
     public async Task DisposeAsync()
     {

@@ -18,7 +18,7 @@ public sealed class DuckDbConnection : IDisposable
     /// <summary>When the pool handed this connection out (<see cref="Stopwatch"/> ticks), for the execution-time metrics.</summary>
     internal long RentedAt { get; set; }
 
-    /// <summary>Which of the pool's DuckDB instances this connection belongs to (<see cref="Query.DuckDbConnectionPool.Replace"/>).</summary>
+    /// <summary>Which of the query pool's DuckDB instances this connection belongs to (the pool replaces its instance on a renewal).</summary>
     internal int Generation { get; set; }
 
     /// <summary>

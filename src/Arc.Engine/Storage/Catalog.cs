@@ -22,13 +22,18 @@ internal sealed class Catalog
     private readonly int _maxColumns;
     private readonly int _maxNameBytes;
     private readonly ILogger _logger;
+    private readonly Func<IDisposable> _bindingSchemaOnly;
 
     /// <summary>
     /// A catalog whose measurements take at most <paramref name="maxColumns"/> columns, of names up to
     /// <paramref name="maxNameBytes"/> bytes, keeping up to <paramref name="hotBytes"/> bytes of flushed rows in memory.
+    /// <paramref name="bindingSchemaOnly"/> starts, on the calling thread, a scope in which binding a view lists no data
+    /// file (the query side's, as for DESCRIBE): views are created under it.
     /// </summary>
-    public Catalog(LocalStore store, DuckDbConnection ddl, int maxColumns, int maxNameBytes, ILogger logger, long hotBytes = 0)
+    public Catalog(LocalStore store, DuckDbConnection ddl, int maxColumns, int maxNameBytes, ILogger logger, long hotBytes,
+        Func<IDisposable> bindingSchemaOnly)
     {
+        _bindingSchemaOnly = bindingSchemaOnly;
         _store = store;
         _ddl = ddl;
         _maxColumns = maxColumns;
@@ -336,12 +341,12 @@ internal sealed class Catalog
     }
 
     /// <summary>
-    /// Creates a measurement's view. DuckDB binds it to learn its columns, from the schema file alone (a schema-only scope,
-    /// as for DESCRIBE): no data file's footer is read.
+    /// Creates a measurement's view. DuckDB binds it to learn its columns, from the schema file alone (under the
+    /// schema-only scope): no data file's footer is read.
     /// </summary>
-    private static void CreateView(DuckDbConnection ddl, MeasurementEntry entry, ViewKind kind)
+    private void CreateView(DuckDbConnection ddl, MeasurementEntry entry, ViewKind kind)
     {
-        using var scope = new Query.QueryFileScope { SchemaOnly = true }.Activate();
+        using var scope = _bindingSchemaOnly();
         var schema = Names.QuoteIdentifier(entry.Database);
         var arguments = $"{Names.QuoteLiteral(entry.Database)}, {Names.QuoteLiteral(entry.Name)}";
         ddl.Execute($"CREATE SCHEMA IF NOT EXISTS {schema}");
