@@ -253,7 +253,7 @@ public sealed class CompactionManager : IAsyncDisposable
                             }
                             else if (!_stopping.IsCancellationRequested)
                             {
-                                BackOff(hour);
+                                BackOff(hour, t.IsCompletedSuccessfully ? t.Result.Error : t.Exception?.GetBaseException().Message);
                             }
                         }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                     }
@@ -307,13 +307,14 @@ public sealed class CompactionManager : IAsyncDisposable
     }
 
     /// <summary>
-    /// A level merge of <paramref name="hour"/> failed: the hour's level merges wait a minute, twice as long after each
+    /// A level merge of <paramref name="hour"/> failed (for <paramref name="reason"/>, logged): the hour's level merges wait a minute, twice as long after each
     /// further failure, at most <see cref="MaxLevelBackoff"/>; the first merge that succeeds there ends the wait.
     /// </summary>
-    private void BackOff(string hour)
+    private void BackOff(string hour, string? reason)
     {
         var (until, failures) = _levelBackoff.AddOrUpdate(hour, _ => (Now + Wait(1), 1), (_, last) => (Now + Wait(last.Failures + 1), last.Failures + 1));
-        _logger.LogWarning("Level merges of {Partition} wait until {Until:O} after {Failures} failed merge(s) in a row", hour, until, failures);
+        _logger.LogWarning("Level merges of {Partition} wait until {Until:O} after {Failures} failed merge(s) in a row; the last: {Reason}", hour, until,
+            failures, reason);
         foreach (var (key, (over, _)) in _levelBackoff)
         {
             if (over < Now - TimeSpan.FromHours(1))
