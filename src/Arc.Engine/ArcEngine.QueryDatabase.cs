@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Arc.Engine.DuckDb;
 using Arc.Engine.Query;
 using Microsoft.Extensions.Logging;
@@ -63,6 +64,7 @@ public sealed partial class ArcEngine
     internal void RenewQueryDatabase(ILogger logger, Action? meanwhile = null)
     {
         var removed = _catalog.Manifest.RemovedFiles;
+        var started = Stopwatch.GetTimestamp();
         var database = DuckDbDatabase.Open(null, _querySettings);
         DuckDbConnection? ddl = null;
         DuckDbDatabase? old = null;
@@ -86,8 +88,9 @@ public sealed partial class ArcEngine
         var held = old!.Memory().Used;
         before.Dispose();
         old.Dispose();
-        logger.LogInformation("Renewed the query DuckDB: {Removed} files removed since the last renewal, {Listed} listed; the old instance held {Bytes} bytes",
-            removed - _removedAtRenewal, _catalog.Manifest.Count, held);
+        logger.LogInformation(
+            "Renewed the query DuckDB in {Milliseconds:0.0} ms: {Removed} files removed since the last renewal, {Listed} listed; the old instance held {Bytes} bytes",
+            Stopwatch.GetElapsedTime(started).TotalMilliseconds, removed - _removedAtRenewal, _catalog.Manifest.Count, held);
         _removedAtRenewal = removed;
         Interlocked.Increment(ref _renewalCount);
     }
