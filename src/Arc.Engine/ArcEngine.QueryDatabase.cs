@@ -9,10 +9,10 @@ namespace Arc.Engine;
 /// The query DuckDB's renewal. DuckDB 1.5 keeps the footer of every Parquet file a query read (<c>parquet_metadata_cache</c>)
 /// until <c>memory_limit</c> forces it out, and the files flushes and merges remove are never read again: under sustained
 /// ingest the cache holds mostly footers of files that no longer exist, several times DuckDB's own estimate of them in
-/// malloc's memory. The only way to let them go is to let the instance go, so once as many files have been removed since it
-/// opened as remain listed (and at least <see cref="EngineOptions.RenewAfterFilesRemoved"/>), a new instance is opened,
-/// given the functions, sandbox settings and views of the first, and swapped in under the catalog's DDL lock. Queries
-/// running keep the old instance until they return their connection; its memory goes with the last one.
+/// malloc's memory. The only way to let them go is to let the instance go, so once more of the files it was given to read
+/// have been removed than remain listed (and at least <see cref="EngineOptions.RenewAfterFilesRemoved"/>), a new instance
+/// is opened, given the functions, sandbox settings and views of the first, and swapped in under the catalog's DDL lock.
+/// Queries running keep the old instance until they return their connection; its memory goes with the last one.
 /// </summary>
 public sealed partial class ArcEngine
 {
@@ -20,7 +20,6 @@ public sealed partial class ArcEngine
     private static readonly TimeSpan RenewalCheck = TimeSpan.FromSeconds(5);
 
     private Task _renewals = Task.CompletedTask;
-    private long _removedAtRenewal;
     private long _renewalCount;
 
     /// <summary>Times the query DuckDB was replaced by a fresh one (<see cref="EngineOptions.RenewAfterFilesRemoved"/>).</summary>
@@ -29,6 +28,9 @@ public sealed partial class ArcEngine
     /// <summary>The query DuckDB now.</summary>
     internal DuckDbDatabase QueryDatabase => _pool.Database;
 
+    /// <summary>Of the files the query DuckDB was given to read, how many were removed since and how many are still listed.</summary>
+    internal (long Removed, int Listed) OpenedFiles => _catalog.Manifest.OpenedFiles;
+
     private async Task RenewQueryDatabaseAsync(ILogger logger, CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(RenewalCheck, Options.Time);
@@ -36,9 +38,8 @@ public sealed partial class ArcEngine
         {
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
-                var manifest = _catalog.Manifest;
-                var removed = manifest.RemovedFiles - _removedAtRenewal;
-                if (removed >= Options.RenewAfterFilesRemoved && removed > manifest.Count)
+                var (removed, listed) = _catalog.Manifest.OpenedFiles;
+                if (removed >= Options.RenewAfterFilesRemoved && removed > listed)
                 {
                     try
                     {
@@ -63,7 +64,7 @@ public sealed partial class ArcEngine
     /// </summary>
     internal void RenewQueryDatabase(ILogger logger, Action? meanwhile = null)
     {
-        var removed = _catalog.Manifest.RemovedFiles;
+        var (removed, listed) = _catalog.Manifest.OpenedFiles;
         var started = Stopwatch.GetTimestamp();
         var database = DuckDbDatabase.Open(null, _querySettings);
         DuckDbConnection? ddl = null;
@@ -75,6 +76,7 @@ public sealed partial class ArcEngine
             BufferScan.Register(ddl, _ingest, _catalog);
             FileListFunction.Register(ddl, _catalog, _ingest);
             Secure(ddl);
+            _catalog.Manifest.ForgetOpened(); // from here files are listed to the new instance (or, briefly, to the old)
             before = _catalog.Rebind(ddl, () => old = _pool.Replace(database), meanwhile);
         }
         catch
@@ -89,9 +91,8 @@ public sealed partial class ArcEngine
         before.Dispose();
         old.Dispose();
         logger.LogInformation(
-            "Renewed the query DuckDB in {Milliseconds:0.0} ms: {Removed} files removed since the last renewal, {Listed} listed; the old instance held {Bytes} bytes",
-            Stopwatch.GetElapsedTime(started).TotalMilliseconds, removed - _removedAtRenewal, _catalog.Manifest.Count, held);
-        _removedAtRenewal = removed;
+            "Renewed the query DuckDB in {Milliseconds:0.0} ms: of the files it read, {Removed} were removed and {Listed} still listed; it held {Bytes} bytes",
+            Stopwatch.GetElapsedTime(started).TotalMilliseconds, removed, listed, held);
         Interlocked.Increment(ref _renewalCount);
     }
 }

@@ -79,9 +79,9 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
 
     /// <summary>
     /// With <see cref="ParquetMetadataCache"/> on, the query DuckDB is replaced by a fresh one (views, functions and settings
-    /// made again; running queries finish on the old one) once this many Parquet files have been removed since it opened
-    /// (merged, deleted, expired, evicted from the object storage cache) and they outnumber the files that remain
-    /// (<c>database.renew_after_files_removed</c>): DuckDB 1.5 keeps the footer of every file it read until
+    /// made again; running queries finish on the old one) once this many of the Parquet files it was given to read have been
+    /// removed (merged, deleted, expired, evicted from the object storage cache) and they outnumber those of them still
+    /// listed (<c>database.renew_after_files_removed</c>): DuckDB 1.5 keeps the footer of every file it read until
     /// <see cref="DuckDbMemoryLimit"/> forces it out, so without this the cache grows with every file flushed and merged. The
     /// new instance reads each remaining file's footer once again. 0: never.
     /// </summary>

@@ -168,7 +168,7 @@ public sealed class QueryDatabaseRenewalTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task TheEngineRenewsOnceRemovedFilesReachTheThresholdAndOutnumberTheListedOnes()
+    public async Task TheEngineRenewsOnceRemovedFilesItReadReachTheThresholdAndOutnumberThoseStillListed()
     {
         var directory = Path.Combine(Path.GetTempPath(), "arc-renew-" + Guid.NewGuid().ToString("N"));
         var engine = await ArcEngine.StartAsync(new EngineOptions
@@ -180,28 +180,32 @@ public sealed class QueryDatabaseRenewalTests : IAsyncLifetime
         });
         try
         {
-            for (var i = 0; i < 4; i++)
+            foreach (var (measurement, files) in new[] { ("kept", 4), ("dropped", 3), ("unread", 5) })
             {
-                await EngineData.WriteAsync(engine, $"kept,host=h v={i} {T0 + i}\n");
-                await engine.FlushAsync();
+                for (var i = 0; i < files; i++)
+                {
+                    await EngineData.WriteAsync(engine, $"{measurement},host=h v={i} {T0 + i}\n");
+                    await engine.FlushAsync();
+                }
             }
 
-            for (var i = 0; i < 3; i++)
-            {
-                await EngineData.WriteAsync(engine, $"dropped,host=h v={i} {T0 + i}\n");
-                await engine.FlushAsync();
-            }
-
+            Assert.Equal("4", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM kept"));
             Assert.Equal("3", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM dropped"));
+            Assert.Equal((0L, 8), engine.OpenedFiles); // of unread's files only the first, read for the schema file
+
+            await engine.DropMeasurementAsync("db", "unread", CancellationToken.None);
             await engine.DropMeasurementAsync("db", "dropped", CancellationToken.None);
-            await Task.Delay(TimeSpan.FromSeconds(6)); // a check passed: 3 removed, 4 listed
+            Assert.Equal((4L, 4), engine.OpenedFiles);
+            await Task.Delay(TimeSpan.FromSeconds(6)); // a check passed: 4 removed of those read, 4 of them listed
             Assert.Equal(0, engine.QueryDatabaseRenewals);
 
-            await engine.DropMeasurementAsync("db", "kept", CancellationToken.None); // 7 removed, none listed
+            await engine.DropMeasurementAsync("db", "kept", CancellationToken.None); // 8 removed, none listed
             await EngineData.WaitForAsync(() => engine.QueryDatabaseRenewals == 1, TimeSpan.FromSeconds(15));
+            Assert.Equal((0L, 0), engine.OpenedFiles);
             await EngineData.WriteAsync(engine, $"later,host=h v=1 {T0}\n");
             await engine.FlushAsync();
             Assert.Equal("1", await EngineData.ScalarAsync(engine, "SELECT count(*) FROM later"));
+            Assert.Equal((0L, 1), engine.OpenedFiles);
         }
         finally
         {

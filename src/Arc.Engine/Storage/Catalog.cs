@@ -173,6 +173,7 @@ internal sealed class Catalog
         }
 
         var list = "[" + string.Join(", ", paths.Select(Names.QuoteLiteral)) + "]";
+        Manifest.Opened(paths.Select(Path.GetFullPath));
         lock (_ddlLock)
         {
             return _ddl.QueryStrings(sql(list));
@@ -239,6 +240,8 @@ internal sealed class Catalog
         {
             return;
         }
+
+        Manifest.Opened(files.Select(Path.GetFullPath));
 
         var list = "[" + string.Join(", ", sources.Select(Names.QuoteLiteral)) + "]";
         var temp = Path.Combine(_store.TempDirectory, $"schema-{Guid.NewGuid():N}.pqs");

@@ -47,7 +47,8 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
 
     private long _hotBytes;
 
-    private long _removedFiles;
+    private readonly ConcurrentDictionary<string, byte> _opened = new(StringComparer.Ordinal);
+    private long _openedRemoved;
 
     /// <summary>The most memory retained rows may take (<c>query.hot_data_size_mb</c>); 0 keeps none.</summary>
     public long HotBudget => hotBudget;
@@ -55,11 +56,38 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
     /// <summary>The memory retained rows take now (the <c>arc_hot_bytes</c> metric).</summary>
     public long HotBytes => Interlocked.Read(ref _hotBytes);
 
-    /// <summary>Files removed from the list since the start (replaced, deleted, expired, dropped), counted once each.</summary>
-    public long RemovedFiles => Interlocked.Read(ref _removedFiles);
+    /// <summary>
+    /// Of the files whose footers the query DuckDB may hold (<see cref="Opened"/> since <see cref="ForgetOpened"/>), how many
+    /// were removed from the list since (replaced, deleted, expired, dropped) and how many are still listed.
+    /// </summary>
+    public (long Removed, int Listed) OpenedFiles => (Interlocked.Read(ref _openedRemoved), _opened.Count);
 
-    /// <summary>The files listed now.</summary>
-    public int Count => _files.Values.Sum(f => f.Length);
+    /// <summary>Records files the query DuckDB is given to read (it then caches their footers).</summary>
+    public void Opened(IEnumerable<string> paths)
+    {
+        foreach (var path in paths)
+        {
+            _opened.TryAdd(path, 0);
+        }
+    }
+
+    /// <summary>Starts <see cref="OpenedFiles"/> over (a new query DuckDB holds no footer).</summary>
+    public void ForgetOpened()
+    {
+        _opened.Clear();
+        Interlocked.Exchange(ref _openedRemoved, 0);
+    }
+
+    private void Gone(IEnumerable<ManifestFile> files)
+    {
+        foreach (var file in files)
+        {
+            if (_opened.TryRemove(file.Path, out _))
+            {
+                Interlocked.Increment(ref _openedRemoved);
+            }
+        }
+    }
 
     /// <summary>Lists every measurement's files from disk (startup, after crash recovery finished its renames).</summary>
     public void Rebuild()
@@ -176,8 +204,8 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
                 {
                     var gone = group.ToHashSet(StringComparer.Ordinal);
                     LetGo(current.Where(f => gone.Contains(f.Path)));
+                    Gone(current.Where(f => gone.Contains(f.Path)));
                     var kept = current.RemoveAll(f => gone.Contains(f.Path));
-                    Interlocked.Add(ref _removedFiles, current.Length - kept.Length);
                     if (kept.Length == 0)
                     {
                         _files.TryRemove(group.Key, out _);
@@ -203,7 +231,7 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
                 if (_files.TryRemove(key, out var files))
                 {
                     LetGo(files);
-                    Interlocked.Add(ref _removedFiles, files.Length);
+                    Gone(files);
                     paths.AddRange(files.Select(f => f.Path));
                 }
             }
