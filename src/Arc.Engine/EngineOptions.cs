@@ -85,7 +85,7 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     /// <see cref="DuckDbMemoryLimit"/> forces it out, so without this the cache grows with every file flushed and merged. The
     /// new instance reads each remaining file's footer once again. 0: never.
     /// </summary>
-    public int RenewAfterFilesRemoved { get; init; } = 1000;
+    public int RenewAfterFilesRemoved { get; init; } = 250;
 
     /// <summary>
     /// DuckDB memory limit such as <c>4GB</c> (<c>database.memory_limit</c>); empty: half of the memory available to the

@@ -70,7 +70,7 @@ public sealed class ConfigTests : IDisposable
         Assert.False(config.Engine.ParquetMetadataCache);
         Assert.True(ArcConfig.Load(null, new Hashtable()).Engine.ParquetMetadataCache);
         Assert.Equal(50, config.Engine.RenewAfterFilesRemoved);
-        Assert.Equal(1000, ArcConfig.Load(null, new Hashtable()).Engine.RenewAfterFilesRemoved);
+        Assert.Equal(250, ArcConfig.Load(null, new Hashtable()).Engine.RenewAfterFilesRemoved);
         Assert.True(config.Engine.WalEnabled);
         Assert.Equal(Arc.Engine.Wal.WalSyncMode.Async, config.Engine.WalSyncMode);
         Assert.True(config.DeleteEnabled);
