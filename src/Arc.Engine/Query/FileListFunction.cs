@@ -158,9 +158,10 @@ internal static unsafe class FileListFunction
     internal static List<string> List(Catalog catalog, string database, string measurement)
     {
         var files = Needed(catalog, database, measurement, out var hot);
-        catalog.Manifest.Opened(files.Select(f => f.Path));
+        var paths = files.ConvertAll(f => f.Path);
+        catalog.Manifest.Opened(paths);
         QueryFileScope.Current?.Counted(database, measurement, files.Count, catalog.Manifest.Files(database, measurement).Length - files.Count - hot, hot);
-        return [catalog.SchemaFile(database, measurement), .. files.Select(f => f.Path)];
+        return [catalog.SchemaFile(database, measurement), .. paths];
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]

@@ -203,8 +203,9 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
                 if (_files.TryGetValue(group.Key, out var current))
                 {
                     var gone = group.ToHashSet(StringComparer.Ordinal);
-                    LetGo(current.Where(f => gone.Contains(f.Path)));
-                    Gone(current.Where(f => gone.Contains(f.Path)));
+                    var removed = current.Where(f => gone.Contains(f.Path)).ToList();
+                    LetGo(removed);
+                    Gone(removed);
                     var kept = current.RemoveAll(f => gone.Contains(f.Path));
                     if (kept.Length == 0)
                     {
