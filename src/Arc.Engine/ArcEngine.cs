@@ -87,6 +87,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
             FileListFunction.Register(_ddl, _catalog, _ingest); // after the allowlist was read: user SQL cannot call it
             _catalog.LoadExisting();
             Secure(_ddl);
+            _catalog.Manifest.ForgetOpened(); // LoadExisting read the footers with DuckDB's cache still off: none is held
             _pool = new DuckDbConnectionPool(database,
                 new QueryPriorityPool(options.QueryConnections, options.QueryQueueSize, options.QueryQueueTimeout));
             Query = new QueryEngine(_pool, _catalog, Store, options, functions, Remote);

@@ -214,6 +214,26 @@ public sealed class QueryDatabaseRenewalTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task FootersReadAtTheStartCountAsNoneHeld()
+    {
+        await WriteFlushedAsync("m", 0, 10, "db");
+        await WriteFlushedAsync("m", 10, 10, "db");
+        await _engine.DisposeAsync();
+        _engine = await ArcEngine.StartAsync(new EngineOptions
+        {
+            DataPath = _directory,
+            HotDataBytes = 0,
+            RenewAfterFilesRemoved = 0,
+            Compaction = new CompactionOptions { Enabled = false },
+        });
+
+        Assert.Equal((0L, 0), _engine.OpenedFiles); // the start read both footers, with the cache off
+        Assert.Equal(0, await FooterBytesAsync());
+        Assert.Equal("20", await EngineData.ScalarAsync(_engine, "SELECT count(*) FROM m"));
+        Assert.Equal((0L, 2), _engine.OpenedFiles);
+    }
+
     private async Task WriteFlushedAsync(string measurement, int first, int count, string database)
     {
         await EngineData.WriteAsync(_engine, string.Concat(Enumerable.Range(first, count).Select(i => $"{measurement},host=h{i % 7} v={i} {T0 + i}\n")), database);
