@@ -66,6 +66,13 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     /// <summary>Parallel Parquet writers (<c>ingest.flush_workers</c>).</summary>
     public int FlushWorkers { get; init; } = Math.Max(1, Environment.ProcessorCount / 2);
 
+    /// <summary>
+    /// Flushes write a measurement's rows by series (tags then time) when its merges sort them so: no configured sort keys
+    /// and <c>compaction.sort_order</c> tags then time (the defaults). Compaction then merges flushed files as sorted streams.
+    /// </summary>
+    public bool FlushesBySeries(string measurement) =>
+        Compaction.SortOrder == Arc.Engine.Compaction.CompactionSortOrder.TagsThenTime && Compaction.SortKeysOf(measurement).Count == 0;
+
     /// <summary>DuckDB worker threads (<c>database.thread_count</c>); 0 lets DuckDB decide.</summary>
     public int DuckDbThreads { get; init; }
 

@@ -109,6 +109,26 @@ public sealed class HotTierTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RowsKeptInSeriesOrderAreFoundByTheirEarliestAndLatestTimes()
+    {
+        // Host a holds the later times, host b the earlier: in series order the flush's first row is not its earliest time,
+        // nor its last row its latest.
+        var engine = await StartAsync(compaction: false);
+        const long Second = 1_000_000_000;
+        await EngineData.WriteAsync(engine, string.Create(CultureInfo.InvariantCulture,
+            $"cpu,host=a v=1 {T0 + (40 * Second)}\ncpu,host=a v=2 {T0 + (50 * Second)}\ncpu,host=b v=3 {T0 + (10 * Second)}\ncpu,host=b v=4 {T0 + (20 * Second)}\n"));
+        await engine.FlushAsync();
+        Assert.True(engine.HotBytes > 0);
+        foreach (var (filter, expected) in new[] { ("time > '2023-11-14T22:14:05Z'", "2"), ("time < '2023-11-14T22:13:35Z'", "3"), ("time >= '2023-11-14T22:13:35Z'", "7") })
+        {
+            var sql = $"SELECT sum(v)::BIGINT FROM cpu WHERE {filter}";
+            Assert.Equal(expected, await EngineData.ScalarAsync(engine, sql));
+            using var cursor = await engine.Query.OpenAsync(sql, "db", CancellationToken.None);
+            Assert.Equal((0, 1), (cursor.FilesListed, cursor.FilesHot));
+        }
+    }
+
+    [Fact]
     public async Task QueriesDuringFlushesLevelMergesAndEvictionsSeeEachRowOnce()
     {
         const long budget = 8 << 10; // a few flushes' sets: the tier lets some go at nearly every flush

@@ -54,7 +54,8 @@ public sealed class LevelMergeTests : IAsyncLifetime
     {
         // Compaction's DuckDB gets too little memory for any merge, so every level merge fails (as a wide measurement's can
         // under a small compaction.memory_limit). Without a wait, each flush would start the same failing merge again.
-        var engine = await StartAsync(Data, new CompactionOptions { LevelMinFiles = MinFiles, MemoryLimit = "1MB" });
+        // Rows in time order (no series order), so the merge is DuckDB's and not a stream merge, which needs no such memory.
+        var engine = await StartAsync(Data, new CompactionOptions { LevelMinFiles = MinFiles, MemoryLimit = "1MB", SortOrder = CompactionSortOrder.Time });
         long seq = 0;
         for (var flush = 0; flush < MinFiles; flush++)
         {
@@ -253,6 +254,30 @@ public sealed class LevelMergeTests : IAsyncLifetime
         Assert.True(result.Succeeded, result.Error);
         Assert.EndsWith(Path.GetFileName(victim), Assert.Single(result.Quarantined), StringComparison.Ordinal);
         Assert.Equal("1000 10000 10999", await EngineData.ScalarAsync(engine, "SELECT count(*) || ' ' || min(seq) || ' ' || max(seq) FROM cpu"));
+    }
+
+    [Fact]
+    public async Task FlushedFilesInSeriesOrderAreMergedAsStreamsWithoutDuckDbsSort()
+    {
+        // Flushes ordered by series and free of duplicates say so, and the level merge streams them as they are; flushes
+        // in time order (compaction.sort_order = time) are sorted by DuckDB first when merges stream (the mutation check:
+        // with flushes in time order this test fails).
+        var engine = await StartAsync(Data, new CompactionOptions { LevelMinFiles = MinFiles });
+        long seq = 0;
+        for (var flush = 0; flush < MinFiles - 1; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 5);
+        }
+
+        Assert.All(Files(HourDirectory), f => Assert.Equal("""arc_flushed=true arc_sorted=["host"] arc_tags=["host"] arc_unique=true""", Metadata(f)));
+        await FlushRowsAsync(engine, seq, 5); // the fourth: the merge starts
+        await EngineData.WaitForAsync(() => engine.Compaction.Stats.JobsCompleted == 1 && engine.Compaction.Jobs.Count == 0);
+        Assert.Equal((0L, 0L), (engine.Compaction.Stats.JobsFailed, engine.Compaction.Stats.InputsSorted));
+        var merged = Assert.Single(Files(HourDirectory));
+        Assert.Equal("""arc_sorted=["host"] arc_tags=["host"] arc_unique=true""", Metadata(merged));
+        Assert.Equal("20 20", await CountsAsync(engine));
+        Assert.Equal(string.Join(',', Enumerable.Range(0, 20).OrderBy(i => i % 7).ThenBy(i => i)),
+            Read($"SELECT string_agg(seq::VARCHAR, ',' ORDER BY file_row_number) FROM read_parquet('{merged}', file_row_number = true)")[0][0]);
     }
 
     [Fact]
@@ -521,6 +546,10 @@ public sealed class LevelMergeTests : IAsyncLifetime
     private static string WrittenBy(string file) => Read($"SELECT created_by FROM parquet_file_metadata('{file}')")[0][0]!;
 
     private static string Codec(string file) => Read($"SELECT string_agg(DISTINCT compression, ',') FROM parquet_metadata('{file}')")[0][0]!;
+
+    /// <summary>The file's arc_ key-value metadata, sorted, as <c>key=value</c> separated by spaces.</summary>
+    private static string Metadata(string file) =>
+        Read($"SELECT string_agg(decode(key) || '=' || decode(value), ' ' ORDER BY decode(key)) FROM parquet_kv_metadata('{file}') WHERE decode(key) LIKE 'arc%'")[0][0]!;
 
     /// <summary>The seq values of a file in time order.</summary>
     private static string ReadSeqs(string file) => Read($"SELECT string_agg(seq::VARCHAR, ',' ORDER BY time) FROM read_parquet('{file}')")[0][0] ?? "";

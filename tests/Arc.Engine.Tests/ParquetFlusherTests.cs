@@ -31,6 +31,68 @@ public sealed class ParquetFlusherTests : IDisposable
     }
 
     [Theory]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public void RowsWithTagsAreWrittenBySeriesInEachHourAndTheFileSaysSo(bool bySeries, bool duplicate)
+    {
+        // Two tags (values that prefix one another, an empty one, nulls; 3,000 distinct hosts, so the value table grows),
+        // rows over two hours in random order: each hour's file holds its rows by region, host (bytes, nulls last), time,
+        // then arrival; a point written twice keeps both rows in arrival order, and the flush's files no longer say they are
+        // unique.
+        const long Hour = LocalStore.NanosPerHour;
+        var random = new Random(7);
+        string?[] regions = ["eu", "eu-west", "", null, "us"];
+        var rows = new List<(string? Region, string? Host, long Time, int Seq)>();
+        for (var i = 0; i < 6_000; i++)
+        {
+            var host = random.Next(10) == 0 ? null : random.Next(4) == 0 ? $"h{random.Next(3_000)}" : $"h{random.Next(3)}";
+            rows.Add((regions[random.Next(regions.Length)], host, (random.Next(2) * Hour) + (random.Next(100_000) * 10_000L) + i, i)); // distinct times
+        }
+
+        if (duplicate)
+        {
+            rows.Add(rows[17] with { Seq = rows.Count });
+        }
+
+        using var data = new ColumnSet("db", "m");
+        var (region, hostColumn, seq) = (data.AddColumn("region", ColumnKind.Tag), data.AddColumn("host", ColumnKind.Tag), data.AddColumn("seq", ColumnKind.Integer));
+        foreach (var row in rows)
+        {
+            data.Time.SetInt64(row.Seq, row.Time);
+            if (row.Region is not null)
+            {
+                data.Columns[region].SetBytes(row.Seq, Encoding.ASCII.GetBytes(row.Region));
+            }
+
+            if (row.Host is not null)
+            {
+                data.Columns[hostColumn].SetBytes(row.Seq, Encoding.ASCII.GetBytes(row.Host));
+            }
+
+            data.Columns[seq].SetInt64(row.Seq, row.Seq);
+            data.EndRow(row.Time);
+        }
+
+        var files = Write(data, "zstd", bySeries);
+        Assert.Equal(2, files.Count);
+        foreach (var file in files)
+        {
+            var hour = Query($"SELECT min(epoch_ns(time)) // {Hour} FROM '{file}'")[0][0];
+            var inHour = rows.Where(r => (r.Time / Hour).ToString(System.Globalization.CultureInfo.InvariantCulture) == hour);
+            var expected = bySeries
+                ? inHour.OrderBy(r => r.Region is null).ThenBy(r => r.Region, StringComparer.Ordinal).ThenBy(r => r.Host is null)
+                    .ThenBy(r => r.Host, StringComparer.Ordinal).ThenBy(r => r.Time).ThenBy(r => r.Seq)
+                : inHour.OrderBy(r => r.Time).ThenBy(r => r.Seq);
+            Assert.Equal(expected.Select(r => r.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                Query($"SELECT seq FROM read_parquet('{file}', file_row_number = true) ORDER BY file_row_number").Select(r => r[0]));
+            var metadata = Query($"SELECT string_agg(decode(key) || '=' || decode(value), ' ' ORDER BY decode(key)) FROM parquet_kv_metadata('{file}') WHERE decode(key) LIKE 'arc%'")[0][0];
+            var unique = bySeries && !duplicate; // said of the flush's files together
+            Assert.Equal($"arc_flushed=true{(bySeries ? " arc_sorted=[\"region\",\"host\"]" : "")} arc_tags=[\"region\",\"host\"]{(unique ? " arc_unique=true" : "")}", metadata);
+        }
+    }
+
+    [Theory]
     [InlineData("zstd", "ZSTD")]
     [InlineData("snappy", "SNAPPY")]
     [InlineData("gzip", "GZIP")]
@@ -128,9 +190,9 @@ public sealed class ParquetFlusherTests : IDisposable
         Assert.Empty(Directory.GetFiles(Path.Combine(_directory, ".tmp")));
     }
 
-    private List<string> Write(ColumnSet data, string codec)
+    private List<string> Write(ColumnSet data, string codec, bool bySeries = true)
     {
-        using var flusher = new ParquetFlusher(new LocalStore(_directory), codec, 122_880);
+        using var flusher = new ParquetFlusher(new LocalStore(_directory), codec, 122_880, _ => bySeries);
         return flusher.Write(data);
     }
 

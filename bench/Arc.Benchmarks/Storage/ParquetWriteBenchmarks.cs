@@ -27,7 +27,7 @@ public class ParquetWriteBenchmarks
     {
         _directory = Path.Combine(Path.GetTempPath(), "arc-bench-parquet-" + Guid.NewGuid().ToString("N"));
         var store = new LocalStore(_directory);
-        _flusher = new ParquetFlusher(store, "zstd", 122_880);
+        _flusher = new ParquetFlusher(store, "zstd", 122_880, _ => false);
         _database = DuckDbDatabase.Open(null, []);
         _connection = _database.Connect();
         _data = CpuBuffer();

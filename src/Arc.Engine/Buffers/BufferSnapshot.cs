@@ -200,11 +200,12 @@ internal sealed class BufferSnapshot : IDisposable
     }
 
     /// <summary>
-    /// Adds rows <paramref name="start"/> to <paramref name="end"/> (exclusive) of <paramref name="set"/>, sorted by time
-    /// from <paramref name="minTime"/> to <paramref name="maxTime"/>: a set no one writes any more (a retained flush).
+    /// Adds rows <paramref name="start"/> to <paramref name="end"/> (exclusive) of <paramref name="set"/>, from
+    /// <paramref name="minTime"/> to <paramref name="maxTime"/>: a set no one writes any more (a retained flush, sorted by
+    /// time or by series as <see cref="ColumnSet.IsSortedByTime"/> says).
     /// </summary>
     public void Add(ColumnSet set, int start, int end, long minTime, long maxTime) =>
-        Add(set, set.Share(), start, end, minTime, maxTime, sorted: true);
+        Add(set, set.Share(), start, end, minTime, maxTime, set.IsSortedByTime);
 
     private void Add(ColumnSet set, SharedRows rows, int start, int end, long minTime, long maxTime, bool sorted)
     {

@@ -314,13 +314,68 @@ internal sealed class ColumnSet : IDisposable
     /// </summary>
     public ColumnSet SortedByTime()
     {
+        var orderArray = System.Buffers.ArrayPool<int>.Shared.Rent(RowCount);
+        try
+        {
+            var order = orderArray.AsSpan(0, RowCount);
+            TimeOrder(order);
+            return Reordered(order);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<int>.Shared.Return(orderArray);
+        }
+    }
+
+    /// <summary>
+    /// A copy of the rows ordered by series (<see cref="SeriesOrder"/>: hour, tags in column order, time; rows with equal
+    /// keys in arrival order), or null when the key does not fit (the caller keeps time order). <paramref name="unique"/>:
+    /// no two rows share their tags and time.
+    /// </summary>
+    public ColumnSet? SortedBySeries(out bool unique)
+    {
         var rows = RowCount;
-        var timesArray = System.Buffers.ArrayPool<long>.Shared.Rent(rows);
+        var timeArray = System.Buffers.ArrayPool<int>.Shared.Rent(rows);
         var orderArray = System.Buffers.ArrayPool<int>.Shared.Rent(rows);
         try
         {
-            var times = timesArray.AsSpan(0, rows);
+            var timeOrder = timeArray.AsSpan(0, rows);
             var order = orderArray.AsSpan(0, rows);
+            TimeOrder(timeOrder);
+            return SeriesOrder.TryOrder(this, timeOrder, order, out unique) ? Reordered(order) : null;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<int>.Shared.Return(timeArray);
+            System.Buffers.ArrayPool<int>.Shared.Return(orderArray);
+        }
+    }
+
+    /// <summary>The time range of rows <paramref name="start"/> to <paramref name="end"/> (exclusive, at least one).</summary>
+    public (long Min, long Max) TimeRange(int start, int end)
+    {
+        if (IsSortedByTime)
+        {
+            return (Time.GetInt64(start), Time.GetInt64(end - 1));
+        }
+
+        var (min, max) = (long.MaxValue, long.MinValue);
+        foreach (var time in System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(Time.ValueBytes)[start..end])
+        {
+            (min, max) = (Math.Min(min, time), Math.Max(max, time));
+        }
+
+        return (min, max);
+    }
+
+    /// <summary>Writes the row numbers in time order to <paramref name="order"/>, rows with equal times in arrival order.</summary>
+    private void TimeOrder(Span<int> order)
+    {
+        var rows = RowCount;
+        var timesArray = System.Buffers.ArrayPool<long>.Shared.Rent(rows);
+        try
+        {
+            var times = timesArray.AsSpan(0, rows);
             System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(Time.ValueBytes).CopyTo(times);
             var (min, max) = (MinTime, MaxTime); // kept by every path that completes rows
             var rowBits = 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)rows); // every row number fits in rowBits
@@ -366,25 +421,39 @@ internal sealed class ColumnSet : IDisposable
                     }
                 }
             }
-
-            var sorted = new ColumnSet(Database, Measurement);
-            foreach (var column in _columns)
-            {
-                var index = column.Kind == ColumnKind.Time ? 0 : sorted.AddColumn(column.Name, column.Kind, capacity: rows);
-                sorted._columns[index].AppendRows(column, order);
-            }
-
-            sorted.RowCount = rows;
-            sorted.MinTime = MinTime;
-            sorted.MaxTime = MaxTime;
-            sorted.FirstRowTicks = FirstRowTicks;
-            return sorted;
         }
         finally
         {
             System.Buffers.ArrayPool<long>.Shared.Return(timesArray);
-            System.Buffers.ArrayPool<int>.Shared.Return(orderArray);
         }
+    }
+
+    /// <summary>A copy of the rows in <paramref name="order"/>, with <see cref="IsSortedByTime"/> as that order has it.</summary>
+    private ColumnSet Reordered(ReadOnlySpan<int> order)
+    {
+        var rows = RowCount;
+        var sorted = new ColumnSet(Database, Measurement);
+        foreach (var column in _columns)
+        {
+            var index = column.Kind == ColumnKind.Time ? 0 : sorted.AddColumn(column.Name, column.Kind, capacity: rows);
+            sorted._columns[index].AppendRows(column, order);
+        }
+
+        sorted.RowCount = rows;
+        sorted.MinTime = MinTime;
+        sorted.MaxTime = MaxTime;
+        sorted.FirstRowTicks = FirstRowTicks;
+        var times = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(sorted.Time.ValueBytes);
+        for (var i = 1; i < times.Length; i++)
+        {
+            if (times[i] < times[i - 1])
+            {
+                sorted.IsSortedByTime = false;
+                break;
+            }
+        }
+
+        return sorted;
     }
 
     /// <summary>The tag column names, in column order.</summary>

@@ -9,7 +9,12 @@ using Microsoft.Extensions.Logging;
 namespace Arc.Engine.Compaction;
 
 /// <summary>Totals since the server started.</summary>
-public sealed record CompactionStats(long JobsCompleted, long JobsFailed, long FilesCompacted, long BytesBefore, long BytesAfter, long FilesQuarantined)
+/// <param name="InputsSorted">
+/// Merge inputs DuckDB sorted before a streamed merge could read them: files not in series order or not free of duplicates
+/// (flushes written by time, or holding a point twice). Flushes in series order are streamed as they are.
+/// </param>
+public sealed record CompactionStats(long JobsCompleted, long JobsFailed, long FilesCompacted, long BytesBefore, long BytesAfter, long FilesQuarantined,
+    long InputsSorted)
 {
     /// <summary>Bytes after / bytes before over all completed jobs (lower is better), or 1 before any.</summary>
     public double Ratio => BytesBefore == 0 ? 1 : (double)BytesAfter / BytesBefore;
@@ -114,7 +119,7 @@ public sealed class CompactionManager : IAsyncDisposable
             : null;
 
     public CompactionStats Stats => new(Interlocked.Read(ref _completed), Interlocked.Read(ref _failed), Interlocked.Read(ref _files),
-        Interlocked.Read(ref _bytesBefore), Interlocked.Read(ref _bytesAfter), Interlocked.Read(ref _quarantined));
+        Interlocked.Read(ref _bytesBefore), Interlocked.Read(ref _bytesAfter), Interlocked.Read(ref _quarantined), _runner.InputsSorted);
 
     public IReadOnlyList<CompactionResult> History => _history.Reverse().ToList();
 

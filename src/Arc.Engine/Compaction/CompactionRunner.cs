@@ -41,17 +41,16 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     ILogger logger, Storage.Remote.RemoteStore? remote)
 {
     /// <summary>
-    /// Key-value metadata of a merge's output that names its tags: no two of its rows share their tags and time (the merge
-    /// removed or found none). Merges of such files only look for duplicates where the inputs' time ranges meet.
-    /// </summary>
-    internal const string UniqueMetadataKey = "arc_unique";
-
-    /// <summary>
     /// Key-value metadata of an hourly or daily output written by a merge that ran out of compaction's memory and took only
     /// the older part of its batch: later merges leave the file as it is (unless it shares a point with another file), as
     /// they do files at the last level, so they never try the merge that did not fit again.
     /// </summary>
     internal const string FullMetadataKey = "arc_full";
+
+    private long _inputsSorted;
+
+    /// <summary>Inputs sorted by DuckDB before a streamed merge (<see cref="Presorted"/>) since the start.</summary>
+    public long InputsSorted => Interlocked.Read(ref _inputsSorted);
 
     /// <summary>Rows per row group of a merge's output.</summary>
     private const int RowGroupRows = 122_880;
@@ -325,12 +324,12 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
     /// <summary>
     /// The inputs as files sorted by <paramref name="sortedBy"/> then time, each free of duplicates, for
-    /// <see cref="SortedMerge"/>: an input that says so (<see cref="SortedMerge.SortedMetadataKey"/>) as it is, any other (a
+    /// <see cref="SortedMerge"/>: an input that says so (<see cref="ParquetFileWriter.SortedMetadataKey"/>) as it is, any other (a
     /// flushed file, in time order) sorted by DuckDB into a temporary file beside the output (listed in
     /// <paramref name="written"/>), keeping the last write of a point it holds twice. DuckDB's memory then follows the rows
     /// of one input, not of the whole merge.
     /// </summary>
-    private static List<string> Presorted(DuckDbConnection connection, List<string> inputs, List<Footer> footers, List<string> sortedBy, string temp,
+    private List<string> Presorted(DuckDbConnection connection, List<string> inputs, List<Footer> footers, List<string> sortedBy, string temp,
         List<string> written)
     {
         var streams = new List<string>(inputs.Count);
@@ -346,6 +345,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
             var path = $"{temp}.{i}.sorted";
             written.Add(path);
+            Interlocked.Increment(ref _inputsSorted);
             var last = footer.Unique ? "" : $" QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY file_row_number DESC) = 1";
             connection.Execute($"COPY (SELECT * EXCLUDE (file_row_number) FROM read_parquet({Names.QuoteLiteral(inputs[i])}, file_row_number = true){last} ORDER BY {keys}) TO {Names.QuoteLiteral(path)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE {RowGroupRows})");
             streams.Add(path);
@@ -370,12 +370,12 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         };
         if (tags is not null)
         {
-            metadata[UniqueMetadataKey] = "true"; // duplicates removed, or none found
+            metadata[ParquetFileWriter.UniqueMetadataKey] = "true"; // duplicates removed, or none found
         }
 
         if (sortedBy is not null)
         {
-            metadata[SortedMerge.SortedMetadataKey] = JsonSerializer.Serialize(sortedBy, StorageJsonContext.Default.ListString);
+            metadata[ParquetFileWriter.SortedMetadataKey] = JsonSerializer.Serialize(sortedBy, StorageJsonContext.Default.ListString);
         }
 
         if (full)
@@ -519,7 +519,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// <summary>
     /// Which of an hourly or daily partition's files (all of them, oldest writes first) to merge; null when none is worth it.
     /// Files at the last level (<see cref="CompactionPlanner.AtLastLevel"/>) or full (<see cref="FullMetadataKey"/>) that are free of duplicates by themselves
-    /// (<see cref="UniqueMetadataKey"/>) are left where they are unless they share a point with another file: merging them
+    /// (<see cref="ParquetFileWriter.UniqueMetadataKey"/>) are left where they are unless they share a point with another file: merging them
     /// would rewrite many rows to gain nothing, and under a high rate an hour holds dozens of them (level merges made them
     /// while the hour was open). Of the rest, and those files with them, a batch (<see cref="Window"/>) is merged. What
     /// stays apart shares no point with anything merged, so the write order between them never decides a point (the last
@@ -544,7 +544,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         }
 
         var sizes = files.Select((f, i) => (Bytes: new FileInfo(f).Length, footers[i].Rows)).ToList();
-        List<string>? Batch(List<int> chosen) => chosen.Count == 0 || (chosen.Count == 1 && footers[chosen[0]].Unique)
+        List<string>? Batch(List<int> chosen) => chosen.Count == 0 || (chosen.Count == 1 && footers[chosen[0]].Unique && !footers[chosen[0]].Flushed)
             ? null
             : Window(chosen.ConvertAll(i => files[i]), candidate.Tier, options.MaxFilesPerBatch, k => sizes[chosen[k]], options);
 
@@ -553,7 +553,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         var full = new bool[files.Count];
         for (var i = 0; i < files.Count && tags is not null && ranges is not null; i++)
         {
-            full[i] = footers[i].Unique && (footers[i].Full || CompactionPlanner.AtLastLevel(sizes[i].Bytes, sizes[i].Rows, options));
+            full[i] = footers[i].Unique && !footers[i].Flushed && (footers[i].Full || CompactionPlanner.AtLastLevel(sizes[i].Bytes, sizes[i].Rows, options));
         }
 
         var all = Enumerable.Range(0, files.Count).ToList();
@@ -647,9 +647,10 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
     /// <summary>
     /// What a file's footer says: its rows, its tag columns (null: it does not say), whether it holds no duplicate, whether
-    /// it is full (<see cref="FullMetadataKey"/>), and the tags it is sorted by before time (<see cref="SortedMerge.SortedMetadataKey"/>; null: not said).
+    /// it is full (<see cref="FullMetadataKey"/>), the tags it is sorted by before time (<see cref="ParquetFileWriter.SortedMetadataKey"/>; null: not said),
+    /// and whether a flush wrote it (<see cref="ParquetFileWriter.FlushedMetadataKey"/>).
     /// </summary>
-    private sealed record Footer(long Rows, List<string>? Tags, bool Unique, bool Full, List<string>? Sorted);
+    private sealed record Footer(long Rows, List<string>? Tags, bool Unique, bool Full, List<string>? Sorted, bool Flushed);
 
     /// <summary>The files' footers, in their order (two reads of all footers, whatever their number).</summary>
     private static List<Footer> Footers(DuckDbConnection connection, List<string> files)
@@ -658,18 +659,19 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         var rows = connection.QueryStrings($"SELECT file_name, num_rows FROM parquet_file_metadata({list})")
             .ToDictionary(r => r[0]!, r => long.Parse(r[1]!, CultureInfo.InvariantCulture), StringComparer.Ordinal);
         var metadata = connection.QueryStrings(
-                $"SELECT file_name, decode(key), decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) IN ('{ParquetFileWriter.TagsMetadataKey}', '{UniqueMetadataKey}', '{FullMetadataKey}', '{SortedMerge.SortedMetadataKey}')")
+                $"SELECT file_name, decode(key), decode(value) FROM parquet_kv_metadata({list}) WHERE decode(key) IN ('{ParquetFileWriter.TagsMetadataKey}', '{ParquetFileWriter.UniqueMetadataKey}', '{FullMetadataKey}', '{ParquetFileWriter.SortedMetadataKey}', '{ParquetFileWriter.FlushedMetadataKey}')")
             .ToLookup(r => r[0]!, StringComparer.Ordinal);
         return files.Select(f => new Footer(
                 rows[f],
                 metadata[f].FirstOrDefault(r => r[1] == ParquetFileWriter.TagsMetadataKey) is { } tags
                     ? JsonSerializer.Deserialize(tags[2]!, StorageJsonContext.Default.ListString) ?? []
                     : null,
-                metadata[f].Any(r => r[1] == UniqueMetadataKey),
+                metadata[f].Any(r => r[1] == ParquetFileWriter.UniqueMetadataKey),
                 metadata[f].Any(r => r[1] == FullMetadataKey),
-                metadata[f].FirstOrDefault(r => r[1] == SortedMerge.SortedMetadataKey) is { } sorted
+                metadata[f].FirstOrDefault(r => r[1] == ParquetFileWriter.SortedMetadataKey) is { } sorted
                     ? JsonSerializer.Deserialize(sorted[2]!, StorageJsonContext.Default.ListString)
-                    : null))
+                    : null,
+                metadata[f].Any(r => r[1] == ParquetFileWriter.FlushedMetadataKey)))
             .ToList();
     }
 

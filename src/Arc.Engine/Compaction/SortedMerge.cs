@@ -11,7 +11,7 @@ namespace Arc.Engine.Compaction;
 
 /// <summary>
 /// A merge of files that are each sorted by the same tag columns then time, with no two rows of a file sharing their tags
-/// and time (earlier merges' outputs, <see cref="SortedMetadataKey"/>), streamed: one record batch of each input and one
+/// and time (flushes and earlier merges' outputs, <see cref="ParquetFileWriter.SortedMetadataKey"/>), streamed: one record batch of each input and one
 /// row group of the output in memory, and no sort, where DuckDB's <c>ORDER BY</c> holds (or spills) every row of the
 /// merge. Rows are compared as DuckDB orders them (tag values byte by byte, a null after every value, then time); of rows
 /// of several inputs with the same tags and time, the one of the latest input (write order) is kept, as the DuckDB merge
@@ -20,12 +20,6 @@ namespace Arc.Engine.Compaction;
 /// </summary>
 internal static class SortedMerge
 {
-    /// <summary>
-    /// Key-value metadata of a merge's output sorted by its tag columns then time, the tags listed (JSON) in the order
-    /// they sort by.
-    /// </summary>
-    internal const string SortedMetadataKey = "arc_sorted";
-
     /// <summary>
     /// Most columns read at once (inputs × columns): each column of each input holds a read buffer and a decoded page, so
     /// a merge of many wide files (a day of ClickBench's 105 columns in 175 files) is left to DuckDB.

@@ -21,6 +21,9 @@ internal interface IIngestSettings
 
     int FlushWorkers { get; }
 
+    /// <summary>Whether a flush of <paramref name="measurement"/> writes its rows by series (tags then time), as its merges sort them.</summary>
+    bool FlushesBySeries(string measurement);
+
     int MaxColumnsPerMeasurement { get; }
 
     int MaxMeasurementsPerRequest { get; }

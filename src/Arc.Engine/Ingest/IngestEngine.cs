@@ -57,7 +57,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
         _merging = merging;
         _catalog = catalog;
         _logger = logger;
-        _flusher = new ParquetFlusher(store, options.Compression, options.RowGroupSize);
+        _flusher = new ParquetFlusher(store, options.Compression, options.RowGroupSize, options.FlushesBySeries);
         _workers = new Task[Math.Max(1, options.FlushWorkers)];
         for (var i = 0; i < _workers.Length; i++)
         {

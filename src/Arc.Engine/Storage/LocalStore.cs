@@ -1,4 +1,5 @@
 using System.Globalization;
+using Arc.Engine.Buffers;
 
 namespace Arc.Engine.Storage;
 
@@ -8,7 +9,7 @@ namespace Arc.Engine.Storage;
 /// </summary>
 public sealed class LocalStore
 {
-    public const long NanosPerHour = 3_600_000_000_000;
+    public const long NanosPerHour = SeriesOrder.NanosPerHour;
 
     /// <summary>The directory of a day's compacted file, beside its hour directories: <c>…/YYYY/MM/DD/daily/</c>.</summary>
     public const string DailyDirectory = "daily";
@@ -50,11 +51,7 @@ public sealed class LocalStore
         Path.Combine(Root, database, measurement, "*", "*", "*", "*", "*.parquet");
 
     /// <summary>Hours since the epoch, rounding toward negative infinity.</summary>
-    public static long HourOf(long unixNanos) => Math.DivRem(unixNanos, NanosPerHour) switch
-    {
-        var (q, r) when r < 0 => q - 1,
-        var (q, _) => q,
-    };
+    public static long HourOf(long unixNanos) => SeriesOrder.HourOf(unixNanos);
 
     public IEnumerable<string> Databases() =>
         Directory.Exists(Root)

@@ -15,6 +15,24 @@ namespace Arc.Engine.Storage;
 internal sealed class ParquetFileWriter : IDisposable
 {
     public const string TagsMetadataKey = "arc_tags";
+
+    /// <summary>
+    /// Key-value metadata of a file sorted by its tag columns then time (a flush ordered by series, a sorted merge's
+    /// output), the tags listed (JSON) in the order they sort by: compaction merges such files as streams, without a sort.
+    /// </summary>
+    public const string SortedMetadataKey = "arc_sorted";
+
+    /// <summary>
+    /// Key-value metadata of a file that names its tags: no two of its rows share their tags and time (a merge removed or
+    /// found none, a flush found none). Merges of such files only look for duplicates where the inputs' time ranges meet.
+    /// </summary>
+    public const string UniqueMetadataKey = "arc_unique";
+
+    /// <summary>
+    /// Key-value metadata of a flush's file: written for speed (floats without dictionaries, the flush codec), so compaction
+    /// rewrites it even when it is alone or large, where it leaves a merge's output free of duplicates as it is.
+    /// </summary>
+    public const string FlushedMetadataKey = "arc_flushed";
     private readonly Compression _codec;
     /// <summary>
     /// The largest dictionary page of a column chunk in a merged file (<see cref="ParquetFileWriter(string, int, bool)"/>):
@@ -51,12 +69,31 @@ internal sealed class ParquetFileWriter : IDisposable
     /// The rows as one Arrow record batch (over the column buffers, no copy), with the tag names as metadata. Columns
     /// without nulls are written REQUIRED: no definition levels (12–20 % of a flush's Parquet work in a Telegraf load).
     /// Readers lose nothing: DuckDB reads REQUIRED and OPTIONAL columns of the same name as one nullable column, and the
-    /// merges read each input's arrays as they come.
+    /// merges read each input's arrays as they come. <paramref name="flush"/>, <paramref name="sortedBySeries"/> and
+    /// <paramref name="unique"/> say what the file is (<see cref="FlushedMetadataKey"/>, <see cref="SortedMetadataKey"/>,
+    /// <see cref="UniqueMetadataKey"/>).
     /// </summary>
-    public static RecordBatch ToRecordBatch(ColumnSet rows) => rows.ToRecordBatch(new Dictionary<string, string>
+    public static RecordBatch ToRecordBatch(ColumnSet rows, bool flush = false, bool sortedBySeries = false, bool unique = false)
     {
-        [TagsMetadataKey] = JsonSerializer.Serialize(rows.TagNames(), StorageJsonContext.Default.ListString),
-    }, fullColumnsRequired: true);
+        var tags = JsonSerializer.Serialize(rows.TagNames(), StorageJsonContext.Default.ListString);
+        var metadata = new Dictionary<string, string> { [TagsMetadataKey] = tags };
+        if (flush)
+        {
+            metadata[FlushedMetadataKey] = "true";
+        }
+
+        if (sortedBySeries)
+        {
+            metadata[SortedMetadataKey] = tags;
+        }
+
+        if (unique)
+        {
+            metadata[UniqueMetadataKey] = "true";
+        }
+
+        return rows.ToRecordBatch(metadata, fullColumnsRequired: true);
+    }
 
     /// <summary>Writes <paramref name="batch"/> (or a slice of it) to <paramref name="path"/> and fsyncs the file.</summary>
     public void Write(RecordBatch batch, string path) => Write(path, batch.Schema, write =>

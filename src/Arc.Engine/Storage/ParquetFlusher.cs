@@ -3,10 +3,12 @@ using Arc.Engine.Buffers;
 namespace Arc.Engine.Storage;
 
 /// <summary>
-/// Flushes buffered rows to Parquet (<see cref="ParquetFileWriter"/>): rows are written in time order, one file per UTC
-/// hour they cover; each file is written under a temporary name, fsynced and renamed into its hour partition.
+/// Flushes buffered rows to Parquet (<see cref="ParquetFileWriter"/>): one file per UTC hour the rows cover, written under a
+/// temporary name, fsynced and renamed into its hour partition. Rows of a measurement whose merges sort by tags then time
+/// (<paramref name="bySeries"/>) are written in that order (<see cref="ColumnSet.SortedBySeries"/>), and the file says so,
+/// so compaction merges it as a stream without sorting it first; other rows are written in time order.
 /// </summary>
-internal sealed class ParquetFlusher(LocalStore store, string compression, int rowGroupSize) : IDisposable
+internal sealed class ParquetFlusher(LocalStore store, string compression, int rowGroupSize, Func<string, bool> bySeries) : IDisposable
 {
     private readonly ParquetFileWriter _writer = new(compression, rowGroupSize);
 
@@ -23,12 +25,15 @@ internal sealed class ParquetFlusher(LocalStore store, string compression, int r
     /// </summary>
     public StagedFlush Stage(ColumnSet data)
     {
-        var sorted = data.IsSortedByTime ? null : data.SortedByTime();
+        var unique = false;
+        var sorted = bySeries(data.Measurement) && data.Columns.Any(c => c.Kind == ColumnKind.Tag) ? data.SortedBySeries(out unique) : null;
+        var series = sorted is not null;
+        sorted ??= data.IsSortedByTime ? null : data.SortedByTime();
         var staged = new StagedFlush(sorted ?? data, sorted is not null);
         try
         {
             var rows = staged.Rows;
-            var batch = ParquetFileWriter.ToRecordBatch(rows);
+            var batch = ParquetFileWriter.ToRecordBatch(rows, flush: true, series, unique);
             var hours = HourRanges(rows);
             var stamp = ParquetFileName.NewStamp();
             for (var part = 0; part < hours.Count; part++)
@@ -81,7 +86,7 @@ internal sealed class ParquetFlusher(LocalStore store, string compression, int r
         }
     }
 
-    /// <summary>The hours the (time-ordered) rows cover, with each hour's row range.</summary>
+    /// <summary>The hours the rows (in time or series order: by hour first either way) cover, with each hour's row range.</summary>
     private static List<(long Hour, int Start, int End)> HourRanges(ColumnSet rows)
     {
         var ranges = new List<(long, int, int)>();
@@ -115,13 +120,13 @@ internal sealed class StagedFlush(ColumnSet rows, bool ownsRows) : IDisposable
 {
     private bool _ownsRows = ownsRows;
 
-    /// <summary>Whether <see cref="Rows"/> is a copy (the flushed buffer was not in time order).</summary>
+    /// <summary>Whether <see cref="Rows"/> is a copy (ordered by series, or the flushed buffer was not in time order).</summary>
     public bool RowsAreCopy { get; } = ownsRows;
 
     /// <summary>Each file: its temporary and final path, and the rows of <see cref="Rows"/> it holds.</summary>
     public List<(string Temp, string Final, int Start, int End)> Files { get; } = [];
 
-    /// <summary>The rows as written, in time order: the flushed buffer itself, or a sorted copy of it.</summary>
+    /// <summary>The rows as written: the flushed buffer itself (in time order), or a sorted copy of it.</summary>
     public ColumnSet Rows => rows;
 
     /// <summary>The time range and count of the rows the file placed at <paramref name="final"/> holds; null for a path not staged here.</summary>
@@ -131,7 +136,8 @@ internal sealed class StagedFlush(ColumnSet rows, bool ownsRows) : IDisposable
         {
             if (end > start && path == final)
             {
-                return new RowRange(rows.Time.GetInt64(start), rows.Time.GetInt64(end - 1), end - start); // in time order
+                var (min, max) = rows.TimeRange(start, end);
+                return new RowRange(min, max, end - start);
             }
         }
 

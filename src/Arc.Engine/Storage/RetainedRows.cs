@@ -21,12 +21,16 @@ internal sealed class RetainedSet(ColumnSet rows)
 }
 
 /// <summary>
-/// Rows [<paramref name="Start"/>, <paramref name="End"/>) of a retained set, in time order: what one file holds of it.
-/// <paramref name="MinTime"/> and <paramref name="MaxTime"/> are the range's first and last time (Unix ns).
+/// Rows [<paramref name="Start"/>, <paramref name="End"/>) of a retained set, in the order of its file (time, or series
+/// when <see cref="ColumnSet.IsSortedByTime"/> is false): what one file holds of it. <paramref name="MinTime"/> and
+/// <paramref name="MaxTime"/> are the range's earliest and latest time (Unix ns).
 /// </summary>
 internal readonly record struct RetainedRange(RetainedSet Set, int Start, int End, long MinTime, long MaxTime)
 {
-    /// <summary>The range of sorted rows <paramref name="start"/> to <paramref name="end"/> (exclusive) of <paramref name="set"/>.</summary>
-    public static RetainedRange Of(RetainedSet set, int start, int end) =>
-        new(set, start, end, set.Rows.Time.GetInt64(start), set.Rows.Time.GetInt64(end - 1));
+    /// <summary>The range of rows <paramref name="start"/> to <paramref name="end"/> (exclusive) of <paramref name="set"/>.</summary>
+    public static RetainedRange Of(RetainedSet set, int start, int end)
+    {
+        var (min, max) = set.Rows.TimeRange(start, end);
+        return new(set, start, end, min, max);
+    }
 }

@@ -89,6 +89,7 @@ internal static class MetricsEndpoints
         writer.Counter("arc_compaction_bytes_before_total", "Bytes of the files completed jobs merged.", compaction.BytesBefore);
         writer.Counter("arc_compaction_bytes_after_total", "Bytes of the files completed jobs wrote.", compaction.BytesAfter);
         writer.Counter("arc_compaction_files_quarantined_total", "Unreadable files moved to quarantine.", compaction.FilesQuarantined);
+        writer.Counter("arc_compaction_inputs_sorted_total", "Merge inputs sorted by DuckDB before a streamed merge (not in series order).", compaction.InputsSorted);
 
         WritePool(writer, engine);
         if (cache is not null)

@@ -1,0 +1,224 @@
+using System.Buffers;
+using System.IO.Hashing;
+using System.Numerics;
+
+namespace Arc.Engine.Buffers;
+
+/// <summary>
+/// The order of a flush's rows by series, as compaction's merges order them: UTC hour (a flush writes one file per hour),
+/// then each tag column in column order (values byte by byte, nulls last: DuckDB's <c>ORDER BY</c> and the sorted merge),
+/// then time, rows with equal keys in arrival order. Each tag column's distinct values are ranked once (a hash table over
+/// the column's bytes), so the sort is a radix sort of one 64-bit key per row: the hour, the ranks and the row's place in
+/// time order, side by side.
+/// </summary>
+internal static class SeriesOrder
+{
+    /// <summary>An hour in nanoseconds: the span of a partition.</summary>
+    public const long NanosPerHour = 3_600_000_000_000;
+
+    /// <summary>
+    /// Fills <paramref name="order"/> with the row numbers of <paramref name="set"/> in series order, given
+    /// <paramref name="timeOrder"/> (its rows in time order, arrival order among equal times); false when the key does not
+    /// fit in 63 bits (tens of millions of distinct tag values), and the caller keeps time order. <paramref name="unique"/>:
+    /// no two rows share their tags and time.
+    /// </summary>
+    public static bool TryOrder(ColumnSet set, ReadOnlySpan<int> timeOrder, Span<int> order, out bool unique)
+    {
+        unique = false;
+        var rows = set.RowCount;
+        var tags = new List<ColumnBuffer>();
+        foreach (var column in set.Columns)
+        {
+            if (column.Kind == ColumnKind.Tag)
+            {
+                tags.Add(column);
+            }
+        }
+
+        var rowBits = BitLength((ulong)rows);
+        var firstHour = HourOf(set.MinTime);
+        var bits = BitLength((ulong)(HourOf(set.MaxTime) - firstHour)) + rowBits;
+        var rankArrays = new int[tags.Count][];
+        var rankBits = new int[tags.Count];
+        var keysArray = ArrayPool<long>.Shared.Rent(rows);
+        try
+        {
+            for (var t = 0; t < tags.Count && bits <= 63; t++)
+            {
+                rankArrays[t] = ArrayPool<int>.Shared.Rent(rows);
+                rankBits[t] = BitLength((ulong)Rank(tags[t], rows, rankArrays[t]));
+                bits += rankBits[t];
+            }
+
+            if (bits > 63)
+            {
+                return false;
+            }
+
+            var keys = keysArray.AsSpan(0, rows);
+            var time = set.Time;
+            for (var i = 0; i < rows; i++)
+            {
+                var row = timeOrder[i];
+                var key = HourOf(time.GetInt64(row)) - firstHour;
+                for (var t = 0; t < rankArrays.Length; t++)
+                {
+                    key = (key << rankBits[t]) | (uint)rankArrays[t][row];
+                }
+
+                keys[i] = (key << rowBits) | (uint)i;
+            }
+
+            ColumnSet.RadixSort(keys, bits);
+            var mask = (1L << rowBits) - 1;
+            unique = true;
+            for (var i = 0; i < rows; i++)
+            {
+                order[i] = timeOrder[(int)(keys[i] & mask)];
+                if (i > 0 && unique && keys[i] >> rowBits == keys[i - 1] >> rowBits && time.GetInt64(order[i]) == time.GetInt64(order[i - 1]))
+                {
+                    unique = false;
+                }
+            }
+
+            return true;
+        }
+        finally
+        {
+            ArrayPool<long>.Shared.Return(keysArray);
+            foreach (var ranks in rankArrays)
+            {
+                if (ranks is not null)
+                {
+                    ArrayPool<int>.Shared.Return(ranks);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes each row's rank among the column's distinct values (byte order; a null ranks after every value) to
+    /// <paramref name="ranks"/> and returns the highest rank.
+    /// </summary>
+    private static int Rank(ColumnBuffer column, int rows, int[] ranks)
+    {
+        var slots = ArrayPool<int>.Shared.Rent(64);
+        var firstRows = ArrayPool<int>.Shared.Rent(16);
+        var capacity = 64;
+        slots.AsSpan(0, capacity).Clear();
+        var distinct = 0;
+        try
+        {
+            var hasNulls = column.NullCount > 0;
+            var (previous, previousId) = (-1, -1);
+            for (var row = 0; row < rows; row++)
+            {
+                if (hasNulls && !column.IsValid(row))
+                {
+                    ranks[row] = -1;
+                    continue;
+                }
+
+                var value = column.GetBytes(row);
+                if (previous >= 0 && value.SequenceEqual(column.GetBytes(previous)))
+                {
+                    ranks[row] = previousId; // a tag of few values often repeats from one row to the next
+                    continue;
+                }
+
+                var slot = (int)XxHash3.HashToUInt64(value) & (capacity - 1);
+                while (slots[slot] != 0 && !value.SequenceEqual(column.GetBytes(firstRows[slots[slot] - 1])))
+                {
+                    slot = (slot + 1) & (capacity - 1);
+                }
+
+                int id;
+                if (slots[slot] != 0)
+                {
+                    id = slots[slot] - 1;
+                }
+                else
+                {
+                    if (distinct == firstRows.Length)
+                    {
+                        firstRows = Grow(firstRows, distinct);
+                    }
+
+                    id = distinct;
+                    firstRows[distinct++] = row;
+                    slots[slot] = distinct;
+                    if (2 * distinct > capacity)
+                    {
+                        capacity *= 2;
+                        ArrayPool<int>.Shared.Return(slots);
+                        slots = Rehash(column, firstRows, distinct, capacity);
+                    }
+                }
+
+                (ranks[row], previous, previousId) = (id, row, id);
+            }
+
+            // Ids are in order of first appearance; each gets its value's place in byte order.
+            var byValue = new int[distinct];
+            for (var id = 0; id < distinct; id++)
+            {
+                byValue[id] = id;
+            }
+
+            var first = firstRows;
+            Array.Sort(byValue, (a, b) => column.GetBytes(first[a]).SequenceCompareTo(column.GetBytes(first[b])));
+            var rankOfId = new int[distinct];
+            for (var rank = 0; rank < distinct; rank++)
+            {
+                rankOfId[byValue[rank]] = rank;
+            }
+
+            for (var row = 0; row < rows; row++)
+            {
+                ranks[row] = ranks[row] < 0 ? distinct : rankOfId[ranks[row]];
+            }
+
+            return hasNulls ? distinct : Math.Max(0, distinct - 1);
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(slots);
+            ArrayPool<int>.Shared.Return(firstRows);
+        }
+    }
+
+    private static int[] Grow(int[] array, int used)
+    {
+        var larger = ArrayPool<int>.Shared.Rent(array.Length * 2);
+        array.AsSpan(0, used).CopyTo(larger);
+        ArrayPool<int>.Shared.Return(array);
+        return larger;
+    }
+
+    private static int[] Rehash(ColumnBuffer column, int[] firstRows, int distinct, int capacity)
+    {
+        var slots = ArrayPool<int>.Shared.Rent(capacity);
+        slots.AsSpan(0, capacity).Clear();
+        for (var id = 0; id < distinct; id++)
+        {
+            var slot = (int)XxHash3.HashToUInt64(column.GetBytes(firstRows[id])) & (capacity - 1);
+            while (slots[slot] != 0)
+            {
+                slot = (slot + 1) & (capacity - 1);
+            }
+
+            slots[slot] = id + 1;
+        }
+
+        return slots;
+    }
+
+    /// <summary>The UTC hour (hours since the Unix epoch) a time in Unix nanoseconds falls in.</summary>
+    public static long HourOf(long unixNanos) => Math.DivRem(unixNanos, NanosPerHour) switch
+    {
+        var (q, r) when r < 0 => q - 1,
+        var (q, _) => q,
+    };
+
+    private static int BitLength(ulong value) => 64 - BitOperations.LeadingZeroCount(value);
+}
