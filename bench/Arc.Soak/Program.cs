@@ -315,9 +315,10 @@ async Task Dashboard()
 var samples = new List<Dictionary<string, double>>();
 var duckTags = new List<string> { "t_s,tag,memory_usage_bytes,temporary_storage_bytes" };
 string[] serverFigures = ["heap_sys_bytes", "heap_inuse_bytes", "buffered_bytes", "duckdb_compaction_memory_bytes", "parquet_memory_bytes"];
-string[] columns = ["t_s", "acked", "points_per_s", "rss_mb", "anon_mb", "file_mb", "duckdb_mb", .. serverFigures.Select(f => f.Replace("_bytes", "_mb", StringComparison.Ordinal)), "cache_mb", "files", "hour_partitions", "max_files_per_hour", "queries", "query_p50_ms", "query_p99_ms", "query_errors"];
+string[] columns = ["t_s", "acked", "points_per_s", "rss_mb", "anon_mb", "file_mb", "duckdb_mb", .. serverFigures.Select(f => f.Replace("_bytes", "_mb", StringComparison.Ordinal)), "cache_mb", "files", "hour_partitions", "max_files_per_hour", "cpu_cores", "compaction_cores", "queries", "query_p50_ms", "query_p99_ms", "query_errors"];
 long lastAcked = 0;
 var lastAt = 0.0;
+var lastCpu = ThreadTicks(pid);
 var lastQuery = 0;
 
 async Task<Dictionary<string, double>> Sample(double at)
@@ -326,7 +327,15 @@ async Task<Dictionary<string, double>> Sample(double at)
     var ackedNow = Interlocked.Read(ref acked);
     row["acked"] = ackedNow;
     row["points_per_s"] = at > lastAt ? Math.Round((ackedNow - lastAcked) / (at - lastAt)) : 0;
-    (lastAcked, lastAt) = (ackedNow, at);
+    var cpu = ThreadTicks(pid);
+    if (at > lastAt)
+    {
+        // Cores the server used since the last row (clock ticks of 10 ms), and those of compaction's threads.
+        row["cpu_cores"] = Math.Round(Math.Max(0, cpu.Total - lastCpu.Total) / 100.0 / (at - lastAt), 2); // a thread that ended takes its ticks along
+        row["compaction_cores"] = Math.Round(Math.Max(0, cpu.Compaction - lastCpu.Compaction) / 100.0 / (at - lastAt), 2);
+    }
+
+    (lastAcked, lastAt, lastCpu) = (ackedNow, at, cpu);
     var status = ProcFields($"/proc/{pid}/status");
     var rollup = ProcFields($"/proc/{pid}/smaps_rollup");
     row["rss_mb"] = status.GetValueOrDefault("VmRSS") / 1024.0;
@@ -393,6 +402,32 @@ async Task<Dictionary<string, double>> Sample(double at)
     samples.Add(row);
     Console.WriteLine(string.Join(" ", columns.Select(c => Cell(c, row))));
     return row;
+}
+
+// The CPU time (clock ticks) of all the server's threads and of compaction's (named arc-compaction), from /proc.
+static (long Total, long Compaction) ThreadTicks(int pid)
+{
+    var (total, compaction) = (0L, 0L);
+    foreach (var task in Directory.Exists($"/proc/{pid}/task") ? Directory.EnumerateDirectories($"/proc/{pid}/task") : [])
+    {
+        try
+        {
+            var stat = File.ReadAllText(Path.Combine(task, "stat"));
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture); // utime, stime
+            total += ticks;
+            if (stat.Contains("(arc-compaction)", StringComparison.Ordinal))
+            {
+                compaction += ticks;
+            }
+        }
+        catch (IOException)
+        {
+            // the thread ended meanwhile
+        }
+    }
+
+    return (total, compaction);
 }
 
 static Dictionary<string, long> ProcFields(string path)
@@ -496,6 +531,9 @@ if (countError is not null || queryError is not null)
 
 Console.WriteLine($"RSS: start {samples[0]["rss_mb"]:F0} MB, after warm-up {warm.Min():F0}–{warm.Max():F0} MB (±{(warm.Max() - warm.Min()) / 2 / ((warm.Max() + warm.Min()) / 2) * 100:F0} %), " +
     $"flushed {flushed["rss_mb"]:F0} MB, after {restSeconds:0} s at rest {rest["rss_mb"]:F0} MB");
+var loaded = samples.Where(s => s["t_s"] >= Math.Min(60, loadSeconds / 3) && s["t_s"] <= loadSeconds + 0.5 && s.ContainsKey("cpu_cores")).ToList();
+var (cpuCores, compactionCores) = loaded.Count == 0 ? (0.0, 0.0) : (loaded.Average(s => s["cpu_cores"]), loaded.Average(s => s["compaction_cores"]));
+Console.WriteLine($"CPU after warm-up: the server {cpuCores:F2} cores, compaction's threads {compactionCores:F2} ({(cpuCores > 0 ? compactionCores / cpuCores * 100 : 0):F0} %)");
 Console.WriteLine($"files: at the end {rest["files"]:0} in {rest["hour_partitions"]:0} hour partitions, most per hour during the run {samples.Max(s => s["max_files_per_hour"]):0}");
 Console.WriteLine("dashboard query (ms):  third   queries  errors   p50      p99");
 for (var k = 0; k < 3; k++)
@@ -530,6 +568,8 @@ using (var json = new Utf8JsonWriter(file, new JsonWriterOptions { Indented = tr
     json.WriteNumber("rss_flushed_mb", Math.Round(flushed["rss_mb"]));
     json.WriteNumber("rss_rest_mb", Math.Round(rest["rss_mb"]));
     json.WriteNumber("files_end", rest["files"]);
+    json.WriteNumber("cpu_cores", Math.Round(cpuCores, 2));
+    json.WriteNumber("compaction_cores", Math.Round(compactionCores, 2));
     json.WriteNumber("max_files_per_hour", samples.Max(s => s["max_files_per_hour"]));
     json.WriteStartArray("query_thirds");
     foreach (var third in thirds)

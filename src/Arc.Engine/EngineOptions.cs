@@ -6,8 +6,12 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     /// <summary>Root of the Parquet tree (<c>storage.local_path</c>).</summary>
     public required string DataPath { get; init; }
 
-    /// <summary>Rows buffered per measurement before a flush (<c>ingest.max_buffer_size</c>).</summary>
-    public int MaxBufferRows { get; init; } = 50_000;
+    /// <summary>
+    /// Rows buffered per measurement before a flush (<c>ingest.max_buffer_size</c>). 250,000 (Arc: 50,000): at a high rate
+    /// a flush per second or so, so compaction has one level of merges fewer to do than with flushes of 50,000 rows, and
+    /// the recent window has fewer files (docs/benchmarks.md, Flushes in series order).
+    /// </summary>
+    public int MaxBufferRows { get; init; } = 250_000;
 
     /// <summary>Oldest a buffered row may get before its buffer is flushed (<c>ingest.max_buffer_age_ms</c>).</summary>
     public TimeSpan MaxBufferAge { get; init; } = TimeSpan.FromSeconds(5);

@@ -17,7 +17,7 @@ public sealed class ConfigTests : IDisposable
         var config = ArcConfig.Load(Write("empty.toml", ""), new Hashtable());
         Assert.Equal(8000, config.Port);
         Assert.Equal("./data/arc", config.Engine.DataPath);
-        Assert.Equal(50_000, config.Engine.MaxBufferRows);
+        Assert.Equal(250_000, config.Engine.MaxBufferRows);
         Assert.Equal(TimeSpan.FromSeconds(5), config.Engine.MaxBufferAge);
         Assert.Equal(1L << 30, config.MaxPayloadBytes);
     }
