@@ -372,6 +372,16 @@ internal sealed class ColumnSet : IDisposable
     private void TimeOrder(Span<int> order)
     {
         var rows = RowCount;
+        if (IsSortedByTime)
+        {
+            for (var row = 0; row < rows; row++)
+            {
+                order[row] = row; // the usual buffer: arrival order is time order
+            }
+
+            return;
+        }
+
         var timesArray = System.Buffers.ArrayPool<long>.Shared.Rent(rows);
         try
         {
