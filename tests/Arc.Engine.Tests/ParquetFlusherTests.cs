@@ -92,6 +92,32 @@ public sealed class ParquetFlusherTests : IDisposable
         }
     }
 
+    [Fact]
+    public void RowsWhoseSeriesKeyDoesNotFitAreWrittenInTimeOrder()
+    {
+        // Five tag columns of 2,000 distinct values each: 5 × 11 bits of ranks and 11 of row numbers exceed a 63-bit key,
+        // so the flush keeps time order and does not say it is sorted by series.
+        using var data = new ColumnSet("db", "m");
+        var tags = Enumerable.Range(0, 5).Select(t => data.AddColumn($"t{t}", ColumnKind.Tag)).ToArray();
+        var seq = data.AddColumn("seq", ColumnKind.Integer);
+        for (var i = 0; i < 2_000; i++)
+        {
+            var time = 1_700_000_000_000_000_000L + (((i * 7) % 2_000) * 1_000L); // not in arrival order
+            data.Time.SetInt64(i, time);
+            foreach (var tag in tags)
+            {
+                data.Columns[tag].SetBytes(i, Encoding.ASCII.GetBytes($"v{(i * 13) % 2_000}"));
+            }
+
+            data.Columns[seq].SetInt64(i, i);
+            data.EndRow(time);
+        }
+
+        var file = Assert.Single(Write(data, "zstd"));
+        Assert.Equal("true", Query($"SELECT bool_and(t >= lag) FROM (SELECT time AS t, lag(time, 1, time) OVER (ORDER BY file_row_number) AS lag FROM read_parquet('{file}', file_row_number = true))")[0][0]);
+        Assert.Equal("arc_flushed arc_tags", Query($"SELECT string_agg(decode(key), ' ' ORDER BY decode(key)) FROM parquet_kv_metadata('{file}') WHERE decode(key) LIKE 'arc%'")[0][0]);
+    }
+
     [Theory]
     [InlineData("zstd", "ZSTD")]
     [InlineData("snappy", "SNAPPY")]

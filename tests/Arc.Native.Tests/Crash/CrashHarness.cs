@@ -44,9 +44,11 @@ public sealed class CrashHarness : IDisposable
             using var response = await request;
             return response.StatusCode == HttpStatusCode.OK;
         }
-        catch (HttpRequestException)
+        catch (Exception e) when (e is HttpRequestException or System.Net.Sockets.SocketException)
         {
-            return false; // killed before the answer
+            // Killed before the answer. A kill while the connection is being made can surface as the socket's own error
+            // (HttpClient reads the remote end point of a socket the server's death already reset).
+            return false;
         }
     }
 
