@@ -19,7 +19,8 @@ internal static class SeriesOrder
     /// <summary>
     /// Fills <paramref name="order"/> with the row numbers of <paramref name="set"/> in series order, given
     /// <paramref name="timeOrder"/> (its rows in time order, arrival order among equal times); false when the key does not
-    /// fit in 63 bits (tens of millions of distinct tag values), and the caller keeps time order. <paramref name="unique"/>:
+    /// fit in 63 bits (the row numbers' bits plus each tag column's: five tags of over 500 distinct values each in a flush
+    /// of 250,000 rows), and the caller keeps time order. <paramref name="unique"/>:
     /// no two rows share their tags and time.
     /// </summary>
     public static bool TryOrder(ColumnSet set, ReadOnlySpan<int> timeOrder, Span<int> order, out bool unique)
