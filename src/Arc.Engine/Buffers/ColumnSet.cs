@@ -351,23 +351,6 @@ internal sealed class ColumnSet : IDisposable
         }
     }
 
-    /// <summary>The time range of rows <paramref name="start"/> to <paramref name="end"/> (exclusive, at least one).</summary>
-    public (long Min, long Max) TimeRange(int start, int end)
-    {
-        if (IsSortedByTime)
-        {
-            return (Time.GetInt64(start), Time.GetInt64(end - 1));
-        }
-
-        var (min, max) = (long.MaxValue, long.MinValue);
-        foreach (var time in System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(Time.ValueBytes)[start..end])
-        {
-            (min, max) = (Math.Min(min, time), Math.Max(max, time));
-        }
-
-        return (min, max);
-    }
-
     /// <summary>Writes the row numbers in time order to <paramref name="order"/>, rows with equal times in arrival order.</summary>
     private void TimeOrder(Span<int> order)
     {

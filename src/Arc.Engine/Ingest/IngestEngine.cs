@@ -584,10 +584,11 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
 
         var rows = staged.RowsAreCopy ? staged.TakeRows() : job.Data;
         job.Retained = !staged.RowsAreCopy;
-        var parts = new List<(string, int, int)>(placed.Count);
+        var parts = new List<(string, int, int, long, long)>(placed.Count);
         for (var i = 0; i < placed.Count; i++)
         {
-            parts.Add((placed[i], staged.Files[i].Start, staged.Files[i].End));
+            var (_, _, start, end, minTime, maxTime) = staged.Files[i];
+            parts.Add((placed[i], start, end, minTime, maxTime));
         }
 
         _catalog.Manifest.Retain(new RetainedSet(rows), parts);

@@ -115,7 +115,7 @@ internal sealed class HotTierWarmup(Catalog catalog, DuckDbConnectionPool pool, 
             if (catalog.Manifest.Files(entry.Database, entry.Name).FirstOrDefault(f => f.Path == file.Path) is { Retained: null } now
                 && now.Rows == set.RowCount)
             {
-                catalog.Manifest.Retain(new RetainedSet(set), [(file.Path, 0, set.RowCount)]);
+                catalog.Manifest.Retain(new RetainedSet(set), [(file.Path, 0, set.RowCount, set.MinTime, set.MaxTime)]);
                 return true;
             }
 

@@ -268,24 +268,24 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
 
     /// <summary>
     /// Keeps the rows of files just placed in memory: <paramref name="parts"/> are the files (as listed by <see cref="Added"/>)
-    /// and the rows of <paramref name="set"/> each holds. Then the oldest retained rows are let go while they take more than
+    /// and the rows of <paramref name="set"/> each holds, with their earliest and latest time. Then the oldest retained rows are let go while they take more than
     /// the budget. Call under the visibility write lock, in the step that lists the files, so no query sees them cold first.
     /// The set is disposed (once no query reads it) as soon as no file holds it, here already if none could.
     /// </summary>
-    public void Retain(RetainedSet set, IReadOnlyList<(string Path, int Start, int End)> parts)
+    public void Retain(RetainedSet set, IReadOnlyList<(string Path, int Start, int End, long MinTime, long MaxTime)> parts)
     {
         lock (_lock)
         {
             if (set.Bytes <= hotBudget)
             {
-                foreach (var (path, start, end) in parts)
+                foreach (var (path, start, end, minTime, maxTime) in parts)
                 {
                     var full = Path.GetFullPath(path);
                     var key = Key(full);
                     if (end > start && _files.TryGetValue(key, out var current)
                         && current.FirstOrDefault(f => f.Path == full) is { Retained: null } file)
                     {
-                        RetainedRange[] ranges = [RetainedRange.Of(set, start, end)];
+                        RetainedRange[] ranges = [new(set, start, end, minTime, maxTime)];
                         Hold(ranges);
                         _files[key] = current.Replace(file, file with { Retained = ranges });
                     }

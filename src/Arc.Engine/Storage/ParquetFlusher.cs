@@ -38,10 +38,10 @@ internal sealed class ParquetFlusher(LocalStore store, string compression, int r
             var stamp = ParquetFileName.NewStamp();
             for (var part = 0; part < hours.Count; part++)
             {
-                var (hour, start, end) = hours[part];
+                var (hour, start, end, minTime, maxTime) = hours[part];
                 var name = new ParquetFileName(rows.Measurement, stamp, data.FirstLsn, data.LastLsn, part + 1, hours.Count, ParquetFileName.NewRandom());
                 var temp = Path.Combine(store.TempDirectory, name + ".tmp");
-                staged.Files.Add((temp, Path.Combine(store.PartitionDirectory(rows.Database, rows.Measurement, hour), name.ToString()), start, end));
+                staged.Files.Add((temp, Path.Combine(store.PartitionDirectory(rows.Database, rows.Measurement, hour), name.ToString()), start, end, minTime, maxTime));
                 _writer.Write(hours.Count == 1 ? batch : batch.Slice(start, end - start), temp);
             }
 
@@ -64,7 +64,7 @@ internal sealed class ParquetFlusher(LocalStore store, string compression, int r
         var placed = new List<string>();
         try
         {
-            foreach (var (temp, final, _, _) in staged.Files)
+            foreach (var (temp, final, _, _, _, _) in staged.Files)
             {
                 var directory = Path.GetDirectoryName(final)!;
                 LocalStore.EnsureDirectory(directory);
@@ -86,23 +86,27 @@ internal sealed class ParquetFlusher(LocalStore store, string compression, int r
         }
     }
 
-    /// <summary>The hours the rows (in time or series order: by hour first either way) cover, with each hour's row range.</summary>
-    private static List<(long Hour, int Start, int End)> HourRanges(ColumnSet rows)
+    /// <summary>
+    /// The hours the rows (in time or series order: by hour first either way) cover, with each hour's row range and its
+    /// earliest and latest time (read on the way, so the step that lists the files need not scan them).
+    /// </summary>
+    private static List<(long Hour, int Start, int End, long MinTime, long MaxTime)> HourRanges(ColumnSet rows)
     {
-        var ranges = new List<(long, int, int)>();
+        var ranges = new List<(long, int, int, long, long)>();
         var time = rows.Time;
         var start = 0;
         while (start < rows.RowCount)
         {
-            var hour = LocalStore.HourOf(time.GetInt64(start));
+            var first = time.GetInt64(start);
+            var hour = LocalStore.HourOf(first);
             var nextHour = (hour + 1) * LocalStore.NanosPerHour;
-            var end = start + 1;
-            while (end < rows.RowCount && time.GetInt64(end) < nextHour)
+            var (end, min, max) = (start + 1, first, first);
+            for (long t; end < rows.RowCount && (t = time.GetInt64(end)) < nextHour; end++)
             {
-                end++;
+                (min, max) = (Math.Min(min, t), Math.Max(max, t));
             }
 
-            ranges.Add((hour, start, end));
+            ranges.Add((hour, start, end, min, max));
             start = end;
         }
 
@@ -123,8 +127,8 @@ internal sealed class StagedFlush(ColumnSet rows, bool ownsRows) : IDisposable
     /// <summary>Whether <see cref="Rows"/> is a copy (ordered by series, or the flushed buffer was not in time order).</summary>
     public bool RowsAreCopy { get; } = ownsRows;
 
-    /// <summary>Each file: its temporary and final path, and the rows of <see cref="Rows"/> it holds.</summary>
-    public List<(string Temp, string Final, int Start, int End)> Files { get; } = [];
+    /// <summary>Each file: its temporary and final path, the rows of <see cref="Rows"/> it holds and their time range.</summary>
+    public List<(string Temp, string Final, int Start, int End, long MinTime, long MaxTime)> Files { get; } = [];
 
     /// <summary>The rows as written: the flushed buffer itself (in time order), or a sorted copy of it.</summary>
     public ColumnSet Rows => rows;
@@ -132,11 +136,10 @@ internal sealed class StagedFlush(ColumnSet rows, bool ownsRows) : IDisposable
     /// <summary>The time range and count of the rows the file placed at <paramref name="final"/> holds; null for a path not staged here.</summary>
     public RowRange? RowsOf(string final)
     {
-        foreach (var (_, path, start, end) in Files)
+        foreach (var (_, path, start, end, min, max) in Files)
         {
             if (end > start && path == final)
             {
-                var (min, max) = rows.TimeRange(start, end);
                 return new RowRange(min, max, end - start);
             }
         }
@@ -153,7 +156,7 @@ internal sealed class StagedFlush(ColumnSet rows, bool ownsRows) : IDisposable
 
     public void Dispose()
     {
-        foreach (var (temp, _, _, _) in Files)
+        foreach (var (temp, _, _, _, _, _) in Files)
         {
             File.Delete(temp);
         }

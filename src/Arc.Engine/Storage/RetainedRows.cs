@@ -25,12 +25,4 @@ internal sealed class RetainedSet(ColumnSet rows)
 /// when <see cref="ColumnSet.IsSortedByTime"/> is false): what one file holds of it. <paramref name="MinTime"/> and
 /// <paramref name="MaxTime"/> are the range's earliest and latest time (Unix ns).
 /// </summary>
-internal readonly record struct RetainedRange(RetainedSet Set, int Start, int End, long MinTime, long MaxTime)
-{
-    /// <summary>The range of rows <paramref name="start"/> to <paramref name="end"/> (exclusive) of <paramref name="set"/>.</summary>
-    public static RetainedRange Of(RetainedSet set, int start, int end)
-    {
-        var (min, max) = set.Rows.TimeRange(start, end);
-        return new(set, start, end, min, max);
-    }
-}
+internal readonly record struct RetainedRange(RetainedSet Set, int Start, int End, long MinTime, long MaxTime);
