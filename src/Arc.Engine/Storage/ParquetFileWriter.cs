@@ -104,8 +104,8 @@ internal sealed class ParquetFileWriter : IDisposable
 
     /// <summary>
     /// Writes the batches <paramref name="produce"/> hands to the callback it is given (each with <paramref name="schema"/>;
-    /// batches fill row groups up to the configured length, so batches of that length are one row group each) to
-    /// <paramref name="path"/>, fsyncs the file and returns what <paramref name="produce"/> returned.
+    /// each batch starts a row group of its own, split at the configured length, so callers hand batches of that length)
+    /// to <paramref name="path"/>, fsyncs the file and returns what <paramref name="produce"/> returned.
     /// </summary>
     public long Write(string path, Apache.Arrow.Schema schema, Func<Action<RecordBatch>, long> produce)
     {
