@@ -93,23 +93,62 @@ public sealed class ParquetFlusherTests : IDisposable
     }
 
     [Fact]
-    public void RowsWhoseSeriesKeyDoesNotFitAreWrittenInTimeOrder()
+    public void RowsWhoseTagRanksDoNotFitSideBySideAreWrittenByTheirWholeSeries()
     {
-        // Five tag columns of 2,000 distinct values each: 5 × 11 bits of ranks and 11 of row numbers exceed a 63-bit key,
-        // so the flush keeps time order and does not say it is sorted by series.
+        // Five tag columns of 2,000 distinct values each (and a null): 5 × 11 bits of ranks and 11 of row numbers exceed a
+        // 63-bit key, so the flush ranks whole series instead, and still writes them in series order.
+        const int Rows = 2_000;
         using var data = new ColumnSet("db", "m");
         var tags = Enumerable.Range(0, 5).Select(t => data.AddColumn($"t{t}", ColumnKind.Tag)).ToArray();
         var seq = data.AddColumn("seq", ColumnKind.Integer);
-        for (var i = 0; i < 2_000; i++)
+        int[] steps = [13, 17, 19, 23, 29];
+        var rows = new List<(string?[] Tags, long Time, int Seq)>();
+        for (var i = 0; i < Rows; i++)
         {
-            var time = 1_700_000_000_000_000_000L + (((i * 7) % 2_000) * 1_000L); // not in arrival order
+            var time = 1_700_000_000_000_000_000L + (((i * 7) % Rows) * 1_000L); // distinct, not in arrival order
+            var values = steps.Select((step, t) => t == 2 && i % 97 == 0 ? null : $"v{(i * step) % Rows}").ToArray();
             data.Time.SetInt64(i, time);
-            foreach (var tag in tags)
+            for (var t = 0; t < tags.Length; t++)
             {
-                data.Columns[tag].SetBytes(i, Encoding.ASCII.GetBytes($"v{(i * 13) % 2_000}"));
+                if (values[t] is { } value)
+                {
+                    data.Columns[tags[t]].SetBytes(i, Encoding.ASCII.GetBytes(value));
+                }
             }
 
             data.Columns[seq].SetInt64(i, i);
+            data.EndRow(time);
+            rows.Add((values, time, i));
+        }
+
+        var file = Assert.Single(Write(data, "zstd"));
+        IOrderedEnumerable<(string?[] Tags, long Time, int Seq)> expected = rows.OrderBy(_ => 0);
+        for (var t = 0; t < tags.Length; t++)
+        {
+            var column = t;
+            expected = expected.ThenBy(r => r.Tags[column] is null).ThenBy(r => r.Tags[column], StringComparer.Ordinal);
+        }
+
+        Assert.Equal(expected.ThenBy(r => r.Time).Select(r => r.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            Query($"SELECT seq FROM read_parquet('{file}', file_row_number = true) ORDER BY file_row_number").Select(r => r[0]));
+        Assert.Equal("arc_flushed arc_sorted arc_tags arc_unique",
+            Query($"SELECT string_agg(decode(key), ' ' ORDER BY decode(key)) FROM parquet_kv_metadata('{file}') WHERE decode(key) LIKE 'arc%'")[0][0]);
+    }
+
+    [Fact]
+    public void RowsWhoseWholeSeriesDoNotFitEitherAreWrittenInTimeOrder()
+    {
+        // 2,100,000 rows (22 bits) whose two tags never repeat a value (22 bits each): even one tag's rank beside the first's
+        // and the row number exceed 63 bits, so the flush keeps time order and does not say it is sorted by series.
+        const int Rows = 2_100_000;
+        using var data = new ColumnSet("db", "m");
+        var (a, b) = (data.AddColumn("a", ColumnKind.Tag), data.AddColumn("b", ColumnKind.Tag));
+        for (var i = 0; i < Rows; i++)
+        {
+            var time = 1_700_000_000_000_000_000L + (((i * 11L) % Rows) * 1_000L); // not in arrival order
+            data.Time.SetInt64(i, time);
+            data.Columns[a].SetBytes(i, Encoding.ASCII.GetBytes($"a{i}"));
+            data.Columns[b].SetBytes(i, Encoding.ASCII.GetBytes($"b{Rows - i}"));
             data.EndRow(time);
         }
 

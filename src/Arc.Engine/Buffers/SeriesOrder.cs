@@ -18,10 +18,11 @@ internal static class SeriesOrder
 
     /// <summary>
     /// Fills <paramref name="order"/> with the row numbers of <paramref name="set"/> in series order, given
-    /// <paramref name="timeOrder"/> (its rows in time order, arrival order among equal times); false when the key does not
-    /// fit in 63 bits (the row numbers' bits plus each tag column's: five tags of over 500 distinct values each in a flush
-    /// of 250,000 rows), and the caller keeps time order. <paramref name="unique"/>:
-    /// no two rows share their tags and time.
+    /// <paramref name="timeOrder"/> (its rows in time order, arrival order among equal times). The key is the hour, each tag
+    /// column's rank and the row's place, side by side; when the tags' ranks do not fit in it (five tags of over 500
+    /// distinct values each in a flush of 250,000 rows), the rank of each row's whole series takes their place (as many bits
+    /// as the row number at most). False when even that does not fit (flushes of over two million rows with tags of nearly
+    /// as many values), and the caller keeps time order. <paramref name="unique"/>: no two rows share their tags and time.
     /// </summary>
     public static bool TryOrder(ColumnSet set, ReadOnlySpan<int> timeOrder, Span<int> order, out bool unique)
     {
@@ -38,22 +39,31 @@ internal static class SeriesOrder
 
         var rowBits = BitLength((ulong)rows);
         var firstHour = HourOf(set.MinTime);
-        var bits = BitLength((ulong)(HourOf(set.MaxTime) - firstHour)) + rowBits;
+        var hourBits = BitLength((ulong)(HourOf(set.MaxTime) - firstHour));
         var rankArrays = new int[tags.Count][];
         var rankBits = new int[tags.Count];
         var keysArray = ArrayPool<long>.Shared.Rent(rows);
         try
         {
-            for (var t = 0; t < tags.Count && bits <= 63; t++)
+            var bits = hourBits + rowBits;
+            for (var t = 0; t < tags.Count; t++)
             {
                 rankArrays[t] = ArrayPool<int>.Shared.Rent(rows);
                 rankBits[t] = BitLength((ulong)Rank(tags[t], rows, rankArrays[t]));
                 bits += rankBits[t];
             }
 
+            var columns = tags.Count;
             if (bits > 63)
             {
-                return false;
+                // The tags' ranks side by side do not fit (many tags of many values): rank whole series instead, of
+                // which there are at most as many as rows. The first tag's ranks become the series' ranks, one tag at a time.
+                if (!RankSeries(rankArrays, rankBits, rows, rowBits, keysArray) || hourBits + rankBits[0] + rowBits > 63)
+                {
+                    return false;
+                }
+
+                columns = 1;
             }
 
             var keys = keysArray.AsSpan(0, rows);
@@ -62,7 +72,7 @@ internal static class SeriesOrder
             {
                 var row = timeOrder[i];
                 var key = HourOf(time.GetInt64(row)) - firstHour;
-                for (var t = 0; t < rankArrays.Length; t++)
+                for (var t = 0; t < columns; t++)
                 {
                     key = (key << rankBits[t]) | (uint)rankArrays[t][row];
                 }
@@ -70,7 +80,7 @@ internal static class SeriesOrder
                 keys[i] = (key << rowBits) | (uint)i;
             }
 
-            ColumnSet.RadixSort(keys, bits);
+            ColumnSet.RadixSort(keys, columns == tags.Count ? bits : hourBits + rankBits[0] + rowBits);
             var mask = (1L << rowBits) - 1;
             unique = true;
             for (var i = 0; i < rows; i++)
@@ -95,6 +105,48 @@ internal static class SeriesOrder
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Folds the tags' ranks into the first array: each row's rank among the distinct combinations of all tags (in tag
+    /// order), with its bits in <c>rankBits[0]</c>. One tag at a time: the series so far and the next tag's rank, side by
+    /// side above the row number, radix-sorted and numbered densely. False when one such key does not fit in 63 bits.
+    /// </summary>
+    private static bool RankSeries(int[][] ranks, int[] rankBits, int rows, int rowBits, long[] keysArray)
+    {
+        var series = ranks[0];
+        var keys = keysArray.AsSpan(0, rows);
+        var mask = (1L << rowBits) - 1;
+        for (var t = 1; t < ranks.Length; t++)
+        {
+            var bits = rankBits[0] + rankBits[t] + rowBits;
+            if (bits > 63)
+            {
+                return false;
+            }
+
+            var next = ranks[t];
+            for (var row = 0; row < rows; row++)
+            {
+                keys[row] = ((((long)series[row] << rankBits[t]) | (uint)next[row]) << rowBits) | (uint)row;
+            }
+
+            ColumnSet.RadixSort(keys, bits);
+            var (id, previous) = (-1, -1L);
+            foreach (var key in keys)
+            {
+                if (key >> rowBits != previous)
+                {
+                    (id, previous) = (id + 1, key >> rowBits);
+                }
+
+                series[(int)(key & mask)] = id;
+            }
+
+            rankBits[0] = BitLength((ulong)id);
+        }
+
+        return true;
     }
 
     /// <summary>
