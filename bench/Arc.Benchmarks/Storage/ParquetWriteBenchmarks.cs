@@ -10,8 +10,9 @@ namespace Arc.Benchmarks.Storage;
 /// engine uses) and DuckDB COPY from an Arrow scan of the same buffers. One flush of a Telegraf-like cpu buffer (50,000
 /// rows, 3 tags, 10 float fields) per operation, each writer once bare (write the file) and once as the engine needs it
 /// (time order, fsynced, renamed into its partition), and the engine's writer in series order (tags then time, what a
-/// flush of a measurement merged by tags does: a sorted copy of the rows first). The file size of each writer is printed
-/// at setup.
+/// flush of a measurement merged by tags does: a sorted copy of the rows first). Then a Kubernetes-like buffer (50,000
+/// rows, five labels of 1,000 values each, 3 float fields), whose labels' ranks do not fit side by side in the series key,
+/// in time order and by series (each row's whole series ranked). The file size of each writer is printed at setup.
 /// </summary>
 [MemoryDiagnoser]
 public class ParquetWriteBenchmarks
@@ -19,6 +20,7 @@ public class ParquetWriteBenchmarks
     private const int Rows = 50_000;
     private string _directory = "";
     private ColumnSet _data = null!;
+    private ColumnSet _labels = null!;
     private DuckDbDatabase _database = null!;
     private DuckDbConnection _connection = null!;
     private ParquetFlusher _flusher = null!;
@@ -35,6 +37,7 @@ public class ParquetWriteBenchmarks
         _database = DuckDbDatabase.Open(null, []);
         _connection = _database.Connect();
         _data = CpuBuffer();
+        _labels = LabelsBuffer();
         Console.WriteLine($"// file sizes: ParquetSharp {ParquetSharpBare():N0} B, DuckDB {DuckDbCopyBare():N0} B");
     }
 
@@ -46,6 +49,7 @@ public class ParquetWriteBenchmarks
         _connection.Dispose();
         _database.Dispose();
         _data.Dispose();
+        _labels.Dispose();
         Directory.Delete(_directory, recursive: true);
     }
 
@@ -61,6 +65,22 @@ public class ParquetWriteBenchmarks
     public int ParquetSharpEngineBySeries()
     {
         var files = _bySeries.Write(_data);
+        files.ForEach(File.Delete);
+        return files.Count;
+    }
+
+    [Benchmark(Description = "Five labels of 1,000 values, engine path in time order")]
+    public int LabelsByTime()
+    {
+        var files = _flusher.Write(_labels);
+        files.ForEach(File.Delete);
+        return files.Count;
+    }
+
+    [Benchmark(Description = "Five labels of 1,000 values, engine path by series (whole series ranked)")]
+    public int LabelsBySeries()
+    {
+        var files = _bySeries.Write(_labels);
         files.ForEach(File.Delete);
         return files.Count;
     }
@@ -140,6 +160,34 @@ public class ParquetWriteBenchmarks
             set.Columns[host].SetBytes(row, System.Text.Encoding.ASCII.GetBytes($"host-{row / 8 % 50}"));
             set.Columns[region].SetBytes(row, row % 2 == 0 ? "us-west"u8 : "eu-central"u8);
             for (var f = 0; f < fields.Length; f++)
+            {
+                set.Columns[first + f].SetDouble(row, Math.Round(random.NextDouble() * 100, 2));
+            }
+
+            set.EndRow(time + (row * 10_000_000L));
+        }
+
+        return set;
+    }
+
+    private static ColumnSet LabelsBuffer()
+    {
+        var set = new ColumnSet("bench", "pods");
+        var labels = Enumerable.Range(0, 5).Select(l => set.AddColumn($"label{l}", ColumnKind.Tag)).ToArray();
+        var first = set.AddColumn("cpu", ColumnKind.Float);
+        set.AddColumn("memory", ColumnKind.Float);
+        set.AddColumn("restarts", ColumnKind.Float);
+        var random = new Random(42);
+        var time = 1_700_000_000_000_000_000L;
+        for (var row = 0; row < Rows; row++)
+        {
+            set.Time.SetInt64(row, time + (row * 10_000_000L));
+            for (var l = 0; l < labels.Length; l++)
+            {
+                set.Columns[labels[l]].SetBytes(row, System.Text.Encoding.ASCII.GetBytes($"value-{random.Next(1_000)}"));
+            }
+
+            for (var f = 0; f < 3; f++)
             {
                 set.Columns[first + f].SetDouble(row, Math.Round(random.NextDouble() * 100, 2));
             }
