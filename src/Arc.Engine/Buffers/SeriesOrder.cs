@@ -40,30 +40,36 @@ internal static class SeriesOrder
         var rowBits = BitLength((ulong)rows);
         var firstHour = HourOf(set.MinTime);
         var hourBits = BitLength((ulong)(HourOf(set.MaxTime) - firstHour));
-        var rankArrays = new int[tags.Count][];
+        var rankArrays = new int[]?[tags.Count];
         var rankBits = new int[tags.Count];
         var keysArray = ArrayPool<long>.Shared.Rent(rows);
         try
         {
             var bits = hourBits + rowBits;
+            var columns = 0; // rank arrays side by side in the key; once folded, the first holds each row's whole series
             for (var t = 0; t < tags.Count; t++)
             {
-                rankArrays[t] = ArrayPool<int>.Shared.Rent(rows);
-                rankBits[t] = BitLength((ulong)Rank(tags[t], rows, rankArrays[t]));
-                bits += rankBits[t];
-            }
+                var ranks = rankArrays[t] = ArrayPool<int>.Shared.Rent(rows);
+                rankBits[t] = BitLength((ulong)Rank(tags[t], rows, ranks));
+                if (columns == t && bits + rankBits[t] <= 63)
+                {
+                    (bits, columns) = (bits + rankBits[t], columns + 1);
+                    continue;
+                }
 
-            var columns = tags.Count;
-            if (bits > 63)
-            {
                 // The tags' ranks side by side do not fit (many tags of many values): rank whole series instead, of
-                // which there are at most as many as rows. The first tag's ranks become the series' ranks, one tag at a time.
-                if (!RankSeries(rankArrays, rankBits, rows, rowBits, keysArray) || hourBits + rankBits[0] + rowBits > 63)
+                // which there are at most as many as rows, folding each further tag in as it comes.
+                if (!RankSeries(rankArrays, rankBits, t + 1, rows, rowBits, keysArray))
                 {
                     return false;
                 }
 
-                columns = 1;
+                (bits, columns) = (hourBits + rankBits[0] + rowBits, 1);
+            }
+
+            if (bits > 63)
+            {
+                return false;
             }
 
             var keys = keysArray.AsSpan(0, rows);
@@ -74,13 +80,13 @@ internal static class SeriesOrder
                 var key = HourOf(time.GetInt64(row)) - firstHour;
                 for (var t = 0; t < columns; t++)
                 {
-                    key = (key << rankBits[t]) | (uint)rankArrays[t][row];
+                    key = (key << rankBits[t]) | (uint)rankArrays[t]![row];
                 }
 
                 keys[i] = (key << rowBits) | (uint)i;
             }
 
-            ColumnSet.RadixSort(keys, columns == tags.Count ? bits : hourBits + rankBits[0] + rowBits);
+            ColumnSet.RadixSort(keys, bits);
             var mask = (1L << rowBits) - 1;
             unique = true;
             for (var i = 0; i < rows; i++)
@@ -108,24 +114,29 @@ internal static class SeriesOrder
     }
 
     /// <summary>
-    /// Folds the tags' ranks into the first array: each row's rank among the distinct combinations of all tags (in tag
-    /// order), with its bits in <c>rankBits[0]</c>. One tag at a time: the series so far and the next tag's rank, side by
-    /// side above the row number, radix-sorted and numbered densely. False when one such key does not fit in 63 bits.
+    /// Folds the ranks of the first <paramref name="count"/> tags not folded yet into the first array, returning their
+    /// arrays to the pool: each row's rank among the distinct combinations of those tags (in tag order), with its bits in
+    /// <c>rankBits[0]</c>. One tag at a time: the series so far and the next tag's rank, side by side above the row number,
+    /// radix-sorted and numbered densely. False when one such key does not fit in 63 bits.
     /// </summary>
-    private static bool RankSeries(int[][] ranks, int[] rankBits, int rows, int rowBits, long[] keysArray)
+    private static bool RankSeries(int[]?[] ranks, int[] rankBits, int count, int rows, int rowBits, long[] keysArray)
     {
-        var series = ranks[0];
+        var series = ranks[0]!;
         var keys = keysArray.AsSpan(0, rows);
         var mask = (1L << rowBits) - 1;
-        for (var t = 1; t < ranks.Length; t++)
+        for (var t = 1; t < count; t++)
         {
+            if (ranks[t] is not { } next)
+            {
+                continue; // folded already
+            }
+
             var bits = rankBits[0] + rankBits[t] + rowBits;
             if (bits > 63)
             {
                 return false;
             }
 
-            var next = ranks[t];
             for (var row = 0; row < rows; row++)
             {
                 keys[row] = ((((long)series[row] << rankBits[t]) | (uint)next[row]) << rowBits) | (uint)row;
@@ -144,6 +155,8 @@ internal static class SeriesOrder
             }
 
             rankBits[0] = BitLength((ulong)id);
+            ArrayPool<int>.Shared.Return(next);
+            ranks[t] = null;
         }
 
         return true;
