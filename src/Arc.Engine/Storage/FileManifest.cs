@@ -268,8 +268,9 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
 
     /// <summary>
     /// Keeps the rows of files just placed in memory: <paramref name="parts"/> are the files (as listed by <see cref="Added"/>)
-    /// and the rows of <paramref name="set"/> each holds, with their earliest and latest time. Then the oldest retained rows are let go while they take more than
-    /// the budget. Call under the visibility write lock, in the step that lists the files, so no query sees them cold first.
+    /// and the rows of <paramref name="set"/> each holds, with their earliest and latest time. Then the oldest retained rows
+    /// are let go while they take more than the budget. Call under the visibility write lock, in the step that lists the
+    /// files, so no query sees them cold first.
     /// The set is disposed (once no query reads it) as soon as no file holds it, here already if none could.
     /// </summary>
     public void Retain(RetainedSet set, IReadOnlyList<(string Path, int Start, int End, long MinTime, long MaxTime)> parts)
