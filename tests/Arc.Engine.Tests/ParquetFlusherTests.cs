@@ -131,8 +131,7 @@ public sealed class ParquetFlusherTests : IDisposable
 
         Assert.Equal(expected.ThenBy(r => r.Time).Select(r => r.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             Query($"SELECT seq FROM read_parquet('{file}', file_row_number = true) ORDER BY file_row_number").Select(r => r[0]));
-        Assert.Equal("arc_flushed arc_sorted arc_tags arc_unique",
-            Query($"SELECT string_agg(decode(key), ' ' ORDER BY decode(key)) FROM parquet_kv_metadata('{file}') WHERE decode(key) LIKE 'arc%'")[0][0]);
+        Assert.Equal("arc_flushed arc_sorted arc_tags arc_unique", ArcMetadataKeys(file));
     }
 
     [Fact]
@@ -154,7 +153,7 @@ public sealed class ParquetFlusherTests : IDisposable
 
         var file = Assert.Single(Write(data, "zstd"));
         Assert.Equal("true", Query($"SELECT bool_and(t >= lag) FROM (SELECT time AS t, lag(time, 1, time) OVER (ORDER BY file_row_number) AS lag FROM read_parquet('{file}', file_row_number = true))")[0][0]);
-        Assert.Equal("arc_flushed arc_tags", Query($"SELECT string_agg(decode(key), ' ' ORDER BY decode(key)) FROM parquet_kv_metadata('{file}') WHERE decode(key) LIKE 'arc%'")[0][0]);
+        Assert.Equal("arc_flushed arc_tags", ArcMetadataKeys(file));
     }
 
     [Theory]
@@ -260,6 +259,10 @@ public sealed class ParquetFlusherTests : IDisposable
         using var flusher = new ParquetFlusher(new LocalStore(_directory), codec, 122_880, _ => bySeries);
         return flusher.Write(data);
     }
+
+    /// <summary>The arc-native key-value metadata keys of <paramref name="file"/>, in order, space-separated.</summary>
+    private static string? ArcMetadataKeys(string file) =>
+        Query($"SELECT string_agg(decode(key), ' ' ORDER BY decode(key)) FROM parquet_kv_metadata('{file}') WHERE decode(key) LIKE 'arc%'")[0][0];
 
     private static List<string?[]> Query(string sql)
     {
