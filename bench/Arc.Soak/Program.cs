@@ -81,10 +81,11 @@ async Task Writer()
         var first = Interlocked.Add(ref next, lines) - lines;
         if (rate > 0)
         {
-            var due = TimeSpan.FromSeconds(first / rate);
-            if (due > clock.Elapsed)
+            // One reading of the clock: checked and then read again, the wait could come out below zero (refused).
+            var wait = TimeSpan.FromSeconds(first / rate) - clock.Elapsed;
+            if (wait > TimeSpan.Zero)
             {
-                await Task.Delay(due - clock.Elapsed);
+                await Task.Delay(wait);
             }
         }
 
