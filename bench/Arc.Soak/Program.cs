@@ -315,7 +315,7 @@ async Task Dashboard()
 // One row of figures: the process's memory from /proc, the server's own memory figures, the Parquet files on disk.
 var samples = new List<Dictionary<string, double>>();
 var duckTags = new List<string> { "t_s,tag,memory_usage_bytes,temporary_storage_bytes" };
-string[] serverFigures = ["heap_sys_bytes", "heap_inuse_bytes", "buffered_bytes", "duckdb_compaction_memory_bytes", "parquet_memory_bytes"];
+string[] serverFigures = ["heap_sys_bytes", "heap_inuse_bytes", "heap_fragmented_bytes", "buffered_bytes", "hot_bytes", "duckdb_compaction_memory_bytes", "parquet_memory_bytes"];
 string[] columns = ["t_s", "acked", "points_per_s", "rss_mb", "anon_mb", "file_mb", "duckdb_mb", .. serverFigures.Select(f => f.Replace("_bytes", "_mb", StringComparison.Ordinal)), "cache_mb", "files", "hour_partitions", "max_files_per_hour", "cpu_cores", "compaction_cores", "queries", "query_p50_ms", "query_p99_ms", "query_errors"];
 long lastAcked = 0;
 var lastAt = 0.0;
