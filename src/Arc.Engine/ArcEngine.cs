@@ -73,7 +73,7 @@ public sealed partial class ArcEngine : IAsyncDisposable
         {
             _ddl = database.Connect();
             _catalog = new Catalog(Store, _ddl, options.MaxColumnsPerMeasurement, options.MaxNameBytes, loggers.CreateLogger("Arc.Engine.Catalog"),
-                options.HotDataBytes, static () => new QueryFileScope { SchemaOnly = true }.Activate());
+                options.HotDataBytes, static () => new QueryFileScope { SchemaOnly = true }.Activate(), options.HotDataMinAge, options.Time);
             Remote = options.ObjectStore is { } objectStore
                 ? new RemoteStore(objectStore, Store, _catalog, options.Time, loggers.CreateLogger("Arc.Engine.Storage"), FlushCompleted)
                 : null;
@@ -415,6 +415,9 @@ public sealed partial class ArcEngine : IAsyncDisposable
 
     /// <summary>Memory held by flushed rows kept for queries (the hot tier, bounded by <see cref="EngineOptions.HotDataBytes"/>).</summary>
     public long HotBytes => _catalog.Manifest.HotBytes;
+
+    /// <summary>Whether the hot tier has stepped aside because rows arrive faster than it keeps them, and how often it did.</summary>
+    public (bool Now, long Times) HotSteppedAside => _catalog.Manifest.SteppedAside;
 
     /// <summary>Completes when filling the hot tier after the start is done (<see cref="EngineOptions.HotDataWarmup"/>).</summary>
     internal Task HotTierFilled => _warmup;

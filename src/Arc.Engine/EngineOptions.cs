@@ -182,6 +182,13 @@ public sealed record EngineOptions : Ingest.IIngestSettings, Query.IQuerySetting
     public long HotDataBytes { get; init; } = 256L << 20;
 
     /// <summary>
+    /// The hot tier steps aside (keeps nothing) while more than <see cref="HotDataBytes"/> of rows are flushed within this
+    /// time, so it could keep none of them that long, and comes back once what arrives in that time fits the budget
+    /// (<c>query.hot_data_min_seconds</c>, default 60 s; 0 keeps rows at any rate).
+    /// </summary>
+    public TimeSpan HotDataMinAge { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
     /// Fill the hot tier after a start from the newest files, in the background (<c>query.hot_data_warm</c>, local storage
     /// only), so recent data is read from memory without waiting for new flushes.
     /// </summary>

@@ -128,11 +128,15 @@ public sealed class HotTierTests : IAsyncLifetime
         }
     }
 
-    [Fact]
-    public async Task QueriesDuringFlushesLevelMergesAndEvictionsSeeEachRowOnce()
+    /// <param name="stepsAside">With query.hot_data_min_seconds, the clock moving a minute every eighth flush: the tier steps
+    /// aside (letting every row go at once) and comes back again and again while the queries run.</param>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task QueriesDuringFlushesLevelMergesAndEvictionsSeeEachRowOnce(bool stepsAside)
     {
         const long budget = 8 << 10; // a few flushes' sets: the tier lets some go at nearly every flush
-        var engine = await StartAsync(compaction: true, hotBytes: budget);
+        var engine = await StartAsync(compaction: true, hotBytes: budget, minAge: stepsAside ? TimeSpan.FromMinutes(1) : null);
         long acknowledged = await FlushRowsAsync(engine, 0, 10);
         var writer = Task.Run(async () =>
         {
@@ -142,6 +146,10 @@ public sealed class HotTierTests : IAsyncLifetime
                 seq = await FlushRowsAsync(engine, seq, 10);
                 Assert.InRange(engine.HotBytes, 0, budget);
                 Interlocked.Exchange(ref acknowledged, seq);
+                if (stepsAside && flush % 8 == 0)
+                {
+                    _clock.Advance(TimeSpan.FromSeconds(61));
+                }
             }
         });
 
@@ -156,6 +164,7 @@ public sealed class HotTierTests : IAsyncLifetime
         }
 
         await writer;
+        Assert.True(!stepsAside || engine.HotSteppedAside.Times >= 2, $"stepped aside {engine.HotSteppedAside.Times} times");
         Assert.True(engine.Compaction.Stats.JobsCompleted >= 5, $"{engine.Compaction.Stats.JobsCompleted} level merges");
         Assert.True(queries >= 10, $"{queries} queries");
         Assert.True(engine.Query.FilesHot > 0 && engine.Query.FilesListed > 0,
@@ -292,6 +301,55 @@ public sealed class HotTierTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheTierStepsAsideWhileMoreThanItsBudgetIsFlushedWithinTheMinimumAgeAndComesBackWhenLessIs()
+    {
+        const long budget = 24 << 10;
+        var engine = await StartAsync(compaction: false, hotBytes: budget, minAge: TimeSpan.FromMinutes(1));
+        string Newest(long seq) => DateTime.UnixEpoch.AddTicks((T0 + ((seq - 1) * 1_000_000)) / 100).ToString("yyyy-MM-ddTHH:mm:ss.fffffff", CultureInfo.InvariantCulture);
+
+        async Task<(int Listed, int Hot)> NewestRowReadAsync(long seq)
+        {
+            using var cursor = await engine.Query.OpenAsync($"SELECT count(*) FROM cpu WHERE time >= '{Newest(seq)}Z'", "db", CancellationToken.None);
+            return (cursor.FilesListed, cursor.FilesHot);
+        }
+
+        // One flush a minute: every one is kept.
+        long seq = 0;
+        for (var flush = 0; flush < 3; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 10);
+            Assert.Equal((0, 1), await NewestRowReadAsync(seq));
+            _clock.Advance(TimeSpan.FromSeconds(61));
+        }
+
+        Assert.Equal((false, 0L), engine.HotSteppedAside);
+        Assert.InRange(engine.HotBytes, 1, budget);
+
+        // Flushes within the same minute until more than the budget arrived: the tier lets go of everything and keeps nothing.
+        var flushes = 0;
+        while (!engine.HotSteppedAside.Now)
+        {
+            Assert.True(++flushes < 200, "the tier never stepped aside");
+            Assert.InRange(engine.HotBytes, 1, budget);
+            seq = await FlushRowsAsync(engine, seq, 10);
+        }
+
+        Assert.Equal(0, engine.HotBytes);
+        Assert.Equal((1, 0), await NewestRowReadAsync(seq));
+        seq = await FlushRowsAsync(engine, seq, 10);
+        Assert.Equal((0L, (1, 0)), (engine.HotBytes, await NewestRowReadAsync(seq)));
+        Assert.Equal($"{seq} {seq}", await CountsAsync(engine)); // every row once, all from Parquet
+
+        // A minute later one flush is all that arrived within the minute: the tier keeps rows again.
+        _clock.Advance(TimeSpan.FromSeconds(61));
+        seq = await FlushRowsAsync(engine, seq, 10);
+        Assert.Equal((false, 1L), engine.HotSteppedAside);
+        Assert.Equal((0, 1), await NewestRowReadAsync(seq));
+        Assert.InRange(engine.HotBytes, 1, budget);
+        Assert.Equal($"{seq} {seq}", await CountsAsync(engine));
+    }
+
+    [Fact]
     public async Task TheFillAfterAStartWaitsWhileAQueryRunsAndGoesOnOnceNoneHasForAMoment()
     {
         var engine = await StartAsync(compaction: false);
@@ -319,7 +377,10 @@ public sealed class HotTierTests : IAsyncLifetime
         Assert.Equal("3 3", await CountsAsync(warmed));
     }
 
-    private async Task<ArcEngine> StartAsync(bool compaction, long? hotBytes = null, bool warm = false, TimeSpan? warmQuiet = null)
+    /// <param name="minAge">query.hot_data_min_seconds: off unless given, so the tests of eviction flush faster than any
+    /// budget could keep up with (the clock stands still) without the tier stepping aside.</param>
+    private async Task<ArcEngine> StartAsync(bool compaction, long? hotBytes = null, bool warm = false, TimeSpan? warmQuiet = null,
+        TimeSpan? minAge = null)
     {
         var options = new EngineOptions
         {
@@ -329,6 +390,7 @@ public sealed class HotTierTests : IAsyncLifetime
             Compaction = compaction ? new CompactionOptions { LevelMinFiles = 4 } : new CompactionOptions { Enabled = false },
             HotDataWarmup = warm,
             HotDataWarmupQuiet = warmQuiet ?? TimeSpan.Zero,
+            HotDataMinAge = minAge ?? TimeSpan.Zero,
         };
         var engine = await _engines.StartAsync(options with { HotDataBytes = hotBytes ?? 256L << 20 });
         return engine;

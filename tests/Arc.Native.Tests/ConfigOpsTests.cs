@@ -23,6 +23,7 @@ public sealed class ConfigOpsTests : IDisposable
             result_buffer_size = "256KB"
             hot_data_size_mb = 64
             hot_data_warm = false
+            hot_data_min_seconds = 30
 
             [cache]
             enabled = true
@@ -52,6 +53,7 @@ public sealed class ConfigOpsTests : IDisposable
         Assert.Equal(256L << 10, config.Engine.ResultBufferBytes);
         Assert.Equal(64L << 20, config.Engine.HotDataBytes);
         Assert.False(config.Engine.HotDataWarmup);
+        Assert.Equal(TimeSpan.FromSeconds(30), config.Engine.HotDataMinAge);
         Assert.Equal(0, ArcConfig.Load(null, new Hashtable { ["ARC_QUERY_HOT_DATA_SIZE_MB"] = "0" }).Engine.HotDataBytes); // off
         Assert.Equal((true, 64L << 20, TimeSpan.FromSeconds(7)), (config.CacheEnabled, config.CacheMaxBytes, config.CacheTtl));
         Assert.True(config.MetricsPublic);
@@ -65,6 +67,7 @@ public sealed class ConfigOpsTests : IDisposable
         var defaults = new ArcConfig();
         Assert.Equal(256L << 20, defaults.Engine.HotDataBytes); // on, 256 MB
         Assert.True(defaults.Engine.HotDataWarmup);
+        Assert.Equal(TimeSpan.FromSeconds(60), defaults.Engine.HotDataMinAge);
         Assert.Equal((true, false, false, "text"), (defaults.CacheEnabled, defaults.RateLimitEnabled, defaults.MetricsPublic, defaults.LogFormat));
         Assert.Equal(["*"], defaults.CorsAllowedOrigins);
     }
@@ -76,6 +79,7 @@ public sealed class ConfigOpsTests : IDisposable
     [InlineData("ARC_QUERY_QUEUE_SIZE", "-1", "query.queue_size")]
     [InlineData("ARC_CACHE_MAX_SIZE_MB", "lots", "cache.max_size_mb")]
     [InlineData("ARC_QUERY_HOT_DATA_SIZE_MB", "-1", "query.hot_data_size_mb")]
+    [InlineData("ARC_QUERY_HOT_DATA_MIN_SECONDS", "-5", "query.hot_data_min_seconds")]
     public void BadValuesNameTheirKey(string variable, string value, string key)
     {
         var error = Assert.Throws<ConfigException>(() => ArcConfig.Load(null, new Hashtable { [variable] = value }));

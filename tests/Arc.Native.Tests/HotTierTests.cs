@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using System.Text.Json;
 
 namespace Arc.Native.Tests;
 
@@ -77,6 +78,40 @@ public sealed class HotTierTests : IAsyncLifetime
         }
 
         Assert.Equal(0, (await MetricsAsync()).HotBytes);
+    }
+
+    [Fact]
+    public async Task MoreRowsFlushedWithinAMinuteThanTheTierHoldsAreReadFromParquetAndTheMetricsSaySo()
+    {
+        var families = PrometheusOpsParser.Parse(await _server.Client.GetStringAsync("/metrics"));
+        Assert.Equal((0, 0), (families["arc_hot_stepped_aside"].Samples.Single().Value, families["arc_hot_steps_aside_total"].Samples.Single().Value));
+
+        // 1 MB of tier, the default minute: one flush of 40,000 rows is more than it could keep for a minute.
+        await using var busy = await TestServer.StartAsync(c => c.Engine = c.Engine with { Compaction = c.Engine.Compaction with { Enabled = false }, HotDataBytes = 1L << 20 });
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var body = new StringBuilder();
+        for (var i = 0; i < 40_000; i++)
+        {
+            body.Append(CultureInfo.InvariantCulture, $"cpu,host=h{i % 50} usage={i * 0.5},idle={i % 100}i,system={i * 0.25} {now - 600 + (i / 100)}\n");
+        }
+
+        Assert.Equal(HttpStatusCode.NoContent, (await busy.WriteAsync("/write?db=p&precision=s", body.ToString())).StatusCode);
+        await busy.Server.Engine.FlushAsync();
+        families = PrometheusOpsParser.Parse(await busy.Client.GetStringAsync("/metrics"));
+        Assert.Equal((1, 1, 0), (families["arc_hot_stepped_aside"].Samples.Single().Value, families["arc_hot_steps_aside_total"].Samples.Single().Value,
+            families["arc_hot_bytes"].Samples.Single().Value));
+        using (var memory = JsonDocument.Parse(await busy.Client.GetStringAsync("/api/v1/metrics/memory")))
+        {
+            Assert.True(memory.RootElement.GetProperty("memory").GetProperty("hot_stepped_aside").GetBoolean());
+        }
+
+        using (var cursor = await busy.Server.Engine.Query.OpenAsync(Panels[0], "p", CancellationToken.None))
+        {
+            Assert.Equal(0, cursor.FilesHot);
+            Assert.True(cursor.FilesListed >= 1, $"{cursor.FilesListed} files");
+        }
+
+        Assert.Equal("40000", (await busy.RowsAsync("SELECT count(*) FROM cpu", "p")).Single().Single());
     }
 
     private async Task<(double Opened, double Hot, double HotBytes)> MetricsAsync()

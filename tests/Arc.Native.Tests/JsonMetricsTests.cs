@@ -68,6 +68,7 @@ public sealed class JsonMetricsTests : IAsyncLifetime
         AssertKinds(memory.GetProperty("runtime"), JsonValueKind.String, "go_version", "go_os", "go_arch");
         Assert.Equal(_server.Config.Engine.MaxBufferMemory, memory.GetProperty("memory").GetProperty("buffer_memory_limit_bytes").GetInt64());
         Assert.Equal(_server.Config.Engine.HotDataBytes, memory.GetProperty("memory").GetProperty("hot_limit_bytes").GetInt64());
+        Assert.False(memory.GetProperty("memory").GetProperty("hot_stepped_aside").GetBoolean()); // a few rows a test: the tier keeps them
 
         var pool = await GetAsync("/api/v1/metrics/query-pool");
         AssertTimestamp(pool);

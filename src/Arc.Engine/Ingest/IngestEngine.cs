@@ -577,7 +577,7 @@ internal sealed class IngestEngine : IAsyncDisposable, IBufferSnapshotSource
     /// </summary>
     private void Retain(FlushJob job, StagedFlush staged, List<string> placed)
     {
-        if (_catalog.Manifest.HotBudget <= 0 || placed.Count != staged.Files.Count)
+        if (placed.Count != staged.Files.Count || !_catalog.Manifest.Admits(staged.Rows.ByteSize))
         {
             return;
         }

@@ -42,7 +42,7 @@ internal sealed class HotTierWarmup(Catalog catalog, DuckDbConnectionPool pool, 
                 foreach (var (entry, file) in ColdFilesNewestFirst())
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    if (manifest.HotBytes >= manifest.HotBudget)
+                    if (manifest.HotBytes >= manifest.HotBudget || manifest.SteppedAside.Now)
                     {
                         return;
                     }

@@ -26,12 +26,13 @@ internal sealed class Catalog
 
     /// <summary>
     /// A catalog whose measurements take at most <paramref name="maxColumns"/> columns, of names up to
-    /// <paramref name="maxNameBytes"/> bytes, keeping up to <paramref name="hotBytes"/> bytes of flushed rows in memory.
+    /// <paramref name="maxNameBytes"/> bytes, keeping up to <paramref name="hotBytes"/> bytes of flushed rows in memory
+    /// (stepping aside while more than that arrives within <paramref name="hotMinAge"/>).
     /// <paramref name="bindingSchemaOnly"/> starts, on the calling thread, a scope in which binding a view lists no data
     /// file (the query side's, as for DESCRIBE): views are created under it.
     /// </summary>
     public Catalog(LocalStore store, DuckDbConnection ddl, int maxColumns, int maxNameBytes, ILogger logger, long hotBytes,
-        Func<IDisposable> bindingSchemaOnly)
+        Func<IDisposable> bindingSchemaOnly, TimeSpan hotMinAge = default, TimeProvider? time = null)
     {
         _bindingSchemaOnly = bindingSchemaOnly;
         _store = store;
@@ -39,7 +40,7 @@ internal sealed class Catalog
         _maxColumns = maxColumns;
         _maxNameBytes = maxNameBytes;
         _logger = logger;
-        Manifest = new FileManifest(store, hotBytes);
+        Manifest = new FileManifest(store, hotBytes, hotMinAge, time);
     }
 
     /// <summary>Every measurement's Parquet files (what queries read instead of globbing the directory tree).</summary>

@@ -34,9 +34,10 @@ internal readonly record struct RowRange(long Min, long Max, long Count);
 /// Readers take an immutable snapshot.
 /// A file may also carry its rows in memory (<see cref="ManifestFile.Retained"/>, up to <paramref name="hotBudget"/> bytes
 /// in all): queries then read those instead of the file, and whatever removes the file from the list lets them go in the
-/// same step, so the rows are never read both ways or from a file that no longer holds them.
+/// same step, so the rows are never read both ways or from a file that no longer holds them. The tier steps aside while
+/// rows arrive faster than it could keep them for <paramref name="hotMinAge"/> (see <see cref="Admits"/>).
 /// </summary>
-internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
+internal sealed class FileManifest(LocalStore store, long hotBudget = 0, TimeSpan hotMinAge = default, TimeProvider? time = null)
 {
     private const long NanosPerDay = 24 * LocalStore.NanosPerHour;
 
@@ -47,6 +48,14 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
 
     private long _hotBytes;
 
+    /// <summary>Rows offered to the tier within the last <c>hotMinAge</c> (clock timestamp, bytes), oldest first.</summary>
+    private readonly Queue<(long At, long Bytes)> _offered = new();
+    private long _offeredBytes;
+    private bool _steppedAside;
+    private long _steppedAsideAt;
+    private long _stepsAside;
+    private readonly TimeProvider _clock = time ?? TimeProvider.System;
+
     private readonly ConcurrentDictionary<string, byte> _opened = new(StringComparer.Ordinal);
     private long _openedRemoved;
 
@@ -55,6 +64,71 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
 
     /// <summary>The memory retained rows take now (the <c>arc_hot_bytes</c> metric).</summary>
     public long HotBytes => Interlocked.Read(ref _hotBytes);
+
+    /// <summary>Whether the tier has stepped aside (<see cref="Admits"/>), and how many times it did.</summary>
+    public (bool Now, long Times) SteppedAside
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return (_steppedAside, _stepsAside);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Counts a flush's <paramref name="bytes"/> of rows offered to the tier and answers whether to keep them. When more than
+    /// the budget arrived within the last <c>hotMinAge</c> (<c>query.hot_data_min_seconds</c>), the tier could keep none of
+    /// them that long: every flush would evict one a few seconds old, and the memory would churn for queries that read
+    /// almost nothing from it (a 5-minute panel at 300,000 points/s found under ten seconds of its rows there). It then
+    /// steps aside — lets go of every row it holds and keeps none — until what arrived within that time fits the budget
+    /// again, and no sooner than that time after it stepped aside (so a rate near the line lets go of everything at most
+    /// once in that time). Call under the visibility write lock (letting go changes what queries read).
+    /// </summary>
+    public bool Admits(long bytes)
+    {
+        if (hotBudget <= 0)
+        {
+            return false;
+        }
+
+        if (hotMinAge <= TimeSpan.Zero)
+        {
+            return true;
+        }
+
+        lock (_lock)
+        {
+            var now = _clock.GetTimestamp();
+            _offered.Enqueue((now, bytes));
+            _offeredBytes += bytes;
+            var span = (long)(hotMinAge.TotalSeconds * _clock.TimestampFrequency);
+            while (_offered.Peek().At < now - span)
+            {
+                _offeredBytes -= _offered.Dequeue().Bytes;
+            }
+
+            if (!_steppedAside && _offeredBytes > hotBudget)
+            {
+                (_steppedAside, _steppedAsideAt, _stepsAside) = (true, now, _stepsAside + 1);
+                foreach (var (key, files) in _files)
+                {
+                    if (files.Any(f => f.Retained is not null))
+                    {
+                        LetGo(files);
+                        _files[key] = [.. files.Select(f => f with { Retained = null })];
+                    }
+                }
+            }
+            else if (_steppedAside && _offeredBytes <= hotBudget && now - _steppedAsideAt >= span)
+            {
+                _steppedAside = false;
+            }
+
+            return !_steppedAside;
+        }
+    }
 
     /// <summary>
     /// Of the files whose footers the query DuckDB may hold (<see cref="Opened"/> since <see cref="ForgetOpened"/>), how many
@@ -277,7 +351,7 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0)
     {
         lock (_lock)
         {
-            if (set.Bytes <= hotBudget)
+            if (set.Bytes <= hotBudget && !_steppedAside)
             {
                 foreach (var (path, start, end, minTime, maxTime) in parts)
                 {

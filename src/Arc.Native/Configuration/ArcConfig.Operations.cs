@@ -10,6 +10,8 @@ public sealed partial class ArcConfig
             c.Engine = c.Engine with { QueryQueueTimeout = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 1, 86_400)) },
         ["query.result_buffer_size"] = static (c, k, v) => c.Engine = c.Engine with { ResultBufferBytes = ConfigValues.Size(k, v, 0) },
         ["query.hot_data_size_mb"] = static (c, k, v) => c.Engine = c.Engine with { HotDataBytes = ConfigValues.Int(k, v, 0, 1 << 20) * (1L << 20) },
+        ["query.hot_data_min_seconds"] = static (c, k, v) =>
+            c.Engine = c.Engine with { HotDataMinAge = TimeSpan.FromSeconds(ConfigValues.Int(k, v, 0, 86_400)) },
         ["query.hot_data_warm"] = static (c, k, v) => c.Engine = c.Engine with { HotDataWarmup = ConfigValues.Bool(k, v) },
         ["cache.enabled"] = static (c, k, v) => c.CacheEnabled = ConfigValues.Bool(k, v),
         ["cache.max_size_mb"] = static (c, k, v) => c.CacheMaxBytes = ConfigValues.Int(k, v, 1, 1 << 20) * (1L << 20),

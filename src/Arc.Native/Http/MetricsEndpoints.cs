@@ -45,6 +45,10 @@ internal static class MetricsEndpoints
         writer.Gauge("arc_buffered_rows", "Rows accepted and not yet in Parquet (buffers and flushes in progress).", engine.BufferedRows);
         writer.Gauge("arc_buffered_bytes", "Buffer memory held by rows not yet in Parquet (ingest.max_memory bounds it).", engine.BufferedBytes);
         writer.Gauge("arc_hot_bytes", "Memory held by flushed rows kept for queries (query.hot_data_size_mb bounds it).", engine.HotBytes);
+        var (aside, stepsAside) = engine.HotSteppedAside;
+        writer.Gauge("arc_hot_stepped_aside", "1 while the hot tier keeps nothing: rows arrive faster than it could keep them for query.hot_data_min_seconds.",
+            aside ? 1 : 0);
+        writer.Counter("arc_hot_steps_aside_total", "Times the hot tier stepped aside (query.hot_data_min_seconds).", stepsAside);
         writer.Gauge("arc_buffer_memory_limit_bytes", "ingest.max_memory: writes get 503 above it.", engine.Options.MaxBufferMemory);
         writer.Counter("arc_flushes_total", "Buffers written to Parquet.", engine.Flushes);
         writer.Counter("arc_flushed_rows_total", "Rows written to Parquet.", engine.FlushedRows);
