@@ -32,7 +32,7 @@ internal sealed class Catalog
     /// file (the query side's, as for DESCRIBE): views are created under it.
     /// </summary>
     public Catalog(LocalStore store, DuckDbConnection ddl, int maxColumns, int maxNameBytes, ILogger logger, long hotBytes,
-        Func<IDisposable> bindingSchemaOnly, TimeSpan hotMinAge = default, TimeProvider? time = null)
+        Func<IDisposable> bindingSchemaOnly, TimeSpan hotMinAge, TimeProvider time)
     {
         _bindingSchemaOnly = bindingSchemaOnly;
         _store = store;

@@ -37,7 +37,7 @@ internal readonly record struct RowRange(long Min, long Max, long Count);
 /// same step, so the rows are never read both ways or from a file that no longer holds them. The tier steps aside while
 /// rows arrive faster than it could keep them for <paramref name="hotMinAge"/> (see <see cref="Admits"/>).
 /// </summary>
-internal sealed class FileManifest(LocalStore store, long hotBudget = 0, TimeSpan hotMinAge = default, TimeProvider? time = null)
+internal sealed class FileManifest(LocalStore store, long hotBudget, TimeSpan hotMinAge, TimeProvider clock)
 {
     private const long NanosPerDay = 24 * LocalStore.NanosPerHour;
 
@@ -54,7 +54,6 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0, TimeSpa
     private bool _steppedAside;
     private long _steppedAsideAt;
     private long _stepsAside;
-    private readonly TimeProvider _clock = time ?? TimeProvider.System;
 
     private readonly ConcurrentDictionary<string, byte> _opened = new(StringComparer.Ordinal);
     private long _openedRemoved;
@@ -100,10 +99,10 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0, TimeSpa
 
         lock (_lock)
         {
-            var now = _clock.GetTimestamp();
+            var now = clock.GetTimestamp();
             _offered.Enqueue((now, bytes));
             _offeredBytes += bytes;
-            var span = (long)(hotMinAge.TotalSeconds * _clock.TimestampFrequency);
+            var span = (long)(hotMinAge.TotalSeconds * clock.TimestampFrequency);
             while (_offered.Peek().At < now - span)
             {
                 _offeredBytes -= _offered.Dequeue().Bytes;
@@ -117,7 +116,7 @@ internal sealed class FileManifest(LocalStore store, long hotBudget = 0, TimeSpa
                     if (files.Any(f => f.Retained is not null))
                     {
                         LetGo(files);
-                        _files[key] = [.. files.Select(f => f with { Retained = null })];
+                        _files[key] = [.. files.Select(f => f.Retained is null ? f : f with { Retained = null })];
                     }
                 }
             }
