@@ -274,10 +274,51 @@ public sealed class LevelMergeTests : IAsyncLifetime
         await EngineData.WaitForAsync(() => engine.Compaction.Stats.JobsCompleted == 1 && engine.Compaction.Jobs.Count == 0);
         Assert.Equal((0L, 0L), (engine.Compaction.Stats.JobsFailed, engine.Compaction.Stats.InputsSorted));
         var merged = Assert.Single(Files(HourDirectory));
-        Assert.Equal("""arc_sorted=["host"] arc_tags=["host"] arc_unique=true""", Metadata(merged));
+        Assert.Equal("""arc_flushed=true arc_sorted=["host"] arc_tags=["host"] arc_unique=true""", Metadata(merged)); // below the last level
         Assert.Equal("20 20", await CountsAsync(engine));
         Assert.Equal(string.Join(',', Enumerable.Range(0, 20).OrderBy(i => i % 7).ThenBy(i => i)),
             Read($"SELECT string_agg(seq::VARCHAR, ',' ORDER BY file_row_number) FROM read_parquet('{merged}', file_row_number = true)")[0][0]);
+    }
+
+    [Fact]
+    public async Task MergesBelowTheLastLevelWriteFloatsPlainAndTheLastLevelWithDictionariesColumnsRequiredWhereNoInputHasNulls()
+    {
+        // N = 2, R = 20 rows, flushes of 5: two flushes merge into 10 rows (below the last level: merged again soon, so
+        // floats plain and marked arc_flushed as a flush is), that and the next flush into 15 (the last level: float
+        // dictionaries, no mark). Columns every input declares REQUIRED stay so; usage has a null in the first flush, so it is OPTIONAL
+        // in every output that holds that flush's rows, the null kept.
+        var engine = await StartAsync(Data, new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 20 });
+        long seq = 0;
+        async Task FlushAsync()
+        {
+            var lines = string.Concat(Enumerable.Range(0, 5).Select(i => seq + i).Select(s => string.Create(CultureInfo.InvariantCulture,
+                $"cpu,host=h{s % 7} seq={s}i{(s == 3 ? "" : $",usage={s % 4 / 2.0}")} {T0 + (s * 1_000_000)}\n")));
+            await EngineData.WriteAsync(engine, lines);
+            await engine.FlushAsync();
+            seq += 5;
+        }
+
+        string Layout(string file) => Read($"""
+            SELECT string_agg(s.name || ':' || s.repetition_type || ':' || (m.dictionary_page_offset IS NOT NULL), ' ' ORDER BY s.name)
+            FROM parquet_schema('{file}') s JOIN (SELECT DISTINCT path_in_schema, dictionary_page_offset FROM parquet_metadata('{file}')) m
+              ON m.path_in_schema = s.name
+            WHERE s.name IN ('host', 'seq', 'usage')
+            """)[0][0]!;
+
+        await FlushAsync();
+        await FlushAsync();
+        await EngineData.WaitForAsync(() => engine.Compaction.Stats.JobsCompleted == 1 && engine.Compaction.Jobs.Count == 0);
+        var first = Assert.Single(Files(HourDirectory));
+        Assert.Equal("""arc_flushed=true arc_sorted=["host"] arc_tags=["host"] arc_unique=true""", Metadata(first));
+        Assert.Equal("host:REQUIRED:true seq:REQUIRED:true usage:OPTIONAL:false", Layout(first));
+
+        await FlushAsync(); // 10 + 5 rows: over R / N, so at the last level
+        await EngineData.WaitForAsync(() => engine.Compaction.Stats.JobsCompleted == 2 && engine.Compaction.Jobs.Count == 0);
+        Assert.Equal(0, engine.Compaction.Stats.JobsFailed);
+        var last = Assert.Single(Files(HourDirectory));
+        Assert.Equal("""arc_sorted=["host"] arc_tags=["host"] arc_unique=true""", Metadata(last));
+        Assert.Equal("host:REQUIRED:true seq:REQUIRED:true usage:OPTIONAL:true", Layout(last));
+        Assert.Equal("15 15 14 9.0", await EngineData.ScalarAsync(engine, "SELECT count(*) || ' ' || count(DISTINCT seq) || ' ' || count(usage) || ' ' || sum(usage) FROM cpu"));
     }
 
     [Fact]

@@ -55,7 +55,7 @@ public sealed class SortedMergeTests : IDisposable
         }
 
         var output = Path.Combine(_root, "merged.parquet");
-        using var writer = new ParquetFileWriter("zstd", 122_880, merged: true);
+        using var writer = new ParquetFileWriter("zstd", 122_880, floatDictionaries: true);
         var rows = SortedMerge.Run(inputs, Tags, output, Metadata(), writer, 122_880, CancellationToken.None);
 
         const string Row = "concat_ws('|', region, host, time, usage, gauge, seq, big, note, flag)";

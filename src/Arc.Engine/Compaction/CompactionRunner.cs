@@ -278,8 +278,18 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 try
                 {
                     var streams = Presorted(connection, inputs, footers, sortedBy, temp, presorted);
-                    using var writer = new ParquetFileWriter("zstd", RowGroupRows, merged: true);
-                    if (SortedMerge.Run(streams, sortedBy, temp, OutputMetadata(tags, sortedBy, full), writer, RowGroupRows, cancellationToken) is { } streamed)
+                    // A level merge's output below the last level is merged again within minutes: written for speed as a flush
+                    // is (floats plain, said so for hourly compaction), where a file that stays gets float dictionaries.
+                    var stays = candidate.Tier != CompactionTier.Level
+                        || CompactionPlanner.AtLastLevel(inputs.Sum(f => new FileInfo(f).Length), rowsIn, options);
+                    var metadata = OutputMetadata(tags, sortedBy, full);
+                    if (!stays)
+                    {
+                        metadata[ParquetFileWriter.FlushedMetadataKey] = "true";
+                    }
+
+                    using var writer = new ParquetFileWriter("zstd", RowGroupRows, floatDictionaries: stays);
+                    if (SortedMerge.Run(streams, sortedBy, temp, metadata, writer, RowGroupRows, cancellationToken) is { } streamed)
                     {
                         done = true;
                         return (new Merged(manifest, rowsIn, streamed), null);

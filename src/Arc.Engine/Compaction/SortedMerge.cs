@@ -57,10 +57,15 @@ internal static class SortedMerge
             var batchRows = Math.Clamp(BatchValues / (inputs.Count * columns.Count), 1024, 16_384);
             cursors.ForEach(c => c.Open(batchRows));
 
+            // A column every input declares non-nullable (Parquet REQUIRED: flushes and merges write full columns so) holds no
+            // null, and is written so too: no definition levels to compute and encode.
             var schema = new Schema.Builder();
-            foreach (var (name, kind) in columns)
+            for (var i = 0; i < columns.Count; i++)
             {
-                schema.Field(f => f.Name(name).DataType(ColumnBuffer.ArrowType(kind)).Nullable(kind != ColumnKind.Time));
+                var (name, kind) = columns[i];
+                var column = i;
+                var nullable = kind != ColumnKind.Time && cursors.Exists(c => c.Reader.Schema.FieldsList[c.Columns[column]].IsNullable);
+                schema.Field(f => f.Name(name).DataType(ColumnBuffer.ArrowType(kind)).Nullable(nullable));
             }
 
             foreach (var (key, value) in metadata)

@@ -29,13 +29,15 @@ internal sealed class ParquetFileWriter : IDisposable
     public const string UniqueMetadataKey = "arc_unique";
 
     /// <summary>
-    /// Key-value metadata of a flush's file: written for speed (floats without dictionaries, the flush codec), so compaction
-    /// rewrites it even when it is alone or large, where it leaves a merge's output free of duplicates as it is.
+    /// Key-value metadata of a file written for speed (floats without dictionaries): a flush's, or a level merge's output below
+    /// the last level (<see cref="Arc.Engine.Compaction.CompactionPlanner.AtLastLevel"/>), which later merges rewrite anyway.
+    /// Hourly compaction rewrites such a file even when it is alone or large, where it leaves a merge's output free of
+    /// duplicates as it is.
     /// </summary>
     public const string FlushedMetadataKey = "arc_flushed";
     private readonly Compression _codec;
     /// <summary>
-    /// The largest dictionary page of a column chunk in a merged file (<see cref="ParquetFileWriter(string, int, bool)"/>):
+    /// The largest dictionary page of a column chunk in a file with float dictionaries (<see cref="ParquetFileWriter(string, int, bool)"/>):
     /// a chunk whose distinct values outgrow it writes the rest of its values plain (Arrow's writer falls back per chunk),
     /// so each row group of each column decides as DuckDB's writer does. 32 KB is 4,096 doubles: gauges that repeat a few
     /// thousand values (Telegraf's percentages) keep the dictionary, values that rarely repeat pay for a small one only.
@@ -43,21 +45,22 @@ internal sealed class ParquetFileWriter : IDisposable
     public const long MergedDictionaryPageLimit = 32 * 1024;
 
     private readonly int _rowGroupSize;
-    private readonly bool _merged;
+    private readonly bool _floatDictionaries;
     private readonly ArrowWriterProperties _arrowProperties;
 
     /// <param name="compression">The codec's name (<c>zstd</c>, <c>snappy</c>, …).</param>
     /// <param name="rowGroupSize">Rows per row group.</param>
-    /// <param name="merged">
-    /// For compaction's outputs: floats are dictionary-encoded too and every dictionary page is capped at
-    /// <see cref="MergedDictionaryPageLimit"/>. Flushes (false) leave floats plain: their files live minutes, and hashing
-    /// every value costs ingest CPU.
+    /// <param name="floatDictionaries">
+    /// For files that stay (compaction's outputs at the last level and above): floats are dictionary-encoded too and every
+    /// dictionary page is capped at <see cref="MergedDictionaryPageLimit"/>. Flushes and level merges below the last level
+    /// (false) leave floats plain: their files live minutes, and hashing every value into a dictionary (and bit-packing its
+    /// indices) costs the CPU that ingestion and queries share.
     /// </param>
-    public ParquetFileWriter(string compression, int rowGroupSize, bool merged = false)
+    public ParquetFileWriter(string compression, int rowGroupSize, bool floatDictionaries = false)
     {
         _codec = Codec(compression);
         _rowGroupSize = rowGroupSize;
-        _merged = merged;
+        _floatDictionaries = floatDictionaries;
         using (var builder = new ArrowWriterPropertiesBuilder())
         {
             // Also stores the schema's metadata (the tag names) as file key-value metadata.
@@ -122,10 +125,10 @@ internal sealed class ParquetFileWriter : IDisposable
     }
 
     /// <summary>
-    /// The codec, row-group length and format version for every file. Flushes write float columns without dictionary
-    /// encoding: the writer would hash every value (a tenth of a flush's CPU in a Telegraf load) into a dictionary that
-    /// random-looking values outgrow. Merged files encode them with dictionaries capped per chunk
-    /// (<see cref="MergedDictionaryPageLimit"/>). Strings and integers keep dictionaries in both. Times are delta-encoded:
+    /// The codec, row-group length and format version for every file. Flushes (and level merges below the last level) write
+    /// float columns without dictionary encoding: the writer would hash every value (a tenth of a flush's CPU in a Telegraf
+    /// load) into a dictionary that random-looking values outgrow. Files that stay encode them with dictionaries capped per
+    /// chunk (<see cref="MergedDictionaryPageLimit"/>). Strings and integers keep dictionaries in both. Times are delta-encoded:
     /// in time order (a flush) or by series (a merge) they differ by little, where a dictionary of them falls back to
     /// plain 8-byte values.
     /// </summary>
@@ -136,14 +139,14 @@ internal sealed class ParquetFileWriter : IDisposable
             .MaxRowGroupLength(_rowGroupSize)
             .Version(ParquetVersion.PARQUET_2_6) // keeps nanosecond timestamps
             .CreatedBy("arc-native");
-        if (_merged)
+        if (_floatDictionaries)
         {
             builder.DictionaryPagesizeLimit(MergedDictionaryPageLimit);
         }
 
         foreach (var field in schema.FieldsList)
         {
-            if (field.DataType is Apache.Arrow.Types.DoubleType && !_merged)
+            if (field.DataType is Apache.Arrow.Types.DoubleType && !_floatDictionaries)
             {
                 builder.DisableDictionary(field.Name);
             }
