@@ -30,7 +30,7 @@ internal sealed class ParquetFileWriter : IDisposable
 
     /// <summary>
     /// Key-value metadata of a file written for speed (floats without dictionaries): a flush's, or a level merge's output below
-    /// the last level (<see cref="Arc.Engine.Compaction.CompactionPlanner.AtLastLevel"/>), which later merges rewrite anyway.
+    /// the last level, which later merges rewrite anyway.
     /// Hourly compaction rewrites such a file even when it is alone or large, where it leaves a merge's output free of
     /// duplicates as it is.
     /// </summary>
