@@ -30,9 +30,8 @@ internal sealed class ParquetFileWriter : IDisposable
 
     /// <summary>
     /// Key-value metadata of a file written for speed (floats without dictionaries): a flush's, or a level merge's output below
-    /// the last level, which later merges rewrite anyway.
-    /// Hourly compaction rewrites such a file even when it is alone or large, where it leaves a merge's output free of
-    /// duplicates as it is.
+    /// the last level, which later merges rewrite anyway. Hourly and daily compaction rewrite such a file even when it is
+    /// alone or large, where they leave a merge's output free of duplicates as it is.
     /// </summary>
     public const string FlushedMetadataKey = "arc_flushed";
     private readonly Compression _codec;
