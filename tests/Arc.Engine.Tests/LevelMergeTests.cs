@@ -285,8 +285,8 @@ public sealed class LevelMergeTests : IAsyncLifetime
     {
         // N = 2, R = 20 rows, flushes of 5: two flushes merge into 10 rows (below the last level: merged again soon, so
         // floats plain and marked arc_flushed as a flush is), that and the next flush into 15 (the last level: float
-        // dictionaries, no mark). Columns every input declares REQUIRED stay so; usage has a null in the first flush, so it is OPTIONAL
-        // in every output that holds that flush's rows, the null kept.
+        // dictionaries, no mark). Columns every input declares REQUIRED stay so; usage has a null in the first flush, so it
+        // is OPTIONAL in every output that holds that flush's rows, the null kept.
         var engine = await StartAsync(Data, new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 20 });
         long seq = 0;
         async Task FlushAsync()

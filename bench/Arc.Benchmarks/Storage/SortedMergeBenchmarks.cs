@@ -58,11 +58,7 @@ public class SortedMergeBenchmarks
         }
 
         var output = Path.Combine(_directory, "size.parquet");
-        using (var writer = new ParquetFileWriter("zstd", 122_880, FloatDictionaries))
-        {
-            SortedMerge.Run(_required, ["host"], output, Metadata(), writer, 122_880, CancellationToken.None);
-        }
-
+        MergeInto(_required, output);
         Console.WriteLine($"// output: {new FileInfo(output).Length:N0} B ({Values}, float dictionaries: {FloatDictionaries}); an input: {new FileInfo(_required[0]).Length:N0} B");
         File.Delete(output);
     }
@@ -79,11 +75,16 @@ public class SortedMergeBenchmarks
     private long Merge(List<string> inputs)
     {
         var output = Path.Combine(_directory, $"output-{_file++}.parquet");
-        using var writer = new ParquetFileWriter("zstd", 122_880, FloatDictionaries);
-        var rows = SortedMerge.Run(inputs, ["host"], output, Metadata(), writer, 122_880, CancellationToken.None)
-            ?? throw new InvalidOperationException("the inputs could not be merged as streams");
+        var rows = MergeInto(inputs, output);
         File.Delete(output);
         return rows;
+    }
+
+    private long MergeInto(List<string> inputs, string output)
+    {
+        using var writer = new ParquetFileWriter("zstd", 122_880, FloatDictionaries);
+        return SortedMerge.Run(inputs, ["host"], output, Metadata(), writer, 122_880, CancellationToken.None)
+            ?? throw new InvalidOperationException("the inputs could not be merged as streams");
     }
 
     private static Dictionary<string, string> Metadata() => new()

@@ -63,8 +63,7 @@ internal static class SortedMerge
             for (var i = 0; i < columns.Count; i++)
             {
                 var (name, kind) = columns[i];
-                var column = i;
-                var nullable = kind != ColumnKind.Time && cursors.Exists(c => c.Reader.Schema.FieldsList[c.Columns[column]].IsNullable);
+                var nullable = kind != ColumnKind.Time && cursors.Exists(c => c.Reader.Schema.FieldsList[c.Columns[i]].IsNullable);
                 schema.Field(f => f.Name(name).DataType(ColumnBuffer.ArrowType(kind)).Nullable(nullable));
             }
 
