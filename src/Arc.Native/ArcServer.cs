@@ -8,6 +8,7 @@ using Arc.Engine.Retention;
 using Arc.Native.Auth;
 using Arc.Native.Configuration;
 using Arc.Native.Http;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -93,6 +94,9 @@ public sealed class ArcServer : IAsyncDisposable
             builder.Services.AddSingleton(sp => TlsCertificate.Load(config, sp.GetRequiredService<ILogger<TlsCertificate>>()));
         }
 
+        // Registered after the slim builder's Kestrel services, so Kestrel's transport and HTTP layer take their pools from it.
+        builder.Services.AddSingleton<ReceiveBlockPoolFactory>();
+        builder.Services.AddSingleton<IMemoryPoolFactory<byte>>(sp => sp.GetRequiredService<ReceiveBlockPoolFactory>());
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.ShutdownTimeout);
         builder.Services.ConfigureHttpJsonOptions(o =>
         {

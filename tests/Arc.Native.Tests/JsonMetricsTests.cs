@@ -60,7 +60,8 @@ public sealed class JsonMetricsTests : IAsyncLifetime
         AssertTimestamp(memory);
         AssertKinds(memory.GetProperty("memory"), JsonValueKind.Number, "alloc_bytes", "total_alloc_bytes", "sys_bytes", "heap_alloc_bytes",
             "heap_sys_bytes", "heap_idle_bytes", "heap_inuse_bytes", "gc_cycles", "gc_pause_total_ns", "gc_pause_ns", "gc_cpu_fraction",
-            "buffered_bytes", "buffered_rows", "buffer_memory_limit_bytes", "hot_bytes", "hot_limit_bytes", "parquet_memory_bytes");
+            "buffered_bytes", "buffered_rows", "buffer_memory_limit_bytes", "hot_bytes", "hot_limit_bytes", "parquet_memory_bytes",
+            "http_pool_bytes", "http_pool_free_bytes");
         // The allocator Arrow actually uses for flushes and merges (the server asks for jemalloc before Arrow picks one).
         Assert.Equal(ParquetSharp.MemoryPool.GetDefaultMemoryPool().BackendName,
             memory.GetProperty("memory").GetProperty("parquet_memory_pool").GetString());

@@ -32,8 +32,8 @@ internal static class JsonMetricsEndpoints
         [
             app.MapGet("/api/v1/metrics", (ArcEngine engine, HttpMetrics http, IngestStats ingest) =>
                 Results.Json(Figures(engine, http, ingest), JsonMetricsContext.Api.MetricsSnapshot)),
-            app.MapGet("/api/v1/metrics/memory", (ArcEngine engine, HttpMetrics http) =>
-                Results.Json(Memory(engine, http), JsonMetricsContext.Api.MemoryMetricsResponse)),
+            app.MapGet("/api/v1/metrics/memory", (ArcEngine engine, HttpMetrics http, ReceiveBlockPoolFactory pools) =>
+                Results.Json(Memory(engine, http, pools), JsonMetricsContext.Api.MemoryMetricsResponse)),
             app.MapGet("/api/v1/metrics/query-pool", (ArcEngine engine, HttpMetrics http) =>
                 Results.Json(QueryPool(engine, http), JsonMetricsContext.Api.QueryPoolMetricsResponse)),
             app.MapGet("/api/v1/metrics/endpoints", (ArcEngine engine, HttpMetrics http, IngestStats ingest) =>
@@ -145,8 +145,9 @@ internal static class JsonMetricsEndpoints
         };
     }
 
-    private static MemoryMetricsResponse Memory(ArcEngine engine, HttpMetrics http)
+    private static MemoryMetricsResponse Memory(ArcEngine engine, HttpMetrics http, ReceiveBlockPoolFactory pools)
     {
+        var blocks = pools.Bytes();
         var gc = GC.GetGCMemoryInfo();
         var pauses = gc.PauseDurations;
         var query = engine.QueryDuckDbMemory();
@@ -177,7 +178,9 @@ internal static class JsonMetricsEndpoints
                 DuckDbCompactionMemoryBytes: compaction.Used,
                 DuckDbCompactionMemoryLimitBytes: compaction.Limit,
                 ParquetMemoryBytes: parquet.Bytes,
-                ParquetMemoryPool: parquet.Backend),
+                ParquetMemoryPool: parquet.Backend,
+                HttpPoolBytes: blocks.InUse,
+                HttpPoolFreeBytes: blocks.Free),
             new RuntimeFigures(ThreadCount(), Environment.ProcessorCount, Environment.ProcessorCount, RuntimeInformation.FrameworkDescription,
                 OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsMacOS() ? "darwin" : OperatingSystem.IsWindows() ? "windows" : "other",
                 Architecture(RuntimeInformation.ProcessArchitecture), http.Uptime.TotalSeconds));
@@ -358,7 +361,8 @@ public sealed record MemoryMetricsResponse(
 /// <summary>
 /// Arc's memory fields from the .NET GC and the process, and (arc-native's) the write buffers: bytes and rows held, and
 /// <c>ingest.max_memory</c>; what each DuckDB instance (queries, compaction) holds and its memory limit; what the Arrow C++
-/// library writing and merging Parquet holds allocated and its allocator (<c>ARROW_DEFAULT_MEMORY_POOL</c>).
+/// library writing and merging Parquet holds allocated and its allocator (<c>ARROW_DEFAULT_MEMORY_POOL</c>); Kestrel's
+/// blocks lent to requests and responses in flight and kept free for reuse.
 /// </summary>
 public sealed record MemoryFigures(
     [property: JsonPropertyName("alloc_bytes")] long AllocBytes,
@@ -384,7 +388,9 @@ public sealed record MemoryFigures(
     [property: JsonPropertyName("duckdb_compaction_memory_bytes")] long DuckDbCompactionMemoryBytes,
     [property: JsonPropertyName("duckdb_compaction_memory_limit_bytes")] long DuckDbCompactionMemoryLimitBytes,
     [property: JsonPropertyName("parquet_memory_bytes")] long ParquetMemoryBytes,
-    [property: JsonPropertyName("parquet_memory_pool")] string ParquetMemoryPool);
+    [property: JsonPropertyName("parquet_memory_pool")] string ParquetMemoryPool,
+    [property: JsonPropertyName("http_pool_bytes")] long HttpPoolBytes,
+    [property: JsonPropertyName("http_pool_free_bytes")] long HttpPoolFreeBytes);
 
 /// <summary>Arc's runtime block: threads for goroutines, the .NET runtime for <c>go_version</c>.</summary>
 public sealed record RuntimeFigures(

@@ -20,8 +20,8 @@ internal static class MetricsEndpoints
 {
     public static void Map(WebApplication app, ArcConfig config)
     {
-        var metrics = app.MapGet("/metrics", (ArcEngine engine, HttpMetrics http, IngestStats ingest) =>
-            Results.Text(Render(engine, http, ingest, engine.ResultCache), PrometheusWriter.ContentType));
+        var metrics = app.MapGet("/metrics", (ArcEngine engine, HttpMetrics http, IngestStats ingest, ReceiveBlockPoolFactory pools) =>
+            Results.Text(Render(engine, http, ingest, engine.ResultCache, pools), PrometheusWriter.ContentType));
         if (config.MetricsPublic)
         {
             metrics.Public();
@@ -35,7 +35,7 @@ internal static class MetricsEndpoints
             .Requires(Permission.Read);
     }
 
-    internal static string Render(ArcEngine engine, HttpMetrics http, IngestStats ingest, QueryResultCache? cache)
+    internal static string Render(ArcEngine engine, HttpMetrics http, IngestStats ingest, QueryResultCache? cache, ReceiveBlockPoolFactory pools)
     {
         var writer = new PrometheusWriter();
         writer.Family("arc_build_info", "gauge", "Version of the server and of its DuckDB (always 1).")
@@ -121,6 +121,11 @@ internal static class MetricsEndpoints
         writer.Family("arc_parquet_memory_bytes", "gauge",
                 "Memory the Arrow C++ library writing and merging Parquet holds allocated, by allocator (ARROW_DEFAULT_MEMORY_POOL).")
             .Sample("arc_parquet_memory_bytes", parquet.Bytes, ("pool", parquet.Backend));
+        var blocks = pools.Bytes();
+        writer.Family("arc_http_pool_bytes", "gauge",
+                "Memory of the 64 KiB blocks Kestrel reads requests into and writes responses from: lent out (in_use) and kept for reuse (free).")
+            .Sample("arc_http_pool_bytes", blocks.InUse, ("state", "in_use"))
+            .Sample("arc_http_pool_bytes", blocks.Free, ("state", "free"));
 
         return writer.ToString();
     }
