@@ -7,8 +7,8 @@ namespace Arc.Native.Tests;
 
 /// <summary>
 /// Kestrel's blocks (<see cref="ReceiveBlockPool"/>): 64 KiB, reused, at most <see cref="ReceiveBlockPool.MaxRetained"/>
-/// kept; and the server's Kestrel reading requests and writing responses through them (a body of many blocks stored whole,
-/// an answer of many blocks read whole, the blocks reported by both metrics routes).
+/// kept by all the pools of a factory; and the server's Kestrel reading requests and writing responses through them (a
+/// body of many blocks stored whole, an answer of many blocks read whole, the blocks reported by both metrics routes).
 /// </summary>
 public sealed class ReceiveBlockPoolTests
 {
@@ -42,10 +42,32 @@ public sealed class ReceiveBlockPoolTests
         }
 
         Assert.Equal((0, ReceiveBlockPool.MaxRetained), (pool.Rented, pool.Retained));
+    }
+
+    [Fact]
+    public void ThePoolsOfOneFactoryShareTheFreeBlocksKept()
+    {
         var factory = new ReceiveBlockPoolFactory();
-        using var made = factory.Create();
-        using var lent = made.Rent();
-        Assert.Equal((ReceiveBlockPool.BlockSize, 0L), factory.Bytes());
+        using var first = factory.Create();
+        using var second = factory.Create();
+        var blocks = Enumerable.Range(0, ReceiveBlockPool.MaxRetained).SelectMany(_ => new[] { first.Rent(), second.Rent() }).ToList();
+        Assert.Equal(((long)blocks.Count * ReceiveBlockPool.BlockSize, 0L), factory.Bytes());
+        foreach (var block in blocks)
+        {
+            block.Dispose();
+        }
+
+        Assert.Equal((0L, (long)ReceiveBlockPool.MaxRetained * ReceiveBlockPool.BlockSize), factory.Bytes());
+        // A disposed pool gives its free blocks' share back: the other may keep as many again.
+        first.Dispose();
+        var again = Enumerable.Range(0, ReceiveBlockPool.MaxRetained).Select(_ => second.Rent()).ToList();
+        again.AddRange(Enumerable.Range(0, ReceiveBlockPool.MaxRetained).Select(_ => second.Rent()));
+        foreach (var block in again)
+        {
+            block.Dispose();
+        }
+
+        Assert.Equal((0L, (long)ReceiveBlockPool.MaxRetained * ReceiveBlockPool.BlockSize), factory.Bytes());
     }
 
     [Fact]

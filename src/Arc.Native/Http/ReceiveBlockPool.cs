@@ -15,10 +15,15 @@ namespace Arc.Native.Http;
 internal sealed class ReceiveBlockPoolFactory : IMemoryPoolFactory<byte>
 {
     private readonly ConcurrentQueue<ReceiveBlockPool> _pools = new();
+    private readonly ReceiveBlockPool.FreeBudget _budget = new();
 
+    /// <summary>
+    /// A pool sharing this factory's <see cref="ReceiveBlockPool.MaxRetained"/> free blocks with the others: Kestrel makes one
+    /// per I/O queue of each listener (up to 16 on a large machine).
+    /// </summary>
     public MemoryPool<byte> Create(MemoryPoolOptions? options = null)
     {
-        var pool = new ReceiveBlockPool();
+        var pool = new ReceiveBlockPool(_budget);
         _pools.Enqueue(pool);
         return pool;
     }
@@ -39,21 +44,27 @@ internal sealed class ReceiveBlockPoolFactory : IMemoryPoolFactory<byte>
 
 /// <summary>
 /// Pinned 64 KiB blocks (on the pinned object heap, as Kestrel's are, so sockets never pin them per call), kept for
-/// reuse up to <see cref="MaxRetained"/> blocks; a block returned beyond that is left to the collector. A request body holds
-/// at most Kestrel's request buffer (1 MiB by default, 16 blocks) before reading pauses, so the retained blocks cover the
-/// connections that are sending at once. Thread-safe.
+/// reuse while the pools sharing a <see cref="FreeBudget"/> hold fewer than <see cref="MaxRetained"/> free blocks; a block
+/// returned beyond that is left to the collector. A request body holds at most Kestrel's request buffer (1 MiB by default,
+/// 16 blocks) before reading pauses, so the retained blocks cover the connections that are sending at once. Thread-safe.
 /// </summary>
-internal sealed class ReceiveBlockPool : MemoryPool<byte>
+internal sealed class ReceiveBlockPool(ReceiveBlockPool.FreeBudget budget) : MemoryPool<byte>
 {
     public const int BlockSize = 64 * 1024;
 
-    /// <summary>Free blocks kept for reuse: 16 MiB.</summary>
-    public const int MaxRetained = 256;
+    /// <summary>Free blocks kept for reuse by all the pools of one budget: 32 MiB.</summary>
+    public const int MaxRetained = 512;
 
     private readonly ConcurrentQueue<Block> _free = new();
     private int _freeCount;
     private int _rented;
     private volatile bool _disposed;
+
+    /// <summary>A pool with a budget of its own.</summary>
+    public ReceiveBlockPool()
+        : this(new FreeBudget())
+    {
+    }
 
     public override int MaxBufferSize => BlockSize;
 
@@ -68,20 +79,27 @@ internal sealed class ReceiveBlockPool : MemoryPool<byte>
         ArgumentOutOfRangeException.ThrowIfGreaterThan(minBufferSize, BlockSize);
         ObjectDisposedException.ThrowIf(_disposed, this);
         Interlocked.Increment(ref _rented);
-        if (_free.TryDequeue(out var block))
-        {
-            Interlocked.Decrement(ref _freeCount);
-            return block;
-        }
-
-        return new Block(this);
+        return TakeFree() ?? new Block(this);
     }
 
     protected override void Dispose(bool disposing)
     {
         _disposed = true;
-        _free.Clear();
-        Volatile.Write(ref _freeCount, 0);
+        while (TakeFree() is not null)
+        {
+        }
+    }
+
+    private Block? TakeFree()
+    {
+        if (!_free.TryDequeue(out var block))
+        {
+            return null;
+        }
+
+        Interlocked.Decrement(ref _freeCount);
+        budget.Taken();
+        return block;
     }
 
     private void Return(Block block)
@@ -92,13 +110,30 @@ internal sealed class ReceiveBlockPool : MemoryPool<byte>
             return;
         }
 
-        if (Interlocked.Increment(ref _freeCount) <= MaxRetained)
+        if (budget.TryKeep())
         {
+            Interlocked.Increment(ref _freeCount);
             _free.Enqueue(block);
-            return;
+        }
+    }
+
+    /// <summary>The free blocks the pools sharing it may keep, <see cref="MaxRetained"/> in all.</summary>
+    internal sealed class FreeBudget
+    {
+        private int _kept;
+
+        public bool TryKeep()
+        {
+            if (Interlocked.Increment(ref _kept) <= MaxRetained)
+            {
+                return true;
+            }
+
+            Interlocked.Decrement(ref _kept);
+            return false;
         }
 
-        Interlocked.Decrement(ref _freeCount);
+        public void Taken() => Interlocked.Decrement(ref _kept);
     }
 
     /// <summary>One block; disposing it returns it to its pool (the pipes that rent blocks dispose each once).</summary>
