@@ -23,6 +23,20 @@ internal static class EngineData
         await engine.CommitAsync(batch);
     }
 
+    /// <summary>
+    /// Asserts that <paramref name="sql"/> (in <c>db</c>) lists <paramref name="files"/> Parquet files to DuckDB and answers
+    /// the one row <paramref name="answer"/>.
+    /// </summary>
+    public static async Task AssertOpensAsync(ArcEngine engine, string sql, int files, params string[] answer)
+    {
+        using (var cursor = await engine.Query.OpenAsync(sql, "db", CancellationToken.None))
+        {
+            Assert.True(cursor.FilesListed == files, $"{sql}: {cursor.FilesListed} files opened, {cursor.FilesPruned} left out; expected {files} opened");
+        }
+
+        Assert.Equal(answer, (await RowsAsync(engine, sql)).Single());
+    }
+
     /// <summary>The first value of the first row of <paramref name="sql"/>, as its JSON output spells it.</summary>
     public static async Task<string> ScalarAsync(ArcEngine engine, string sql, string database = "db")
     {

@@ -40,39 +40,29 @@ public sealed class FileTimeRangeTests : IAsyncLifetime
         const string middle = "SELECT count(*), sum(v) FROM cpu WHERE time BETWEEN '2023-11-14T23:16:00.0000004Z' AND '2023-11-14T23:25:00Z'";
         const string gap = "SELECT count(*) FROM cpu WHERE time > '2023-11-14T23:06:00.000003Z' AND time < '2023-11-14T23:14:59.999997Z'";
         const string last = "SELECT count(*) FROM cpu WHERE time > '2023-11-14T23:36:00.000000399Z'";
-        await AssertOpensAsync(engine, recent, 1, "2", "6");
-        await AssertOpensAsync(engine, middle, 2, "2", "3"); // both ends are rows
-        await AssertOpensAsync(engine, gap, 0, "0");
-        await AssertOpensAsync(engine, last, 1, "1");
-        await AssertOpensAsync(engine, "SELECT count(*), sum(v) FROM cpu", 4, "8", "12");
+        await EngineData.AssertOpensAsync(engine, recent, 1, "2", "6");
+        await EngineData.AssertOpensAsync(engine, middle, 2, "2", "3"); // both ends are rows
+        await EngineData.AssertOpensAsync(engine, gap, 0, "0");
+        await EngineData.AssertOpensAsync(engine, last, 1, "1");
+        await EngineData.AssertOpensAsync(engine, "SELECT count(*), sum(v) FROM cpu", 4, "8", "12");
 
         // A restart reads the ranges from the footers (widened by just under a microsecond each way, hence the gap's
         // microseconds).
         await _engines.StopAsync(engine);
         engine = await StartAsync();
-        await AssertOpensAsync(engine, recent, 1, "2", "6");
-        await AssertOpensAsync(engine, gap, 0, "0");
-        await AssertOpensAsync(engine, last, 1, "1");
+        await EngineData.AssertOpensAsync(engine, recent, 1, "2", "6");
+        await EngineData.AssertOpensAsync(engine, gap, 0, "0");
+        await EngineData.AssertOpensAsync(engine, last, 1, "1");
 
         // A merge of the hour's files covers their union: 23:05 to just after 23:36.
         var results = await engine.Compaction.RunAsync(CompactionTier.Hourly);
         Assert.Contains(results, r => r.Succeeded);
         Assert.Single(EngineData.ParquetFiles(Path.Combine(_engines.Root, "db", "cpu")));
-        await AssertOpensAsync(engine, recent, 1, "2", "6");
-        await AssertOpensAsync(engine, last, 1, "1");
-        await AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE time > '2023-11-14T23:36:00.000003Z'", 0, "0");
-        await AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE time < '2023-11-14T23:04:59.999997Z'", 0, "0");
-        await AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE time <= '2023-11-14T23:05:00Z'", 1, "1");
-    }
-
-    private static async Task AssertOpensAsync(ArcEngine engine, string sql, int files, params string[] answer)
-    {
-        using (var cursor = await engine.Query.OpenAsync(sql, "db", CancellationToken.None))
-        {
-            Assert.True(cursor.FilesListed == files, $"{sql}: {cursor.FilesListed} files opened, {cursor.FilesPruned} left out; expected {files} opened");
-        }
-
-        Assert.Equal(answer, (await EngineData.RowsAsync(engine, sql)).Single());
+        await EngineData.AssertOpensAsync(engine, recent, 1, "2", "6");
+        await EngineData.AssertOpensAsync(engine, last, 1, "1");
+        await EngineData.AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE time > '2023-11-14T23:36:00.000003Z'", 0, "0");
+        await EngineData.AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE time < '2023-11-14T23:04:59.999997Z'", 0, "0");
+        await EngineData.AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE time <= '2023-11-14T23:05:00Z'", 1, "1");
     }
 
     private Task<ArcEngine> StartAsync() => _engines.StartAsync(new EngineOptions

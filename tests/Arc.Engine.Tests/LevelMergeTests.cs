@@ -166,11 +166,107 @@ public sealed class LevelMergeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AMergeIntoTheLastLevelWritesSeriesRangesThatFiltersOnTheirTagsSkip()
+    {
+        // N = 2, R = 100 rows, K = 4 (the default): a flush of 30 rows is at level 1, and a merge into the last level waits
+        // for K × N = 8 of them, then writes four files of 60 rows, each a range of the seven hosts in series order.
+        var compaction = new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 100 };
+        var engine = await StartAsync(Data, compaction);
+        long seq = 0;
+        for (var flush = 0; flush < 7; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 30);
+        }
+
+        await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0);
+        Assert.Equal(7, Files(HourDirectory).Length);
+        seq = await FlushRowsAsync(engine, seq, 30);
+        await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length == 4);
+        Assert.Equal([60, 60, 60, 60], RowsPerFile(HourDirectory));
+        var ranges = Files(HourDirectory).Select(f => (File: f, Hosts: Read($"SELECT min(host), max(host) FROM read_parquet('{f}')")[0])).ToList();
+        Assert.All(ranges, r => Assert.Contains("arc_series_range=true", Metadata(r.File), StringComparison.Ordinal));
+        var ordered = ranges.OrderBy(r => r.Hosts[0], StringComparer.Ordinal).ToList();
+        for (var i = 1; i < ordered.Count; i++)
+        {
+            Assert.True(string.CompareOrdinal(ordered[i - 1].Hosts[1], ordered[i].Hosts[0]) <= 0, "ranges overlap");
+        }
+
+        // A filter on host opens only the files whose range holds it; anything else opens all four, every answer right.
+        await AssertPrunedAsync(engine);
+        await EngineData.AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE host = 'h3' OR seq = 1", 4, "35");
+        await EngineData.AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE host IN ('h0', 'h6')", Holding("h0", "h6"), "69");
+        await EngineData.AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE host = 'zz'", 0, "0");
+        await EngineData.AssertOpensAsync(engine, "SELECT count(*) FROM cpu WHERE HOST = 'h0' AND seq >= 0", Holding("h0"), "35");
+
+        // The ranges come back from the footers after a restart, and a crash loses or doubles nothing.
+        await _engines.StopAsync(engine);
+        engine = await StartAsync(Data, compaction);
+        await AssertPrunedAsync(engine);
+        var copy = await StartAsync(CopyData(engine), compaction);
+        Assert.Equal("240 240", await CountsAsync(copy));
+
+        int Holding(params string[] hosts) =>
+            ranges.Count(r => hosts.Any(h => string.CompareOrdinal(r.Hosts[0], h) <= 0 && string.CompareOrdinal(h, r.Hosts[1]) <= 0));
+
+        async Task AssertPrunedAsync(ArcEngine engine)
+        {
+            for (var host = 0; host < 7; host++)
+            {
+                var files = Holding($"h{host}");
+                Assert.InRange(files, 1, 2);
+                await EngineData.AssertOpensAsync(engine, $"SELECT count(*) FROM cpu WHERE host = 'h{host}'", files, host < 2 ? "35" : "34");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task AJobOfSeveralOutputsCutShortIsRolledBackUnlessEveryOutputWasPlaced()
+    {
+        // Eight flushes merged into four files of series ranges (see above), the engine stopped; then two jobs as a crash
+        // would leave them, each replacing two of those files by copies: one with only its first output renamed in (the
+        // second still under its temporary name), one with both. The first is undone (the renamed output deleted with the
+        // temporary one, its inputs kept), the second finished (its inputs deleted): every row once either way.
+        var compaction = new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 100 };
+        var engine = await StartAsync(Data, compaction);
+        long seq = 0;
+        for (var flush = 0; flush < 8; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, 30);
+        }
+
+        await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length == 4);
+        await _engines.StopAsync(engine);
+        var files = Files(HourDirectory).Order(StringComparer.Ordinal).ToList();
+        var manifests = Path.Combine(Data, ".compaction");
+        Directory.CreateDirectory(manifests);
+
+        CompactionManifest Job(string id, List<string> inputs, bool placeBoth)
+        {
+            var outputs = inputs.ConvertAll(i => (Output: Path.Combine(HourDirectory, CompactionPlanner.LevelOutputName("cpu", [i])), Temp: Path.Combine(manifests, $"{id}-{Path.GetFileName(i)}.tmp")));
+            File.Copy(inputs[0], outputs[0].Output);
+            File.Copy(inputs[1], placeBoth ? outputs[1].Output : outputs[1].Temp);
+            var manifest = new CompactionManifest(id, inputs, outputs[0].Output, outputs[0].Temp, Also: [new CompactionOutput(outputs[1].Output, outputs[1].Temp)]);
+            File.WriteAllBytes(Path.Combine(manifests, id + ".json"), System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(manifest, CompactionJsonContext.Default.CompactionManifest));
+            return manifest;
+        }
+
+        var undone = Job("undone", files[..2], placeBoth: false);
+        var finished = Job("finished", files[2..], placeBoth: true);
+        engine = await StartAsync(Data, compaction);
+        Assert.Equal("240 240", await CountsAsync(engine));
+        Assert.All(undone.Inputs, i => Assert.True(File.Exists(i)));
+        Assert.All(undone.AllOutputs(), o => Assert.False(File.Exists(o.Output) || File.Exists(o.Temp)));
+        Assert.All(finished.Inputs, i => Assert.False(File.Exists(i)));
+        Assert.All(finished.AllOutputs(), o => Assert.True(File.Exists(o.Output)));
+        Assert.Empty(Directory.GetFiles(manifests, "*.json"));
+    }
+
+    [Fact]
     public async Task AMergeTakesAtMostTheRowCapSoFullFilesWaitForHourlyCompactionAlsoAfterARestart()
     {
         // N = 2, R = 100 rows, bytes no limit: a flush of 30 rows is at level 1 (30 × 2 ≤ 100), two make a file of 60 rows,
         // at level 0 (60 × 2 > 100), which waits for hourly compaction. By bytes alone (tiny files) everything would merge.
-        var compaction = new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 100 };
+        var compaction = new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 100, LevelSeriesRanges = 1 };
         var engine = await StartAsync(Data, compaction);
         long seq = 0;
         for (var flush = 0; flush < 6; flush++)
@@ -201,7 +297,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
         // N = 2, R = 3 rows: flushes of one row merge in pairs into files of two rows (level 0), which carry "no duplicate
         // inside". Hourly compaction of two such files looks for duplicates only where their time ranges meet: here at T0,
         // where the second pair rewrote the first's point, and the last write must win.
-        var engine = await StartWithoutLogAsync(new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 3, HourlyMinFiles = 2, DailyEnabled = false });
+        var engine = await StartWithoutLogAsync(new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 3, HourlyMinFiles = 2, DailyEnabled = false, LevelSeriesRanges = 1 });
         foreach (var (pair, lines) in new[] { (1, new[] { "seq=1i 0", "seq=2i 2" }), (2, ["seq=3i 0", "seq=4i 3"]) })
         {
             foreach (var line in lines)
@@ -229,7 +325,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
         // Two level outputs of 1,000 rows over the same times (so hourly compaction merges them); the second's seq column
         // chunk is overwritten (its footer kept). The streamed merge's reader fails on them, DuckDB's merge then finds the file, and it is set
         // aside as any unreadable input.
-        var engine = await StartWithoutLogAsync(new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 1500, HourlyMinFiles = 2, DailyEnabled = false });
+        var engine = await StartWithoutLogAsync(new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 1500, HourlyMinFiles = 2, DailyEnabled = false, LevelSeriesRanges = 1 });
         for (var pair = 1; pair <= 2; pair++)
         {
             for (var half = 0; half < 2; half++)
@@ -287,7 +383,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
         // floats plain and marked arc_flushed as a flush is), that and the next flush into 15 (the last level: float
         // dictionaries, no mark). Columns every input declares REQUIRED stay so; usage has a null in the first flush, so it
         // is OPTIONAL in every output that holds that flush's rows, the null kept.
-        var engine = await StartAsync(Data, new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 20 });
+        var engine = await StartAsync(Data, new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 20, LevelSeriesRanges = 1 });
         long seq = 0;
         async Task FlushAsync()
         {
@@ -327,7 +423,7 @@ public sealed class LevelMergeTests : IAsyncLifetime
         // N = 2, R = 3 rows: pairs of one-row flushes merge into files of two rows, at the last level and free of duplicates.
         // A (0 s, 2 s) and B (1 s, 3 s) overlap in time without sharing a point, so hourly compaction merges only a late
         // flush L (1.5 s) beside them, then finds nothing to do until a write of A's point at 2 s makes A worth merging.
-        var engine = await StartWithoutLogAsync(new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 3, HourlyMinFiles = 2, DailyEnabled = false });
+        var engine = await StartWithoutLogAsync(new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 3, HourlyMinFiles = 2, DailyEnabled = false, LevelSeriesRanges = 1 });
         async Task FlushAsync(int seq, double seconds)
         {
             await EngineData.WriteAsync(engine, string.Create(CultureInfo.InvariantCulture, $"cpu,host=a seq={seq}i {T0 + (long)(seconds * 1e9)}\n"));

@@ -95,8 +95,37 @@ public sealed class LevelPlanTests : IDisposable
         Assert.Equal(("20231114_220000_300", 0L, 0L), (output.Stamp, output.FirstLsn, output.LastLsn));
     }
 
-    private Task<List<CompactionCandidate>> PlanAsync(Func<string, bool>? busy = null) =>
-        new CompactionPlanner(_store, new QueryEpochs(), new CompactionOptions { LevelMinFiles = 4, LevelMaxFileBytes = 1024 * Kib }, remote: null)
+    [Fact]
+    public async Task AMergeIntoTheLastLevelWaitsForKTimesTheFilesAndTakesKTimesTheLimits()
+    {
+        // K = 4 series ranges, N = 4: level-1 files (250 KiB) merge sixteen at a time, up to 4 × S (4,000 KiB here), into
+        // four files of the last level's size; fifteen wait. Files of deeper levels still merge four at a time.
+        var level1 = Enumerable.Range(0, 15).Select(_ => Flushed(250 * Kib)).ToList();
+        Assert.Empty(await PlanAsync(ranges: 4));
+        level1.Add(Flushed(250 * Kib));
+        level1.Add(Flushed(250 * Kib));
+        var candidate = Assert.Single(await PlanAsync(ranges: 4));
+        Assert.Equal(level1.Take(16), candidate.Files);
+        Assert.Equal(16 * 250 * Kib, candidate.Bytes);
+        var small = Enumerable.Range(0, 4).Select(_ => Flushed(10 * Kib)).ToList();
+        Assert.Equal(small, Assert.Single(await PlanAsync(ranges: 4)).Files);
+    }
+
+    [Fact]
+    public async Task WithKSeriesRangesAPartitionIsBehindAtThreePlusKTimesTheMinimum()
+    {
+        // K = 4, N = 4: fifteen level-1 files wait for the sixteenth by design, so 27 files below the last level are what a
+        // steady load can leave and 28 are falling behind.
+        var files = Enumerable.Range(0, 15).Select(_ => Flushed(250 * Kib)).ToList();
+        files.AddRange(Enumerable.Range(0, 12).Select(_ => Flushed(10 * Kib)));
+        Assert.False(Assert.Single(await PlanAsync(ranges: 4)).Behind);
+        files.Add(Flushed(10 * Kib));
+        Assert.True(Assert.Single(await PlanAsync(ranges: 4)).Behind);
+    }
+
+    private Task<List<CompactionCandidate>> PlanAsync(Func<string, bool>? busy = null, int ranges = 1) =>
+        new CompactionPlanner(_store, new QueryEpochs(),
+                new CompactionOptions { LevelMinFiles = 4, LevelMaxFileBytes = 1024 * Kib, LevelSeriesRanges = ranges }, remote: null)
             .FindLevelAsync("db", "cpu", (_, _) => long.MaxValue, busy ?? (_ => false), CancellationToken.None);
 
     /// <summary>A flushed file of one part, the next LSN, of <paramref name="bytes"/> bytes in 22:00; returns its path.</summary>

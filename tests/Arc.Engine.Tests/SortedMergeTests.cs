@@ -56,7 +56,7 @@ public sealed class SortedMergeTests : IDisposable
 
         var output = Path.Combine(_root, "merged.parquet");
         using var writer = new ParquetFileWriter("zstd", 122_880, floatDictionaries: true);
-        var rows = SortedMerge.Run(inputs, Tags, output, Metadata(), writer, 122_880, CancellationToken.None);
+        var rows = SortedMerge.Run(inputs, Tags, [output], long.MaxValue, Metadata(), writer, 122_880, CancellationToken.None);
 
         const string Row = "concat_ws('|', region, host, time, usage, gauge, seq, big, note, flag)";
         var list = "[" + string.Join(", ", inputs.Select(Names.QuoteLiteral)) + "]";
@@ -66,7 +66,7 @@ public sealed class SortedMergeTests : IDisposable
             """);
         var actual = Scalar($"SELECT count(*) || ' ' || md5(string_agg({Row}, ',' ORDER BY file_row_number)) FROM read_parquet('{output}', file_row_number = true)");
         Assert.Equal(expected, actual);
-        Assert.Equal(140_000, rows); // the third input's 7,000 points all rewrite the first's
+        Assert.Equal([140_000L], rows); // the third input's 7,000 points all rewrite the first's
         Assert.Equal("122880,17120", Scalar($"SELECT string_agg(num_rows::VARCHAR, ',' ORDER BY row_group_id) FROM (SELECT DISTINCT row_group_id, row_group_num_rows AS num_rows FROM parquet_metadata('{output}'))"));
         Assert.Equal("""arc_sorted=["region","host"] arc_tags=["region","host"] arc_unique=true""",
             Scalar($"SELECT string_agg(decode(key) || '=' || decode(value), ' ' ORDER BY decode(key)) FROM parquet_kv_metadata('{output}') WHERE decode(key) LIKE 'arc_%'"));
@@ -83,6 +83,41 @@ public sealed class SortedMergeTests : IDisposable
     }
 
     [Fact]
+    public void OutputsOfSeriesRangesTakeTheMergedRowsInTurn()
+    {
+        var inputs = Enumerable.Range(0, 3).Select(input => Write($"input{input}", $"""
+            SELECT 'r' || (i % 3) AS region, 'host-' || lpad((i % 50)::VARCHAR, 3, '0') AS host,
+                   make_timestamp_ns(1700000000000000000 + ((i // 150) * 3 + {input}) * 1000000000) AS time, (i + {input})::BIGINT AS seq
+            FROM range(40000) t(i)
+            """)).ToList();
+        var whole = Path.Combine(_root, "whole.parquet");
+        var pieces = Enumerable.Range(0, 4).Select(i => Path.Combine(_root, $"piece{i}.parquet")).ToList();
+        using var writer = new ParquetFileWriter("zstd", 20_000);
+        Assert.Equal([120_000L], SortedMerge.Run(inputs, Tags, [whole], long.MaxValue, Metadata(), writer, 20_000, CancellationToken.None));
+
+        // Two row groups a piece: 40,000, 40,000 and the last 40,000; the fourth output is never reached, so not written.
+        Assert.Equal([40_000L, 40_000L, 40_000L], SortedMerge.Run(inputs, Tags, pieces, 40_000, Metadata(), writer, 20_000, CancellationToken.None));
+        Assert.False(File.Exists(pieces[3]));
+        const string Row = "concat_ws('|', region, host, time, seq)";
+        var list = "[" + string.Join(", ", pieces.Take(3).Select(Names.QuoteLiteral)) + "]";
+        Assert.Equal(
+            Scalar($"SELECT md5(string_agg({Row}, ',' ORDER BY file_row_number)) FROM read_parquet('{whole}', file_row_number = true)"),
+            Scalar($"SELECT md5(string_agg({Row}, ',' ORDER BY list_position({list}, filename), file_row_number)) FROM read_parquet({list}, filename = true, file_row_number = true)"));
+        // Each piece is a range of series, the next starting where the one before ended (a series may go on into it).
+        var bounds = Scalar($"""
+            SELECT string_agg(lo || '>' || hi, ' ' ORDER BY f) FROM (
+                SELECT list_position({list}, filename) AS f, min(region || '/' || host) AS lo, max(region || '/' || host) AS hi
+                FROM read_parquet({list}, filename = true) GROUP BY ALL)
+            """).Split(' ').Select(b => b.Split('>')).ToList();
+        Assert.Equal(3, bounds.Count);
+        for (var i = 0; i < bounds.Count; i++)
+        {
+            Assert.True(string.CompareOrdinal(bounds[i][0], bounds[i][1]) < 0);
+            Assert.True(i == 0 || string.CompareOrdinal(bounds[i - 1][1], bounds[i][0]) <= 0, string.Join(' ', bounds.Select(b => string.Join('>', b))));
+        }
+    }
+
+    [Fact]
     public void InputsOutOfOrderOrWithOtherColumnsAreLeftToDuckDbWithNothingWritten()
     {
         var sorted = Write("sorted", "SELECT 'a' AS region, 'h' || i AS host, make_timestamp_ns(i) AS time, i AS seq FROM range(50000) t(i)");
@@ -96,9 +131,9 @@ public sealed class SortedMergeTests : IDisposable
         using var writer = new ParquetFileWriter("zstd", 122_880);
         foreach (var pair in new[] { late, wider, duplicate })
         {
-            var output = Path.Combine(_root, "out.parquet");
-            Assert.Null(SortedMerge.Run([sorted, pair], Tags, output, Metadata(), writer, 122_880, CancellationToken.None));
-            Assert.False(File.Exists(output));
+            var outputs = new[] { Path.Combine(_root, "out.parquet"), Path.Combine(_root, "out2.parquet") };
+            Assert.Null(SortedMerge.Run([sorted, pair], Tags, outputs, 40_000, Metadata(), writer, 20_000, CancellationToken.None));
+            Assert.All(outputs, o => Assert.False(File.Exists(o)));
         }
     }
 

@@ -83,7 +83,7 @@ public class SortedMergeBenchmarks
     private long MergeInto(List<string> inputs, string output)
     {
         using var writer = new ParquetFileWriter("zstd", 122_880, FloatDictionaries);
-        return SortedMerge.Run(inputs, ["host"], output, Metadata(), writer, 122_880, CancellationToken.None)
+        return SortedMerge.Run(inputs, ["host"], [output], long.MaxValue, Metadata(), writer, 122_880, CancellationToken.None)?.Sum()
             ?? throw new InvalidOperationException("the inputs could not be merged as streams");
     }
 

@@ -59,6 +59,15 @@ public sealed record CompactionOptions
     /// </summary>
     public long LevelMaxRows { get; init; } = 16_000_000;
 
+    /// <summary>
+    /// <c>compaction.level_series_ranges</c>: a level merge into the last level takes up to this many times
+    /// <see cref="LevelMinFiles"/> files (and this many times the byte and row limits) and writes its output as up to this many
+    /// files, each a range of series at the last level's size, so a query over a few series opens a file per range
+    /// (<see cref="Storage.ManifestFile.TagRanges"/>) that covers this many times the span of a last-level file. Only for
+    /// measurements merged by series (no sort keys, <see cref="CompactionSortOrder.TagsThenTime"/>); 1: one file a merge.
+    /// </summary>
+    public int LevelSeriesRanges { get; init; } = 4;
+
     /// <summary>Jobs running at once.</summary>
     public int MaxConcurrent { get; init; } = 2;
 
@@ -103,4 +112,11 @@ public sealed record CompactionOptions
     /// <summary>The configured sort columns of <paramref name="measurement"/>; empty when <see cref="SortOrder"/> decides.</summary>
     internal IReadOnlyList<string> SortKeysOf(string measurement) =>
         SortKeys.TryGetValue(measurement, out var keys) ? keys : DefaultSortKeys;
+
+    /// <summary>
+    /// How many series ranges a level merge of <paramref name="measurement"/> into the last level writes
+    /// (<see cref="LevelSeriesRanges"/>): 1 unless its merges order rows by series (no sort keys, tags then time).
+    /// </summary>
+    internal int SeriesRangesOf(string measurement) =>
+        SortKeysOf(measurement).Count == 0 && SortOrder == CompactionSortOrder.TagsThenTime ? Math.Max(1, LevelSeriesRanges) : 1;
 }

@@ -26,8 +26,9 @@ public sealed record CompactionCandidate(
     long Bytes)
 {
     /// <summary>
-    /// A level merge of a partition holding more files below the last level than a steady load leaves there (four times
-    /// <c>compaction.level_min_files</c>): it computes at the normal priority instead of <c>compaction.nice</c>.
+    /// A level merge of a partition holding more files below the last level than a steady load leaves there (three plus
+    /// <c>compaction.level_series_ranges</c> times <c>compaction.level_min_files</c>; the files into the last level wait for
+    /// that many times as many): it computes at the normal priority instead of <c>compaction.nice</c>.
     /// </summary>
     public bool Behind { get; init; }
 
@@ -147,7 +148,9 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
     /// <paramref name="unflushed"/>'s answer. A merge takes a run of at least <see cref="CompactionOptions.LevelMinFiles"/>
     /// (N) consecutive mergeable files: first of the smallest level present, where level k holds the files of at most
     /// max / N^k bytes and max rows / N^k rows, so N files of a level make about one of the next; a merge's inputs total at
-    /// most max bytes and max rows, so files of level 0 (over max / N of either) are left to hourly compaction. Consecutive
+    /// most max bytes and max rows, so files of level 0 (over max / N of either) are left to hourly compaction; a merge of
+    /// level-1 files into the last level takes K × N of them and K times those limits (K: <see cref="CompactionOptions.SeriesRangesOf"/>)
+    /// and writes K files of series ranges (<see cref="CompactionRunner"/>). Consecutive
     /// files keep the output's LSN range free of every other file of the partition, so write order by first LSN stays right
     /// for later merges and deduplication.
     /// </summary>
@@ -184,6 +187,7 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
 
         var candidates = new List<CompactionCandidate>();
         var n = Math.Max(2, options.LevelMinFiles);
+        var ranges = options.SeriesRangesOf(measurement);
         foreach (var (directory, list) in partitions)
         {
             var ordered = list.OrderBy(f => (f.Name.FirstLsn, f.Name.Stamp)).ToList(); // WriteOrder of flushed files
@@ -197,18 +201,22 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
             var levels = ordered.Where(Mergeable).Select(LevelOf).ToList();
             for (var level = levels.Count == 0 ? -1 : levels.Max(); level >= 1; level--)
             {
-                var run = Run(ordered, f => Mergeable(f) && LevelOf(f) >= level, n);
+                // A merge into the last level (of level-1 files) takes K times as many (K = level_series_ranges) and writes
+                // K files of series ranges, each of the last level's size and covering K times the span of one.
+                var scale = level == 1 ? ranges : 1;
+                var run = Run(ordered, f => Mergeable(f) && LevelOf(f) >= level, n * scale);
                 if (run is not null)
                 {
-                    // At most S bytes and R rows in all (N files of level 1 or deeper always fit), so no merge outgrows the last
-                    // level and its time and memory stay bounded however long the partition takes writes; before, a run of
-                    // level-0 files merged up to max_files_per_batch × S at once while the partition's new files waited behind it.
+                    // At most S bytes and R rows in all (N files of level 1 or deeper always fit; K times that into the last
+                    // level), so no merge outgrows the last level and its time and memory stay bounded however long the
+                    // partition takes writes; before, a run of level-0 files merged up to max_files_per_batch × S at once
+                    // while the partition's new files waited behind it.
                     var batch = new List<(string Path, long Size, long Rows, ParquetFileName Name)>();
                     var (total, totalRows) = (0L, 0L);
                     foreach (var file in run)
                     {
-                        if (batch.Count == Math.Max(n, options.MaxFilesPerBatch) || total + file.Size > options.LevelMaxFileBytes
-                            || totalRows + file.Rows > options.LevelMaxRows)
+                        if (batch.Count == Math.Max(n * scale, options.MaxFilesPerBatch) || total + file.Size > options.LevelMaxFileBytes * scale
+                            || totalRows + file.Rows > options.LevelMaxRows * scale)
                         {
                             break;
                         }
@@ -221,7 +229,7 @@ internal sealed class CompactionPlanner(LocalStore store, QueryEpochs epochs, Co
                     candidates.Add(new CompactionCandidate(database, measurement, CompactionTier.Level, hour.Day.AddHours(hour.Hour!.Value),
                         directory, batch.Select(f => f.Path).ToList(), batch.Sum(f => f.Size))
                     {
-                        Behind = ordered.Count(f => LevelOf(f) >= 1) >= 4 * n,
+                        Behind = ordered.Count(f => LevelOf(f) >= 1) >= (3 + ranges) * n,
                     });
                     break;
                 }

@@ -124,17 +124,25 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             var manifest = merged.Manifest;
             placing = manifest;
 
-            var (output, temp) = (manifest.Output, manifest.Temp);
+            var outputs = manifest.AllOutputs();
             var bytesIn = inputs.Sum(f => new FileInfo(f).Length);
             var (rowsIn, rowsOut) = (merged.RowsIn, merged.RowsOut);
-            var bytesOut = new FileInfo(temp).Length;
+            var bytesOut = outputs.Sum(o => new FileInfo(o.Temp).Length);
+
+            // Outputs of series ranges: their string columns' ranges, from their footers, for the manifest to skip them by.
+            var tagRanges = outputs.Count > 1
+                ? Catalog.TagRanges(connection.QueryStrings(Catalog.TagRangeSql(List(outputs.ConvertAll(o => o.Temp)), marked: false)))
+                : [];
             var storeClean = true;
             if (remote is not null)
             {
-                // The store gets the output before it loses the inputs; recovery rolls forward from here on.
+                // The store gets the outputs before it loses the inputs; recovery rolls forward from here on.
                 try
                 {
-                    await remote.UploadNowAsync(temp, output, cancellationToken).ConfigureAwait(false);
+                    foreach (var (output, temp) in outputs)
+                    {
+                        await remote.UploadNowAsync(temp, output, cancellationToken).ConfigureAwait(false);
+                    }
                 }
                 catch (Exception e) when (e is IOException or OperationCanceledException)
                 {
@@ -144,14 +152,14 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                     throw;
                 }
 
-                placing = null; // the output is in the store: from here on only rolling forward is right (at the next start if need be)
+                placing = null; // the outputs are in the store: from here on only rolling forward is right (at the next start if need be)
                 try
                 {
                     await remote.DeleteAsync(inputs, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Storage.Remote.ObjectStoreException e)
                 {
-                    // The manifest stays, so the next start deletes them (whatever became of the output meanwhile); until
+                    // The manifest stays, so the next start deletes them (whatever became of the outputs meanwhile); until
                     // then they are never listed or fetched again.
                     storeClean = false;
                     logger.LogWarning(e, "Compaction {Id}: inputs left in object storage until the next start", id);
@@ -161,7 +169,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                     }
                     catch (IOException write)
                     {
-                        // The plain manifest stays: the next start still rolls forward while the output exists.
+                        // The plain manifest stays: the next start still rolls forward while the outputs exist.
                         logger.LogError(write, "Compaction {Id}: could not record that its inputs must leave the store", id);
                     }
                 }
@@ -171,14 +179,19 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             try
             {
                 LocalStore.EnsureDirectory(candidate.Directory);
-                File.Move(temp, output, overwrite: false);
+                foreach (var (output, temp) in outputs)
+                {
+                    File.Move(temp, output, overwrite: false);
+                    remote?.Placed(output);
+                }
+
                 placing = null;
-                remote?.Placed(output);
                 Durability.FsyncDirectory(candidate.Directory);
                 // When no row was dropped (no duplicate point), the output holds exactly the inputs' rows: if they are all in
                 // memory (the hot tier), it is read from their sets, so a level merge every few flushes keeps recent data hot.
-                catalog.Manifest.Replaced(inputs, output, rowsOut, catalog.Manifest.ColumnsOf(candidate.Database, candidate.Measurement, inputs),
-                    keepRetained: rowsIn == rowsOut);
+                catalog.Manifest.Replaced(inputs,
+                    outputs.Select((o, i) => new MergeOutput(o.Output, merged.Rows[i], tagRanges.GetValueOrDefault(Path.GetFullPath(o.Temp)))).ToList(),
+                    catalog.Manifest.ColumnsOf(candidate.Database, candidate.Measurement, inputs), keepRetained: rowsIn == rowsOut);
                 var placed = manifest;
                 catalog.Epochs.Retire(inputs, () =>
                 {
@@ -194,17 +207,26 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 catalog.Visibility.ExitWriteLock();
             }
 
-            logger.LogInformation("Compacted {Count} files of {Key} ({In} bytes, {RowsIn} rows) into {Output} ({Out} bytes, {RowsOut} rows)",
-                inputs.Count, candidate.Key, bytesIn, rowsIn, output, bytesOut, rowsOut);
-            return new CompactionResult(id, candidate, started, time.GetUtcNow().UtcDateTime, true, inputs.Count, bytesIn, rowsIn, rowsOut, bytesOut, output, quarantined, null);
+            var first = outputs[0].Output;
+            logger.LogInformation("Compacted {Count} files of {Key} ({In} bytes, {RowsIn} rows) into {Output} and {More} more ({Out} bytes, {RowsOut} rows)",
+                inputs.Count, candidate.Key, bytesIn, rowsIn, first, outputs.Count - 1, bytesOut, rowsOut);
+            return new CompactionResult(id, candidate, started, time.GetUtcNow().UtcDateTime, true, inputs.Count, bytesIn, rowsIn, rowsOut, bytesOut, first, quarantined, null);
         }
         catch (Exception e) when (e is DuckDbException or IOException or UnauthorizedAccessException or OperationCanceledException)
         {
             logger.LogError(e, "Compaction of {Key} failed", candidate.Key);
             if (placing is not null)
             {
-                // The output never replaced the inputs: undo, as recovery would.
-                File.Delete(placing.Temp);
+                // The outputs never replaced the inputs: undo, as recovery would (outputs renamed before the failure included).
+                foreach (var (output, temp) in placing.AllOutputs())
+                {
+                    File.Delete(temp);
+                    if (placing.Also is not null)
+                    {
+                        File.Delete(output);
+                    }
+                }
+
                 placing.Delete(store);
             }
 
@@ -226,7 +248,8 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// </summary>
     private async Task UndoUploadAsync(CompactionManifest manifest, CancellationToken cancellationToken)
     {
-        File.Delete(manifest.Temp);
+        var outputs = manifest.AllOutputs();
+        outputs.ForEach(o => File.Delete(o.Temp));
         (manifest with { Resolution = CompactionManifest.Back }).Write(store);
         if (cancellationToken.IsCancellationRequested)
         {
@@ -235,7 +258,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
         try
         {
-            await remote!.DeleteAsync([manifest.Output], cancellationToken).ConfigureAwait(false);
+            await remote!.DeleteAsync(outputs.ConvertAll(o => o.Output), cancellationToken).ConfigureAwait(false);
             manifest.Delete(store);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException)
@@ -245,8 +268,14 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         }
     }
 
-    /// <summary>A merged output under its temporary name, with the rows read (the inputs' footers) and written (COPY's count).</summary>
-    private sealed record Merged(CompactionManifest Manifest, long RowsIn, long RowsOut);
+    /// <summary>
+    /// A merge's outputs under their temporary names (the manifest's, in its order), with the rows read (the inputs' footers)
+    /// and written to each (COPY's count, or the streamed merge's).
+    /// </summary>
+    private sealed record Merged(CompactionManifest Manifest, long RowsIn, IReadOnlyList<long> Rows)
+    {
+        public long RowsOut => Rows.Sum();
+    }
 
     /// <summary>
     /// Writes the merged output under a temporary name (manifest first); null, with DuckDB's failure, when it could not.
@@ -288,9 +317,32 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                         metadata[ParquetFileWriter.FlushedMetadataKey] = "true";
                     }
 
-                    using var writer = new ParquetFileWriter("zstd", RowGroupRows, floatDictionaries: stays);
-                    if (SortedMerge.Run(streams, sortedBy, temp, metadata, writer, RowGroupRows, cancellationToken) is { } streamed)
+                    // A level merge into the last level writes series ranges: several files, each at the last level's size.
+                    var (pieces, rowsPerPiece, rowGroupRows) = candidate.Tier == CompactionTier.Level && stays
+                        ? SeriesRanges(rowsIn, options.SeriesRangesOf(candidate.Measurement))
+                        : (1, long.MaxValue, RowGroupRows);
+                    if (pieces > 1)
                     {
+                        metadata[ParquetFileWriter.SeriesRangeMetadataKey] = "true";
+                        manifest = manifest with
+                        {
+                            Also = [.. Enumerable.Range(1, pieces - 1).Select(i => new CompactionOutput(
+                                Path.Combine(candidate.Directory, CompactionPlanner.LevelOutputName(candidate.Measurement, inputs)), $"{temp}.{i}"))],
+                        };
+                        manifest.Write(store);
+                    }
+
+                    using var writer = new ParquetFileWriter("zstd", rowGroupRows, floatDictionaries: stays);
+                    if (SortedMerge.Run(streams, sortedBy, manifest.AllOutputs().ConvertAll(o => o.Temp), rowsPerPiece, metadata, writer, rowGroupRows,
+                            cancellationToken) is { } streamed)
+                    {
+                        if (streamed.Count < pieces)
+                        {
+                            // Fewer rows than the inputs' (duplicates dropped): the outputs the rows did not reach were not written.
+                            manifest = manifest with { Also = manifest.Also is null ? null : [.. manifest.Also.Take(streamed.Count - 1)] };
+                            manifest.Write(store);
+                        }
+
                         done = true;
                         return (new Merged(manifest, rowsIn, streamed), null);
                     }
@@ -307,6 +359,12 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
                 {
                     presorted.ForEach(File.Delete);
                 }
+
+                if (manifest.Also is not null)
+                {
+                    manifest = manifest with { Also = null }; // DuckDB's merge writes one output
+                    manifest.Write(store);
+                }
             }
 
             var deduplicate = tags is not null && (footers.All(f => f.Unique) && Ranges(candidate, inputs) is { } ranges
@@ -316,7 +374,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             var rowsOut = long.Parse(connection.QueryStrings(sql)[0][0]!, CultureInfo.InvariantCulture); // COPY answers the rows it wrote
             Durability.FsyncFile(temp);
             done = true;
-            return (new Merged(manifest, rowsIn, rowsOut), null);
+            return (new Merged(manifest, rowsIn, [rowsOut]), null);
         }
         catch (DuckDbException e)
         {
@@ -326,7 +384,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         {
             if (!done)
             {
-                File.Delete(temp);
+                manifest.AllOutputs().ForEach(o => File.Delete(o.Temp));
                 manifest.Delete(store);
             }
         }
@@ -370,6 +428,31 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
     /// </summary>
     private List<string>? SortedBy(string measurement, List<string>? tags) =>
         options.SortKeysOf(measurement).Count == 0 && options.SortOrder == CompactionSortOrder.TagsThenTime ? tags : null;
+
+    /// <summary>
+    /// How many files of series ranges a level merge of <paramref name="rows"/> rows into the last level writes (at most
+    /// <paramref name="ranges"/>), the rows of each but the last, and the rows of their row groups: as many files as leave
+    /// every one, the last included, at the last level (over <c>level_max_rows</c> / <c>level_min_files</c> rows), so none
+    /// is merged again before hourly compaction; one when even two would not be. Each but the last holds whole row groups
+    /// (of fewer rows than usual only when a file holds fewer than one usual row group).
+    /// </summary>
+    internal (int Pieces, long RowsPerPiece, int RowGroupRows) SeriesRanges(long rows, int ranges)
+    {
+        var n = Math.Max(2, options.LevelMinFiles);
+        for (var pieces = ranges; pieces > 1; pieces--)
+        {
+            var per = (rows + pieces - 1) / pieces;
+            var group = (int)Math.Min(RowGroupRows, per);
+            per = (per + group - 1) / group * group;
+            var last = rows - ((pieces - 1) * per);
+            if (last * n > options.LevelMaxRows && per * n > options.LevelMaxRows)
+            {
+                return (pieces, per, group);
+            }
+        }
+
+        return (1, long.MaxValue, RowGroupRows);
+    }
 
     /// <summary>The output's key-value metadata: its tags, and what later merges may rely on.</summary>
     private static Dictionary<string, string> OutputMetadata(List<string>? tags, List<string>? sortedBy, bool full)

@@ -33,13 +33,15 @@ internal static class SortedMerge
     public static bool Fits(int inputs, int columns) => (long)inputs * columns <= MaxOpenColumns;
 
     /// <summary>
-    /// Merges <paramref name="inputs"/> (write order) into <paramref name="output"/>, sorted by <paramref name="tags"/> then
+    /// Merges <paramref name="inputs"/> (write order) into <paramref name="outputs"/>, sorted by <paramref name="tags"/> then
     /// time, row groups of <paramref name="rowGroupRows"/>, the schema carrying <paramref name="metadata"/> (stored as the
-    /// file's key-value metadata); the rows written, or null when the inputs cannot be merged this way (nothing is left at
-    /// <paramref name="output"/> then).
+    /// file's key-value metadata): the first <paramref name="rowsPerOutput"/> rows (a multiple of the row group) to the first
+    /// output, the next to the second and so on, the last taking the rest, so each holds a range of series (one may end in
+    /// the middle of a series, which the next then starts). Answers the rows written to each output (fewer outputs than given
+    /// when the rows ran out first), or null when the inputs cannot be merged this way (no output is left then).
     /// </summary>
-    public static long? Run(IReadOnlyList<string> inputs, IReadOnlyList<string> tags, string output, IReadOnlyDictionary<string, string> metadata,
-        ParquetFileWriter writer, int rowGroupRows, CancellationToken cancellationToken)
+    public static List<long>? Run(IReadOnlyList<string> inputs, IReadOnlyList<string> tags, IReadOnlyList<string> outputs, long rowsPerOutput,
+        IReadOnlyDictionary<string, string> metadata, ParquetFileWriter writer, int rowGroupRows, CancellationToken cancellationToken)
     {
         var cursors = new List<Cursor>(inputs.Count);
         try
@@ -76,18 +78,18 @@ internal static class SortedMerge
             var buffers = columns.ConvertAll(c => new ColumnBuffer(c.Name, c.Kind, rowGroupRows));
             try
             {
-                var rows = writer.Write(output, built, write => Merge(cursors, buffers, built, rowGroupRows, write, cancellationToken));
-                if (rows >= 0)
+                var (merged, rows) = writer.Write(outputs, built, rowsPerOutput, write => Merge(cursors, buffers, built, rowGroupRows, write, cancellationToken));
+                if (merged >= 0)
                 {
                     return rows;
                 }
 
-                File.Delete(output);
+                Delete(outputs);
                 return null;
             }
             catch
             {
-                File.Delete(output);
+                Delete(outputs);
                 throw;
             }
             finally
@@ -98,6 +100,14 @@ internal static class SortedMerge
         finally
         {
             cursors.ForEach(c => c.Dispose());
+        }
+    }
+
+    private static void Delete(IReadOnlyList<string> outputs)
+    {
+        foreach (var output in outputs)
+        {
+            File.Delete(output);
         }
     }
 

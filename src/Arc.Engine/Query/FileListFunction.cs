@@ -137,19 +137,27 @@ internal static unsafe class FileListFunction
     }
 
     /// <summary>
-    /// The data files a statement needs of a measurement under the current scope (none for DESCRIBE), leaving out those whose
-    /// rows are kept in memory (<paramref name="hot"/> counts them); <c>arc_buffer</c> reads those.
+    /// The data files a statement needs of a measurement under the current scope (none for DESCRIBE): those whose time range
+    /// meets the statement's, less those holding a range of series none of whose values the statement's filter allows
+    /// (<see cref="ManifestFile.Excludes"/>), less those whose rows are kept in memory (<paramref name="hot"/> counts them;
+    /// <c>arc_buffer</c> reads those).
     /// </summary>
     private static List<ManifestFile> Needed(Catalog catalog, string database, string measurement, out int hot)
     {
         hot = 0;
-        if (QueryFileScope.Current?.SchemaOnly == true)
+        var scope = QueryFileScope.Current;
+        if (scope?.SchemaOnly == true)
         {
             return [];
         }
 
         var (low, high) = QueryFileScope.RangeOf(database, measurement);
         var files = catalog.Manifest.Overlapping(database, measurement, low, high);
+        if (scope?.MatchesOf(database, measurement) is { Count: > 0 } matches)
+        {
+            files.RemoveAll(f => f.TagRanges is not null && matches.Exists(m => f.Excludes(m.Column, m.Values)));
+        }
+
         hot = files.RemoveAll(f => f.Retained is not null);
         return files;
     }

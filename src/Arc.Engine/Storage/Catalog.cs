@@ -113,6 +113,7 @@ internal sealed class Catalog
                     WriteSchemaFile(entry, paths, replace: true);
                     Manifest.SetColumns(ReadColumns(paths));
                     Manifest.SetRows(ReadRows(paths));
+                    Manifest.SetTagRanges(ReadTagRanges(paths));
                     EnsureView(entry, withFiles: true);
                 }
             }
@@ -135,6 +136,7 @@ internal sealed class Catalog
         if (rows is null)
         {
             Manifest.SetRows(ReadRows(paths));
+            Manifest.SetTagRanges(ReadTagRanges(paths));
         }
 
         if (entry.SchemaStale)
@@ -205,6 +207,42 @@ internal sealed class Catalog
                     long.Parse(max, System.Globalization.CultureInfo.InvariantCulture) + 999,
                     long.Parse(row[4]!, System.Globalization.CultureInfo.InvariantCulture));
             }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The range of each string column of each file (<see cref="ManifestFile.TagRanges"/>) whose footer says it holds a range
+    /// of series (<see cref="ParquetFileWriter.SeriesRangeMetadataKey"/>).
+    /// </summary>
+    public Dictionary<string, IReadOnlyDictionary<string, TagRange>> ReadTagRanges(IReadOnlyList<string> paths) =>
+        TagRanges(FooterRows(paths, list => TagRangeSql(list, marked: true)));
+
+    /// <summary>
+    /// The statement reading the range of each string column of the files in <paramref name="list"/> (a DuckDB list literal)
+    /// from the statistics of their row groups (DuckDB's <c>parquet_metadata</c>, whose <c>min</c> and <c>max</c> of text
+    /// compare bytes as its string comparison does); <paramref name="marked"/>: only files that say they hold a range of
+    /// series. Its rows go to <see cref="TagRanges"/>.
+    /// </summary>
+    internal static string TagRangeSql(string list, bool marked) =>
+        "SELECT file_name, path_in_schema, min(stats_min_value), max(stats_max_value), " +
+        "bool_and(stats_min_value IS NOT NULL AND stats_max_value IS NOT NULL) " +
+        $"FROM parquet_metadata({list}) WHERE type = 'BYTE_ARRAY'" +
+        (marked ? $" AND file_name IN (SELECT file_name FROM parquet_kv_metadata({list}) WHERE decode(key) = '{ParquetFileWriter.SeriesRangeMetadataKey}')" : "") +
+        " GROUP BY ALL";
+
+    /// <summary>
+    /// The ranges of <see cref="TagRangeSql"/>'s rows by file (full path) and column; a column whose statistics some row
+    /// group lacks has none.
+    /// </summary>
+    internal static Dictionary<string, IReadOnlyDictionary<string, TagRange>> TagRanges(IEnumerable<string?[]> rows)
+    {
+        var result = new Dictionary<string, IReadOnlyDictionary<string, TagRange>>(StringComparer.Ordinal);
+        foreach (var file in rows.Where(r => r[4] == "true" && r[2] is not null && r[3] is not null).GroupBy(r => r[0]!, StringComparer.Ordinal))
+        {
+            result[Path.GetFullPath(file.Key)] = file.ToDictionary(r => r[1]!,
+                r => new TagRange(System.Text.Encoding.UTF8.GetBytes(r[2]!), System.Text.Encoding.UTF8.GetBytes(r[3]!)), StringComparer.OrdinalIgnoreCase);
         }
 
         return result;

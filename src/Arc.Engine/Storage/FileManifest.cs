@@ -17,7 +17,44 @@ internal sealed record ManifestFile(string Path, long MinTime, long MaxTime, lon
 
     /// <summary>The file's rows kept in memory (the hot tier), read by <c>arc_buffer</c> instead of the file; null when cold.</summary>
     public RetainedRange[]? Retained { get; init; }
+
+    /// <summary>
+    /// The least and greatest value (UTF-8 bytes) of each string column of a file that holds a range of series (a level
+    /// merge's output into the last level, <c>compaction.level_series_ranges</c>), by column name; null
+    /// for other files. A statement requiring one of a few values of such a column skips the files whose range holds none
+    /// of them (<see cref="Excludes"/>).
+    /// </summary>
+    public IReadOnlyDictionary<string, TagRange>? TagRanges { get; init; }
+
+    /// <summary>
+    /// Whether no row of the file can equal one of <paramref name="values"/> in <paramref name="column"/>: the values all fall
+    /// outside the column's range, compared byte by byte as DuckDB compares strings.
+    /// </summary>
+    public bool Excludes(string column, string[] values)
+    {
+        if (TagRanges is null || !TagRanges.TryGetValue(column, out var range))
+        {
+            return false;
+        }
+
+        foreach (var value in values)
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(value);
+            if (bytes.AsSpan().SequenceCompareTo(range.Min) >= 0 && bytes.AsSpan().SequenceCompareTo(range.Max) <= 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }
+
+/// <summary>The least and greatest value of a string column in a file, as UTF-8 bytes.</summary>
+internal sealed record TagRange(byte[] Min, byte[] Max);
+
+/// <summary>A merge's output: its path, its rows, and its string columns' ranges when it holds a range of series.</summary>
+internal sealed record MergeOutput(string Path, long Rows, IReadOnlyDictionary<string, TagRange>? TagRanges);
 
 /// <summary>A file's rows: their time range (Unix ns, both ends inclusive) and how many there are.</summary>
 internal readonly record struct RowRange(long Min, long Max, long Count);
@@ -241,6 +278,21 @@ internal sealed class FileManifest(LocalStore store, long hotBudget, TimeSpan ho
         }
     }
 
+    /// <summary>Records the string columns' ranges of files holding a range of series (<see cref="ManifestFile.TagRanges"/>).</summary>
+    public void SetTagRanges(IReadOnlyDictionary<string, IReadOnlyDictionary<string, TagRange>> ranges)
+    {
+        lock (_lock)
+        {
+            foreach (var (key, files) in _files.ToList())
+            {
+                if (files.Any(f => ranges.ContainsKey(f.Path)))
+                {
+                    _files[key] = [.. files.Select(f => ranges.TryGetValue(f.Path, out var r) ? f with { TagRanges = r } : f)];
+                }
+            }
+        }
+    }
+
     /// <summary>The time range the manifest has for a file, null when it does not list it.</summary>
     public (long Min, long Max)? TimeOf(string path)
     {
@@ -376,31 +428,39 @@ internal sealed class FileManifest(LocalStore store, long hotBudget, TimeSpan ho
     }
 
     /// <summary>
-    /// Lists a merge's output of <paramref name="rows"/> rows in place of its inputs, its time range the union of theirs
-    /// (its partition's, and its rows unknown, when one of them is not listed). With
-    /// <paramref name="keepRetained"/> (the output holds exactly the inputs' rows: nothing removed, no duplicate dropped) and
-    /// every input retained, the output reads from the inputs' sets, so merging costs the tier nothing; otherwise their rows
-    /// are let go and the output is read from its file. Call under the visibility write lock.
+    /// Lists a merge's outputs (each with its rows, and its string columns' ranges when it holds a range of series) in place
+    /// of its inputs, each output's time range the union of theirs (its partition's, and its rows unknown, when one of them
+    /// is not listed). With <paramref name="keepRetained"/> (the one output holds exactly the inputs' rows: nothing removed,
+    /// no duplicate dropped) and every input retained, the output reads from the inputs' sets, so merging costs the tier
+    /// nothing; otherwise their rows are let go and the outputs are read from their files. Call under the visibility write
+    /// lock.
     /// </summary>
-    public void Replaced(IReadOnlyList<string> inputs, string output, long rows, IReadOnlySet<string>? columns, bool keepRetained)
+    public void Replaced(IReadOnlyList<string> inputs, IReadOnlyList<MergeOutput> outputs, IReadOnlySet<string>? columns, bool keepRetained)
     {
         lock (_lock)
         {
-            var full = Path.GetFullPath(output);
-            var key = Key(full);
+            var key = Key(Path.GetFullPath(outputs[0].Path));
             var gone = inputs.Select(Path.GetFullPath).ToHashSet(StringComparer.Ordinal);
             var replaced = _files.GetValueOrDefault(key, []).Where(f => gone.Contains(f.Path)).ToList();
-            RowRange? union = replaced.Count == gone.Count && replaced.Count > 0
-                ? new RowRange(replaced.Min(f => f.MinTime), replaced.Max(f => f.MaxTime), rows)
-                : null;
-            Added([output], columns, _ => union);
+            var rows = outputs.ToDictionary(o => o.Path, o => o.Rows, StringComparer.Ordinal);
+            Added(outputs.Select(o => o.Path), columns, path => replaced.Count == gone.Count && replaced.Count > 0
+                ? new RowRange(replaced.Min(f => f.MinTime), replaced.Max(f => f.MaxTime), rows[path])
+                : null);
             var current = _files.GetValueOrDefault(key, []);
-            if (keepRetained && replaced.Count == gone.Count && replaced.All(f => f.Retained is not null)
+            var full = Path.GetFullPath(outputs[0].Path);
+            if (outputs.Count == 1 && keepRetained && replaced.Count == gone.Count && replaced.All(f => f.Retained is not null)
                 && current.FirstOrDefault(f => f.Path == full) is { Retained: null } file)
             {
                 RetainedRange[] ranges = [.. replaced.SelectMany(f => f.Retained!)];
                 Hold(ranges);
                 _files[key] = current.Replace(file, file with { Retained = ranges });
+            }
+
+            var tagRanges = outputs.Where(o => o.TagRanges is not null)
+                .ToDictionary(o => Path.GetFullPath(o.Path), o => o.TagRanges!, StringComparer.Ordinal);
+            if (tagRanges.Count > 0)
+            {
+                SetTagRanges(tagRanges);
             }
 
             Removed(inputs);

@@ -34,6 +34,14 @@ internal sealed class ParquetFileWriter : IDisposable
     /// alone or large, where they leave a merge's output free of duplicates as it is.
     /// </summary>
     public const string FlushedMetadataKey = "arc_flushed";
+
+    /// <summary>
+    /// Key-value metadata of a file holding a range of series, one of a level merge's outputs into the last level
+    /// (<c>compaction.level_series_ranges</c>): the manifest keeps its string columns' ranges from the
+    /// footer's statistics, so statements over other series skip it (<see cref="ManifestFile.TagRanges"/>).
+    /// </summary>
+    public const string SeriesRangeMetadataKey = "arc_series_range";
+
     private readonly Compression _codec;
     /// <summary>
     /// The largest dictionary page of a column chunk in a file with float dictionaries (<see cref="ParquetFileWriter(string, int, bool)"/>):
@@ -98,7 +106,7 @@ internal sealed class ParquetFileWriter : IDisposable
     }
 
     /// <summary>Writes <paramref name="batch"/> (or a slice of it) to <paramref name="path"/> and fsyncs the file.</summary>
-    public void Write(RecordBatch batch, string path) => Write(path, batch.Schema, write =>
+    public void Write(RecordBatch batch, string path) => Write([path], batch.Schema, long.MaxValue, write =>
     {
         write(batch);
         return batch.Length;
@@ -107,20 +115,50 @@ internal sealed class ParquetFileWriter : IDisposable
     /// <summary>
     /// Writes the batches <paramref name="produce"/> hands to the callback it is given (each with <paramref name="schema"/>;
     /// each batch starts a row group of its own, split at the configured length, so callers hand batches of that length)
-    /// to <paramref name="path"/>, fsyncs the file and returns what <paramref name="produce"/> returned.
+    /// to <paramref name="paths"/> in turn: a file that holds <paramref name="rowsPerFile"/> rows or more is closed when the
+    /// next batch comes and another path is left, and that batch starts the next file. Every file written is fsynced. Answers
+    /// what <paramref name="produce"/> returned and the rows of each file written: the first always (empty if no batch
+    /// came), the others only as batches reach them.
     /// </summary>
-    public long Write(string path, Apache.Arrow.Schema schema, Func<Action<RecordBatch>, long> produce)
+    public (long Result, List<long> Rows) Write(IReadOnlyList<string> paths, Apache.Arrow.Schema schema, long rowsPerFile,
+        Func<Action<RecordBatch>, long> produce)
     {
         using var properties = Properties(schema);
-        long result;
-        using (var writer = new FileWriter(path, schema, properties, _arrowProperties))
+        var rows = new List<long> { 0 };
+        FileWriter? writer = new(paths[0], schema, properties, _arrowProperties);
+        try
         {
-            result = produce(batch => writer.WriteRecordBatch(batch));
-            writer.Close();
+            var result = produce(batch =>
+            {
+                if (rows[^1] >= rowsPerFile && rows.Count < paths.Count)
+                {
+                    Close(ref writer, paths[rows.Count - 1]);
+                    writer = new FileWriter(paths[rows.Count], schema, properties, _arrowProperties);
+                    rows.Add(0);
+                }
+
+                writer!.WriteRecordBatch(batch);
+                rows[^1] += batch.Length;
+            });
+            Close(ref writer, paths[rows.Count - 1]);
+            return (result, rows);
+        }
+        finally
+        {
+            writer?.Dispose();
         }
 
-        Durability.FsyncFile(path);
-        return result;
+        static void Close(ref FileWriter? writer, string path)
+        {
+            var closing = writer!;
+            writer = null;
+            using (closing)
+            {
+                closing.Close();
+            }
+
+            Durability.FsyncFile(path);
+        }
     }
 
     /// <summary>

@@ -100,6 +100,7 @@ public sealed partial class ArcConfig
         ["compaction.level_enabled"] = static (c, k, v) => c.Compaction(o => o with { LevelEnabled = ConfigValues.Bool(k, v) }),
         ["compaction.level_min_files"] = static (c, k, v) => c.Compaction(o => o with { LevelMinFiles = ConfigValues.Int(k, v, 2, 1000) }),
         ["compaction.level_max_rows"] = static (c, k, v) => c.Compaction(o => o with { LevelMaxRows = ConfigValues.Int(k, v, 1000, int.MaxValue) }),
+        ["compaction.level_series_ranges"] = static (c, k, v) => c.Compaction(o => o with { LevelSeriesRanges = ConfigValues.Int(k, v, 1, 64) }),
         ["compaction.level_max_file_size_mb"] = static (c, k, v) => c.Compaction(o => o with { LevelMaxFileBytes = (long)ConfigValues.Int(k, v, 1, 1_048_576) << 20 }),
         ["compaction.max_concurrent"] = static (c, k, v) => c.Compaction(o => o with { MaxConcurrent = ConfigValues.Int(k, v, 1, 64) }),
         ["compaction.max_files_per_batch"] = static (c, k, v) => c.Compaction(o => o with { MaxFilesPerBatch = ConfigValues.Int(k, v, 2, 100_000) }),
