@@ -44,7 +44,7 @@ internal sealed class ParquetFileWriter : IDisposable
 
     private readonly Compression _codec;
     /// <summary>
-    /// The largest dictionary page of a column chunk in a file with float dictionaries (<see cref="ParquetFileWriter(string, int, bool)"/>):
+    /// The largest dictionary page of a column chunk in a file with float dictionaries (<see cref="ParquetFileWriter(string, int, bool, long?)"/>):
     /// a chunk whose distinct values outgrow it writes the rest of its values plain (Arrow's writer falls back per chunk),
     /// so each row group of each column decides as DuckDB's writer does. 32 KB is 4,096 doubles: gauges that repeat a few
     /// thousand values (Telegraf's percentages) keep the dictionary, values that rarely repeat pay for a small one only.
@@ -53,6 +53,7 @@ internal sealed class ParquetFileWriter : IDisposable
 
     private readonly int _rowGroupSize;
     private readonly bool _floatDictionaries;
+    private readonly long? _dataPageBytes;
     private readonly ArrowWriterProperties _arrowProperties;
 
     /// <param name="compression">The codec's name (<c>zstd</c>, <c>snappy</c>, …).</param>
@@ -63,11 +64,16 @@ internal sealed class ParquetFileWriter : IDisposable
     /// (false) leave floats plain: their files live minutes, and hashing every value into a dictionary (and bit-packing its
     /// indices) costs the CPU that ingestion and queries share.
     /// </param>
-    public ParquetFileWriter(string compression, int rowGroupSize, bool floatDictionaries = false)
+    /// <param name="dataPageBytes">
+    /// The data page size when not the writer's default (1 MB, at most 20,000 rows a page): smaller for files that a merge
+    /// into series ranges reads many of at once (each input column holds a decompressed page while the merge runs).
+    /// </param>
+    public ParquetFileWriter(string compression, int rowGroupSize, bool floatDictionaries = false, long? dataPageBytes = null)
     {
         _codec = Codec(compression);
         _rowGroupSize = rowGroupSize;
         _floatDictionaries = floatDictionaries;
+        _dataPageBytes = dataPageBytes;
         using (var builder = new ArrowWriterPropertiesBuilder())
         {
             // Also stores the schema's metadata (the tag names) as file key-value metadata.
@@ -179,6 +185,11 @@ internal sealed class ParquetFileWriter : IDisposable
         if (_floatDictionaries)
         {
             builder.DictionaryPagesizeLimit(MergedDictionaryPageLimit);
+        }
+
+        if (_dataPageBytes is { } pageBytes)
+        {
+            builder.DataPagesize(pageBytes);
         }
 
         foreach (var field in schema.FieldsList)
