@@ -123,6 +123,20 @@ public sealed class LevelPlanTests : IDisposable
         Assert.True(Assert.Single(await PlanAsync(ranges: 4)).Behind);
     }
 
+    [Fact]
+    public void AMergeIntoTheLastLevelWritesAsManyRangesAsLeaveEachAtTheLastLevel()
+    {
+        // Defaults: R = 16 M rows (the last level over 4 M), S = 256 MB (over 64 MB), K = 4.
+        var options = new CompactionOptions();
+        Assert.Equal((4, 4_792_320L, 122_880), CompactionRunner.SeriesRanges(19_000_000, 60_000_000, 4, options)); // whole row groups
+        Assert.Equal((3, 5_529_600L, 122_880), CompactionRunner.SeriesRanges(16_500_000, 60_000_000, 4, options)); // four would leave the last under 4 M
+        Assert.Equal((1, long.MaxValue, 122_880), CompactionRunner.SeriesRanges(7_000_000, 60_000_000, 4, options)); // two would be under 4 M each
+        Assert.Equal((2, 4_055_040L, 122_880), CompactionRunner.SeriesRanges(8_100_000, 60_000_000, 2, options));
+        // Wide rows: few of them, many bytes; each range over S / N by its share of the bytes, none over what one merge took.
+        Assert.Equal((4, 250L, 250), CompactionRunner.SeriesRanges(1_000, 1_000_000_000, 4, options));
+        Assert.Equal((1, long.MaxValue, 122_880), CompactionRunner.SeriesRanges(19_000_000, 60_000_000, 1, options));
+    }
+
     private Task<List<CompactionCandidate>> PlanAsync(Func<string, bool>? busy = null, int ranges = 1) =>
         new CompactionPlanner(_store, new QueryEpochs(),
                 new CompactionOptions { LevelMinFiles = 4, LevelMaxFileBytes = 1024 * Kib, LevelSeriesRanges = ranges }, remote: null)

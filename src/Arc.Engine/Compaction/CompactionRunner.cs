@@ -326,7 +326,7 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
 
                     // A level merge into the last level writes series ranges: several files, each at the last level's size.
                     var (pieces, rowsPerPiece, rowGroupRows) = candidate.Tier == CompactionTier.Level && stays
-                        ? SeriesRanges(rowsIn, options.SeriesRangesOf(candidate.Measurement))
+                        ? SeriesRanges(rowsIn, inputs.Sum(f => new FileInfo(f).Length), options.SeriesRangesOf(candidate.Measurement), options)
                         : (1, long.MaxValue, RowGroupRows);
                     if (pieces > 1)
                     {
@@ -440,13 +440,15 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
         options.SortKeysOf(measurement).Count == 0 && options.SortOrder == CompactionSortOrder.TagsThenTime ? tags : null;
 
     /// <summary>
-    /// How many files of series ranges a level merge of <paramref name="rows"/> rows into the last level writes (at most
-    /// <paramref name="ranges"/>), the rows of each but the last, and the rows of their row groups: as many files as leave
-    /// every one, the last included, at the last level (over <c>level_max_rows</c> / <c>level_min_files</c> rows), so none
-    /// is merged again before hourly compaction; one when even two would not be. Each but the last holds whole row groups
-    /// (of fewer rows than usual only when a file holds fewer than one usual row group).
+    /// How many files of series ranges a level merge of <paramref name="rows"/> rows and <paramref name="bytes"/> bytes of
+    /// input into the last level writes (at most <paramref name="ranges"/>), the rows of each but the last, and the rows of
+    /// their row groups: as many files as leave every one, the last included, at the last level (over
+    /// <c>level_max_rows</c> / <c>level_min_files</c> rows, or about a <c>level_min_files</c>-th of
+    /// <c>level_max_file_size_mb</c> by its share of the input's bytes), so none is merged again before hourly compaction
+    /// and none outgrows what one merge took before; one when even two would not be. Each but the last holds whole row
+    /// groups (of fewer rows than usual only when a file holds fewer than one usual row group).
     /// </summary>
-    internal (int Pieces, long RowsPerPiece, int RowGroupRows) SeriesRanges(long rows, int ranges)
+    internal static (int Pieces, long RowsPerPiece, int RowGroupRows) SeriesRanges(long rows, long bytes, int ranges, CompactionOptions options)
     {
         var n = Math.Max(2, options.LevelMinFiles);
         for (var pieces = ranges; pieces > 1; pieces--)
@@ -455,7 +457,8 @@ internal sealed class CompactionRunner(LocalStore store, Catalog catalog, DuckDb
             var group = (int)Math.Min(RowGroupRows, per);
             per = (per + group - 1) / group * group;
             var last = rows - ((pieces - 1) * per);
-            if (last * n > options.LevelMaxRows && per * n > options.LevelMaxRows)
+            if ((last * n > options.LevelMaxRows && per * n > options.LevelMaxRows)
+                || (last > 0 && (double)bytes * last / rows * n > options.LevelMaxFileBytes))
             {
                 return (pieces, per, group);
             }
