@@ -24,7 +24,6 @@ public sealed class LevelMergeCrashTests : IDisposable
         ["ARC_COMPACTION_HOURLY_ENABLED"] = "false",
         ["ARC_COMPACTION_DAILY_ENABLED"] = "false",
         ["ARC_COMPACTION_LEVEL_MIN_FILES"] = "2", // a merge after nearly every flush, so kills land inside them
-        ["ARC_COMPACTION_LEVEL_MAX_ROWS"] = "1000", // merges into the last level (of series ranges: several outputs) within the run
     });
 
     public void Dispose() => _harness.Dispose();
@@ -77,9 +76,6 @@ public sealed class LevelMergeCrashTests : IDisposable
 
         var files = Directory.GetFiles(Path.Combine(_harness.DataPath, "lcrash"), "*.parquet", SearchOption.AllDirectories);
         Assert.Contains(files, f => f.Contains("_1of2_", StringComparison.Ordinal)); // two-part flushes were there, and kept
-        var list = "[" + string.Join(", ", files.Select(f => $"'{f}'")) + "]";
-        var ranges = TestServer.ReadParquet($"SELECT count(*) FROM parquet_kv_metadata({list}) WHERE decode(key) = 'arc_series_range'")[0][0];
-        Assert.True(long.Parse(ranges!, System.Globalization.CultureInfo.InvariantCulture) >= 2, $"{ranges} files of series ranges"); // jobs of several outputs ran
         Assert.True(killedDuringMerges >= 4, $"only {killedDuringMerges} of {Kills} kills hit a running level merge");
         Assert.Equal(0, await final.StopAsync());
     }
