@@ -170,13 +170,9 @@ public sealed class LevelMergeTests : IAsyncLifetime
     {
         // N = 2, R = 100 rows, K = 4 (the default): a flush of 30 rows is at level 1, and a merge into the last level waits
         // for K × N = 8 of them, then writes four files of 60 rows, each a range of the seven hosts in series order.
-        var compaction = new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 100 };
+        var compaction = SeriesRangeOptions;
         var engine = await StartAsync(Data, compaction);
-        long seq = 0;
-        for (var flush = 0; flush < 7; flush++)
-        {
-            seq = await FlushRowsAsync(engine, seq, 30);
-        }
+        var seq = await FlushRowsAsync(engine, 0, 30, flushes: 7);
 
         await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0);
         Assert.Equal(7, Files(HourDirectory).Length);
@@ -226,13 +222,9 @@ public sealed class LevelMergeTests : IAsyncLifetime
         // would leave them, each replacing two of those files by copies: one with only its first output renamed in (the
         // second still under its temporary name), one with both. The first is undone (the renamed output deleted with the
         // temporary one, its inputs kept), the second finished (its inputs deleted): every row once either way.
-        var compaction = new CompactionOptions { LevelMinFiles = 2, LevelMaxRows = 100 };
+        var compaction = SeriesRangeOptions;
         var engine = await StartAsync(Data, compaction);
-        long seq = 0;
-        for (var flush = 0; flush < 8; flush++)
-        {
-            seq = await FlushRowsAsync(engine, seq, 30);
-        }
+        await FlushRowsAsync(engine, 0, 30, flushes: 8);
 
         await EngineData.WaitForAsync(() => engine.Compaction.Jobs.Count == 0 && Files(HourDirectory).Length == 4);
         await _engines.StopAsync(engine);
@@ -653,6 +645,20 @@ public sealed class LevelMergeTests : IAsyncLifetime
         }
 
         return copy;
+    }
+
+    /// <summary>N = 2, R = 100 rows, K = 4 (the default): a flush of 30 rows is at level 1, eight make a merge into series ranges.</summary>
+    private static CompactionOptions SeriesRangeOptions => new() { LevelMinFiles = 2, LevelMaxRows = 100 };
+
+    /// <summary><paramref name="flushes"/> flushes of <paramref name="rows"/> rows each (<see cref="FlushRowsAsync(ArcEngine, long, int)"/>).</summary>
+    private static async Task<long> FlushRowsAsync(ArcEngine engine, long seq, int rows, int flushes)
+    {
+        for (var flush = 0; flush < flushes; flush++)
+        {
+            seq = await FlushRowsAsync(engine, seq, rows);
+        }
+
+        return seq;
     }
 
     /// <summary>Writes <paramref name="rows"/> rows (seq from <paramref name="seq"/>) into 22:xx as one flush; returns the next seq.</summary>
